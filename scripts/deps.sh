@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages ztm needs to build and test, only those missing.
+# Used by scripts/demo and scripts/test; safe to run again.
+set -euo pipefail
+
+need=(build-essential cmake pkg-config clang libssl-dev openssl libevent-dev
+      libsqlite3-dev sqlite3 libjansson-dev libcmocka-dev libgfshare-dev libgfshare-bin
+      curl ca-certificates python3)
+
+missing=()
+for p in "${need[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "ztm: installing Debian packages: ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

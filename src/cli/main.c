@@ -1,0 +1,33 @@
+/* main.c - `ztm`: dispatches to a command group. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+static const struct ztm_cli_group groups[] = {
+	{NULL, NULL, NULL},
+};
+
+static int usage(void)
+{
+	const struct ztm_cli_group *g;
+
+	fprintf(stderr, "usage: ztm <command> [args]\n\ncommands:\n");
+	for (g = groups; g->name != NULL; g++)
+		fprintf(stderr, "  %-10s %s\n", g->name, g->summary);
+	fprintf(stderr, "\n'ztm <command> --help' describes a command.\n");
+	return ZTM_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	const struct ztm_cli_group *g;
+
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+		return usage();
+	for (g = groups; g->name != NULL; g++)
+		if (strcmp(argv[1], g->name) == 0)
+			return g->run(argc - 1, argv + 1);
+	fprintf(stderr, "ztm: unknown command '%s'\n", argv[1]);
+	return usage();
+}

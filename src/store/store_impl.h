@@ -1,0 +1,79 @@
+/* store_impl.h - what a store backend provides. The public calls in
+ * ztm/store.h dispatch through these; a backend implements each one. */
+#ifndef ZTM_STORE_IMPL_H
+#define ZTM_STORE_IMPL_H
+
+#include "ztm/store.h"
+
+struct ztm_store_ops {
+	const char *scheme; /* "sqlite" */
+	int (*open)(const char *rest, struct ztm_store **out, struct ztm_error *err);
+	void (*close)(struct ztm_store *s);
+	int (*schema_version)(struct ztm_store *s, int *out, struct ztm_error *err);
+	int (*begin)(struct ztm_store *s, struct ztm_error *err);
+	int (*commit)(struct ztm_store *s, struct ztm_error *err);
+	void (*rollback)(struct ztm_store *s);
+	int (*savepoint)(struct ztm_store *s, struct ztm_error *err);
+	int (*release)(struct ztm_store *s, struct ztm_error *err);
+	void (*rollback_to)(struct ztm_store *s);
+
+	int (*cert_reserve)(struct ztm_store *s, const struct ztm_cert_row *row,
+			    struct ztm_error *err);
+	int (*cert_issue)(struct ztm_store *s, const char *serial, const uint8_t *der, size_t len,
+			  struct ztm_error *err);
+	int (*cert_get)(struct ztm_store *s, const char *serial, struct ztm_cert_row *out,
+			struct ztm_error *err);
+	int (*cert_by_idem)(struct ztm_store *s, const char *idem_key, struct ztm_cert_row *out,
+			    struct ztm_error *err);
+	int (*cert_recover)(struct ztm_store *s, int64_t before, int64_t *n,
+			    struct ztm_error *err);
+	int (*cert_count)(struct ztm_store *s, enum ztm_cert_state state, int64_t *n,
+			  struct ztm_error *err);
+	int (*cert_each)(struct ztm_store *s, enum ztm_cert_state state,
+			 int (*fn)(const struct ztm_cert_row *row, void *arg), void *arg,
+			 struct ztm_error *err);
+
+	int (*factory_add)(struct ztm_store *s, const char *name, int64_t *id,
+			   struct ztm_error *err);
+	int (*factory_get)(struct ztm_store *s, const char *name, int64_t *id,
+			   struct ztm_error *err);
+	int (*station_add)(struct ztm_store *s, int64_t factory_id, const char *name, int64_t *id,
+			   struct ztm_error *err);
+	int (*station_get)(struct ztm_store *s, int64_t id, struct ztm_station_row *out,
+			   struct ztm_error *err);
+	int (*station_find)(struct ztm_store *s, const char *factory, const char *name,
+			    struct ztm_station_row *out, struct ztm_error *err);
+	int (*station_set_cert)(struct ztm_store *s, int64_t id, const char *serial,
+				struct ztm_error *err);
+	int (*station_revoke)(struct ztm_store *s, int64_t id, int64_t when,
+			      struct ztm_error *err);
+	int (*operator_add)(struct ztm_store *s, const char *name, enum ztm_role role, int64_t *id,
+			    struct ztm_error *err);
+	int (*operator_get)(struct ztm_store *s, int64_t id, struct ztm_operator_row *out,
+			    struct ztm_error *err);
+	int (*operator_set_cert)(struct ztm_store *s, int64_t id, const char *serial,
+				 struct ztm_error *err);
+	int (*principal_by_cert)(struct ztm_store *s, const char *ca, const char *serial,
+				 struct ztm_principal *out, struct ztm_error *err);
+
+	int (*code_add)(struct ztm_store *s, const uint8_t hash[32], enum ztm_code_kind kind,
+			int64_t subject_id, int64_t expires_at, struct ztm_error *err);
+	int (*code_claim)(struct ztm_store *s, const uint8_t hash[32], const char *spki,
+			  int64_t now, struct ztm_code_row *out, struct ztm_error *err);
+	int (*code_bind)(struct ztm_store *s, const uint8_t hash[32], const char *serial,
+			 struct ztm_error *err);
+
+	int (*audit)(struct ztm_store *s, const char *actor, const char *action,
+		     const char *object, const char *outcome, const char *detail,
+		     struct ztm_error *err);
+	int (*audit_count)(struct ztm_store *s, int64_t *n, struct ztm_error *err);
+};
+
+/* Every backend's store struct starts with this header. */
+struct ztm_store {
+	const struct ztm_store_ops *ops;
+};
+
+extern const struct ztm_store_ops ztm_store_sqlite_ops;
+
+#endif
