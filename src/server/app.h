@@ -1,0 +1,23 @@
+/* app.h - ztmd's application: the routes beyond /healthz and /metrics (EST,
+ * admin API), built once per worker process after its store is open. */
+#ifndef ZTMD_APP_H
+#define ZTMD_APP_H
+
+#include <stddef.h>
+
+#include "http.h"
+#include "ztm/config.h"
+
+struct ztmd_app;
+
+/* Reads its own config keys (sections [ca.*], [est], ...), loads CA keys. */
+struct ztmd_app *ztmd_app_new(struct ztm_config *cfg, struct ztm_error *err);
+/* Routes of the app; the array lives as long as the app. */
+const struct ztmd_route *ztmd_app_routes(struct ztmd_app *app, size_t *n);
+/* Called once in each worker after fork, with the worker's own store. */
+int ztmd_app_worker_init(struct ztmd_app *app, struct ztm_store *store, struct ztm_error *err);
+/* Called in the master before workers start: crash recovery etc. */
+int ztmd_app_recover(struct ztmd_app *app, struct ztm_store *store, struct ztm_error *err);
+void ztmd_app_free(struct ztmd_app *app);
+
+#endif

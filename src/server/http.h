@@ -1,0 +1,67 @@
+/* http.h - what ztmd's HTTP/TLS layer offers request handlers.
+ *
+ * Each worker process runs one libevent loop with evhttp over
+ * bufferevent_openssl. Handlers run on that loop; they never block on the
+ * store. Store work is queued with ztmd_req_defer and runs in the worker's
+ * group commit: all jobs queued during one loop turn run in one transaction
+ * with one durable commit (ztm_store_run_batch), then each job's `done`
+ * runs, which replies or defers again. Nothing is replied before the commit
+ * that recorded it (DESIGN I1).
+ */
+#ifndef ZTMD_HTTP_H
+#define ZTMD_HTTP_H
+
+#include <openssl/x509.h>
+#include <stddef.h>
+
+#include "ztm/buf.h"
+#include "ztm/err.h"
+#include "ztm/store.h"
+
+struct ztmd_req;
+
+enum ztmd_method { ZTMD_GET = 1, ZTMD_POST = 2, ZTMD_PUT = 4, ZTMD_DELETE = 8 };
+
+typedef void (*ztmd_handler)(struct ztmd_req *r, void *arg);
+
+struct ztmd_route {
+	unsigned methods; /* mask of enum ztmd_method */
+	const char *path; /* exact path, or a prefix when it ends in '/' and prefix != 0 */
+	int prefix;
+	ztmd_handler fn;
+	void *arg;
+};
+
+enum ztmd_method ztmd_req_method(const struct ztmd_req *r);
+/* Decoded path without the query string. */
+const char *ztmd_req_path(const struct ztmd_req *r);
+/* Value of a query parameter, or NULL. */
+const char *ztmd_req_query(struct ztmd_req *r, const char *name);
+const char *ztmd_req_header(const struct ztmd_req *r, const char *name);
+/* The request body (already capped by max_body_bytes before parsing: 413). */
+struct ztm_slice ztmd_req_body(struct ztmd_req *r);
+/* The TLS client certificate, verified against the configured client CAs,
+ * or NULL when the client sent none. Borrowed: valid for the request. */
+X509 *ztmd_req_peer_cert(const struct ztmd_req *r);
+/* Address of the peer for logs: "127.0.0.1:5555". */
+const char *ztmd_req_peer_addr(const struct ztmd_req *r);
+/* The worker's store connection (for reads in a handler; writes go through
+ * ztmd_req_defer). */
+struct ztm_store *ztmd_req_store(const struct ztmd_req *r);
+
+void ztmd_reply(struct ztmd_req *r, int status, const char *content_type, const void *body,
+		size_t len);
+/* Adds a response header; call before ztmd_reply. */
+void ztmd_reply_header(struct ztmd_req *r, const char *name, const char *value);
+/* JSON error body {"error": "<ztm error name>", "message": "..."} with the
+ * status; logs the refusal with the peer. */
+void ztmd_reply_error(struct ztmd_req *r, int status, const struct ztm_error *err);
+
+typedef int (*ztmd_job_fn)(struct ztm_store *s, void *arg, struct ztm_error *err);
+typedef void (*ztmd_done_fn)(struct ztmd_req *r, void *arg, int rc, const struct ztm_error *err);
+/* Queues fn for the next group commit; done(r, arg, rc, err) runs after it.
+ * If the client went away meanwhile, done still runs (the work is
+ * committed); its reply is dropped. */
+void ztmd_req_defer(struct ztmd_req *r, ztmd_job_fn fn, void *arg, ztmd_done_fn done);
+
+#endif
