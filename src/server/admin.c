@@ -16,7 +16,7 @@
 
 struct admin_op {
 	struct ztmd_app *app;
-	char actor[128];
+	char actor[160];
 	char factory[65], name[65];
 	enum ztm_role role;
 	enum ztm_code_kind kind;

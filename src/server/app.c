@@ -3,6 +3,7 @@
 #include "app_int.h"
 
 #include <openssl/pem.h>
+#include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>

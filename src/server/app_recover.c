@@ -2,6 +2,8 @@
  * recovery of reservations a crash left behind, and the first admin. */
 #include "app_int.h"
 
+#include <openssl/pem.h>
+
 #include <string.h>
 #include <time.h>
 

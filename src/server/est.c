@@ -148,7 +148,7 @@ void est_refuse(struct ztmd_req *r, struct ztmd_app *app, const char *action, in
 }
 
 /* Reads the body: base64 of a DER PKCS#10 (RFC 7030 §4.2.1), capped. */
-int est_read_csr(struct ztmd_req *r, struct ztm_buf *der, struct ztm_error *err)
+static int est_read_csr(struct ztmd_req *r, struct ztm_buf *der, struct ztm_error *err)
 {
 	struct ztm_slice body = ztmd_req_body(r);
 	const char *ct = ztmd_req_header(r, "Content-Type");

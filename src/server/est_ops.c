@@ -243,12 +243,11 @@ static int sign_cert(struct est_op *op, struct ztm_error *err)
 	struct ztm_issue_req req;
 
 	memset(&req, 0, sizeof(req));
-	req.profile = ztm_profile_get(app_ca_name(op->ca));
+	req.profile = app_ca_name(op->ca);
 	req.subject = subject;
 	req.n_subject = 3;
 	req.spki = op->csr.spki;
 	memcpy(req.serial, op->serial, sizeof(op->serial));
-	req.serial_len = sizeof(op->serial);
 	return ztm_issue(op->app->cas[op->ca].ca, &req, &op->cert, err);
 }
 

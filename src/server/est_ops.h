@@ -19,7 +19,7 @@ struct est_op {
 	enum app_ca_id ca;
 	char owner_kind[16];
 	int64_t owner_id;
-	char cn[128], ou[128];
+	char cn[65], ou[65];
 	int existing; /* a retry: cert holds the earlier certificate */
 	uint8_t serial[ZTM_SERIAL_LEN];
 	struct ztm_cert_row row;
