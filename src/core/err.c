@@ -29,7 +29,10 @@ const char *ztm_err_text(enum ztm_err code)
 	return err_table[code].text;
 }
 
-static void error_vset(struct ztm_error *e, enum ztm_err code, const char *fmt, va_list ap)
+/* The format attribute lets clang's -Wformat-nonliteral accept the vsnprintf. */
+static __attribute__((format(printf, 3, 0))) void error_vset(struct ztm_error *e,
+							      enum ztm_err code,
+							      const char *fmt, va_list ap)
 {
 	e->code = code;
 	if (fmt == NULL || fmt[0] == '\0') {
