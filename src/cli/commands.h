@@ -9,6 +9,9 @@ struct ztm_cli_group {
 	int (*run)(int argc, char **argv);
 };
 
+/* `ztm ceremony` (ceremony.c). */
+int ztm_cli_ceremony(int argc, char **argv);
+
 /* Exit statuses scripts can trust (STYLE.md 14). */
 enum { ZTM_EXIT_OK = 0, ZTM_EXIT_FAIL = 1, ZTM_EXIT_USAGE = 2 };
 

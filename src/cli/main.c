@@ -2,9 +2,15 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli_common.h"
 #include "commands.h"
 
 static const struct ztm_cli_group groups[] = {
+	{"ceremony", "offline root key ceremony (init, verify, split, combine, issue-ca)",
+	 ztm_cli_ceremony},
+	{"factory", "add factories (admin API)", cmd_factory},
+	{"station", "add, show and enroll factory stations", cmd_station},
+	{"operator", "add and enroll operators", cmd_operator},
 	{NULL, NULL, NULL},
 };
 

@@ -1,0 +1,226 @@
+/* der.c - strict DER framing reader and a small writer (see der.h). */
+#include "der.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+int ztm_der_peek(const struct ztm_cursor *c)
+{
+	if (ztm_cursor_left(c) == 0)
+		return -1;
+	return c->p[c->off];
+}
+
+int ztm_der_get(struct ztm_cursor *c, uint8_t tag, struct ztm_slice *content,
+		struct ztm_slice *whole)
+{
+	struct ztm_cursor t = *c;
+	uint8_t got, lb;
+	size_t len = 0, i, nlen;
+	struct ztm_slice v;
+
+	if (ztm_cursor_u8(&t, &got) != 0 || got != tag || (got & 0x1f) == 0x1f)
+		return -1;
+	if (ztm_cursor_u8(&t, &lb) != 0)
+		return -1;
+	if (lb < 0x80) {
+		len = lb;
+	} else {
+		/* 0x80 is the BER indefinite form; more than 4 length octets
+		 * cannot describe anything under our caps. */
+		nlen = lb & 0x7f;
+		if (nlen == 0 || nlen > 4)
+			return -1;
+		for (i = 0; i < nlen; i++) {
+			uint8_t o;
+			if (ztm_cursor_u8(&t, &o) != 0)
+				return -1;
+			/* X.690 §10.1: the fewest octets; no leading zero. */
+			if (i == 0 && o == 0)
+				return -1;
+			len = (len << 8) | o;
+		}
+		if (len < 0x80)
+			return -1;
+	}
+	if (ztm_cursor_bytes(&t, len, &v) != 0)
+		return -1;
+	if (content != NULL)
+		*content = v;
+	if (whole != NULL) {
+		whole->p = c->p + c->off;
+		whole->len = t.off - c->off;
+	}
+	*c = t;
+	return 0;
+}
+
+int ztm_der_oid_is(struct ztm_slice s, const char *o, size_t n)
+{
+	return s.len == n && memcmp(s.p, o, n) == 0;
+}
+
+void ztm_der_init(struct ztm_der *w, struct ztm_buf *b)
+{
+	w->b = b;
+	w->failed = 0;
+}
+
+void ztm_der_raw(struct ztm_der *w, const void *p, size_t n)
+{
+	if (w->failed)
+		return;
+	if (ztm_buf_append(w->b, p, n) != 0)
+		w->failed = 1;
+}
+
+size_t ztm_der_begin(struct ztm_der *w, uint8_t tag)
+{
+	ztm_der_raw(w, &tag, 1);
+	return w->b->len;
+}
+
+void ztm_der_end(struct ztm_der *w, size_t mark)
+{
+	uint8_t hdr[5];
+	size_t len, hl, i;
+	uint8_t *dst;
+
+	if (w->failed)
+		return;
+	len = w->b->len - mark;
+	if (len < 0x80) {
+		hdr[0] = (uint8_t)len;
+		hl = 1;
+	} else {
+		size_t n = 0, v = len;
+		while (v != 0) {
+			n++;
+			v >>= 8;
+		}
+		hdr[0] = (uint8_t)(0x80 | n);
+		for (i = 0; i < n; i++)
+			hdr[1 + i] = (uint8_t)(len >> (8 * (n - 1 - i)));
+		hl = 1 + n;
+	}
+	/* The contents were written first because their length was unknown;
+	 * shift them up to make room for the length octets. A few hundred
+	 * bytes per certificate: cheaper than a second encoding pass. */
+	dst = ztm_buf_reserve(w->b, hl);
+	if (dst == NULL) {
+		w->failed = 1;
+		return;
+	}
+	memmove(w->b->data + mark + hl, w->b->data + mark, len);
+	memcpy(w->b->data + mark, hdr, hl);
+	w->b->len += hl;
+}
+
+void ztm_der_tlv(struct ztm_der *w, uint8_t tag, const void *p, size_t n)
+{
+	size_t m = ztm_der_begin(w, tag);
+	ztm_der_raw(w, p, n);
+	ztm_der_end(w, m);
+}
+
+void ztm_der_uint(struct ztm_der *w, uint64_t v)
+{
+	uint8_t tmp[9];
+	size_t n = 0, i;
+
+	tmp[0] = 0;
+	do {
+		n++;
+	} while (n < 8 && (v >> (8 * n)) != 0);
+	for (i = 0; i < n; i++)
+		tmp[1 + i] = (uint8_t)(v >> (8 * (n - 1 - i)));
+	/* A set high bit would read as negative: prefix a zero octet. */
+	if (tmp[1] & 0x80)
+		ztm_der_tlv(w, ZTM_DER_INTEGER, tmp, n + 1);
+	else
+		ztm_der_tlv(w, ZTM_DER_INTEGER, tmp + 1, n);
+}
+
+void ztm_der_time(struct ztm_der *w, int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	char s[20];
+	int n;
+
+	if (gmtime_r(&tt, &tm) == NULL || tm.tm_year + 1900 > 9999 || tm.tm_year + 1900 < 1950) {
+		w->failed = 1;
+		return;
+	}
+	if (tm.tm_year + 1900 < 2050)
+		n = snprintf(s, sizeof(s), "%02d%02d%02d%02d%02d%02dZ", tm.tm_year % 100,
+			     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	else
+		n = snprintf(s, sizeof(s), "%04d%02d%02d%02d%02d%02dZ", tm.tm_year + 1900,
+			     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	if (n <= 0 || (size_t)n >= sizeof(s)) {
+		w->failed = 1;
+		return;
+	}
+	ztm_der_tlv(w, tm.tm_year + 1900 < 2050 ? ZTM_DER_UTCTIME : ZTM_DER_GENTIME, s, (size_t)n);
+}
+
+static int put_arc(uint64_t v, uint8_t *out, size_t cap, size_t *len)
+{
+	uint8_t tmp[10];
+	size_t n = 0, i;
+
+	do {
+		tmp[n++] = (uint8_t)(v & 0x7f);
+		v >>= 7;
+	} while (v != 0);
+	if (*len + n > cap)
+		return -1;
+	/* X.690 §8.19.2: base 128, high bit set on all but the last octet. */
+	for (i = 0; i < n; i++)
+		out[*len + i] = (uint8_t)(tmp[n - 1 - i] | (i + 1 < n ? 0x80 : 0));
+	*len += n;
+	return 0;
+}
+
+int ztm_der_oid_text(const char *s, uint8_t *out, size_t cap, size_t *len)
+{
+	uint64_t arcs[2] = {0, 0}, v = 0;
+	size_t narcs = 0, digits = 0;
+	const char *p;
+
+	*len = 0;
+	if (s == NULL || *s == '\0')
+		return -1;
+	for (p = s;; p++) {
+		if (*p >= '0' && *p <= '9') {
+			if (digits > 0 && v == 0)
+				return -1; /* leading zero */
+			v = v * 10 + (uint64_t)(*p - '0');
+			if (++digits > 10 || v > 0xffffffffu)
+				return -1;
+			continue;
+		}
+		if ((*p != '.' && *p != '\0') || digits == 0)
+			return -1;
+		if (narcs < 2) {
+			arcs[narcs] = v;
+		} else {
+			if (narcs == 2 && put_arc(arcs[0] * 40 + arcs[1], out, cap, len) != 0)
+				return -1;
+			if (put_arc(v, out, cap, len) != 0)
+				return -1;
+		}
+		narcs++;
+		v = 0;
+		digits = 0;
+		if (*p == '\0')
+			break;
+	}
+	if (narcs < 2 || arcs[0] > 2 || (arcs[0] < 2 && arcs[1] >= 40))
+		return -1;
+	if (narcs == 2 && put_arc(arcs[0] * 40 + arcs[1], out, cap, len) != 0)
+		return -1;
+	return 0;
+}

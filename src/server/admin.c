@@ -1,0 +1,320 @@
+/* admin.c - the admin REST API (/api/v1) behind mTLS operator certificates:
+ * factories, stations and operators, and their one-time enrollment codes.
+ * Bodies are JSON objects (docs/api.md); every write is one store job in the
+ * group commit and is audited with the operator who did it. */
+#include <jansson.h>
+#include <openssl/rand.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "app_int.h"
+#include "ztm/log.h"
+#include "ztm/str.h"
+
+#define CODE_BYTES 16
+
+struct admin_op {
+	struct ztmd_app *app;
+	char actor[160];
+	char factory[65], name[65];
+	enum ztm_role role;
+	enum ztm_code_kind kind;
+	char code[CODE_BYTES * 2 + CODE_BYTES / 2]; /* xxxx-xxxx-... */
+	uint8_t code_hash[32];
+	int64_t id, expires_at;
+};
+
+static void admin_op_free(struct admin_op *op)
+{
+	if (op == NULL)
+		return;
+	OPENSSL_cleanse(op->code, sizeof(op->code));
+	free(op);
+}
+
+/* Names become certificate subjects: a conservative alphabet, 1..64. */
+static int valid_name(const char *s)
+{
+	size_t n = 0;
+
+	if (s == NULL)
+		return 0;
+	for (; s[n] != '\0'; n++) {
+		char c = s[n];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_' || c == '.'))
+			return 0;
+	}
+	return n >= 1 && n <= 64;
+}
+
+static void reply_json(struct ztmd_req *r, int status, json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT);
+	struct ztm_error err;
+
+	if (s == NULL) {
+		ztm_error_set(&err, ZTM_E_NOMEM, "encoding JSON");
+		ztmd_reply_error(r, 500, &err);
+	} else {
+		ztmd_reply(r, status, "application/json", s, strlen(s));
+		/* The body may hold a one-time code. */
+		OPENSSL_cleanse(s, strlen(s));
+		free(s);
+	}
+	json_decref(j);
+}
+
+/* Parses the body as a JSON object and pulls string fields; every listed
+ * field must be present, a string and a valid name. */
+static json_t *read_object(struct ztmd_req *r, struct ztm_error *err)
+{
+	struct ztm_slice body = ztmd_req_body(r);
+	json_error_t jerr;
+	json_t *j;
+
+	j = json_loadb((const char *)body.p, body.len, JSON_REJECT_DUPLICATES, &jerr);
+	if (j == NULL) {
+		ztm_error_set(err, ZTM_E_PARSE, "body is not JSON: %s (line %d)", jerr.text,
+			      jerr.line);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		ztm_error_set(err, ZTM_E_PARSE, "body must be a JSON object");
+		return NULL;
+	}
+	return j;
+}
+
+static int field_name(json_t *j, const char *key, char *out, size_t outsize,
+		      struct ztm_error *err)
+{
+	const char *v = json_string_value(json_object_get(j, key));
+
+	if (v == NULL)
+		return ztm_error_set(err, ZTM_E_USAGE, "field '%s' (string) is required", key);
+	if (!valid_name(v) || ztm_strlcpy(out, v, outsize) != 0)
+		return ztm_error_set(err, ZTM_E_USAGE,
+				     "field '%s': 1-64 characters of A-Z a-z 0-9 . _ -", key);
+	return 0;
+}
+
+static void actor_of(const struct ztmd_peer *peer, char *out, size_t n)
+{
+	snprintf(out, n, "%s:%s", peer->who.kind[0] ? peer->who.kind : "anonymous",
+		 peer->who.name);
+}
+
+static int new_code(struct admin_op *op, struct ztm_error *err)
+{
+	uint8_t raw[CODE_BYTES];
+	char hex[CODE_BYTES * 2 + 1];
+	unsigned len = 0;
+	size_t i, o = 0;
+
+	if (RAND_bytes(raw, sizeof(raw)) != 1)
+		return ztm_error_ossl(err, ZTM_E_CRYPTO, "random code");
+	ztm_hex(raw, sizeof(raw), hex);
+	for (i = 0; i < CODE_BYTES * 2; i++) {
+		if (i > 0 && i % 4 == 0)
+			op->code[o++] = '-';
+		op->code[o++] = hex[i];
+	}
+	op->code[o] = '\0';
+	OPENSSL_cleanse(raw, sizeof(raw));
+	OPENSSL_cleanse(hex, sizeof(hex));
+	if (EVP_Digest(op->code, strlen(op->code), op->code_hash, &len, EVP_sha256(), NULL) != 1)
+		return ztm_error_ossl(err, ZTM_E_CRYPTO, "hashing the code");
+	op->expires_at = (int64_t)time(NULL) + (int64_t)op->app->code_ttl;
+	return 0;
+}
+
+static void done_write(struct ztmd_req *r, void *arg, int rc, const struct ztm_error *err)
+{
+	struct admin_op *op = arg;
+	json_t *j;
+
+	if (rc != 0) {
+		ztmd_reply_error(r, app_status_for(err->code), err);
+		admin_op_free(op);
+		return;
+	}
+	j = json_pack("{s:I}", "id", (json_int_t)op->id);
+	if (op->factory[0] != '\0')
+		json_object_set_new(j, "factory", json_string(op->factory));
+	if (op->name[0] != '\0')
+		json_object_set_new(j, "name", json_string(op->name));
+	if (op->code[0] != '\0') {
+		json_object_set_new(j, "code", json_string(op->code));
+		json_object_set_new(j, "expires_at", json_integer((json_int_t)op->expires_at));
+	}
+	admin_op_free(op);
+	reply_json(r, 201, j);
+}
+
+static int job_factory_add(struct ztm_store *s, void *arg, struct ztm_error *err)
+{
+	struct admin_op *op = arg;
+
+	if (ztm_store_factory_add(s, op->factory, &op->id, err) != 0)
+		return -1;
+	return ztm_store_audit(s, op->actor, "factory.add", op->factory, "ok", "", err);
+}
+
+static int job_station_add(struct ztm_store *s, void *arg, struct ztm_error *err)
+{
+	struct admin_op *op = arg;
+	int64_t fid;
+	char detail[96];
+
+	if (ztm_store_factory_get(s, op->factory, &fid, err) != 0)
+		return -1;
+	if (ztm_store_station_add(s, fid, op->name, &op->id, err) != 0 ||
+	    ztm_store_code_add(s, op->code_hash, ZTM_CODE_STATION, op->id, op->expires_at, err) != 0)
+		return -1;
+	snprintf(detail, sizeof(detail), "factory=%s code_expires=%lld", op->factory,
+		 (long long)op->expires_at);
+	return ztm_store_audit(s, op->actor, "station.add", op->name, "ok", detail, err);
+}
+
+static int job_operator_add(struct ztm_store *s, void *arg, struct ztm_error *err)
+{
+	struct admin_op *op = arg;
+	char detail[64];
+
+	if (ztm_store_operator_add(s, op->name, op->role, &op->id, err) != 0 ||
+	    ztm_store_code_add(s, op->code_hash, ZTM_CODE_OPERATOR, op->id, op->expires_at, err) != 0)
+		return -1;
+	snprintf(detail, sizeof(detail), "role=%s", ztm_role_name(op->role));
+	return ztm_store_audit(s, op->actor, "operator.add", op->name, "ok", detail, err);
+}
+
+static void admin_write(struct ztmd_req *r, struct ztmd_app *app, enum ztmd_action action,
+			ztmd_job_fn job)
+{
+	struct ztmd_peer peer;
+	struct admin_op *op;
+	struct ztm_error err;
+	json_t *j = NULL;
+	const char *role;
+
+	if (app_authorize(app, r, action, &peer) != 0)
+		return;
+	op = calloc(1, sizeof(*op));
+	if (op == NULL) {
+		ztm_error_set(&err, ZTM_E_NOMEM, "request");
+		goto fail;
+	}
+	op->app = app;
+	actor_of(&peer, op->actor, sizeof(op->actor));
+	j = read_object(r, &err);
+	if (j == NULL)
+		goto fail;
+	switch (action) {
+	case ZTMD_ACT_FACTORY_WRITE:
+		if (field_name(j, "name", op->factory, sizeof(op->factory), &err) != 0)
+			goto fail;
+		break;
+	case ZTMD_ACT_STATION_WRITE:
+		if (field_name(j, "factory", op->factory, sizeof(op->factory), &err) != 0 ||
+		    field_name(j, "name", op->name, sizeof(op->name), &err) != 0 ||
+		    new_code(op, &err) != 0)
+			goto fail;
+		break;
+	case ZTMD_ACT_OPERATOR_WRITE:
+		if (field_name(j, "name", op->name, sizeof(op->name), &err) != 0)
+			goto fail;
+		role = json_string_value(json_object_get(j, "role"));
+		if (role == NULL || ztm_role_parse(role, &op->role) != 0 ||
+		    op->role == ZTM_ROLE_STATION || op->role == ZTM_ROLE_DEVICE) {
+			ztm_error_set(&err, ZTM_E_USAGE,
+				      "field 'role': one of admin, security-officer, planner, "
+				      "firmware-signer, release-approver, auditor");
+			goto fail;
+		}
+		if (new_code(op, &err) != 0)
+			goto fail;
+		break;
+	default:
+		ztm_error_set(&err, ZTM_E_INTERNAL, "no such write");
+		goto fail;
+	}
+	json_decref(j);
+	ztmd_req_defer(r, job, op, done_write);
+	return;
+fail:
+	json_decref(j);
+	admin_op_free(op);
+	ztmd_reply_error(r, app_status_for(err.code), &err);
+}
+
+static void h_factories(struct ztmd_req *r, void *arg)
+{
+	admin_write(r, arg, ZTMD_ACT_FACTORY_WRITE, job_factory_add);
+}
+
+static void h_stations(struct ztmd_req *r, void *arg)
+{
+	admin_write(r, arg, ZTMD_ACT_STATION_WRITE, job_station_add);
+}
+
+static void h_operators(struct ztmd_req *r, void *arg)
+{
+	admin_write(r, arg, ZTMD_ACT_OPERATOR_WRITE, job_operator_add);
+}
+
+/* GET /api/v1/stations/<factory>/<name> */
+static void h_station_get(struct ztmd_req *r, void *arg)
+{
+	static const char prefix[] = "/api/v1/stations/";
+	struct ztmd_app *app = arg;
+	struct ztmd_peer peer;
+	struct ztm_station_row st;
+	struct ztm_error err;
+	char factory[65], name[65];
+	const char *rest = ztmd_req_path(r) + sizeof(prefix) - 1, *slash;
+	static const char *states[] = {"pending", "enrolled", "revoked"};
+
+	if (app_authorize(app, r, ZTMD_ACT_STATION_READ, &peer) != 0)
+		return;
+	slash = strchr(rest, '/');
+	if (slash == NULL || (size_t)(slash - rest) >= sizeof(factory)) {
+		ztm_error_set(&err, ZTM_E_NOTFOUND, "want /api/v1/stations/<factory>/<name>");
+		ztmd_reply_error(r, 404, &err);
+		return;
+	}
+	memcpy(factory, rest, (size_t)(slash - rest));
+	factory[slash - rest] = '\0';
+	if (!valid_name(factory) || !valid_name(slash + 1) ||
+	    ztm_strlcpy(name, slash + 1, sizeof(name)) != 0) {
+		ztm_error_set(&err, ZTM_E_NOTFOUND, "no such station");
+		ztmd_reply_error(r, 404, &err);
+		return;
+	}
+	if (ztm_store_station_find(ztmd_req_store(r), factory, name, &st, &err) != 0) {
+		ztmd_reply_error(r, app_status_for(err.code), &err);
+		return;
+	}
+	reply_json(r, 200,
+		   json_pack("{s:I,s:s,s:s,s:s,s:s,s:I}", "id", (json_int_t)st.id, "factory",
+			     st.factory, "name", st.name, "state",
+			     (unsigned)st.state < 3 ? states[st.state] : "unknown", "cert_serial",
+			     st.cert_serial, "created_at", (json_int_t)st.created_at));
+}
+
+size_t admin_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max)
+{
+	const struct ztmd_route routes[] = {
+		{ZTMD_POST, "/api/v1/factories", 0, h_factories, app},
+		{ZTMD_POST, "/api/v1/stations", 0, h_stations, app},
+		{ZTMD_GET, "/api/v1/stations/", 1, h_station_get, app},
+		{ZTMD_POST, "/api/v1/operators", 0, h_operators, app},
+	};
+	size_t i, n = sizeof(routes) / sizeof(routes[0]);
+
+	for (i = 0; i < n && i < max; i++)
+		out[i] = routes[i];
+	return i;
+}

@@ -1,0 +1,299 @@
+/* app.c - ztmd's application: configuration of the CAs, the pre-built
+ * /cacerts bodies, peer resolution and the route table of EST and admin. */
+#include "app_int.h"
+
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ztm/ca.h"
+#include "ztm/file.h"
+#include "ztm/key.h"
+#include "ztm/log.h"
+#include "ztm/pkcs7.h"
+#include "ztm/str.h"
+
+static const char *const ca_names[APP_CA_COUNT] = {"device", "station", "operator", "ocsp",
+						   "codesign"};
+
+const char *app_ca_name(enum app_ca_id id)
+{
+	return (unsigned)id < APP_CA_COUNT ? ca_names[id] : "unknown";
+}
+
+static X509 *load_cert(const char *path, struct ztm_error *err)
+{
+	struct ztm_buf b;
+	BIO *bio;
+	X509 *x = NULL;
+
+	ztm_buf_init(&b, 256 * 1024);
+	if (ztm_file_read(path, 256 * 1024, &b, err) != 0)
+		goto out;
+	bio = BIO_new_mem_buf(b.data, (int)b.len);
+	if (bio != NULL)
+		x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	if (x == NULL)
+		ztm_error_ossl(err, ZTM_E_CONFIG, "%s: not a PEM certificate", path);
+out:
+	ztm_buf_free(&b);
+	return x;
+}
+
+static int cert_der(X509 *x, struct ztm_buf *out)
+{
+	unsigned char *p = NULL;
+	int n = i2d_X509(x, &p);
+	int rc;
+
+	if (n <= 0)
+		return -1;
+	rc = ztm_buf_append(out, p, (size_t)n);
+	OPENSSL_free(p);
+	return rc;
+}
+
+static int load_ca(struct ztmd_app *app, struct ztm_config *cfg, enum app_ca_id id,
+		   struct ztm_error *err)
+{
+	char section[32];
+	const char *cert = NULL, *key = NULL, *pass = NULL;
+	struct ztm_ca_urls urls;
+	struct ztm_key_opts kopts;
+	struct ztm_buf passbuf;
+	EVP_PKEY *pkey = NULL;
+	struct app_ca *ca = &app->cas[id];
+	int rc = -1;
+
+	ca->name = ca_names[id];
+	snprintf(section, sizeof(section), "ca.%s", ca_names[id]);
+	memset(&urls, 0, sizeof(urls));
+	ztm_buf_init(&passbuf, 4096);
+	if (ztm_config_str(cfg, section, "cert", NULL, &cert, err) != 0 ||
+	    ztm_config_str(cfg, section, "key", NULL, &key, err) != 0 ||
+	    ztm_config_str(cfg, section, "key_pass_file", NULL, &pass, err) != 0 ||
+	    ztm_config_str(cfg, section, "aia_url", NULL, &urls.ca_issuers, err) != 0 ||
+	    ztm_config_str(cfg, section, "ocsp_url", NULL, &urls.ocsp, err) != 0 ||
+	    ztm_config_str(cfg, section, "crl_url", NULL, &urls.crl, err) != 0)
+		goto out;
+	if (cert == NULL) {
+		/* Not every deployment runs every CA; routes needing it refuse. */
+		rc = 0;
+		goto out;
+	}
+	if (key == NULL) {
+		ztm_error_set(err, ZTM_E_CONFIG, "[%s] has cert but no key", section);
+		goto out;
+	}
+	ca->cert = load_cert(cert, err);
+	if (ca->cert == NULL)
+		goto out;
+	memset(&kopts, 0, sizeof(kopts));
+	if (pass != NULL) {
+		if (ztm_secret_read(pass, &passbuf, err) != 0)
+			goto out;
+		kopts.pass = (const char *)passbuf.data;
+	}
+	pkey = ztm_key_load(key, &kopts, err);
+	if (pkey == NULL)
+		goto out;
+	ca->ca = ztm_ca_new(ca_names[id], ca->cert, pkey, &urls, err);
+	if (ca->ca == NULL)
+		goto out;
+	ztm_buf_init(&ca->der, 64 * 1024);
+	if (cert_der(ca->cert, &ca->der) != 0) {
+		ztm_error_set(err, ZTM_E_CRYPTO, "%s: cannot encode", cert);
+		goto out;
+	}
+	rc = 0;
+out:
+	EVP_PKEY_free(pkey);
+	ztm_buf_free(&passbuf);
+	return rc;
+}
+
+/* RFC 7030 §4.1.3: the body is a base64 certs-only message. */
+static int build_cacerts(struct ztmd_app *app, const struct ztm_slice *certs, size_t n,
+			 struct ztm_buf *out)
+{
+	struct ztm_buf der;
+	int rc;
+
+	ztm_buf_init(&der, 0);
+	ztm_buf_init(out, 0);
+	rc = ztm_p7_certs_only(certs, n, &der);
+	if (rc == 0)
+		rc = ztm_b64_encode(der.data, der.len, 64, out);
+	ztm_buf_free(&der);
+	return rc;
+}
+
+struct ztmd_app *ztmd_app_new(struct ztm_config *cfg, struct ztm_error *err)
+{
+	struct ztmd_app *app = calloc(1, sizeof(*app));
+	const char *root = NULL, *org = NULL, *admin = NULL;
+	struct ztm_slice all[APP_CA_COUNT + 1], pair[2];
+	size_t nall = 0;
+	unsigned i;
+
+	if (app == NULL) {
+		ztm_error_set(err, ZTM_E_NOMEM, "app");
+		return NULL;
+	}
+	ztm_buf_init(&app->root_der, 64 * 1024);
+	if (ztm_config_str(cfg, "ca", "root", NULL, &root, err) != 0 ||
+	    ztm_config_str(cfg, "subject", "organization", "ztm", &org, err) != 0 ||
+	    ztm_config_str(cfg, "bootstrap", "admin_cert", NULL, &admin, err) != 0 ||
+	    ztm_config_duration(cfg, "est", "code_ttl", 86400, 60, 90 * 86400, &app->code_ttl,
+				err) != 0)
+		goto fail;
+	if (root == NULL) {
+		ztm_error_set(err, ZTM_E_CONFIG, "[ca] root (the root CA certificate) is required");
+		goto fail;
+	}
+	if (ztm_strlcpy(app->org, org, sizeof(app->org)) != 0) {
+		ztm_error_set(err, ZTM_E_CONFIG, "[subject] organization longer than 64");
+		goto fail;
+	}
+	if (admin != NULL && ztm_strlcpy(app->admin_cert, admin, sizeof(app->admin_cert)) != 0) {
+		ztm_error_set(err, ZTM_E_CONFIG, "[bootstrap] admin_cert path too long");
+		goto fail;
+	}
+	app->root = load_cert(root, err);
+	if (app->root == NULL || cert_der(app->root, &app->root_der) != 0)
+		goto fail;
+	all[nall++] = ztm_buf_slice(&app->root_der);
+	for (i = 0; i < APP_CA_COUNT; i++) {
+		if (load_ca(app, cfg, (enum app_ca_id)i, err) != 0)
+			goto fail;
+		if (app->cas[i].cert == NULL)
+			continue;
+		all[nall++] = ztm_buf_slice(&app->cas[i].der);
+		pair[0] = ztm_buf_slice(&app->cas[i].der);
+		pair[1] = ztm_buf_slice(&app->root_der);
+		if (build_cacerts(app, pair, 2, &app->cacerts_label[i]) != 0)
+			goto nomem;
+	}
+	if (build_cacerts(app, all, nall, &app->cacerts_all) != 0)
+		goto nomem;
+	app->nroutes = est_routes(app, app->routes, APP_MAX_ROUTES);
+	app->nroutes += admin_routes(app, app->routes + app->nroutes,
+				     APP_MAX_ROUTES - app->nroutes);
+	return app;
+nomem:
+	ztm_error_set(err, ZTM_E_NOMEM, "building /cacerts");
+fail:
+	ztmd_app_free(app);
+	return NULL;
+}
+
+const struct ztmd_route *ztmd_app_routes(struct ztmd_app *app, size_t *n)
+{
+	*n = app->nroutes;
+	return app->routes;
+}
+
+int ztmd_app_worker_init(struct ztmd_app *app, struct ztm_store *store, struct ztm_error *err)
+{
+	app->store = store;
+	return 0;
+}
+
+void ztmd_app_free(struct ztmd_app *app)
+{
+	unsigned i;
+
+	if (app == NULL)
+		return;
+	X509_free(app->root);
+	ztm_buf_free(&app->root_der);
+	ztm_buf_free(&app->cacerts_all);
+	for (i = 0; i < APP_CA_COUNT; i++) {
+		X509_free(app->cas[i].cert);
+		ztm_ca_free(app->cas[i].ca);
+		ztm_buf_free(&app->cas[i].der);
+		ztm_buf_free(&app->cacerts_label[i]);
+	}
+	free(app);
+}
+
+int app_serial_hex(X509 *x, char *out)
+{
+	const ASN1_INTEGER *sn = X509_get0_serialNumber(x);
+	int len = ASN1_STRING_length(sn);
+
+	if (len <= 0 || len > 20 || ASN1_STRING_type(sn) != V_ASN1_INTEGER)
+		return -1;
+	ztm_hex(ASN1_STRING_get0_data(sn), (size_t)len, out);
+	return 0;
+}
+
+int app_peer_ca(const struct ztmd_app *app, X509 *peer)
+{
+	unsigned i;
+
+	for (i = 0; i < APP_CA_COUNT; i++)
+		if (app->cas[i].cert != NULL && X509_check_issued(app->cas[i].cert, peer) == X509_V_OK)
+			return (int)i;
+	return -1;
+}
+
+int app_status_for(enum ztm_err code)
+{
+	switch (code) {
+	case ZTM_E_USAGE:
+	case ZTM_E_PARSE:
+	case ZTM_E_BADSIG:
+	case ZTM_E_WEAKKEY:
+	case ZTM_E_LINT:
+		return 400;
+	case ZTM_E_AUTH:
+		return 401;
+	case ZTM_E_DENIED:
+	case ZTM_E_POLICY:
+		return 403;
+	case ZTM_E_NOTFOUND:
+		return 404;
+	case ZTM_E_EXISTS:
+	case ZTM_E_CONFLICT:
+		return 409;
+	case ZTM_E_TOOBIG:
+		return 413;
+	default:
+		return 500;
+	}
+}
+
+int app_authorize(struct ztmd_app *app, struct ztmd_req *r, enum ztmd_action action,
+		  struct ztmd_peer *peer)
+{
+	X509 *x = ztmd_req_peer_cert(r);
+	char serial[ZTM_SERIAL_HEX_MAX];
+	struct ztm_error err;
+	int ca = -1;
+
+	ztm_error_clear(&err);
+	if (x != NULL) {
+		ca = app_peer_ca(app, x);
+		if (ca < 0 || app_serial_hex(x, serial) != 0) {
+			memset(peer, 0, sizeof(*peer));
+			peer->kind = ZTMD_PEER_UNKNOWN;
+			goto decide;
+		}
+	}
+	if (ztmd_authz_peer(app->store, x != NULL ? ca_names[ca] : NULL, x != NULL ? serial : NULL,
+			    peer, &err) != 0) {
+		ztmd_reply_error(r, 500, &err);
+		return -1;
+	}
+decide:
+	if (ztmd_authz_decide(action, peer, &err) == 0)
+		return 0;
+	if (err.code == ZTM_E_AUTH && x == NULL)
+		ztmd_reply_header(r, "WWW-Authenticate", "Basic realm=\"ztm\"");
+	ztmd_reply_error(r, err.code == ZTM_E_AUTH ? 401 : 403, &err);
+	return -1;
+}

@@ -1,0 +1,58 @@
+/* app_int.h - the app's shared state, seen by app.c, est.c and admin.c. */
+#ifndef ZTMD_APP_INT_H
+#define ZTMD_APP_INT_H
+
+#include <openssl/x509.h>
+
+#include "app.h"
+#include "authz.h"
+#include "ztm/buf.h"
+
+struct ztm_ca;
+
+/* The issuing CAs the app knows, by role. */
+enum app_ca_id { APP_CA_DEVICE, APP_CA_STATION, APP_CA_OPERATOR, APP_CA_OCSP, APP_CA_CODESIGN,
+		 APP_CA_COUNT };
+
+struct app_ca {
+	const char *name; /* "device", ... */
+	X509 *cert;	  /* NULL when not configured */
+	struct ztm_ca *ca;
+	struct ztm_buf der;
+};
+
+#define APP_MAX_ROUTES 24
+
+struct ztmd_app {
+	X509 *root;
+	struct ztm_buf root_der;
+	struct app_ca cas[APP_CA_COUNT];
+	/* Pre-built bodies: base64 certs-only for /cacerts (all CAs and per label). */
+	struct ztm_buf cacerts_all;
+	struct ztm_buf cacerts_label[APP_CA_COUNT];
+	uint64_t code_ttl;
+	char org[65];
+	char admin_cert[1024];
+	struct ztm_store *store; /* the worker's */
+	struct ztmd_route routes[APP_MAX_ROUTES];
+	size_t nroutes;
+};
+
+const char *app_ca_name(enum app_ca_id id);
+/* Which of our CAs issued this (already chain-verified) peer certificate;
+ * -1 if none. */
+int app_peer_ca(const struct ztmd_app *app, X509 *peer);
+/* Resolves the request's peer and applies the access table; on refusal
+ * replies 401/403 itself and returns -1. */
+int app_authorize(struct ztmd_app *app, struct ztmd_req *r, enum ztmd_action action,
+		  struct ztmd_peer *peer);
+/* Lower-case hex of a certificate's serial into out[ZTM_SERIAL_HEX_MAX]. */
+int app_serial_hex(X509 *x, char *out);
+/* Reply with a failure from the store/issuer, mapping the error code to a status. */
+int app_status_for(enum ztm_err code);
+
+/* Route tables of the modules. */
+size_t est_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
+size_t admin_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
+
+#endif

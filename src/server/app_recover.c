@@ -1,0 +1,108 @@
+/* app_recover.c - what the master does once before workers start:
+ * recovery of reservations a crash left behind, and the first admin. */
+#include "app_int.h"
+
+#include <openssl/pem.h>
+
+#include <string.h>
+#include <time.h>
+
+#include "ztm/log.h"
+#include "ztm/str.h"
+
+/* Reservations older than this at start-up are certainly dead: no worker of
+ * this server is alive yet, so every reserved row is a crash leftover. */
+#define RECOVER_SLACK_SECONDS 0
+
+/* The ceremony's admin certificate becomes operator "admin" (role admin)
+ * the first time ztmd starts with [bootstrap] admin_cert. Idempotent. */
+static int bootstrap_admin(struct ztmd_app *app, struct ztm_store *store, struct ztm_error *err)
+{
+	struct ztm_principal who;
+	struct ztm_cert_row row;
+	struct ztm_error lookup;
+	X509 *x = NULL;
+	BIO *bio = NULL;
+	int64_t id;
+	unsigned char *der = NULL;
+	int derlen, rc = -1;
+	char serial[ZTM_SERIAL_HEX_MAX], cn[128];
+	unsigned char md[32];
+	unsigned mdlen = 0;
+
+	ztm_cert_row_init(&row);
+	bio = BIO_new_file(app->admin_cert, "r");
+	if (bio == NULL || (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL) {
+		ztm_error_ossl(err, ZTM_E_CONFIG, "[bootstrap] admin_cert %s: not readable",
+			       app->admin_cert);
+		goto out;
+	}
+	if (app->cas[APP_CA_OPERATOR].cert == NULL || app_peer_ca(app, x) != APP_CA_OPERATOR ||
+	    X509_verify(x, X509_get0_pubkey(app->cas[APP_CA_OPERATOR].cert)) != 1) {
+		ztm_error_ossl(err, ZTM_E_CONFIG,
+			       "[bootstrap] admin_cert %s: not issued by the operator CA",
+			       app->admin_cert);
+		goto out;
+	}
+	if (app_serial_hex(x, serial) != 0 ||
+	    X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, sizeof(cn)) <= 0) {
+		ztm_error_set(err, ZTM_E_CONFIG, "[bootstrap] admin_cert: no serial or CN");
+		goto out;
+	}
+	if (ztm_store_principal_by_cert(store, "operator", serial, &who, &lookup) == 0) {
+		rc = 0; /* already bootstrapped */
+		goto out;
+	}
+	if (lookup.code != ZTM_E_NOTFOUND) {
+		*err = lookup;
+		goto out;
+	}
+	derlen = i2d_X509(x, &der);
+	if (derlen <= 0 ||
+	    X509_pubkey_digest(x, EVP_sha256(), md, &mdlen) != 1 || mdlen != 32) {
+		ztm_error_ossl(err, ZTM_E_CRYPTO, "admin_cert: cannot encode");
+		goto out;
+	}
+	ztm_strlcpy(row.serial, serial, sizeof(row.serial));
+	ztm_strlcpy(row.ca, "operator", sizeof(row.ca));
+	ztm_strlcpy(row.profile, "operator", sizeof(row.profile));
+	X509_NAME_oneline(X509_get_subject_name(x), row.subject, sizeof(row.subject));
+	ztm_hex(md, 32, row.spki_sha256);
+	ztm_strlcpy(row.owner_kind, "operator", sizeof(row.owner_kind));
+	if (ztm_store_begin(store, err) != 0)
+		goto out;
+	if (ztm_store_operator_add(store, cn, ZTM_ROLE_ADMIN, &id, err) != 0)
+		goto rollback;
+	row.owner_id = id;
+	if (ztm_store_cert_reserve(store, &row, err) != 0 ||
+	    ztm_store_cert_issue(store, serial, der, (size_t)derlen, err) != 0 ||
+	    ztm_store_operator_set_cert(store, id, serial, err) != 0 ||
+	    ztm_store_audit(store, "ztmd", "operator.bootstrap", cn, "ok", "role=admin", err) != 0 ||
+	    ztm_store_commit(store, err) != 0)
+		goto rollback;
+	ztm_log(ZTM_LOG_INFO, "operator.bootstrap", "name=%s serial=%s role=admin", cn, serial);
+	rc = 0;
+	goto out;
+rollback:
+	ztm_store_rollback(store);
+out:
+	OPENSSL_free(der);
+	X509_free(x);
+	BIO_free(bio);
+	ztm_cert_row_free(&row);
+	return rc;
+}
+
+int ztmd_app_recover(struct ztmd_app *app, struct ztm_store *store, struct ztm_error *err)
+{
+	int64_t n = 0;
+
+	if (ztm_store_cert_recover(store, (int64_t)time(NULL) + 1 - RECOVER_SLACK_SECONDS, &n,
+				   err) != 0)
+		return -1;
+	if (n > 0)
+		ztm_log(ZTM_LOG_WARN, "store.recover", "abandoned_reservations=%lld", (long long)n);
+	if (app->admin_cert[0] != '\0' && bootstrap_admin(app, store, err) != 0)
+		return -1;
+	return 0;
+}

@@ -1,0 +1,313 @@
+/* est.c - EST (RFC 7030) for stations and operators: /cacerts, /csrattrs,
+ * /simpleenroll with a one-time code (HTTP Basic, §3.2.3), and
+ * /simplereenroll with the current certificate (§4.2.2).
+ *
+ * Enrollment is two group commits around one signature:
+ *   1. claim the code for this key + reserve a serial (one savepoint: either
+ *      both or neither), commit;
+ *   2. sign (CPU, no store);
+ *   3. record the certificate, bind it to the code and its owner, audit, commit;
+ *   4. reply. Nothing leaves before step 3 is durable (DESIGN I1).
+ * A retry with the same code and key after a lost response finds the bound
+ * certificate and gets the same bytes back (I3); a retry racing the first
+ * request gets 202 + Retry-After (§4.2.3).
+ */
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "app_int.h"
+#include "est_ops.h"
+#include "ztm/log.h"
+#include "ztm/pkcs7.h"
+#include "ztm/str.h"
+
+#define EST_MAX_CSR_B64 (24 * 1024)
+
+/* RFC 7030 §4.5.2 CsrAttrs: ecdsa-with-SHA256, and id-ecPublicKey with
+ * prime256v1: "sign with ECDSA SHA-256 over a P-256 key" is what we ask. */
+static const uint8_t csrattrs_der[] = {
+	0x30, 0x21, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02,
+	0x30, 0x15, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x31,
+	0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07,
+};
+
+static void reply_certs_only(struct ztmd_req *r, const struct ztm_buf *b64)
+{
+	ztmd_reply_header(r, "Content-Transfer-Encoding", "base64");
+	ztmd_reply(r, 200, "application/pkcs7-mime; smime-type=certs-only", b64->data, b64->len);
+}
+
+/* /.well-known/est[/<label>]/cacerts: label is a CA name; no label = all. */
+static int est_label(const char *path, const char *op)
+{
+	static const char prefix[] = "/.well-known/est/";
+	const char *rest = path + sizeof(prefix) - 1;
+	size_t n;
+	unsigned i;
+
+	if (strncmp(path, prefix, sizeof(prefix) - 1) != 0)
+		return -2;
+	if (strcmp(rest, op) == 0)
+		return -1;
+	for (i = 0; i < APP_CA_COUNT; i++) {
+		n = strlen(app_ca_name((enum app_ca_id)i));
+		if (strncmp(rest, app_ca_name((enum app_ca_id)i), n) == 0 && rest[n] == '/' &&
+		    strcmp(rest + n + 1, op) == 0)
+			return (int)i;
+	}
+	return -2;
+}
+
+static void h_cacerts(struct ztmd_req *r, void *arg)
+{
+	struct ztmd_app *app = arg;
+	struct ztmd_peer peer;
+	int label = est_label(ztmd_req_path(r), "cacerts");
+	struct ztm_error err;
+
+	if (app_authorize(app, r, ZTMD_ACT_EST_CACERTS, &peer) != 0)
+		return;
+	if (label == -2 || (label >= 0 && app->cas[label].cert == NULL)) {
+		ztm_error_set(&err, ZTM_E_NOTFOUND, "no such EST label");
+		ztmd_reply_error(r, 404, &err);
+		return;
+	}
+	reply_certs_only(r, label < 0 ? &app->cacerts_all : &app->cacerts_label[label]);
+}
+
+static void h_csrattrs(struct ztmd_req *r, void *arg)
+{
+	struct ztmd_app *app = arg;
+	struct ztmd_peer peer;
+	struct ztm_buf b64;
+
+	if (app_authorize(app, r, ZTMD_ACT_EST_CSRATTRS, &peer) != 0)
+		return;
+	ztm_buf_init(&b64, 0);
+	if (ztm_b64_encode(csrattrs_der, sizeof(csrattrs_der), 64, &b64) != 0) {
+		struct ztm_error err;
+		ztm_error_set(&err, ZTM_E_NOMEM, "csrattrs");
+		ztmd_reply_error(r, 500, &err);
+	} else {
+		ztmd_reply_header(r, "Content-Transfer-Encoding", "base64");
+		ztmd_reply(r, 200, "application/csrattrs", b64.data, b64.len);
+	}
+	ztm_buf_free(&b64);
+}
+
+/* --- refusals are audited before the reply (DESIGN I7) ------------------- */
+
+struct refusal {
+	struct ztmd_app *app;
+	struct ztm_error err;
+	int status;
+	char action[32];
+	char peer[64];
+};
+
+static int job_audit_refusal(struct ztm_store *s, void *arg, struct ztm_error *err)
+{
+	struct refusal *f = arg;
+	return ztm_store_audit(s, f->peer, f->action, "-", ztm_err_name(f->err.code), f->err.msg,
+			       err);
+}
+
+static void done_refusal(struct ztmd_req *r, void *arg, int rc, const struct ztm_error *err)
+{
+	struct refusal *f = arg;
+
+	if (f->status == 401)
+		ztmd_reply_header(r, "WWW-Authenticate", "Basic realm=\"ztm\"");
+	if (f->status == 202) {
+		ztmd_reply_header(r, "Retry-After", "1");
+		ztmd_reply(r, 202, "text/plain", "pending\n", 8);
+	} else {
+		ztmd_reply_error(r, f->status, &f->err);
+	}
+	free(f);
+}
+
+void est_refuse(struct ztmd_req *r, struct ztmd_app *app, const char *action, int status,
+		const struct ztm_error *why)
+{
+	struct refusal *f = calloc(1, sizeof(*f));
+
+	if (f == NULL) {
+		ztmd_reply_error(r, 500, why);
+		return;
+	}
+	f->app = app;
+	f->err = *why;
+	f->status = status;
+	ztm_strlcpy(f->action, action, sizeof(f->action));
+	ztm_strlcpy(f->peer, ztmd_req_peer_addr(r), sizeof(f->peer));
+	ztmd_req_defer(r, job_audit_refusal, f, done_refusal);
+}
+
+/* Reads the body: base64 of a DER PKCS#10 (RFC 7030 §4.2.1), capped. */
+static int est_read_csr(struct ztmd_req *r, struct ztm_buf *der, struct ztm_error *err)
+{
+	struct ztm_slice body = ztmd_req_body(r);
+	const char *ct = ztmd_req_header(r, "Content-Type");
+
+	if (ct == NULL || strncmp(ct, "application/pkcs10", 18) != 0)
+		return ztm_error_set(err, ZTM_E_PARSE, "Content-Type must be application/pkcs10");
+	if (body.len > EST_MAX_CSR_B64)
+		return ztm_error_set(err, ZTM_E_TOOBIG, "CSR body over %d bytes", EST_MAX_CSR_B64);
+	if (body.len == 0)
+		return ztm_error_set(err, ZTM_E_PARSE, "empty body: a base64 PKCS#10 CSR is required");
+	if (ztm_b64_decode((const char *)body.p, body.len, der) != 0)
+		return ztm_error_set(err, ZTM_E_PARSE, "body is not valid base64");
+	return 0;
+}
+
+/* HTTP Basic (RFC 7617): the password is the one-time code; the user name
+ * is informational. The code is hashed at once and wiped. */
+static int basic_code_hash(struct ztmd_req *r, uint8_t hash[32], struct ztm_error *err)
+{
+	const char *h = ztmd_req_header(r, "Authorization");
+	struct ztm_buf dec;
+	const char *colon;
+	unsigned len = 0;
+	int rc = -1;
+
+	if (h == NULL || strncmp(h, "Basic ", 6) != 0)
+		return ztm_error_set(err, ZTM_E_AUTH, "an enrollment code (HTTP Basic) is required");
+	ztm_buf_init(&dec, 1024);
+	if (strlen(h + 6) > 1024 || ztm_b64_decode(h + 6, strlen(h + 6), &dec) != 0 ||
+	    ztm_buf_cstr(&dec) == NULL) {
+		ztm_error_set(err, ZTM_E_AUTH, "malformed Basic credentials");
+		goto out;
+	}
+	colon = memchr(dec.data, ':', dec.len);
+	if (colon == NULL || (size_t)((const uint8_t *)colon - dec.data) + 1 == dec.len) {
+		ztm_error_set(err, ZTM_E_AUTH, "Basic credentials carry no code");
+		goto out;
+	}
+	colon++;
+	if (EVP_Digest(colon, dec.len - (size_t)((const uint8_t *)colon - dec.data), hash, &len,
+		       EVP_sha256(), NULL) != 1 || len != 32) {
+		ztm_error_ossl(err, ZTM_E_CRYPTO, "hashing the code");
+		goto out;
+	}
+	rc = 0;
+out:
+	ztm_buf_free(&dec); /* wipes */
+	return rc;
+}
+
+static void h_simpleenroll(struct ztmd_req *r, void *arg)
+{
+	struct ztmd_app *app = arg;
+	struct ztmd_peer peer;
+	struct est_op *op;
+	struct ztm_error err;
+	uint8_t hash[32];
+	struct ztm_buf der;
+
+	if (app_authorize(app, r, ZTMD_ACT_EST_ENROLL_CODE, &peer) != 0)
+		return;
+	ztm_buf_init(&der, 16 * 1024);
+	if (basic_code_hash(r, hash, &err) != 0) {
+		est_refuse(r, app, "est.enroll", 401, &err);
+		goto out;
+	}
+	if (est_read_csr(r, &der, &err) != 0) {
+		est_refuse(r, app, "est.enroll", app_status_for(err.code), &err);
+		goto out;
+	}
+	op = est_op_new(app, &der, &err);
+	if (op == NULL) {
+		est_refuse(r, app, "est.enroll", app_status_for(err.code), &err);
+		goto out;
+	}
+	memcpy(op->code_hash, hash, sizeof(hash));
+	op->kind = EST_BY_CODE;
+	est_op_start(r, op);
+out:
+	OPENSSL_cleanse(hash, sizeof(hash));
+	ztm_buf_free(&der);
+}
+
+static void h_simplereenroll(struct ztmd_req *r, void *arg)
+{
+	struct ztmd_app *app = arg;
+	struct ztmd_peer peer;
+	struct est_op *op;
+	struct ztm_error err;
+	struct ztm_buf der;
+
+	if (app_authorize(app, r, ZTMD_ACT_EST_REENROLL, &peer) != 0)
+		return;
+	ztm_buf_init(&der, 16 * 1024);
+	if (est_read_csr(r, &der, &err) != 0) {
+		est_refuse(r, app, "est.reenroll", app_status_for(err.code), &err);
+		goto out;
+	}
+	op = est_op_new(app, &der, &err);
+	if (op == NULL) {
+		est_refuse(r, app, "est.reenroll", app_status_for(err.code), &err);
+		goto out;
+	}
+	op->kind = EST_BY_CERT;
+	op->peer = peer;
+	if (app_serial_hex(ztmd_req_peer_cert(r), op->old_serial) != 0) {
+		ztm_error_set(&err, ZTM_E_AUTH, "client certificate serial unreadable");
+		est_op_free(op);
+		est_refuse(r, app, "est.reenroll", 401, &err);
+		goto out;
+	}
+	est_op_start(r, op);
+out:
+	ztm_buf_free(&der);
+}
+
+/* One prefix route: /.well-known/est/[<label>/]<operation>, where the label
+ * names one of our CAs (RFC 7030 §3.2.2 "arbitrary label"). */
+static void h_est(struct ztmd_req *r, void *arg)
+{
+	static const struct {
+		enum ztmd_method method;
+		const char *op;
+		ztmd_handler fn;
+	} ops[] = {
+		{ZTMD_GET, "cacerts", h_cacerts},
+		{ZTMD_GET, "csrattrs", h_csrattrs},
+		{ZTMD_POST, "simpleenroll", h_simpleenroll},
+		{ZTMD_POST, "simplereenroll", h_simplereenroll},
+	};
+	const char *path = ztmd_req_path(r);
+	struct ztm_error err;
+	size_t i;
+
+	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		if (est_label(path, ops[i].op) == -2)
+			continue;
+		if (ztmd_req_method(r) != ops[i].method) {
+			ztm_error_set(&err, ZTM_E_USAGE, "%s needs %s", ops[i].op,
+				      ops[i].method == ZTMD_GET ? "GET" : "POST");
+			ztmd_reply_header(r, "Allow", ops[i].method == ZTMD_GET ? "GET" : "POST");
+			ztmd_reply_error(r, 405, &err);
+			return;
+		}
+		ops[i].fn(r, arg);
+		return;
+	}
+	ztm_error_set(&err, ZTM_E_NOTFOUND, "no such EST operation or label");
+	ztmd_reply_error(r, 404, &err);
+}
+
+size_t est_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max)
+{
+	if (max < 1)
+		return 0;
+	out[0].methods = ZTMD_GET | ZTMD_POST;
+	out[0].path = "/.well-known/est/";
+	out[0].prefix = 1;
+	out[0].fn = h_est;
+	out[0].arg = app;
+	return 1;
+}

@@ -1,0 +1,289 @@
+/* est_ops.c - claim/reserve, sign, record: the steps of one enrollment. */
+#include "est_ops.h"
+
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ztm/issue.h"
+#include "ztm/log.h"
+#include "ztm/pkcs7.h"
+#include "ztm/str.h"
+
+struct est_op *est_op_new(struct ztmd_app *app, const struct ztm_buf *der, struct ztm_error *err)
+{
+	struct est_op *op = calloc(1, sizeof(*op));
+
+	if (op == NULL) {
+		ztm_error_set(err, ZTM_E_NOMEM, "enrollment");
+		return NULL;
+	}
+	op->app = app;
+	ztm_cert_row_init(&op->row);
+	ztm_buf_init(&op->cert, 64 * 1024);
+	if (ztm_csr_parse(der->data, der->len, &op->csr, err) != 0) {
+		est_op_free(op);
+		return NULL;
+	}
+	return op;
+}
+
+void est_op_free(struct est_op *op)
+{
+	if (op == NULL)
+		return;
+	ztm_csr_free(&op->csr);
+	ztm_cert_row_free(&op->row);
+	ztm_buf_free(&op->cert);
+	OPENSSL_cleanse(op->code_hash, sizeof(op->code_hash));
+	free(op);
+}
+
+/* Idempotency key: the same credential presenting the same key is the same
+ * enrollment (DESIGN I3). Codes are single-use, so (code, key) names it; a
+ * re-enrollment is named by (old certificate, new key). */
+static void idem_key(const struct est_op *op, char out[ZTM_SHA256_HEX])
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	uint8_t h[32];
+	unsigned len = 0;
+
+	if (md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+	    (op->kind == EST_BY_CODE
+		     ? EVP_DigestUpdate(md, "code", 4) == 1 &&
+			       EVP_DigestUpdate(md, op->code_hash, sizeof(op->code_hash)) == 1
+		     : EVP_DigestUpdate(md, "reenroll", 8) == 1 &&
+			       EVP_DigestUpdate(md, op->old_serial, strlen(op->old_serial)) == 1) &&
+	    EVP_DigestUpdate(md, op->csr.spki_sha256, 64) == 1 &&
+	    EVP_DigestFinal_ex(md, h, &len) == 1 && len == 32)
+		ztm_hex(h, 32, out);
+	else
+		out[0] = '\0';
+	EVP_MD_CTX_free(md);
+}
+
+static int owner_by_code(struct ztm_store *s, struct est_op *op, struct ztm_code_row *code,
+			 struct ztm_error *err)
+{
+	if (code->kind == ZTM_CODE_STATION) {
+		struct ztm_station_row st;
+		if (ztm_store_station_get(s, code->subject_id, &st, err) != 0)
+			return -1;
+		if (st.state == ZTM_STATION_REVOKED)
+			return ztm_error_set(err, ZTM_E_AUTH, "station is revoked");
+		op->ca = APP_CA_STATION;
+		ztm_strlcpy(op->owner_kind, "station", sizeof(op->owner_kind));
+		ztm_strlcpy(op->cn, st.name, sizeof(op->cn));
+		ztm_strlcpy(op->ou, st.factory, sizeof(op->ou));
+	} else {
+		struct ztm_operator_row o;
+		if (ztm_store_operator_get(s, code->subject_id, &o, err) != 0)
+			return -1;
+		if (o.revoked)
+			return ztm_error_set(err, ZTM_E_AUTH, "operator is revoked");
+		op->ca = APP_CA_OPERATOR;
+		ztm_strlcpy(op->owner_kind, "operator", sizeof(op->owner_kind));
+		ztm_strlcpy(op->cn, o.name, sizeof(op->cn));
+		ztm_strlcpy(op->ou, ztm_role_name(o.role), sizeof(op->ou));
+	}
+	op->owner_id = code->subject_id;
+	return 0;
+}
+
+static int owner_by_cert(struct ztm_store *s, struct est_op *op, struct ztm_error *err)
+{
+	const struct ztm_principal *p = &op->peer.who;
+
+	if (strcmp(p->kind, "station") == 0) {
+		struct ztm_station_row st;
+		if (ztm_store_station_get(s, p->id, &st, err) != 0)
+			return -1;
+		/* RFC 7030 §4.2.2: re-enrollment renews the identity it presents. */
+		if (strcmp(st.cert_serial, op->old_serial) != 0)
+			return ztm_error_set(err, ZTM_E_AUTH, "not the station's current certificate");
+		op->ca = APP_CA_STATION;
+		ztm_strlcpy(op->cn, st.name, sizeof(op->cn));
+		ztm_strlcpy(op->ou, st.factory, sizeof(op->ou));
+	} else {
+		struct ztm_operator_row o;
+		if (ztm_store_operator_get(s, p->id, &o, err) != 0)
+			return -1;
+		if (strcmp(o.cert_serial, op->old_serial) != 0)
+			return ztm_error_set(err, ZTM_E_AUTH,
+					     "not the operator's current certificate");
+		op->ca = APP_CA_OPERATOR;
+		ztm_strlcpy(op->cn, o.name, sizeof(op->cn));
+		ztm_strlcpy(op->ou, ztm_role_name(o.role), sizeof(op->ou));
+	}
+	ztm_strlcpy(op->owner_kind, p->kind, sizeof(op->owner_kind));
+	op->owner_id = p->id;
+	return 0;
+}
+
+/* Job 1: claim the credential for this key and reserve a serial. */
+static int job_claim(struct ztm_store *s, void *arg, struct ztm_error *err)
+{
+	struct est_op *op = arg;
+	struct ztm_code_row code;
+	struct ztm_cert_row prior;
+	struct ztm_error lookup;
+	int rc;
+
+	if (op->kind == EST_BY_CODE) {
+		if (ztm_store_code_claim(s, op->code_hash, op->csr.spki_sha256, (int64_t)time(NULL),
+					 &code, err) != 0)
+			return -1;
+		if (owner_by_code(s, op, &code, err) != 0)
+			return -1;
+	} else if (owner_by_cert(s, op, err) != 0) {
+		return -1;
+	}
+	if (op->app->cas[op->ca].ca == NULL)
+		return ztm_error_set(err, ZTM_E_CONFIG, "the %s CA is not configured",
+				     app_ca_name(op->ca));
+	idem_key(op, op->row.idem_key);
+	ztm_cert_row_init(&prior);
+	rc = ztm_store_cert_by_idem(s, op->row.idem_key, &prior, &lookup);
+	if (rc == 0) {
+		if (prior.state == ZTM_CERT_ISSUED) {
+			op->existing = 1;
+			rc = ztm_buf_append(&op->cert, prior.der.data, prior.der.len);
+		} else {
+			rc = ztm_error_set(err, ZTM_E_CONFLICT, "enrollment in progress");
+		}
+		ztm_cert_row_free(&prior);
+		return rc;
+	}
+	ztm_cert_row_free(&prior);
+	if (lookup.code != ZTM_E_NOTFOUND) {
+		*err = lookup;
+		return -1;
+	}
+	if (ztm_serial_new(op->serial, err) != 0)
+		return -1;
+	ztm_serial_hex(op->serial, op->row.serial);
+	ztm_strlcpy(op->row.ca, app_ca_name(op->ca), sizeof(op->row.ca));
+	ztm_strlcpy(op->row.profile, app_ca_name(op->ca), sizeof(op->row.profile));
+	snprintf(op->row.subject, sizeof(op->row.subject), "CN=%s,OU=%s,O=%s", op->cn, op->ou,
+		 op->app->org);
+	ztm_strlcpy(op->row.spki_sha256, op->csr.spki_sha256, sizeof(op->row.spki_sha256));
+	ztm_strlcpy(op->row.owner_kind, op->owner_kind, sizeof(op->row.owner_kind));
+	op->row.owner_id = op->owner_id;
+	op->row.created_at = (int64_t)time(NULL);
+	return ztm_store_cert_reserve(s, &op->row, err);
+}
+
+/* Job 2: record the signed certificate and hand it to its owner. */
+static int job_record(struct ztm_store *s, void *arg, struct ztm_error *err)
+{
+	struct est_op *op = arg;
+	char detail[160];
+
+	if (ztm_store_cert_issue(s, op->row.serial, op->cert.data, op->cert.len, err) != 0)
+		return -1;
+	if (op->kind == EST_BY_CODE && ztm_store_code_bind(s, op->code_hash, op->row.serial, err) != 0)
+		return -1;
+	if (strcmp(op->owner_kind, "station") == 0) {
+		if (ztm_store_station_set_cert(s, op->owner_id, op->row.serial, err) != 0)
+			return -1;
+	} else if (ztm_store_operator_set_cert(s, op->owner_id, op->row.serial, err) != 0) {
+		return -1;
+	}
+	snprintf(detail, sizeof(detail), "serial=%s ca=%s", op->row.serial, op->row.ca);
+	return ztm_store_audit(s, op->kind == EST_BY_CODE ? "enroll-code" : op->old_serial,
+			       op->kind == EST_BY_CODE ? "est.enroll" : "est.reenroll", op->cn,
+			       "ok", detail, err);
+}
+
+static void reply_cert(struct ztmd_req *r, struct est_op *op)
+{
+	struct ztm_slice one = ztm_buf_slice(&op->cert);
+	struct ztm_buf der, b64;
+	struct ztm_error err;
+
+	ztm_buf_init(&der, 0);
+	ztm_buf_init(&b64, 0);
+	if (ztm_p7_certs_only(&one, 1, &der) != 0 || ztm_b64_encode(der.data, der.len, 64, &b64) != 0) {
+		ztm_error_set(&err, ZTM_E_NOMEM, "encoding the response");
+		ztmd_reply_error(r, 500, &err);
+	} else {
+		ztmd_reply_header(r, "Content-Transfer-Encoding", "base64");
+		ztmd_reply(r, 200, "application/pkcs7-mime; smime-type=certs-only", b64.data, b64.len);
+	}
+	ztm_buf_free(&der);
+	ztm_buf_free(&b64);
+}
+
+static void done_record(struct ztmd_req *r, void *arg, int rc, const struct ztm_error *err)
+{
+	struct est_op *op = arg;
+
+	if (rc != 0) {
+		/* Nothing was returned; the reservation stays and start-up recovery
+		 * turns it into "abandoned" if this process dies now. */
+		ztm_log(ZTM_LOG_ERROR, "est.record_failed", "serial=%s err=%s", op->row.serial,
+			ztm_err_name(err->code));
+		ztmd_reply_error(r, 500, err);
+	} else {
+		ztm_log(ZTM_LOG_INFO, "est.issued", "serial=%s ca=%s owner=%s:%lld", op->row.serial,
+			op->row.ca, op->owner_kind, (long long)op->owner_id);
+		reply_cert(r, op);
+	}
+	est_op_free(op);
+}
+
+static int sign_cert(struct est_op *op, struct ztm_error *err)
+{
+	struct ztm_name_attr subject[3] = {
+		{ZTM_ATTR_O, op->app->org},
+		{ZTM_ATTR_OU, op->ou},
+		{ZTM_ATTR_CN, op->cn},
+	};
+	struct ztm_issue_req req;
+
+	memset(&req, 0, sizeof(req));
+	req.profile = app_ca_name(op->ca);
+	req.subject = subject;
+	req.n_subject = 3;
+	req.spki = op->csr.spki;
+	memcpy(req.serial, op->serial, sizeof(op->serial));
+	return ztm_issue(op->app->cas[op->ca].ca, &req, &op->cert, err);
+}
+
+static void done_claim(struct ztmd_req *r, void *arg, int rc, const struct ztm_error *err)
+{
+	struct est_op *op = arg;
+	const char *action = op->kind == EST_BY_CODE ? "est.enroll" : "est.reenroll";
+	struct ztm_error serr;
+
+	if (rc != 0) {
+		struct ztmd_app *app = op->app;
+		int status = err->code == ZTM_E_CONFLICT ? 202 : app_status_for(err->code);
+		est_op_free(op);
+		est_refuse(r, app, action, status, err);
+		return;
+	}
+	if (op->existing) {
+		ztm_log(ZTM_LOG_INFO, "est.retry", "owner=%s:%lld", op->owner_kind,
+			(long long)op->owner_id);
+		reply_cert(r, op);
+		est_op_free(op);
+		return;
+	}
+	if (sign_cert(op, &serr) != 0) {
+		struct ztmd_app *app = op->app;
+		ztm_log(ZTM_LOG_ERROR, "est.sign_failed", "serial=%s err=%s", op->row.serial,
+			ztm_err_name(serr.code));
+		est_op_free(op);
+		est_refuse(r, app, action, serr.code == ZTM_E_LINT ? 500 : app_status_for(serr.code),
+			   &serr);
+		return;
+	}
+	ztmd_req_defer(r, job_record, op, done_record);
+}
+
+void est_op_start(struct ztmd_req *r, struct est_op *op)
+{
+	ztmd_req_defer(r, job_claim, op, done_claim);
+}

@@ -1,0 +1,220 @@
+/* migrations_sqlite.c - the SQLite schema as an ordered list of steps
+ * (docs/store.md, "Migrations").
+ *
+ * Rules: a step, once released, is never edited; a change is a new step
+ * appended at the end. Each step runs in its own BEGIN IMMEDIATE
+ * transaction together with the INSERT of its row in schema_version, so a
+ * crash leaves the database at a whole version. Several processes may open a
+ * new file at once: the version is read again under the write lock before
+ * each step, so a step another process has applied meanwhile is skipped. */
+#include "store_sqlite.h"
+
+#include <time.h>
+
+struct migration {
+	int version;
+	const char *name;
+	const char *sql;
+};
+
+static const struct migration migrations[] = {
+    {1, "initial schema",
+     /* Certificates: one row per serial ever handed out, from the
+      * reservation on. Rows are never deleted, so a serial is never
+      * reused, and the issued bytes never change. */
+     "CREATE TABLE certificates ("
+     " serial TEXT PRIMARY KEY NOT NULL"
+     "  CHECK (length(serial) BETWEEN 2 AND 40 AND serial NOT GLOB '*[^0-9a-f]*'),"
+     " ca TEXT NOT NULL,"
+     " profile TEXT NOT NULL,"
+     " subject TEXT NOT NULL,"
+     " state TEXT NOT NULL"
+     "  CHECK (state IN ('reserved', 'issued', 'abandoned', 'revoked')),"
+     " idem_key TEXT NOT NULL DEFAULT '',"
+     " spki_sha256 TEXT NOT NULL,"
+     " owner_kind TEXT NOT NULL,"
+     " owner_id INTEGER NOT NULL,"
+     " not_before INTEGER NOT NULL,"
+     " not_after INTEGER NOT NULL,"
+     " created_at INTEGER NOT NULL,"
+     " issued_at INTEGER NOT NULL DEFAULT 0,"
+     " der BLOB NOT NULL DEFAULT x'');"
+     "CREATE UNIQUE INDEX certificates_idem ON certificates (idem_key)"
+     " WHERE idem_key <> '';"
+     "CREATE INDEX certificates_spki ON certificates (spki_sha256);"
+     "CREATE INDEX certificates_state ON certificates (state, created_at);"
+     "CREATE TRIGGER certificates_no_delete BEFORE DELETE ON certificates"
+     " BEGIN SELECT RAISE(ABORT, 'certificates are never deleted'); END;"
+     "CREATE TRIGGER certificates_fixed BEFORE UPDATE ON certificates"
+     " WHEN NEW.serial IS NOT OLD.serial"
+     "  OR (OLD.state <> 'reserved' AND NEW.der IS NOT OLD.der)"
+     " BEGIN SELECT RAISE(ABORT, 'certificate serial and issued bytes are immutable');"
+     " END;"
+
+     "CREATE TABLE factories ("
+     " id INTEGER PRIMARY KEY,"
+     " name TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 127),"
+     " created_at INTEGER NOT NULL);"
+
+     "CREATE TABLE stations ("
+     " id INTEGER PRIMARY KEY,"
+     " factory_id INTEGER NOT NULL REFERENCES factories (id),"
+     " name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 127),"
+     " state TEXT NOT NULL DEFAULT 'pending'"
+     "  CHECK (state IN ('pending', 'enrolled', 'revoked')),"
+     " cert_serial TEXT NOT NULL DEFAULT '',"
+     " created_at INTEGER NOT NULL,"
+     " revoked_at INTEGER NOT NULL DEFAULT 0,"
+     " UNIQUE (factory_id, name));"
+     "CREATE INDEX stations_cert ON stations (cert_serial) WHERE cert_serial <> '';"
+
+     "CREATE TABLE operators ("
+     " id INTEGER PRIMARY KEY,"
+     " name TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 127),"
+     " role TEXT NOT NULL CHECK (role IN ('admin', 'security-officer', 'planner',"
+     "  'station', 'firmware-signer', 'release-approver', 'auditor', 'device')),"
+     " revoked INTEGER NOT NULL DEFAULT 0 CHECK (revoked IN (0, 1)),"
+     " cert_serial TEXT NOT NULL DEFAULT '',"
+     " created_at INTEGER NOT NULL);"
+     "CREATE INDEX operators_cert ON operators (cert_serial) WHERE cert_serial <> '';"
+
+     /* Only the SHA-256 of a one-time code is stored, never the code. */
+     "CREATE TABLE enroll_codes ("
+     " hash BLOB PRIMARY KEY NOT NULL CHECK (length(hash) = 32),"
+     " kind TEXT NOT NULL CHECK (kind IN ('station', 'operator')),"
+     " subject_id INTEGER NOT NULL,"
+     " created_at INTEGER NOT NULL,"
+     " expires_at INTEGER NOT NULL,"
+     " used_at INTEGER NOT NULL DEFAULT 0,"
+     " used_spki TEXT NOT NULL DEFAULT '',"
+     " cert_serial TEXT NOT NULL DEFAULT '') WITHOUT ROWID;"
+
+     /* Append-only: a later step chains these rows into a Merkle log, so
+      * no row may ever change or go away. AUTOINCREMENT keeps ids from
+      * being reused even if the last row were removed by hand. */
+     "CREATE TABLE audit ("
+     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+     " ts INTEGER NOT NULL,"
+     " actor TEXT NOT NULL,"
+     " action TEXT NOT NULL,"
+     " object TEXT NOT NULL,"
+     " outcome TEXT NOT NULL,"
+     " detail TEXT NOT NULL);"
+     "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+     " BEGIN SELECT RAISE(ABORT, 'audit rows are immutable'); END;"
+     "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+     " BEGIN SELECT RAISE(ABORT, 'audit rows are immutable'); END;"},
+};
+
+#define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
+
+int sq_schema_latest(void)
+{
+	return migrations[N_MIGRATIONS - 1].version;
+}
+
+static const struct sq_query q_version = {SQ_SCHEMA_VERSION,
+                                          "SELECT coalesce(max(version), 0) FROM schema_version"};
+
+int sq_schema_version(struct sq_store *s, int *out, struct ztm_error *err)
+{
+	sqlite3_stmt *st = sq_stmt(s, &q_version, err);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sq_fail(s, err, rc, "reading store schema version");
+		sq_reset(st);
+		return -1;
+	}
+	*out = sqlite3_column_int(st, 0);
+	sq_reset(st);
+	return 0;
+}
+
+static int exec(struct sq_store *s, const char *sql, struct ztm_error *err, const char *what)
+{
+	int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+
+	if (rc != SQLITE_OK)
+		return sq_fail(s, err, rc, "%s", what);
+	return 0;
+}
+
+/* Applies step m unless the database already has it; runs inside the write
+ * lock, so the check and the step cannot race another process. */
+static int apply(struct sq_store *s, const struct migration *m, struct ztm_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int cur, rc, ret = -1;
+
+	if (sq_schema_version(s, &cur, err) != 0)
+		return -1;
+	if (cur >= m->version)
+		return 0;
+	if (cur != m->version - 1)
+		return ztm_error_set(err, ZTM_E_STORE,
+		                     "store schema version %d cannot be migrated to %d", cur,
+		                     m->version);
+	rc = sqlite3_exec(s->db, m->sql, NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return sq_fail(s, err, rc, "store migration %d (%s)", m->version, m->name);
+	rc = sqlite3_prepare_v2(s->db,
+	                        "INSERT INTO schema_version (version, name, applied_at)"
+	                        " VALUES (?1, ?2, ?3)",
+	                        -1, &st, NULL);
+	if (rc == SQLITE_OK)
+		rc = sq_bind(st, "iti", (int64_t)m->version, m->name, (int64_t)time(NULL));
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE) {
+		sq_fail(s, err, rc, "recording store migration %d", m->version);
+		goto out;
+	}
+	ret = 0;
+out:
+	sqlite3_finalize(st);
+	return ret;
+}
+
+int sq_migrate(struct sq_store *s, struct ztm_error *err)
+{
+	size_t i;
+	int cur;
+
+	/* The version table itself comes first, outside the numbered steps:
+	 * it is how we know which steps have run. */
+	if (exec(s,
+	         "BEGIN IMMEDIATE;"
+	         "CREATE TABLE IF NOT EXISTS schema_version ("
+	         " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+	         " applied_at INTEGER NOT NULL);"
+	         "COMMIT;",
+	         err, "creating store schema_version table") != 0)
+		goto fail;
+	if (sq_schema_version(s, &cur, err) != 0)
+		goto fail;
+	/* Code older than the database must not write rows it does not
+	 * understand (or miss constraints a newer step added). */
+	if (cur > sq_schema_latest())
+		return ztm_error_set(err, ZTM_E_STORE,
+		                     "store schema version %d is newer than this program supports "
+		                     "(%d): upgrade ztm",
+		                     cur, sq_schema_latest());
+	for (i = 0; i < N_MIGRATIONS; i++) {
+		if (migrations[i].version <= cur)
+			continue;
+		if (exec(s, "BEGIN IMMEDIATE", err, "beginning store migration") != 0)
+			goto fail;
+		if (apply(s, &migrations[i], err) != 0 ||
+		    exec(s, "COMMIT", err, "committing store migration") != 0)
+			goto fail;
+	}
+	return 0;
+fail:
+	if (!sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}

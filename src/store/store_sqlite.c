@@ -1,0 +1,472 @@
+/* store_sqlite.c - the SQLite store backend: opening, pragmas, the statement
+ * cache, transactions and savepoints, error mapping (docs/store.md).
+ *
+ * The calls themselves live in store_sqlite_cert.c (certificates),
+ * store_sqlite_org.c (factories, stations, operators, principals) and
+ * store_sqlite_code.c (enrollment codes, audit); the schema in
+ * migrations_sqlite.c. */
+#include "store_sqlite.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ztm/str.h"
+
+sqlite3_stmt *sq_stmt(struct sq_store *s, const struct sq_query *q, struct ztm_error *err)
+{
+	sqlite3_stmt *st = s->stmt[q->slot];
+	int rc;
+
+	if (st != NULL) {
+		/* A cached statement still stepping means a callback (cert_each)
+		 * called back into the store with the same query: resetting it
+		 * under the caller would silently end its iteration. */
+		if (sqlite3_stmt_busy(st)) {
+			ztm_error_set(err, ZTM_E_USAGE,
+			              "store: re-entrant use of a running statement");
+			return NULL;
+		}
+		return st;
+	}
+	/* PERSISTENT: the statement lives as long as the connection, which
+	 * tells SQLite not to take it from its lookaside allocator. */
+	rc = sqlite3_prepare_v3(s->db, q->sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+	if (rc != SQLITE_OK) {
+		sq_fail(s, err, rc, "preparing store statement %d", (int)q->slot);
+		sqlite3_finalize(st);
+		return NULL;
+	}
+	s->stmt[q->slot] = st;
+	return st;
+}
+
+void sq_reset(sqlite3_stmt *st)
+{
+	if (st == NULL)
+		return;
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+int sq_bind(sqlite3_stmt *st, const char *fmt, ...)
+{
+	va_list ap;
+	int i, rc = SQLITE_OK;
+
+	va_start(ap, fmt);
+	for (i = 1; fmt[i - 1] != '\0' && rc == SQLITE_OK; i++) {
+		switch (fmt[i - 1]) {
+		case 't':
+			rc = sqlite3_bind_text(st, i, va_arg(ap, const char *), -1, SQLITE_STATIC);
+			break;
+		case 'i':
+			rc = sqlite3_bind_int64(st, i, (sqlite3_int64)va_arg(ap, int64_t));
+			break;
+		case 'b': {
+			const uint8_t *p = va_arg(ap, const uint8_t *);
+			size_t n = va_arg(ap, size_t);
+			rc = n > 0x7fffffff ? SQLITE_TOOBIG
+			                    : sqlite3_bind_blob(st, i, p, (int)n, SQLITE_STATIC);
+			break;
+		}
+		case 'h':
+			rc = sqlite3_bind_blob(st, i, va_arg(ap, const uint8_t *), 32,
+			                       SQLITE_STATIC);
+			break;
+		default:
+			rc = SQLITE_MISUSE;
+			break;
+		}
+	}
+	va_end(ap);
+	return rc;
+}
+
+static enum ztm_err map_code(int rc)
+{
+	switch (rc) {
+	case SQLITE_CONSTRAINT_UNIQUE:
+	case SQLITE_CONSTRAINT_PRIMARYKEY:
+		return ZTM_E_EXISTS;
+	case SQLITE_CONSTRAINT_FOREIGNKEY:
+		return ZTM_E_NOTFOUND;
+	case SQLITE_CONSTRAINT_CHECK:
+	case SQLITE_CONSTRAINT_NOTNULL:
+		return ZTM_E_USAGE;
+	case SQLITE_CONSTRAINT_TRIGGER:
+		return ZTM_E_CONFLICT;
+	default:
+		return (rc & 0xff) == SQLITE_CONSTRAINT ? ZTM_E_EXISTS : ZTM_E_STORE;
+	}
+}
+
+int sq_is_unique(int rc)
+{
+	return map_code(rc) == ZTM_E_EXISTS;
+}
+
+int sq_fail(struct sq_store *s, struct ztm_error *err, int rc, const char *fmt, ...)
+{
+	char what[192];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	/* sqlite3_errmsg describes the last failing call on the connection;
+	 * callers come here straight from it, before any reset. */
+	return ztm_error_set(err, map_code(rc), "%s: %s (sqlite %d)", what,
+	                     s->db != NULL ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc), rc);
+}
+
+int sq_step_done(struct sq_store *s, sqlite3_stmt *st, struct ztm_error *err, const char *what)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc != SQLITE_DONE) {
+		sq_fail(s, err, rc, "%s", what);
+		sq_reset(st);
+		return -1;
+	}
+	sq_reset(st);
+	return 0;
+}
+
+int sq_col_text(sqlite3_stmt *st, int col, char *dst, size_t n)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+
+	return ztm_strlcpy(dst, t != NULL ? (const char *)t : "", n);
+}
+
+int sq_check_serial(const char *serial, struct ztm_error *err)
+{
+	size_t i, n;
+
+	if (serial == NULL)
+		return ztm_error_set(err, ZTM_E_USAGE, "certificate serial missing");
+	n = strlen(serial);
+	if (n == 0 || n >= ZTM_SERIAL_HEX_MAX || n % 2 != 0)
+		return ztm_error_set(err, ZTM_E_USAGE,
+		                     "certificate serial '%.48s': want 1 to 20 octets in hex",
+		                     serial);
+	for (i = 0; i < n; i++) {
+		char c = serial[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return ztm_error_set(err, ZTM_E_USAGE,
+			                     "certificate serial '%.48s': not lower-case hex",
+			                     serial);
+	}
+	return 0;
+}
+
+int sq_check_text(const char *what, const char *v, size_t max, int required, struct ztm_error *err)
+{
+	if (v == NULL || (required && v[0] == '\0'))
+		return ztm_error_set(err, ZTM_E_USAGE, "%s missing", what);
+	if (strnlen(v, max) >= max)
+		return ztm_error_set(err, ZTM_E_USAGE, "%s too long (max %zu bytes)", what,
+		                     max - 1);
+	return 0;
+}
+
+/* --- transactions ------------------------------------------------------ */
+
+/* BEGIN IMMEDIATE takes the write lock at once, waiting up to the busy
+ * timeout. A DEFERRED transaction would read first and upgrade later; two
+ * processes doing that wait on each other and one of them gets SQLITE_BUSY
+ * at once, which no timeout cures. */
+static const struct sq_query q_begin = {SQ_BEGIN, "BEGIN IMMEDIATE"};
+static const struct sq_query q_commit = {SQ_COMMIT, "COMMIT"};
+static const struct sq_query q_rollback = {SQ_ROLLBACK, "ROLLBACK"};
+static const struct sq_query q_savepoint = {SQ_SAVEPOINT, "SAVEPOINT ztm_job"};
+static const struct sq_query q_release = {SQ_RELEASE, "RELEASE ztm_job"};
+static const struct sq_query q_rollback_to = {SQ_ROLLBACK_TO, "ROLLBACK TO ztm_job"};
+
+static int run_simple(struct sq_store *s, const struct sq_query *q, struct ztm_error *err,
+                      const char *what)
+{
+	sqlite3_stmt *st = sq_stmt(s, q, err);
+
+	if (st == NULL)
+		return -1;
+	return sq_step_done(s, st, err, what);
+}
+
+/* Inside begin()..commit(), SQLite may have rolled the transaction back on
+ * its own after an I/O or full-disk error. Anything run after that would
+ * land in autocommit mode, and commit() would report success for jobs whose
+ * work is gone: refuse instead. */
+static int txn_alive(struct sq_store *s, struct ztm_error *err)
+{
+	if (sqlite3_get_autocommit(s->db))
+		return ztm_error_set(err, ZTM_E_STORE,
+		                     "store transaction was rolled back after an earlier error");
+	return 0;
+}
+
+static int sq_begin(struct ztm_store *base, struct ztm_error *err)
+{
+	struct sq_store *s = sq_of(base);
+
+	if (s->txn || !sqlite3_get_autocommit(s->db))
+		return ztm_error_set(err, ZTM_E_USAGE, "store transaction already open");
+	if (run_simple(s, &q_begin, err, "beginning store transaction") != 0)
+		return -1;
+	s->txn = 1;
+	return 0;
+}
+
+static int sq_commit(struct ztm_store *base, struct ztm_error *err)
+{
+	struct sq_store *s = sq_of(base);
+
+	if (!s->txn)
+		return ztm_error_set(err, ZTM_E_USAGE, "store commit without a transaction");
+	if (txn_alive(s, err) != 0) {
+		s->txn = 0;
+		return -1;
+	}
+	if (run_simple(s, &q_commit, err, "committing store transaction") != 0)
+		return -1; /* still open: the caller rolls back */
+	s->txn = 0;
+	return 0;
+}
+
+static void sq_rollback(struct ztm_store *base)
+{
+	struct sq_store *s = sq_of(base);
+	struct ztm_error ignored;
+
+	s->txn = 0;
+	if (!sqlite3_get_autocommit(s->db))
+		run_simple(s, &q_rollback, &ignored, "rolling back store transaction");
+}
+
+static int sq_savepoint(struct ztm_store *base, struct ztm_error *err)
+{
+	struct sq_store *s = sq_of(base);
+
+	if (!s->txn)
+		return ztm_error_set(err, ZTM_E_USAGE, "store savepoint without a transaction");
+	if (txn_alive(s, err) != 0)
+		return -1;
+	return run_simple(s, &q_savepoint, err, "opening savepoint");
+}
+
+static int sq_release(struct ztm_store *base, struct ztm_error *err)
+{
+	struct sq_store *s = sq_of(base);
+
+	if (txn_alive(s, err) != 0)
+		return -1;
+	return run_simple(s, &q_release, err, "releasing savepoint");
+}
+
+/* ROLLBACK TO undoes the job's work but leaves the savepoint on the stack;
+ * the RELEASE that follows pops it, so a batch of n jobs never nests n deep. */
+static void sq_rollback_to(struct ztm_store *base)
+{
+	struct sq_store *s = sq_of(base);
+	struct ztm_error ignored;
+
+	if (sqlite3_get_autocommit(s->db))
+		return;
+	if (run_simple(s, &q_rollback_to, &ignored, "rolling back to savepoint") == 0)
+		run_simple(s, &q_release, &ignored, "releasing savepoint");
+}
+
+int sq_wbegin(struct sq_store *s, int *own, struct ztm_error *err)
+{
+	*own = 0;
+	if (s->txn)
+		return txn_alive(s, err);
+	if (run_simple(s, &q_begin, err, "beginning store transaction") != 0)
+		return -1;
+	*own = 1;
+	return 0;
+}
+
+int sq_wend(struct sq_store *s, int own, int rc, struct ztm_error *err)
+{
+	struct ztm_error ignored;
+
+	if (!own)
+		return rc;
+	if (rc == 0 && run_simple(s, &q_commit, err, "committing store transaction") == 0)
+		return 0;
+	if (!sqlite3_get_autocommit(s->db))
+		run_simple(s, &q_rollback, &ignored, "rolling back store transaction");
+	return -1;
+}
+
+/* --- lifecycle ----------------------------------------------------------- */
+
+static void sq_close(struct ztm_store *base)
+{
+	struct sq_store *s = sq_of(base);
+	size_t i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < SQ_SLOT_COUNT; i++)
+		sqlite3_finalize(s->stmt[i]);
+	/* Closing with a transaction open rolls it back: nothing uncommitted
+	 * survives, as after a crash. */
+	sqlite3_close(s->db);
+	free(s);
+}
+
+/* SQLite creates new database files with mode 0644 less the umask; the
+ * store holds enrollment code hashes and the audit trail, so we create the
+ * file ourselves, 0600, before SQLite opens it. SQLite gives the -wal and
+ * -shm files the mode of the database file. */
+static int create_file(const char *path, struct ztm_error *err)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+	if (fd < 0) {
+		if (errno == EEXIST)
+			return 0;
+		return ztm_error_set(err, ZTM_E_IO, "creating store file %s: %s", path,
+		                     strerror(errno));
+	}
+	close(fd);
+	return 0;
+}
+
+/* PRAGMA statements that report the value they set. */
+static int pragma_check(struct sq_store *s, const char *sql, const char *want,
+                        struct ztm_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	const unsigned char *got;
+	int rc, ret = -1;
+
+	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		sq_fail(s, err, rc, "%s", sql);
+		goto out;
+	}
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sq_fail(s, err, rc, "%s", sql);
+		goto out;
+	}
+	got = sqlite3_column_text(st, 0);
+	if (got == NULL || strcmp((const char *)got, want) != 0) {
+		ztm_error_set(err, ZTM_E_STORE, "%s: got '%s', want '%s'", sql,
+		              got != NULL ? (const char *)got : "", want);
+		goto out;
+	}
+	ret = 0;
+out:
+	sqlite3_finalize(st);
+	return ret;
+}
+
+/* Why each pragma (docs/store.md, "Pragmas"):
+ * - journal_mode=WAL: readers never block the writer and one commit is one
+ *   append + fsync of the log, not a rollback journal dance.
+ * - synchronous=FULL: in WAL mode NORMAL may lose the last commits on power
+ *   loss; DESIGN I1 promises a certificate is never out before its record is
+ *   durable, so every commit fsyncs the WAL.
+ * - foreign_keys=ON: off by default in SQLite; stations must name a factory.
+ * - trusted_schema=OFF: a database file is input; its triggers and views may
+ *   not call functions with side effects. */
+static int apply_pragmas(struct sq_store *s, struct ztm_error *err)
+{
+	int rc;
+
+	rc = sqlite3_busy_timeout(s->db, SQ_BUSY_TIMEOUT_MS);
+	if (rc != SQLITE_OK)
+		return sq_fail(s, err, rc, "setting store busy timeout");
+	if (pragma_check(s, "PRAGMA journal_mode=WAL", "wal", err) != 0)
+		return -1;
+	rc = sqlite3_exec(s->db,
+	                  "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
+	                  " PRAGMA trusted_schema=OFF;",
+	                  NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return sq_fail(s, err, rc, "setting store pragmas");
+	if (pragma_check(s, "PRAGMA synchronous", "2", err) != 0)
+		return -1;
+	return pragma_check(s, "PRAGMA foreign_keys", "1", err);
+}
+
+static int sq_open(const char *path, struct ztm_store **out, struct ztm_error *err)
+{
+	struct sq_store *s = NULL;
+	int rc;
+
+	*out = NULL;
+	if (path == NULL || path[0] == '\0')
+		return ztm_error_set(err, ZTM_E_CONFIG,
+		                     "store URL 'sqlite:' has no path (want sqlite:/path/ztm.db)");
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return ztm_error_set(err, ZTM_E_NOMEM, "allocating store");
+	s->base.ops = &ztm_store_sqlite_ops;
+	if (create_file(path, err) != 0)
+		goto fail;
+	rc = sqlite3_open_v2(
+	    path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		sq_fail(s, err, rc, "opening store %s", path);
+		goto fail;
+	}
+	sqlite3_extended_result_codes(s->db, 1);
+	if (apply_pragmas(s, err) != 0 || sq_migrate(s, err) != 0)
+		goto fail;
+	*out = &s->base;
+	return 0;
+fail:
+	sq_close(&s->base);
+	return -1;
+}
+
+static int sq_schema_version_op(struct ztm_store *base, int *out, struct ztm_error *err)
+{
+	return sq_schema_version(sq_of(base), out, err);
+}
+
+const struct ztm_store_ops ztm_store_sqlite_ops = {
+    .scheme = "sqlite",
+    .open = sq_open,
+    .close = sq_close,
+    .schema_version = sq_schema_version_op,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .savepoint = sq_savepoint,
+    .release = sq_release,
+    .rollback_to = sq_rollback_to,
+    .cert_reserve = sq_cert_reserve,
+    .cert_issue = sq_cert_issue,
+    .cert_get = sq_cert_get,
+    .cert_by_idem = sq_cert_by_idem,
+    .cert_recover = sq_cert_recover,
+    .cert_count = sq_cert_count,
+    .cert_each = sq_cert_each,
+    .factory_add = sq_factory_add,
+    .factory_get = sq_factory_get,
+    .station_add = sq_station_add,
+    .station_get = sq_station_get,
+    .station_find = sq_station_find,
+    .station_set_cert = sq_station_set_cert,
+    .station_revoke = sq_station_revoke,
+    .operator_add = sq_operator_add,
+    .operator_get = sq_operator_get,
+    .operator_set_cert = sq_operator_set_cert,
+    .principal_by_cert = sq_principal_by_cert,
+    .code_add = sq_code_add,
+    .code_claim = sq_code_claim,
+    .code_bind = sq_code_bind,
+    .audit = sq_audit,
+    .audit_count = sq_audit_count,
+};

@@ -1,0 +1,173 @@
+/* store_sqlite.h - internals shared by the files of the SQLite backend
+ * (docs/store.md). Not a public header: only src/store/store_sqlite*.c and
+ * migrations_sqlite.c include it. */
+#ifndef ZTM_STORE_SQLITE_H
+#define ZTM_STORE_SQLITE_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store_impl.h"
+
+/* Every statement the backend runs has a slot in the per-connection cache:
+ * it is prepared on first use and then reused (reset after each use), so the
+ * hot path never parses SQL. */
+enum sq_slot {
+	SQ_BEGIN,
+	SQ_COMMIT,
+	SQ_ROLLBACK,
+	SQ_SAVEPOINT,
+	SQ_RELEASE,
+	SQ_ROLLBACK_TO,
+	SQ_SCHEMA_VERSION,
+	SQ_CERT_INSERT,
+	SQ_CERT_ISSUE,
+	SQ_CERT_STATE,
+	SQ_CERT_GET,
+	SQ_CERT_BY_IDEM,
+	SQ_CERT_RECOVER,
+	SQ_CERT_COUNT,
+	SQ_CERT_EACH,
+	SQ_FACTORY_ADD,
+	SQ_FACTORY_GET,
+	SQ_STATION_ADD,
+	SQ_STATION_GET,
+	SQ_STATION_FIND,
+	SQ_STATION_SET_CERT,
+	SQ_STATION_STATE,
+	SQ_STATION_REVOKE,
+	SQ_OPERATOR_ADD,
+	SQ_OPERATOR_GET,
+	SQ_OPERATOR_SET_CERT,
+	SQ_OPERATOR_STATE,
+	SQ_PRINCIPAL,
+	SQ_CODE_ADD,
+	SQ_CODE_SUBJECT,
+	SQ_CODE_CLAIM,
+	SQ_CODE_GET,
+	SQ_CODE_BIND,
+	SQ_AUDIT_ADD,
+	SQ_AUDIT_COUNT,
+	SQ_SLOT_COUNT
+};
+
+/* A statement and its cache slot; defined next to the code that uses it. */
+struct sq_query {
+	enum sq_slot slot;
+	const char *sql;
+};
+
+struct sq_store {
+	struct ztm_store base; /* must be first (store_impl.h) */
+	sqlite3 *db;
+	/* A transaction opened by begin() is in progress. Tracked by us, not
+	 * read from sqlite3_get_autocommit(): SQLite rolls a transaction back
+	 * by itself on some errors (SQLITE_FULL, SQLITE_IOERR, ...), and the
+	 * difference between the two is how we notice and refuse to commit
+	 * the jobs that ran after it. */
+	int txn;
+	sqlite3_stmt *stmt[SQ_SLOT_COUNT];
+};
+
+/* Busy timeout: how long a writer waits for another process's write
+ * transaction before SQLITE_BUSY becomes a ZTM_E_STORE error. */
+#define SQ_BUSY_TIMEOUT_MS 10000
+
+static inline struct sq_store *sq_of(struct ztm_store *s)
+{
+	return (struct sq_store *)s;
+}
+
+/* The cached prepared statement of q (preparing it on first use), or NULL
+ * with err set. Refuses a statement that is still running (a re-entrant call
+ * from a cert_each callback). */
+sqlite3_stmt *sq_stmt(struct sq_store *s, const struct sq_query *q, struct ztm_error *err);
+/* Resets a cached statement and clears its bindings; NULL-safe. */
+void sq_reset(sqlite3_stmt *st);
+/* Binds parameters 1.. from a format: 't' const char * (text), 'i' int64_t,
+ * 'b' const uint8_t * and size_t (blob), 'h' const uint8_t[32] (blob).
+ * Returns an SQLite result code. */
+int sq_bind(sqlite3_stmt *st, const char *fmt, ...);
+/* Turns an SQLite failure into a ztm error: "<what>: <sqlite message>".
+ * UNIQUE and PRIMARY KEY violations are ZTM_E_EXISTS, FOREIGN KEY ones
+ * ZTM_E_NOTFOUND, CHECK and NOT NULL ones ZTM_E_USAGE, trigger refusals
+ * ZTM_E_CONFLICT; everything else (BUSY past the timeout, I/O, corruption)
+ * is ZTM_E_STORE. Returns -1. */
+int sq_fail(struct sq_store *s, struct ztm_error *err, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* A UNIQUE or PRIMARY KEY violation. */
+int sq_is_unique(int rc);
+/* Steps a statement that returns no rows, then resets it. */
+int sq_step_done(struct sq_store *s, sqlite3_stmt *st, struct ztm_error *err, const char *what);
+/* Copies text column col into dst (size n); -1 if it does not fit (a row
+ * written by something other than this backend). */
+int sq_col_text(sqlite3_stmt *st, int col, char *dst, size_t n);
+
+/* Write calls run in the caller's transaction if one is open, else in their
+ * own BEGIN IMMEDIATE transaction (taking the write lock up front is what
+ * keeps two processes from deadlocking on a read->write upgrade). sq_wbegin
+ * sets *own when it opened one; sq_wend commits it if rc == 0, else rolls it
+ * back, and returns the final result. */
+int sq_wbegin(struct sq_store *s, int *own, struct ztm_error *err);
+int sq_wend(struct sq_store *s, int own, int rc, struct ztm_error *err);
+
+/* Input checks shared by the files: lower-case hex serial of 1..20 octets;
+ * a NUL-terminated string that is non-empty (if required) and shorter than
+ * max bytes. */
+int sq_check_serial(const char *serial, struct ztm_error *err);
+int sq_check_text(const char *what, const char *v, size_t max, int required, struct ztm_error *err);
+
+/* Migrations (migrations_sqlite.c): brings the schema to the newest version,
+ * each step in its own IMMEDIATE transaction; refuses a database whose
+ * version is newer than this program's. */
+int sq_migrate(struct sq_store *s, struct ztm_error *err);
+int sq_schema_version(struct sq_store *s, int *out, struct ztm_error *err);
+/* The newest schema version this program knows. */
+int sq_schema_latest(void);
+
+/* The per-concept halves of the ops table. */
+int sq_cert_reserve(struct ztm_store *s, const struct ztm_cert_row *row, struct ztm_error *err);
+int sq_cert_issue(struct ztm_store *s, const char *serial, const uint8_t *der, size_t len,
+                  struct ztm_error *err);
+int sq_cert_get(struct ztm_store *s, const char *serial, struct ztm_cert_row *out,
+                struct ztm_error *err);
+int sq_cert_by_idem(struct ztm_store *s, const char *idem_key, struct ztm_cert_row *out,
+                    struct ztm_error *err);
+int sq_cert_recover(struct ztm_store *s, int64_t before, int64_t *n, struct ztm_error *err);
+int sq_cert_count(struct ztm_store *s, enum ztm_cert_state state, int64_t *n,
+                  struct ztm_error *err);
+int sq_cert_each(struct ztm_store *s, enum ztm_cert_state state,
+                 int (*fn)(const struct ztm_cert_row *row, void *arg), void *arg,
+                 struct ztm_error *err);
+
+int sq_factory_add(struct ztm_store *s, const char *name, int64_t *id, struct ztm_error *err);
+int sq_factory_get(struct ztm_store *s, const char *name, int64_t *id, struct ztm_error *err);
+int sq_station_add(struct ztm_store *s, int64_t factory_id, const char *name, int64_t *id,
+                   struct ztm_error *err);
+int sq_station_get(struct ztm_store *s, int64_t id, struct ztm_station_row *out,
+                   struct ztm_error *err);
+int sq_station_find(struct ztm_store *s, const char *factory, const char *name,
+                    struct ztm_station_row *out, struct ztm_error *err);
+int sq_station_set_cert(struct ztm_store *s, int64_t id, const char *serial, struct ztm_error *err);
+int sq_station_revoke(struct ztm_store *s, int64_t id, int64_t when, struct ztm_error *err);
+int sq_operator_add(struct ztm_store *s, const char *name, enum ztm_role role, int64_t *id,
+                    struct ztm_error *err);
+int sq_operator_get(struct ztm_store *s, int64_t id, struct ztm_operator_row *out,
+                    struct ztm_error *err);
+int sq_operator_set_cert(struct ztm_store *s, int64_t id, const char *serial,
+                         struct ztm_error *err);
+int sq_principal_by_cert(struct ztm_store *s, const char *ca, const char *serial,
+                         struct ztm_principal *out, struct ztm_error *err);
+
+int sq_code_add(struct ztm_store *s, const uint8_t hash[32], enum ztm_code_kind kind,
+                int64_t subject_id, int64_t expires_at, struct ztm_error *err);
+int sq_code_claim(struct ztm_store *s, const uint8_t hash[32], const char *spki, int64_t now,
+                  struct ztm_code_row *out, struct ztm_error *err);
+int sq_code_bind(struct ztm_store *s, const uint8_t hash[32], const char *serial,
+                 struct ztm_error *err);
+int sq_audit(struct ztm_store *s, const char *actor, const char *action, const char *object,
+             const char *outcome, const char *detail, struct ztm_error *err);
+int sq_audit_count(struct ztm_store *s, int64_t *n, struct ztm_error *err);
+
+#endif

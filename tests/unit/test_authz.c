@@ -1,0 +1,95 @@
+/* test_authz.c - the whole access matrix, written out independently of
+ * authz.c's table: every role (and anonymous, unknown, revoked) x every
+ * action -> allowed, 401 or 403. Adding an action without a row here fails. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "authz.h"
+
+/* Columns: admin, security-officer, planner, station, firmware-signer,
+ * release-approver, auditor, device, anonymous, unknown, revoked.
+ * 'Y' allowed, 'D' 403 denied, 'A' 401 unauthenticated. */
+static const struct {
+	enum ztmd_action action;
+	const char *expect;
+} matrix[] = {
+	{ZTMD_ACT_HEALTH, "YYYYYYYYYYY"},	 {ZTMD_ACT_METRICS, "YYDDDDYDAAA"},
+	{ZTMD_ACT_EST_CACERTS, "YYYYYYYYYYY"},	 {ZTMD_ACT_EST_CSRATTRS, "YYYYYYYYYYY"},
+	{ZTMD_ACT_EST_ENROLL_CODE, "YYYYYYYYYYY"}, {ZTMD_ACT_EST_REENROLL, "YYYYYYYDAAA"},
+	{ZTMD_ACT_FACTORY_WRITE, "YDYDDDDDAAA"},	 {ZTMD_ACT_FACTORY_READ, "YYYDDDYDAAA"},
+	{ZTMD_ACT_STATION_WRITE, "YDYDDDDDAAA"},	 {ZTMD_ACT_STATION_READ, "YYYDDDYDAAA"},
+	{ZTMD_ACT_STATION_REVOKE, "YYDDDDDDAAA"},	 {ZTMD_ACT_OPERATOR_WRITE, "YDDDDDDDAAA"},
+	{ZTMD_ACT_CERT_READ, "YYYDDDYDAAA"},	 {ZTMD_ACT_AUDIT_READ, "YYDDDDYDAAA"},
+};
+
+static void peer_for_column(int col, struct ztmd_peer *p)
+{
+	memset(p, 0, sizeof(*p));
+	if (col < (int)ZTM_ROLE_COUNT) {
+		p->kind = col == ZTM_ROLE_STATION ? ZTMD_PEER_STATION : ZTMD_PEER_OPERATOR;
+		p->role = (enum ztm_role)col;
+		return;
+	}
+	p->kind = col == 8 ? ZTMD_PEER_ANONYMOUS : col == 9 ? ZTMD_PEER_UNKNOWN : ZTMD_PEER_REVOKED;
+}
+
+static void test_matrix_covers_every_action(void **state)
+{
+	assert_int_equal(sizeof(matrix) / sizeof(matrix[0]), ZTMD_ACT_COUNT);
+}
+
+static void test_matrix(void **state)
+{
+	size_t i;
+	int col;
+
+	for (i = 0; i < sizeof(matrix) / sizeof(matrix[0]); i++) {
+		assert_int_equal(strlen(matrix[i].expect), 11);
+		for (col = 0; col < 11; col++) {
+			struct ztmd_peer p;
+			struct ztm_error e;
+			int rc;
+			char want = matrix[i].expect[col];
+
+			peer_for_column(col, &p);
+			ztm_error_clear(&e);
+			rc = ztmd_authz_decide(matrix[i].action, &p, &e);
+			if (want == 'Y') {
+				if (rc != 0)
+					fail_msg("%s col %d: expected allowed, got %s",
+						 ztmd_action_name(matrix[i].action), col,
+						 ztm_error_msg(&e));
+			} else {
+				if (rc == 0)
+					fail_msg("%s col %d: expected refusal",
+						 ztmd_action_name(matrix[i].action), col);
+				assert_int_equal(e.code, want == 'A' ? ZTM_E_AUTH : ZTM_E_DENIED);
+			}
+		}
+	}
+}
+
+static void test_unknown_action_denied(void **state)
+{
+	struct ztmd_peer p;
+	struct ztm_error e;
+
+	peer_for_column(ZTM_ROLE_ADMIN, &p);
+	assert_int_equal(ztmd_authz_decide(ZTMD_ACT_COUNT, &p, &e), -1);
+	assert_int_equal(e.code, ZTM_E_DENIED);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_matrix_covers_every_action),
+		cmocka_unit_test(test_matrix),
+		cmocka_unit_test(test_unknown_action_denied),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

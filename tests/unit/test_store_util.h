@@ -1,0 +1,107 @@
+/* test_store_util.h - helpers shared by the store tests: a temporary
+ * directory for real SQLite files, and certificate rows to reserve. */
+#ifndef ZTM_TEST_STORE_UTIL_H
+#define ZTM_TEST_STORE_UTIL_H
+
+#include <openssl/rand.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ztm/store.h"
+#include "ztm/str.h"
+
+struct tdir {
+	char dir[64];
+	char db[96];   /* dir/ztm.db */
+	char url[112]; /* sqlite:dir/ztm.db */
+};
+
+static inline int tdir_make(struct tdir *t)
+{
+	snprintf(t->dir, sizeof(t->dir), "/tmp/ztm-store-XXXXXX");
+	if (mkdtemp(t->dir) == NULL)
+		return -1;
+	snprintf(t->db, sizeof(t->db), "%s/ztm.db", t->dir);
+	snprintf(t->url, sizeof(t->url), "sqlite:%s", t->db);
+	return 0;
+}
+
+static inline void tdir_remove(struct tdir *t)
+{
+	static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
+	char p[128];
+	size_t i;
+
+	for (i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		snprintf(p, sizeof(p), "%s%s", t->db, suffix[i]);
+		unlink(p);
+	}
+	rmdir(t->dir);
+}
+
+/* Runs SQL on the file through a second, raw connection: how the tests
+ * reach states the store API deliberately has no call for. Returns the
+ * SQLite result code. */
+static inline int raw_exec(const struct tdir *t, const char *sql)
+{
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open_v2(t->db, &db, SQLITE_OPEN_READWRITE, NULL);
+
+	if (rc == SQLITE_OK) {
+		sqlite3_busy_timeout(db, 5000);
+		rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	}
+	sqlite3_close(db);
+	return rc;
+}
+
+/* The integer result of a one-value query on a raw connection, or -1. */
+static inline long long raw_int(const struct tdir *t, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	long long v = -1;
+
+	if (sqlite3_open_v2(t->db, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+/* A reservation row with the given serial and idempotency key. */
+static inline void row_fill(struct ztm_cert_row *row, const char *serial, const char *idem)
+{
+	ztm_strlcpy(row->serial, serial, sizeof(row->serial));
+	ztm_strlcpy(row->ca, "device", sizeof(row->ca));
+	ztm_strlcpy(row->profile, "idevid", sizeof(row->profile));
+	ztm_strlcpy(row->subject, "serialNumber=SN-1,O=Acme", sizeof(row->subject));
+	ztm_strlcpy(row->idem_key, idem, sizeof(row->idem_key));
+	ztm_strlcpy(row->spki_sha256,
+	            "8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4",
+	            sizeof(row->spki_sha256));
+	ztm_strlcpy(row->owner_kind, "device", sizeof(row->owner_kind));
+	row->owner_id = 7;
+	row->not_before = 1700000000;
+	row->not_after = 1900000000;
+}
+
+/* A random 16-octet serial (positive: top bit clear) in hex. */
+static inline int random_hex(char *out, size_t n_octets)
+{
+	uint8_t b[32];
+
+	if (n_octets > sizeof(b) || RAND_bytes(b, (int)n_octets) != 1)
+		return -1;
+	b[0] &= 0x7f;
+	b[0] |= 0x40;
+	ztm_hex(b, n_octets, out);
+	return 0;
+}
+
+#endif
