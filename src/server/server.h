@@ -1,0 +1,156 @@
+/* server.h - ztmd's internals: settings, shared metrics, TLS context, the
+ * worker (one event loop per process) and the master that supervises the
+ * workers. Handlers see only http.h. */
+#ifndef ZTMD_SERVER_H
+#define ZTMD_SERVER_H
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <openssl/ssl.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "http.h"
+#include "ztm/buf.h"
+#include "ztm/config.h"
+#include "ztm/err.h"
+
+/* --- settings: [server], [tls], [store] (docs/configuration.md) ------- */
+struct ztmd_settings {
+	char listen_host[256];
+	unsigned short listen_port;
+	const char *port_file; /* NULL: none */
+	unsigned workers;
+	size_t max_header_bytes, max_body_bytes;
+	unsigned timeout;         /* seconds, read and write */
+	unsigned max_connections; /* per worker */
+	unsigned grace;           /* seconds to finish in-flight requests on stop */
+	const char *store_url;
+	const char *tls_cert, *tls_key, *tls_key_pass_file, *tls_client_ca;
+	int tls_min_12; /* [tls] min_version = 1.2 */
+};
+
+/* Reads and validates the server's own keys. Strings point into cfg. */
+int ztmd_settings_read(struct ztm_config *cfg, struct ztmd_settings *s, struct ztm_error *err);
+
+/* --- metrics shared by all worker processes ---------------------------- */
+#define ZTMD_METRICS_ROUTES  64 /* route 0: no route matched */
+#define ZTMD_METRICS_WORKERS 256
+struct ztmd_metrics;
+
+/* Maps the counters MAP_SHARED before fork; route names label requests. */
+struct ztmd_metrics *ztmd_metrics_new(const char *const *route_names, size_t n,
+                                      struct ztm_error *err);
+void ztmd_metrics_free(struct ztmd_metrics *m);
+void ztmd_metrics_request(struct ztmd_metrics *m, size_t route, int status);
+void ztmd_metrics_tls_failure(struct ztmd_metrics *m);
+void ztmd_metrics_batch(struct ztmd_metrics *m, size_t jobs, int ok);
+void ztmd_metrics_worker_restart(struct ztmd_metrics *m);
+void ztmd_metrics_inflight(struct ztmd_metrics *m, unsigned slot, int delta);
+void ztmd_metrics_inflight_reset(struct ztmd_metrics *m, unsigned slot);
+/* Prometheus text format 0.0.4. */
+int ztmd_metrics_render(const struct ztmd_metrics *m, struct ztm_buf *out);
+/* For tests: current value of a request counter. */
+uint64_t ztmd_metrics_requests(const struct ztmd_metrics *m, size_t route, int status);
+
+/* --- TLS ---------------------------------------------------------------- */
+/* The server's private key, passphrase from pass_file (NULL: none). */
+EVP_PKEY *ztmd_tls_load_key(const char *path, const char *pass_file, struct ztm_error *err);
+/* Server context per [tls]; handshake failures are counted in m (may be NULL). */
+SSL_CTX *ztmd_tls_ctx_new(const struct ztmd_settings *s, struct ztmd_metrics *m,
+                          struct ztm_error *err);
+
+/* --- worker --------------------------------------------------------------- */
+struct ztmd_worker;
+
+struct ztmd_worker_opts {
+	const struct ztmd_settings *settings;
+	SSL_CTX *ssl_ctx;
+	struct ztmd_metrics *metrics;
+	unsigned slot; /* this worker's index in the metrics */
+	struct ztm_store *store;
+	const struct ztmd_route *app_routes;
+	size_t n_app_routes;
+	int listen_fd; /* inherited listening socket */
+};
+
+struct ztmd_worker *ztmd_worker_new(const struct ztmd_worker_opts *o, struct ztm_error *err);
+/* Runs the loop until stopped and drained; SIGTERM/SIGINT stop it. */
+int ztmd_worker_run(struct ztmd_worker *w);
+/* Stop accepting, finish in-flight requests within the grace period. */
+void ztmd_worker_stop(struct ztmd_worker *w);
+struct event_base *ztmd_worker_base(struct ztmd_worker *w);
+void ztmd_worker_free(struct ztmd_worker *w);
+
+/* Builtin route names in metrics order after route 0 ("none"). */
+#define ZTMD_ROUTE_NONE    0
+#define ZTMD_ROUTE_HEALTHZ 1
+#define ZTMD_ROUTE_METRICS 2
+#define ZTMD_ROUTE_APP0    3
+
+/* --- inside the worker: request plumbing (http.c, commit.c) ------------ */
+struct evhttp_request;
+struct evhttp_connection;
+
+/* Entry point for every request evhttp has read completely. */
+void ztmd_http_dispatch(struct evhttp_request *ev, void *worker);
+/* evhttp closed a connection: requests on it can no longer be answered. */
+void ztmd_http_conn_closed(struct evhttp_connection *evcon, void *worker);
+/* For tests: the libevent request behind r, NULL once its connection is gone. */
+struct evhttp_request *ztmd_req_evhttp(struct ztmd_req *r);
+
+/* Group commit state of one worker. */
+struct ztmd_commit;
+struct ztmd_commit *ztmd_commit_new(struct event_base *base, struct ztm_store *store,
+                                    struct ztmd_metrics *m, struct ztm_error *err);
+void ztmd_commit_free(struct ztmd_commit *c);
+size_t ztmd_commit_pending(const struct ztmd_commit *c);
+
+/* Accessors the pieces share (worker.c). */
+struct ztmd_commit *ztmd_worker_commit(struct ztmd_worker *w);
+struct ztmd_worker *ztmd_req_worker(const struct ztmd_req *r);
+/* Reference counting of a request: the dispatcher and each queued job hold
+ * one; the last release frees it (replying 500 if nobody replied). */
+void ztmd_req_ref(struct ztmd_req *r);
+void ztmd_req_unref(struct ztmd_req *r);
+
+/* --- worker internals (worker.c, http.c, commit.c) -------------------- */
+struct ztmd_conn {
+	struct ztmd_worker *w;
+	struct bufferevent *bev;
+	struct ztmd_conn *prev, *next;
+};
+
+struct ztmd_worker {
+	struct event_base *base;
+	struct evhttp *http;
+	struct evhttp_bound_socket *bound;
+	int listen_fd;
+	SSL_CTX *ssl_ctx;
+	const struct ztmd_settings *set;
+	struct ztmd_metrics *metrics;
+	unsigned slot;
+	struct ztm_store *store;
+	struct ztmd_route *routes; /* builtins, then the app's */
+	size_t n_routes;
+	struct ztmd_req *live; /* requests received and not yet released */
+	struct ztmd_conn *conns;
+	unsigned n_conns;
+	int accept_paused;
+	struct ztmd_commit *commit;
+	struct event *sig_term, *sig_int, *drain_timer;
+	int draining;
+	struct timespec drain_deadline;
+};
+
+/* Frees every request still alive (worker teardown, nothing replied). */
+void ztmd_http_free_all(struct ztmd_worker *w);
+
+/* --- master --------------------------------------------------------------- */
+/* ztmd's whole life: config, socket, app, workers, signals. Returns the exit
+ * status. With check_only: validate config and TLS material, then return. */
+int ztmd_main(const char *config_path, const char *port_file, int check_only);
+
+#endif

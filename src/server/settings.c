@@ -1,0 +1,93 @@
+/* settings.c - ztmd's own configuration keys ([server], [tls], [store]),
+ * read and checked before anything is started. */
+#include <string.h>
+#include <unistd.h>
+
+#include "server.h"
+#include "ztm/str.h"
+
+/* "host:port"; the host may be [v6]. Port 0 asks the kernel for one (tests). */
+static int parse_listen(const char *v, struct ztmd_settings *s, struct ztm_error *err)
+{
+	const char *colon = strrchr(v, ':');
+	const char *host = v;
+	size_t hlen;
+	int port;
+
+	if (colon == NULL || ztm_parse_int(colon + 1, 0, 65535, &port) != 0)
+		return ztm_error_set(err, ZTM_E_CONFIG,
+		                     "[server] listen = '%.64s': want host:port (port 0..65535)",
+		                     v);
+	hlen = (size_t)(colon - v);
+	if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
+		host++;
+		hlen -= 2;
+	}
+	if (hlen == 0 || hlen >= sizeof(s->listen_host))
+		return ztm_error_set(err, ZTM_E_CONFIG, "[server] listen = '%.64s': missing host",
+		                     v);
+	memcpy(s->listen_host, host, hlen);
+	s->listen_host[hlen] = '\0';
+	s->listen_port = (unsigned short)port;
+	return 0;
+}
+
+int ztmd_settings_read(struct ztm_config *cfg, struct ztmd_settings *s, struct ztm_error *err)
+{
+	const char *listen, *minv;
+	uint64_t v;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	memset(s, 0, sizeof(*s));
+	if (cpus < 1)
+		cpus = 1;
+	if (ztm_config_str(cfg, "server", "listen", "127.0.0.1:8443", &listen, err) != 0 ||
+	    parse_listen(listen, s, err) != 0)
+		return -1;
+	if (ztm_config_str(cfg, "server", "port_file", NULL, &s->port_file, err) != 0)
+		return -1;
+	if (ztm_config_u64(cfg, "server", "workers", (uint64_t)(cpus > 64 ? 64 : cpus), 1,
+	                   ZTMD_METRICS_WORKERS, &v, err) != 0)
+		return -1;
+	s->workers = (unsigned)v;
+	if (ztm_config_u64(cfg, "server", "max_header_bytes", 8192, 1024, 1024 * 1024, &v, err) !=
+	    0)
+		return -1;
+	s->max_header_bytes = (size_t)v;
+	if (ztm_config_u64(cfg, "server", "max_body_bytes", 65536, 0, 64 * 1024 * 1024, &v, err) !=
+	    0)
+		return -1;
+	s->max_body_bytes = (size_t)v;
+	if (ztm_config_duration(cfg, "server", "timeout", 30, 1, 3600, &v, err) != 0)
+		return -1;
+	s->timeout = (unsigned)v;
+	if (ztm_config_u64(cfg, "server", "max_connections", 1024, 1, 100000, &v, err) != 0)
+		return -1;
+	s->max_connections = (unsigned)v;
+	if (ztm_config_duration(cfg, "server", "grace", 10, 0, 3600, &v, err) != 0)
+		return -1;
+	s->grace = (unsigned)v;
+
+	if (ztm_config_str(cfg, "store", "url", NULL, &s->store_url, err) != 0)
+		return -1;
+	if (s->store_url == NULL)
+		return ztm_error_set(err, ZTM_E_CONFIG, "[store] url is required (sqlite:/path)");
+
+	if (ztm_config_str(cfg, "tls", "cert", NULL, &s->tls_cert, err) != 0 ||
+	    ztm_config_str(cfg, "tls", "key", NULL, &s->tls_key, err) != 0 ||
+	    ztm_config_str(cfg, "tls", "key_pass_file", NULL, &s->tls_key_pass_file, err) != 0 ||
+	    ztm_config_str(cfg, "tls", "client_ca", NULL, &s->tls_client_ca, err) != 0 ||
+	    ztm_config_str(cfg, "tls", "min_version", "1.3", &minv, err) != 0)
+		return -1;
+	if (s->tls_cert == NULL || s->tls_key == NULL || s->tls_client_ca == NULL)
+		return ztm_error_set(err, ZTM_E_CONFIG,
+		                     "[tls] cert, key and client_ca are required");
+	if (strcmp(minv, "1.3") == 0)
+		s->tls_min_12 = 0;
+	else if (strcmp(minv, "1.2") == 0)
+		s->tls_min_12 = 1;
+	else
+		return ztm_error_set(err, ZTM_E_CONFIG,
+		                     "[tls] min_version = '%.16s': want 1.2 or 1.3", minv);
+	return 0;
+}

@@ -1,0 +1,146 @@
+/* tls.c - ztmd's TLS server context: TLS 1.3 only unless [tls] min_version
+ * = 1.2, the server chain and key, and client certificates requested and
+ * verified against [tls] client_ca. */
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <string.h>
+
+#include "server.h"
+#include "ztm/file.h"
+
+struct pass_ctx {
+	const char *file;
+	struct ztm_error *err;
+	int failed;
+};
+
+/* PEM passphrase callback: reads [tls] key_pass_file on demand, copies it
+ * into OpenSSL's buffer and wipes our copy. */
+static int pass_cb(char *buf, int size, int rwflag, void *u)
+{
+	struct pass_ctx *pc = u;
+	struct ztm_buf b;
+	int n = -1;
+
+	(void)rwflag;
+	if (pc->file == NULL) {
+		pc->failed = ztm_error_set(pc->err, ZTM_E_CONFIG,
+		                           "[tls] key is encrypted: set [tls] key_pass_file");
+		return -1;
+	}
+	ztm_buf_init(&b, 4096);
+	if (ztm_secret_read(pc->file, &b, pc->err) != 0) {
+		pc->failed = -1;
+		goto out;
+	}
+	if (b.len >= (size_t)size) {
+		pc->failed =
+		    ztm_error_set(pc->err, ZTM_E_CONFIG, "%s: passphrase too long", pc->file);
+		goto out;
+	}
+	memcpy(buf, b.data, b.len);
+	n = (int)b.len;
+out:
+	ztm_buf_free(&b); /* wipes */
+	return n;
+}
+
+/* The one place the server key is loaded (the key-by-URI loader replaces
+ * this function later). */
+EVP_PKEY *ztmd_tls_load_key(const char *path, const char *pass_file, struct ztm_error *err)
+{
+	struct pass_ctx pc = {pass_file, err, 0};
+	EVP_PKEY *key = NULL;
+	BIO *bio = BIO_new_file(path, "r");
+
+	if (bio == NULL) {
+		ztm_error_ossl(err, ZTM_E_CONFIG, "[tls] key %s: cannot open", path);
+		return NULL;
+	}
+	key = PEM_read_bio_PrivateKey(bio, NULL, pass_cb, &pc);
+	if (key == NULL && pc.failed == 0)
+		ztm_error_ossl(err, ZTM_E_CONFIG, "[tls] key %s: cannot read (wrong passphrase?)",
+		               path);
+	ERR_clear_error();
+	BIO_free(bio);
+	return key;
+}
+
+/* Counts handshakes that end in a fatal alert, sent or received, for
+ * ztmd_tls_handshake_failures_total. */
+static void info_cb(const SSL *ssl, int where, int ret)
+{
+	struct ztmd_metrics *m;
+
+	if (!(where & SSL_CB_ALERT) || (ret >> 8) != SSL3_AL_FATAL || !SSL_in_init(ssl))
+		return;
+	m = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	ztmd_metrics_tls_failure(m);
+}
+
+SSL_CTX *ztmd_tls_ctx_new(const struct ztmd_settings *s, struct ztmd_metrics *m,
+                          struct ztm_error *err)
+{
+	static const unsigned char sid_ctx[] = "ztmd";
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	STACK_OF(X509_NAME) *names = NULL;
+	EVP_PKEY *key = NULL;
+
+	if (ctx == NULL) {
+		ztm_error_ossl(err, ZTM_E_CRYPTO, "SSL_CTX_new");
+		return NULL;
+	}
+	if (SSL_CTX_set_min_proto_version(ctx, s->tls_min_12 ? TLS1_2_VERSION : TLS1_3_VERSION) !=
+	    1) {
+		ztm_error_ossl(err, ZTM_E_CRYPTO, "TLS minimum version");
+		goto fail;
+	}
+	if (SSL_CTX_use_certificate_chain_file(ctx, s->tls_cert) != 1) {
+		ztm_error_ossl(err, ZTM_E_CONFIG, "[tls] cert %s: cannot load chain", s->tls_cert);
+		goto fail;
+	}
+	key = ztmd_tls_load_key(s->tls_key, s->tls_key_pass_file, err);
+	if (key == NULL)
+		goto fail;
+	if (SSL_CTX_use_PrivateKey(ctx, key) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+		ztm_error_ossl(err, ZTM_E_CONFIG, "[tls] key %s does not match cert %s", s->tls_key,
+		               s->tls_cert);
+		goto fail;
+	}
+	/* client_ca may hold several CAs (operators, stations, devices). */
+	if (SSL_CTX_load_verify_locations(ctx, s->tls_client_ca, NULL) != 1) {
+		ztm_error_ossl(err, ZTM_E_CONFIG, "[tls] client_ca %s: cannot load",
+		               s->tls_client_ca);
+		goto fail;
+	}
+	names = SSL_load_client_CA_file(s->tls_client_ca);
+	if (names == NULL) {
+		ztm_error_ossl(err, ZTM_E_CONFIG, "[tls] client_ca %s: no CA certificate in it",
+		               s->tls_client_ca);
+		goto fail;
+	}
+	SSL_CTX_set_client_CA_list(ctx, names); /* takes ownership */
+	/* Request a client certificate but do not require one: each handler
+	 * decides (healthz needs none, EST enrollment needs one). A certificate
+	 * that is sent and fails verification fails the handshake.
+	 * Later: device bootstrap certificates are self-signed and chain to no
+	 * configured CA; they will need a verify callback that lets them through
+	 * to the EST vetting path only, marked as unverified. */
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_verify_depth(ctx, 4);
+	/* Resumed sessions must stay tied to this server's client verification. */
+	if (SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1) != 1) {
+		ztm_error_ossl(err, ZTM_E_CRYPTO, "session id context");
+		goto fail;
+	}
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	SSL_CTX_set_app_data(ctx, m);
+	SSL_CTX_set_info_callback(ctx, info_cb);
+	EVP_PKEY_free(key);
+	return ctx;
+fail:
+	EVP_PKEY_free(key);
+	SSL_CTX_free(ctx);
+	return NULL;
+}

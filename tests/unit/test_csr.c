@@ -1,0 +1,223 @@
+/* test_csr.c - ztm_csr_parse: good CSRs for every allowed key type, and one
+ * row per refusal (key policy, signature, framing, caps). CSRs are made with
+ * OpenSSL's X509_REQ API, independent of the parser under test. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "x509_fixture.h"
+#include "ztm/csr.h"
+#include "ztm/str.h"
+
+static void test_good_keys(void **state)
+{
+	static const struct {
+		const char *key;
+		enum ztm_key_kind kind;
+		unsigned bits;
+	} rows[] = {
+		{"P-256", ZTM_KK_P256, 256},
+		{"P-384", ZTM_KK_P384, 384},
+		{"ED25519", ZTM_KK_ED25519, 256},
+		{"RSA2048", ZTM_KK_RSA, 2048},
+		{"RSA3072", ZTM_KK_RSA, 3072},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		EVP_PKEY *k = fx_key(rows[i].key);
+		struct ztm_buf der, spki;
+		struct ztm_csr csr;
+		struct ztm_error e;
+		uint8_t digest[32];
+		char hex[65];
+
+		ztm_buf_init(&der, 0);
+		ztm_buf_init(&spki, 0);
+		fx_csr(k, "dev-0001", "DNS:dev-0001.example,URI:urn:ztm:dev:0001", "s3cret", &der);
+		fx_spki(k, &spki);
+		if (ztm_csr_parse(der.data, der.len, &csr, &e) != 0)
+			fail_msg("%s: %s", rows[i].key, e.msg);
+		assert_int_equal(csr.key_info.kind, rows[i].kind);
+		assert_int_equal(csr.key_info.bits, rows[i].bits);
+		/* The SPKI is the key's own encoding, byte for byte. */
+		assert_int_equal(csr.spki.len, spki.len);
+		assert_memory_equal(csr.spki.p, spki.data, spki.len);
+		assert_int_equal(EVP_Digest(spki.data, spki.len, digest, NULL, EVP_sha256(), NULL),
+				 1);
+		ztm_hex(digest, 32, hex);
+		assert_string_equal(csr.spki_sha256, hex);
+		assert_int_equal(EVP_PKEY_eq(csr.pkey, k), 1);
+		assert_int_equal(csr.n_san, 2);
+		assert_int_equal(csr.san[0].type, ZTM_SAN_DNS);
+		assert_int_equal(csr.san[0].value.len, strlen("dev-0001.example"));
+		assert_memory_equal(csr.san[0].value.p, "dev-0001.example", 16);
+		assert_int_equal(csr.san[1].type, ZTM_SAN_URI);
+		assert_memory_equal(csr.san[1].value.p, "urn:ztm:dev:0001", 16);
+		assert_non_null(csr.challenge.p);
+		assert_int_equal(csr.challenge.len, 6);
+		assert_memory_equal(csr.challenge.p, "s3cret", 6);
+		{
+			struct ztm_buf t;
+			ztm_buf_init(&t, 0);
+			assert_int_equal(ztm_csr_subject_text(&csr, &t, &e), 0);
+			assert_string_equal(ztm_buf_cstr(&t), "CN=dev-0001");
+			ztm_buf_free(&t);
+		}
+		ztm_csr_free(&csr);
+		ztm_csr_free(&csr); /* idempotent */
+		ztm_buf_free(&der);
+		ztm_buf_free(&spki);
+		EVP_PKEY_free(k);
+	}
+}
+
+static void test_no_attributes(void **state)
+{
+	EVP_PKEY *k = fx_key("P-256");
+	struct ztm_buf der;
+	struct ztm_csr csr;
+	struct ztm_error e;
+
+	ztm_buf_init(&der, 0);
+	fx_csr(k, "plain", NULL, NULL, &der);
+	assert_int_equal(ztm_csr_parse(der.data, der.len, &csr, &e), 0);
+	assert_int_equal(csr.n_san, 0);
+	assert_null(csr.challenge.p);
+	ztm_csr_free(&csr);
+	ztm_buf_free(&der);
+	EVP_PKEY_free(k);
+}
+
+enum mutation { NONE, FLIP_SIG, FLIP_CN, TRUNCATE, TRAILING, OVERSIZE, EMPTY, BAD_LEN };
+
+static void test_refusals(void **state)
+{
+	static const struct {
+		const char *name, *key;
+		enum mutation m;
+		enum ztm_err want;
+		const char *msg;
+	} rows[] = {
+		{"RSA-1024", "RSA1024", NONE, ZTM_E_WEAKKEY, "RSA 1024 bits < 2048"},
+		{"RSA e=3", "RSA2048e3", NONE, ZTM_E_WEAKKEY, "exponent"},
+		{"explicit EC params", "P-256-explicit", NONE, ZTM_E_WEAKKEY, "explicit"},
+		{"P-192", "P-192", NONE, ZTM_E_WEAKKEY, "prime192v1 not allowed"},
+		{"secp256k1", "secp256k1", NONE, ZTM_E_WEAKKEY, "secp256k1 not allowed"},
+		{"P-521", "P-521", NONE, ZTM_E_WEAKKEY, "secp521r1 not allowed"},
+		{"bad signature", "P-256", FLIP_SIG, ZTM_E_BADSIG, "self-signature"},
+		{"bad signature ed25519", "ED25519", FLIP_SIG, ZTM_E_BADSIG, "self-signature"},
+		{"bad signature rsa", "RSA2048", FLIP_SIG, ZTM_E_BADSIG, "self-signature"},
+		{"subject changed", "P-256", FLIP_CN, ZTM_E_BADSIG, "self-signature"},
+		{"truncated", "P-256", TRUNCATE, ZTM_E_PARSE, "malformed"},
+		{"trailing garbage", "P-256", TRAILING, ZTM_E_PARSE, "trailing"},
+		{"oversize", "P-256", OVERSIZE, ZTM_E_TOOBIG, "cap"},
+		{"empty", "P-256", EMPTY, ZTM_E_PARSE, "empty"},
+		{"non-minimal length", "P-256", BAD_LEN, ZTM_E_PARSE, "malformed"},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		EVP_PKEY *k = fx_key(rows[i].key);
+		struct ztm_buf der;
+		struct ztm_csr csr;
+		struct ztm_error e;
+		uint8_t *p;
+		size_t len;
+		int rc;
+
+		ztm_buf_init(&der, 64 * 1024);
+		fx_csr(k, "dev-0001", "DNS:a.example", NULL, &der);
+		len = der.len;
+		switch (rows[i].m) {
+		case FLIP_SIG:
+			der.data[der.len - 8] ^= 0x01;
+			break;
+		case FLIP_CN:
+			p = NULL;
+			for (len = 0; len + 8 <= der.len && p == NULL; len++)
+				if (memcmp(der.data + len, "dev-0001", 8) == 0)
+					p = der.data + len;
+			assert_non_null(p);
+			len = der.len;
+			p[7] = '2';
+			break;
+		case TRUNCATE:
+			len = der.len - 1;
+			break;
+		case TRAILING:
+			assert_int_equal(ztm_buf_append(&der, "\0\0", 2), 0);
+			len = der.len;
+			break;
+		case OVERSIZE:
+			while (der.len <= ZTM_CSR_MAX_DER)
+				assert_int_equal(ztm_buf_append(&der, "xxxxxxxx", 8), 0);
+			len = der.len;
+			break;
+		case EMPTY:
+			len = 0;
+			break;
+		case BAD_LEN: {
+			/* Re-encode the outer length in a longer form than
+			 * needed: 30 8n L.. -> 30 8(n+1) 00 L.. */
+			struct ztm_buf b;
+			uint8_t hdr[3] = {0x30, 0, 0};
+			assert_true(der.data[1] == 0x81 || der.data[1] == 0x82);
+			hdr[1] = (uint8_t)(der.data[1] + 1);
+			ztm_buf_init(&b, 0);
+			assert_int_equal(ztm_buf_append(&b, hdr, 3), 0);
+			assert_int_equal(ztm_buf_append(&b, der.data + 2, der.len - 2), 0);
+			ztm_buf_free(&der);
+			der = b;
+			len = der.len;
+			break;
+		}
+		case NONE:
+			break;
+		}
+		memset(&e, 0, sizeof(e));
+		rc = ztm_csr_parse(der.data, len, &csr, &e);
+		if (rc == 0 || e.code != rows[i].want || strstr(e.msg, rows[i].msg) == NULL)
+			fail_msg("%s: rc=%d code=%s msg=%s", rows[i].name, rc, ztm_err_name(e.code),
+				 e.msg);
+		/* Nothing to free after a refusal, and freeing is still safe. */
+		assert_null(csr.pkey);
+		ztm_csr_free(&csr);
+		ztm_buf_free(&der);
+		EVP_PKEY_free(k);
+	}
+}
+
+/* Every prefix of a good CSR is refused without a crash (bounds). */
+static void test_all_truncations(void **state)
+{
+	EVP_PKEY *k = fx_key("P-256");
+	struct ztm_buf der;
+	struct ztm_csr csr;
+	struct ztm_error e;
+	size_t n;
+
+	ztm_buf_init(&der, 0);
+	fx_csr(k, "dev", "DNS:a.example,URI:urn:x", "pw", &der);
+	for (n = 0; n < der.len; n++)
+		assert_int_equal(ztm_csr_parse(der.data, n, &csr, &e), -1);
+	assert_int_equal(ztm_csr_parse(der.data, der.len, &csr, &e), 0);
+	ztm_csr_free(&csr);
+	ztm_buf_free(&der);
+	EVP_PKEY_free(k);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_good_keys),
+		cmocka_unit_test(test_no_attributes),
+		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_all_truncations),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
