@@ -152,7 +152,10 @@ int ztm_store_cert_get(struct ztm_store *s, const char *serial, struct ztm_cert_
 		       struct ztm_error *err);
 int ztm_store_cert_by_idem(struct ztm_store *s, const char *idem_key, struct ztm_cert_row *out,
 			   struct ztm_error *err);
-/* reserved rows created before `before` -> abandoned; *n says how many. */
+/* reserved rows created before `before` -> abandoned; *n says how many. An
+ * abandoned row keeps its idempotency key for the record, but the key is
+ * free again: ztm_store_cert_by_idem no longer finds it, and a new
+ * reservation may take it (a client retrying after a crash). */
 int ztm_store_cert_recover(struct ztm_store *s, int64_t before, int64_t *n,
 			   struct ztm_error *err);
 int ztm_store_cert_count(struct ztm_store *s, enum ztm_cert_state state, int64_t *n,

@@ -35,5 +35,6 @@ json_t *cli_get_json(const struct ztm_client_opts *o, const char *path, struct z
 int cmd_factory(int argc, char **argv);
 int cmd_station(int argc, char **argv);
 int cmd_operator(int argc, char **argv);
+int cmd_server(int argc, char **argv);
 
 #endif

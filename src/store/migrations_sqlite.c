@@ -39,8 +39,10 @@ static const struct migration migrations[] = {
      " created_at INTEGER NOT NULL,"
      " issued_at INTEGER NOT NULL DEFAULT 0,"
      " der BLOB NOT NULL DEFAULT x'');"
+     /* An abandoned reservation gives its idempotency key back: the client
+      * that retries after a crash must be able to enroll again. */
      "CREATE UNIQUE INDEX certificates_idem ON certificates (idem_key)"
-     " WHERE idem_key <> '';"
+     " WHERE idem_key <> '' AND state <> 'abandoned';"
      "CREATE INDEX certificates_spki ON certificates (spki_sha256);"
      "CREATE INDEX certificates_state ON certificates (state, created_at);"
      "CREATE TRIGGER certificates_no_delete BEFORE DELETE ON certificates"

@@ -1,0 +1,237 @@
+/* server_init.c - `ztm server init`: prepares a ztmd deployment from a
+ * ceremony directory. It issues ztmd's TLS server certificate from the
+ * ceremony's `tls` CA (online key), and writes ztmd.conf pointing at the
+ * online CA material. The root key is not needed and not touched. */
+#include <limits.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli_common.h"
+#include "ztm/ca.h"
+#include "ztm/file.h"
+#include "ztm/issue.h"
+#include "ztm/key.h"
+#include "ztm/str.h"
+
+#define MAX_SAN 8
+
+static int usage(void)
+{
+	fprintf(stderr,
+		"usage: ztm server init --ceremony DIR --out DIR [--listen HOST:PORT]\n"
+		"         [--dns NAME]... [--ip ADDR]... [--workers N]\n"
+		"  Issues ztmd's TLS certificate from the ceremony's tls CA and writes\n"
+		"  OUT/ztmd.conf (defaults: --listen 127.0.0.1:8443 --dns localhost --ip 127.0.0.1).\n");
+	return ZTM_EXIT_USAGE;
+}
+
+struct init_opts {
+	const char *ceremony, *out, *listen, *workers;
+	const char *dns[MAX_SAN], *ip[MAX_SAN];
+	size_t ndns, nip;
+	char cdir[PATH_MAX], odir[PATH_MAX];
+};
+
+static X509 *read_cert(const char *path, struct ztm_error *err)
+{
+	BIO *b = BIO_new_file(path, "r");
+	X509 *x = b != NULL ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+
+	BIO_free(b);
+	if (x == NULL)
+		ztm_error_ossl(err, ZTM_E_NOTFOUND, "%s: cannot read certificate", path);
+	return x;
+}
+
+/* Issues OUT/server.crt (leaf + tls CA, a chain file) for OUT/server.key. */
+static int issue_server_cert(struct init_opts *o, struct ztm_error *err)
+{
+	char path[PATH_MAX + 64], keyuri[PATH_MAX + 80], passfile[PATH_MAX + 64];
+	struct ztm_key_opts kopts;
+	struct ztm_buf pass, der, pem;
+	struct ztm_san san[2 * MAX_SAN];
+	struct ztm_name_attr subject[2];
+	struct ztm_issue_req req;
+	X509 *ca_cert = NULL, *leaf = NULL;
+	EVP_PKEY *ca_key = NULL, *key = NULL;
+	struct ztm_ca *ca = NULL;
+	unsigned char *spki = NULL;
+	const unsigned char *p;
+	char org[65] = "ztm";
+	int spki_len, rc = -1;
+	size_t i, nsan = 0;
+	BIO *mem = NULL;
+	char *mp;
+	long mn;
+
+	ztm_buf_init(&pass, 4096);
+	ztm_buf_init(&der, 0);
+	ztm_buf_init(&pem, 0);
+	memset(&kopts, 0, sizeof(kopts));
+	snprintf(passfile, sizeof(passfile), "%s/online.pass", o->cdir);
+	if (ztm_secret_read(passfile, &pass, err) != 0)
+		goto out;
+	kopts.pass = (const char *)pass.data;
+	snprintf(path, sizeof(path), "%s/ca/tls.crt", o->cdir);
+	if ((ca_cert = read_cert(path, err)) == NULL)
+		goto out;
+	snprintf(keyuri, sizeof(keyuri), "file:%s/ca/tls.key", o->cdir);
+	if ((ca_key = ztm_key_load(keyuri, &kopts, err)) == NULL)
+		goto out;
+	if ((ca = ztm_ca_new("tls", ca_cert, ca_key, NULL, err)) == NULL)
+		goto out;
+	X509_NAME_get_text_by_NID(X509_get_subject_name(ca_cert), NID_organizationName, org,
+				  sizeof(org));
+	snprintf(keyuri, sizeof(keyuri), "file:%s/server.key", o->odir);
+	if ((key = ztm_key_generate(keyuri, ZTM_KEY_P256, &kopts, err)) == NULL)
+		goto out;
+	spki_len = i2d_PUBKEY(key, &spki);
+	if (spki_len <= 0) {
+		ztm_error_ossl(err, ZTM_E_CRYPTO, "encoding the server key");
+		goto out;
+	}
+	for (i = 0; i < o->ndns; i++)
+		san[nsan++] = (struct ztm_san){ZTM_SAN_DNS, o->dns[i], NULL};
+	for (i = 0; i < o->nip; i++)
+		san[nsan++] = (struct ztm_san){ZTM_SAN_IP, o->ip[i], NULL};
+	subject[0] = (struct ztm_name_attr){ZTM_ATTR_O, org};
+	subject[1] = (struct ztm_name_attr){ZTM_ATTR_CN, o->ndns > 0 ? o->dns[0] : o->ip[0]};
+	memset(&req, 0, sizeof(req));
+	req.profile = "tls-server";
+	req.subject = subject;
+	req.n_subject = 2;
+	req.san = san;
+	req.n_san = nsan;
+	req.spki.p = spki;
+	req.spki.len = (size_t)spki_len;
+	if (ztm_serial_new(req.serial, err) != 0 || ztm_issue(ca, &req, &der, err) != 0)
+		goto out;
+	p = der.data;
+	leaf = d2i_X509(NULL, &p, (long)der.len);
+	mem = BIO_new(BIO_s_mem());
+	if (leaf == NULL || mem == NULL || PEM_write_bio_X509(mem, leaf) != 1 ||
+	    PEM_write_bio_X509(mem, ca_cert) != 1) {
+		ztm_error_ossl(err, ZTM_E_CRYPTO, "encoding the server certificate");
+		goto out;
+	}
+	mn = BIO_get_mem_data(mem, &mp);
+	snprintf(path, sizeof(path), "%s/server.crt", o->odir);
+	rc = ztm_file_write(path, mp, (size_t)mn, 0644, 1, err);
+out:
+	BIO_free(mem);
+	X509_free(leaf);
+	OPENSSL_free(spki);
+	ztm_ca_free(ca);
+	EVP_PKEY_free(key);
+	EVP_PKEY_free(ca_key);
+	X509_free(ca_cert);
+	ztm_buf_free(&pass);
+	ztm_buf_free(&der);
+	ztm_buf_free(&pem);
+	return rc;
+}
+
+static int write_config(struct init_opts *o, struct ztm_error *err)
+{
+	static const char *cas[] = {"device", "station", "operator", "ocsp", "codesign"};
+	struct ztm_buf c;
+	char path[PATH_MAX + 64];
+	size_t i;
+	int rc;
+
+	ztm_buf_init(&c, 0);
+	ztm_buf_printf(&c,
+		       "# ztmd configuration written by `ztm server init` (docs/configuration.md)\n"
+		       "[server]\nlisten = %s\n",
+		       o->listen);
+	if (o->workers != NULL)
+		ztm_buf_printf(&c, "workers = %s\n", o->workers);
+	ztm_buf_printf(&c,
+		       "\n[tls]\ncert = %s/server.crt\nkey = %s/server.key\n"
+		       "key_pass_file = %s/online.pass\nclient_ca = %s/chain.pem\n"
+		       "\n[store]\nurl = sqlite:%s/ztm.db\n"
+		       "\n[ca]\nroot = %s/root/root.crt\n",
+		       o->odir, o->odir, o->cdir, o->cdir, o->odir, o->cdir);
+	for (i = 0; i < sizeof(cas) / sizeof(cas[0]); i++)
+		ztm_buf_printf(&c,
+			       "\n[ca.%s]\ncert = %s/ca/%s.crt\nkey = file:%s/ca/%s.key\n"
+			       "key_pass_file = %s/online.pass\n",
+			       cas[i], o->cdir, cas[i], o->cdir, cas[i], o->cdir);
+	ztm_buf_printf(&c, "\n[bootstrap]\nadmin_cert = %s/operators/admin.crt\n", o->cdir);
+	snprintf(path, sizeof(path), "%s/ztmd.conf", o->odir);
+	rc = ztm_file_write(path, c.data, c.len, 0600, 1, err);
+	ztm_buf_free(&c);
+	return rc;
+}
+
+int cmd_server(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"ceremony", required_argument, NULL, 'c'}, {"out", required_argument, NULL, 'o'},
+		{"listen", required_argument, NULL, 'l'},   {"dns", required_argument, NULL, 'd'},
+		{"ip", required_argument, NULL, 'i'},	    {"workers", required_argument, NULL, 'w'},
+		{NULL, 0, NULL, 0},
+	};
+	struct init_opts o;
+	struct ztm_error err;
+	int c;
+
+	memset(&o, 0, sizeof(o));
+	o.listen = "127.0.0.1:8443";
+	if (argc < 2 || strcmp(argv[1], "init") != 0)
+		return usage();
+	optind = 1;
+	while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			o.ceremony = optarg;
+			break;
+		case 'o':
+			o.out = optarg;
+			break;
+		case 'l':
+			o.listen = optarg;
+			break;
+		case 'w':
+			o.workers = optarg;
+			break;
+		case 'd':
+			if (o.ndns == MAX_SAN)
+				return usage();
+			o.dns[o.ndns++] = optarg;
+			break;
+		case 'i':
+			if (o.nip == MAX_SAN)
+				return usage();
+			o.ip[o.nip++] = optarg;
+			break;
+		default:
+			return usage();
+		}
+	}
+	if (optind != argc - 1 || o.ceremony == NULL || o.out == NULL)
+		return usage();
+	if (o.ndns == 0 && o.nip == 0) {
+		o.dns[o.ndns++] = "localhost";
+		o.ip[o.nip++] = "127.0.0.1";
+	}
+	if (realpath(o.ceremony, o.cdir) == NULL) {
+		ztm_error_set(&err, ZTM_E_NOTFOUND, "%s: no such ceremony directory", o.ceremony);
+		return cli_fail("server init", &err);
+	}
+	if (ztm_mkdirs(o.out, 0700, &err) != 0)
+		return cli_fail("server init", &err);
+	if (realpath(o.out, o.odir) == NULL) {
+		ztm_error_set(&err, ZTM_E_IO, "%s: cannot resolve", o.out);
+		return cli_fail("server init", &err);
+	}
+	if (issue_server_cert(&o, &err) != 0 || write_config(&o, &err) != 0)
+		return cli_fail("server init", &err);
+	fprintf(stderr, "ztmd set up in %s: start it with  ztmd --config %s/ztmd.conf\n", o.odir,
+		o.odir);
+	return ZTM_EXIT_OK;
+}

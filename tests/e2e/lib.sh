@@ -1,0 +1,79 @@
+# lib.sh - shared set-up for the end-to-end tests: a ceremony, a ztmd on
+# 127.0.0.1 with a port file, and helpers. Sourced, not run.
+# Needs ZTM_BIN (the build directory); CTest sets it.
+set -euo pipefail
+
+: "${ZTM_BIN:?ZTM_BIN must point at the build directory}"
+ZTM=$ZTM_BIN/src/cli/ztm
+ZTMD=$ZTM_BIN/src/server/ztmd
+T=$(mktemp -d /tmp/ztm-e2e.XXXXXX)
+ZTMD_PID=
+
+cleanup() {
+  if [ -n "${ZTMD_PID}" ] && kill -0 "$ZTMD_PID" 2>/dev/null; then
+    kill -TERM "$ZTMD_PID" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$ZTMD_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$ZTMD_PID" 2>/dev/null || true
+  fi
+  if [ "${KEEP:-0}" = 1 ]; then echo "kept $T" >&2; else rm -rf "$T"; fi
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; [ -f "$T/ztmd.log" ] && tail -30 "$T/ztmd.log" >&2; exit 1; }
+ok() { echo "ok: $*"; }
+skip() { echo "SKIP: $*" >&2; exit 77; }
+
+for tool in curl openssl sqlite3; do
+  command -v "$tool" >/dev/null || skip "$tool is not installed (scripts/deps.sh installs it)"
+done
+
+# ceremony_and_server [extra server init args]: creates $T/ceremony, $T/srv.
+ceremony_and_server() {
+  umask 077
+  printf 'root-passphrase-for-tests\n' >"$T/root.pass"
+  "$ZTM" ceremony init --dir "$T/ceremony" --org "ZTM Test OEM" \
+    --root-pass-file "$T/root.pass" >"$T/ceremony.log" 2>&1 || { cat "$T/ceremony.log"; fail "ceremony init"; }
+  "$ZTM" server init --ceremony "$T/ceremony" --out "$T/srv" --listen 127.0.0.1:0 "$@" \
+    >"$T/server-init.log" 2>&1 || { cat "$T/server-init.log"; fail "server init"; }
+  export ZTM_CA=$T/ceremony/chain.pem
+  export ZTM_CERT=$T/ceremony/operators/admin.crt
+  export ZTM_KEY=file:$T/ceremony/operators/admin.key
+  export ZTM_KEY_PASS_FILE=$T/ceremony/online.pass
+}
+
+# start_ztmd: starts ztmd in the background and waits for /healthz.
+start_ztmd() {
+  rm -f "$T/port"
+  # Its own process group, so a test can kill master and workers at once.
+  setsid "$ZTMD" --config "$T/srv/ztmd.conf" --port-file "$T/port" >>"$T/ztmd.log" 2>&1 &
+  ZTMD_PID=$!
+  for _ in $(seq 100); do
+    if [ -s "$T/port" ]; then
+      PORT=$(cat "$T/port")
+      export ZTM_SERVER=https://127.0.0.1:$PORT
+      if curl -sf --cacert "$ZTM_CA" "$ZTM_SERVER/healthz" >/dev/null 2>&1; then
+        return 0
+      fi
+    fi
+    kill -0 "$ZTMD_PID" 2>/dev/null || fail "ztmd exited at start"
+    sleep 0.1
+  done
+  fail "ztmd did not become healthy"
+}
+
+stop_ztmd() {
+  kill -TERM "$ZTMD_PID"
+  wait "$ZTMD_PID" || fail "ztmd did not exit cleanly on SIGTERM"
+  ZTMD_PID=
+}
+
+# db "SQL": query the store directly (read-only use in assertions).
+db() { sqlite3 -batch -noheader "$T/srv/ztm.db" "$1"; }
+
+# snapshot NAME: counts that a refusal must leave unchanged.
+snapshot() {
+  db "SELECT (SELECT count(*) FROM certificates) || ':' || \
+             (SELECT count(*) FROM enroll_codes WHERE used_at <> 0) || ':' || \
+             (SELECT count(*) FROM stations WHERE state <> 'pending')" >"$T/snap.$1"
+}
+same_as() { snapshot now; cmp -s "$T/snap.$1" "$T/snap.now" || fail "store changed: $(cat "$T/snap.$1") -> $(cat "$T/snap.now")"; }
