@@ -29,6 +29,10 @@ const char *ztm_err_text(enum ztm_err code)
 	return err_table[code].text;
 }
 
+/* The attribute lets clang check callers' formats (-Wformat-nonliteral). */
+static void error_vset(struct ztm_error *e, enum ztm_err code, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
 static void error_vset(struct ztm_error *e, enum ztm_err code, const char *fmt, va_list ap)
 {
 	e->code = code;
