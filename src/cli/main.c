@@ -5,9 +5,9 @@
 #include "commands.h"
 
 static const struct ztm_cli_group groups[] = {
-    {"ceremony", "offline root key ceremony (init, verify, split, combine, issue-ca)",
-     ztm_cli_ceremony},
-    {NULL, NULL, NULL},
+	{"ceremony", "offline root key ceremony: init, verify, split, combine, issue-ca",
+	 ztm_cli_ceremony},
+	{NULL, NULL, NULL},
 };
 
 static int usage(void)
