@@ -4,6 +4,8 @@
  * of the one before). Format: docs/ceremony.md, "Transcript". */
 #include "ceremony.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <openssl/x509_vfy.h>
 #include <stdlib.h>
 #include <strings.h>
@@ -314,11 +316,33 @@ out:
 	return rc;
 }
 
+/* Number of *.json entries in dir/transcript.d (0 when it does not exist). */
+static int count_entries(const char *dir, int *count)
+{
+	char path[4096];
+	DIR *d;
+	struct dirent *e;
+	size_t l;
+
+	*count = 0;
+	join(path, sizeof(path), dir, "transcript.d");
+	d = opendir(path);
+	if (d == NULL)
+		return errno == ENOENT ? 0 : -1;
+	while ((e = readdir(d)) != NULL) {
+		l = strlen(e->d_name);
+		if (l > 5 && strcmp(e->d_name + l - 5, ".json") == 0)
+			(*count)++;
+	}
+	closedir(d);
+	return 0;
+}
+
 int cer_tx_verify(const char *dir, const char *pin_sha256, struct ztm_error *err)
 {
 	struct vstate v = {dir, NULL, NULL, NULL, NULL};
 	char path[4096], rel[64], sig_rel[64], prev[64] = "transcript.json", prev_hash[65], fp[65];
-	int n, rc = -1;
+	int n, found, rc = -1;
 
 	v.cas = sk_X509_new_null();
 	v.check = sk_X509_new_null();
@@ -349,6 +373,17 @@ int cer_tx_verify(const char *dir, const char *pin_sha256, struct ztm_error *err
 		    verify_one(&v, rel, sig_rel, prev, prev_hash, err) != 0)
 			goto out;
 		memcpy(prev, rel, sizeof(prev));
+	}
+	if (count_entries(dir, &found) != 0) {
+		ztm_error_set(err, ZTM_E_IO, "%s/transcript.d: cannot list", dir);
+		goto out;
+	}
+	if (found != n - 1) {
+		ztm_error_set(err, ZTM_E_CONFLICT,
+		              "%s/transcript.d/%04d.json: missing, but later entries exist "
+		              "(the record was cut)",
+		              dir, n);
+		goto out;
 	}
 	if (verify_chains(&v, err) != 0)
 		goto out;
