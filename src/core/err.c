@@ -29,6 +29,11 @@ const char *ztm_err_text(enum ztm_err code)
 	return err_table[code].text;
 }
 
+/* The format attribute lets clang's -Wformat-nonliteral (from -Wformat=2)
+ * accept the vsnprintf below: fmt is checked at every caller instead. */
+static void error_vset(struct ztm_error *e, enum ztm_err code, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
 static void error_vset(struct ztm_error *e, enum ztm_err code, const char *fmt, va_list ap)
 {
 	e->code = code;
