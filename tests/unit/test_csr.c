@@ -11,6 +11,7 @@
 
 #include "x509_fixture.h"
 #include "ztm/csr.h"
+#include "ztm/file.h"
 #include "ztm/str.h"
 
 static void test_good_keys(void **state)
@@ -230,13 +231,53 @@ static void test_all_truncations(void **state)
 	EVP_PKEY_free(k);
 }
 
+/* CSRs made by the openssl command line (the fuzz seed corpus). */
+static void test_openssl_cli_csrs(void **state)
+{
+	static const struct {
+		const char *file;
+		enum ztm_err want;
+		int challenge, n_san;
+	} rows[] = {
+	    {"p256.der", ZTM_OK, 0, 2},           {"p384.der", ZTM_OK, 0, 0},
+	    {"ed25519.der", ZTM_OK, 0, 0},        {"rsa2048.der", ZTM_OK, 0, 0},
+	    {"p256-challenge.der", ZTM_OK, 1, 0}, {"p256-explicit.der", ZTM_E_WEAKKEY, 0, 0},
+	};
+	const char *src = getenv("ZTM_SRC");
+	size_t i;
+
+	if (src == NULL)
+		skip();
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char path[512];
+		struct ztm_buf der;
+		struct ztm_csr csr;
+		struct ztm_error e;
+		int rc;
+
+		snprintf(path, sizeof(path), "%s/fuzz/corpus/fuzz_csr/%s", src, rows[i].file);
+		ztm_buf_init(&der, 0);
+		if (ztm_file_read(path, ZTM_CSR_MAX_DER, &der, &e) != 0)
+			fail_msg("%s: %s", path, e.msg);
+		memset(&e, 0, sizeof(e));
+		rc = ztm_csr_parse(der.data, der.len, &csr, &e);
+		if ((rc == 0 ? ZTM_OK : e.code) != rows[i].want)
+			fail_msg("%s: rc=%d %s", rows[i].file, rc, e.msg);
+		if (rc == 0) {
+			assert_int_equal(csr.challenge.p != NULL, rows[i].challenge);
+			assert_int_equal(csr.n_san, rows[i].n_san);
+		}
+		ztm_csr_free(&csr);
+		ztm_buf_free(&der);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_good_keys),
-	    cmocka_unit_test(test_no_attributes),
-	    cmocka_unit_test(test_refusals),
-	    cmocka_unit_test(test_all_truncations),
+	    cmocka_unit_test(test_good_keys),        cmocka_unit_test(test_no_attributes),
+	    cmocka_unit_test(test_refusals),         cmocka_unit_test(test_all_truncations),
+	    cmocka_unit_test(test_openssl_cli_csrs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

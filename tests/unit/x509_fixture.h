@@ -27,6 +27,7 @@ static FX_UNUSED EVP_PKEY *fx_key(const char *kind)
 	EVP_PKEY_CTX *c = NULL;
 	OSSL_PARAM p[4];
 	unsigned int e = 3;
+	char curve[32]; /* referenced by p[] until generation */
 	size_t bits;
 
 	if (strcmp(kind, "ED25519") == 0)
@@ -41,7 +42,6 @@ static FX_UNUSED EVP_PKEY *fx_key(const char *kind)
 		                          : OSSL_PARAM_construct_end();
 		p[2] = OSSL_PARAM_construct_end();
 	} else {
-		char curve[32];
 		int explicit_params = strstr(kind, "-explicit") != NULL;
 		size_t cl =
 		    explicit_params ? (size_t)(strstr(kind, "-explicit") - kind) : strlen(kind);
