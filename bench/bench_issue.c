@@ -51,14 +51,14 @@ static X509 *make_root(EVP_PKEY *key)
 		int nid;
 		const char *v;
 	} ext[] = {{NID_basic_constraints, "critical,CA:TRUE"},
-		   {NID_key_usage, "critical,keyCertSign,cRLSign"},
-		   {NID_subject_key_identifier, "hash"}};
+	           {NID_key_usage, "critical,keyCertSign,cRLSign"},
+	           {NID_subject_key_identifier, "hash"}};
 	size_t i;
 
 	if (x == NULL || n == NULL || X509_set_version(x, 2) != 1 ||
 	    ASN1_INTEGER_set(X509_get_serialNumber(x), 1) != 1 ||
 	    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)"bench CA",
-				       -1, -1, 0) != 1 ||
+	                               -1, -1, 0) != 1 ||
 	    X509_set_subject_name(x, n) != 1 || X509_set_issuer_name(x, n) != 1 ||
 	    X509_gmtime_adj(X509_getm_notBefore(x), -3600) == NULL ||
 	    X509_gmtime_adj(X509_getm_notAfter(x), 3650L * 86400) == NULL ||
@@ -87,8 +87,8 @@ static void make_csr(struct ztm_buf *out)
 	int len;
 
 	if (r == NULL || n == NULL ||
-	    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)"dev", -1,
-				       -1, 0) != 1 ||
+	    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)"dev", -1, -1,
+	                               0) != 1 ||
 	    X509_REQ_set_subject_name(r, n) != 1 || X509_REQ_set_pubkey(r, k) != 1 ||
 	    X509_REQ_sign(r, k, EVP_sha256()) <= 0)
 		die("csr");
@@ -103,11 +103,10 @@ static void make_csr(struct ztm_buf *out)
 }
 
 /* The timed path: what the EST handler does per enrollment. */
-static void run(struct ztm_ca *ca, struct ztm_buf *csrs, size_t n, double *t_parse,
-		double *t_issue)
+static void run(struct ztm_ca *ca, struct ztm_buf *csrs, size_t n, double *t_parse, double *t_issue)
 {
 	static const struct ztm_name_attr subj[] = {{ZTM_ATTR_SERIAL, "SN0000001"},
-						    {ZTM_ATTR_CN, "dev-0000001"}};
+	                                            {ZTM_ATTR_CN, "dev-0000001"}};
 	struct ztm_buf out;
 	struct ztm_error e;
 	size_t i;
@@ -149,7 +148,7 @@ int main(int argc, char **argv)
 	struct ztm_ca *ca;
 	struct ztm_error e;
 	const struct ztm_ca_urls urls = {"http://ca.example/ca.crt", "http://ca.example/ocsp",
-					 "http://ca.example/ca.crl"};
+	                                 "http://ca.example/ca.crl"};
 	double t0, t1, tp, ti, r1, r2;
 	size_t i;
 	int k, st;

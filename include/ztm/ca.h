@@ -22,8 +22,8 @@
 /* Per-CA URLs written into the certificates it issues; NULL = omit. */
 struct ztm_ca_urls {
 	const char *ca_issuers; /* AIA id-ad-caIssuers */
-	const char *ocsp;	/* AIA id-ad-ocsp */
-	const char *crl;	/* CRL distribution point */
+	const char *ocsp;       /* AIA id-ad-ocsp */
+	const char *crl;        /* CRL distribution point */
 };
 
 struct ztm_ca;
@@ -33,7 +33,7 @@ struct ztm_ca;
  * if keyUsage is present) and a key that does not match the cert (checked by
  * signing and verifying, which works for keys whose bytes cannot be read). */
 struct ztm_ca *ztm_ca_new(const char *name, X509 *cert, EVP_PKEY *key,
-			  const struct ztm_ca_urls *urls, struct ztm_error *err);
+                          const struct ztm_ca_urls *urls, struct ztm_error *err);
 void ztm_ca_free(struct ztm_ca *ca);
 
 const char *ztm_ca_name(const struct ztm_ca *ca);
@@ -50,6 +50,6 @@ struct ztm_slice ztm_ca_subject_der(const struct ztm_ca *ca);
  * AlgorithmIdentifier DER the CA uses (alg) and the signature (sig). */
 struct ztm_slice ztm_ca_sig_alg(const struct ztm_ca *ca);
 int ztm_ca_sign(const struct ztm_ca *ca, const uint8_t *tbs, size_t len, struct ztm_buf *sig,
-		struct ztm_error *err);
+                struct ztm_error *err);
 
 #endif

@@ -29,10 +29,10 @@ struct ztm_csr_san {
 };
 
 struct ztm_csr {
-	struct ztm_buf der;	  /* private copy: every slice points into it */
-	struct ztm_slice cri;	  /* CertificationRequestInfo TLV (signed bytes) */
+	struct ztm_buf der;       /* private copy: every slice points into it */
+	struct ztm_slice cri;     /* CertificationRequestInfo TLV (signed bytes) */
 	struct ztm_slice subject; /* subject Name TLV */
-	struct ztm_slice spki;	  /* SubjectPublicKeyInfo TLV, for the certificate */
+	struct ztm_slice spki;    /* SubjectPublicKeyInfo TLV, for the certificate */
 	struct ztm_spki_info key_info;
 	char spki_sha256[65]; /* lower-case hex SHA-256 of spki */
 	struct ztm_csr_san san[ZTM_CSR_MAX_SAN];

@@ -15,7 +15,7 @@
 #include "ztm/serial.h"
 
 struct ztm_issue_req {
-	const char *profile; /* ztm_profile_get name */
+	const char *profile;                 /* ztm_profile_get name */
 	const struct ztm_name_attr *subject; /* in order, one RDN each */
 	size_t n_subject;
 	const struct ztm_san *san;
@@ -29,20 +29,20 @@ struct ztm_issue_req {
 /* Fills *t from the request and the CA (no lint, no signature): the
  * subject/SAN pointers borrow from req. Exposed so tests can break one field
  * and show the lint catches it. ZTM_E_USAGE for an unknown profile. */
-int ztm_issue_prepare(const struct ztm_ca *ca, const struct ztm_issue_req *req,
-		      struct ztm_tbs *t, struct ztm_error *err);
+int ztm_issue_prepare(const struct ztm_ca *ca, const struct ztm_issue_req *req, struct ztm_tbs *t,
+                      struct ztm_error *err);
 /* Lints t, encodes it, signs it: appends the certificate DER to der_out.
  * On any failure der_out is unchanged and nothing was signed. */
 int ztm_issue_tbs(const struct ztm_ca *ca, const struct ztm_tbs *t, struct ztm_buf *der_out,
-		  struct ztm_error *err);
+                  struct ztm_error *err);
 /* An end-entity certificate (a leaf profile: device, station, operator,
  * ocsp, codesign). */
 int ztm_issue(const struct ztm_ca *ca, const struct ztm_issue_req *req, struct ztm_buf *der_out,
-	      struct ztm_error *err);
+              struct ztm_error *err);
 /* An issuing-CA certificate signed by root (profile "issuing-ca", pathlen
  * 0; req->profile may be NULL). The SPKI may come from a CSR of a key held
  * elsewhere (an HSM), so ztm never needs the issuing key itself. */
 int ztm_issue_ca_cert(const struct ztm_ca *root, const struct ztm_issue_req *req,
-		      struct ztm_buf *der_out, struct ztm_error *err);
+                      struct ztm_buf *der_out, struct ztm_error *err);
 
 #endif

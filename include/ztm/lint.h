@@ -37,7 +37,7 @@ struct ztm_san {
 struct ztm_spki_info {
 	enum ztm_key_kind kind;
 	unsigned bits;
-	int ec_explicit; /* set when EC parameters were explicit (refused) */
+	int ec_explicit;             /* set when EC parameters were explicit (refused) */
 	struct ztm_slice public_key; /* subjectPublicKey, without the unused-bits octet */
 };
 
@@ -46,10 +46,10 @@ struct ztm_spki_info {
  * EC P-256/P-384 on named curves, Ed25519, RSA 2048..8192 bits with e=65537.
  * 0 if allowed; -1 with ZTM_E_PARSE (malformed) or ZTM_E_WEAKKEY (reason). */
 int ztm_spki_check(const uint8_t *spki, size_t len, struct ztm_spki_info *info,
-		   struct ztm_error *err);
+                   struct ztm_error *err);
 
 #define ZTM_TBS_MAX_SERIAL 20
-#define ZTM_KEYID_LEN	   20
+#define ZTM_KEYID_LEN      20
 
 /* A to-be-signed certificate, field by field. */
 struct ztm_tbs {
@@ -59,8 +59,8 @@ struct ztm_tbs {
 	int64_t not_before; /* seconds since the epoch, UTC */
 	int64_t not_after;  /* inclusive (RFC 5280 §4.1.2.5) */
 	int64_t lifetime;   /* seconds the certificate is meant to cover */
-	int ca;		    /* basicConstraints cA */
-	int pathlen;	    /* -1 = absent */
+	int ca;             /* basicConstraints cA */
+	int pathlen;        /* -1 = absent */
 	unsigned key_usage;
 	unsigned eku;
 	int ocsp_nocheck;

@@ -14,21 +14,21 @@
 
 /* Subject attribute types ztm writes. */
 enum ztm_attr {
-	ZTM_ATTR_CN,	 /* commonName, UTF8String, <= 64 */
+	ZTM_ATTR_CN,     /* commonName, UTF8String, <= 64 */
 	ZTM_ATTR_SERIAL, /* serialNumber, PrintableString, <= 64 */
-	ZTM_ATTR_C,	 /* countryName, PrintableString, exactly 2 */
-	ZTM_ATTR_ST,	 /* stateOrProvinceName, UTF8String, <= 128 */
-	ZTM_ATTR_L,	 /* localityName, UTF8String, <= 128 */
-	ZTM_ATTR_O,	 /* organizationName, UTF8String, <= 64 */
-	ZTM_ATTR_OU,	 /* organizationalUnitName, UTF8String, <= 64 */
+	ZTM_ATTR_C,      /* countryName, PrintableString, exactly 2 */
+	ZTM_ATTR_ST,     /* stateOrProvinceName, UTF8String, <= 128 */
+	ZTM_ATTR_L,      /* localityName, UTF8String, <= 128 */
+	ZTM_ATTR_O,      /* organizationName, UTF8String, <= 64 */
+	ZTM_ATTR_OU,     /* organizationalUnitName, UTF8String, <= 64 */
 	ZTM_ATTR_COUNT
 };
 #define ZTM_ATTR_BIT(a) (1u << (a))
 
 /* Subject alternative name types. */
 enum ztm_san_type {
-	ZTM_SAN_DNS,	  /* dNSName, IA5String */
-	ZTM_SAN_URI,	  /* uniformResourceIdentifier, IA5String */
+	ZTM_SAN_DNS,      /* dNSName, IA5String */
+	ZTM_SAN_URI,      /* uniformResourceIdentifier, IA5String */
 	ZTM_SAN_HWMODULE, /* otherName hardwareModuleName (RFC 4108 §5) */
 	ZTM_SAN_COUNT
 };
@@ -36,10 +36,10 @@ enum ztm_san_type {
 
 /* keyUsage bits (RFC 5280 §4.2.1.3), as named-bit numbers. */
 #define ZTM_KU_DIGITAL_SIGNATURE (1u << 0)
-#define ZTM_KU_KEY_ENCIPHERMENT	 (1u << 2)
-#define ZTM_KU_KEY_AGREEMENT	 (1u << 4)
-#define ZTM_KU_KEY_CERT_SIGN	 (1u << 5)
-#define ZTM_KU_CRL_SIGN		 (1u << 6)
+#define ZTM_KU_KEY_ENCIPHERMENT  (1u << 2)
+#define ZTM_KU_KEY_AGREEMENT     (1u << 4)
+#define ZTM_KU_KEY_CERT_SIGN     (1u << 5)
+#define ZTM_KU_CRL_SIGN          (1u << 6)
 
 /* extendedKeyUsage purposes. */
 #define ZTM_EKU_SERVER_AUTH (1u << 0)
@@ -49,28 +49,22 @@ enum ztm_san_type {
 
 /* Key algorithms a profile may certify (further limited by
  * ztm_key_check_allowed, which applies to every profile). */
-enum ztm_key_kind {
-	ZTM_KK_P256,
-	ZTM_KK_P384,
-	ZTM_KK_ED25519,
-	ZTM_KK_RSA,
-	ZTM_KK_COUNT
-};
+enum ztm_key_kind { ZTM_KK_P256, ZTM_KK_P384, ZTM_KK_ED25519, ZTM_KK_RSA, ZTM_KK_COUNT };
 #define ZTM_KK_BIT(k) (1u << (k))
 
 struct ztm_profile {
 	const char *name;
-	int is_ca;	   /* basicConstraints cA */
-	int pathlen;	   /* pathLenConstraint, -1 = absent (CA only) */
-	unsigned key_usage;  /* ZTM_KU_* (critical) */
-	unsigned eku;	     /* ZTM_EKU_*, 0 = no extension */
-	int ocsp_nocheck;    /* id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1) */
-	int64_t lifetime;    /* default, seconds */
-	int64_t max_lifetime; /* a request may shorten, never exceed this */
+	int is_ca;                 /* basicConstraints cA */
+	int pathlen;               /* pathLenConstraint, -1 = absent (CA only) */
+	unsigned key_usage;        /* ZTM_KU_* (critical) */
+	unsigned eku;              /* ZTM_EKU_*, 0 = no extension */
+	int ocsp_nocheck;          /* id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1) */
+	int64_t lifetime;          /* default, seconds */
+	int64_t max_lifetime;      /* a request may shorten, never exceed this */
 	unsigned subject_required; /* ZTM_ATTR_BIT set that must be present */
-	unsigned san_allowed;	   /* ZTM_SAN_BIT set */
-	int san_required;	   /* at least one SAN */
-	unsigned key_kinds;	   /* ZTM_KK_BIT set */
+	unsigned san_allowed;      /* ZTM_SAN_BIT set */
+	int san_required;          /* at least one SAN */
+	unsigned key_kinds;        /* ZTM_KK_BIT set */
 };
 
 /* "device", "station", "operator", "ocsp", "codesign", "root",

@@ -13,7 +13,7 @@
 
 #include "ztm/err.h"
 
-#define ZTM_SERIAL_LEN	  17
+#define ZTM_SERIAL_LEN    17
 #define ZTM_SERIAL_PREFIX 0x5a
 #define ZTM_SERIAL_HEXLEN (2 * ZTM_SERIAL_LEN + 1)
 

@@ -20,7 +20,7 @@ struct ztm_ca {
 	size_t ski_len;
 	struct ztm_ca_urls urls;
 	int64_t not_before, not_after;
-	EVP_MD *md;	     /* NULL for Ed25519 (pure signature) */
+	EVP_MD *md;           /* NULL for Ed25519 (pure signature) */
 	EVP_MD_CTX *prepared; /* DigestSign initialised with key: copied per use */
 	uint8_t alg[24];      /* signatureAlgorithm AlgorithmIdentifier DER */
 	size_t alg_len;
@@ -86,7 +86,7 @@ static int pick_alg(struct ztm_ca *ca, struct ztm_error *err)
 		} else {
 			ztm_buf_free(&b);
 			return ztm_error_set(err, ZTM_E_WEAKKEY, "CA %s: EC key of %d bits",
-					     ca->name, bits);
+			                     ca->name, bits);
 		}
 	} else if (EVP_PKEY_is_a(ca->key, "ED25519")) {
 		ZTM_DER_PUT_OID(&w, ZTM_OID_ED25519);
@@ -110,7 +110,7 @@ static int pick_alg(struct ztm_ca *ca, struct ztm_error *err)
 		ca->md = EVP_MD_fetch(NULL, mdname, NULL);
 		if (ca->md == NULL)
 			return ztm_error_ossl(err, ZTM_E_CRYPTO, "CA %s: fetch %s", ca->name,
-					      mdname);
+			                      mdname);
 	}
 	if (EVP_PKEY_get_size(ca->key) <= 0)
 		return ztm_error_ossl(err, ZTM_E_CRYPTO, "CA %s: signature size", ca->name);
@@ -160,8 +160,7 @@ static int check_pair(struct ztm_ca *ca, struct ztm_error *err)
 		goto out;
 	}
 	if (EVP_DigestVerify(v, sig.data, sig.len, msg, sizeof(msg)) != 1) {
-		ztm_error_ossl(err, ZTM_E_USAGE, "CA %s: key does not match certificate",
-			       ca->name);
+		ztm_error_ossl(err, ZTM_E_USAGE, "CA %s: key does not match certificate", ca->name);
 		goto out;
 	}
 	rc = 0;
@@ -172,7 +171,7 @@ out:
 }
 
 struct ztm_ca *ztm_ca_new(const char *name, X509 *cert, EVP_PKEY *key,
-			  const struct ztm_ca_urls *urls, struct ztm_error *err)
+                          const struct ztm_ca_urls *urls, struct ztm_error *err)
 {
 	struct ztm_ca *ca = NULL;
 	unsigned char *der = NULL;
@@ -186,7 +185,7 @@ struct ztm_ca *ztm_ca_new(const char *name, X509 *cert, EVP_PKEY *key,
 	 * 3/4/5 are legacy v1 or Netscape-type answers ztm does not accept. */
 	if (X509_check_ca(cert) != 1) {
 		ztm_error_set(err, ZTM_E_USAGE, "CA %s: certificate is not a CA (basicConstraints)",
-			      name);
+		              name);
 		return NULL;
 	}
 	ca = calloc(1, sizeof(*ca));
@@ -289,7 +288,7 @@ struct ztm_slice ztm_ca_sig_alg(const struct ztm_ca *ca)
 }
 
 int ztm_ca_sign(const struct ztm_ca *ca, const uint8_t *tbs, size_t len, struct ztm_buf *sig,
-		struct ztm_error *err)
+                struct ztm_error *err)
 {
 	EVP_MD_CTX *c = NULL;
 	size_t n = 0;

@@ -13,7 +13,7 @@ int ztm_der_peek(const struct ztm_cursor *c)
 }
 
 int ztm_der_get(struct ztm_cursor *c, uint8_t tag, struct ztm_slice *content,
-		struct ztm_slice *whole)
+                struct ztm_slice *whole)
 {
 	struct ztm_cursor t = *c;
 	uint8_t got, lb;
@@ -155,10 +155,10 @@ void ztm_der_time(struct ztm_der *w, int64_t t)
 	}
 	if (tm.tm_year + 1900 < 2050)
 		n = snprintf(s, sizeof(s), "%02d%02d%02d%02d%02d%02dZ", tm.tm_year % 100,
-			     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 	else
 		n = snprintf(s, sizeof(s), "%04d%02d%02d%02d%02d%02dZ", tm.tm_year + 1900,
-			     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 	if (n <= 0 || (size_t)n >= sizeof(s)) {
 		w->failed = 1;
 		return;

@@ -10,70 +10,70 @@
 
 #include "ztm/buf.h"
 
-#define ZTM_DER_BOOLEAN	   0x01
-#define ZTM_DER_INTEGER	   0x02
-#define ZTM_DER_BITSTRING  0x03
-#define ZTM_DER_OCTETSTR   0x04
-#define ZTM_DER_NULL	   0x05
-#define ZTM_DER_OID	   0x06
-#define ZTM_DER_UTF8	   0x0c
-#define ZTM_DER_PRINTABLE  0x13
-#define ZTM_DER_T61	   0x14
-#define ZTM_DER_IA5	   0x16
-#define ZTM_DER_UTCTIME	   0x17
-#define ZTM_DER_GENTIME	   0x18
-#define ZTM_DER_BMP	   0x1e
-#define ZTM_DER_SEQUENCE   0x30
-#define ZTM_DER_SET	   0x31
-#define ZTM_DER_CTX(n)	   (0x80 | (n))	       /* [n] IMPLICIT, primitive */
-#define ZTM_DER_CTX_CONS(n) (0xa0 | (n))       /* [n] constructed */
+#define ZTM_DER_BOOLEAN     0x01
+#define ZTM_DER_INTEGER     0x02
+#define ZTM_DER_BITSTRING   0x03
+#define ZTM_DER_OCTETSTR    0x04
+#define ZTM_DER_NULL        0x05
+#define ZTM_DER_OID         0x06
+#define ZTM_DER_UTF8        0x0c
+#define ZTM_DER_PRINTABLE   0x13
+#define ZTM_DER_T61         0x14
+#define ZTM_DER_IA5         0x16
+#define ZTM_DER_UTCTIME     0x17
+#define ZTM_DER_GENTIME     0x18
+#define ZTM_DER_BMP         0x1e
+#define ZTM_DER_SEQUENCE    0x30
+#define ZTM_DER_SET         0x31
+#define ZTM_DER_CTX(n)      (0x80 | (n)) /* [n] IMPLICIT, primitive */
+#define ZTM_DER_CTX_CONS(n) (0xa0 | (n)) /* [n] constructed */
 
 /* OID contents (without tag and length), as string literals so their size is
  * known at compile time: use ZTM_OID_LEN(x). */
-#define ZTM_OID_LEN(o) (sizeof(o) - 1)
-#define ZTM_OID_EC_PUBKEY  "\x2a\x86\x48\xce\x3d\x02\x01"
-#define ZTM_OID_P256	   "\x2a\x86\x48\xce\x3d\x03\x01\x07"
-#define ZTM_OID_P384	   "\x2b\x81\x04\x00\x22"
-#define ZTM_OID_ED25519	   "\x2b\x65\x70"
-#define ZTM_OID_RSA	   "\x2a\x86\x48\x86\xf7\x0d\x01\x01\x01"
-#define ZTM_OID_RSA_SHA256 "\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0b"
-#define ZTM_OID_RSA_SHA384 "\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0c"
-#define ZTM_OID_RSA_SHA512 "\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0d"
+#define ZTM_OID_LEN(o)       (sizeof(o) - 1)
+#define ZTM_OID_EC_PUBKEY    "\x2a\x86\x48\xce\x3d\x02\x01"
+#define ZTM_OID_P256         "\x2a\x86\x48\xce\x3d\x03\x01\x07"
+#define ZTM_OID_P384         "\x2b\x81\x04\x00\x22"
+#define ZTM_OID_ED25519      "\x2b\x65\x70"
+#define ZTM_OID_RSA          "\x2a\x86\x48\x86\xf7\x0d\x01\x01\x01"
+#define ZTM_OID_RSA_SHA256   "\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0b"
+#define ZTM_OID_RSA_SHA384   "\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0c"
+#define ZTM_OID_RSA_SHA512   "\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0d"
 #define ZTM_OID_ECDSA_SHA256 "\x2a\x86\x48\xce\x3d\x04\x03\x02"
 #define ZTM_OID_ECDSA_SHA384 "\x2a\x86\x48\xce\x3d\x04\x03\x03"
 #define ZTM_OID_ECDSA_SHA512 "\x2a\x86\x48\xce\x3d\x04\x03\x04"
-#define ZTM_OID_CHALLENGE  "\x2a\x86\x48\x86\xf7\x0d\x01\x09\x07"
-#define ZTM_OID_EXT_REQ	   "\x2a\x86\x48\x86\xf7\x0d\x01\x09\x0e"
-#define ZTM_OID_SKI	   "\x55\x1d\x0e"
-#define ZTM_OID_KU	   "\x55\x1d\x0f"
-#define ZTM_OID_SAN	   "\x55\x1d\x11"
-#define ZTM_OID_BC	   "\x55\x1d\x13"
-#define ZTM_OID_CDP	   "\x55\x1d\x1f"
-#define ZTM_OID_AKI	   "\x55\x1d\x23"
-#define ZTM_OID_EKU	   "\x55\x1d\x25"
-#define ZTM_OID_AIA	   "\x2b\x06\x01\x05\x05\x07\x01\x01"
-#define ZTM_OID_AD_OCSP	   "\x2b\x06\x01\x05\x05\x07\x30\x01"
-#define ZTM_OID_AD_ISSUERS "\x2b\x06\x01\x05\x05\x07\x30\x02"
+#define ZTM_OID_CHALLENGE    "\x2a\x86\x48\x86\xf7\x0d\x01\x09\x07"
+#define ZTM_OID_EXT_REQ      "\x2a\x86\x48\x86\xf7\x0d\x01\x09\x0e"
+#define ZTM_OID_SKI          "\x55\x1d\x0e"
+#define ZTM_OID_KU           "\x55\x1d\x0f"
+#define ZTM_OID_SAN          "\x55\x1d\x11"
+#define ZTM_OID_BC           "\x55\x1d\x13"
+#define ZTM_OID_CDP          "\x55\x1d\x1f"
+#define ZTM_OID_AKI          "\x55\x1d\x23"
+#define ZTM_OID_EKU          "\x55\x1d\x25"
+#define ZTM_OID_AIA          "\x2b\x06\x01\x05\x05\x07\x01\x01"
+#define ZTM_OID_AD_OCSP      "\x2b\x06\x01\x05\x05\x07\x30\x01"
+#define ZTM_OID_AD_ISSUERS   "\x2b\x06\x01\x05\x05\x07\x30\x02"
 #define ZTM_OID_OCSP_NOCHECK "\x2b\x06\x01\x05\x05\x07\x30\x01\x05"
-#define ZTM_OID_KP_SERVER  "\x2b\x06\x01\x05\x05\x07\x03\x01"
-#define ZTM_OID_KP_CLIENT  "\x2b\x06\x01\x05\x05\x07\x03\x02"
-#define ZTM_OID_KP_CODE	   "\x2b\x06\x01\x05\x05\x07\x03\x03"
-#define ZTM_OID_KP_OCSP	   "\x2b\x06\x01\x05\x05\x07\x03\x09"
-#define ZTM_OID_HW_MODULE  "\x2b\x06\x01\x05\x05\x07\x08\x04"
-#define ZTM_OID_AT_CN	   "\x55\x04\x03"
-#define ZTM_OID_AT_SERIAL  "\x55\x04\x05"
-#define ZTM_OID_AT_C	   "\x55\x04\x06"
-#define ZTM_OID_AT_L	   "\x55\x04\x07"
-#define ZTM_OID_AT_ST	   "\x55\x04\x08"
-#define ZTM_OID_AT_O	   "\x55\x04\x0a"
-#define ZTM_OID_AT_OU	   "\x55\x04\x0b"
+#define ZTM_OID_KP_SERVER    "\x2b\x06\x01\x05\x05\x07\x03\x01"
+#define ZTM_OID_KP_CLIENT    "\x2b\x06\x01\x05\x05\x07\x03\x02"
+#define ZTM_OID_KP_CODE      "\x2b\x06\x01\x05\x05\x07\x03\x03"
+#define ZTM_OID_KP_OCSP      "\x2b\x06\x01\x05\x05\x07\x03\x09"
+#define ZTM_OID_HW_MODULE    "\x2b\x06\x01\x05\x05\x07\x08\x04"
+#define ZTM_OID_AT_CN        "\x55\x04\x03"
+#define ZTM_OID_AT_SERIAL    "\x55\x04\x05"
+#define ZTM_OID_AT_C         "\x55\x04\x06"
+#define ZTM_OID_AT_L         "\x55\x04\x07"
+#define ZTM_OID_AT_ST        "\x55\x04\x08"
+#define ZTM_OID_AT_O         "\x55\x04\x0a"
+#define ZTM_OID_AT_OU        "\x55\x04\x0b"
 
 /* Reads one TLV whose tag is `tag` at the cursor. Strict DER: definite,
  * minimal length; the value must fit in what is left. `content` gets the
  * value, `whole` (may be NULL) the full TLV. -1 on any mismatch, cursor
  * unchanged. */
 int ztm_der_get(struct ztm_cursor *c, uint8_t tag, struct ztm_slice *content,
-		struct ztm_slice *whole);
+                struct ztm_slice *whole);
 /* The tag at the cursor, or -1 at the end. */
 int ztm_der_peek(const struct ztm_cursor *c);
 /* 1 if the slice equals the OID contents o/n. */

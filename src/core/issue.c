@@ -20,7 +20,7 @@
 #include "ztm/profile.h"
 
 static size_t ext_begin(struct ztm_der *w, const char *oid, size_t oid_len, int critical,
-			size_t *outer)
+                        size_t *outer)
 {
 	*outer = ztm_der_begin(w, ZTM_DER_SEQUENCE);
 	ztm_der_tlv(w, ZTM_DER_OID, oid, oid_len);
@@ -43,10 +43,10 @@ static void put_name(struct ztm_der *w, const struct ztm_name_attr *a, size_t n)
 		const char *oid;
 		size_t len;
 	} oids[ZTM_ATTR_COUNT] = {
-		[ZTM_ATTR_CN] = {ZTM_OID_AT_CN, 3}, [ZTM_ATTR_SERIAL] = {ZTM_OID_AT_SERIAL, 3},
-		[ZTM_ATTR_C] = {ZTM_OID_AT_C, 3},   [ZTM_ATTR_ST] = {ZTM_OID_AT_ST, 3},
-		[ZTM_ATTR_L] = {ZTM_OID_AT_L, 3},   [ZTM_ATTR_O] = {ZTM_OID_AT_O, 3},
-		[ZTM_ATTR_OU] = {ZTM_OID_AT_OU, 3},
+	    [ZTM_ATTR_CN] = {ZTM_OID_AT_CN, 3}, [ZTM_ATTR_SERIAL] = {ZTM_OID_AT_SERIAL, 3},
+	    [ZTM_ATTR_C] = {ZTM_OID_AT_C, 3},   [ZTM_ATTR_ST] = {ZTM_OID_AT_ST, 3},
+	    [ZTM_ATTR_L] = {ZTM_OID_AT_L, 3},   [ZTM_ATTR_O] = {ZTM_OID_AT_O, 3},
+	    [ZTM_ATTR_OU] = {ZTM_OID_AT_OU, 3},
 	};
 	size_t name = ztm_der_begin(w, ZTM_DER_SEQUENCE), i, set, atv;
 
@@ -62,10 +62,10 @@ static void put_name(struct ztm_der *w, const struct ztm_name_attr *a, size_t n)
 		 * PrintableString; the rest DirectoryString, UTF8String per
 		 * §4.1.2.6. */
 		ztm_der_tlv(w,
-			    a[i].type == ZTM_ATTR_C || a[i].type == ZTM_ATTR_SERIAL
-				    ? ZTM_DER_PRINTABLE
-				    : ZTM_DER_UTF8,
-			    a[i].value, strlen(a[i].value));
+		            a[i].type == ZTM_ATTR_C || a[i].type == ZTM_ATTR_SERIAL
+		                ? ZTM_DER_PRINTABLE
+		                : ZTM_DER_UTF8,
+		            a[i].value, strlen(a[i].value));
 		ztm_der_end(w, atv);
 		ztm_der_end(w, set);
 	}
@@ -251,8 +251,8 @@ static void put_tbs(struct ztm_der *w, const struct ztm_ca *ca, const struct ztm
 	ztm_der_end(w, tbs);
 }
 
-int ztm_issue_prepare(const struct ztm_ca *ca, const struct ztm_issue_req *req,
-		      struct ztm_tbs *t, struct ztm_error *err)
+int ztm_issue_prepare(const struct ztm_ca *ca, const struct ztm_issue_req *req, struct ztm_tbs *t,
+                      struct ztm_error *err)
 {
 	const struct ztm_profile *p;
 	const struct ztm_ca_urls *urls;
@@ -267,7 +267,7 @@ int ztm_issue_prepare(const struct ztm_ca *ca, const struct ztm_issue_req *req,
 	p = ztm_profile_get(req->profile);
 	if (p == NULL)
 		return ztm_error_set(err, ZTM_E_USAGE, "issue: unknown profile '%s'",
-				     req->profile != NULL ? req->profile : "(null)");
+		                     req->profile != NULL ? req->profile : "(null)");
 	t->profile = p;
 	memcpy(t->serial, req->serial, ZTM_SERIAL_LEN);
 	t->serial_len = ZTM_SERIAL_LEN;
@@ -289,9 +289,8 @@ int ztm_issue_prepare(const struct ztm_ca *ca, const struct ztm_issue_req *req,
 	 * of the SHA-256 of subjectPublicKey. */
 	if (ztm_spki_check(req->spki.p, req->spki.len, &ki, &ignore) == 0 ||
 	    ki.public_key.p != NULL) {
-		if (ztm_md_sha256() == NULL ||
-		    EVP_Digest(ki.public_key.p, ki.public_key.len, digest, NULL, ztm_md_sha256(),
-			       NULL) != 1)
+		if (ztm_md_sha256() == NULL || EVP_Digest(ki.public_key.p, ki.public_key.len,
+		                                          digest, NULL, ztm_md_sha256(), NULL) != 1)
 			return ztm_error_ossl(err, ZTM_E_CRYPTO, "issue: key identifier");
 		memcpy(t->ski, digest, ZTM_KEYID_LEN);
 		t->ski_len = ZTM_KEYID_LEN;
@@ -309,7 +308,7 @@ int ztm_issue_prepare(const struct ztm_ca *ca, const struct ztm_issue_req *req,
 }
 
 int ztm_issue_tbs(const struct ztm_ca *ca, const struct ztm_tbs *t, struct ztm_buf *der_out,
-		  struct ztm_error *err)
+                  struct ztm_error *err)
 {
 	struct ztm_der w;
 	struct ztm_buf sig;
@@ -351,7 +350,7 @@ out:
 }
 
 int ztm_issue(const struct ztm_ca *ca, const struct ztm_issue_req *req, struct ztm_buf *der_out,
-	      struct ztm_error *err)
+              struct ztm_error *err)
 {
 	struct ztm_tbs t;
 
@@ -359,13 +358,13 @@ int ztm_issue(const struct ztm_ca *ca, const struct ztm_issue_req *req, struct z
 		return -1;
 	if (t.profile->is_ca)
 		return ztm_error_set(err, ZTM_E_USAGE,
-				     "issue: profile %s is a CA profile (use ztm_issue_ca_cert)",
-				     t.profile->name);
+		                     "issue: profile %s is a CA profile (use ztm_issue_ca_cert)",
+		                     t.profile->name);
 	return ztm_issue_tbs(ca, &t, der_out, err);
 }
 
 int ztm_issue_ca_cert(const struct ztm_ca *root, const struct ztm_issue_req *req,
-		      struct ztm_buf *der_out, struct ztm_error *err)
+                      struct ztm_buf *der_out, struct ztm_error *err)
 {
 	struct ztm_issue_req r;
 	struct ztm_tbs t;
@@ -376,8 +375,8 @@ int ztm_issue_ca_cert(const struct ztm_ca *root, const struct ztm_issue_req *req
 	if (r.profile == NULL)
 		r.profile = "issuing-ca";
 	if (strcmp(r.profile, "issuing-ca") != 0)
-		return ztm_error_set(err, ZTM_E_USAGE,
-				     "issue CA: profile %s is not issuing-ca", r.profile);
+		return ztm_error_set(err, ZTM_E_USAGE, "issue CA: profile %s is not issuing-ca",
+		                     r.profile);
 	if (ztm_issue_prepare(root, &r, &t, err) != 0)
 		return -1;
 	return ztm_issue_tbs(root, &t, der_out, err);

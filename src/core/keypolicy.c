@@ -90,7 +90,7 @@ static int check_rsa(struct ztm_slice key, struct ztm_spki_info *info, struct zt
 }
 
 int ztm_spki_check(const uint8_t *spki, size_t len, struct ztm_spki_info *info,
-		   struct ztm_error *err)
+                   struct ztm_error *err)
 {
 	struct ztm_cursor c, s, a;
 	struct ztm_slice seq, alg, oid, params = {NULL, 0}, bits;
@@ -103,12 +103,14 @@ int ztm_spki_check(const uint8_t *spki, size_t len, struct ztm_spki_info *info,
 	memset(info, 0, sizeof(*info));
 	ztm_cursor_init(&c, spki, len);
 	if (ztm_der_get(&c, ZTM_DER_SEQUENCE, &seq, NULL) != 0 || ztm_cursor_left(&c) != 0)
-		return ztm_error_set(err, ZTM_E_PARSE, "public key: malformed SubjectPublicKeyInfo");
+		return ztm_error_set(err, ZTM_E_PARSE,
+		                     "public key: malformed SubjectPublicKeyInfo");
 	ztm_cursor_init(&s, seq.p, seq.len);
 	if (ztm_der_get(&s, ZTM_DER_SEQUENCE, &alg, NULL) != 0 ||
 	    ztm_der_get(&s, ZTM_DER_BITSTRING, &bits, NULL) != 0 || ztm_cursor_left(&s) != 0 ||
 	    bits.len < 2 || bits.p[0] != 0)
-		return ztm_error_set(err, ZTM_E_PARSE, "public key: malformed SubjectPublicKeyInfo");
+		return ztm_error_set(err, ZTM_E_PARSE,
+		                     "public key: malformed SubjectPublicKeyInfo");
 	info->public_key.p = bits.p + 1;
 	info->public_key.len = bits.len - 1;
 	ztm_cursor_init(&a, alg.p, alg.len);
@@ -116,7 +118,8 @@ int ztm_spki_check(const uint8_t *spki, size_t len, struct ztm_spki_info *info,
 		return ztm_error_set(err, ZTM_E_PARSE, "public key: malformed algorithm");
 	ptag = ztm_der_peek(&a);
 	if (ptag >= 0 && ztm_der_get(&a, (uint8_t)ptag, &params, NULL) != 0)
-		return ztm_error_set(err, ZTM_E_PARSE, "public key: malformed algorithm parameters");
+		return ztm_error_set(err, ZTM_E_PARSE,
+		                     "public key: malformed algorithm parameters");
 	if (ztm_cursor_left(&a) != 0)
 		return ztm_error_set(err, ZTM_E_PARSE, "public key: trailing algorithm data");
 
@@ -125,12 +128,11 @@ int ztm_spki_check(const uint8_t *spki, size_t len, struct ztm_spki_info *info,
 		if (ptag == ZTM_DER_SEQUENCE) {
 			info->ec_explicit = 1;
 			return ztm_error_set(err, ZTM_E_WEAKKEY,
-					     "EC key with explicit curve parameters (named "
-					     "curves only)");
+			                     "EC key with explicit curve parameters (named "
+			                     "curves only)");
 		}
 		if (ptag != ZTM_DER_OID)
-			return ztm_error_set(err, ZTM_E_WEAKKEY,
-					     "EC key without a named curve");
+			return ztm_error_set(err, ZTM_E_WEAKKEY, "EC key without a named curve");
 		if (ZTM_DER_OID_IS(params, ZTM_OID_P256)) {
 			info->kind = ZTM_KK_P256;
 			info->bits = 256;
@@ -142,7 +144,7 @@ int ztm_spki_check(const uint8_t *spki, size_t len, struct ztm_spki_info *info,
 		} else {
 			oid_text(params, txt, sizeof(txt));
 			return ztm_error_set(err, ZTM_E_WEAKKEY,
-					     "EC curve %s not allowed (P-256, P-384 only)", txt);
+			                     "EC curve %s not allowed (P-256, P-384 only)", txt);
 		}
 		/* SEC 1 §2.3.3: uncompressed 04||X||Y or compressed 02/03||X. */
 		if (!((info->public_key.len == 1 + 2 * coord && info->public_key.p[0] == 4) ||

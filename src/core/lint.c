@@ -15,7 +15,7 @@
 #include "ztm/serial.h"
 
 static int fire(struct ztm_error *err, const char *rule, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int fire(struct ztm_error *err, const char *rule, const char *fmt, ...)
 {
@@ -40,9 +40,9 @@ static const struct {
 	size_t min, max;
 	int printable;
 } attr_rules[ZTM_ATTR_COUNT] = {
-	[ZTM_ATTR_CN] = {1, 64, 0},   [ZTM_ATTR_SERIAL] = {1, 64, 1}, [ZTM_ATTR_C] = {2, 2, 1},
-	[ZTM_ATTR_ST] = {1, 128, 0},  [ZTM_ATTR_L] = {1, 128, 0},     [ZTM_ATTR_O] = {1, 64, 0},
-	[ZTM_ATTR_OU] = {1, 64, 0},
+    [ZTM_ATTR_CN] = {1, 64, 0},  [ZTM_ATTR_SERIAL] = {1, 64, 1}, [ZTM_ATTR_C] = {2, 2, 1},
+    [ZTM_ATTR_ST] = {1, 128, 0}, [ZTM_ATTR_L] = {1, 128, 0},     [ZTM_ATTR_O] = {1, 64, 0},
+    [ZTM_ATTR_OU] = {1, 64, 0},
 };
 
 static int printable_char(unsigned char ch)
@@ -67,18 +67,18 @@ static int check_subject(const struct ztm_tbs *t, struct ztm_error *err)
 		n = strlen(v);
 		if (n < attr_rules[a].min || n > attr_rules[a].max)
 			return fire(err, "subject", "%s length %zu not in %zu..%zu",
-				    ztm_attr_name(a), n, attr_rules[a].min, attr_rules[a].max);
+			            ztm_attr_name(a), n, attr_rules[a].min, attr_rules[a].max);
 		for (k = 0; attr_rules[a].printable && k < n; k++)
 			if (!printable_char((unsigned char)v[k]))
 				return fire(err, "subject", "%s is not a PrintableString",
-					    ztm_attr_name(a));
+				            ztm_attr_name(a));
 		seen |= ZTM_ATTR_BIT(a);
 	}
 	missing = t->profile->subject_required & ~seen;
 	for (i = 0; i < ZTM_ATTR_COUNT; i++)
 		if (missing & ZTM_ATTR_BIT(i))
 			return fire(err, "subject", "profile %s requires %s", t->profile->name,
-				    ztm_attr_name((enum ztm_attr)i));
+			            ztm_attr_name((enum ztm_attr)i));
 	return 0;
 }
 
@@ -141,16 +141,18 @@ static int check_san(const struct ztm_tbs *t, struct ztm_error *err)
 			return fire(err, "san", "SAN %zu is invalid", i);
 		if (!(t->profile->san_allowed & ZTM_SAN_BIT(s->type)))
 			return fire(err, "san", "SAN %zu: type not allowed in profile %s", i,
-				    t->profile->name);
+			            t->profile->name);
 		if (s->type == ZTM_SAN_DNS && !dns_ok(s->value))
 			return fire(err, "san", "SAN %zu: not a DNS name", i);
 		if (s->type == ZTM_SAN_URI && !uri_ok(s->value))
 			return fire(err, "san", "SAN %zu: not a URI", i);
 		if (s->type == ZTM_SAN_HWMODULE &&
-		    (ztm_der_oid_text(s->hw_type, oid, sizeof(oid), &oid_len) != 0 || s->value[0] == '\0' ||
-		     strlen(s->value) > 128))
-			return fire(err, "san", "SAN %zu: hardwareModuleName needs an OID hwType "
-				    "and a 1..128 byte hwSerialNum", i);
+		    (ztm_der_oid_text(s->hw_type, oid, sizeof(oid), &oid_len) != 0 ||
+		     s->value[0] == '\0' || strlen(s->value) > 128))
+			return fire(err, "san",
+			            "SAN %zu: hardwareModuleName needs an OID hwType "
+			            "and a 1..128 byte hwSerialNum",
+			            i);
 	}
 	return 0;
 }
@@ -173,28 +175,28 @@ int ztm_lint_tbs(const struct ztm_tbs *t, const struct ztm_ca *ca, struct ztm_er
 		return fire(err, "serial", "first octet 0x%02x (must be 0x01..0x7f)", t->serial[0]);
 	if (t->lifetime <= 0 || t->lifetime > p->max_lifetime)
 		return fire(err, "validity.max", "lifetime %lld s not in 1..%lld (profile %s)",
-			    (long long)t->lifetime, (long long)p->max_lifetime, p->name);
+		            (long long)t->lifetime, (long long)p->max_lifetime, p->name);
 	/* RFC 5280 §4.1.2.5: notAfter is inclusive, so a lifetime of L seconds
 	 * ends at notBefore + L - 1 (not one second more). */
 	if (t->not_after != t->not_before + t->lifetime - 1)
-		return fire(err, "validity.lifetime",
-			    "notAfter %lld != notBefore %lld + %lld - 1", (long long)t->not_after,
-			    (long long)t->not_before, (long long)t->lifetime);
+		return fire(err, "validity.lifetime", "notAfter %lld != notBefore %lld + %lld - 1",
+		            (long long)t->not_after, (long long)t->not_before,
+		            (long long)t->lifetime);
 	if (t->not_after > ztm_ca_not_after(ca) || t->not_before < ztm_ca_not_before(ca))
 		return fire(err, "validity.ca", "validity outside CA %s validity", ztm_ca_name(ca));
 	if (t->ca != p->is_ca || (p->is_ca && t->pathlen != p->pathlen) ||
 	    (!p->is_ca && t->pathlen != -1))
 		return fire(err, "basic-constraints", "cA=%s pathlen=%d, profile %s wants cA=%s",
-			    t->ca ? "TRUE" : "FALSE", t->pathlen, p->name,
-			    p->is_ca ? "TRUE" : "FALSE");
+		            t->ca ? "TRUE" : "FALSE", t->pathlen, p->name,
+		            p->is_ca ? "TRUE" : "FALSE");
 	if (t->key_usage != p->key_usage || t->key_usage == 0)
 		return fire(err, "key-usage", "0x%x, profile %s wants 0x%x", t->key_usage, p->name,
-			    p->key_usage);
+		            p->key_usage);
 	if (t->eku != p->eku)
 		return fire(err, "eku", "0x%x, profile %s wants 0x%x", t->eku, p->name, p->eku);
 	if (t->ocsp_nocheck != p->ocsp_nocheck)
 		return fire(err, "ocsp-nocheck", "profile %s wants %s", p->name,
-			    p->ocsp_nocheck ? "present" : "absent");
+		            p->ocsp_nocheck ? "present" : "absent");
 	if (ztm_spki_check(t->spki.p, t->spki.len, &ki, &kerr) != 0) {
 		if (ki.ec_explicit)
 			return fire(err, "ec-params", "explicit EC parameters (named curves only)");
@@ -202,7 +204,7 @@ int ztm_lint_tbs(const struct ztm_tbs *t, const struct ztm_ca *ca, struct ztm_er
 	}
 	if (!(p->key_kinds & ZTM_KK_BIT(ki.kind)))
 		return fire(err, "key.profile", "%s keys not allowed in profile %s",
-			    ztm_key_kind_name(ki.kind), p->name);
+		            ztm_key_kind_name(ki.kind), p->name);
 	if (check_subject(t, err) != 0 || check_san(t, err) != 0)
 		return -1;
 	if (t->ski_len == 0 || t->ski_len > sizeof(t->ski))
@@ -210,13 +212,13 @@ int ztm_lint_tbs(const struct ztm_tbs *t, const struct ztm_ca *ca, struct ztm_er
 	ski = ztm_ca_ski(ca);
 	if (t->aki_len == 0 || t->aki_len != ski.len || memcmp(t->aki, ski.p, ski.len) != 0)
 		return fire(err, "aki", "authorityKeyIdentifier missing or not CA %s's key id",
-			    ztm_ca_name(ca));
+		            ztm_ca_name(ca));
 	urls = ztm_ca_urls(ca);
 	if (!url_eq(t->aia_issuers, urls->ca_issuers) || !url_eq(t->aia_ocsp, urls->ocsp))
 		return fire(err, "aia", "authorityInfoAccess does not match CA %s's URLs",
-			    ztm_ca_name(ca));
+		            ztm_ca_name(ca));
 	if (!url_eq(t->cdp, urls->crl))
 		return fire(err, "cdp", "cRLDistributionPoints does not match CA %s's URL",
-			    ztm_ca_name(ca));
+		            ztm_ca_name(ca));
 	return 0;
 }

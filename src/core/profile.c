@@ -3,12 +3,13 @@
 
 #include <string.h>
 
-#define DAY   ((int64_t)86400)
+#define DAY ((int64_t)86400)
 #define ALL_KEYS                                                                                   \
 	(ZTM_KK_BIT(ZTM_KK_P256) | ZTM_KK_BIT(ZTM_KK_P384) | ZTM_KK_BIT(ZTM_KK_ED25519) |          \
 	 ZTM_KK_BIT(ZTM_KK_RSA))
 #define CA_KEYS (ZTM_KK_BIT(ZTM_KK_P256) | ZTM_KK_BIT(ZTM_KK_P384) | ZTM_KK_BIT(ZTM_KK_RSA))
-#define ALL_SANS (ZTM_SAN_BIT(ZTM_SAN_DNS) | ZTM_SAN_BIT(ZTM_SAN_URI) | ZTM_SAN_BIT(ZTM_SAN_HWMODULE))
+#define ALL_SANS                                                                                   \
+	(ZTM_SAN_BIT(ZTM_SAN_DNS) | ZTM_SAN_BIT(ZTM_SAN_URI) | ZTM_SAN_BIT(ZTM_SAN_HWMODULE))
 
 /* Why these values: leaves carry only digitalSignature because TLS 1.3 and
  * every signature ztm checks need nothing else (no RSA key transport). CAs
@@ -16,21 +17,21 @@
  * (RFC 6960 §4.2.2.2). Ed25519 is kept off CA keys: several verifiers on
  * devices still lack it in chains. */
 static const struct ztm_profile profiles[] = {
-	{"device", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_CLIENT_AUTH, 0, 365 * DAY, 825 * DAY,
-	 ZTM_ATTR_BIT(ZTM_ATTR_SERIAL), ALL_SANS, 0, ALL_KEYS},
-	{"station", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_CLIENT_AUTH, 0, 365 * DAY, 365 * DAY,
-	 ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O), ALL_SANS, 0, ALL_KEYS},
-	{"operator", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_CLIENT_AUTH, 0, 90 * DAY, 365 * DAY,
-	 ZTM_ATTR_BIT(ZTM_ATTR_CN), ZTM_SAN_BIT(ZTM_SAN_URI), 0, ALL_KEYS},
-	{"ocsp", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_OCSP_SIGN, 1, 30 * DAY, 90 * DAY,
-	 ZTM_ATTR_BIT(ZTM_ATTR_CN), 0, 0, ALL_KEYS},
-	{"codesign", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_CODE_SIGN, 0, 3 * 365 * DAY,
-	 3 * 365 * DAY, ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O), 0, 0, ALL_KEYS},
-	{"root", 1, -1, ZTM_KU_KEY_CERT_SIGN | ZTM_KU_CRL_SIGN, 0, 0, 20 * 365 * DAY,
-	 25 * 365 * DAY, ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O), 0, 0, CA_KEYS},
-	{"issuing-ca", 1, 0, ZTM_KU_DIGITAL_SIGNATURE | ZTM_KU_KEY_CERT_SIGN | ZTM_KU_CRL_SIGN, 0, 0,
-	 10 * 365 * DAY, 15 * 365 * DAY, ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O), 0, 0,
-	 CA_KEYS},
+    {"device", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_CLIENT_AUTH, 0, 365 * DAY, 825 * DAY,
+     ZTM_ATTR_BIT(ZTM_ATTR_SERIAL), ALL_SANS, 0, ALL_KEYS},
+    {"station", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_CLIENT_AUTH, 0, 365 * DAY, 365 * DAY,
+     ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O), ALL_SANS, 0, ALL_KEYS},
+    {"operator", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_CLIENT_AUTH, 0, 90 * DAY, 365 * DAY,
+     ZTM_ATTR_BIT(ZTM_ATTR_CN), ZTM_SAN_BIT(ZTM_SAN_URI), 0, ALL_KEYS},
+    {"ocsp", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_OCSP_SIGN, 1, 30 * DAY, 90 * DAY,
+     ZTM_ATTR_BIT(ZTM_ATTR_CN), 0, 0, ALL_KEYS},
+    {"codesign", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_CODE_SIGN, 0, 3 * 365 * DAY,
+     3 * 365 * DAY, ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O), 0, 0, ALL_KEYS},
+    {"root", 1, -1, ZTM_KU_KEY_CERT_SIGN | ZTM_KU_CRL_SIGN, 0, 0, 20 * 365 * DAY, 25 * 365 * DAY,
+     ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O), 0, 0, CA_KEYS},
+    {"issuing-ca", 1, 0, ZTM_KU_DIGITAL_SIGNATURE | ZTM_KU_KEY_CERT_SIGN | ZTM_KU_CRL_SIGN, 0, 0,
+     10 * 365 * DAY, 15 * 365 * DAY, ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O), 0, 0,
+     CA_KEYS},
 };
 
 const struct ztm_profile *ztm_profile_get(const char *name)
@@ -52,7 +53,8 @@ const struct ztm_profile *ztm_profile_at(size_t i)
 
 const char *ztm_attr_name(enum ztm_attr a)
 {
-	static const char *names[ZTM_ATTR_COUNT] = {"CN", "serialNumber", "C", "ST", "L", "O", "OU"};
+	static const char *names[ZTM_ATTR_COUNT] = {"CN", "serialNumber", "C", "ST", "L", "O",
+	                                            "OU"};
 	return (unsigned)a < ZTM_ATTR_COUNT ? names[a] : "unknown";
 }
 

@@ -11,6 +11,7 @@
 
 #include "x509_fixture.h"
 #include "ztm/csr.h"
+#include "ztm/file.h"
 #include "ztm/str.h"
 
 static void test_good_keys(void **state)
@@ -20,11 +21,9 @@ static void test_good_keys(void **state)
 		enum ztm_key_kind kind;
 		unsigned bits;
 	} rows[] = {
-		{"P-256", ZTM_KK_P256, 256},
-		{"P-384", ZTM_KK_P384, 384},
-		{"ED25519", ZTM_KK_ED25519, 256},
-		{"RSA2048", ZTM_KK_RSA, 2048},
-		{"RSA3072", ZTM_KK_RSA, 3072},
+	    {"P-256", ZTM_KK_P256, 256},      {"P-384", ZTM_KK_P384, 384},
+	    {"ED25519", ZTM_KK_ED25519, 256}, {"RSA2048", ZTM_KK_RSA, 2048},
+	    {"RSA3072", ZTM_KK_RSA, 3072},
 	};
 	size_t i;
 
@@ -48,7 +47,7 @@ static void test_good_keys(void **state)
 		assert_int_equal(csr.spki.len, spki.len);
 		assert_memory_equal(csr.spki.p, spki.data, spki.len);
 		assert_int_equal(EVP_Digest(spki.data, spki.len, digest, NULL, EVP_sha256(), NULL),
-				 1);
+		                 1);
 		ztm_hex(digest, 32, hex);
 		assert_string_equal(csr.spki_sha256, hex);
 		assert_int_equal(EVP_PKEY_eq(csr.pkey, k), 1);
@@ -93,7 +92,19 @@ static void test_no_attributes(void **state)
 	EVP_PKEY_free(k);
 }
 
-enum mutation { NONE, FLIP_SIG, FLIP_CN, TRUNCATE, TRAILING, OVERSIZE, EMPTY, BAD_LEN };
+enum mutation { NONE, FLIP_SIG, FLIP_CN, TRUNCATE, TRAILING, OVERSIZE, EMPTY, BAD_LEN, OFF_CURVE };
+
+/* Offset of the first occurrence of needle in hay, or abort. */
+static size_t find(const struct ztm_buf *hay, const void *needle, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i + n <= hay->len; i++)
+		if (memcmp(hay->data + i, needle, n) == 0)
+			return i;
+	fail_msg("needle not found");
+	return 0;
+}
 
 static void test_refusals(void **state)
 {
@@ -103,21 +114,23 @@ static void test_refusals(void **state)
 		enum ztm_err want;
 		const char *msg;
 	} rows[] = {
-		{"RSA-1024", "RSA1024", NONE, ZTM_E_WEAKKEY, "RSA 1024 bits < 2048"},
-		{"RSA e=3", "RSA2048e3", NONE, ZTM_E_WEAKKEY, "exponent"},
-		{"explicit EC params", "P-256-explicit", NONE, ZTM_E_WEAKKEY, "explicit"},
-		{"P-192", "P-192", NONE, ZTM_E_WEAKKEY, "prime192v1 not allowed"},
-		{"secp256k1", "secp256k1", NONE, ZTM_E_WEAKKEY, "secp256k1 not allowed"},
-		{"P-521", "P-521", NONE, ZTM_E_WEAKKEY, "secp521r1 not allowed"},
-		{"bad signature", "P-256", FLIP_SIG, ZTM_E_BADSIG, "self-signature"},
-		{"bad signature ed25519", "ED25519", FLIP_SIG, ZTM_E_BADSIG, "self-signature"},
-		{"bad signature rsa", "RSA2048", FLIP_SIG, ZTM_E_BADSIG, "self-signature"},
-		{"subject changed", "P-256", FLIP_CN, ZTM_E_BADSIG, "self-signature"},
-		{"truncated", "P-256", TRUNCATE, ZTM_E_PARSE, "malformed"},
-		{"trailing garbage", "P-256", TRAILING, ZTM_E_PARSE, "trailing"},
-		{"oversize", "P-256", OVERSIZE, ZTM_E_TOOBIG, "cap"},
-		{"empty", "P-256", EMPTY, ZTM_E_PARSE, "empty"},
-		{"non-minimal length", "P-256", BAD_LEN, ZTM_E_PARSE, "malformed"},
+	    {"RSA-1024", "RSA1024", NONE, ZTM_E_WEAKKEY, "RSA 1024 bits < 2048"},
+	    {"RSA e=3", "RSA2048e3", NONE, ZTM_E_WEAKKEY, "exponent"},
+	    {"explicit EC params", "P-256-explicit", NONE, ZTM_E_WEAKKEY, "explicit"},
+	    {"P-192", "P-192", NONE, ZTM_E_WEAKKEY, "prime192v1 not allowed"},
+	    {"secp256k1", "secp256k1", NONE, ZTM_E_WEAKKEY, "secp256k1 not allowed"},
+	    {"P-521", "P-521", NONE, ZTM_E_WEAKKEY, "secp521r1 not allowed"},
+	    {"bad signature", "P-256", FLIP_SIG, ZTM_E_BADSIG, "self-signature"},
+	    {"bad signature ed25519", "ED25519", FLIP_SIG, ZTM_E_BADSIG, "self-signature"},
+	    {"bad signature rsa", "RSA2048", FLIP_SIG, ZTM_E_BADSIG, "self-signature"},
+	    {"subject changed", "P-256", FLIP_CN, ZTM_E_BADSIG, "self-signature"},
+	    {"truncated", "P-256", TRUNCATE, ZTM_E_PARSE, "malformed"},
+	    {"trailing garbage", "P-256", TRAILING, ZTM_E_PARSE, "trailing"},
+	    {"oversize", "P-256", OVERSIZE, ZTM_E_TOOBIG, "cap"},
+	    {"empty", "P-256", EMPTY, ZTM_E_PARSE, "empty"},
+	    {"non-minimal length", "P-256", BAD_LEN, ZTM_E_PARSE, "malformed"},
+	    {"point off the curve", "P-256", OFF_CURVE, ZTM_E_PARSE, "does not decode"},
+	    {"point off the curve P-384", "P-384", OFF_CURVE, ZTM_E_PARSE, "does not decode"},
 	};
 	size_t i;
 
@@ -138,12 +151,7 @@ static void test_refusals(void **state)
 			der.data[der.len - 8] ^= 0x01;
 			break;
 		case FLIP_CN:
-			p = NULL;
-			for (len = 0; len + 8 <= der.len && p == NULL; len++)
-				if (memcmp(der.data + len, "dev-0001", 8) == 0)
-					p = der.data + len;
-			assert_non_null(p);
-			len = der.len;
+			p = der.data + find(&der, "dev-0001", 8);
 			p[7] = '2';
 			break;
 		case TRUNCATE:
@@ -176,6 +184,18 @@ static void test_refusals(void **state)
 			len = der.len;
 			break;
 		}
+		case OFF_CURVE: {
+			/* Change Y: the point leaves the curve; the key must not
+			 * decode (before any signature is checked). */
+			uint8_t pub[133];
+			size_t publen = 0;
+			assert_int_equal(EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_PUB_KEY,
+			                                                 pub, sizeof(pub), &publen),
+			                 1);
+			p = der.data + find(&der, pub, publen);
+			p[publen - 1] ^= 0x01;
+			break;
+		}
 		case NONE:
 			break;
 		}
@@ -183,7 +203,7 @@ static void test_refusals(void **state)
 		rc = ztm_csr_parse(der.data, len, &csr, &e);
 		if (rc == 0 || e.code != rows[i].want || strstr(e.msg, rows[i].msg) == NULL)
 			fail_msg("%s: rc=%d code=%s msg=%s", rows[i].name, rc, ztm_err_name(e.code),
-				 e.msg);
+			         e.msg);
 		/* Nothing to free after a refusal, and freeing is still safe. */
 		assert_null(csr.pkey);
 		ztm_csr_free(&csr);
@@ -211,13 +231,53 @@ static void test_all_truncations(void **state)
 	EVP_PKEY_free(k);
 }
 
+/* CSRs made by the openssl command line (the fuzz seed corpus). */
+static void test_openssl_cli_csrs(void **state)
+{
+	static const struct {
+		const char *file;
+		enum ztm_err want;
+		int challenge, n_san;
+	} rows[] = {
+	    {"p256.der", ZTM_OK, 0, 2},           {"p384.der", ZTM_OK, 0, 0},
+	    {"ed25519.der", ZTM_OK, 0, 0},        {"rsa2048.der", ZTM_OK, 0, 0},
+	    {"p256-challenge.der", ZTM_OK, 1, 0}, {"p256-explicit.der", ZTM_E_WEAKKEY, 0, 0},
+	};
+	const char *src = getenv("ZTM_SRC");
+	size_t i;
+
+	if (src == NULL)
+		skip();
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char path[512];
+		struct ztm_buf der;
+		struct ztm_csr csr;
+		struct ztm_error e;
+		int rc;
+
+		snprintf(path, sizeof(path), "%s/fuzz/corpus/fuzz_csr/%s", src, rows[i].file);
+		ztm_buf_init(&der, 0);
+		if (ztm_file_read(path, ZTM_CSR_MAX_DER, &der, &e) != 0)
+			fail_msg("%s: %s", path, e.msg);
+		memset(&e, 0, sizeof(e));
+		rc = ztm_csr_parse(der.data, der.len, &csr, &e);
+		if ((rc == 0 ? ZTM_OK : e.code) != rows[i].want)
+			fail_msg("%s: rc=%d %s", rows[i].file, rc, e.msg);
+		if (rc == 0) {
+			assert_int_equal(csr.challenge.p != NULL, rows[i].challenge);
+			assert_int_equal(csr.n_san, rows[i].n_san);
+		}
+		ztm_csr_free(&csr);
+		ztm_buf_free(&der);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_good_keys),
-		cmocka_unit_test(test_no_attributes),
-		cmocka_unit_test(test_refusals),
-		cmocka_unit_test(test_all_truncations),
+	    cmocka_unit_test(test_good_keys),        cmocka_unit_test(test_no_attributes),
+	    cmocka_unit_test(test_refusals),         cmocka_unit_test(test_all_truncations),
+	    cmocka_unit_test(test_openssl_cli_csrs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -45,7 +45,7 @@ static int chain_ok(X509 *root, X509 *mid, X509 *leaf, int purpose)
 	ok = X509_verify_cert(c);
 	if (ok != 1)
 		fprintf(stderr, "verify: %s\n",
-			X509_verify_cert_error_string(X509_STORE_CTX_get_error(c)));
+		        X509_verify_cert_error_string(X509_STORE_CTX_get_error(c)));
 	sk_X509_free(untrusted);
 	X509_STORE_CTX_free(c);
 	X509_STORE_free(st);
@@ -63,13 +63,13 @@ static void write_pem(const char *path, X509 *x)
 static int64_t validity_seconds(X509 *x)
 {
 	int days = 0, secs = 0;
-	assert_int_equal(ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(x), X509_get0_notAfter(x)),
-			 1);
+	assert_int_equal(
+	    ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(x), X509_get0_notAfter(x)), 1);
 	return (int64_t)days * 86400 + secs;
 }
 
 static const struct ztm_ca_urls urls = {"http://ca.example/ca.crt", "http://ca.example/ocsp",
-					"http://ca.example/ca.crl"};
+                                        "http://ca.example/ca.crl"};
 
 static void test_profiles_and_ca_keys(void **state)
 {
@@ -78,23 +78,25 @@ static void test_profiles_and_ca_keys(void **state)
 		uint32_t xku;
 		int purpose;
 	} rows[] = {
-		{"P-256", "device", XKU_SSL_CLIENT, X509_PURPOSE_SSL_CLIENT},
-		{"P-256", "station", XKU_SSL_CLIENT, X509_PURPOSE_SSL_CLIENT},
-		{"P-256", "operator", XKU_SSL_CLIENT, X509_PURPOSE_SSL_CLIENT},
-		{"P-256", "ocsp", XKU_OCSP_SIGN, X509_PURPOSE_OCSP_HELPER},
-		{"P-256", "codesign", XKU_CODE_SIGN, X509_PURPOSE_ANY},
-		{"P-384", "device", XKU_SSL_CLIENT, X509_PURPOSE_SSL_CLIENT},
-		{"RSA2048", "device", XKU_SSL_CLIENT, X509_PURPOSE_SSL_CLIENT},
-		{"ED25519", "device", XKU_SSL_CLIENT, X509_PURPOSE_SSL_CLIENT},
+	    {"P-256", "device", XKU_SSL_CLIENT, X509_PURPOSE_SSL_CLIENT},
+	    {"P-256", "station", XKU_SSL_CLIENT, X509_PURPOSE_SSL_CLIENT},
+	    {"P-256", "operator", XKU_SSL_CLIENT, X509_PURPOSE_SSL_CLIENT},
+	    {"P-256", "ocsp", XKU_OCSP_SIGN, X509_PURPOSE_OCSP_HELPER},
+	    {"P-256", "codesign", XKU_CODE_SIGN, X509_PURPOSE_ANY},
+	    {"P-384", "device", XKU_SSL_CLIENT, X509_PURPOSE_SSL_CLIENT},
+	    {"RSA2048", "device", XKU_SSL_CLIENT, X509_PURPOSE_SSL_CLIENT},
+	    {"ED25519", "device", XKU_SSL_CLIENT, X509_PURPOSE_SSL_CLIENT},
 	};
 	static const struct ztm_name_attr subj[] = {
-		{ZTM_ATTR_C, "DE"},	     {ZTM_ATTR_O, "Acme Devices"},
-		{ZTM_ATTR_CN, "dev-0001"}, {ZTM_ATTR_SERIAL, "SN0001"},
+	    {ZTM_ATTR_C, "DE"},
+	    {ZTM_ATTR_O, "Acme Devices"},
+	    {ZTM_ATTR_CN, "dev-0001"},
+	    {ZTM_ATTR_SERIAL, "SN0001"},
 	};
 	static const struct ztm_san sans[] = {
-		{ZTM_SAN_DNS, "dev-0001.example", NULL},
-		{ZTM_SAN_URI, "urn:ztm:dev:0001", NULL},
-		{ZTM_SAN_HWMODULE, "SN0001", "1.3.6.1.4.1.99999.1"},
+	    {ZTM_SAN_DNS, "dev-0001.example", NULL},
+	    {ZTM_SAN_URI, "urn:ztm:dev:0001", NULL},
+	    {ZTM_SAN_HWMODULE, "SN0001", "1.3.6.1.4.1.99999.1"},
 	};
 	size_t i;
 
@@ -124,7 +126,9 @@ static void test_profiles_and_ca_keys(void **state)
 		req.n_subject = 4;
 		/* Only the SAN types the profile allows. */
 		req.san = sans;
-		req.n_san = p->san_allowed == 0 ? 0 : (p->san_allowed & ZTM_SAN_BIT(ZTM_SAN_DNS)) ? 3 : 0;
+		req.n_san = p->san_allowed == 0                           ? 0
+		            : (p->san_allowed & ZTM_SAN_BIT(ZTM_SAN_DNS)) ? 3
+		                                                          : 0;
 		req.spki = csr.spki;
 		assert_int_equal(ztm_serial_new(req.serial, &e), 0);
 		memcpy(want, req.serial, sizeof(want));
@@ -139,8 +143,8 @@ static void test_profiles_and_ca_keys(void **state)
 		assert_int_equal(X509_check_ca(leaf), 0);
 		assert_int_equal(X509_get_key_usage(leaf), KU_DIGITAL_SIGNATURE);
 		assert_int_equal(X509_get_extended_key_usage(leaf), rows[i].xku);
-		assert_int_equal(X509_NAME_cmp(X509_get_issuer_name(leaf), X509_get_subject_name(root)),
-				 0);
+		assert_int_equal(
+		    X509_NAME_cmp(X509_get_issuer_name(leaf), X509_get_subject_name(root)), 0);
 		/* 17-octet positive serial, the one asked for. */
 		sn = X509_get0_serialNumber(leaf);
 		assert_int_equal(sn->type, V_ASN1_INTEGER);
@@ -158,9 +162,9 @@ static void test_profiles_and_ca_keys(void **state)
 		/* AIA and CDP carry the CA's URLs. */
 		{
 			AUTHORITY_INFO_ACCESS *aia =
-				X509_get_ext_d2i(leaf, NID_info_access, &crit, NULL);
+			    X509_get_ext_d2i(leaf, NID_info_access, &crit, NULL);
 			CRL_DIST_POINTS *cdp =
-				X509_get_ext_d2i(leaf, NID_crl_distribution_points, &crit, NULL);
+			    X509_get_ext_d2i(leaf, NID_crl_distribution_points, &crit, NULL);
 			assert_non_null(aia);
 			assert_int_equal(sk_ACCESS_DESCRIPTION_num(aia), 2);
 			assert_non_null(cdp);
@@ -201,7 +205,7 @@ static void test_profiles_and_ca_keys(void **state)
 static void test_issuing_ca_chain(void **state)
 {
 	static const struct ztm_name_attr ca_subj[] = {{ZTM_ATTR_O, "Acme"},
-						       {ZTM_ATTR_CN, "Acme Device CA 1"}};
+	                                               {ZTM_ATTR_CN, "Acme Device CA 1"}};
 	static const struct ztm_name_attr dev_subj[] = {{ZTM_ATTR_SERIAL, "SN42"}};
 	static const struct ztm_san dev_san[] = {{ZTM_SAN_URI, "urn:ztm:dev:42", NULL}};
 	EVP_PKEY *rk = fx_key("P-384"), *ik = fx_key("P-256"), *dk = fx_key("ED25519");
@@ -246,7 +250,7 @@ static void test_issuing_ca_chain(void **state)
 	assert_int_equal(ASN1_INTEGER_get(bc->pathlen), 0);
 	BASIC_CONSTRAINTS_free(bc);
 	assert_int_equal(X509_get_key_usage(mid),
-			 KU_DIGITAL_SIGNATURE | KU_KEY_CERT_SIGN | KU_CRL_SIGN);
+	                 KU_DIGITAL_SIGNATURE | KU_KEY_CERT_SIGN | KU_CRL_SIGN);
 
 	ica = fx_ca(ik, mid, &urls);
 	memset(&req, 0, sizeof(req));
@@ -275,9 +279,9 @@ static void test_issuing_ca_chain(void **state)
 	snprintf(path, sizeof(path), "%s/leaf.pem", dir);
 	write_pem(path, leaf);
 	snprintf(cmd, sizeof(cmd),
-		 "openssl verify -x509_strict -purpose sslclient -CAfile %s/root.pem "
-		 "-untrusted %s/mid.pem %s/leaf.pem >/dev/null",
-		 dir, dir, dir);
+	         "openssl verify -x509_strict -purpose sslclient -CAfile %s/root.pem "
+	         "-untrusted %s/mid.pem %s/leaf.pem >/dev/null",
+	         dir, dir, dir);
 	assert_int_equal(system(cmd), 0);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	assert_int_equal(system(cmd), 0);
@@ -335,10 +339,10 @@ static void test_serials(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_profiles_and_ca_keys),
-		cmocka_unit_test(test_issuing_ca_chain),
-		cmocka_unit_test(test_ca_refusals),
-		cmocka_unit_test(test_serials),
+	    cmocka_unit_test(test_profiles_and_ca_keys),
+	    cmocka_unit_test(test_issuing_ca_chain),
+	    cmocka_unit_test(test_ca_refusals),
+	    cmocka_unit_test(test_serials),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

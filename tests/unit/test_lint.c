@@ -21,16 +21,16 @@ static void test_key_policy(void **state)
 		int ok;
 		const char *msg;
 	} rows[] = {
-		{"P-256", 1, NULL},
-		{"P-384", 1, NULL},
-		{"ED25519", 1, NULL},
-		{"RSA2048", 1, NULL},
-		{"RSA1024", 0, "RSA 1024 bits < 2048"},
-		{"RSA2048e3", 0, "RSA public exponent is not 65537"},
-		{"P-256-explicit", 0, "explicit curve parameters"},
-		{"P-384-explicit", 0, "explicit curve parameters"},
-		{"P-192", 0, "EC curve prime192v1 not allowed"},
-		{"secp256k1", 0, "EC curve secp256k1 not allowed"},
+	    {"P-256", 1, NULL},
+	    {"P-384", 1, NULL},
+	    {"ED25519", 1, NULL},
+	    {"RSA2048", 1, NULL},
+	    {"RSA1024", 0, "RSA 1024 bits < 2048"},
+	    {"RSA2048e3", 0, "RSA public exponent is not 65537"},
+	    {"P-256-explicit", 0, "explicit curve parameters"},
+	    {"P-384-explicit", 0, "explicit curve parameters"},
+	    {"P-192", 0, "EC curve prime192v1 not allowed"},
+	    {"secp256k1", 0, "EC curve secp256k1 not allowed"},
 	};
 	size_t i;
 
@@ -42,7 +42,8 @@ static void test_key_policy(void **state)
 		memset(&e, 0, sizeof(e));
 		rc = ztm_key_check_allowed(k, &e);
 		if ((rc == 0) != rows[i].ok ||
-		    (!rows[i].ok && (e.code != ZTM_E_WEAKKEY || strstr(e.msg, rows[i].msg) == NULL)))
+		    (!rows[i].ok &&
+		     (e.code != ZTM_E_WEAKKEY || strstr(e.msg, rows[i].msg) == NULL)))
 			fail_msg("%s: rc=%d %s", rows[i].key, rc, e.msg);
 		EVP_PKEY_free(k);
 	}
@@ -55,10 +56,10 @@ static void test_spki_malformed(void **state)
 		const char *der;
 		size_t len;
 	} rows[] = {
-		{"empty", "", 0},
-		{"not a sequence", "\x04\x00", 2},
-		{"unknown algorithm", "\x30\x0a\x30\x05\x06\x03\x2a\x03\x04\x03\x01\x00", 12},
-		{"ed25519 short key", "\x30\x0a\x30\x05\x06\x03\x2b\x65\x70\x03\x01\x00", 12},
+	    {"empty", "", 0},
+	    {"not a sequence", "\x04\x00", 2},
+	    {"unknown algorithm", "\x30\x0a\x30\x05\x06\x03\x2a\x03\x04\x03\x01\x00", 12},
+	    {"ed25519 short key", "\x30\x0a\x30\x05\x06\x03\x2b\x65\x70\x03\x01\x00", 12},
 	};
 	size_t i;
 
@@ -79,7 +80,7 @@ struct fx {
 };
 
 static const struct ztm_name_attr subj_ok[] = {{ZTM_ATTR_SERIAL, "SN0001"},
-					       {ZTM_ATTR_CN, "dev-0001"}};
+                                               {ZTM_ATTR_CN, "dev-0001"}};
 static const struct ztm_name_attr subj_cn_only[] = {{ZTM_ATTR_CN, "dev-0001"}};
 static const struct ztm_name_attr subj_bad_c[] = {{ZTM_ATTR_SERIAL, "SN1"}, {ZTM_ATTR_C, "DEU"}};
 static const struct ztm_name_attr subj_bad_sn[] = {{ZTM_ATTR_SERIAL, "SN*1"}};
@@ -90,7 +91,7 @@ static const struct ztm_san san_bad_hw[] = {{ZTM_SAN_HWMODULE, "HW1", "7.1"}};
 static struct ztm_profile device_san_required;
 
 static const struct ztm_ca_urls urls = {"http://ca.example/ca.crt", "http://ca.example/ocsp",
-					"http://ca.example/ca.crl"};
+                                        "http://ca.example/ca.crl"};
 
 static void make_fx(struct fx *f)
 {
@@ -171,37 +172,37 @@ static void test_lint_rules(void **state)
 		enum brk b;
 		const char *rule;
 	} rows[] = {
-		{OK, NULL},
-		{SERIAL_SHORT, "lint serial:"},
-		{SERIAL_NEG, "lint serial:"},
-		{SERIAL_ZERO, "lint serial:"},
-		{LIFETIME_MAX, "lint validity.max:"},
-		{PLUS_ONE_SECOND, "lint validity.lifetime:"},
-		{PAST_CA, "lint validity.ca:"},
-		{BEFORE_CA, "lint validity.ca:"},
-		{LEAF_CA_TRUE, "lint basic-constraints:"},
-		{LEAF_PATHLEN, "lint basic-constraints:"},
-		{KU_EXTRA, "lint key-usage:"},
-		{EKU_SERVER, "lint eku:"},
-		{EKU_NONE, "lint eku:"},
-		{NOCHECK, "lint ocsp-nocheck:"},
-		{EXPLICIT, "lint ec-params:"},
-		{RSA1024, "lint key: RSA 1024 bits < 2048"},
-		{ED_IN_CA, "lint key.profile:"},
-		{SUBJ_EMPTY, "lint subject: subject is empty"},
-		{SUBJ_MISSING, "lint subject: profile device requires serialNumber"},
-		{SUBJ_C, "lint subject: C length 3"},
-		{SUBJ_PRINTABLE, "lint subject: serialNumber is not a PrintableString"},
-		{SAN_MISSING, "lint san: profile device requires"},
-		{SAN_DNS, "lint san: SAN 0: not a DNS name"},
-		{SAN_URI, "lint san: SAN 0: not a URI"},
-		{SAN_HW, "lint san: SAN 0: hardwareModuleName"},
-		{SAN_NOT_ALLOWED, "lint san: SAN 0: type not allowed"},
-		{SKI_NONE, "lint ski:"},
-		{AKI_NONE, "lint aki:"},
-		{AKI_WRONG, "lint aki:"},
-		{AIA_NONE, "lint aia:"},
-		{CDP_NONE, "lint cdp:"},
+	    {OK, NULL},
+	    {SERIAL_SHORT, "lint serial:"},
+	    {SERIAL_NEG, "lint serial:"},
+	    {SERIAL_ZERO, "lint serial:"},
+	    {LIFETIME_MAX, "lint validity.max:"},
+	    {PLUS_ONE_SECOND, "lint validity.lifetime:"},
+	    {PAST_CA, "lint validity.ca:"},
+	    {BEFORE_CA, "lint validity.ca:"},
+	    {LEAF_CA_TRUE, "lint basic-constraints:"},
+	    {LEAF_PATHLEN, "lint basic-constraints:"},
+	    {KU_EXTRA, "lint key-usage:"},
+	    {EKU_SERVER, "lint eku:"},
+	    {EKU_NONE, "lint eku:"},
+	    {NOCHECK, "lint ocsp-nocheck:"},
+	    {EXPLICIT, "lint ec-params:"},
+	    {RSA1024, "lint key: RSA 1024 bits < 2048"},
+	    {ED_IN_CA, "lint key.profile:"},
+	    {SUBJ_EMPTY, "lint subject: subject is empty"},
+	    {SUBJ_MISSING, "lint subject: profile device requires serialNumber"},
+	    {SUBJ_C, "lint subject: C length 3"},
+	    {SUBJ_PRINTABLE, "lint subject: serialNumber is not a PrintableString"},
+	    {SAN_MISSING, "lint san: profile device requires"},
+	    {SAN_DNS, "lint san: SAN 0: not a DNS name"},
+	    {SAN_URI, "lint san: SAN 0: not a URI"},
+	    {SAN_HW, "lint san: SAN 0: hardwareModuleName"},
+	    {SAN_NOT_ALLOWED, "lint san: SAN 0: type not allowed"},
+	    {SKI_NONE, "lint ski:"},
+	    {AKI_NONE, "lint aki:"},
+	    {AKI_WRONG, "lint aki:"},
+	    {AIA_NONE, "lint aia:"},
+	    {CDP_NONE, "lint cdp:"},
 	};
 	struct fx f;
 	size_t i;
@@ -347,7 +348,7 @@ static void test_lint_rules(void **state)
 			if (rc == 0 || e.code != ZTM_E_LINT ||
 			    strncmp(e.msg, rows[i].rule, strlen(rows[i].rule)) != 0)
 				fail_msg("row %zu: want '%s', got rc=%d '%s'", i, rows[i].rule, rc,
-					 e.msg);
+				         e.msg);
 			/* Nothing signed, nothing written. */
 			assert_int_equal(out.len, 0);
 			assert_int_equal(ztm_lint_tbs(&t, f.ca, &e), -1);
@@ -360,9 +361,9 @@ static void test_lint_rules(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_key_policy),
-		cmocka_unit_test(test_spki_malformed),
-		cmocka_unit_test(test_lint_rules),
+	    cmocka_unit_test(test_key_policy),
+	    cmocka_unit_test(test_spki_malformed),
+	    cmocka_unit_test(test_lint_rules),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

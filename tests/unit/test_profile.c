@@ -18,21 +18,20 @@ static void test_table(void **state)
 		int64_t days;
 		unsigned required;
 	} rows[] = {
-		{"device", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_CLIENT_AUTH, 365,
-		 ZTM_ATTR_BIT(ZTM_ATTR_SERIAL)},
-		{"station", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_CLIENT_AUTH, 365,
-		 ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O)},
-		{"operator", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_CLIENT_AUTH, 90,
-		 ZTM_ATTR_BIT(ZTM_ATTR_CN)},
-		{"ocsp", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_OCSP_SIGN, 30,
-		 ZTM_ATTR_BIT(ZTM_ATTR_CN)},
-		{"codesign", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_CODE_SIGN, 3 * 365,
-		 ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O)},
-		{"root", 1, -1, ZTM_KU_KEY_CERT_SIGN | ZTM_KU_CRL_SIGN, 0, 20 * 365,
-		 ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O)},
-		{"issuing-ca", 1, 0,
-		 ZTM_KU_DIGITAL_SIGNATURE | ZTM_KU_KEY_CERT_SIGN | ZTM_KU_CRL_SIGN, 0, 10 * 365,
-		 ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O)},
+	    {"device", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_CLIENT_AUTH, 365,
+	     ZTM_ATTR_BIT(ZTM_ATTR_SERIAL)},
+	    {"station", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_CLIENT_AUTH, 365,
+	     ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O)},
+	    {"operator", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_CLIENT_AUTH, 90,
+	     ZTM_ATTR_BIT(ZTM_ATTR_CN)},
+	    {"ocsp", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_OCSP_SIGN, 30,
+	     ZTM_ATTR_BIT(ZTM_ATTR_CN)},
+	    {"codesign", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_CODE_SIGN, 3 * 365,
+	     ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O)},
+	    {"root", 1, -1, ZTM_KU_KEY_CERT_SIGN | ZTM_KU_CRL_SIGN, 0, 20 * 365,
+	     ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O)},
+	    {"issuing-ca", 1, 0, ZTM_KU_DIGITAL_SIGNATURE | ZTM_KU_KEY_CERT_SIGN | ZTM_KU_CRL_SIGN,
+	     0, 10 * 365, ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O)},
 	};
 	size_t i, n = 0;
 
@@ -49,7 +48,8 @@ static void test_table(void **state)
 		assert_int_equal(p->subject_required, rows[i].required);
 		/* Leaves never sign certificates; CAs never carry an EKU. */
 		if (!p->is_ca)
-			assert_int_equal(p->key_usage & (ZTM_KU_KEY_CERT_SIGN | ZTM_KU_CRL_SIGN), 0);
+			assert_int_equal(p->key_usage & (ZTM_KU_KEY_CERT_SIGN | ZTM_KU_CRL_SIGN),
+			                 0);
 		else
 			assert_int_equal(p->eku, 0);
 		/* CA keys: no Ed25519. */
@@ -69,7 +69,7 @@ static void test_table(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_table),
+	    cmocka_unit_test(test_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

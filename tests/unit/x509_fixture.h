@@ -27,6 +27,7 @@ static FX_UNUSED EVP_PKEY *fx_key(const char *kind)
 	EVP_PKEY_CTX *c = NULL;
 	OSSL_PARAM p[4];
 	unsigned int e = 3;
+	char curve[32]; /* referenced by p[] until generation */
 	size_t bits;
 
 	if (strcmp(kind, "ED25519") == 0)
@@ -38,13 +39,12 @@ static FX_UNUSED EVP_PKEY *fx_key(const char *kind)
 			goto out;
 		p[0] = OSSL_PARAM_construct_size_t(OSSL_PKEY_PARAM_RSA_BITS, &bits);
 		p[1] = strstr(kind, "e3") ? OSSL_PARAM_construct_uint(OSSL_PKEY_PARAM_RSA_E, &e)
-					  : OSSL_PARAM_construct_end();
+		                          : OSSL_PARAM_construct_end();
 		p[2] = OSSL_PARAM_construct_end();
 	} else {
-		char curve[32];
 		int explicit_params = strstr(kind, "-explicit") != NULL;
-		size_t cl = explicit_params ? (size_t)(strstr(kind, "-explicit") - kind)
-					    : strlen(kind);
+		size_t cl =
+		    explicit_params ? (size_t)(strstr(kind, "-explicit") - kind) : strlen(kind);
 		snprintf(curve, sizeof(curve), "%.*s", (int)cl, kind);
 		c = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
 		if (c == NULL || EVP_PKEY_keygen_init(c) != 1)
@@ -53,8 +53,8 @@ static FX_UNUSED EVP_PKEY *fx_key(const char *kind)
 		/* CurveBall-style key: the curve written out as explicit
 		 * parameters instead of its name. */
 		p[1] = explicit_params ? OSSL_PARAM_construct_utf8_string(
-						 OSSL_PKEY_PARAM_EC_ENCODING, "explicit", 0)
-				       : OSSL_PARAM_construct_end();
+		                             OSSL_PKEY_PARAM_EC_ENCODING, "explicit", 0)
+		                       : OSSL_PARAM_construct_end();
 		p[2] = OSSL_PARAM_construct_end();
 	}
 	if (EVP_PKEY_CTX_set_params(c, p) != 1 || EVP_PKEY_generate(c, &k) != 1)
@@ -89,10 +89,10 @@ static FX_UNUSED X509 *fx_root(EVP_PKEY *key, const char *cn, int ca, long days)
 
 	if (x == NULL || n == NULL || X509_set_version(x, 2) != 1 ||
 	    ASN1_INTEGER_set(X509_get_serialNumber(x), 1) != 1 ||
-	    X509_NAME_add_entry_by_txt(n, "O", MBSTRING_UTF8, (const unsigned char *)"ztm test",
-				       -1, -1, 0) != 1 ||
+	    X509_NAME_add_entry_by_txt(n, "O", MBSTRING_UTF8, (const unsigned char *)"ztm test", -1,
+	                               -1, 0) != 1 ||
 	    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1,
-				       0) != 1 ||
+	                               0) != 1 ||
 	    X509_set_subject_name(x, n) != 1 || X509_set_issuer_name(x, n) != 1 ||
 	    X509_gmtime_adj(X509_getm_notBefore(x), -3600) == NULL ||
 	    X509_gmtime_adj(X509_getm_notAfter(x), days * 86400) == NULL ||
@@ -100,7 +100,7 @@ static FX_UNUSED X509 *fx_root(EVP_PKEY *key, const char *cn, int ca, long days)
 		abort();
 	fx_add_ext(x, x, NID_basic_constraints, ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
 	fx_add_ext(x, x, NID_key_usage,
-		   ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature");
+	           ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature");
 	fx_add_ext(x, x, NID_subject_key_identifier, "hash");
 	if (X509_sign(x, key, md) <= 0)
 		abort();
@@ -123,7 +123,7 @@ static FX_UNUSED struct ztm_ca *fx_ca(EVP_PKEY *key, X509 *cert, const struct zt
 /* A CSR for key with subject CN=cn, optional SANs ("DNS:x,URI:y") and an
  * optional challengePassword; DER appended to out. */
 static FX_UNUSED void fx_csr(EVP_PKEY *key, const char *cn, const char *san, const char *pw,
-			     struct ztm_buf *out)
+                             struct ztm_buf *out)
 {
 	X509_REQ *r = X509_REQ_new();
 	X509_NAME *n = X509_NAME_new();
@@ -134,7 +134,7 @@ static FX_UNUSED void fx_csr(EVP_PKEY *key, const char *cn, const char *san, con
 
 	if (r == NULL || n == NULL ||
 	    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1,
-				       0) != 1 ||
+	                               0) != 1 ||
 	    X509_REQ_set_subject_name(r, n) != 1 || X509_REQ_set_pubkey(r, key) != 1)
 		abort();
 	if (san != NULL) {
@@ -148,9 +148,8 @@ static FX_UNUSED void fx_csr(EVP_PKEY *key, const char *cn, const char *san, con
 			abort();
 		sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
 	}
-	if (pw != NULL && X509_REQ_add1_attr_by_NID(r, NID_pkcs9_challengePassword,
-						    MBSTRING_UTF8, (const unsigned char *)pw,
-						    -1) != 1)
+	if (pw != NULL && X509_REQ_add1_attr_by_NID(r, NID_pkcs9_challengePassword, MBSTRING_UTF8,
+	                                            (const unsigned char *)pw, -1) != 1)
 		abort();
 	if (X509_REQ_sign(r, key, md) <= 0)
 		abort();
