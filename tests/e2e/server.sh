@@ -145,5 +145,7 @@ pid=
 [ "$rc" = 0 ] || fail "ztmd exited $rc after SIGTERM"
 [ $((t1 - t0)) -le 5 ] || fail "stop took $((t1 - t0))s"
 grep -q "event=stop status=0" log || fail "no stop line"
+# Both workers drained and exited 0 (under ASan a leak would change that).
+[ "$(grep -c 'event=worker_exit slot=[01] pid=[0-9]* status=0' log)" = 2 ] || fail "workers did not exit 0"
 [ ! -e port ] || fail "port file left behind"
 echo "server e2e: ok"
