@@ -136,6 +136,15 @@ static void h_whoami(struct ztmd_req *r, void *arg)
 	ztmd_reply(r, 200, "text/plain", out, (size_t)n);
 }
 
+/* Stops the worker while its own job is queued: the drain must still
+ * finish it, and the reply must close the connection. */
+static void h_stopme(struct ztmd_req *r, void *arg)
+{
+	(void)arg;
+	ztmd_worker_stop(ztmd_req_worker(r));
+	ztmd_req_defer(r, job_audit, "stop", done_reply);
+}
+
 static void h_forget(struct ztmd_req *r, void *arg)
 {
 	/* Replies nothing: the layer must answer 500 for it. */
@@ -146,7 +155,7 @@ static void h_forget(struct ztmd_req *r, void *arg)
 static const struct ztmd_route routes[] = {
     {ZTMD_POST, "/three", 0, h_three, NULL},  {ZTMD_POST, "/again", 0, h_again, NULL},
     {ZTMD_GET, "/drop", 0, h_drop, NULL},     {ZTMD_GET | ZTMD_POST, "/who/", 1, h_whoami, NULL},
-    {ZTMD_GET, "/forget", 0, h_forget, NULL},
+    {ZTMD_GET, "/forget", 0, h_forget, NULL}, {ZTMD_POST, "/stopme", 0, h_stopme, NULL},
 };
 
 /* --- a blocking TLS client ----------------------------------------------- */
@@ -157,7 +166,7 @@ struct exchange {
 	const char *want_body;
 };
 
-#define N_EXCHANGES 7
+#define N_EXCHANGES 8
 static char got_text[N_EXCHANGES][2048];
 
 static int do_exchange(const struct exchange *x, char *gotbuf, size_t gotsize)
@@ -219,6 +228,8 @@ static const struct exchange exchanges[N_EXCHANGES] = {
     {"GET /forget HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", 0, 500,
      "{\"error\":\"internal\",\"message\":\"the handler did not reply\"}"},
     {"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", 0, 200, "ok\n"},
+    /* keep-alive asked for; the draining worker answers and closes */
+    {"POST /stopme HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n", 0, 200, "committed stop\n"},
 };
 
 static int stop_pipe[2];
@@ -274,8 +285,9 @@ static void test_worker_in_process(void **state)
 	struct sockaddr_in sa;
 	socklen_t sl = sizeof(sa);
 	pthread_t th;
-	const char *names[ZTMD_ROUTE_APP0 + 5] = {"none",   "/healthz", "/metrics", "/three",
-	                                          "/again", "/drop",    "/who/",    "/forget"};
+	const char *names[ZTMD_ROUTE_APP0 + 6] = {"none",   "/healthz", "/metrics",
+	                                          "/three", "/again",   "/drop",
+	                                          "/who/",  "/forget",  "/stopme"};
 	int64_t audits = 0;
 	size_t i;
 	int fd;
@@ -347,12 +359,13 @@ static void test_worker_in_process(void **state)
 			fail_msg("row %zu: got '%s'", i, got);
 	}
 	/* three: 3 jobs, 1 failed; again: 2 jobs in 2 batches; drop: 1 job. */
-	assert_int_equal(done_calls, 6);
+	assert_int_equal(done_calls, 7);
 	assert_int_equal(done_failed, 1);
-	assert_int_equal(done_ok, 5);
-	/* Committed: three-a, three-c, again-1, again-2, dropped; not "failing". */
+	assert_int_equal(done_ok, 6);
+	/* Committed: three-a, three-c, again-1, again-2, dropped, stop; not "failing". */
 	assert_int_equal(ztm_store_audit_count(store, &audits, &err), 0);
-	assert_int_equal(audits, 5);
+	assert_int_equal(audits, 6);
+	assert_non_null(strstr(got_text[N_EXCHANGES - 1], "Connection: close\r\n"));
 	assert_int_equal(ztmd_metrics_requests(m, ZTMD_ROUTE_APP0 + 0, 200), 1);
 	assert_int_equal(ztmd_metrics_requests(m, ZTMD_ROUTE_APP0 + 2, 200), 1); /* dropped */
 	assert_int_equal(ztmd_metrics_requests(m, ZTMD_ROUTE_APP0 + 4, 500), 1);
@@ -361,9 +374,9 @@ static void test_worker_in_process(void **state)
 		struct ztm_buf b;
 		ztm_buf_init(&b, 0);
 		assert_int_equal(ztmd_metrics_render(m, &b), 0);
-		/* batches: three (1), again (2), drop (1) = 4; jobs 6. */
-		assert_non_null(strstr(ztm_buf_cstr(&b), "\nztmd_commit_batches_total 4\n"));
-		assert_non_null(strstr(ztm_buf_cstr(&b), "\nztmd_commit_jobs_total 6\n"));
+		/* batches: three (1), again (2), drop (1), stop (1) = 5; jobs 7. */
+		assert_non_null(strstr(ztm_buf_cstr(&b), "\nztmd_commit_batches_total 5\n"));
+		assert_non_null(strstr(ztm_buf_cstr(&b), "\nztmd_commit_jobs_total 7\n"));
 		assert_non_null(strstr(ztm_buf_cstr(&b), "\nztmd_http_requests_in_flight 0\n"));
 		ztm_buf_free(&b);
 	}
