@@ -148,4 +148,25 @@ grep -q "event=stop status=0" log || fail "no stop line"
 # Both workers drained and exited 0 (under ASan a leak would change that).
 [ "$(grep -c 'event=worker_exit slot=[01] pid=[0-9]* status=0' log)" = 2 ] || fail "workers did not exit 0"
 [ ! -e port ] || fail "port file left behind"
+# --- connection cap: one worker, one connection. While an idle TLS
+# connection is open, a second client is not accepted; after it closes, it is.
+sed -e 's/^workers = 2/workers = 1/' -e 's/^grace = 5s/grace = 1s\nmax_connections = 1/' \
+	ztmd.conf >cap.conf
+"$ZTMD" --config cap.conf --port-file port 2>>log &
+pid=$!
+for _ in $(seq 100); do [ -s port ] && break; sleep 0.1; done
+port=$(cat port)
+url=https://localhost:$port
+(sleep 3 | openssl s_client -connect 127.0.0.1:"$port" -CAfile ca.pem >/dev/null 2>&1) &
+holder=$!
+sleep 0.5
+[ "$(code -m 1 "$url/healthz")" = 000 ] || fail "second connection accepted over max_connections = 1"
+wait "$holder" || true
+[ "$(code "$url/healthz")" = 200 ] || fail "not accepting again after the connection closed"
+grep -q "event=accept_paused connections=1" log || fail "accept pause not logged"
+kill -TERM "$pid"
+rc=0
+wait "$pid" || rc=$?
+pid=
+[ "$rc" = 0 ] || fail "capped ztmd exited $rc"
 echo "server e2e: ok"
