@@ -98,7 +98,7 @@ static int make_listener(struct master *m, struct ztm_error *err)
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		/* Non-blocking: every worker accepts on it from its event loop. */
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-			    ai->ai_protocol);
+		            ai->ai_protocol);
 		if (fd < 0)
 			continue;
 		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
