@@ -96,7 +96,9 @@ static int make_listener(struct master *m, struct ztm_error *err)
 		return ztm_error_set(err, ZTM_E_CONFIG, "[server] listen host '%s': %s",
 		                     m->set.listen_host, gai_strerror(rc));
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		/* Non-blocking: every worker accepts on it from its event loop. */
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+		            ai->ai_protocol);
 		if (fd < 0)
 			continue;
 		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
