@@ -30,6 +30,7 @@ enum ztm_san_type {
 	ZTM_SAN_DNS,      /* dNSName, IA5String */
 	ZTM_SAN_URI,      /* uniformResourceIdentifier, IA5String */
 	ZTM_SAN_HWMODULE, /* otherName hardwareModuleName (RFC 4108 §5) */
+	ZTM_SAN_IP,	  /* iPAddress: value is the text form, IPv4 or IPv6 */
 	ZTM_SAN_COUNT
 };
 #define ZTM_SAN_BIT(t) (1u << (t))

@@ -32,7 +32,7 @@ static const struct {
 	const char *eku;
 } issuing[] = {
     {"device", "clientAuth"}, {"station", "clientAuth"},   {"operator", "clientAuth"},
-    {"ocsp", "OCSPSigning"},  {"codesign", "codeSigning"},
+    {"ocsp", "OCSPSigning"},  {"codesign", "codeSigning"}, {"tls", "serverAuth"},
 };
 
 static int init_usage(void)

@@ -15,7 +15,7 @@ int ztm_file_read(const char *path, size_t max, struct ztm_buf *out, struct ztm_
 	int fd;
 	ssize_t r;
 	uint8_t *dst;
-	size_t start = out->len;
+	size_t chunk, start = out->len;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -34,13 +34,18 @@ int ztm_file_read(const char *path, size_t max, struct ztm_buf *out, struct ztm_
 			}
 			break;
 		}
-		dst = ztm_buf_reserve(out, 4096);
+		/* Never ask for more than the cap leaves: the buffer's own cap may
+		 * be the same number. */
+		chunk = max - (out->len - start);
+		if (chunk > 4096)
+			chunk = 4096;
+		dst = ztm_buf_reserve(out, chunk);
 		if (dst == NULL) {
 			close(fd);
 			out->len = start;
 			return ztm_error_set(err, ZTM_E_TOOBIG, "%s: too large", path);
 		}
-		r = read(fd, dst, 4096 < max - (out->len - start) ? 4096 : max - (out->len - start));
+		r = read(fd, dst, chunk);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {

@@ -12,6 +12,7 @@
 #include "ztm/issue.h"
 
 #include <openssl/evp.h>
+#include <arpa/inet.h>
 #include <string.h>
 #include <time.h>
 
@@ -107,6 +108,18 @@ static void put_sans(struct ztm_der *w, const struct ztm_tbs *t)
 		case ZTM_SAN_URI:
 			ztm_der_tlv(w, ZTM_DER_CTX(6), s->value, strlen(s->value));
 			break;
+		case ZTM_SAN_IP: {
+			uint8_t ip[16];
+			if (inet_pton(AF_INET, s->value, ip) == 1) {
+				ztm_der_tlv(w, ZTM_DER_CTX(7), ip, 4);
+			} else if (inet_pton(AF_INET6, s->value, ip) == 1) {
+				ztm_der_tlv(w, ZTM_DER_CTX(7), ip, 16);
+			} else {
+				w->failed = 1;
+				return;
+			}
+			break;
+		}
 		case ZTM_SAN_HWMODULE:
 			/* RFC 4108 §5: otherName { id-on-hardwareModuleName,
 			 * [0] EXPLICIT HardwareModuleName { hwType, hwSerialNum } } */

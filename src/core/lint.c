@@ -8,6 +8,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <arpa/inet.h>
 #include <string.h>
 
 #include "der.h"
@@ -128,6 +129,13 @@ static int uri_ok(const char *s)
 	return i <= 2048;
 }
 
+static int ip_ok(const char *v)
+{
+	uint8_t ip[16];
+
+	return inet_pton(AF_INET, v, ip) == 1 || inet_pton(AF_INET6, v, ip) == 1;
+}
+
 static int check_san(const struct ztm_tbs *t, struct ztm_error *err)
 {
 	uint8_t oid[64];
@@ -146,6 +154,8 @@ static int check_san(const struct ztm_tbs *t, struct ztm_error *err)
 			return fire(err, "san", "SAN %zu: not a DNS name", i);
 		if (s->type == ZTM_SAN_URI && !uri_ok(s->value))
 			return fire(err, "san", "SAN %zu: not a URI", i);
+		if (s->type == ZTM_SAN_IP && !ip_ok(s->value))
+			return fire(err, "san", "SAN %zu: not an IPv4 or IPv6 address", i);
 		if (s->type == ZTM_SAN_HWMODULE &&
 		    (ztm_der_oid_text(s->hw_type, oid, sizeof(oid), &oid_len) != 0 ||
 		     s->value[0] == '\0' || strlen(s->value) > 128))

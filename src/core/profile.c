@@ -27,6 +27,11 @@ static const struct ztm_profile profiles[] = {
      ZTM_ATTR_BIT(ZTM_ATTR_CN), 0, 0, ALL_KEYS},
     {"codesign", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_CODE_SIGN, 0, 3 * 365 * DAY,
      3 * 365 * DAY, ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O), 0, 0, ALL_KEYS},
+    /* ztmd's own TLS server certificate, from the ceremony's tls CA: clients
+     * check the name they dialled, so a DNS or IP SAN is required; 398 days
+     * is the CA/Browser Forum ceiling that TLS clients enforce. */
+    {"tls-server", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_SERVER_AUTH, 0, 365 * DAY, 398 * DAY,
+     ZTM_ATTR_BIT(ZTM_ATTR_CN), ZTM_SAN_BIT(ZTM_SAN_DNS) | ZTM_SAN_BIT(ZTM_SAN_IP), 1, ALL_KEYS},
     {"root", 1, -1, ZTM_KU_KEY_CERT_SIGN | ZTM_KU_CRL_SIGN, 0, 0, 20 * 365 * DAY, 25 * 365 * DAY,
      ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O), 0, 0, CA_KEYS},
     {"issuing-ca", 1, 0, ZTM_KU_DIGITAL_SIGNATURE | ZTM_KU_KEY_CERT_SIGN | ZTM_KU_CRL_SIGN, 0, 0,

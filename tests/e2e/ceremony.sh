@@ -34,7 +34,7 @@ printf 'short\n' >short
 check "init p256 with 3-of-5 shares" "$ZTM" ceremony init --dir c1 --org "Acme Devices" \
 	--root-pass-file rp --shares 5 --threshold 3 --custodian alice --custodian bob
 C=c1
-for ca in device station operator ocsp codesign; do
+for ca in device station operator ocsp codesign tls; do
 	check "openssl verify $ca CA against root" openssl verify -CAfile $C/root/root.crt $C/ca/$ca.crt
 done
 check "openssl verify admin via operator CA" openssl verify -CAfile $C/root/root.crt \
@@ -57,6 +57,7 @@ check "device CA: AKI" has $C/ca/device.crt 'Authority Key Identifier'
 check "device CA: EKU clientAuth" has $C/ca/device.crt 'TLS Web Client Authentication'
 check "ocsp CA: EKU OCSP signing" has $C/ca/ocsp.crt 'OCSP Signing'
 check "codesign CA: EKU code signing" has $C/ca/codesign.crt 'Code Signing'
+check "tls CA: EKU server auth" has $C/ca/tls.crt 'TLS Web Server Authentication'
 check "admin: CN=admin" has $C/operators/admin.crt 'Subject: .*CN ?= ?admin'
 check "admin: CA:FALSE" has $C/operators/admin.crt 'CA:FALSE'
 check "admin: digitalSignature" bash -c "openssl x509 -noout -text -in $C/operators/admin.crt | grep -A1 'Key Usage: critical' | grep -q 'Digital Signature'"
