@@ -21,11 +21,12 @@ openssl pkey -in "$T/ceremony/operators/admin.key" -passin file:"$ZTM_KEY_PASS_F
 # N stations, their codes, over one curl process (connections reused).
 : >add.cfg
 for i in $(seq -w 1 "$N"); do
-  printf 'url = "%s/api/v1/stations"\ndata = "{\\"factory\\":\\"crashtest\\",\\"name\\":\\"s%s\\"}"\noutput = "keys/s%s.json"\nnext\n' \
-    "$ZTM_SERVER" "$i" "$i" >>add.cfg
+  # `next` resets per-transfer options: every block carries its own.
+  printf 'url = "%s/api/v1/stations"\ncacert = "%s"\ncert = "%s"\nkey = "admin.pem"\nheader = "Content-Type: application/json"\ndata = "{\\"factory\\":\\"crashtest\\",\\"name\\":\\"s%s\\"}"\noutput = "keys/s%s.json"\nnext\n' \
+    "$ZTM_SERVER" "$ROOT" "$ZTM_CERT" "$i" "$i" >>add.cfg
 done
-curl -s --fail-early --cacert "$ROOT" --cert "$ZTM_CERT" --key admin.pem -H 'Content-Type: application/json' \
-  --parallel --parallel-max 8 -K add.cfg || fail "creating stations"
+sed -i '$d' add.cfg # no empty transfer after the last `next`
+curl -s --fail-early --parallel --parallel-max 8 -K add.cfg 2>curl0.err || fail "creating stations: $(tail -3 curl0.err)"
 [ "$(db "SELECT count(*) FROM stations")" = "$N" ] || fail "expected $N stations"
 ok "$N stations with one-time codes"
 
@@ -37,16 +38,15 @@ seq -w 1 "$N" | xargs -P 2 -I{} sh -c '
 mkcfg() { # mkcfg OUTDIR > cfg
   for i in $(seq -w 1 "$N"); do
     code=$(sed -n 's/.*"code":"\([^"]*\)".*/\1/p' "keys/s$i.json")
-    printf 'url = "%s/.well-known/est/simpleenroll"\nuser = "s%s:%s"\ndata-binary = "@keys/s%s.b64"\noutput = "%s/s%s.b64"\nnext\n' \
-      "$ZTM_SERVER" "$i" "$code" "$i" "$1" "$i"
+    printf 'url = "%s/.well-known/est/simpleenroll"\ncacert = "%s"\nheader = "Content-Type: application/pkcs10"\nwrite-out = "%%{http_code} %%{filename_effective}\\n"\nuser = "s%s:%s"\ndata-binary = "@keys/s%s.b64"\noutput = "%s/s%s.b64"\nnext\n' \
+      "$ZTM_SERVER" "$ROOT" "$i" "$code" "$i" "$1" "$i"
   done
 }
-mkcfg out >enroll.cfg
+mkcfg out | sed '$d' >enroll.cfg
 chmod 600 enroll.cfg
 
 # Start the storm; kill -9 the whole ztmd process group once a share has been issued.
-curl -s --cacert "$ROOT" -H 'Content-Type: application/pkcs10' --parallel --parallel-max 64 \
-  -w '%{http_code} %{filename_effective}\n' -K enroll.cfg >statuses 2>/dev/null &
+curl -s --parallel --parallel-max 64 -K enroll.cfg >statuses 2>curl1.err &
 CURL=$!
 target=$((N / 4))
 for _ in $(seq 600); do
@@ -85,9 +85,8 @@ abandoned=$(db "SELECT count(*) FROM certificates WHERE state='abandoned'")
 ok "restart recovered $abandoned reservations as abandoned"
 
 # Everyone retries with the same code and key.
-mkcfg out2 | sed "s#127.0.0.1:[0-9]*#127.0.0.1:$PORT#" >retry.cfg
-curl -s --cacert "$ROOT" -H 'Content-Type: application/pkcs10' --parallel --parallel-max 32 \
-  -w '%{http_code} %{filename_effective}\n' -K retry.cfg >statuses2 2>/dev/null || true
+mkcfg out2 | sed '$d' >retry.cfg
+curl -s --parallel --parallel-max 32 -K retry.cfg >statuses2 2>curl2.err || true
 [ "$(grep -c '^200 ' statuses2)" = "$N" ] || fail "retries: $(grep -vc '^200 ' statuses2) of $N did not get a certificate: $(grep -v '^200 ' statuses2 | head -3)"
 check_received out2 statuses2 || fail "a retried certificate is missing from the store"
 while read -r code f; do
