@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli_common.h"
 #include "ztm/ca.h"
@@ -34,6 +35,7 @@ struct init_opts {
 	const char *dns[MAX_SAN], *ip[MAX_SAN];
 	size_t ndns, nip;
 	char cdir[PATH_MAX], odir[PATH_MAX];
+	char org[65]; /* from the tls CA's subject: the ceremony's --org */
 };
 
 static X509 *read_cert(const char *path, struct ztm_error *err)
@@ -61,7 +63,6 @@ static int issue_server_cert(struct init_opts *o, struct ztm_error *err)
 	struct ztm_ca *ca = NULL;
 	unsigned char *spki = NULL;
 	const unsigned char *p;
-	char org[65] = "ztm";
 	int spki_len, rc = -1;
 	size_t i, nsan = 0;
 	BIO *mem = NULL;
@@ -84,8 +85,13 @@ static int issue_server_cert(struct init_opts *o, struct ztm_error *err)
 		goto out;
 	if ((ca = ztm_ca_new("tls", ca_cert, ca_key, NULL, err)) == NULL)
 		goto out;
-	X509_NAME_get_text_by_NID(X509_get_subject_name(ca_cert), NID_organizationName, org,
-				  sizeof(org));
+	if (X509_NAME_get_text_by_NID(X509_get_subject_name(ca_cert), NID_organizationName, o->org,
+				      sizeof(o->org)) <= 0 ||
+	    strpbrk(o->org, "\"\\\n") != NULL) {
+		ztm_error_set(err, ZTM_E_CONFIG, "%s: no usable organization (O) in the subject",
+			      path);
+		goto out;
+	}
 	snprintf(keyuri, sizeof(keyuri), "file:%s/server.key", o->odir);
 	if ((key = ztm_key_generate(keyuri, ZTM_KEY_P256, &kopts, err)) == NULL)
 		goto out;
@@ -98,7 +104,7 @@ static int issue_server_cert(struct init_opts *o, struct ztm_error *err)
 		san[nsan++] = (struct ztm_san){ZTM_SAN_DNS, o->dns[i], NULL};
 	for (i = 0; i < o->nip; i++)
 		san[nsan++] = (struct ztm_san){ZTM_SAN_IP, o->ip[i], NULL};
-	subject[0] = (struct ztm_name_attr){ZTM_ATTR_O, org};
+	subject[0] = (struct ztm_name_attr){ZTM_ATTR_O, o->org};
 	subject[1] = (struct ztm_name_attr){ZTM_ATTR_CN, o->ndns > 0 ? o->dns[0] : o->ip[0]};
 	memset(&req, 0, sizeof(req));
 	req.profile = "tls-server";
@@ -161,11 +167,39 @@ static int write_config(struct init_opts *o, struct ztm_error *err)
 			       "\n[ca.%s]\ncert = %s/ca/%s.crt\nkey = file:%s/ca/%s.key\n"
 			       "key_pass_file = %s/online.pass\n",
 			       cas[i], o->cdir, cas[i], o->cdir, cas[i], o->cdir);
+	ztm_buf_printf(&c, "\n[subject]\norganization = \"%s\"\n", o->org);
 	ztm_buf_printf(&c, "\n[bootstrap]\nadmin_cert = %s/operators/admin.crt\n", o->cdir);
 	snprintf(path, sizeof(path), "%s/ztmd.conf", o->odir);
 	rc = ztm_file_write(path, c.data, c.len, 0600, 1, err);
 	ztm_buf_free(&c);
 	return rc;
+}
+
+static const char *const outputs[] = {"server.key", "server.crt", "ztmd.conf"};
+
+static int already_set_up(const struct init_opts *o, struct ztm_error *err)
+{
+	char path[PATH_MAX + 64];
+	size_t i;
+
+	for (i = 0; i < sizeof(outputs) / sizeof(outputs[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", o->odir, outputs[i]);
+		if (access(path, F_OK) == 0)
+			return ztm_error_set(err, ZTM_E_EXISTS, "%s exists: %s is already set up",
+					     path, o->odir);
+	}
+	return 0;
+}
+
+static void remove_outputs(const struct init_opts *o)
+{
+	char path[PATH_MAX + 64];
+	size_t i;
+
+	for (i = 0; i < sizeof(outputs) / sizeof(outputs[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", o->odir, outputs[i]);
+		unlink(path);
+	}
 }
 
 int cmd_server(int argc, char **argv)
@@ -229,8 +263,13 @@ int cmd_server(int argc, char **argv)
 		ztm_error_set(&err, ZTM_E_IO, "%s: cannot resolve", o.out);
 		return cli_fail("server init", &err);
 	}
-	if (issue_server_cert(&o, &err) != 0 || write_config(&o, &err) != 0)
+	if (already_set_up(&o, &err) != 0)
 		return cli_fail("server init", &err);
+	if (issue_server_cert(&o, &err) != 0 || write_config(&o, &err) != 0) {
+		/* Nothing half-made stays behind: a second run starts clean. */
+		remove_outputs(&o);
+		return cli_fail("server init", &err);
+	}
 	fprintf(stderr, "ztmd set up in %s: start it with  ztmd --config %s/ztmd.conf\n", o.odir,
 		o.odir);
 	return ZTM_EXIT_OK;

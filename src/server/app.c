@@ -292,8 +292,6 @@ int app_authorize(struct ztmd_app *app, struct ztmd_req *r, enum ztmd_action act
 decide:
 	if (ztmd_authz_decide(action, peer, &err) == 0)
 		return 0;
-	if (err.code == ZTM_E_AUTH && x == NULL)
-		ztmd_reply_header(r, "WWW-Authenticate", "Basic realm=\"ztm\"");
-	ztmd_reply_error(r, err.code == ZTM_E_AUTH ? 401 : 403, &err);
+	app_refuse(r, app, ztmd_action_name(action), err.code == ZTM_E_AUTH ? 401 : 403, &err);
 	return -1;
 }

@@ -48,6 +48,10 @@ int app_authorize(struct ztmd_app *app, struct ztmd_req *r, enum ztmd_action act
 		  struct ztmd_peer *peer);
 /* Lower-case hex of a certificate's serial into out[ZTM_SERIAL_HEX_MAX]. */
 int app_serial_hex(X509 *x, char *out);
+/* Audits a refusal, then replies with status (401 adds WWW-Authenticate,
+ * 202 means "retry later" and is not an error body). */
+void app_refuse(struct ztmd_req *r, struct ztmd_app *app, const char *action, int status,
+		const struct ztm_error *why);
 /* Reply with a failure from the store/issuer, mapping the error code to a status. */
 int app_status_for(enum ztm_err code);
 

@@ -98,55 +98,6 @@ static void h_csrattrs(struct ztmd_req *r, void *arg)
 	ztm_buf_free(&b64);
 }
 
-/* --- refusals are audited before the reply (DESIGN I7) ------------------- */
-
-struct refusal {
-	struct ztmd_app *app;
-	struct ztm_error err;
-	int status;
-	char action[32];
-	char peer[64];
-};
-
-static int job_audit_refusal(struct ztm_store *s, void *arg, struct ztm_error *err)
-{
-	struct refusal *f = arg;
-	return ztm_store_audit(s, f->peer, f->action, "-", ztm_err_name(f->err.code), f->err.msg,
-			       err);
-}
-
-static void done_refusal(struct ztmd_req *r, void *arg, int rc, const struct ztm_error *err)
-{
-	struct refusal *f = arg;
-
-	if (f->status == 401)
-		ztmd_reply_header(r, "WWW-Authenticate", "Basic realm=\"ztm\"");
-	if (f->status == 202) {
-		ztmd_reply_header(r, "Retry-After", "1");
-		ztmd_reply(r, 202, "text/plain", "pending\n", 8);
-	} else {
-		ztmd_reply_error(r, f->status, &f->err);
-	}
-	free(f);
-}
-
-void est_refuse(struct ztmd_req *r, struct ztmd_app *app, const char *action, int status,
-		const struct ztm_error *why)
-{
-	struct refusal *f = calloc(1, sizeof(*f));
-
-	if (f == NULL) {
-		ztmd_reply_error(r, 500, why);
-		return;
-	}
-	f->app = app;
-	f->err = *why;
-	f->status = status;
-	ztm_strlcpy(f->action, action, sizeof(f->action));
-	ztm_strlcpy(f->peer, ztmd_req_peer_addr(r), sizeof(f->peer));
-	ztmd_req_defer(r, job_audit_refusal, f, done_refusal);
-}
-
 /* Reads the body: base64 of a DER PKCS#10 (RFC 7030 §4.2.1), capped. */
 static int est_read_csr(struct ztmd_req *r, struct ztm_buf *der, struct ztm_error *err)
 {
@@ -212,16 +163,16 @@ static void h_simpleenroll(struct ztmd_req *r, void *arg)
 		return;
 	ztm_buf_init(&der, 16 * 1024);
 	if (basic_code_hash(r, hash, &err) != 0) {
-		est_refuse(r, app, "est.enroll", 401, &err);
+		app_refuse(r, app, "est.enroll", 401, &err);
 		goto out;
 	}
 	if (est_read_csr(r, &der, &err) != 0) {
-		est_refuse(r, app, "est.enroll", app_status_for(err.code), &err);
+		app_refuse(r, app, "est.enroll", app_status_for(err.code), &err);
 		goto out;
 	}
 	op = est_op_new(app, &der, &err);
 	if (op == NULL) {
-		est_refuse(r, app, "est.enroll", app_status_for(err.code), &err);
+		app_refuse(r, app, "est.enroll", app_status_for(err.code), &err);
 		goto out;
 	}
 	memcpy(op->code_hash, hash, sizeof(hash));
@@ -244,12 +195,12 @@ static void h_simplereenroll(struct ztmd_req *r, void *arg)
 		return;
 	ztm_buf_init(&der, 16 * 1024);
 	if (est_read_csr(r, &der, &err) != 0) {
-		est_refuse(r, app, "est.reenroll", app_status_for(err.code), &err);
+		app_refuse(r, app, "est.reenroll", app_status_for(err.code), &err);
 		goto out;
 	}
 	op = est_op_new(app, &der, &err);
 	if (op == NULL) {
-		est_refuse(r, app, "est.reenroll", app_status_for(err.code), &err);
+		app_refuse(r, app, "est.reenroll", app_status_for(err.code), &err);
 		goto out;
 	}
 	op->kind = EST_BY_CERT;
@@ -257,7 +208,7 @@ static void h_simplereenroll(struct ztmd_req *r, void *arg)
 	if (app_serial_hex(ztmd_req_peer_cert(r), op->old_serial) != 0) {
 		ztm_error_set(&err, ZTM_E_AUTH, "client certificate serial unreadable");
 		est_op_free(op);
-		est_refuse(r, app, "est.reenroll", 401, &err);
+		app_refuse(r, app, "est.reenroll", 401, &err);
 		goto out;
 	}
 	est_op_start(r, op);

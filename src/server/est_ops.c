@@ -261,7 +261,7 @@ static void done_claim(struct ztmd_req *r, void *arg, int rc, const struct ztm_e
 		struct ztmd_app *app = op->app;
 		int status = err->code == ZTM_E_CONFLICT ? 202 : app_status_for(err->code);
 		est_op_free(op);
-		est_refuse(r, app, action, status, err);
+		app_refuse(r, app, action, status, err);
 		return;
 	}
 	if (op->existing) {
@@ -276,7 +276,7 @@ static void done_claim(struct ztmd_req *r, void *arg, int rc, const struct ztm_e
 		ztm_log(ZTM_LOG_ERROR, "est.sign_failed", "serial=%s err=%s", op->row.serial,
 			ztm_err_name(serr.code));
 		est_op_free(op);
-		est_refuse(r, app, action, serr.code == ZTM_E_LINT ? 500 : app_status_for(serr.code),
+		app_refuse(r, app, action, serr.code == ZTM_E_LINT ? 500 : app_status_for(serr.code),
 			   &serr);
 		return;
 	}

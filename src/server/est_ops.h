@@ -31,8 +31,5 @@ struct est_op *est_op_new(struct ztmd_app *app, const struct ztm_buf *der, struc
 void est_op_free(struct est_op *op);
 /* Runs the claim/reserve -> sign -> issue sequence and replies. Takes op. */
 void est_op_start(struct ztmd_req *r, struct est_op *op);
-/* Audits a refusal, then replies with status (401 adds WWW-Authenticate). */
-void est_refuse(struct ztmd_req *r, struct ztmd_app *app, const char *action, int status,
-		const struct ztm_error *why);
 
 #endif

@@ -41,7 +41,7 @@ check "openssl verify admin via operator CA" openssl verify -CAfile $C/root/root
 	-untrusted $C/ca/operator.crt $C/operators/admin.crt
 check "admin cert verifies for purpose sslclient" openssl verify -purpose sslclient \
 	-CAfile $C/root/root.crt -untrusted $C/ca/operator.crt $C/operators/admin.crt
-check "chain.pem holds root + 5 CAs" test "$(grep -c 'BEGIN CERTIFICATE' $C/chain.pem)" -eq 6
+check "chain.pem holds root + 6 CAs" test "$(grep -c 'BEGIN CERTIFICATE' $C/chain.pem)" -eq 7
 
 txt() { openssl x509 -noout -text -in "$1"; }
 has() { local f=$1; shift; txt "$f" | grep -qE "$@"; }

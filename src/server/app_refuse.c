@@ -1,0 +1,56 @@
+/* app_refuse.c - every refusal is written to the audit log (who, what,
+ * why) before the reply goes out (DESIGN I7). The audit entry is the only
+ * thing a refused request changes. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "app_int.h"
+#include "ztm/str.h"
+
+struct refusal {
+	struct ztmd_app *app;
+	struct ztm_error err;
+	int status;
+	char action[32];
+	char peer[64];
+};
+
+static int job_audit_refusal(struct ztm_store *s, void *arg, struct ztm_error *err)
+{
+	struct refusal *f = arg;
+	return ztm_store_audit(s, f->peer, f->action, "-", ztm_err_name(f->err.code), f->err.msg,
+			       err);
+}
+
+static void done_refusal(struct ztmd_req *r, void *arg, int rc, const struct ztm_error *err)
+{
+	struct refusal *f = arg;
+
+	if (f->status == 401)
+		ztmd_reply_header(r, "WWW-Authenticate", "Basic realm=\"ztm\"");
+	if (f->status == 202) {
+		ztmd_reply_header(r, "Retry-After", "1");
+		ztmd_reply(r, 202, "text/plain", "pending\n", 8);
+	} else {
+		ztmd_reply_error(r, f->status, &f->err);
+	}
+	free(f);
+}
+
+void app_refuse(struct ztmd_req *r, struct ztmd_app *app, const char *action, int status,
+		const struct ztm_error *why)
+{
+	struct refusal *f = calloc(1, sizeof(*f));
+
+	if (f == NULL) {
+		ztmd_reply_error(r, 500, why);
+		return;
+	}
+	f->app = app;
+	f->err = *why;
+	f->status = status;
+	ztm_strlcpy(f->action, action, sizeof(f->action));
+	ztm_strlcpy(f->peer, ztmd_req_peer_addr(r), sizeof(f->peer));
+	ztmd_req_defer(r, job_audit_refusal, f, done_refusal);
+}
+
