@@ -301,6 +301,41 @@ static void test_cert_recover_and_each(void **state)
 }
 
 static struct ztm_store *reentry_store;
+/* A client that retries after a crash: its reservation was abandoned, so
+ * its idempotency key must be free again, while the old row keeps it. */
+static void test_abandoned_frees_idem_key(void **state)
+{
+	struct fx *f = *state;
+	struct ztm_cert_row row, got;
+	static const char key[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+	int64_t n = -1;
+
+	ztm_cert_row_init(&row);
+	ztm_cert_row_init(&got);
+	row_fill(&row, "4b10", key);
+	row.created_at = 100;
+	CHECK(ztm_store_cert_reserve(f->s, &row, E), ZTM_OK);
+	/* While reserved, the key is taken. */
+	row_fill(&row, "4b11", key);
+	CHECK(ztm_store_cert_reserve(f->s, &row, E), ZTM_E_EXISTS);
+	CHECK(ztm_store_cert_by_idem(f->s, key, &got, E), ZTM_OK);
+	assert_string_equal(got.serial, "4b10");
+	CHECK(ztm_store_cert_recover(f->s, 1000, &n, E), ZTM_OK);
+	assert_int_equal(n, 1);
+	CHECK(ztm_store_cert_by_idem(f->s, key, &got, E), ZTM_E_NOTFOUND);
+	row_fill(&row, "4b11", key);
+	CHECK(ztm_store_cert_reserve(f->s, &row, E), ZTM_OK);
+	CHECK(ztm_store_cert_issue(f->s, "4b11", (const uint8_t *)"y", 1, E), ZTM_OK);
+	CHECK(ztm_store_cert_by_idem(f->s, key, &got, E), ZTM_OK);
+	assert_string_equal(got.serial, "4b11");
+	/* The abandoned row still records what it was for. */
+	CHECK(ztm_store_cert_get(f->s, "4b10", &got, E), ZTM_OK);
+	assert_int_equal(got.state, ZTM_CERT_ABANDONED);
+	assert_string_equal(got.idem_key, key);
+	ztm_cert_row_free(&row);
+	ztm_cert_row_free(&got);
+}
+
 static int reentry_rc = 0;
 static enum ztm_err reentry_code;
 
@@ -676,6 +711,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cert_calls, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cert_recover_and_each, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_abandoned_frees_idem_key, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cert_each_reentry_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_factories_stations, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_operators_principals, setup, teardown),
