@@ -295,3 +295,10 @@ decide:
 	app_refuse(r, app, ztmd_action_name(action), err.code == ZTM_E_AUTH ? 401 : 403, &err);
 	return -1;
 }
+
+int ztmd_app_gate_metrics(struct ztmd_req *r, void *app)
+{
+	struct ztmd_peer peer;
+
+	return app_authorize(app, r, ZTMD_ACT_METRICS, &peer);
+}

@@ -19,5 +19,8 @@ int ztmd_app_worker_init(struct ztmd_app *app, struct ztm_store *store, struct z
 /* Called in the master before workers start: crash recovery etc. */
 int ztmd_app_recover(struct ztmd_app *app, struct ztm_store *store, struct ztm_error *err);
 void ztmd_app_free(struct ztmd_app *app);
+/* The access decision for the server's own /metrics (arg: the app); 0 =
+ * allowed, else it has replied 401/403. */
+int ztmd_app_gate_metrics(struct ztmd_req *r, void *app);
 
 #endif

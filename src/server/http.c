@@ -253,6 +253,8 @@ static void metrics(struct ztmd_req *r, void *arg)
 	struct ztm_buf b;
 	struct ztm_error e;
 
+	if (w->metrics_gate != NULL && w->metrics_gate(r, w->metrics_gate_arg) != 0)
+		return;
 	ztm_buf_init(&b, 4 * 1024 * 1024);
 	if (ztmd_metrics_render(w->metrics, &b) != 0) {
 		ztm_error_set(&e, ZTM_E_NOMEM, "metrics too large");

@@ -157,6 +157,8 @@ static int worker_main(struct master *m, unsigned slot)
 	o.store = store;
 	o.app_routes = m->routes;
 	o.n_app_routes = m->n_routes;
+	o.metrics_gate = ztmd_app_gate_metrics;
+	o.metrics_gate_arg = m->app;
 	o.listen_fd = m->listen_fd;
 	w = ztmd_worker_new(&o, &err);
 	m->listen_fd = -1; /* the worker owns it now */

@@ -73,6 +73,10 @@ struct ztmd_worker_opts {
 	struct ztm_store *store;
 	const struct ztmd_route *app_routes;
 	size_t n_app_routes;
+	/* Access to /metrics is the app's decision (authz.c decides everything):
+	 * 0 = allowed; otherwise the gate has replied. NULL = open. */
+	int (*metrics_gate)(struct ztmd_req *r, void *arg);
+	void *metrics_gate_arg;
 	int listen_fd; /* inherited listening socket */
 };
 
@@ -133,6 +137,8 @@ struct ztmd_worker {
 	struct ztmd_metrics *metrics;
 	unsigned slot;
 	struct ztm_store *store;
+	int (*metrics_gate)(struct ztmd_req *r, void *arg);
+	void *metrics_gate_arg;
 	struct ztmd_route *routes; /* builtins, then the app's */
 	size_t n_routes;
 	struct ztmd_req *live; /* requests received and not yet released */

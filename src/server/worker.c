@@ -197,6 +197,8 @@ struct ztmd_worker *ztmd_worker_new(const struct ztmd_worker_opts *o, struct ztm
 	w->ssl_ctx = o->ssl_ctx;
 	w->set = o->settings;
 	w->metrics = o->metrics;
+	w->metrics_gate = o->metrics_gate;
+	w->metrics_gate_arg = o->metrics_gate_arg;
 	w->slot = o->slot;
 	w->store = o->store;
 	if (conn_idx < 0)

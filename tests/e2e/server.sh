@@ -57,6 +57,15 @@ url = sqlite:$dir/ztm.db
 
 [ca]
 root = $dir/ca.pem
+
+# The test CA doubles as the operator CA so that "client" can be the
+# bootstrap admin: /metrics is for operators (authz.c).
+[ca.operator]
+cert = $dir/ca.pem
+key = file:$dir/ca.key
+
+[bootstrap]
+admin_cert = $dir/client.pem
 CONF
 
 # --- --check: a good config passes; a bad one fails naming the line.
@@ -105,7 +114,8 @@ grep -q '"error":"not_found"' body || fail "404 body is not the JSON error: $(ca
 
 # Requests spread over both workers; /metrics must count all of them.
 for _ in $(seq 20); do [ "$(code "$url/healthz")" = 200 ] || fail "healthz in loop"; done
-[ "$(code "$url/metrics")" = 200 ] || fail "metrics"
+[ "$(code "$url/metrics")" = 401 ] || fail "metrics without a client certificate is not 401"
+[ "$(code --cert client.pem --key client.key "$url/metrics")" = 200 ] || fail "metrics"
 # Prometheus text format 0.0.4: comments, or name{labels} value.
 grep -vE '^# (HELP|TYPE) ' body | grep -vE '^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="[^"]*",?)*\})? -?[0-9.eE+-]+$' \
 	&& fail "metrics lines not in Prometheus text format"
@@ -132,7 +142,7 @@ echo "$now" | grep -qx "$victim" && fail "killed worker still listed"
 [ "$(echo "$now" | wc -l)" = 2 ] || fail "worker not restarted: $now"
 for _ in $(seq 6); do [ "$(code "$url/healthz")" = 200 ] || fail "healthz after worker restart"; done
 grep -q "event=worker_died slot=[01] pid=$victim exit=-1 signal=9" log || fail "worker death not logged"
-[ "$(code "$url/metrics")" = 200 ] || fail "metrics after restart"
+[ "$(code --cert client.pem --key client.key "$url/metrics")" = 200 ] || fail "metrics after restart"
 grep -q '^ztmd_worker_restarts_total 1$' body || fail "restart not counted"
 
 # --- SIGTERM: exit 0 within the grace period (5s).
