@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include "ztm/str.h"
+
 #define ROLE(r) (1u << (r))
 #define OPS_READ (ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_SECURITY_OFFICER) | ROLE(ZTM_ROLE_AUDITOR))
 
@@ -68,6 +70,9 @@ int ztmd_authz_decide(enum ztmd_action action, const struct ztmd_peer *peer,
 		return ztm_error_set(err, ZTM_E_AUTH, "client certificate or its owner is revoked");
 	case ZTMD_PEER_OPERATOR:
 	case ZTMD_PEER_STATION:
+		if (peer->superseded && action != ZTMD_ACT_EST_REENROLL)
+			return ztm_error_set(err, ZTM_E_AUTH,
+					     "client certificate has been superseded by a newer one");
 		if ((unsigned)peer->role < ZTM_ROLE_COUNT &&
 		    (access_table[action].roles & ROLE(peer->role)) != 0)
 			return 0;
@@ -75,6 +80,48 @@ int ztmd_authz_decide(enum ztmd_action action, const struct ztmd_peer *peer,
 				     ztm_role_name(peer->role), ztmd_action_name(action));
 	}
 	return ztm_error_set(err, ZTM_E_DENIED, "not allowed");
+}
+
+/* An issued certificate of ours whose owner has a newer one. */
+static int superseded_owner(struct ztm_store *store, const char *ca_name, const char *serial_hex,
+			    struct ztm_principal *who, struct ztm_error *err)
+{
+	struct ztm_cert_row row;
+	int rc = -1;
+
+	ztm_cert_row_init(&row);
+	if (ztm_store_cert_get(store, serial_hex, &row, err) != 0)
+		goto out;
+	if (row.state != ZTM_CERT_ISSUED || strcmp(row.ca, ca_name) != 0) {
+		ztm_error_set(err, ZTM_E_NOTFOUND, "not an issued certificate of this CA");
+		goto out;
+	}
+	memset(who, 0, sizeof(*who));
+	ztm_strlcpy(who->kind, row.owner_kind, sizeof(who->kind));
+	who->id = row.owner_id;
+	if (strcmp(row.owner_kind, "station") == 0) {
+		struct ztm_station_row st;
+		if (ztm_store_station_get(store, row.owner_id, &st, err) != 0)
+			goto out;
+		ztm_strlcpy(who->name, st.name, sizeof(who->name));
+		who->role = ZTM_ROLE_STATION;
+		who->revoked = st.state == ZTM_STATION_REVOKED;
+		who->factory_id = st.factory_id;
+	} else if (strcmp(row.owner_kind, "operator") == 0) {
+		struct ztm_operator_row op;
+		if (ztm_store_operator_get(store, row.owner_id, &op, err) != 0)
+			goto out;
+		ztm_strlcpy(who->name, op.name, sizeof(who->name));
+		who->role = op.role;
+		who->revoked = op.revoked;
+	} else {
+		ztm_error_set(err, ZTM_E_NOTFOUND, "certificate has no station or operator owner");
+		goto out;
+	}
+	rc = 0;
+out:
+	ztm_cert_row_free(&row);
+	return rc;
 }
 
 int ztmd_authz_peer(struct ztm_store *store, const char *ca_name, const char *serial_hex,
@@ -93,8 +140,16 @@ int ztmd_authz_peer(struct ztm_store *store, const char *ca_name, const char *se
 				*err = lookup;
 			return -1;
 		}
-		peer->kind = ZTMD_PEER_UNKNOWN;
-		return 0;
+		if (superseded_owner(store, ca_name, serial_hex, &peer->who, &lookup) != 0) {
+			if (lookup.code != ZTM_E_NOTFOUND) {
+				if (err != NULL)
+					*err = lookup;
+				return -1;
+			}
+			peer->kind = ZTMD_PEER_UNKNOWN;
+			return 0;
+		}
+		peer->superseded = 1;
 	}
 	if (peer->who.revoked) {
 		peer->kind = ZTMD_PEER_REVOKED;

@@ -44,6 +44,10 @@ enum ztmd_principal_kind {
 
 struct ztmd_peer {
 	enum ztmd_principal_kind kind;
+	/* The certificate is ours and its owner known, but it is no longer the
+	 * owner's current one (re-enrolled since). Only a re-enrollment retry
+	 * may use it: it can fetch what it already asked for, nothing else. */
+	int superseded;
 	enum ztm_role role; /* operators and stations */
 	struct ztm_principal who;
 };
@@ -55,7 +59,8 @@ int ztmd_authz_decide(enum ztmd_action action, const struct ztmd_peer *peer,
 
 /* Fills peer from the verified client certificate (NULL = anonymous): the
  * issuing CA by name ("operator", "station") and the serial are looked up
- * in the store. */
+ * in the store, first as an owner's current certificate, then as an issued
+ * certificate of a known owner (superseded). */
 struct x509_st;
 int ztmd_authz_peer(struct ztm_store *store, const char *ca_name, const char *serial_hex,
 		    struct ztmd_peer *peer, struct ztm_error *err);

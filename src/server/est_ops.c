@@ -121,45 +121,61 @@ static int owner_by_cert(struct ztm_store *s, struct est_op *op, struct ztm_erro
 	return 0;
 }
 
-/* Job 1: claim the credential for this key and reserve a serial. */
-static int job_claim(struct ztm_store *s, void *arg, struct ztm_error *err)
+/* 0: this is a retry and op->cert holds the certificate already issued;
+ * 1: no earlier certificate, go on; -1: error (CONFLICT: still in flight). */
+static int retry_of(struct ztm_store *s, struct est_op *op, struct ztm_error *err)
 {
-	struct est_op *op = arg;
-	struct ztm_code_row code;
 	struct ztm_cert_row prior;
 	struct ztm_error lookup;
 	int rc;
 
-	if (op->kind == EST_BY_CODE) {
-		if (ztm_store_code_claim(s, op->code_hash, op->csr.spki_sha256, (int64_t)time(NULL),
-					 &code, err) != 0)
-			return -1;
-		if (owner_by_code(s, op, &code, err) != 0)
-			return -1;
-	} else if (owner_by_cert(s, op, err) != 0) {
-		return -1;
-	}
-	if (op->app->cas[op->ca].ca == NULL)
-		return ztm_error_set(err, ZTM_E_CONFIG, "the %s CA is not configured",
-				     app_ca_name(op->ca));
-	idem_key(op, op->row.idem_key);
+	if (op->row.idem_key[0] == '\0')
+		return ztm_error_set(err, ZTM_E_CRYPTO, "idempotency key");
 	ztm_cert_row_init(&prior);
 	rc = ztm_store_cert_by_idem(s, op->row.idem_key, &prior, &lookup);
 	if (rc == 0) {
 		if (prior.state == ZTM_CERT_ISSUED) {
 			op->existing = 1;
-			rc = ztm_buf_append(&op->cert, prior.der.data, prior.der.len);
+			rc = ztm_buf_append(&op->cert, prior.der.data, prior.der.len) == 0
+				     ? 0
+				     : ztm_error_set(err, ZTM_E_NOMEM, "certificate");
 		} else {
 			rc = ztm_error_set(err, ZTM_E_CONFLICT, "enrollment in progress");
 		}
-		ztm_cert_row_free(&prior);
-		return rc;
+	} else if (lookup.code == ZTM_E_NOTFOUND) {
+		rc = 1;
+	} else {
+		*err = lookup;
+		rc = -1;
 	}
 	ztm_cert_row_free(&prior);
-	if (lookup.code != ZTM_E_NOTFOUND) {
-		*err = lookup;
+	return rc;
+}
+
+/* Job 1: claim the credential for this key and reserve a serial. */
+static int job_claim(struct ztm_store *s, void *arg, struct ztm_error *err)
+{
+	struct est_op *op = arg;
+	struct ztm_code_row code;
+	int rc;
+
+	idem_key(op, op->row.idem_key);
+	if (op->kind == EST_BY_CODE &&
+	    (ztm_store_code_claim(s, op->code_hash, op->csr.spki_sha256, (int64_t)time(NULL),
+				  &code, err) != 0 ||
+	     owner_by_code(s, op, &code, err) != 0))
 		return -1;
-	}
+	/* A retry after a lost response gets what was issued. For a
+	 * re-enrollment this comes before the "current certificate" check: the
+	 * retry presents the certificate the first attempt replaced. */
+	rc = retry_of(s, op, err);
+	if (rc <= 0)
+		return rc;
+	if (op->kind == EST_BY_CERT && owner_by_cert(s, op, err) != 0)
+		return -1;
+	if (op->app->cas[op->ca].ca == NULL)
+		return ztm_error_set(err, ZTM_E_CONFIG, "the %s CA is not configured",
+				     app_ca_name(op->ca));
 	if (ztm_serial_new(op->serial, err) != 0)
 		return -1;
 	ztm_serial_hex(op->serial, op->row.serial);

@@ -150,9 +150,21 @@ st=$(curl -s --cacert "$ROOT" --cert renewed.pem --key station.key -H 'Content-T
   -d '{"name":"x"}' -o out -w '%{http_code}' "$S/api/v1/factories")
 check_refused "station certificate on the admin API" 403 "$st"
 
-# The superseded station certificate no longer authenticates.
+# The superseded certificate: a retry of its re-enrollment (same CSR) gets
+# the same new certificate back (I3); anything else is refused.
 st=$(curl -s --cacert "$ROOT" --cert station.pem --key station.key -H 'Content-Type: application/pkcs10' \
-  --data-binary @reenroll.b64 -o out -w '%{http_code}' "$S/.well-known/est/simplereenroll")
-check_refused "superseded station certificate" 401 "$st"
+  --data-binary @reenroll.b64 -o renewed2.b64 -w '%{http_code}' "$S/.well-known/est/simplereenroll")
+[ "$st" = 200 ] || fail "re-enrollment retry with the superseded certificate got $st"
+cmp -s renewed.b64 renewed2.b64 || fail "re-enrollment retry returned a different certificate"
+same_as ref
+ok "re-enrollment retry after a lost response returns the same certificate"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out rekey.key 2>/dev/null
+openssl req -new -key rekey.key -subj "/CN=line-1" -outform DER | base64 >rekey.b64
+st=$(curl -s --cacert "$ROOT" --cert station.pem --key station.key -H 'Content-Type: application/pkcs10' \
+  --data-binary @rekey.b64 -o out -w '%{http_code}' "$S/.well-known/est/simplereenroll")
+check_refused "superseded station certificate asking for a new key" 401 "$st"
+st=$(curl -s --cacert "$ROOT" --cert station.pem --key station.key -o out -w '%{http_code}' \
+  "$S/api/v1/stations/acme-shenzhen/line-1")
+check_refused "superseded certificate on any other endpoint" 401 "$st"
 
 echo "all EST station checks passed"

@@ -84,12 +84,34 @@ static void test_unknown_action_denied(void **state)
 	assert_int_equal(e.code, ZTM_E_DENIED);
 }
 
+/* A superseded certificate may only retry a re-enrollment. */
+static void test_superseded_only_reenroll(void **state)
+{
+	struct ztmd_peer p;
+	struct ztm_error e;
+	int a;
+
+	peer_for_column(ZTM_ROLE_ADMIN, &p);
+	p.superseded = 1;
+	for (a = 0; a < ZTMD_ACT_COUNT; a++) {
+		int rc = ztmd_authz_decide((enum ztmd_action)a, &p, &e);
+		if (a == ZTMD_ACT_EST_REENROLL || a == ZTMD_ACT_HEALTH || a == ZTMD_ACT_EST_CACERTS ||
+		    a == ZTMD_ACT_EST_CSRATTRS || a == ZTMD_ACT_EST_ENROLL_CODE) {
+			assert_int_equal(rc, 0);
+		} else {
+			assert_int_equal(rc, -1);
+			assert_int_equal(e.code, ZTM_E_AUTH);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_matrix_covers_every_action),
 		cmocka_unit_test(test_matrix),
 		cmocka_unit_test(test_unknown_action_denied),
+		cmocka_unit_test(test_superseded_only_reenroll),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
