@@ -13,6 +13,7 @@
 
 #include "cli_common.h"
 #include "ztm/ca.h"
+#include "ztm/certfile.h"
 #include "ztm/file.h"
 #include "ztm/issue.h"
 #include "ztm/key.h"
@@ -37,17 +38,6 @@ struct init_opts {
 	char cdir[PATH_MAX], odir[PATH_MAX];
 	char org[65]; /* from the tls CA's subject: the ceremony's --org */
 };
-
-static X509 *read_cert(const char *path, struct ztm_error *err)
-{
-	BIO *b = BIO_new_file(path, "r");
-	X509 *x = b != NULL ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
-
-	BIO_free(b);
-	if (x == NULL)
-		ztm_error_ossl(err, ZTM_E_NOTFOUND, "%s: cannot read certificate", path);
-	return x;
-}
 
 /* Issues OUT/server.crt (leaf + tls CA, a chain file) for OUT/server.key. */
 static int issue_server_cert(struct init_opts *o, struct ztm_error *err)
@@ -78,7 +68,7 @@ static int issue_server_cert(struct init_opts *o, struct ztm_error *err)
 		goto out;
 	kopts.pass = (const char *)pass.data;
 	snprintf(path, sizeof(path), "%s/ca/tls.crt", o->cdir);
-	if ((ca_cert = read_cert(path, err)) == NULL)
+	if ((ca_cert = ztm_cert_load_pem(path, err)) == NULL)
 		goto out;
 	snprintf(keyuri, sizeof(keyuri), "file:%s/ca/tls.key", o->cdir);
 	if ((ca_key = ztm_key_load(keyuri, &kopts, err)) == NULL)

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "ztm/ca.h"
+#include "ztm/certfile.h"
 #include "ztm/file.h"
 #include "ztm/key.h"
 #include "ztm/log.h"
@@ -21,26 +22,6 @@ static const char *const ca_names[APP_CA_COUNT] = {"device", "station", "operato
 const char *app_ca_name(enum app_ca_id id)
 {
 	return (unsigned)id < APP_CA_COUNT ? ca_names[id] : "unknown";
-}
-
-static X509 *load_cert(const char *path, struct ztm_error *err)
-{
-	struct ztm_buf b;
-	BIO *bio;
-	X509 *x = NULL;
-
-	ztm_buf_init(&b, 256 * 1024);
-	if (ztm_file_read(path, 256 * 1024, &b, err) != 0)
-		goto out;
-	bio = BIO_new_mem_buf(b.data, (int)b.len);
-	if (bio != NULL)
-		x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-	BIO_free(bio);
-	if (x == NULL)
-		ztm_error_ossl(err, ZTM_E_CONFIG, "%s: not a PEM certificate", path);
-out:
-	ztm_buf_free(&b);
-	return x;
 }
 
 static int cert_der(X509 *x, struct ztm_buf *out)
@@ -88,7 +69,7 @@ static int load_ca(struct ztmd_app *app, struct ztm_config *cfg, enum app_ca_id 
 		ztm_error_set(err, ZTM_E_CONFIG, "[%s] has cert but no key", section);
 		goto out;
 	}
-	ca->cert = load_cert(cert, err);
+	ca->cert = ztm_cert_load_pem(cert, err);
 	if (ca->cert == NULL)
 		goto out;
 	memset(&kopts, 0, sizeof(kopts));
@@ -162,7 +143,7 @@ struct ztmd_app *ztmd_app_new(struct ztm_config *cfg, struct ztm_error *err)
 		ztm_error_set(err, ZTM_E_CONFIG, "[bootstrap] admin_cert path too long");
 		goto fail;
 	}
-	app->root = load_cert(root, err);
+	app->root = ztm_cert_load_pem(root, err);
 	if (app->root == NULL || cert_der(app->root, &app->root_der) != 0)
 		goto fail;
 	all[nall++] = ztm_buf_slice(&app->root_der);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ztm/certfile.h"
 #include "ztm/log.h"
 #include "ztm/str.h"
 
@@ -22,7 +23,6 @@ static int bootstrap_admin(struct ztmd_app *app, struct ztm_store *store, struct
 	struct ztm_cert_row row;
 	struct ztm_error lookup;
 	X509 *x = NULL;
-	BIO *bio = NULL;
 	int64_t id;
 	unsigned char *der = NULL;
 	int derlen, rc = -1;
@@ -31,12 +31,9 @@ static int bootstrap_admin(struct ztmd_app *app, struct ztm_store *store, struct
 	unsigned mdlen = 0;
 
 	ztm_cert_row_init(&row);
-	bio = BIO_new_file(app->admin_cert, "r");
-	if (bio == NULL || (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL) {
-		ztm_error_ossl(err, ZTM_E_CONFIG, "[bootstrap] admin_cert %s: not readable",
-			       app->admin_cert);
+	x = ztm_cert_load_pem(app->admin_cert, err);
+	if (x == NULL)
 		goto out;
-	}
 	if (app->cas[APP_CA_OPERATOR].cert == NULL || app_peer_ca(app, x) != APP_CA_OPERATOR ||
 	    X509_verify(x, X509_get0_pubkey(app->cas[APP_CA_OPERATOR].cert)) != 1) {
 		ztm_error_ossl(err, ZTM_E_CONFIG,
@@ -88,7 +85,6 @@ rollback:
 out:
 	OPENSSL_free(der);
 	X509_free(x);
-	BIO_free(bio);
 	ztm_cert_row_free(&row);
 	return rc;
 }
