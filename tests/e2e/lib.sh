@@ -10,12 +10,21 @@ T=$(mktemp -d /tmp/ztm-e2e.XXXXXX)
 ZTMD_PID=
 
 cleanup() {
+  local rc=$? sanitizer=0
   if [ -n "${ZTMD_PID}" ] && kill -0 "$ZTMD_PID" 2>/dev/null; then
     kill -TERM "$ZTMD_PID" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$ZTMD_PID" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 100); do kill -0 "$ZTMD_PID" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$ZTMD_PID" 2>/dev/null || true
   fi
+  # Under the sanitizer build a report from ztmd (leak at exit, a worker's
+  # abort) fails the test even if every request looked fine.
+  if [ -f "$T/ztmd.log" ] && grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T/ztmd.log"; then
+    grep -E -A12 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T/ztmd.log" | head -60 >&2
+    sanitizer=1
+  fi
   if [ "${KEEP:-0}" = 1 ]; then echo "kept $T" >&2; else rm -rf "$T"; fi
+  [ "$sanitizer" = 1 ] && [ "$rc" = 0 -o "$rc" = 77 ] && exit 1
+  exit "$rc"
 }
 trap cleanup EXIT
 
