@@ -74,6 +74,7 @@ json_t *cli_post_json(const struct ztm_client_opts *o, const char *path, json_t 
 	j = handle_reply(&resp, err);
 out:
 	free(s);
+	json_decref(body); /* taken: every caller passes a fresh json_pack */
 	ztm_http_resp_free(&resp);
 	return j;
 }

@@ -26,8 +26,9 @@
 int cli_conn_option(int c, struct ztm_client_opts *o);
 /* Prints "ztm <cmd>: <message>" and returns ZTM_EXIT_FAIL. */
 int cli_fail(const char *cmd, const struct ztm_error *err);
-/* POSTs a JSON object to the admin API; on 2xx returns the parsed reply
- * (caller json_decref's), else NULL with err from the server's JSON error. */
+/* POSTs a JSON object to the admin API and releases it (body may be NULL:
+ * out of memory); on 2xx returns the parsed reply (caller json_decref's),
+ * else NULL with err from the server's JSON error. */
 json_t *cli_post_json(const struct ztm_client_opts *o, const char *path, json_t *body,
 		      struct ztm_error *err);
 json_t *cli_get_json(const struct ztm_client_opts *o, const char *path, struct ztm_error *err);
