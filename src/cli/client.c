@@ -146,10 +146,14 @@ fail:
 	return NULL;
 }
 
+/* Value of the first header `name` (case-insensitive) in the header block,
+ * trimmed of OWS, into out. Returns how many lines carry that header (0 when
+ * absent), or -1 when the first value does not fit in out. */
 static int find_header(const char *hdrs, size_t n, const char *name, char *out, size_t outsize)
 {
 	size_t nl = strlen(name);
 	const char *p = hdrs, *end = hdrs + n;
+	int count = 0;
 
 	while (p < end) {
 		const char *eol = memchr(p, '\n', (size_t)(end - p));
@@ -157,27 +161,32 @@ static int find_header(const char *hdrs, size_t n, const char *name, char *out, 
 		if (eol == NULL)
 			eol = end;
 		len = (size_t)(eol - p);
-		if (len > nl && strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
+		if (len > nl && strncasecmp(p, name, nl) == 0 && p[nl] == ':' && count++ == 0) {
 			const char *v = p + nl + 1;
 			size_t vl;
 			while (v < eol && (*v == ' ' || *v == '\t'))
 				v++;
 			vl = (size_t)(eol - v);
-			while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == ' '))
+			while (vl > 0 &&
+			       (v[vl - 1] == '\r' || v[vl - 1] == ' ' || v[vl - 1] == '\t'))
 				vl--;
 			if (vl >= outsize)
 				return -1;
 			memcpy(out, v, vl);
 			out[vl] = '\0';
-			return 1;
 		}
 		p = eol + 1;
 	}
-	return 0;
+	return count;
+}
+
+static int is_digit(char c)
+{
+	return c >= '0' && c <= '9';
 }
 
 int ztm_http_parse_response(const uint8_t *p, size_t n, struct ztm_http_resp *resp,
-			    struct ztm_error *err)
+                            struct ztm_error *err)
 {
 	const char *s = (const char *)p;
 	const uint8_t *hend = NULL;
@@ -195,19 +204,24 @@ int ztm_http_parse_response(const uint8_t *p, size_t n, struct ztm_http_resp *re
 	if (hend == NULL)
 		return ztm_error_set(err, ZTM_E_PARSE, "response has no complete header");
 	hlen = (size_t)(hend - p);
-	if (hlen < 12 || memcmp(s, "HTTP/1.", 7) != 0 || s[8] != ' ' || s[9] < '1' || s[9] > '5' ||
-	    s[10] < '0' || s[10] > '9' || s[11] < '0' || s[11] > '9')
+	/* RFC 7230 §3.1.2: HTTP/1.x SP 3DIGIT SP reason-phrase CRLF. The reason
+	 * may be empty, and some servers drop the SP before the CRLF. */
+	if (hlen < 14 || memcmp(s, "HTTP/1.", 7) != 0 || !is_digit(s[7]) || s[8] != ' ' ||
+	    s[9] < '1' || s[9] > '5' || !is_digit(s[10]) || !is_digit(s[11]) ||
+	    (s[12] != ' ' && s[12] != '\r'))
 		return ztm_error_set(err, ZTM_E_PARSE, "response has no HTTP/1.x status line");
 	status = (s[9] - '0') * 100 + (s[10] - '0') * 10 + (s[11] - '0');
 	resp->status = status;
 	rc = find_header(s, hlen, "Transfer-Encoding", val, sizeof(val));
 	if (rc != 0)
 		return ztm_error_set(err, ZTM_E_PARSE, "chunked responses are not expected");
-	if (find_header(s, hlen, "Content-Type", resp->content_type, sizeof(resp->content_type)) < 0)
+	if (find_header(s, hlen, "Content-Type", resp->content_type, sizeof(resp->content_type)) <
+	    0)
 		return ztm_error_set(err, ZTM_E_PARSE, "Content-Type too long");
 	rc = find_header(s, hlen, "Retry-After", val, sizeof(val));
 	if (rc > 0) {
 		int ra;
+		/* Delay-seconds only; an HTTP-date leaves retry_after at -1. */
 		if (ztm_parse_int(val, 0, 86400, &ra) == 0)
 			resp->retry_after = ra;
 	}
@@ -215,11 +229,17 @@ int ztm_http_parse_response(const uint8_t *p, size_t n, struct ztm_http_resp *re
 	rc = find_header(s, hlen, "Content-Length", val, sizeof(val));
 	if (rc < 0)
 		return ztm_error_set(err, ZTM_E_PARSE, "bad Content-Length");
+	/* RFC 7230 §3.3.2: several Content-Length lines make the framing
+	 * ambiguous; refuse rather than pick one. */
+	if (rc > 1)
+		return ztm_error_set(err, ZTM_E_PARSE, "repeated Content-Length");
 	if (rc > 0) {
 		if (ztm_parse_u64(val, 0, RESP_MAX, &clen) != 0)
 			return ztm_error_set(err, ZTM_E_PARSE, "bad Content-Length '%s'", val);
 		if (clen > blen)
 			return ztm_error_set(err, ZTM_E_PARSE, "response body truncated");
+		/* Bytes past Content-Length are ignored: one request per
+		 * connection (Connection: close), so nothing else can follow. */
 		blen = (size_t)clen;
 	}
 	resp->body.len = 0;

@@ -20,11 +20,10 @@
 
 #include "app_int.h"
 #include "est_ops.h"
+#include "est_parse.h"
 #include "ztm/log.h"
 #include "ztm/pkcs7.h"
 #include "ztm/str.h"
-
-#define EST_MAX_CSR_B64 (24 * 1024)
 
 /* RFC 7030 §4.5.2 CsrAttrs: ecdsa-with-SHA256, and id-ecPublicKey with
  * prime256v1: "sign with ECDSA SHA-256 over a P-256 key" is what we ask. */
@@ -40,37 +39,17 @@ static void reply_certs_only(struct ztmd_req *r, const struct ztm_buf *b64)
 	ztmd_reply(r, 200, "application/pkcs7-mime; smime-type=certs-only", b64->data, b64->len);
 }
 
-/* /.well-known/est[/<label>]/cacerts: label is a CA name; no label = all. */
-static int est_label(const char *path, const char *op)
-{
-	static const char prefix[] = "/.well-known/est/";
-	const char *rest = path + sizeof(prefix) - 1;
-	size_t n;
-	unsigned i;
-
-	if (strncmp(path, prefix, sizeof(prefix) - 1) != 0)
-		return -2;
-	if (strcmp(rest, op) == 0)
-		return -1;
-	for (i = 0; i < APP_CA_COUNT; i++) {
-		n = strlen(app_ca_name((enum app_ca_id)i));
-		if (strncmp(rest, app_ca_name((enum app_ca_id)i), n) == 0 && rest[n] == '/' &&
-		    strcmp(rest + n + 1, op) == 0)
-			return (int)i;
-	}
-	return -2;
-}
-
 static void h_cacerts(struct ztmd_req *r, void *arg)
 {
 	struct ztmd_app *app = arg;
 	struct ztmd_peer peer;
-	int label = est_label(ztmd_req_path(r), "cacerts");
+	int label = EST_NO_LABEL, op = -1;
 	struct ztm_error err;
 
 	if (app_authorize(app, r, ZTMD_ACT_EST_CACERTS, &peer) != 0)
 		return;
-	if (label == -2 || (label >= 0 && app->cas[label].cert == NULL)) {
+	if (est_parse_path(ztmd_req_path(r), &label, &op) != 0 || op != EST_OP_CACERTS ||
+	    (label != EST_NO_LABEL && app->cas[label].cert == NULL)) {
 		ztm_error_set(&err, ZTM_E_NOTFOUND, "no such EST label");
 		ztmd_reply_error(r, 404, &err);
 		return;
@@ -98,56 +77,11 @@ static void h_csrattrs(struct ztmd_req *r, void *arg)
 	ztm_buf_free(&b64);
 }
 
-/* Reads the body: base64 of a DER PKCS#10 (RFC 7030 §4.2.1), capped. */
+/* The CSR of an enrollment request: base64 DER in an application/pkcs10
+ * body (RFC 7030 §4.2.1), capped before decoding (est_parse.c). */
 static int est_read_csr(struct ztmd_req *r, struct ztm_buf *der, struct ztm_error *err)
 {
-	struct ztm_slice body = ztmd_req_body(r);
-	const char *ct = ztmd_req_header(r, "Content-Type");
-
-	if (ct == NULL || strncmp(ct, "application/pkcs10", 18) != 0)
-		return ztm_error_set(err, ZTM_E_PARSE, "Content-Type must be application/pkcs10");
-	if (body.len > EST_MAX_CSR_B64)
-		return ztm_error_set(err, ZTM_E_TOOBIG, "CSR body over %d bytes", EST_MAX_CSR_B64);
-	if (body.len == 0)
-		return ztm_error_set(err, ZTM_E_PARSE, "empty body: a base64 PKCS#10 CSR is required");
-	if (ztm_b64_decode((const char *)body.p, body.len, der) != 0)
-		return ztm_error_set(err, ZTM_E_PARSE, "body is not valid base64");
-	return 0;
-}
-
-/* HTTP Basic (RFC 7617): the password is the one-time code; the user name
- * is informational. The code is hashed at once and wiped. */
-static int basic_code_hash(struct ztmd_req *r, uint8_t hash[32], struct ztm_error *err)
-{
-	const char *h = ztmd_req_header(r, "Authorization");
-	struct ztm_buf dec;
-	const char *colon;
-	unsigned len = 0;
-	int rc = -1;
-
-	if (h == NULL || strncmp(h, "Basic ", 6) != 0)
-		return ztm_error_set(err, ZTM_E_AUTH, "an enrollment code (HTTP Basic) is required");
-	ztm_buf_init(&dec, 1024);
-	if (strlen(h + 6) > 1024 || ztm_b64_decode(h + 6, strlen(h + 6), &dec) != 0 ||
-	    ztm_buf_cstr(&dec) == NULL) {
-		ztm_error_set(err, ZTM_E_AUTH, "malformed Basic credentials");
-		goto out;
-	}
-	colon = memchr(dec.data, ':', dec.len);
-	if (colon == NULL || (size_t)((const uint8_t *)colon - dec.data) + 1 == dec.len) {
-		ztm_error_set(err, ZTM_E_AUTH, "Basic credentials carry no code");
-		goto out;
-	}
-	colon++;
-	if (EVP_Digest(colon, dec.len - (size_t)((const uint8_t *)colon - dec.data), hash, &len,
-		       EVP_sha256(), NULL) != 1 || len != 32) {
-		ztm_error_ossl(err, ZTM_E_CRYPTO, "hashing the code");
-		goto out;
-	}
-	rc = 0;
-out:
-	ztm_buf_free(&dec); /* wipes */
-	return rc;
+	return est_parse_csr_body(ztmd_req_header(r, "Content-Type"), ztmd_req_body(r), der, err);
 }
 
 static void h_simpleenroll(struct ztmd_req *r, void *arg)
@@ -162,7 +96,7 @@ static void h_simpleenroll(struct ztmd_req *r, void *arg)
 	if (app_authorize(app, r, ZTMD_ACT_EST_ENROLL_CODE, &peer) != 0)
 		return;
 	ztm_buf_init(&der, 16 * 1024);
-	if (basic_code_hash(r, hash, &err) != 0) {
+	if (est_parse_basic(ztmd_req_header(r, "Authorization"), hash, &err) != 0) {
 		app_refuse(r, app, "est.enroll", 401, &err);
 		goto out;
 	}
@@ -220,35 +154,32 @@ out:
  * names one of our CAs (RFC 7030 §3.2.2 "arbitrary label"). */
 static void h_est(struct ztmd_req *r, void *arg)
 {
+	/* Indexed by enum est_opcode. */
 	static const struct {
 		enum ztmd_method method;
-		const char *op;
 		ztmd_handler fn;
-	} ops[] = {
-		{ZTMD_GET, "cacerts", h_cacerts},
-		{ZTMD_GET, "csrattrs", h_csrattrs},
-		{ZTMD_POST, "simpleenroll", h_simpleenroll},
-		{ZTMD_POST, "simplereenroll", h_simplereenroll},
+	} ops[EST_OP_COUNT] = {
+	    [EST_OP_CACERTS] = {ZTMD_GET, h_cacerts},
+	    [EST_OP_CSRATTRS] = {ZTMD_GET, h_csrattrs},
+	    [EST_OP_SIMPLEENROLL] = {ZTMD_POST, h_simpleenroll},
+	    [EST_OP_SIMPLEREENROLL] = {ZTMD_POST, h_simplereenroll},
 	};
-	const char *path = ztmd_req_path(r);
 	struct ztm_error err;
-	size_t i;
+	int label, op;
 
-	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
-		if (est_label(path, ops[i].op) == -2)
-			continue;
-		if (ztmd_req_method(r) != ops[i].method) {
-			ztm_error_set(&err, ZTM_E_USAGE, "%s needs %s", ops[i].op,
-				      ops[i].method == ZTMD_GET ? "GET" : "POST");
-			ztmd_reply_header(r, "Allow", ops[i].method == ZTMD_GET ? "GET" : "POST");
-			ztmd_reply_error(r, 405, &err);
-			return;
-		}
-		ops[i].fn(r, arg);
+	if (est_parse_path(ztmd_req_path(r), &label, &op) != 0) {
+		ztm_error_set(&err, ZTM_E_NOTFOUND, "no such EST operation or label");
+		ztmd_reply_error(r, 404, &err);
 		return;
 	}
-	ztm_error_set(&err, ZTM_E_NOTFOUND, "no such EST operation or label");
-	ztmd_reply_error(r, 404, &err);
+	if (ztmd_req_method(r) != ops[op].method) {
+		ztm_error_set(&err, ZTM_E_USAGE, "%s needs %s", est_op_name(op),
+		              ops[op].method == ZTMD_GET ? "GET" : "POST");
+		ztmd_reply_header(r, "Allow", ops[op].method == ZTMD_GET ? "GET" : "POST");
+		ztmd_reply_error(r, 405, &err);
+		return;
+	}
+	ops[op].fn(r, arg);
 }
 
 size_t est_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max)
