@@ -13,8 +13,9 @@
 #include "ztm/buf.h"
 #include "ztm/err.h"
 
+/* Set by the top CMakeLists.txt from project(ztm VERSION ...). */
 #ifndef ZTM_VERSION_STRING
-#define ZTM_VERSION_STRING "0.1.0"
+#error "ZTM_VERSION_STRING is not defined: build with CMake"
 #endif
 
 /* Minimum passphrase length for the root and online keys. */
