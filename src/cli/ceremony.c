@@ -17,8 +17,8 @@
 
 #include "commands.h"
 #include "shamir.h"
-#include "ztm/file.h"
 #include "ztm/ca.h"
+#include "ztm/file.h"
 #include "ztm/key.h"
 #include "ztm/profile.h"
 #include "ztm/str.h"
@@ -96,7 +96,6 @@ static X509 *make_one(struct init_run *r, const char *name, const char *role, co
 	json_t *e;
 
 	ztm_buf_init(&spki, 0);
-
 	snprintf(keyrel, sizeof(keyrel), "%s.key", rel_base);
 	snprintf(crtrel, sizeof(crtrel), "%s.crt", rel_base);
 	k = ztm_key_new(r->o->alg, err);
