@@ -24,6 +24,10 @@ struct ztm_issue_req {
 	uint8_t serial[ZTM_SERIAL_LEN];
 	int64_t not_before; /* 0 = now */
 	int64_t lifetime;   /* seconds; 0 = profile default */
+	/* ZTM_EKU_*; 0 = the profile's. Anything else passes the lint only
+	 * within the profile's eku_request (issuing-ca: the purposes the CA's
+	 * leaves will carry). */
+	unsigned eku;
 };
 
 /* Fills *t from the request and the CA (no lint, no signature): the
@@ -40,8 +44,9 @@ int ztm_issue_tbs(const struct ztm_ca *ca, const struct ztm_tbs *t, struct ztm_b
 int ztm_issue(const struct ztm_ca *ca, const struct ztm_issue_req *req, struct ztm_buf *der_out,
               struct ztm_error *err);
 /* An issuing-CA certificate signed by root (profile "issuing-ca", pathlen
- * 0; req->profile may be NULL). The SPKI may come from a CSR of a key held
- * elsewhere (an HSM), so ztm never needs the issuing key itself. */
+ * 0; req->profile may be NULL), carrying req->eku as its extKeyUsage when
+ * set. The SPKI may come from a CSR of a key held elsewhere (an HSM), so ztm
+ * never needs the issuing key itself. */
 int ztm_issue_ca_cert(const struct ztm_ca *root, const struct ztm_issue_req *req,
                       struct ztm_buf *der_out, struct ztm_error *err);
 

@@ -80,5 +80,10 @@ struct ztm_tbs {
 
 /* 0 if t may be signed by ca; else -1, ZTM_E_LINT, "lint <rule>: <detail>". */
 int ztm_lint_tbs(const struct ztm_tbs *t, const struct ztm_ca *ca, struct ztm_error *err);
+/* The same rules for a self-signed root (profile "root"), which has no
+ * ztm_ca to be held to: validity.ca does not apply; aki must be absent or
+ * equal the ski; aia and cdp must be absent. The ceremony builds the root
+ * from t only after this passes. */
+int ztm_lint_root(const struct ztm_tbs *t, struct ztm_error *err);
 
 #endif

@@ -30,7 +30,7 @@ enum ztm_san_type {
 	ZTM_SAN_DNS,      /* dNSName, IA5String */
 	ZTM_SAN_URI,      /* uniformResourceIdentifier, IA5String */
 	ZTM_SAN_HWMODULE, /* otherName hardwareModuleName (RFC 4108 §5) */
-	ZTM_SAN_IP,	  /* iPAddress: value is the text form, IPv4 or IPv6 */
+	ZTM_SAN_IP,       /* iPAddress: value is the text form, IPv4 or IPv6 */
 	ZTM_SAN_COUNT
 };
 #define ZTM_SAN_BIT(t) (1u << (t))
@@ -47,6 +47,8 @@ enum ztm_san_type {
 #define ZTM_EKU_CLIENT_AUTH (1u << 1)
 #define ZTM_EKU_CODE_SIGN   (1u << 2)
 #define ZTM_EKU_OCSP_SIGN   (1u << 3)
+#define ZTM_EKU_ALL                                                                                \
+	(ZTM_EKU_SERVER_AUTH | ZTM_EKU_CLIENT_AUTH | ZTM_EKU_CODE_SIGN | ZTM_EKU_OCSP_SIGN)
 
 /* Key algorithms a profile may certify (further limited by
  * ztm_key_check_allowed, which applies to every profile). */
@@ -66,6 +68,11 @@ struct ztm_profile {
 	unsigned san_allowed;      /* ZTM_SAN_BIT set */
 	int san_required;          /* at least one SAN */
 	unsigned key_kinds;        /* ZTM_KK_BIT set */
+	/* ZTM_EKU_* a request may put in place of eku (ztm_issue_req.eku).
+	 * Only issuing-ca sets it: an EKU in a CA certificate constrains what
+	 * its leaves may be used for (the EKU chaining OpenSSL enforces), so
+	 * each CA asks for the purposes of what it issues. 0 = exactly eku. */
+	unsigned eku_request;
 };
 
 /* "device", "station", "operator", "ocsp", "codesign", "root",

@@ -17,31 +17,35 @@
 
 #include "commands.h"
 #include "shamir.h"
+#include "ztm/ca.h"
 #include "ztm/file.h"
 #include "ztm/key.h"
+#include "ztm/profile.h"
 #include "ztm/str.h"
 
+#define DAY            ((int64_t)86400)
 #define ROOT_DAYS      7305 /* 20 years, leap days included */
 #define CA_DAYS        3653 /* 10 years */
 #define ADMIN_DAYS     365
 #define MAX_CUSTODIANS 32
 
-/* The issuing CAs `init` creates, with the EKU each constrains its leaves to. */
+/* The issuing CAs `init` creates, with the EKU each constrains its leaves to
+ * (ztmd relies on it: the tls CA's server certificates need serverAuth). */
 static const struct {
 	const char *name;
-	const char *eku;
+	unsigned eku;
 } issuing[] = {
-    {"device", "clientAuth"}, {"station", "clientAuth"},   {"operator", "clientAuth"},
-    {"ocsp", "OCSPSigning"},  {"codesign", "codeSigning"}, {"tls", "serverAuth"},
+    {"device", ZTM_EKU_CLIENT_AUTH},   {"station", ZTM_EKU_CLIENT_AUTH},
+    {"operator", ZTM_EKU_CLIENT_AUTH}, {"ocsp", ZTM_EKU_OCSP_SIGN},
+    {"codesign", ZTM_EKU_CODE_SIGN},   {"tls", ZTM_EKU_SERVER_AUTH},
 };
 
 static int init_usage(void)
 {
-	fprintf(
-	    stderr,
-	    "usage: ztm ceremony init --dir DIR [--alg p256|p384|ed25519|rsa3072] [--org NAME]\n"
-	    "         [--root-pass-file F] [--online-pass-file F] [--shares N --threshold M]\n"
-	    "         [--operator NAME] [--custodian NAME]...\n");
+	fprintf(stderr,
+	        "usage: ztm ceremony init --dir DIR [--alg p256|p384|rsa3072] [--org NAME]\n"
+	        "         [--root-pass-file F] [--online-pass-file F] [--shares N --threshold M]\n"
+	        "         [--operator NAME] [--custodian NAME]...\n");
 	return ZTM_EXIT_USAGE;
 }
 
@@ -86,10 +90,12 @@ static X509 *make_one(struct init_run *r, const char *name, const char *role, co
 {
 	char keyrel[256], crtrel[256], path[4400];
 	struct cer_cert_req req = *tmpl;
+	struct ztm_buf spki;
 	EVP_PKEY *k = NULL;
 	X509 *x = NULL;
 	json_t *e;
 
+	ztm_buf_init(&spki, 0);
 	snprintf(keyrel, sizeof(keyrel), "%s.key", rel_base);
 	snprintf(crtrel, sizeof(crtrel), "%s.crt", rel_base);
 	k = ztm_key_new(r->o->alg, err);
@@ -98,10 +104,12 @@ static X509 *make_one(struct init_run *r, const char *name, const char *role, co
 	snprintf(path, sizeof(path), "%s/%s", r->tmp, keyrel);
 	if (ztm_key_save(k, path, pass, err) != 0)
 		goto fail;
-	req.subject_key = k;
-	if (req.kind == CER_ROOT)
-		req.issuer_key = k;
-	x = cer_cert_build(&req, err);
+	if (cer_spki(k, &spki, err) != 0)
+		goto fail;
+	req.spki = ztm_buf_slice(&spki);
+	if (strcmp(req.profile, "root") == 0)
+		req.root_key = k;
+	x = cer_cert_issue(&req, err);
 	if (x == NULL)
 		goto fail;
 	snprintf(path, sizeof(path), "%s/%s", r->tmp, crtrel);
@@ -119,8 +127,10 @@ static X509 *make_one(struct init_run *r, const char *name, const char *role, co
 		*key_out = k;
 	else
 		EVP_PKEY_free(k);
+	ztm_buf_free(&spki);
 	return x;
 fail:
+	ztm_buf_free(&spki);
 	EVP_PKEY_free(k);
 	X509_free(x);
 	return NULL;
@@ -202,8 +212,9 @@ static int run_init(struct init_run *r, struct ztm_error *err)
 	const struct init_opts *o = r->o;
 	struct cer_cert_req req;
 	char cn[512], path[4200];
-	X509 *operator_ca = NULL, *x;
+	X509 *operator_cert = NULL, *x;
 	EVP_PKEY *operator_key = NULL;
+	struct ztm_ca *root_ca = NULL, *operator_ca = NULL;
 	json_t *tx = NULL, *cust, *e;
 	char when[32];
 	size_t i;
@@ -225,12 +236,16 @@ static int run_init(struct init_run *r, struct ztm_error *err)
 
 	/* Root: its key only ever reaches the disk encrypted with the root passphrase. */
 	snprintf(cn, sizeof(cn), "%s Root CA", o->org);
-	req.kind = CER_ROOT;
+	req.profile = "root";
 	req.cn = cn;
-	req.lifetime_days = ROOT_DAYS;
+	req.lifetime = ROOT_DAYS * DAY;
 	r->root = make_one(r, "root", "root", "root/root", &req, ztm_buf_cstr(&r->root_pass),
 	                   "root-passphrase", &r->root_key, err);
 	if (r->root == NULL)
+		goto out;
+	/* From here on the root signs only through the engine (lint first). */
+	root_ca = ztm_ca_new("root", r->root, r->root_key, NULL, err);
+	if (root_ca == NULL)
 		goto out;
 
 	for (i = 0; i < sizeof(issuing) / sizeof(issuing[0]); i++) {
@@ -239,27 +254,28 @@ static int run_init(struct init_run *r, struct ztm_error *err)
 
 		snprintf(cn, sizeof(cn), "%s %s CA", o->org, issuing[i].name);
 		snprintf(rel, sizeof(rel), "ca/%s", issuing[i].name);
-		req.kind = CER_CA;
-		req.issuer = r->root;
-		req.issuer_key = r->root_key;
+		req.profile = "issuing-ca";
+		req.issuer = root_ca;
 		req.eku = issuing[i].eku;
-		req.lifetime_days = CA_DAYS;
+		req.lifetime = CA_DAYS * DAY;
 		x = make_one(r, issuing[i].name, "ca", rel, &req, ztm_buf_cstr(&r->online_pass),
 		             "online-passphrase", is_op ? &operator_key : NULL, err);
 		if (x == NULL)
 			goto out;
 		if (is_op)
-			operator_ca = x;
+			operator_cert = x;
 		else
 			X509_free(x);
 	}
+	operator_ca = ztm_ca_new("operator", operator_cert, operator_key, NULL, err);
+	if (operator_ca == NULL)
+		goto out;
 
-	req.kind = CER_LEAF;
+	req.profile = "operator";
 	req.cn = o->operator_name;
 	req.issuer = operator_ca;
-	req.issuer_key = operator_key;
-	req.eku = "clientAuth";
-	req.lifetime_days = ADMIN_DAYS;
+	req.eku = 0; /* the profile's: clientAuth */
+	req.lifetime = ADMIN_DAYS * DAY;
 	{
 		char rel[300];
 		snprintf(rel, sizeof(rel), "operators/%s", o->operator_name);
@@ -307,9 +323,36 @@ static int run_init(struct init_run *r, struct ztm_error *err)
 	rc = 0;
 out:
 	json_decref(tx);
-	X509_free(operator_ca);
+	ztm_ca_free(operator_ca);
+	ztm_ca_free(root_ca);
+	X509_free(operator_cert);
 	EVP_PKEY_free(operator_key);
 	return rc;
+}
+
+/* Every key `init` makes is of one type, and the root and issuing-CA
+ * profiles decide which types a CA may have: refuse before any passphrase
+ * is asked for or any key generated. */
+static int ca_alg_ok(enum ztm_key_alg alg)
+{
+	static const struct {
+		enum ztm_key_alg alg;
+		enum ztm_key_kind kind;
+	} kinds[] = {
+	    {ZTM_KEY_P256, ZTM_KK_P256},
+	    {ZTM_KEY_P384, ZTM_KK_P384},
+	    {ZTM_KEY_ED25519, ZTM_KK_ED25519},
+	    {ZTM_KEY_RSA3072, ZTM_KK_RSA},
+	};
+	const struct ztm_profile *root = ztm_profile_get("root"),
+	                         *ca = ztm_profile_get("issuing-ca");
+	size_t i;
+
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (kinds[i].alg == alg)
+			return root != NULL && ca != NULL &&
+			       (root->key_kinds & ca->key_kinds & ZTM_KK_BIT(kinds[i].kind)) != 0;
+	return 0;
 }
 
 static int parse_init(int argc, char **argv, struct init_opts *o)
@@ -355,7 +398,15 @@ static int parse_init(int argc, char **argv, struct init_opts *o)
 			if (ztm_key_alg_parse(optarg, &o->alg) != 0) {
 				fprintf(stderr,
 				        "ztm ceremony init: --alg %s: unknown (p256, p384, "
-				        "ed25519, rsa3072)\n",
+				        "rsa3072)\n",
+				        optarg);
+				return -1;
+			}
+			if (!ca_alg_ok(o->alg)) {
+				fprintf(stderr,
+				        "ztm ceremony init: --alg %s: the root and issuing-ca "
+				        "profiles do not certify this key type (docs/profiles.md); "
+				        "use p256, p384 or rsa3072\n",
 				        optarg);
 				return -1;
 			}

@@ -1,6 +1,6 @@
 /* ceremony.h - internals of `ztm ceremony`: the offline root key ceremony.
- * Certificates are built in ceremony_cert.c only (the seam the general
- * issuance engine will later take over); the transcript in transcript.c;
+ * Certificates are made in ceremony_cert.c only, through the issuance
+ * engine's profiles and lint; the transcript in transcript.c;
  * shared file, hash and passphrase helpers in ceremony_util.c. */
 #ifndef ZTM_CLI_CEREMONY_H
 #define ZTM_CLI_CEREMONY_H
@@ -8,35 +8,45 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "ztm/buf.h"
 #include "ztm/err.h"
 
+/* Set by the top CMakeLists.txt from project(ztm VERSION ...). */
 #ifndef ZTM_VERSION_STRING
-#define ZTM_VERSION_STRING "0.1.0"
+#error "ZTM_VERSION_STRING is not defined: build with CMake"
 #endif
 
 /* Minimum passphrase length for the root and online keys. */
 #define CER_PASS_MIN 12
 
-enum cer_kind { CER_ROOT, CER_CA, CER_LEAF };
+struct ztm_ca;
 
+/* One certificate for the ceremony (docs/ceremony.md, "Certificate
+ * contents"); everything not here comes from the profile. */
 struct cer_cert_req {
-	enum cer_kind kind;
+	const char *profile; /* "root", "issuing-ca" or a leaf profile */
 	const char *cn;
-	const char *org;
-	EVP_PKEY *subject_key; /* only its public half goes in */
-	X509 *issuer;          /* NULL for the self-signed root */
-	EVP_PKEY *issuer_key;  /* the root's own key for the root */
-	const char *eku;       /* e.g. "clientAuth", or NULL for none */
-	int lifetime_days;
+	const char *org;             /* O, written before CN; NULL or "" = none */
+	struct ztm_slice spki;       /* subject public key (DER); unused for the root */
+	const struct ztm_ca *issuer; /* NULL for the root */
+	EVP_PKEY *root_key;          /* root only: the key that self-signs */
+	unsigned eku;                /* issuing-ca only: ZTM_EKU_*, 0 = none */
+	int64_t lifetime;            /* seconds */
 	time_t not_before;
 };
 
-/* ceremony_cert.c: builds and signs one certificate (see docs/ceremony.md,
- * "Certificate contents"). */
-X509 *cer_cert_build(const struct cer_cert_req *r, struct ztm_error *err);
+/* ceremony_cert.c: lints, then signs one certificate (the root through
+ * ztm_lint_root, the others through the issuance engine). Errors name the
+ * certificate and, for a lint failure, the rule. */
+X509 *cer_cert_issue(const struct cer_cert_req *r, struct ztm_error *err);
+/* "clientAuth,serverAuth" (codeSigning, OCSPSigning) -> ZTM_EKU_* bits;
+ * -1 on an unknown or empty name. */
+int cer_eku_parse(const char *s, unsigned *out);
+/* Appends k's SubjectPublicKeyInfo DER to out. */
+int cer_spki(EVP_PKEY *k, struct ztm_buf *out, struct ztm_error *err);
 
 /* ceremony_util.c */
 int cer_sha256_hex(const void *p, size_t n, char hex[65]);

@@ -1,8 +1,11 @@
 /* ceremony_issue.c - `ztm ceremony verify` and `ztm ceremony issue-ca`.
  *
  * issue-ca certifies an issuing-CA key held elsewhere (an HSM, another site)
- * from its CSR. Each issuance is a new signed transcript file
- * transcript.d/NNNN.json (+ .sig) naming the SHA-256 of the one before, so
+ * from its CSR, through the issuance engine: the CSR is parsed strictly with
+ * the key policy applied to its encoded key (ztm_csr_parse: RSA < 2048,
+ * explicit EC parameters and unknown algorithms refused), then the
+ * certificate is linted as profile issuing-ca before the root signs it. Each issuance is a new
+ * signed transcript file transcript.d/NNNN.json (+ .sig) naming the SHA-256 of the one before, so
  * the original transcript's bytes and signature never change. */
 #include "ceremony.h"
 
@@ -15,6 +18,8 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "ztm/ca.h"
+#include "ztm/csr.h"
 #include "ztm/file.h"
 #include "ztm/key.h"
 
@@ -58,35 +63,52 @@ usage:
 }
 
 struct issue_opts {
-	const char *dir, *name, *csr, *out, *pass_file, *eku;
+	const char *dir, *name, *csr, *out, *pass_file;
+	unsigned eku; /* ZTM_EKU_* */
 };
 
-static X509_REQ *csr_read(const char *path, struct ztm_error *err)
+/* A CSR file, PEM ("CERTIFICATE REQUEST" or "NEW CERTIFICATE REQUEST") or
+ * DER, parsed strictly; the key policy and proof of possession (the CSR is
+ * signed by the key it carries) are checked by ztm_csr_parse. */
+static int csr_load(const char *path, struct ztm_csr *csr, struct ztm_error *err)
 {
 	struct ztm_buf b;
+	struct ztm_error e;
 	BIO *bio = NULL;
-	X509_REQ *req = NULL;
-	EVP_PKEY *pub;
+	unsigned char *der = NULL;
+	const uint8_t *p;
+	long len = 0;
+	size_t n;
+	int rc = -1;
 
 	ztm_buf_init(&b, 0);
+	memset(&e, 0, sizeof(e));
 	if (ztm_file_read(path, 64 * 1024, &b, err) != 0)
 		goto out;
-	bio = BIO_new_mem_buf(b.data, (int)b.len);
-	if (bio == NULL || (req = PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL)) == NULL) {
-		ztm_error_ossl(err, ZTM_E_PARSE, "%s: not a PEM certificate request", path);
+	if (b.len >= 11 && memcmp(b.data, "-----BEGIN ", 11) == 0) {
+		bio = BIO_new_mem_buf(b.data, (int)b.len);
+		if (bio == NULL || PEM_bytes_read_bio(&der, &len, NULL, PEM_STRING_X509_REQ, bio,
+		                                      NULL, NULL) != 1) {
+			ztm_error_ossl(err, ZTM_E_PARSE, "%s: not a PEM certificate request", path);
+			goto out;
+		}
+		p = der;
+		n = (size_t)len;
+	} else {
+		p = b.data;
+		n = b.len;
+	}
+	if (ztm_csr_parse(p, n, csr, &e) != 0) {
+		ztm_error_set(err, e.code, "%s: %s%s", path,
+		              e.code == ZTM_E_WEAKKEY ? "CSR key refused: " : "", e.msg);
 		goto out;
 	}
-	pub = X509_REQ_get0_pubkey(req);
-	/* Proof of possession: the CSR must be signed by the key it carries. */
-	if (pub == NULL || X509_REQ_verify(req, pub) != 1) {
-		ztm_error_ossl(err, ZTM_E_BADSIG, "%s: CSR signature does not verify", path);
-		X509_REQ_free(req);
-		req = NULL;
-	}
+	rc = 0;
 out:
+	OPENSSL_free(der);
 	BIO_free(bio);
 	ztm_buf_free(&b);
-	return req;
+	return rc;
 }
 
 static int valid_name(const char *s)
@@ -108,14 +130,16 @@ static int issue(const struct issue_opts *o, struct ztm_error *err)
 	struct ztm_buf pass;
 	struct ztm_key_opts ko = {NULL, 0};
 	struct cer_cert_req req;
+	struct ztm_csr csr;
+	struct ztm_ca *root_ca = NULL;
 	EVP_PKEY *root_key = NULL;
 	X509 *root = NULL, *x = NULL;
-	X509_REQ *csr = NULL;
 	json_t *tx = NULL, *certs = NULL, *e;
 	int n, made = 0, rc = -1;
 	const char *u = getenv("USER");
 
 	ztm_buf_init(&pass, 0);
+	memset(&csr, 0, sizeof(csr));
 	txpath[0] = sigpath[0] = '\0';
 	/* Never extend a ceremony record that no longer verifies. */
 	if (cer_tx_verify(o->dir, NULL, err) != 0)
@@ -127,8 +151,7 @@ static int issue(const struct issue_opts *o, struct ztm_error *err)
 		              access(path, F_OK) == 0 ? path : o->out);
 		goto out;
 	}
-	csr = csr_read(o->csr, err);
-	if (csr == NULL)
+	if (csr_load(o->csr, &csr, err) != 0)
 		goto out;
 	snprintf(path, sizeof(path), "%s/root/root.crt", o->dir);
 	root = cer_cert_read(path, err);
@@ -143,21 +166,23 @@ static int issue(const struct issue_opts *o, struct ztm_error *err)
 		ztm_error_set(err, ZTM_E_CONFLICT, "%s: not the key of root/root.crt", path);
 		goto out;
 	}
+	root_ca = ztm_ca_new("root", root, root_key, NULL, err);
+	if (root_ca == NULL)
+		goto out;
 	/* The subject comes from the officer (--name), never from the CSR. */
 	X509_NAME_get_text_by_NID(X509_get_subject_name(root), NID_organizationName, org,
 	                          sizeof(org));
 	snprintf(cn, sizeof(cn), "%s %s CA", org[0] ? org : "ztm", o->name);
 	memset(&req, 0, sizeof(req));
-	req.kind = CER_CA;
+	req.profile = "issuing-ca";
 	req.cn = cn;
 	req.org = org[0] ? org : NULL;
-	req.subject_key = X509_REQ_get0_pubkey(csr);
-	req.issuer = root;
-	req.issuer_key = root_key;
+	req.spki = csr.spki; /* the CSR's key bytes, verbatim */
+	req.issuer = root_ca;
 	req.eku = o->eku;
-	req.lifetime_days = CA_DAYS;
+	req.lifetime = (int64_t)CA_DAYS * 86400;
 	req.not_before = time(NULL);
-	x = cer_cert_build(&req, err);
+	x = cer_cert_issue(&req, err);
 	if (x == NULL)
 		goto out;
 
@@ -181,8 +206,8 @@ static int issue(const struct issue_opts *o, struct ztm_error *err)
 		goto out;
 	made = 1;
 	certs = json_array();
-	e = cer_tx_cert(o->dir, o->name, "ca", x, crtrel, NULL,
-	                EVP_PKEY_get0_type_name(req.subject_key), "external", err);
+	e = cer_tx_cert(o->dir, o->name, "ca", x, crtrel, NULL, EVP_PKEY_get0_type_name(csr.pkey),
+	                "external", err);
 	if (certs == NULL || e == NULL || json_array_append_new(certs, e) != 0)
 		goto out;
 	cer_time_iso(req.not_before, when);
@@ -221,10 +246,11 @@ out:
 	json_decref(tx);
 	json_decref(certs);
 	ztm_buf_free(&pass);
+	ztm_ca_free(root_ca);
 	EVP_PKEY_free(root_key);
 	X509_free(root);
 	X509_free(x);
-	X509_REQ_free(csr);
+	ztm_csr_free(&csr);
 	return rc;
 }
 
@@ -263,7 +289,14 @@ int cer_cmd_issue_ca(int argc, char **argv)
 			o.pass_file = optarg;
 			break;
 		case 'e':
-			o.eku = optarg;
+			if (cer_eku_parse(optarg, &o.eku) != 0) {
+				fprintf(
+				    stderr,
+				    "ztm ceremony issue-ca: --eku %s: use a comma-separated list "
+				    "of serverAuth, clientAuth, codeSigning, OCSPSigning\n",
+				    optarg);
+				goto usage;
+			}
 			break;
 		default:
 			goto usage;
@@ -283,6 +316,7 @@ int cer_cmd_issue_ca(int argc, char **argv)
 	return ZTM_EXIT_OK;
 usage:
 	fprintf(stderr, "usage: ztm ceremony issue-ca --dir DIR --name NAME --csr FILE --out FILE\n"
-	                "         [--root-pass-file F] [--eku clientAuth|serverAuth|...]\n");
+	                "         [--root-pass-file F] [--eku "
+	                "serverAuth,clientAuth,codeSigning,OCSPSigning]\n");
 	return ZTM_EXIT_USAGE;
 }

@@ -290,7 +290,8 @@ int ztm_issue_prepare(const struct ztm_ca *ca, const struct ztm_issue_req *req, 
 	t->ca = p->is_ca;
 	t->pathlen = p->is_ca ? p->pathlen : -1;
 	t->key_usage = p->key_usage;
-	t->eku = p->eku;
+	/* The lint ("eku") decides whether the profile lets a request choose. */
+	t->eku = req->eku != 0 ? req->eku : p->eku;
 	t->ocsp_nocheck = p->ocsp_nocheck;
 	t->spki = req->spki;
 	t->subject = req->subject;

@@ -167,17 +167,11 @@ static int check_san(const struct ztm_tbs *t, struct ztm_error *err)
 	return 0;
 }
 
-int ztm_lint_tbs(const struct ztm_tbs *t, const struct ztm_ca *ca, struct ztm_error *err)
+/* serial, validity.max, validity.lifetime: the rules that need no issuer. */
+static int check_serial_validity(const struct ztm_tbs *t, struct ztm_error *err)
 {
-	const struct ztm_profile *p;
-	const struct ztm_ca_urls *urls;
-	struct ztm_spki_info ki;
-	struct ztm_slice ski;
-	struct ztm_error kerr;
+	const struct ztm_profile *p = t->profile;
 
-	if (t == NULL || ca == NULL || t->profile == NULL)
-		return fire(err, "profile", "no profile or no CA");
-	p = t->profile;
 	/* serial: RFC 5280 §4.1.2.2 positive; I2 fixes 17 octets. */
 	if (t->serial_len != ZTM_SERIAL_LEN)
 		return fire(err, "serial", "%zu octets, want %d", t->serial_len, ZTM_SERIAL_LEN);
@@ -192,8 +186,16 @@ int ztm_lint_tbs(const struct ztm_tbs *t, const struct ztm_ca *ca, struct ztm_er
 		return fire(err, "validity.lifetime", "notAfter %lld != notBefore %lld + %lld - 1",
 		            (long long)t->not_after, (long long)t->not_before,
 		            (long long)t->lifetime);
-	if (t->not_after > ztm_ca_not_after(ca) || t->not_before < ztm_ca_not_before(ca))
-		return fire(err, "validity.ca", "validity outside CA %s validity", ztm_ca_name(ca));
+	return 0;
+}
+
+/* basic-constraints through ski: the certificate against its profile. */
+static int check_body(const struct ztm_tbs *t, struct ztm_error *err)
+{
+	const struct ztm_profile *p = t->profile;
+	struct ztm_spki_info ki;
+	struct ztm_error kerr;
+
 	if (t->ca != p->is_ca || (p->is_ca && t->pathlen != p->pathlen) ||
 	    (!p->is_ca && t->pathlen != -1))
 		return fire(err, "basic-constraints", "cA=%s pathlen=%d, profile %s wants cA=%s",
@@ -202,8 +204,12 @@ int ztm_lint_tbs(const struct ztm_tbs *t, const struct ztm_ca *ca, struct ztm_er
 	if (t->key_usage != p->key_usage || t->key_usage == 0)
 		return fire(err, "key-usage", "0x%x, profile %s wants 0x%x", t->key_usage, p->name,
 		            p->key_usage);
-	if (t->eku != p->eku)
-		return fire(err, "eku", "0x%x, profile %s wants 0x%x", t->eku, p->name, p->eku);
+	/* Exactly the profile's purposes, or (issuing-ca) the ones the request
+	 * chose among those the profile lets it choose. */
+	if (t->eku != p->eku && (p->eku_request == 0 || (t->eku & ~p->eku_request) != 0))
+		return fire(err, "eku", "0x%x, profile %s wants 0x%x%s", t->eku, p->name,
+		            p->eku_request != 0 ? p->eku_request : p->eku,
+		            p->eku_request != 0 ? " or a subset" : "");
 	if (t->ocsp_nocheck != p->ocsp_nocheck)
 		return fire(err, "ocsp-nocheck", "profile %s wants %s", p->name,
 		            p->ocsp_nocheck ? "present" : "absent");
@@ -219,6 +225,22 @@ int ztm_lint_tbs(const struct ztm_tbs *t, const struct ztm_ca *ca, struct ztm_er
 		return -1;
 	if (t->ski_len == 0 || t->ski_len > sizeof(t->ski))
 		return fire(err, "ski", "subjectKeyIdentifier missing");
+	return 0;
+}
+
+int ztm_lint_tbs(const struct ztm_tbs *t, const struct ztm_ca *ca, struct ztm_error *err)
+{
+	const struct ztm_ca_urls *urls;
+	struct ztm_slice ski;
+
+	if (t == NULL || ca == NULL || t->profile == NULL)
+		return fire(err, "profile", "no profile or no CA");
+	if (check_serial_validity(t, err) != 0)
+		return -1;
+	if (t->not_after > ztm_ca_not_after(ca) || t->not_before < ztm_ca_not_before(ca))
+		return fire(err, "validity.ca", "validity outside CA %s validity", ztm_ca_name(ca));
+	if (check_body(t, err) != 0)
+		return -1;
 	ski = ztm_ca_ski(ca);
 	if (t->aki_len == 0 || t->aki_len != ski.len || memcmp(t->aki, ski.p, ski.len) != 0)
 		return fire(err, "aki", "authorityKeyIdentifier missing or not CA %s's key id",
@@ -230,5 +252,27 @@ int ztm_lint_tbs(const struct ztm_tbs *t, const struct ztm_ca *ca, struct ztm_er
 	if (!url_eq(t->cdp, urls->crl))
 		return fire(err, "cdp", "cRLDistributionPoints does not match CA %s's URL",
 		            ztm_ca_name(ca));
+	return 0;
+}
+
+int ztm_lint_root(const struct ztm_tbs *t, struct ztm_error *err)
+{
+	if (t == NULL || t->profile == NULL || !t->profile->is_ca || t->profile->pathlen >= 0)
+		return fire(err, "profile",
+		            "a self-signed root needs a CA profile without pathLen");
+	if (check_serial_validity(t, err) != 0 || check_body(t, err) != 0)
+		return -1;
+	/* RFC 5280 §4.2.1.1: a self-signed certificate may omit the AKI; if it
+	 * has one, it names the certificate's own key. */
+	if (t->aki_len != 0 &&
+	    (t->aki_len != t->ski_len || memcmp(t->aki, t->ski, t->ski_len) != 0))
+		return fire(err, "aki",
+		            "a self-signed root's authorityKeyIdentifier must be its "
+		            "own subjectKeyIdentifier");
+	/* Nothing issues a root: there is no issuer to point at. */
+	if (t->aia_issuers != NULL || t->aia_ocsp != NULL)
+		return fire(err, "aia", "a root carries no authorityInfoAccess");
+	if (t->cdp != NULL)
+		return fire(err, "cdp", "a root carries no cRLDistributionPoints");
 	return 0;
 }

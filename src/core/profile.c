@@ -18,25 +18,25 @@
  * devices still lack it in chains. */
 static const struct ztm_profile profiles[] = {
     {"device", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_CLIENT_AUTH, 0, 365 * DAY, 825 * DAY,
-     ZTM_ATTR_BIT(ZTM_ATTR_SERIAL), ALL_SANS, 0, ALL_KEYS},
+     ZTM_ATTR_BIT(ZTM_ATTR_SERIAL), ALL_SANS, 0, ALL_KEYS, 0},
     {"station", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_CLIENT_AUTH, 0, 365 * DAY, 365 * DAY,
-     ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O), ALL_SANS, 0, ALL_KEYS},
+     ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O), ALL_SANS, 0, ALL_KEYS, 0},
     {"operator", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_CLIENT_AUTH, 0, 90 * DAY, 365 * DAY,
-     ZTM_ATTR_BIT(ZTM_ATTR_CN), ZTM_SAN_BIT(ZTM_SAN_URI), 0, ALL_KEYS},
+     ZTM_ATTR_BIT(ZTM_ATTR_CN), ZTM_SAN_BIT(ZTM_SAN_URI), 0, ALL_KEYS, 0},
     {"ocsp", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_OCSP_SIGN, 1, 30 * DAY, 90 * DAY,
-     ZTM_ATTR_BIT(ZTM_ATTR_CN), 0, 0, ALL_KEYS},
+     ZTM_ATTR_BIT(ZTM_ATTR_CN), 0, 0, ALL_KEYS, 0},
     {"codesign", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_CODE_SIGN, 0, 3 * 365 * DAY,
-     3 * 365 * DAY, ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O), 0, 0, ALL_KEYS},
+     3 * 365 * DAY, ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O), 0, 0, ALL_KEYS, 0},
     /* ztmd's own TLS server certificate, from the ceremony's tls CA: clients
      * check the name they dialled, so a DNS or IP SAN is required; 398 days
      * is the CA/Browser Forum ceiling that TLS clients enforce. */
     {"tls-server", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_SERVER_AUTH, 0, 365 * DAY, 398 * DAY,
-     ZTM_ATTR_BIT(ZTM_ATTR_CN), ZTM_SAN_BIT(ZTM_SAN_DNS) | ZTM_SAN_BIT(ZTM_SAN_IP), 1, ALL_KEYS},
+     ZTM_ATTR_BIT(ZTM_ATTR_CN), ZTM_SAN_BIT(ZTM_SAN_DNS) | ZTM_SAN_BIT(ZTM_SAN_IP), 1, ALL_KEYS, 0},
     {"root", 1, -1, ZTM_KU_KEY_CERT_SIGN | ZTM_KU_CRL_SIGN, 0, 0, 20 * 365 * DAY, 25 * 365 * DAY,
-     ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O), 0, 0, CA_KEYS},
+     ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O), 0, 0, CA_KEYS, 0},
     {"issuing-ca", 1, 0, ZTM_KU_DIGITAL_SIGNATURE | ZTM_KU_KEY_CERT_SIGN | ZTM_KU_CRL_SIGN, 0, 0,
      10 * 365 * DAY, 15 * 365 * DAY, ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O), 0, 0,
-     CA_KEYS},
+     CA_KEYS, ZTM_EKU_ALL},
 };
 
 const struct ztm_profile *ztm_profile_get(const char *name)

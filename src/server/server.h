@@ -56,8 +56,9 @@ int ztmd_metrics_render(const struct ztmd_metrics *m, struct ztm_buf *out);
 uint64_t ztmd_metrics_requests(const struct ztmd_metrics *m, size_t route, int status);
 
 /* --- TLS ---------------------------------------------------------------- */
-/* The server's private key, passphrase from pass_file (NULL: none). */
-EVP_PKEY *ztmd_tls_load_key(const char *path, const char *pass_file, struct ztm_error *err);
+/* The server's private key by key URI or bare path (ztm/key.h), passphrase
+ * from pass_file (NULL: none) unless the URI names one. */
+EVP_PKEY *ztmd_tls_load_key(const char *uri, const char *pass_file, struct ztm_error *err);
 /* Server context per [tls]; handshake failures are counted in m (may be NULL). */
 SSL_CTX *ztmd_tls_ctx_new(const struct ztmd_settings *s, struct ztmd_metrics *m,
                           struct ztm_error *err);

@@ -1,69 +1,40 @@
 /* tls.c - ztmd's TLS server context: TLS 1.3 only unless [tls] min_version
  * = 1.2, the server chain and key, and client certificates requested and
  * verified against [tls] client_ca. */
-#include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <string.h>
 
 #include "server.h"
 #include "ztm/file.h"
+#include "ztm/key.h"
 
-struct pass_ctx {
-	const char *file;
-	struct ztm_error *err;
-	int failed;
-};
-
-/* PEM passphrase callback: reads [tls] key_pass_file on demand, copies it
- * into OpenSSL's buffer and wipes our copy. */
-static int pass_cb(char *buf, int size, int rwflag, void *u)
+/* The one place the server key is loaded, through the key-by-URI seam
+ * (ztm/key.h): `[tls] key` is a bare path or a key URI, so a key held in a
+ * provider needs no change here. [tls] key_pass_file, when set, supplies the
+ * passphrase unless the URI names its own (?pass=file:...). */
+EVP_PKEY *ztmd_tls_load_key(const char *uri, const char *pass_file, struct ztm_error *err)
 {
-	struct pass_ctx *pc = u;
-	struct ztm_buf b;
-	int n = -1;
-
-	(void)rwflag;
-	if (pc->file == NULL) {
-		pc->failed = ztm_error_set(pc->err, ZTM_E_CONFIG,
-		                           "[tls] key is encrypted: set [tls] key_pass_file");
-		return -1;
-	}
-	ztm_buf_init(&b, 4096);
-	if (ztm_secret_read(pc->file, &b, pc->err) != 0) {
-		pc->failed = -1;
-		goto out;
-	}
-	if (b.len >= (size_t)size) {
-		pc->failed =
-		    ztm_error_set(pc->err, ZTM_E_CONFIG, "%s: passphrase too long", pc->file);
-		goto out;
-	}
-	memcpy(buf, b.data, b.len);
-	n = (int)b.len;
-out:
-	ztm_buf_free(&b); /* wipes */
-	return n;
-}
-
-/* The one place the server key is loaded (the key-by-URI loader replaces
- * this function later). */
-EVP_PKEY *ztmd_tls_load_key(const char *path, const char *pass_file, struct ztm_error *err)
-{
-	struct pass_ctx pc = {pass_file, err, 0};
+	struct ztm_key_opts ko = {NULL, 0}; /* a daemon never prompts */
+	struct ztm_buf pass;
+	struct ztm_error kerr;
 	EVP_PKEY *key = NULL;
-	BIO *bio = BIO_new_file(path, "r");
 
-	if (bio == NULL) {
-		ztm_error_ossl(err, ZTM_E_CONFIG, "[tls] key %s: cannot open", path);
-		return NULL;
+	ztm_buf_init(&pass, 4096);
+	if (pass_file != NULL) {
+		if (ztm_secret_read(pass_file, &pass, &kerr) != 0) {
+			ztm_error_set(err, ZTM_E_CONFIG, "[tls] key_pass_file: %s", kerr.msg);
+			goto out;
+		}
+		ko.pass = ztm_buf_cstr(&pass);
 	}
-	key = PEM_read_bio_PrivateKey(bio, NULL, pass_cb, &pc);
-	if (key == NULL && pc.failed == 0)
-		ztm_error_ossl(err, ZTM_E_CONFIG, "[tls] key %s: cannot read (wrong passphrase?)",
-		               path);
-	ERR_clear_error();
-	BIO_free(bio);
+	key = ztm_key_load(uri, &ko, &kerr);
+	if (key == NULL)
+		ztm_error_set(err, kerr.code, "[tls] key: %s%s", kerr.msg,
+		              kerr.code == ZTM_E_AUTH && pass_file == NULL
+		                  ? " (set [tls] key_pass_file)"
+		                  : "");
+out:
+	ztm_buf_free(&pass); /* wipes */
 	return key;
 }
 

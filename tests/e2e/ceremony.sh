@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # ceremony.sh - the offline root key ceremony end to end with the real `ztm`
 # and the real `openssl` CLI: init, certificate contents, encrypted root key,
-# verify and tamper detection, 3-of-5 split/combine, refusals, issue-ca, and
-# every key algorithm.
+# verify and tamper detection, 3-of-5 split/combine, refusals, issue-ca and
+# its key-policy and lint refusals, and every CA key algorithm.
 set -uo pipefail
 ZTM=${ZTM_BIN:?}/src/cli/ztm
 command -v openssl >/dev/null || exit 77
@@ -54,6 +54,15 @@ check "root: 20 years, inclusive" bash -c "nb=\$(date -d \"\$(openssl x509 -noou
 check "serial: 0x5a prefix, 17 octets" bash -c "s=\$(openssl x509 -noout -serial -in $C/ca/device.crt | cut -d= -f2); [ \${#s} -eq 34 ] && [ \${s:0:2} = 5A ]"
 check "device CA: pathlen:0" bash -c "openssl x509 -noout -text -in $C/ca/device.crt | grep -A1 'Basic Constraints: critical' | grep -q 'CA:TRUE, pathlen:0'"
 check "device CA: AKI" has $C/ca/device.crt 'Authority Key Identifier'
+check "device CA: keyUsage per profile issuing-ca" bash -c "openssl x509 -noout -text -in $C/ca/device.crt | grep -A1 'Key Usage: critical' | grep -q 'Digital Signature, Certificate Sign, CRL Sign'"
+ski() { openssl x509 -noout -ext subjectKeyIdentifier -in "$1" | tail -1 | tr -d ' '; }
+aki() { openssl x509 -noout -ext authorityKeyIdentifier -in "$1" | tail -1 | tr -d ' ' | sed 's/^keyid://'; }
+check "device CA: AKI = root SKI" test "$(aki $C/ca/device.crt)" = "$(ski $C/root/root.crt)"
+check "admin: AKI = operator CA SKI" test "$(aki $C/operators/admin.crt)" = "$(ski $C/ca/operator.crt)"
+refuse "root: no AKI (self-signed)" has $C/root/root.crt 'Authority Key Identifier'
+refuse "root: no EKU" has $C/root/root.crt 'Extended Key Usage'
+check "chain verifies with -x509_strict" openssl verify -x509_strict -CAfile $C/root/root.crt \
+	-untrusted $C/ca/operator.crt $C/operators/admin.crt
 check "device CA: EKU clientAuth" has $C/ca/device.crt 'TLS Web Client Authentication'
 check "ocsp CA: EKU OCSP signing" has $C/ca/ocsp.crt 'OCSP Signing'
 check "codesign CA: EKU code signing" has $C/ca/codesign.crt 'Code Signing'
@@ -127,6 +136,10 @@ check "shares without threshold is a usage error (2)" test $rc -eq 2
 "$ZTM" ceremony bogus >/dev/null 2>&1; rc=$?
 check "unknown subcommand is a usage error (2)" test $rc -eq 2
 mkdir empty
+long=$(printf 'x%.0s' $(seq 1 60))
+refuse "init with a 60-character --org fails the lint" "$ZTM" ceremony init --dir c-long --root-pass-file rp --org "$long"
+grep -q "lint subject: CN length 68 not in 1..64" "$work/out" && ok "... naming the rule" || { bad "... naming the rule"; cat "$work/out"; }
+check "... and writes nothing" bash -c "[ ! -e c-long ] && ! ls -d c-long.ztm-* 2>/dev/null"
 check "init into an empty dir works" "$ZTM" ceremony init --dir empty --root-pass-file rp --online-pass-file op --operator ops1
 check "online keys use --online-pass-file" openssl pkey -in empty/operators/ops1.key -passin file:op -noout
 check "no online.pass when given" test ! -e empty/online.pass
@@ -139,8 +152,12 @@ check "issue-ca from an openssl CSR" "$ZTM" ceremony issue-ca --dir $C --name fa
 check "issued CA verifies against the root" openssl verify -CAfile $C/root/root.crt factory-eu.crt
 check "issued CA has pathlen:0" has factory-eu.crt 'CA:TRUE, pathlen:0'
 check "issued CA subject comes from --name" has factory-eu.crt 'CN ?= ?Acme Devices factory-eu CA'
+check "issued CA carries --eku clientAuth" has factory-eu.crt 'TLS Web Client Authentication'
+refuse "... and only that" has factory-eu.crt 'TLS Web Server Authentication'
+check "issued CA keyUsage per profile issuing-ca" has factory-eu.crt 'Digital Signature, Certificate Sign, CRL Sign'
 check "verify passes with the issue entry" "$ZTM" ceremony verify --dir $C
 check "second issue-ca chains on" "$ZTM" ceremony issue-ca --dir $C --name lab --csr ext.csr --out lab.crt --root-pass-file rp
+refuse "issue-ca without --eku: no EKU" has lab.crt 'Extended Key Usage'
 check "verify passes with two entries" "$ZTM" ceremony verify --dir $C
 check "two issue entries" test -e $C/transcript.d/0002.json -a -e $C/transcript.d/0002.sig
 refuse "issue-ca twice with one name fails" "$ZTM" ceremony issue-ca --dir $C --name lab --csr ext.csr --out lab2.crt --root-pass-file rp
@@ -149,6 +166,31 @@ refuse "issue-ca with a wrong root passphrase fails" "$ZTM" ceremony issue-ca --
 check "... and writes nothing" bash -c "[ ! -e x1.crt ] && [ ! -e $C/ca/x1.crt ] && [ ! -e $C/transcript.d/0003.json ]"
 sed 's/^\(.\{40\}\)./\1A/' ext.csr >badsig.csr
 refuse "issue-ca with an altered CSR fails" "$ZTM" ceremony issue-ca --dir $C --name x2 --csr badsig.csr --out x2.crt --root-pass-file rp
+
+# Key policy and lint refusals: each exits 1, names the reason, and writes
+# neither the certificate nor a transcript entry.
+openssl req -new -newkey rsa:1024 -nodes -keyout rsa1024.key -subj "/CN=weak" -out rsa1024.csr 2>/dev/null
+openssl ecparam -name prime256v1 -param_enc explicit -genkey -noout -out explicit.key 2>/dev/null
+openssl req -new -key explicit.key -subj "/CN=curveball" -out explicit.csr 2>/dev/null
+openssl genpkey -algorithm ED25519 -out ed.key 2>/dev/null
+openssl req -new -key ed.key -subj "/CN=ed" -out ed.csr 2>/dev/null
+n=0
+for row in "rsa1024.csr|rsa1024.csr: CSR key refused: RSA 1024 bits < 2048" \
+	"explicit.csr|explicit.csr: CSR key refused: EC key with explicit curve parameters" \
+	"ed.csr|lint key.profile: Ed25519 keys not allowed in profile issuing-ca"; do
+	n=$((n + 1))
+	csr=${row%%|*} why=${row#*|}
+	refuse "issue-ca refuses $csr" "$ZTM" ceremony issue-ca --dir $C --name bad$n --csr $csr --out bad$n.crt --root-pass-file rp
+	grep -qF "$why" "$work/out" && ok "... saying '$why'" || { bad "... saying '$why'"; cat "$work/out"; }
+	check "... and writes nothing" bash -c "[ ! -e bad$n.crt ] && [ ! -e $C/ca/bad$n.crt ] && [ ! -e $C/transcript.d/0003.json ]"
+done
+"$ZTM" ceremony issue-ca --dir $C --name bad9 --csr ext.csr --out bad9.crt --root-pass-file rp --eku emailProtection >"$work/out" 2>&1; rc=$?
+check "issue-ca with an unknown --eku is a usage error (2)" test $rc -eq 2
+check "... and writes nothing" bash -c "[ ! -e bad9.crt ] && [ ! -e $C/ca/bad9.crt ] && [ ! -e $C/transcript.d/0003.json ]"
+check "issue-ca with two EKUs" "$ZTM" ceremony issue-ca --dir $C --name edge --csr ext.csr --out edge.crt --root-pass-file rp --eku serverAuth,clientAuth
+check "... carries both" bash -c "openssl x509 -noout -text -in edge.crt | grep -A1 'Extended Key Usage' | grep -q 'TLS Web Server Authentication, TLS Web Client Authentication'"
+check "verify passes after the refusals" "$ZTM" ceremony verify --dir $C
+
 cp -a $C t4
 sed -i 's/"lab"/"lab2"/' t4/transcript.d/0002.json
 refuse "verify fails after editing an issue entry" "$ZTM" ceremony verify --dir t4
@@ -157,14 +199,23 @@ rm t5/transcript.d/0001.json t5/transcript.d/0001.sig
 refuse "verify fails when an issue entry is removed" "$ZTM" ceremony verify --dir t5
 
 # --- each algorithm -------------------------------------------------------------------
-for alg in p384 ed25519 rsa3072; do
+# Ed25519 is not a CA key type (profiles root and issuing-ca): refused before
+# any passphrase is read or key generated.
+refuse "init ed25519 is refused" "$ZTM" ceremony init --dir a-ed25519 --alg ed25519 --root-pass-file rp
+grep -q 'profiles do not certify' "$work/out" && ok "... naming the profiles" || { bad "... naming the profiles"; cat "$work/out"; }
+check "... and writes nothing" bash -c "[ ! -e a-ed25519 ] && ! ls -d a-ed25519.ztm-* 2>/dev/null"
+# Split/combine still handles Ed25519 keys (any PKCS#8 key).
+openssl genpkey -algorithm ED25519 -pass file:rp -aes-256-cbc -out ed-split.key 2>/dev/null
+check "split an Ed25519 key 2-of-3" "$ZTM" ceremony split --key ed-split.key --pass-file rp --shares 3 --threshold 2 --out ed-sh
+check "combine it from 2 shares" "$ZTM" ceremony combine --out rec-ed.key --pass-file np ed-sh/share-3.txt ed-sh/share-1.txt
+check "same Ed25519 public key" bash -c "diff <(openssl pkey -in rec-ed.key -passin file:np -pubout) <(openssl pkey -in ed-split.key -passin file:rp -pubout)"
+for alg in p384 rsa3072; do
 	check "init $alg" "$ZTM" ceremony init --dir a-$alg --alg $alg --root-pass-file rp --shares 3 --threshold 2
 	check "$alg: admin chains" openssl verify -CAfile a-$alg/root/root.crt -untrusted a-$alg/ca/operator.crt a-$alg/operators/admin.crt
 	check "$alg: verify" "$ZTM" ceremony verify --dir a-$alg
 	check "$alg: combine 2 of 3" "$ZTM" ceremony combine --out rec-$alg.key --pass-file np --cert a-$alg/root/root.crt a-$alg/shares/share-3.txt a-$alg/shares/share-1.txt
 done
 check "p384 root is P-384" has a-p384/root/root.crt 'secp384r1|P-384'
-check "ed25519 root is Ed25519" has a-ed25519/root/root.crt 'ED25519'
 check "rsa3072 root is RSA 3072" has a-rsa3072/root/root.crt '3072 bit'
 
 echo "$passes passed, $fails failed"

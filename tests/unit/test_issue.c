@@ -299,6 +299,99 @@ static void test_issuing_ca_chain(void **state)
 	ztm_buf_free(&out2);
 }
 
+/* An issuing CA may carry the EKU its request asks for (EKU chaining): it is
+ * written, and OpenSSL then holds the CA's leaves to it. A leaf profile may
+ * not choose its EKU. */
+static void test_issuing_ca_eku(void **state)
+{
+	static const struct ztm_name_attr ca_subj[] = {{ZTM_ATTR_O, "Acme"},
+	                                               {ZTM_ATTR_CN, "Acme TLS CA"}};
+	static const struct ztm_name_attr dev_subj[] = {{ZTM_ATTR_SERIAL, "SN7"}};
+	static const struct {
+		unsigned eku;
+		uint32_t xku; /* what OpenSSL must decode */
+	} rows[] = {
+	    {ZTM_EKU_SERVER_AUTH, XKU_SSL_SERVER},
+	    {ZTM_EKU_CLIENT_AUTH, XKU_SSL_CLIENT},
+	    {ZTM_EKU_OCSP_SIGN, XKU_OCSP_SIGN},
+	    {ZTM_EKU_CODE_SIGN, XKU_CODE_SIGN},
+	    {ZTM_EKU_SERVER_AUTH | ZTM_EKU_CLIENT_AUTH, XKU_SSL_SERVER | XKU_SSL_CLIENT},
+	};
+	EVP_PKEY *rk = fx_key("P-256"), *ik = fx_key("P-256"), *dk = fx_key("P-256");
+	X509 *root = fx_root(rk, "Acme Root", 1, 7300), *mid, *leaf;
+	struct ztm_ca *rca = fx_ca(rk, root, NULL), *ica;
+	struct ztm_buf spki, dspki, out;
+	struct ztm_issue_req req;
+	struct ztm_error e;
+	size_t i;
+
+	ztm_buf_init(&spki, 0);
+	ztm_buf_init(&dspki, 0);
+	fx_spki(ik, &spki);
+	fx_spki(dk, &dspki);
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		ztm_buf_init(&out, 0);
+		memset(&req, 0, sizeof(req));
+		req.subject = ca_subj;
+		req.n_subject = 2;
+		req.spki = ztm_buf_slice(&spki);
+		req.eku = rows[i].eku;
+		assert_int_equal(ztm_serial_new(req.serial, &e), 0);
+		if (ztm_issue_ca_cert(rca, &req, &out, &e) != 0)
+			fail_msg("row %zu: %s", i, e.msg);
+		mid = decode(&out);
+		assert_true(X509_get_extension_flags(mid) & EXFLAG_XKUSAGE);
+		assert_int_equal(X509_get_extended_key_usage(mid), rows[i].xku);
+		assert_int_equal(X509_check_ca(mid), 1);
+		X509_free(mid);
+		ztm_buf_free(&out);
+	}
+
+	/* A serverAuth CA: its clientAuth device fails the sslclient purpose. */
+	ztm_buf_init(&out, 0);
+	memset(&req, 0, sizeof(req));
+	req.subject = ca_subj;
+	req.n_subject = 2;
+	req.spki = ztm_buf_slice(&spki);
+	req.eku = ZTM_EKU_SERVER_AUTH;
+	assert_int_equal(ztm_serial_new(req.serial, &e), 0);
+	assert_int_equal(ztm_issue_ca_cert(rca, &req, &out, &e), 0);
+	mid = decode(&out);
+	ica = fx_ca(ik, mid, NULL);
+	ztm_buf_free(&out);
+	ztm_buf_init(&out, 0);
+	memset(&req, 0, sizeof(req));
+	req.profile = "device";
+	req.subject = dev_subj;
+	req.n_subject = 1;
+	req.spki = ztm_buf_slice(&dspki);
+	assert_int_equal(ztm_serial_new(req.serial, &e), 0);
+	assert_int_equal(ztm_issue(ica, &req, &out, &e), 0);
+	leaf = decode(&out);
+	assert_int_equal(chain_ok(root, mid, leaf, X509_PURPOSE_SSL_CLIENT), 0);
+	X509_free(leaf);
+	ztm_buf_free(&out);
+
+	/* A leaf cannot pick its purposes: the lint refuses, nothing signed. */
+	ztm_buf_init(&out, 0);
+	req.eku = ZTM_EKU_SERVER_AUTH;
+	assert_int_equal(ztm_issue(ica, &req, &out, &e), -1);
+	assert_int_equal(e.code, ZTM_E_LINT);
+	assert_non_null(strstr(e.msg, "lint eku:"));
+	assert_int_equal(out.len, 0);
+
+	X509_free(mid);
+	ztm_ca_free(ica);
+	ztm_ca_free(rca);
+	X509_free(root);
+	EVP_PKEY_free(rk);
+	EVP_PKEY_free(ik);
+	EVP_PKEY_free(dk);
+	ztm_buf_free(&spki);
+	ztm_buf_free(&dspki);
+	ztm_buf_free(&out);
+}
+
 static void test_ca_refusals(void **state)
 {
 	EVP_PKEY *k = fx_key("P-256"), *other = fx_key("P-256");
@@ -341,6 +434,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_profiles_and_ca_keys),
 	    cmocka_unit_test(test_issuing_ca_chain),
+	    cmocka_unit_test(test_issuing_ca_eku),
 	    cmocka_unit_test(test_ca_refusals),
 	    cmocka_unit_test(test_serials),
 	};

@@ -13,6 +13,7 @@
 #include "ztm/issue.h"
 #include "ztm/key.h"
 #include "ztm/lint.h"
+#include "ztm/serial.h"
 
 static void test_key_policy(void **state)
 {
@@ -358,12 +359,213 @@ static void test_lint_rules(void **state)
 	free_fx(&f);
 }
 
+/* issuing-ca may carry the EKU its request chose, within the profile's
+ * eku_request; anything outside, or an EKU on a root, is refused. */
+static void test_lint_ca_eku(void **state)
+{
+	static const struct ztm_name_attr ca_subj[] = {{ZTM_ATTR_O, "Acme"},
+	                                               {ZTM_ATTR_CN, "Acme CA"}};
+	static const struct {
+		unsigned req_eku, force_eku; /* force_eku: set on the tbs after prepare */
+		const char *rule;
+	} rows[] = {
+	    {0, 0, NULL},
+	    {ZTM_EKU_CLIENT_AUTH, 0, NULL},
+	    {ZTM_EKU_SERVER_AUTH, 0, NULL},
+	    {ZTM_EKU_OCSP_SIGN | ZTM_EKU_CODE_SIGN, 0, NULL},
+	    {ZTM_EKU_ALL, 0, NULL},
+	    {1u << 7, 0, "lint eku:"},
+	    {0, ZTM_EKU_CLIENT_AUTH | (1u << 9), "lint eku:"},
+	};
+	struct fx f;
+	size_t i;
+
+	make_fx(&f);
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct ztm_issue_req req;
+		struct ztm_tbs t;
+		struct ztm_error e;
+		struct ztm_buf out;
+		int rc;
+
+		memset(&req, 0, sizeof(req));
+		req.profile = "issuing-ca";
+		req.subject = ca_subj;
+		req.n_subject = 2;
+		req.spki = ztm_buf_slice(&f.spki);
+		req.lifetime = 30 * 86400; /* inside the 400-day CA */
+		req.eku = rows[i].req_eku;
+		assert_int_equal(ztm_serial_new(req.serial, &e), 0);
+		assert_int_equal(ztm_issue_prepare(f.ca, &req, &t, &e), 0);
+		if (rows[i].force_eku != 0)
+			t.eku = rows[i].force_eku;
+		ztm_buf_init(&out, 0);
+		rc = ztm_issue_tbs(f.ca, &t, &out, &e);
+		if (rows[i].rule == NULL) {
+			if (rc != 0)
+				fail_msg("row %zu: refused: %s", i, e.msg);
+		} else if (rc == 0 || e.code != ZTM_E_LINT ||
+		           strncmp(e.msg, rows[i].rule, strlen(rows[i].rule)) != 0) {
+			fail_msg("row %zu: want '%s', got rc=%d '%s'", i, rows[i].rule, rc, e.msg);
+		} else {
+			assert_int_equal(out.len, 0);
+		}
+		ztm_buf_free(&out);
+	}
+	free_fx(&f);
+}
+
+enum root_brk {
+	R_OK,
+	R_AKI_SELF,
+	R_AKI_OTHER,
+	R_AIA,
+	R_CDP,
+	R_PATHLEN,
+	R_EKU,
+	R_KU,
+	R_ED25519,
+	R_EXPLICIT,
+	R_LIFETIME,
+	R_PLUS_ONE,
+	R_SERIAL,
+	R_NO_O,
+	R_SKI,
+	R_LEAF_PROFILE,
+	R_ISSUING_PROFILE,
+};
+
+/* ztm_lint_root: the same rules for the ceremony's self-signed root. */
+static void test_lint_root(void **state)
+{
+	static const struct ztm_name_attr root_subj[] = {{ZTM_ATTR_O, "Acme"},
+	                                                 {ZTM_ATTR_CN, "Acme Root CA"}};
+	static const struct ztm_name_attr cn_only[] = {{ZTM_ATTR_CN, "Acme Root CA"}};
+	static const struct {
+		enum root_brk b;
+		const char *rule;
+	} rows[] = {
+	    {R_OK, NULL},
+	    {R_AKI_SELF, NULL},
+	    {R_AKI_OTHER, "lint aki:"},
+	    {R_AIA, "lint aia:"},
+	    {R_CDP, "lint cdp:"},
+	    {R_PATHLEN, "lint basic-constraints:"},
+	    {R_EKU, "lint eku:"},
+	    {R_KU, "lint key-usage:"},
+	    {R_ED25519, "lint key.profile: Ed25519 keys not allowed in profile root"},
+	    {R_EXPLICIT, "lint ec-params:"},
+	    {R_LIFETIME, "lint validity.max:"},
+	    {R_PLUS_ONE, "lint validity.lifetime:"},
+	    {R_SERIAL, "lint serial:"},
+	    {R_NO_O, "lint subject: profile root requires O"},
+	    {R_SKI, "lint ski:"},
+	    {R_LEAF_PROFILE, "lint profile:"},
+	    {R_ISSUING_PROFILE, "lint profile:"},
+	};
+	struct fx f;
+	struct ztm_error e;
+	size_t i;
+
+	make_fx(&f);
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const struct ztm_profile *p = ztm_profile_get("root");
+		struct ztm_tbs t;
+		int rc;
+
+		memset(&t, 0, sizeof(t));
+		t.profile = p;
+		assert_int_equal(ztm_serial_new(t.serial, &e), 0);
+		t.serial_len = ZTM_SERIAL_LEN;
+		t.not_before = 1700000000;
+		t.lifetime = p->lifetime;
+		t.not_after = t.not_before + t.lifetime - 1;
+		t.ca = 1;
+		t.pathlen = -1;
+		t.key_usage = p->key_usage;
+		t.spki = ztm_buf_slice(&f.spki);
+		t.subject = root_subj;
+		t.n_subject = 2;
+		memset(t.ski, 0x33, ZTM_KEYID_LEN);
+		t.ski_len = ZTM_KEYID_LEN;
+		switch (rows[i].b) {
+		case R_OK:
+			break;
+		case R_AKI_SELF:
+			memcpy(t.aki, t.ski, t.ski_len);
+			t.aki_len = t.ski_len;
+			break;
+		case R_AKI_OTHER:
+			memset(t.aki, 0x44, ZTM_KEYID_LEN);
+			t.aki_len = ZTM_KEYID_LEN;
+			break;
+		case R_AIA:
+			t.aia_ocsp = "http://ca.example/ocsp";
+			break;
+		case R_CDP:
+			t.cdp = "http://ca.example/root.crl";
+			break;
+		case R_PATHLEN:
+			t.pathlen = 1;
+			break;
+		case R_EKU:
+			t.eku = ZTM_EKU_CLIENT_AUTH;
+			break;
+		case R_KU:
+			t.key_usage |= ZTM_KU_DIGITAL_SIGNATURE;
+			break;
+		case R_ED25519:
+			t.spki = ztm_buf_slice(&f.spki_ed);
+			break;
+		case R_EXPLICIT:
+			t.spki = ztm_buf_slice(&f.spki_explicit);
+			break;
+		case R_LIFETIME:
+			t.lifetime = p->max_lifetime + 1;
+			t.not_after = t.not_before + t.lifetime - 1;
+			break;
+		case R_PLUS_ONE:
+			t.not_after += 1;
+			break;
+		case R_SERIAL:
+			t.serial[0] = 0x80;
+			break;
+		case R_NO_O:
+			t.subject = cn_only;
+			t.n_subject = 1;
+			break;
+		case R_SKI:
+			t.ski_len = 0;
+			break;
+		case R_LEAF_PROFILE:
+			t.profile = ztm_profile_get("device");
+			break;
+		case R_ISSUING_PROFILE:
+			t.profile = ztm_profile_get("issuing-ca");
+			t.pathlen = 0;
+			break;
+		}
+		memset(&e, 0, sizeof(e));
+		rc = ztm_lint_root(&t, &e);
+		if (rows[i].rule == NULL) {
+			if (rc != 0)
+				fail_msg("row %zu: good root refused: %s", i, e.msg);
+		} else if (rc == 0 || e.code != ZTM_E_LINT ||
+		           strncmp(e.msg, rows[i].rule, strlen(rows[i].rule)) != 0) {
+			fail_msg("row %zu: want '%s', got rc=%d '%s'", i, rows[i].rule, rc, e.msg);
+		}
+	}
+	assert_int_equal(ztm_lint_root(NULL, &e), -1);
+	assert_int_equal(e.code, ZTM_E_LINT);
+	free_fx(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_key_policy),
-	    cmocka_unit_test(test_spki_malformed),
-	    cmocka_unit_test(test_lint_rules),
+	    cmocka_unit_test(test_key_policy), cmocka_unit_test(test_spki_malformed),
+	    cmocka_unit_test(test_lint_rules), cmocka_unit_test(test_lint_ca_eku),
+	    cmocka_unit_test(test_lint_root),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
