@@ -7,15 +7,17 @@
 #define ALL_KEYS                                                                                   \
 	(ZTM_KK_BIT(ZTM_KK_P256) | ZTM_KK_BIT(ZTM_KK_P384) | ZTM_KK_BIT(ZTM_KK_ED25519) |          \
 	 ZTM_KK_BIT(ZTM_KK_RSA))
-#define CA_KEYS (ZTM_KK_BIT(ZTM_KK_P256) | ZTM_KK_BIT(ZTM_KK_P384) | ZTM_KK_BIT(ZTM_KK_RSA))
+/* Issue 2: the ceremony offers P-256 (default), P-384, Ed25519 and RSA-3072
+ * roots, so CAs may hold any of them; an OEM whose devices cannot verify
+ * Ed25519 chains simply keeps the P-256 default. */
+#define CA_KEYS ALL_KEYS
 #define ALL_SANS                                                                                   \
 	(ZTM_SAN_BIT(ZTM_SAN_DNS) | ZTM_SAN_BIT(ZTM_SAN_URI) | ZTM_SAN_BIT(ZTM_SAN_HWMODULE))
 
 /* Why these values: leaves carry only digitalSignature because TLS 1.3 and
  * every signature ztm checks need nothing else (no RSA key transport). CAs
  * also get digitalSignature so an issuing CA may sign OCSP responses itself
- * (RFC 6960 §4.2.2.2). Ed25519 is kept off CA keys: several verifiers on
- * devices still lack it in chains. */
+ * (RFC 6960 §4.2.2.2). */
 static const struct ztm_profile profiles[] = {
     {"device", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_CLIENT_AUTH, 0, 365 * DAY, 825 * DAY,
      ZTM_ATTR_BIT(ZTM_ATTR_SERIAL), ALL_SANS, 0, ALL_KEYS, 0},
@@ -31,7 +33,9 @@ static const struct ztm_profile profiles[] = {
      * check the name they dialled, so a DNS or IP SAN is required; 398 days
      * is the CA/Browser Forum ceiling that TLS clients enforce. */
     {"tls-server", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_SERVER_AUTH, 0, 365 * DAY, 398 * DAY,
-     ZTM_ATTR_BIT(ZTM_ATTR_CN), ZTM_SAN_BIT(ZTM_SAN_DNS) | ZTM_SAN_BIT(ZTM_SAN_IP), 1, ALL_KEYS, 0},
+     ZTM_ATTR_BIT(ZTM_ATTR_CN), ZTM_SAN_BIT(ZTM_SAN_DNS) | ZTM_SAN_BIT(ZTM_SAN_IP), 1,
+     /* Client support for Ed25519 server certificates is uneven. */
+     ZTM_KK_BIT(ZTM_KK_P256) | ZTM_KK_BIT(ZTM_KK_P384) | ZTM_KK_BIT(ZTM_KK_RSA), 0},
     {"root", 1, -1, ZTM_KU_KEY_CERT_SIGN | ZTM_KU_CRL_SIGN, 0, 0, 20 * 365 * DAY, 25 * 365 * DAY,
      ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O), 0, 0, CA_KEYS, 0},
     {"issuing-ca", 1, 0, ZTM_KU_DIGITAL_SIGNATURE | ZTM_KU_KEY_CERT_SIGN | ZTM_KU_CRL_SIGN, 0, 0,
