@@ -28,8 +28,7 @@ void ztm_buf_init(struct ztm_buf *b, size_t max);
 /* 0, or -1 (ZTM_E_TOOBIG / ZTM_E_NOMEM) with the buffer unchanged. */
 int ztm_buf_append(struct ztm_buf *b, const void *p, size_t n);
 int ztm_buf_append_str(struct ztm_buf *b, const char *s);
-int ztm_buf_printf(struct ztm_buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+int ztm_buf_printf(struct ztm_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Make room for n more bytes without changing len; returns a pointer to it. */
 uint8_t *ztm_buf_reserve(struct ztm_buf *b, size_t n);
 /* NUL-terminates (not counted in len) and returns data as a C string. */

@@ -15,7 +15,7 @@ int ztm_file_read(const char *path, size_t max, struct ztm_buf *out, struct ztm_
  * `mode` applies from creation (0600 for anything secret). With `exclusive`
  * an existing file is an error (ZTM_E_EXISTS) and is left alone. */
 int ztm_file_write(const char *path, const void *p, size_t n, mode_t mode, int exclusive,
-		   struct ztm_error *err);
+                   struct ztm_error *err);
 /* mkdir -p with mode for the created components. */
 int ztm_mkdirs(const char *path, mode_t mode, struct ztm_error *err);
 /* Reads a secret (passphrase, PIN) from a file: first line, without the

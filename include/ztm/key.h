@@ -40,8 +40,8 @@ const char *ztm_key_alg_name(enum ztm_key_alg alg);
 /* Generates a key in the backend the URI names (file: writes it, encrypted
  * with AES-256-CBC PKCS#8 when a passphrase is given, mode 0600 always;
  * it refuses to overwrite). Returns the key, or NULL with err set. */
-EVP_PKEY *ztm_key_generate(const char *uri, enum ztm_key_alg alg,
-			   const struct ztm_key_opts *opts, struct ztm_error *err);
+EVP_PKEY *ztm_key_generate(const char *uri, enum ztm_key_alg alg, const struct ztm_key_opts *opts,
+                           struct ztm_error *err);
 /* Loads the private key a URI names. */
 EVP_PKEY *ztm_key_load(const char *uri, const struct ztm_key_opts *opts, struct ztm_error *err);
 /* Generates a key in memory only (tests, station CSR before writing). */

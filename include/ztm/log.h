@@ -11,7 +11,7 @@ void ztm_log_set_fd(int fd);
 /* Emits: ts=... level=... pid=... event=<event> <kv>. `kv` is formatted by
  * the caller as key=value pairs; values with spaces must use ztm_log_quote. */
 void ztm_log(enum ztm_log_level level, const char *event, const char *kv_fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Quotes a value for logfmt into out ("..." with \" and \\ escaped,
  * control characters dropped); returns out. */
 const char *ztm_log_quote(const char *value, char *out, unsigned outsize);

@@ -29,21 +29,21 @@
 struct ztm_store;
 
 /* Roles (DESIGN.md 4). Stored as their names. */
-#define ZTM_ROLE_TABLE(X)                                                      \
-	X(ZTM_ROLE_ADMIN, "admin")                                             \
-	X(ZTM_ROLE_SECURITY_OFFICER, "security-officer")                       \
-	X(ZTM_ROLE_PLANNER, "planner")                                         \
-	X(ZTM_ROLE_STATION, "station")                                         \
-	X(ZTM_ROLE_FIRMWARE_SIGNER, "firmware-signer")                         \
-	X(ZTM_ROLE_RELEASE_APPROVER, "release-approver")                       \
-	X(ZTM_ROLE_AUDITOR, "auditor")                                         \
+#define ZTM_ROLE_TABLE(X)                                                                          \
+	X(ZTM_ROLE_ADMIN, "admin")                                                                 \
+	X(ZTM_ROLE_SECURITY_OFFICER, "security-officer")                                           \
+	X(ZTM_ROLE_PLANNER, "planner")                                                             \
+	X(ZTM_ROLE_STATION, "station")                                                             \
+	X(ZTM_ROLE_FIRMWARE_SIGNER, "firmware-signer")                                             \
+	X(ZTM_ROLE_RELEASE_APPROVER, "release-approver")                                           \
+	X(ZTM_ROLE_AUDITOR, "auditor")                                                             \
 	X(ZTM_ROLE_DEVICE, "device")
 
 enum ztm_role {
 #define ZTM_X_ROLE(e, s) e,
 	ZTM_ROLE_TABLE(ZTM_X_ROLE)
 #undef ZTM_X_ROLE
-	ZTM_ROLE_COUNT
+	    ZTM_ROLE_COUNT
 };
 
 const char *ztm_role_name(enum ztm_role r);
@@ -58,20 +58,20 @@ enum ztm_cert_state {
 const char *ztm_cert_state_name(enum ztm_cert_state s);
 
 #define ZTM_SERIAL_HEX_MAX 41 /* 20 octets in hex + NUL */
-#define ZTM_SHA256_HEX 65
+#define ZTM_SHA256_HEX     65
 
 struct ztm_cert_row {
-	char serial[ZTM_SERIAL_HEX_MAX]; /* lower-case hex, no leading 00 stripped */
-	char ca[32];			 /* issuing CA name: "device", "station", ... */
-	char profile[32];		 /* certificate profile name */
-	char subject[256];		 /* RFC 2253 text, for humans and search */
-	char idem_key[ZTM_SHA256_HEX];	 /* "" when none */
+	char serial[ZTM_SERIAL_HEX_MAX];  /* lower-case hex, no leading 00 stripped */
+	char ca[32];                      /* issuing CA name: "device", "station", ... */
+	char profile[32];                 /* certificate profile name */
+	char subject[256];                /* RFC 2253 text, for humans and search */
+	char idem_key[ZTM_SHA256_HEX];    /* "" when none */
 	char spki_sha256[ZTM_SHA256_HEX]; /* hex SHA-256 of the SubjectPublicKeyInfo DER */
-	char owner_kind[16];		 /* "station", "operator", "device", "ca" */
+	char owner_kind[16];              /* "station", "operator", "device", "ca" */
 	int64_t owner_id;
 	enum ztm_cert_state state;
 	int64_t not_before, not_after, created_at; /* Unix seconds */
-	struct ztm_buf der;			   /* empty while reserved */
+	struct ztm_buf der;                        /* empty while reserved */
 };
 
 void ztm_cert_row_init(struct ztm_cert_row *row);
@@ -102,7 +102,7 @@ struct ztm_principal {
 	int64_t id;
 	char name[128];
 	enum ztm_role role;
-	int revoked;  /* certificate, operator or station revoked */
+	int revoked;        /* certificate, operator or station revoked */
 	int64_t factory_id; /* stations */
 };
 
@@ -131,85 +131,82 @@ void ztm_store_rollback(struct ztm_store *s);
 struct ztm_store_job {
 	int (*fn)(struct ztm_store *s, void *arg, struct ztm_error *err);
 	void *arg;
-	int rc;		       /* out: fn's result, or -1 if the commit failed */
+	int rc;               /* out: fn's result, or -1 if the commit failed */
 	struct ztm_error err; /* out */
 };
 /* Runs n jobs in one transaction with one durable commit; returns 0 if the
  * commit succeeded (each job's own rc says whether it did), -1 if nothing
  * was committed. */
 int ztm_store_run_batch(struct ztm_store *s, struct ztm_store_job *jobs, size_t n,
-			struct ztm_error *err);
+                        struct ztm_error *err);
 
 /* --- certificates ------------------------------------------------------ */
 /* Inserts a reservation (state reserved). ZTM_E_EXISTS if the serial or the
  * idempotency key is taken. */
 int ztm_store_cert_reserve(struct ztm_store *s, const struct ztm_cert_row *row,
-			   struct ztm_error *err);
+                           struct ztm_error *err);
 /* reserved -> issued with its DER bytes. ZTM_E_CONFLICT if not reserved. */
-int ztm_store_cert_issue(struct ztm_store *s, const char *serial, const uint8_t *der,
-			 size_t len, struct ztm_error *err);
+int ztm_store_cert_issue(struct ztm_store *s, const char *serial, const uint8_t *der, size_t len,
+                         struct ztm_error *err);
 int ztm_store_cert_get(struct ztm_store *s, const char *serial, struct ztm_cert_row *out,
-		       struct ztm_error *err);
+                       struct ztm_error *err);
 int ztm_store_cert_by_idem(struct ztm_store *s, const char *idem_key, struct ztm_cert_row *out,
-			   struct ztm_error *err);
+                           struct ztm_error *err);
 /* reserved rows created before `before` -> abandoned; *n says how many. An
  * abandoned row keeps its idempotency key for the record, but the key is
  * free again: ztm_store_cert_by_idem no longer finds it, and a new
  * reservation may take it (a client retrying after a crash). */
-int ztm_store_cert_recover(struct ztm_store *s, int64_t before, int64_t *n,
-			   struct ztm_error *err);
+int ztm_store_cert_recover(struct ztm_store *s, int64_t before, int64_t *n, struct ztm_error *err);
 int ztm_store_cert_count(struct ztm_store *s, enum ztm_cert_state state, int64_t *n,
-			 struct ztm_error *err);
+                         struct ztm_error *err);
 /* Calls fn for each certificate in state (serial order); stops if fn != 0. */
 int ztm_store_cert_each(struct ztm_store *s, enum ztm_cert_state state,
-			int (*fn)(const struct ztm_cert_row *row, void *arg), void *arg,
-			struct ztm_error *err);
+                        int (*fn)(const struct ztm_cert_row *row, void *arg), void *arg,
+                        struct ztm_error *err);
 
 /* --- factories, stations, operators ----------------------------------- */
 int ztm_store_factory_add(struct ztm_store *s, const char *name, int64_t *id,
-			  struct ztm_error *err);
+                          struct ztm_error *err);
 int ztm_store_factory_get(struct ztm_store *s, const char *name, int64_t *id,
-			  struct ztm_error *err);
-int ztm_store_station_add(struct ztm_store *s, int64_t factory_id, const char *name,
-			  int64_t *id, struct ztm_error *err);
+                          struct ztm_error *err);
+int ztm_store_station_add(struct ztm_store *s, int64_t factory_id, const char *name, int64_t *id,
+                          struct ztm_error *err);
 int ztm_store_station_get(struct ztm_store *s, int64_t id, struct ztm_station_row *out,
-			  struct ztm_error *err);
+                          struct ztm_error *err);
 int ztm_store_station_find(struct ztm_store *s, const char *factory, const char *name,
-			   struct ztm_station_row *out, struct ztm_error *err);
+                           struct ztm_station_row *out, struct ztm_error *err);
 /* pending/enrolled -> enrolled with this certificate. */
 int ztm_store_station_set_cert(struct ztm_store *s, int64_t id, const char *serial,
-			       struct ztm_error *err);
-int ztm_store_station_revoke(struct ztm_store *s, int64_t id, int64_t when,
-			     struct ztm_error *err);
-int ztm_store_operator_add(struct ztm_store *s, const char *name, enum ztm_role role,
-			   int64_t *id, struct ztm_error *err);
+                               struct ztm_error *err);
+int ztm_store_station_revoke(struct ztm_store *s, int64_t id, int64_t when, struct ztm_error *err);
+int ztm_store_operator_add(struct ztm_store *s, const char *name, enum ztm_role role, int64_t *id,
+                           struct ztm_error *err);
 int ztm_store_operator_get(struct ztm_store *s, int64_t id, struct ztm_operator_row *out,
-			   struct ztm_error *err);
+                           struct ztm_error *err);
 int ztm_store_operator_set_cert(struct ztm_store *s, int64_t id, const char *serial,
-				struct ztm_error *err);
+                                struct ztm_error *err);
 /* Looks up the owner of an issued certificate by CA name and serial. */
 int ztm_store_principal_by_cert(struct ztm_store *s, const char *ca, const char *serial,
-				struct ztm_principal *out, struct ztm_error *err);
+                                struct ztm_principal *out, struct ztm_error *err);
 
 /* --- one-time enrollment codes ---------------------------------------- */
 /* Only the SHA-256 of a code is stored, never the code. */
 int ztm_store_code_add(struct ztm_store *s, const uint8_t hash[32], enum ztm_code_kind kind,
-		       int64_t subject_id, int64_t expires_at, struct ztm_error *err);
+                       int64_t subject_id, int64_t expires_at, struct ztm_error *err);
 /* Atomically claims a code for the key with SPKI hash `spki` at time `now`:
  * unused and unexpired -> marked used by spki; already used by the same spki
  * -> success too (a retry: out->cert_serial names what was issued, if
  * anything); anything else -> ZTM_E_AUTH, with nothing changed. */
-int ztm_store_code_claim(struct ztm_store *s, const uint8_t hash[32], const char *spki,
-			 int64_t now, struct ztm_code_row *out, struct ztm_error *err);
+int ztm_store_code_claim(struct ztm_store *s, const uint8_t hash[32], const char *spki, int64_t now,
+                         struct ztm_code_row *out, struct ztm_error *err);
 int ztm_store_code_bind(struct ztm_store *s, const uint8_t hash[32], const char *serial,
-			struct ztm_error *err);
+                        struct ztm_error *err);
 
 /* --- audit --------------------------------------------------------------- */
 /* Appends one audit entry. outcome: "ok" or an error name. detail: short
  * free text, never a secret. */
-int ztm_store_audit(struct ztm_store *s, const char *actor, const char *action,
-		    const char *object, const char *outcome, const char *detail,
-		    struct ztm_error *err);
+int ztm_store_audit(struct ztm_store *s, const char *actor, const char *action, const char *object,
+                    const char *outcome, const char *detail, struct ztm_error *err);
 int ztm_store_audit_count(struct ztm_store *s, int64_t *n, struct ztm_error *err);
 
 #endif

@@ -17,24 +17,25 @@ static int usage_factory(void)
 static int usage_station(void)
 {
 	fprintf(stderr,
-		"usage: ztm station add --factory F --name S [connection]\n"
-		"         prints the station's one-time enrollment code on stdout\n"
-		"       ztm station show --factory F --name S [connection]\n"
-		"       ztm station enroll --name S (--code-file FILE | env ZTM_ENROLL_CODE)\n"
-		"         --key KEY-URI [--key-pass-file FILE] [--alg p256|p384|ed25519|rsa3072]\n"
-		"         --out STATION.crt --server URL --ca CHAIN.pem\n\n" CLI_CONN_USAGE);
+	        "usage: ztm station add --factory F --name S [connection]\n"
+	        "         prints the station's one-time enrollment code on stdout\n"
+	        "       ztm station show --factory F --name S [connection]\n"
+	        "       ztm station enroll --name S (--code-file FILE | env ZTM_ENROLL_CODE)\n"
+	        "         --key KEY-URI [--key-pass-file FILE] [--alg p256|p384|ed25519|rsa3072]\n"
+	        "         --out STATION.crt --server URL --ca CHAIN.pem\n\n" CLI_CONN_USAGE);
 	return ZTM_EXIT_USAGE;
 }
 
 static int usage_operator(void)
 {
 	fprintf(stderr,
-		"usage: ztm operator add --name N --role ROLE [connection]\n"
-		"         ROLE: admin security-officer planner firmware-signer release-approver auditor\n"
-		"         prints the operator's one-time enrollment code on stdout\n"
-		"       ztm operator enroll --name N (--code-file FILE | env ZTM_ENROLL_CODE)\n"
-		"         --key KEY-URI [--key-pass-file FILE] --out OPERATOR.crt --server URL --ca CHAIN.pem\n\n"
-		CLI_CONN_USAGE);
+	        "usage: ztm operator add --name N --role ROLE [connection]\n"
+	        "         ROLE: admin security-officer planner firmware-signer release-approver "
+	        "auditor\n"
+	        "         prints the operator's one-time enrollment code on stdout\n"
+	        "       ztm operator enroll --name N (--code-file FILE | env ZTM_ENROLL_CODE)\n"
+	        "         --key KEY-URI [--key-pass-file FILE] --out OPERATOR.crt --server URL "
+	        "--ca CHAIN.pem\n\n" CLI_CONN_USAGE);
 	return ZTM_EXIT_USAGE;
 }
 
@@ -46,15 +47,15 @@ struct args {
 static int parse(int argc, char **argv, struct args *a)
 {
 	static const struct option opts[] = {
-		CLI_CONN_OPTIONS,
-		{"name", required_argument, NULL, 'n'},
-		{"factory", required_argument, NULL, 'f'},
-		{"role", required_argument, NULL, 'r'},
-		{"code-file", required_argument, NULL, 'c'},
-		{"out", required_argument, NULL, 'o'},
-		{"alg", required_argument, NULL, 'a'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    CLI_CONN_OPTIONS,
+	    {"name", required_argument, NULL, 'n'},
+	    {"factory", required_argument, NULL, 'f'},
+	    {"role", required_argument, NULL, 'r'},
+	    {"code-file", required_argument, NULL, 'c'},
+	    {"out", required_argument, NULL, 'o'},
+	    {"alg", required_argument, NULL, 'a'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int c;
 
@@ -95,10 +96,10 @@ static int print_created(const char *what, json_t *j)
 	const char *code = json_string_value(json_object_get(j, "code"));
 
 	fprintf(stderr, "%s created (id %lld)", what,
-		(long long)json_integer_value(json_object_get(j, "id")));
+	        (long long)json_integer_value(json_object_get(j, "id")));
 	if (code != NULL) {
 		fprintf(stderr, "; one-time enrollment code expires at %lld (Unix time)\n",
-			(long long)json_integer_value(json_object_get(j, "expires_at")));
+		        (long long)json_integer_value(json_object_get(j, "expires_at")));
 		printf("%s\n", code);
 	} else {
 		fprintf(stderr, "\n");
@@ -192,8 +193,8 @@ int cmd_station(int argc, char **argv)
 		return cli_fail("station", &err);
 	if (strcmp(argv[1], "add") == 0) {
 		j = cli_post_json(&a.conn, "/api/v1/stations",
-				  json_pack("{s:s,s:s}", "factory", a.factory, "name", a.name),
-				  &err);
+		                  json_pack("{s:s,s:s}", "factory", a.factory, "name", a.name),
+		                  &err);
 		if (j == NULL)
 			return cli_fail("station add", &err);
 		return print_created("station", j);
@@ -227,7 +228,7 @@ int cmd_operator(int argc, char **argv)
 	if (ztm_client_opts_env(&a.conn, 1, &err) != 0)
 		return cli_fail("operator add", &err);
 	j = cli_post_json(&a.conn, "/api/v1/operators",
-			  json_pack("{s:s,s:s}", "name", a.name, "role", a.role), &err);
+	                  json_pack("{s:s,s:s}", "name", a.name, "role", a.role), &err);
 	if (j == NULL)
 		return cli_fail("operator add", &err);
 	return print_created("operator", j);

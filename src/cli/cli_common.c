@@ -40,24 +40,25 @@ static json_t *handle_reply(struct ztm_http_resp *resp, struct ztm_error *err)
 	if (resp->status >= 200 && resp->status < 300) {
 		if (j == NULL)
 			ztm_error_set(err, ZTM_E_PARSE, "server replied %d without JSON",
-				      resp->status);
+			              resp->status);
 		return j;
 	}
-	ztm_error_set(err, resp->status == 401 ? ZTM_E_AUTH
-			   : resp->status == 403 ? ZTM_E_DENIED
-			   : resp->status == 404 ? ZTM_E_NOTFOUND
-			   : resp->status == 409 ? ZTM_E_EXISTS
-						 : ZTM_E_USAGE,
-		      "server refused (%d): %s", resp->status,
-		      j != NULL && json_string_value(json_object_get(j, "message")) != NULL
-			      ? json_string_value(json_object_get(j, "message"))
-			      : "no reason given");
+	ztm_error_set(err,
+	              resp->status == 401   ? ZTM_E_AUTH
+	              : resp->status == 403 ? ZTM_E_DENIED
+	              : resp->status == 404 ? ZTM_E_NOTFOUND
+	              : resp->status == 409 ? ZTM_E_EXISTS
+	                                    : ZTM_E_USAGE,
+	              "server refused (%d): %s", resp->status,
+	              j != NULL && json_string_value(json_object_get(j, "message")) != NULL
+	                  ? json_string_value(json_object_get(j, "message"))
+	                  : "no reason given");
 	json_decref(j);
 	return NULL;
 }
 
 json_t *cli_post_json(const struct ztm_client_opts *o, const char *path, json_t *body,
-		      struct ztm_error *err)
+                      struct ztm_error *err)
 {
 	struct ztm_http_resp resp;
 	char *s = json_dumps(body, JSON_COMPACT);
@@ -69,7 +70,7 @@ json_t *cli_post_json(const struct ztm_client_opts *o, const char *path, json_t 
 		goto out;
 	}
 	if (ztm_client_request(o, "POST", path, "application/json", NULL, s, strlen(s), &resp,
-			       err) != 0)
+	                       err) != 0)
 		goto out;
 	j = handle_reply(&resp, err);
 out:

@@ -11,15 +11,16 @@
 
 /* getopt_long entries for --server --ca --cert --key --key-pass-file;
  * values 1000..1004. */
-#define CLI_CONN_OPTIONS                                                       \
-	{"server", required_argument, NULL, 1000}, {"ca", required_argument, NULL, 1001},       \
-		{"cert", required_argument, NULL, 1002},                               \
-		{"key", required_argument, NULL, 1003},                                \
-		{"key-pass-file", required_argument, NULL, 1004}
+#define CLI_CONN_OPTIONS                                                                           \
+	{"server", required_argument, NULL, 1000}, {"ca", required_argument, NULL, 1001},          \
+	    {"cert", required_argument, NULL, 1002}, {"key", required_argument, NULL, 1003},       \
+	{                                                                                          \
+		"key-pass-file", required_argument, NULL, 1004                                     \
+	}
 
-#define CLI_CONN_USAGE                                                         \
-	"connection (or env ZTM_SERVER, ZTM_CA, ZTM_CERT, ZTM_KEY, ZTM_KEY_PASS_FILE):\n"     \
-	"  --server https://HOST:PORT  --ca CHAIN.pem  --cert OPERATOR.crt\n"                  \
+#define CLI_CONN_USAGE                                                                             \
+	"connection (or env ZTM_SERVER, ZTM_CA, ZTM_CERT, ZTM_KEY, ZTM_KEY_PASS_FILE):\n"          \
+	"  --server https://HOST:PORT  --ca CHAIN.pem  --cert OPERATOR.crt\n"                      \
 	"  --key KEY-URI  --key-pass-file FILE\n"
 
 /* Takes a connection option; 1 if c was one, 0 if not. */
@@ -30,7 +31,7 @@ int cli_fail(const char *cmd, const struct ztm_error *err);
  * 2xx returns the parsed reply (caller json_decref's), else NULL with err
  * from the server's JSON error. */
 json_t *cli_post_json(const struct ztm_client_opts *o, const char *path, json_t *body,
-		      struct ztm_error *err);
+                      struct ztm_error *err);
 json_t *cli_get_json(const struct ztm_client_opts *o, const char *path, struct ztm_error *err);
 
 int cmd_factory(int argc, char **argv);

@@ -47,25 +47,28 @@ int ztm_client_opts_env(struct ztm_client_opts *o, int need_cert, struct ztm_err
 	o->key_uri = env_or(o->key_uri, "ZTM_KEY");
 	o->key_pass_file = env_or(o->key_pass_file, "ZTM_KEY_PASS_FILE");
 	if (o->url == NULL)
-		return ztm_error_set(err, ZTM_E_USAGE, "no server: give --server or set ZTM_SERVER");
+		return ztm_error_set(err, ZTM_E_USAGE,
+		                     "no server: give --server or set ZTM_SERVER");
 	if (o->ca_file == NULL)
-		return ztm_error_set(err, ZTM_E_USAGE,
-				     "no CA bundle: give --ca or set ZTM_CA (the ceremony's chain.pem)");
+		return ztm_error_set(
+		    err, ZTM_E_USAGE,
+		    "no CA bundle: give --ca or set ZTM_CA (the ceremony's chain.pem)");
 	if (need_cert && (o->cert_file == NULL || o->key_uri == NULL))
-		return ztm_error_set(err, ZTM_E_USAGE,
-				     "no client credential: give --cert/--key or set ZTM_CERT/ZTM_KEY");
+		return ztm_error_set(
+		    err, ZTM_E_USAGE,
+		    "no client credential: give --cert/--key or set ZTM_CERT/ZTM_KEY");
 	return 0;
 }
 
 /* "https://host:port" -> host, port. IPv6 literals in brackets. */
 static int split_url(const char *url, char *host, size_t hn, char *port, size_t pn,
-		     struct ztm_error *err)
+                     struct ztm_error *err)
 {
 	const char *h, *end, *colon;
 
 	if (strncmp(url, "https://", 8) != 0)
 		return ztm_error_set(err, ZTM_E_USAGE, "server URL '%s' must start with https://",
-				     url);
+		                     url);
 	h = url + 8;
 	end = h + strcspn(h, "/");
 	if (*h == '[') {
@@ -118,7 +121,7 @@ static SSL_CTX *client_ctx(const struct ztm_client_opts *o, struct ztm_error *er
 	if (o->cert_file != NULL && o->key_uri != NULL) {
 		if (SSL_CTX_use_certificate_chain_file(ctx, o->cert_file) != 1) {
 			ztm_error_ossl(err, ZTM_E_CONFIG, "%s: cannot load certificate",
-				       o->cert_file);
+			               o->cert_file);
 			goto fail;
 		}
 		memset(&kopts, 0, sizeof(kopts));
@@ -132,7 +135,7 @@ static SSL_CTX *client_ctx(const struct ztm_client_opts *o, struct ztm_error *er
 			goto fail;
 		if (SSL_CTX_use_PrivateKey(ctx, key) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
 			ztm_error_ossl(err, ZTM_E_CONFIG, "%s does not match %s", o->key_uri,
-				       o->cert_file);
+			               o->cert_file);
 			goto fail;
 		}
 	}
@@ -249,8 +252,8 @@ int ztm_http_parse_response(const uint8_t *p, size_t n, struct ztm_http_resp *re
 }
 
 int ztm_client_request(const struct ztm_client_opts *o, const char *method, const char *path,
-		       const char *content_type, const char *extra_header, const void *body,
-		       size_t len, struct ztm_http_resp *resp, struct ztm_error *err)
+                       const char *content_type, const char *extra_header, const void *body,
+                       size_t len, struct ztm_http_resp *resp, struct ztm_error *err)
 {
 	char host[256], port[16], target[300];
 	SSL_CTX *ctx = NULL;
@@ -294,17 +297,20 @@ int ztm_client_request(const struct ztm_client_opts *o, const char *method, cons
 		long v = SSL_get_verify_result(ssl);
 		if (v != X509_V_OK)
 			ztm_error_set(err, ZTM_E_AUTH, "%s: server certificate not trusted: %s",
-				      target, X509_verify_cert_error_string(v));
+			              target, X509_verify_cert_error_string(v));
 		else
 			ztm_error_ossl(err, ZTM_E_AUTH, "%s: TLS handshake failed", target);
 		goto out;
 	}
-	if (ztm_buf_printf(&req, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
-				 "User-Agent: ztm/0.1\r\nContent-Length: %zu\r\n",
-			   method, path, host, len) != 0 ||
-	    (content_type != NULL && ztm_buf_printf(&req, "Content-Type: %s\r\n", content_type) != 0) ||
+	if (ztm_buf_printf(&req,
+	                   "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
+	                   "User-Agent: ztm/0.1\r\nContent-Length: %zu\r\n",
+	                   method, path, host, len) != 0 ||
+	    (content_type != NULL &&
+	     ztm_buf_printf(&req, "Content-Type: %s\r\n", content_type) != 0) ||
 	    (extra_header != NULL && ztm_buf_printf(&req, "%s\r\n", extra_header) != 0) ||
-	    ztm_buf_append(&req, "\r\n", 2) != 0 || (len > 0 && ztm_buf_append(&req, body, len) != 0)) {
+	    ztm_buf_append(&req, "\r\n", 2) != 0 ||
+	    (len > 0 && ztm_buf_append(&req, body, len) != 0)) {
 		ztm_error_set(err, ZTM_E_TOOBIG, "request too large");
 		goto out;
 	}
@@ -317,7 +323,7 @@ int ztm_client_request(const struct ztm_client_opts *o, const char *method, cons
 		int r;
 		if (dst == NULL) {
 			ztm_error_set(err, ZTM_E_TOOBIG, "%s: response over %zu bytes", target,
-				      RESP_MAX);
+			              RESP_MAX);
 			goto out;
 		}
 		r = SSL_read(ssl, dst, 16384);

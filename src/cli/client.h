@@ -34,12 +34,12 @@ void ztm_http_resp_free(struct ztm_http_resp *r);
 /* extra_header: one full header line without CRLF (e.g. "Authorization:
  * Basic ..."), or NULL. The response body is capped at 4 MiB. */
 int ztm_client_request(const struct ztm_client_opts *o, const char *method, const char *path,
-		       const char *content_type, const char *extra_header, const void *body,
-		       size_t len, struct ztm_http_resp *resp, struct ztm_error *err);
+                       const char *content_type, const char *extra_header, const void *body,
+                       size_t len, struct ztm_http_resp *resp, struct ztm_error *err);
 
 /* Parses a complete HTTP/1.1 response (status line, headers, body by
  * Content-Length or to the end). Exposed for the fuzz target. */
 int ztm_http_parse_response(const uint8_t *p, size_t n, struct ztm_http_resp *resp,
-			    struct ztm_error *err);
+                            struct ztm_error *err);
 
 #endif

@@ -48,7 +48,7 @@ static int make_csr(EVP_PKEY *key, const char *cn, struct ztm_buf *b64, struct z
 
 	if (req == NULL || name == NULL ||
 	    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1,
-				       0) != 1 ||
+	                               0) != 1 ||
 	    X509_REQ_set_subject_name(req, name) != 1 || X509_REQ_set_pubkey(req, key) != 1 ||
 	    X509_REQ_sign(req, key, md) <= 0 || (len = i2d_X509_REQ(req, &der)) <= 0) {
 		ztm_error_ossl(err, ZTM_E_CRYPTO, "building the CSR");
@@ -67,7 +67,7 @@ out:
 /* The reply must be a certs-only message whose first certificate is for our
  * key and chains to the CA bundle we trust. */
 static X509 *check_reply(const struct ztm_client_opts *o, EVP_PKEY *key,
-			 const struct ztm_http_resp *resp, struct ztm_error *err)
+                         const struct ztm_http_resp *resp, struct ztm_error *err)
 {
 	struct ztm_buf der;
 	const unsigned char *p;
@@ -75,12 +75,12 @@ static X509 *check_reply(const struct ztm_client_opts *o, EVP_PKEY *key,
 	X509 *cert = NULL;
 	X509_STORE *store = NULL;
 	X509_STORE_CTX *vctx = NULL;
-	STACK_OF(X509) *certs;
+	STACK_OF(X509) * certs;
 
 	ztm_buf_init(&der, 0);
 	if (strncmp(resp->content_type, "application/pkcs7-mime", 22) != 0) {
 		ztm_error_set(err, ZTM_E_PARSE, "reply Content-Type '%s' is not pkcs7-mime",
-			      resp->content_type);
+		              resp->content_type);
 		goto out;
 	}
 	if (ztm_b64_decode((const char *)resp->body.data, resp->body.len, &der) != 0) {
@@ -109,8 +109,8 @@ static X509 *check_reply(const struct ztm_client_opts *o, EVP_PKEY *key,
 	}
 	if (X509_verify_cert(vctx) != 1) {
 		ztm_error_set(err, ZTM_E_AUTH, "issued certificate does not chain to %s: %s",
-			      o->ca_file,
-			      X509_verify_cert_error_string(X509_STORE_CTX_get_error(vctx)));
+		              o->ca_file,
+		              X509_verify_cert_error_string(X509_STORE_CTX_get_error(vctx)));
 		goto fail;
 	}
 	goto out;
@@ -144,7 +144,7 @@ out:
 }
 
 int cli_est_enroll(const struct ztm_client_opts *o, const struct cli_enroll *e,
-		   struct ztm_error *err)
+                   struct ztm_error *err)
 {
 	EVP_PKEY *key = NULL;
 	struct ztm_buf csr, cred, auth;
@@ -174,18 +174,19 @@ int cli_est_enroll(const struct ztm_client_opts *o, const struct cli_enroll *e,
 		ztm_http_resp_free(&resp);
 		ztm_http_resp_init(&resp);
 		if (ztm_client_request(o, "POST", path, "application/pkcs10",
-				       (const char *)auth.data, csr.data, csr.len, &resp, err) != 0)
+		                       (const char *)auth.data, csr.data, csr.len, &resp, err) != 0)
 			goto out;
 		/* RFC 7030 §4.2.3: 202 + Retry-After means "ask again". */
 		if (resp.status != 202 || tries >= ENROLL_RETRIES)
 			break;
-		sleep(resp.retry_after > 0 && resp.retry_after < 60 ? (unsigned)resp.retry_after : 1);
+		sleep(resp.retry_after > 0 && resp.retry_after < 60 ? (unsigned)resp.retry_after
+		                                                    : 1);
 	}
 	if (resp.status != 200) {
 		ztm_buf_cstr(&resp.body);
 		ztm_error_set(err, resp.status == 401 ? ZTM_E_AUTH : ZTM_E_POLICY,
-			      "server refused the enrollment (%d): %.200s", resp.status,
-			      resp.body.data != NULL ? (const char *)resp.body.data : "");
+		              "server refused the enrollment (%d): %.200s", resp.status,
+		              resp.body.data != NULL ? (const char *)resp.body.data : "");
 		goto out;
 	}
 	cert = check_reply(o, key, &resp, err);

@@ -6,13 +6,13 @@
 #include "commands.h"
 
 static const struct ztm_cli_group groups[] = {
-	{"ceremony", "offline root key ceremony (init, verify, split, combine, issue-ca)",
-	 ztm_cli_ceremony},
-	{"server", "set up a ztmd deployment from a ceremony directory", cmd_server},
-	{"factory", "add factories (admin API)", cmd_factory},
-	{"station", "add, show and enroll factory stations", cmd_station},
-	{"operator", "add and enroll operators", cmd_operator},
-	{NULL, NULL, NULL},
+    {"ceremony", "offline root key ceremony (init, verify, split, combine, issue-ca)",
+     ztm_cli_ceremony},
+    {"server", "set up a ztmd deployment from a ceremony directory", cmd_server},
+    {"factory", "add factories (admin API)", cmd_factory},
+    {"station", "add, show and enroll factory stations", cmd_station},
+    {"operator", "add and enroll operators", cmd_operator},
+    {NULL, NULL, NULL},
 };
 
 static int usage(void)

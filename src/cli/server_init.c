@@ -23,11 +23,11 @@
 
 static int usage(void)
 {
-	fprintf(stderr,
-		"usage: ztm server init --ceremony DIR --out DIR [--listen HOST:PORT]\n"
-		"         [--dns NAME]... [--ip ADDR]... [--workers N]\n"
-		"  Issues ztmd's TLS certificate from the ceremony's tls CA and writes\n"
-		"  OUT/ztmd.conf (defaults: --listen 127.0.0.1:8443 --dns localhost --ip 127.0.0.1).\n");
+	fprintf(stderr, "usage: ztm server init --ceremony DIR --out DIR [--listen HOST:PORT]\n"
+	                "         [--dns NAME]... [--ip ADDR]... [--workers N]\n"
+	                "  Issues ztmd's TLS certificate from the ceremony's tls CA and writes\n"
+	                "  OUT/ztmd.conf (defaults: --listen 127.0.0.1:8443 --dns localhost --ip "
+	                "127.0.0.1).\n");
 	return ZTM_EXIT_USAGE;
 }
 
@@ -76,10 +76,10 @@ static int issue_server_cert(struct init_opts *o, struct ztm_error *err)
 	if ((ca = ztm_ca_new("tls", ca_cert, ca_key, NULL, err)) == NULL)
 		goto out;
 	if (X509_NAME_get_text_by_NID(X509_get_subject_name(ca_cert), NID_organizationName, o->org,
-				      sizeof(o->org)) <= 0 ||
+	                              sizeof(o->org)) <= 0 ||
 	    strpbrk(o->org, "\"\\\n") != NULL) {
 		ztm_error_set(err, ZTM_E_CONFIG, "%s: no usable organization (O) in the subject",
-			      path);
+		              path);
 		goto out;
 	}
 	snprintf(keyuri, sizeof(keyuri), "file:%s/server.key", o->odir);
@@ -141,22 +141,22 @@ static int write_config(struct init_opts *o, struct ztm_error *err)
 
 	ztm_buf_init(&c, 0);
 	ztm_buf_printf(&c,
-		       "# ztmd configuration written by `ztm server init` (docs/configuration.md)\n"
-		       "[server]\nlisten = %s\n",
-		       o->listen);
+	               "# ztmd configuration written by `ztm server init` (docs/configuration.md)\n"
+	               "[server]\nlisten = %s\n",
+	               o->listen);
 	if (o->workers != NULL)
 		ztm_buf_printf(&c, "workers = %s\n", o->workers);
 	ztm_buf_printf(&c,
-		       "\n[tls]\ncert = %s/server.crt\nkey = %s/server.key\n"
-		       "key_pass_file = %s/online.pass\nclient_ca = %s/chain.pem\n"
-		       "\n[store]\nurl = sqlite:%s/ztm.db\n"
-		       "\n[ca]\nroot = %s/root/root.crt\n",
-		       o->odir, o->odir, o->cdir, o->cdir, o->odir, o->cdir);
+	               "\n[tls]\ncert = %s/server.crt\nkey = %s/server.key\n"
+	               "key_pass_file = %s/online.pass\nclient_ca = %s/chain.pem\n"
+	               "\n[store]\nurl = sqlite:%s/ztm.db\n"
+	               "\n[ca]\nroot = %s/root/root.crt\n",
+	               o->odir, o->odir, o->cdir, o->cdir, o->odir, o->cdir);
 	for (i = 0; i < sizeof(cas) / sizeof(cas[0]); i++)
 		ztm_buf_printf(&c,
-			       "\n[ca.%s]\ncert = %s/ca/%s.crt\nkey = file:%s/ca/%s.key\n"
-			       "key_pass_file = %s/online.pass\n",
-			       cas[i], o->cdir, cas[i], o->cdir, cas[i], o->cdir);
+		               "\n[ca.%s]\ncert = %s/ca/%s.crt\nkey = file:%s/ca/%s.key\n"
+		               "key_pass_file = %s/online.pass\n",
+		               cas[i], o->cdir, cas[i], o->cdir, cas[i], o->cdir);
 	ztm_buf_printf(&c, "\n[subject]\norganization = \"%s\"\n", o->org);
 	ztm_buf_printf(&c, "\n[bootstrap]\nadmin_cert = %s/operators/admin.crt\n", o->cdir);
 	snprintf(path, sizeof(path), "%s/ztmd.conf", o->odir);
@@ -176,7 +176,7 @@ static int already_set_up(const struct init_opts *o, struct ztm_error *err)
 		snprintf(path, sizeof(path), "%s/%s", o->odir, outputs[i]);
 		if (access(path, F_OK) == 0)
 			return ztm_error_set(err, ZTM_E_EXISTS, "%s exists: %s is already set up",
-					     path, o->odir);
+			                     path, o->odir);
 	}
 	return 0;
 }
@@ -195,10 +195,13 @@ static void remove_outputs(const struct init_opts *o)
 int cmd_server(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"ceremony", required_argument, NULL, 'c'}, {"out", required_argument, NULL, 'o'},
-		{"listen", required_argument, NULL, 'l'},   {"dns", required_argument, NULL, 'd'},
-		{"ip", required_argument, NULL, 'i'},	    {"workers", required_argument, NULL, 'w'},
-		{NULL, 0, NULL, 0},
+	    {"ceremony", required_argument, NULL, 'c'},
+	    {"out", required_argument, NULL, 'o'},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"dns", required_argument, NULL, 'd'},
+	    {"ip", required_argument, NULL, 'i'},
+	    {"workers", required_argument, NULL, 'w'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct init_opts o;
 	struct ztm_error err;
@@ -261,6 +264,6 @@ int cmd_server(int argc, char **argv)
 		return cli_fail("server init", &err);
 	}
 	fprintf(stderr, "ztmd set up in %s: start it with  ztmd --config %s/ztmd.conf\n", o.odir,
-		o.odir);
+	        o.odir);
 	return ZTM_EXIT_OK;
 }

@@ -11,7 +11,7 @@ static const struct {
 	const char *text;
 } err_table[] = {
 #define ZTM_X_ROW(code, name, text) {name, text},
-	ZTM_ERROR_TABLE(ZTM_X_ROW)
+    ZTM_ERROR_TABLE(ZTM_X_ROW)
 #undef ZTM_X_ROW
 };
 
@@ -30,9 +30,8 @@ const char *ztm_err_text(enum ztm_err code)
 }
 
 /* The format attribute lets clang's -Wformat-nonliteral accept the vsnprintf. */
-static __attribute__((format(printf, 3, 0))) void error_vset(struct ztm_error *e,
-							      enum ztm_err code,
-							      const char *fmt, va_list ap)
+static __attribute__((format(printf, 3, 0))) void error_vset(struct ztm_error *e, enum ztm_err code,
+                                                             const char *fmt, va_list ap)
 {
 	e->code = code;
 	if (fmt == NULL || fmt[0] == '\0') {

@@ -19,8 +19,8 @@ int ztm_file_read(const char *path, size_t max, struct ztm_buf *out, struct ztm_
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return ztm_error_set(err, errno == ENOENT ? ZTM_E_NOTFOUND : ZTM_E_IO,
-				     "%s: %s", path, strerror(errno));
+		return ztm_error_set(err, errno == ENOENT ? ZTM_E_NOTFOUND : ZTM_E_IO, "%s: %s",
+		                     path, strerror(errno));
 	for (;;) {
 		if (out->len - start >= max) {
 			/* One more byte tells "exactly max" from "larger". */
@@ -30,7 +30,7 @@ int ztm_file_read(const char *path, size_t max, struct ztm_buf *out, struct ztm_
 				close(fd);
 				out->len = start;
 				return ztm_error_set(err, ZTM_E_TOOBIG, "%s: larger than %zu bytes",
-						     path, max);
+				                     path, max);
 			}
 			break;
 		}
@@ -86,7 +86,7 @@ static int fsync_dir_of(const char *path)
 }
 
 int ztm_file_write(const char *path, const void *p, size_t n, mode_t mode, int exclusive,
-		   struct ztm_error *err)
+                   struct ztm_error *err)
 {
 	char tmp[4096];
 	const uint8_t *src = p;
@@ -97,7 +97,8 @@ int ztm_file_write(const char *path, const void *p, size_t n, mode_t mode, int e
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp))
 		return ztm_error_set(err, ZTM_E_USAGE, "%s: path too long", path);
 	if (exclusive && access(path, F_OK) == 0)
-		return ztm_error_set(err, ZTM_E_EXISTS, "%s: already exists, not overwritten", path);
+		return ztm_error_set(err, ZTM_E_EXISTS, "%s: already exists, not overwritten",
+		                     path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 	if (fd < 0)
 		return ztm_error_set(err, ZTM_E_IO, "%s: %s", tmp, strerror(errno));
@@ -126,7 +127,7 @@ int ztm_file_write(const char *path, const void *p, size_t n, mode_t mode, int e
 	}
 	if (fsync_dir_of(path) != 0)
 		return ztm_error_set(err, ZTM_E_IO, "%s: fsync of directory: %s", path,
-				     strerror(errno));
+		                     strerror(errno));
 	return 0;
 fail:
 	e = errno;
@@ -134,7 +135,7 @@ fail:
 		close(fd);
 	unlink(tmp);
 	return ztm_error_set(err, e == EEXIST ? ZTM_E_EXISTS : ZTM_E_IO, "%s: %s", path,
-			     strerror(e));
+	                     strerror(e));
 }
 
 int ztm_mkdirs(const char *path, mode_t mode, struct ztm_error *err)
@@ -166,7 +167,7 @@ int ztm_secret_read(const char *path, struct ztm_buf *out, struct ztm_error *err
 		return ztm_error_set(err, ZTM_E_NOTFOUND, "%s: %s", path, strerror(errno));
 	if ((st.st_mode & 077) != 0)
 		return ztm_error_set(err, ZTM_E_POLICY,
-				     "%s: secret file is readable by others (chmod 600 it)", path);
+		                     "%s: secret file is readable by others (chmod 600 it)", path);
 	if (ztm_file_read(path, 4096, out, err) != 0)
 		return -1;
 	for (i = 0; i < out->len; i++) {

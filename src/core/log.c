@@ -34,9 +34,9 @@ void ztm_log(enum ztm_log_level level, const char *event, const char *kv_fmt, ..
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	n = snprintf(line, sizeof(line),
-		     "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s pid=%ld event=%s",
-		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-		     tm.tm_sec, ts.tv_nsec / 1000000, names[level], (long)getpid(), event);
+	             "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s pid=%ld event=%s",
+	             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	             ts.tv_nsec / 1000000, names[level], (long)getpid(), event);
 	if (n < 0 || n >= (int)sizeof(line) - 2)
 		return;
 	if (kv_fmt != NULL && kv_fmt[0] != '\0') {

@@ -15,8 +15,9 @@
 #include <stdint.h>
 
 static const uint8_t oid_signed_data[] = {0x06, 0x09, 0x2a, 0x86, 0x48, 0x86,
-					  0xf7, 0x0d, 0x01, 0x07, 0x02};
-static const uint8_t oid_data[] = {0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01};
+                                          0xf7, 0x0d, 0x01, 0x07, 0x02};
+static const uint8_t oid_data[] = {0x06, 0x09, 0x2a, 0x86, 0x48, 0x86,
+                                   0xf7, 0x0d, 0x01, 0x07, 0x01};
 
 /* Size of a DER header (tag + length) for a body of len bytes. */
 static size_t hdr_len(size_t len)
@@ -61,7 +62,7 @@ int ztm_p7_certs_only(const struct ztm_slice *certs, size_t n, struct ztm_buf *o
 	}
 	encap_len = sizeof(oid_data);
 	sd_len = sizeof(version) + sizeof(empty_set) + hdr_len(encap_len) + encap_len +
-		 hdr_len(certs_len) + certs_len + sizeof(empty_set);
+	         hdr_len(certs_len) + certs_len + sizeof(empty_set);
 	explicit_len = hdr_len(sd_len) + sd_len;
 	ci_len = sizeof(oid_signed_data) + hdr_len(explicit_len) + explicit_len;
 

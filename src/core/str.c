@@ -69,7 +69,7 @@ int ztm_ct_equal(const void *a, const void *b, size_t n)
 }
 
 static const char b64_alphabet[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 int ztm_b64_encode(const uint8_t *p, size_t n, size_t wrap, struct ztm_buf *out)
 {
@@ -155,7 +155,8 @@ int ztm_b64_decode(const char *s, size_t n, struct ztm_buf *out)
 			if (pad != 0) {
 				/* Nothing but white space may follow the padding. */
 				for (i++; i < n; i++)
-					if (s[i] != '\r' && s[i] != '\n' && s[i] != ' ' && s[i] != '\t')
+					if (s[i] != '\r' && s[i] != '\n' && s[i] != ' ' &&
+					    s[i] != '\t')
 						goto bad;
 				return 0;
 			}

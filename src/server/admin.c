@@ -77,7 +77,7 @@ static json_t *read_object(struct ztmd_req *r, struct ztm_error *err)
 	j = json_loadb((const char *)body.p, body.len, JSON_REJECT_DUPLICATES, &jerr);
 	if (j == NULL) {
 		ztm_error_set(err, ZTM_E_PARSE, "body is not JSON: %s (line %d)", jerr.text,
-			      jerr.line);
+		              jerr.line);
 		return NULL;
 	}
 	if (!json_is_object(j)) {
@@ -88,8 +88,7 @@ static json_t *read_object(struct ztmd_req *r, struct ztm_error *err)
 	return j;
 }
 
-static int field_name(json_t *j, const char *key, char *out, size_t outsize,
-		      struct ztm_error *err)
+static int field_name(json_t *j, const char *key, char *out, size_t outsize, struct ztm_error *err)
 {
 	const char *v = json_string_value(json_object_get(j, key));
 
@@ -97,14 +96,13 @@ static int field_name(json_t *j, const char *key, char *out, size_t outsize,
 		return ztm_error_set(err, ZTM_E_USAGE, "field '%s' (string) is required", key);
 	if (!valid_name(v) || ztm_strlcpy(out, v, outsize) != 0)
 		return ztm_error_set(err, ZTM_E_USAGE,
-				     "field '%s': 1-64 characters of A-Z a-z 0-9 . _ -", key);
+		                     "field '%s': 1-64 characters of A-Z a-z 0-9 . _ -", key);
 	return 0;
 }
 
 static void actor_of(const struct ztmd_peer *peer, char *out, size_t n)
 {
-	snprintf(out, n, "%s:%s", peer->who.kind[0] ? peer->who.kind : "anonymous",
-		 peer->who.name);
+	snprintf(out, n, "%s:%s", peer->who.kind[0] ? peer->who.kind : "anonymous", peer->who.name);
 }
 
 static int new_code(struct admin_op *op, struct ztm_error *err)
@@ -172,10 +170,11 @@ static int job_station_add(struct ztm_store *s, void *arg, struct ztm_error *err
 	if (ztm_store_factory_get(s, op->factory, &fid, err) != 0)
 		return -1;
 	if (ztm_store_station_add(s, fid, op->name, &op->id, err) != 0 ||
-	    ztm_store_code_add(s, op->code_hash, ZTM_CODE_STATION, op->id, op->expires_at, err) != 0)
+	    ztm_store_code_add(s, op->code_hash, ZTM_CODE_STATION, op->id, op->expires_at, err) !=
+	        0)
 		return -1;
 	snprintf(detail, sizeof(detail), "factory=%s code_expires=%lld", op->factory,
-		 (long long)op->expires_at);
+	         (long long)op->expires_at);
 	return ztm_store_audit(s, op->actor, "station.add", op->name, "ok", detail, err);
 }
 
@@ -185,14 +184,15 @@ static int job_operator_add(struct ztm_store *s, void *arg, struct ztm_error *er
 	char detail[64];
 
 	if (ztm_store_operator_add(s, op->name, op->role, &op->id, err) != 0 ||
-	    ztm_store_code_add(s, op->code_hash, ZTM_CODE_OPERATOR, op->id, op->expires_at, err) != 0)
+	    ztm_store_code_add(s, op->code_hash, ZTM_CODE_OPERATOR, op->id, op->expires_at, err) !=
+	        0)
 		return -1;
 	snprintf(detail, sizeof(detail), "role=%s", ztm_role_name(op->role));
 	return ztm_store_audit(s, op->actor, "operator.add", op->name, "ok", detail, err);
 }
 
 static void admin_write(struct ztmd_req *r, struct ztmd_app *app, enum ztmd_action action,
-			ztmd_job_fn job)
+                        ztmd_job_fn job)
 {
 	struct ztmd_peer peer;
 	struct admin_op *op;
@@ -230,8 +230,8 @@ static void admin_write(struct ztmd_req *r, struct ztmd_app *app, enum ztmd_acti
 		if (role == NULL || ztm_role_parse(role, &op->role) != 0 ||
 		    op->role == ZTM_ROLE_STATION || op->role == ZTM_ROLE_DEVICE) {
 			ztm_error_set(&err, ZTM_E_USAGE,
-				      "field 'role': one of admin, security-officer, planner, "
-				      "firmware-signer, release-approver, auditor");
+			              "field 'role': one of admin, security-officer, planner, "
+			              "firmware-signer, release-approver, auditor");
 			goto fail;
 		}
 		if (new_code(op, &err) != 0)
@@ -298,19 +298,19 @@ static void h_station_get(struct ztmd_req *r, void *arg)
 		return;
 	}
 	reply_json(r, 200,
-		   json_pack("{s:I,s:s,s:s,s:s,s:s,s:I}", "id", (json_int_t)st.id, "factory",
-			     st.factory, "name", st.name, "state",
-			     (unsigned)st.state < 3 ? states[st.state] : "unknown", "cert_serial",
-			     st.cert_serial, "created_at", (json_int_t)st.created_at));
+	           json_pack("{s:I,s:s,s:s,s:s,s:s,s:I}", "id", (json_int_t)st.id, "factory",
+	                     st.factory, "name", st.name, "state",
+	                     (unsigned)st.state < 3 ? states[st.state] : "unknown", "cert_serial",
+	                     st.cert_serial, "created_at", (json_int_t)st.created_at));
 }
 
 size_t admin_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max)
 {
 	const struct ztmd_route routes[] = {
-		{ZTMD_POST, "/api/v1/factories", 0, h_factories, app},
-		{ZTMD_POST, "/api/v1/stations", 0, h_stations, app},
-		{ZTMD_GET, "/api/v1/stations/", 1, h_station_get, app},
-		{ZTMD_POST, "/api/v1/operators", 0, h_operators, app},
+	    {ZTMD_POST, "/api/v1/factories", 0, h_factories, app},
+	    {ZTMD_POST, "/api/v1/stations", 0, h_stations, app},
+	    {ZTMD_GET, "/api/v1/stations/", 1, h_station_get, app},
+	    {ZTMD_POST, "/api/v1/operators", 0, h_operators, app},
 	};
 	size_t i, n = sizeof(routes) / sizeof(routes[0]);
 

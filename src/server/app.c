@@ -17,7 +17,7 @@
 #include "ztm/str.h"
 
 static const char *const ca_names[APP_CA_COUNT] = {"device", "station", "operator", "ocsp",
-						   "codesign"};
+                                                   "codesign"};
 
 const char *app_ca_name(enum app_ca_id id)
 {
@@ -38,7 +38,7 @@ static int cert_der(X509 *x, struct ztm_buf *out)
 }
 
 static int load_ca(struct ztmd_app *app, struct ztm_config *cfg, enum app_ca_id id,
-		   struct ztm_error *err)
+                   struct ztm_error *err)
 {
 	char section[32];
 	const char *cert = NULL, *key = NULL, *pass = NULL;
@@ -98,7 +98,7 @@ out:
 
 /* RFC 7030 §4.1.3: the body is a base64 certs-only message. */
 static int build_cacerts(struct ztmd_app *app, const struct ztm_slice *certs, size_t n,
-			 struct ztm_buf *out)
+                         struct ztm_buf *out)
 {
 	struct ztm_buf der;
 	int rc;
@@ -129,7 +129,7 @@ struct ztmd_app *ztmd_app_new(struct ztm_config *cfg, struct ztm_error *err)
 	    ztm_config_str(cfg, "subject", "organization", "ztm", &org, err) != 0 ||
 	    ztm_config_str(cfg, "bootstrap", "admin_cert", NULL, &admin, err) != 0 ||
 	    ztm_config_duration(cfg, "est", "code_ttl", 86400, 60, 90 * 86400, &app->code_ttl,
-				err) != 0)
+	                        err) != 0)
 		goto fail;
 	if (root == NULL) {
 		ztm_error_set(err, ZTM_E_CONFIG, "[ca] root (the root CA certificate) is required");
@@ -161,8 +161,8 @@ struct ztmd_app *ztmd_app_new(struct ztm_config *cfg, struct ztm_error *err)
 	if (build_cacerts(app, all, nall, &app->cacerts_all) != 0)
 		goto nomem;
 	app->nroutes = est_routes(app, app->routes, APP_MAX_ROUTES);
-	app->nroutes += admin_routes(app, app->routes + app->nroutes,
-				     APP_MAX_ROUTES - app->nroutes);
+	app->nroutes +=
+	    admin_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
 	return app;
 nomem:
 	ztm_error_set(err, ZTM_E_NOMEM, "building /cacerts");
@@ -217,7 +217,8 @@ int app_peer_ca(const struct ztmd_app *app, X509 *peer)
 	unsigned i;
 
 	for (i = 0; i < APP_CA_COUNT; i++)
-		if (app->cas[i].cert != NULL && X509_check_issued(app->cas[i].cert, peer) == X509_V_OK)
+		if (app->cas[i].cert != NULL &&
+		    X509_check_issued(app->cas[i].cert, peer) == X509_V_OK)
 			return (int)i;
 	return -1;
 }
@@ -249,7 +250,7 @@ int app_status_for(enum ztm_err code)
 }
 
 int app_authorize(struct ztmd_app *app, struct ztmd_req *r, enum ztmd_action action,
-		  struct ztmd_peer *peer)
+                  struct ztmd_peer *peer)
 {
 	X509 *x = ztmd_req_peer_cert(r);
 	char serial[ZTM_SERIAL_HEX_MAX];
@@ -266,7 +267,7 @@ int app_authorize(struct ztmd_app *app, struct ztmd_req *r, enum ztmd_action act
 		}
 	}
 	if (ztmd_authz_peer(app->store, x != NULL ? ca_names[ca] : NULL, x != NULL ? serial : NULL,
-			    peer, &err) != 0) {
+	                    peer, &err) != 0) {
 		ztmd_reply_error(r, 500, &err);
 		return -1;
 	}

@@ -11,12 +11,18 @@
 struct ztm_ca;
 
 /* The issuing CAs the app knows, by role. */
-enum app_ca_id { APP_CA_DEVICE, APP_CA_STATION, APP_CA_OPERATOR, APP_CA_OCSP, APP_CA_CODESIGN,
-		 APP_CA_COUNT };
+enum app_ca_id {
+	APP_CA_DEVICE,
+	APP_CA_STATION,
+	APP_CA_OPERATOR,
+	APP_CA_OCSP,
+	APP_CA_CODESIGN,
+	APP_CA_COUNT
+};
 
 struct app_ca {
 	const char *name; /* "device", ... */
-	X509 *cert;	  /* NULL when not configured */
+	X509 *cert;       /* NULL when not configured */
 	struct ztm_ca *ca;
 	struct ztm_buf der;
 };
@@ -45,13 +51,13 @@ int app_peer_ca(const struct ztmd_app *app, X509 *peer);
 /* Resolves the request's peer and applies the access table; on refusal
  * replies 401/403 itself and returns -1. */
 int app_authorize(struct ztmd_app *app, struct ztmd_req *r, enum ztmd_action action,
-		  struct ztmd_peer *peer);
+                  struct ztmd_peer *peer);
 /* Lower-case hex of a certificate's serial into out[ZTM_SERIAL_HEX_MAX]. */
 int app_serial_hex(X509 *x, char *out);
 /* Audits a refusal, then replies with status (401 adds WWW-Authenticate,
  * 202 means "retry later" and is not an error body). */
 void app_refuse(struct ztmd_req *r, struct ztmd_app *app, const char *action, int status,
-		const struct ztm_error *why);
+                const struct ztm_error *why);
 /* Reply with a failure from the store/issuer, mapping the error code to a status. */
 int app_status_for(enum ztm_err code);
 

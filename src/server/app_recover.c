@@ -37,12 +37,13 @@ static int bootstrap_admin(struct ztmd_app *app, struct ztm_store *store, struct
 	if (app->cas[APP_CA_OPERATOR].cert == NULL || app_peer_ca(app, x) != APP_CA_OPERATOR ||
 	    X509_verify(x, X509_get0_pubkey(app->cas[APP_CA_OPERATOR].cert)) != 1) {
 		ztm_error_ossl(err, ZTM_E_CONFIG,
-			       "[bootstrap] admin_cert %s: not issued by the operator CA",
-			       app->admin_cert);
+		               "[bootstrap] admin_cert %s: not issued by the operator CA",
+		               app->admin_cert);
 		goto out;
 	}
 	if (app_serial_hex(x, serial) != 0 ||
-	    X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, sizeof(cn)) <= 0) {
+	    X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, sizeof(cn)) <=
+	        0) {
 		ztm_error_set(err, ZTM_E_CONFIG, "[bootstrap] admin_cert: no serial or CN");
 		goto out;
 	}
@@ -55,8 +56,7 @@ static int bootstrap_admin(struct ztmd_app *app, struct ztm_store *store, struct
 		goto out;
 	}
 	derlen = i2d_X509(x, &der);
-	if (derlen <= 0 ||
-	    X509_pubkey_digest(x, EVP_sha256(), md, &mdlen) != 1 || mdlen != 32) {
+	if (derlen <= 0 || X509_pubkey_digest(x, EVP_sha256(), md, &mdlen) != 1 || mdlen != 32) {
 		ztm_error_ossl(err, ZTM_E_CRYPTO, "admin_cert: cannot encode");
 		goto out;
 	}
@@ -74,7 +74,8 @@ static int bootstrap_admin(struct ztmd_app *app, struct ztm_store *store, struct
 	if (ztm_store_cert_reserve(store, &row, err) != 0 ||
 	    ztm_store_cert_issue(store, serial, der, (size_t)derlen, err) != 0 ||
 	    ztm_store_operator_set_cert(store, id, serial, err) != 0 ||
-	    ztm_store_audit(store, "ztmd", "operator.bootstrap", cn, "ok", "role=admin", err) != 0 ||
+	    ztm_store_audit(store, "ztmd", "operator.bootstrap", cn, "ok", "role=admin", err) !=
+	        0 ||
 	    ztm_store_commit(store, err) != 0)
 		goto rollback;
 	ztm_log(ZTM_LOG_INFO, "operator.bootstrap", "name=%s serial=%s role=admin", cn, serial);
@@ -94,7 +95,7 @@ int ztmd_app_recover(struct ztmd_app *app, struct ztm_store *store, struct ztm_e
 	int64_t n = 0;
 
 	if (ztm_store_cert_recover(store, (int64_t)time(NULL) + 1 - RECOVER_SLACK_SECONDS, &n,
-				   err) != 0)
+	                           err) != 0)
 		return -1;
 	if (n > 0)
 		ztm_log(ZTM_LOG_WARN, "store.recover", "abandoned_reservations=%lld", (long long)n);

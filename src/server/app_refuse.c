@@ -19,7 +19,7 @@ static int job_audit_refusal(struct ztm_store *s, void *arg, struct ztm_error *e
 {
 	struct refusal *f = arg;
 	return ztm_store_audit(s, f->peer, f->action, "-", ztm_err_name(f->err.code), f->err.msg,
-			       err);
+	                       err);
 }
 
 static void done_refusal(struct ztmd_req *r, void *arg, int rc, const struct ztm_error *err)
@@ -38,7 +38,7 @@ static void done_refusal(struct ztmd_req *r, void *arg, int rc, const struct ztm
 }
 
 void app_refuse(struct ztmd_req *r, struct ztmd_app *app, const char *action, int status,
-		const struct ztm_error *why)
+                const struct ztm_error *why)
 {
 	struct refusal *f = calloc(1, sizeof(*f));
 
@@ -53,4 +53,3 @@ void app_refuse(struct ztmd_req *r, struct ztmd_app *app, const char *action, in
 	ztm_strlcpy(f->peer, ztmd_req_peer_addr(r), sizeof(f->peer));
 	ztmd_req_defer(r, job_audit_refusal, f, done_refusal);
 }
-

@@ -7,43 +7,42 @@
 
 #include "ztm/str.h"
 
-#define ROLE(r) (1u << (r))
+#define ROLE(r)  (1u << (r))
 #define OPS_READ (ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_SECURITY_OFFICER) | ROLE(ZTM_ROLE_AUDITOR))
 
 static const struct {
 	unsigned roles; /* bit per enum ztm_role */
-	int anonymous;	/* no client certificate needed */
+	int anonymous;  /* no client certificate needed */
 } access_table[ZTMD_ACT_COUNT] = {
-	/* Liveness probes carry no credentials. */
-	[ZTMD_ACT_HEALTH] = {0, 1},
-	[ZTMD_ACT_METRICS] = {OPS_READ, 0},
-	/* RFC 7030 §4.1.1: cacerts SHOULD be served without authentication so a
-	 * client can bootstrap its trust anchors; likewise csrattrs (§4.5). */
-	[ZTMD_ACT_EST_CACERTS] = {0, 1},
-	[ZTMD_ACT_EST_CSRATTRS] = {0, 1},
-	/* Authenticated by the one-time code (HTTP Basic, RFC 7030 §3.2.3), not
-	 * by a certificate: the station has none yet. */
-	[ZTMD_ACT_EST_ENROLL_CODE] = {0, 1},
-	[ZTMD_ACT_EST_REENROLL] = {ROLE(ZTM_ROLE_STATION) | ROLE(ZTM_ROLE_ADMIN) |
-					   ROLE(ZTM_ROLE_SECURITY_OFFICER) |
-					   ROLE(ZTM_ROLE_PLANNER) | ROLE(ZTM_ROLE_AUDITOR) |
-					   ROLE(ZTM_ROLE_FIRMWARE_SIGNER) |
-					   ROLE(ZTM_ROLE_RELEASE_APPROVER),
-				   0},
-	[ZTMD_ACT_FACTORY_WRITE] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_PLANNER), 0},
-	[ZTMD_ACT_FACTORY_READ] = {OPS_READ | ROLE(ZTM_ROLE_PLANNER), 0},
-	[ZTMD_ACT_STATION_WRITE] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_PLANNER), 0},
-	[ZTMD_ACT_STATION_READ] = {OPS_READ | ROLE(ZTM_ROLE_PLANNER), 0},
-	[ZTMD_ACT_STATION_REVOKE] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_SECURITY_OFFICER), 0},
-	/* Creating operators hands out authority: admin only. */
-	[ZTMD_ACT_OPERATOR_WRITE] = {ROLE(ZTM_ROLE_ADMIN), 0},
-	[ZTMD_ACT_CERT_READ] = {OPS_READ | ROLE(ZTM_ROLE_PLANNER), 0},
-	[ZTMD_ACT_AUDIT_READ] = {OPS_READ, 0},
+    /* Liveness probes carry no credentials. */
+    [ZTMD_ACT_HEALTH] = {0, 1},
+    [ZTMD_ACT_METRICS] = {OPS_READ, 0},
+    /* RFC 7030 §4.1.1: cacerts SHOULD be served without authentication so a
+     * client can bootstrap its trust anchors; likewise csrattrs (§4.5). */
+    [ZTMD_ACT_EST_CACERTS] = {0, 1},
+    [ZTMD_ACT_EST_CSRATTRS] = {0, 1},
+    /* Authenticated by the one-time code (HTTP Basic, RFC 7030 §3.2.3), not
+     * by a certificate: the station has none yet. */
+    [ZTMD_ACT_EST_ENROLL_CODE] = {0, 1},
+    [ZTMD_ACT_EST_REENROLL] = {ROLE(ZTM_ROLE_STATION) | ROLE(ZTM_ROLE_ADMIN) |
+                                   ROLE(ZTM_ROLE_SECURITY_OFFICER) | ROLE(ZTM_ROLE_PLANNER) |
+                                   ROLE(ZTM_ROLE_AUDITOR) | ROLE(ZTM_ROLE_FIRMWARE_SIGNER) |
+                                   ROLE(ZTM_ROLE_RELEASE_APPROVER),
+                               0},
+    [ZTMD_ACT_FACTORY_WRITE] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_PLANNER), 0},
+    [ZTMD_ACT_FACTORY_READ] = {OPS_READ | ROLE(ZTM_ROLE_PLANNER), 0},
+    [ZTMD_ACT_STATION_WRITE] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_PLANNER), 0},
+    [ZTMD_ACT_STATION_READ] = {OPS_READ | ROLE(ZTM_ROLE_PLANNER), 0},
+    [ZTMD_ACT_STATION_REVOKE] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_SECURITY_OFFICER), 0},
+    /* Creating operators hands out authority: admin only. */
+    [ZTMD_ACT_OPERATOR_WRITE] = {ROLE(ZTM_ROLE_ADMIN), 0},
+    [ZTMD_ACT_CERT_READ] = {OPS_READ | ROLE(ZTM_ROLE_PLANNER), 0},
+    [ZTMD_ACT_AUDIT_READ] = {OPS_READ, 0},
 };
 
 static const char *const action_names[] = {
 #define ZTMD_X_ACT(e, s) s,
-	ZTMD_ACTION_TABLE(ZTMD_X_ACT)
+    ZTMD_ACTION_TABLE(ZTMD_X_ACT)
 #undef ZTMD_X_ACT
 };
 
@@ -52,8 +51,7 @@ const char *ztmd_action_name(enum ztmd_action a)
 	return (unsigned)a < ZTMD_ACT_COUNT ? action_names[a] : "unknown";
 }
 
-int ztmd_authz_decide(enum ztmd_action action, const struct ztmd_peer *peer,
-		      struct ztm_error *err)
+int ztmd_authz_decide(enum ztmd_action action, const struct ztmd_peer *peer, struct ztm_error *err)
 {
 	/* Default-fail: every path below that does not return 0 refuses. */
 	if ((unsigned)action >= ZTMD_ACT_COUNT)
@@ -63,7 +61,7 @@ int ztmd_authz_decide(enum ztmd_action action, const struct ztmd_peer *peer,
 	switch (peer->kind) {
 	case ZTMD_PEER_ANONYMOUS:
 		return ztm_error_set(err, ZTM_E_AUTH, "%s needs a client certificate",
-				     ztmd_action_name(action));
+		                     ztmd_action_name(action));
 	case ZTMD_PEER_UNKNOWN:
 		return ztm_error_set(err, ZTM_E_AUTH, "client certificate is not registered");
 	case ZTMD_PEER_REVOKED:
@@ -71,20 +69,21 @@ int ztmd_authz_decide(enum ztmd_action action, const struct ztmd_peer *peer,
 	case ZTMD_PEER_OPERATOR:
 	case ZTMD_PEER_STATION:
 		if (peer->superseded && action != ZTMD_ACT_EST_REENROLL)
-			return ztm_error_set(err, ZTM_E_AUTH,
-					     "client certificate has been superseded by a newer one");
+			return ztm_error_set(
+			    err, ZTM_E_AUTH,
+			    "client certificate has been superseded by a newer one");
 		if ((unsigned)peer->role < ZTM_ROLE_COUNT &&
 		    (access_table[action].roles & ROLE(peer->role)) != 0)
 			return 0;
 		return ztm_error_set(err, ZTM_E_DENIED, "role %s may not %s",
-				     ztm_role_name(peer->role), ztmd_action_name(action));
+		                     ztm_role_name(peer->role), ztmd_action_name(action));
 	}
 	return ztm_error_set(err, ZTM_E_DENIED, "not allowed");
 }
 
 /* An issued certificate of ours whose owner has a newer one. */
 static int superseded_owner(struct ztm_store *store, const char *ca_name, const char *serial_hex,
-			    struct ztm_principal *who, struct ztm_error *err)
+                            struct ztm_principal *who, struct ztm_error *err)
 {
 	struct ztm_cert_row row;
 	int rc = -1;
@@ -125,7 +124,7 @@ out:
 }
 
 int ztmd_authz_peer(struct ztm_store *store, const char *ca_name, const char *serial_hex,
-		    struct ztmd_peer *peer, struct ztm_error *err)
+                    struct ztmd_peer *peer, struct ztm_error *err)
 {
 	struct ztm_error lookup;
 

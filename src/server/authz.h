@@ -9,27 +9,27 @@
 #include "ztm/err.h"
 #include "ztm/store.h"
 
-#define ZTMD_ACTION_TABLE(X)                                                   \
-	X(ZTMD_ACT_HEALTH, "health")                                           \
-	X(ZTMD_ACT_METRICS, "metrics")                                         \
-	X(ZTMD_ACT_EST_CACERTS, "est.cacerts")                                 \
-	X(ZTMD_ACT_EST_CSRATTRS, "est.csrattrs")                               \
-	X(ZTMD_ACT_EST_ENROLL_CODE, "est.enroll-with-code")                    \
-	X(ZTMD_ACT_EST_REENROLL, "est.reenroll")                               \
-	X(ZTMD_ACT_FACTORY_WRITE, "factory.write")                             \
-	X(ZTMD_ACT_FACTORY_READ, "factory.read")                               \
-	X(ZTMD_ACT_STATION_WRITE, "station.write")                             \
-	X(ZTMD_ACT_STATION_READ, "station.read")                               \
-	X(ZTMD_ACT_STATION_REVOKE, "station.revoke")                           \
-	X(ZTMD_ACT_OPERATOR_WRITE, "operator.write")                           \
-	X(ZTMD_ACT_CERT_READ, "cert.read")                                     \
+#define ZTMD_ACTION_TABLE(X)                                                                       \
+	X(ZTMD_ACT_HEALTH, "health")                                                               \
+	X(ZTMD_ACT_METRICS, "metrics")                                                             \
+	X(ZTMD_ACT_EST_CACERTS, "est.cacerts")                                                     \
+	X(ZTMD_ACT_EST_CSRATTRS, "est.csrattrs")                                                   \
+	X(ZTMD_ACT_EST_ENROLL_CODE, "est.enroll-with-code")                                        \
+	X(ZTMD_ACT_EST_REENROLL, "est.reenroll")                                                   \
+	X(ZTMD_ACT_FACTORY_WRITE, "factory.write")                                                 \
+	X(ZTMD_ACT_FACTORY_READ, "factory.read")                                                   \
+	X(ZTMD_ACT_STATION_WRITE, "station.write")                                                 \
+	X(ZTMD_ACT_STATION_READ, "station.read")                                                   \
+	X(ZTMD_ACT_STATION_REVOKE, "station.revoke")                                               \
+	X(ZTMD_ACT_OPERATOR_WRITE, "operator.write")                                               \
+	X(ZTMD_ACT_CERT_READ, "cert.read")                                                         \
 	X(ZTMD_ACT_AUDIT_READ, "audit.read")
 
 enum ztmd_action {
 #define ZTMD_X_ACT(e, s) e,
 	ZTMD_ACTION_TABLE(ZTMD_X_ACT)
 #undef ZTMD_X_ACT
-	ZTMD_ACT_COUNT
+	    ZTMD_ACT_COUNT
 };
 
 const char *ztmd_action_name(enum ztmd_action a);
@@ -54,8 +54,7 @@ struct ztmd_peer {
 
 /* The decision: 0 = allowed; -1 with ZTM_E_AUTH (no or unknown credential:
  * HTTP 401) or ZTM_E_DENIED (known but not allowed: 403). */
-int ztmd_authz_decide(enum ztmd_action action, const struct ztmd_peer *peer,
-		      struct ztm_error *err);
+int ztmd_authz_decide(enum ztmd_action action, const struct ztmd_peer *peer, struct ztm_error *err);
 
 /* Fills peer from the verified client certificate (NULL = anonymous): the
  * issuing CA by name ("operator", "station") and the serial are looked up
@@ -63,6 +62,6 @@ int ztmd_authz_decide(enum ztmd_action action, const struct ztmd_peer *peer,
  * certificate of a known owner (superseded). */
 struct x509_st;
 int ztmd_authz_peer(struct ztm_store *store, const char *ca_name, const char *serial_hex,
-		    struct ztmd_peer *peer, struct ztm_error *err);
+                    struct ztmd_peer *peer, struct ztm_error *err);
 
 #endif

@@ -51,10 +51,10 @@ static void idem_key(const struct est_op *op, char out[ZTM_SHA256_HEX])
 
 	if (md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
 	    (op->kind == EST_BY_CODE
-		     ? EVP_DigestUpdate(md, "code", 4) == 1 &&
-			       EVP_DigestUpdate(md, op->code_hash, sizeof(op->code_hash)) == 1
-		     : EVP_DigestUpdate(md, "reenroll", 8) == 1 &&
-			       EVP_DigestUpdate(md, op->old_serial, strlen(op->old_serial)) == 1) &&
+	         ? EVP_DigestUpdate(md, "code", 4) == 1 &&
+	               EVP_DigestUpdate(md, op->code_hash, sizeof(op->code_hash)) == 1
+	         : EVP_DigestUpdate(md, "reenroll", 8) == 1 &&
+	               EVP_DigestUpdate(md, op->old_serial, strlen(op->old_serial)) == 1) &&
 	    EVP_DigestUpdate(md, op->csr.spki_sha256, 64) == 1 &&
 	    EVP_DigestFinal_ex(md, h, &len) == 1 && len == 32)
 		ztm_hex(h, 32, out);
@@ -64,7 +64,7 @@ static void idem_key(const struct est_op *op, char out[ZTM_SHA256_HEX])
 }
 
 static int owner_by_code(struct ztm_store *s, struct est_op *op, struct ztm_code_row *code,
-			 struct ztm_error *err)
+                         struct ztm_error *err)
 {
 	if (code->kind == ZTM_CODE_STATION) {
 		struct ztm_station_row st;
@@ -101,7 +101,8 @@ static int owner_by_cert(struct ztm_store *s, struct est_op *op, struct ztm_erro
 			return -1;
 		/* RFC 7030 §4.2.2: re-enrollment renews the identity it presents. */
 		if (strcmp(st.cert_serial, op->old_serial) != 0)
-			return ztm_error_set(err, ZTM_E_AUTH, "not the station's current certificate");
+			return ztm_error_set(err, ZTM_E_AUTH,
+			                     "not the station's current certificate");
 		op->ca = APP_CA_STATION;
 		ztm_strlcpy(op->cn, st.name, sizeof(op->cn));
 		ztm_strlcpy(op->ou, st.factory, sizeof(op->ou));
@@ -111,7 +112,7 @@ static int owner_by_cert(struct ztm_store *s, struct est_op *op, struct ztm_erro
 			return -1;
 		if (strcmp(o.cert_serial, op->old_serial) != 0)
 			return ztm_error_set(err, ZTM_E_AUTH,
-					     "not the operator's current certificate");
+			                     "not the operator's current certificate");
 		op->ca = APP_CA_OPERATOR;
 		ztm_strlcpy(op->cn, o.name, sizeof(op->cn));
 		ztm_strlcpy(op->ou, ztm_role_name(o.role), sizeof(op->ou));
@@ -137,8 +138,8 @@ static int retry_of(struct ztm_store *s, struct est_op *op, struct ztm_error *er
 		if (prior.state == ZTM_CERT_ISSUED) {
 			op->existing = 1;
 			rc = ztm_buf_append(&op->cert, prior.der.data, prior.der.len) == 0
-				     ? 0
-				     : ztm_error_set(err, ZTM_E_NOMEM, "certificate");
+			         ? 0
+			         : ztm_error_set(err, ZTM_E_NOMEM, "certificate");
 		} else {
 			rc = ztm_error_set(err, ZTM_E_CONFLICT, "enrollment in progress");
 		}
@@ -161,8 +162,8 @@ static int job_claim(struct ztm_store *s, void *arg, struct ztm_error *err)
 
 	idem_key(op, op->row.idem_key);
 	if (op->kind == EST_BY_CODE &&
-	    (ztm_store_code_claim(s, op->code_hash, op->csr.spki_sha256, (int64_t)time(NULL),
-				  &code, err) != 0 ||
+	    (ztm_store_code_claim(s, op->code_hash, op->csr.spki_sha256, (int64_t)time(NULL), &code,
+	                          err) != 0 ||
 	     owner_by_code(s, op, &code, err) != 0))
 		return -1;
 	/* A retry after a lost response gets what was issued. For a
@@ -175,14 +176,14 @@ static int job_claim(struct ztm_store *s, void *arg, struct ztm_error *err)
 		return -1;
 	if (op->app->cas[op->ca].ca == NULL)
 		return ztm_error_set(err, ZTM_E_CONFIG, "the %s CA is not configured",
-				     app_ca_name(op->ca));
+		                     app_ca_name(op->ca));
 	if (ztm_serial_new(op->serial, err) != 0)
 		return -1;
 	ztm_serial_hex(op->serial, op->row.serial);
 	ztm_strlcpy(op->row.ca, app_ca_name(op->ca), sizeof(op->row.ca));
 	ztm_strlcpy(op->row.profile, app_ca_name(op->ca), sizeof(op->row.profile));
 	snprintf(op->row.subject, sizeof(op->row.subject), "CN=%s,OU=%s,O=%s", op->cn, op->ou,
-		 op->app->org);
+	         op->app->org);
 	ztm_strlcpy(op->row.spki_sha256, op->csr.spki_sha256, sizeof(op->row.spki_sha256));
 	ztm_strlcpy(op->row.owner_kind, op->owner_kind, sizeof(op->row.owner_kind));
 	op->row.owner_id = op->owner_id;
@@ -198,7 +199,8 @@ static int job_record(struct ztm_store *s, void *arg, struct ztm_error *err)
 
 	if (ztm_store_cert_issue(s, op->row.serial, op->cert.data, op->cert.len, err) != 0)
 		return -1;
-	if (op->kind == EST_BY_CODE && ztm_store_code_bind(s, op->code_hash, op->row.serial, err) != 0)
+	if (op->kind == EST_BY_CODE &&
+	    ztm_store_code_bind(s, op->code_hash, op->row.serial, err) != 0)
 		return -1;
 	if (strcmp(op->owner_kind, "station") == 0) {
 		if (ztm_store_station_set_cert(s, op->owner_id, op->row.serial, err) != 0)
@@ -208,8 +210,8 @@ static int job_record(struct ztm_store *s, void *arg, struct ztm_error *err)
 	}
 	snprintf(detail, sizeof(detail), "serial=%s ca=%s", op->row.serial, op->row.ca);
 	return ztm_store_audit(s, op->kind == EST_BY_CODE ? "enroll-code" : op->old_serial,
-			       op->kind == EST_BY_CODE ? "est.enroll" : "est.reenroll", op->cn,
-			       "ok", detail, err);
+	                       op->kind == EST_BY_CODE ? "est.enroll" : "est.reenroll", op->cn,
+	                       "ok", detail, err);
 }
 
 static void reply_cert(struct ztmd_req *r, struct est_op *op)
@@ -220,12 +222,14 @@ static void reply_cert(struct ztmd_req *r, struct est_op *op)
 
 	ztm_buf_init(&der, 0);
 	ztm_buf_init(&b64, 0);
-	if (ztm_p7_certs_only(&one, 1, &der) != 0 || ztm_b64_encode(der.data, der.len, 64, &b64) != 0) {
+	if (ztm_p7_certs_only(&one, 1, &der) != 0 ||
+	    ztm_b64_encode(der.data, der.len, 64, &b64) != 0) {
 		ztm_error_set(&err, ZTM_E_NOMEM, "encoding the response");
 		ztmd_reply_error(r, 500, &err);
 	} else {
 		ztmd_reply_header(r, "Content-Transfer-Encoding", "base64");
-		ztmd_reply(r, 200, "application/pkcs7-mime; smime-type=certs-only", b64.data, b64.len);
+		ztmd_reply(r, 200, "application/pkcs7-mime; smime-type=certs-only", b64.data,
+		           b64.len);
 	}
 	ztm_buf_free(&der);
 	ztm_buf_free(&b64);
@@ -239,11 +243,11 @@ static void done_record(struct ztmd_req *r, void *arg, int rc, const struct ztm_
 		/* Nothing was returned; the reservation stays and start-up recovery
 		 * turns it into "abandoned" if this process dies now. */
 		ztm_log(ZTM_LOG_ERROR, "est.record_failed", "serial=%s err=%s", op->row.serial,
-			ztm_err_name(err->code));
+		        ztm_err_name(err->code));
 		ztmd_reply_error(r, 500, err);
 	} else {
 		ztm_log(ZTM_LOG_INFO, "est.issued", "serial=%s ca=%s owner=%s:%lld", op->row.serial,
-			op->row.ca, op->owner_kind, (long long)op->owner_id);
+		        op->row.ca, op->owner_kind, (long long)op->owner_id);
 		reply_cert(r, op);
 	}
 	est_op_free(op);
@@ -252,9 +256,9 @@ static void done_record(struct ztmd_req *r, void *arg, int rc, const struct ztm_
 static int sign_cert(struct est_op *op, struct ztm_error *err)
 {
 	struct ztm_name_attr subject[3] = {
-		{ZTM_ATTR_O, op->app->org},
-		{ZTM_ATTR_OU, op->ou},
-		{ZTM_ATTR_CN, op->cn},
+	    {ZTM_ATTR_O, op->app->org},
+	    {ZTM_ATTR_OU, op->ou},
+	    {ZTM_ATTR_CN, op->cn},
 	};
 	struct ztm_issue_req req;
 
@@ -282,7 +286,7 @@ static void done_claim(struct ztmd_req *r, void *arg, int rc, const struct ztm_e
 	}
 	if (op->existing) {
 		ztm_log(ZTM_LOG_INFO, "est.retry", "owner=%s:%lld", op->owner_kind,
-			(long long)op->owner_id);
+		        (long long)op->owner_id);
 		reply_cert(r, op);
 		est_op_free(op);
 		return;
@@ -290,10 +294,10 @@ static void done_claim(struct ztmd_req *r, void *arg, int rc, const struct ztm_e
 	if (sign_cert(op, &serr) != 0) {
 		struct ztmd_app *app = op->app;
 		ztm_log(ZTM_LOG_ERROR, "est.sign_failed", "serial=%s err=%s", op->row.serial,
-			ztm_err_name(serr.code));
+		        ztm_err_name(serr.code));
 		est_op_free(op);
-		app_refuse(r, app, action, serr.code == ZTM_E_LINT ? 500 : app_status_for(serr.code),
-			   &serr);
+		app_refuse(r, app, action,
+		           serr.code == ZTM_E_LINT ? 500 : app_status_for(serr.code), &serr);
 		return;
 	}
 	ztmd_req_defer(r, job_record, op, done_record);

@@ -12,8 +12,8 @@ struct est_op {
 	struct ztmd_app *app;
 	enum est_kind kind;
 	struct ztm_csr csr;
-	uint8_t code_hash[32];	      /* EST_BY_CODE */
-	struct ztmd_peer peer;	      /* EST_BY_CERT */
+	uint8_t code_hash[32];               /* EST_BY_CODE */
+	struct ztmd_peer peer;               /* EST_BY_CERT */
 	char old_serial[ZTM_SERIAL_HEX_MAX]; /* EST_BY_CERT */
 	/* Filled by the claim job. */
 	enum app_ca_id ca;

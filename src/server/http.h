@@ -50,7 +50,7 @@ const char *ztmd_req_peer_addr(const struct ztmd_req *r);
 struct ztm_store *ztmd_req_store(const struct ztmd_req *r);
 
 void ztmd_reply(struct ztmd_req *r, int status, const char *content_type, const void *body,
-		size_t len);
+                size_t len);
 /* Adds a response header; call before ztmd_reply. */
 void ztmd_reply_header(struct ztmd_req *r, const char *name, const char *value);
 /* JSON error body {"error": "<ztm error name>", "message": "..."} with the

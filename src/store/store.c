@@ -5,12 +5,12 @@
 #include "ztm/buf.h"
 
 static const struct ztm_store_ops *const backends[] = {
-	&ztm_store_sqlite_ops,
+    &ztm_store_sqlite_ops,
 };
 
 static const char *const role_names[] = {
 #define ZTM_X_ROLE(e, s) s,
-	ZTM_ROLE_TABLE(ZTM_X_ROLE)
+    ZTM_ROLE_TABLE(ZTM_X_ROLE)
 #undef ZTM_X_ROLE
 };
 
@@ -58,7 +58,7 @@ int ztm_store_open(const char *url, struct ztm_store **out, struct ztm_error *er
 	*out = NULL;
 	if (colon == NULL)
 		return ztm_error_set(err, ZTM_E_CONFIG,
-				     "store URL '%s' has no scheme (want sqlite:/path)", url);
+		                     "store URL '%s' has no scheme (want sqlite:/path)", url);
 	n = (size_t)(colon - url);
 	for (i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
 		if (strlen(backends[i]->scheme) == n && strncmp(url, backends[i]->scheme, n) == 0)
@@ -74,7 +74,7 @@ void ztm_store_close(struct ztm_store *s)
 }
 
 int ztm_store_run_batch(struct ztm_store *s, struct ztm_store_job *jobs, size_t n,
-			struct ztm_error *err)
+                        struct ztm_error *err)
 {
 	size_t i;
 
@@ -130,114 +130,109 @@ void ztm_store_rollback(struct ztm_store *s)
 	s->ops->rollback(s);
 }
 int ztm_store_cert_reserve(struct ztm_store *s, const struct ztm_cert_row *row,
-			   struct ztm_error *err)
+                           struct ztm_error *err)
 {
 	DISPATCH(cert_reserve, row, err);
 }
-int ztm_store_cert_issue(struct ztm_store *s, const char *serial, const uint8_t *der,
-			 size_t len, struct ztm_error *err)
+int ztm_store_cert_issue(struct ztm_store *s, const char *serial, const uint8_t *der, size_t len,
+                         struct ztm_error *err)
 {
 	DISPATCH(cert_issue, serial, der, len, err);
 }
 int ztm_store_cert_get(struct ztm_store *s, const char *serial, struct ztm_cert_row *out,
-		       struct ztm_error *err)
+                       struct ztm_error *err)
 {
 	DISPATCH(cert_get, serial, out, err);
 }
 int ztm_store_cert_by_idem(struct ztm_store *s, const char *idem_key, struct ztm_cert_row *out,
-			   struct ztm_error *err)
+                           struct ztm_error *err)
 {
 	DISPATCH(cert_by_idem, idem_key, out, err);
 }
-int ztm_store_cert_recover(struct ztm_store *s, int64_t before, int64_t *n,
-			   struct ztm_error *err)
+int ztm_store_cert_recover(struct ztm_store *s, int64_t before, int64_t *n, struct ztm_error *err)
 {
 	DISPATCH(cert_recover, before, n, err);
 }
 int ztm_store_cert_count(struct ztm_store *s, enum ztm_cert_state state, int64_t *n,
-			 struct ztm_error *err)
+                         struct ztm_error *err)
 {
 	DISPATCH(cert_count, state, n, err);
 }
 int ztm_store_cert_each(struct ztm_store *s, enum ztm_cert_state state,
-			int (*fn)(const struct ztm_cert_row *row, void *arg), void *arg,
-			struct ztm_error *err)
+                        int (*fn)(const struct ztm_cert_row *row, void *arg), void *arg,
+                        struct ztm_error *err)
 {
 	DISPATCH(cert_each, state, fn, arg, err);
 }
-int ztm_store_factory_add(struct ztm_store *s, const char *name, int64_t *id,
-			  struct ztm_error *err)
+int ztm_store_factory_add(struct ztm_store *s, const char *name, int64_t *id, struct ztm_error *err)
 {
 	DISPATCH(factory_add, name, id, err);
 }
-int ztm_store_factory_get(struct ztm_store *s, const char *name, int64_t *id,
-			  struct ztm_error *err)
+int ztm_store_factory_get(struct ztm_store *s, const char *name, int64_t *id, struct ztm_error *err)
 {
 	DISPATCH(factory_get, name, id, err);
 }
-int ztm_store_station_add(struct ztm_store *s, int64_t factory_id, const char *name,
-			  int64_t *id, struct ztm_error *err)
+int ztm_store_station_add(struct ztm_store *s, int64_t factory_id, const char *name, int64_t *id,
+                          struct ztm_error *err)
 {
 	DISPATCH(station_add, factory_id, name, id, err);
 }
 int ztm_store_station_get(struct ztm_store *s, int64_t id, struct ztm_station_row *out,
-			  struct ztm_error *err)
+                          struct ztm_error *err)
 {
 	DISPATCH(station_get, id, out, err);
 }
 int ztm_store_station_find(struct ztm_store *s, const char *factory, const char *name,
-			   struct ztm_station_row *out, struct ztm_error *err)
+                           struct ztm_station_row *out, struct ztm_error *err)
 {
 	DISPATCH(station_find, factory, name, out, err);
 }
 int ztm_store_station_set_cert(struct ztm_store *s, int64_t id, const char *serial,
-			       struct ztm_error *err)
+                               struct ztm_error *err)
 {
 	DISPATCH(station_set_cert, id, serial, err);
 }
-int ztm_store_station_revoke(struct ztm_store *s, int64_t id, int64_t when,
-			     struct ztm_error *err)
+int ztm_store_station_revoke(struct ztm_store *s, int64_t id, int64_t when, struct ztm_error *err)
 {
 	DISPATCH(station_revoke, id, when, err);
 }
-int ztm_store_operator_add(struct ztm_store *s, const char *name, enum ztm_role role,
-			   int64_t *id, struct ztm_error *err)
+int ztm_store_operator_add(struct ztm_store *s, const char *name, enum ztm_role role, int64_t *id,
+                           struct ztm_error *err)
 {
 	DISPATCH(operator_add, name, role, id, err);
 }
 int ztm_store_operator_get(struct ztm_store *s, int64_t id, struct ztm_operator_row *out,
-			   struct ztm_error *err)
+                           struct ztm_error *err)
 {
 	DISPATCH(operator_get, id, out, err);
 }
 int ztm_store_operator_set_cert(struct ztm_store *s, int64_t id, const char *serial,
-				struct ztm_error *err)
+                                struct ztm_error *err)
 {
 	DISPATCH(operator_set_cert, id, serial, err);
 }
 int ztm_store_principal_by_cert(struct ztm_store *s, const char *ca, const char *serial,
-				struct ztm_principal *out, struct ztm_error *err)
+                                struct ztm_principal *out, struct ztm_error *err)
 {
 	DISPATCH(principal_by_cert, ca, serial, out, err);
 }
 int ztm_store_code_add(struct ztm_store *s, const uint8_t hash[32], enum ztm_code_kind kind,
-		       int64_t subject_id, int64_t expires_at, struct ztm_error *err)
+                       int64_t subject_id, int64_t expires_at, struct ztm_error *err)
 {
 	DISPATCH(code_add, hash, kind, subject_id, expires_at, err);
 }
-int ztm_store_code_claim(struct ztm_store *s, const uint8_t hash[32], const char *spki,
-			 int64_t now, struct ztm_code_row *out, struct ztm_error *err)
+int ztm_store_code_claim(struct ztm_store *s, const uint8_t hash[32], const char *spki, int64_t now,
+                         struct ztm_code_row *out, struct ztm_error *err)
 {
 	DISPATCH(code_claim, hash, spki, now, out, err);
 }
 int ztm_store_code_bind(struct ztm_store *s, const uint8_t hash[32], const char *serial,
-			struct ztm_error *err)
+                        struct ztm_error *err)
 {
 	DISPATCH(code_bind, hash, serial, err);
 }
-int ztm_store_audit(struct ztm_store *s, const char *actor, const char *action,
-		    const char *object, const char *outcome, const char *detail,
-		    struct ztm_error *err)
+int ztm_store_audit(struct ztm_store *s, const char *actor, const char *action, const char *object,
+                    const char *outcome, const char *detail, struct ztm_error *err)
 {
 	DISPATCH(audit, actor, action, object, outcome, detail, err);
 }

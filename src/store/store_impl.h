@@ -18,54 +18,51 @@ struct ztm_store_ops {
 	void (*rollback_to)(struct ztm_store *s);
 
 	int (*cert_reserve)(struct ztm_store *s, const struct ztm_cert_row *row,
-			    struct ztm_error *err);
+	                    struct ztm_error *err);
 	int (*cert_issue)(struct ztm_store *s, const char *serial, const uint8_t *der, size_t len,
-			  struct ztm_error *err);
+	                  struct ztm_error *err);
 	int (*cert_get)(struct ztm_store *s, const char *serial, struct ztm_cert_row *out,
-			struct ztm_error *err);
+	                struct ztm_error *err);
 	int (*cert_by_idem)(struct ztm_store *s, const char *idem_key, struct ztm_cert_row *out,
-			    struct ztm_error *err);
-	int (*cert_recover)(struct ztm_store *s, int64_t before, int64_t *n,
-			    struct ztm_error *err);
+	                    struct ztm_error *err);
+	int (*cert_recover)(struct ztm_store *s, int64_t before, int64_t *n, struct ztm_error *err);
 	int (*cert_count)(struct ztm_store *s, enum ztm_cert_state state, int64_t *n,
-			  struct ztm_error *err);
+	                  struct ztm_error *err);
 	int (*cert_each)(struct ztm_store *s, enum ztm_cert_state state,
-			 int (*fn)(const struct ztm_cert_row *row, void *arg), void *arg,
-			 struct ztm_error *err);
+	                 int (*fn)(const struct ztm_cert_row *row, void *arg), void *arg,
+	                 struct ztm_error *err);
 
 	int (*factory_add)(struct ztm_store *s, const char *name, int64_t *id,
-			   struct ztm_error *err);
+	                   struct ztm_error *err);
 	int (*factory_get)(struct ztm_store *s, const char *name, int64_t *id,
-			   struct ztm_error *err);
+	                   struct ztm_error *err);
 	int (*station_add)(struct ztm_store *s, int64_t factory_id, const char *name, int64_t *id,
-			   struct ztm_error *err);
+	                   struct ztm_error *err);
 	int (*station_get)(struct ztm_store *s, int64_t id, struct ztm_station_row *out,
-			   struct ztm_error *err);
+	                   struct ztm_error *err);
 	int (*station_find)(struct ztm_store *s, const char *factory, const char *name,
-			    struct ztm_station_row *out, struct ztm_error *err);
+	                    struct ztm_station_row *out, struct ztm_error *err);
 	int (*station_set_cert)(struct ztm_store *s, int64_t id, const char *serial,
-				struct ztm_error *err);
-	int (*station_revoke)(struct ztm_store *s, int64_t id, int64_t when,
-			      struct ztm_error *err);
+	                        struct ztm_error *err);
+	int (*station_revoke)(struct ztm_store *s, int64_t id, int64_t when, struct ztm_error *err);
 	int (*operator_add)(struct ztm_store *s, const char *name, enum ztm_role role, int64_t *id,
-			    struct ztm_error *err);
+	                    struct ztm_error *err);
 	int (*operator_get)(struct ztm_store *s, int64_t id, struct ztm_operator_row *out,
-			    struct ztm_error *err);
+	                    struct ztm_error *err);
 	int (*operator_set_cert)(struct ztm_store *s, int64_t id, const char *serial,
-				 struct ztm_error *err);
+	                         struct ztm_error *err);
 	int (*principal_by_cert)(struct ztm_store *s, const char *ca, const char *serial,
-				 struct ztm_principal *out, struct ztm_error *err);
+	                         struct ztm_principal *out, struct ztm_error *err);
 
 	int (*code_add)(struct ztm_store *s, const uint8_t hash[32], enum ztm_code_kind kind,
-			int64_t subject_id, int64_t expires_at, struct ztm_error *err);
+	                int64_t subject_id, int64_t expires_at, struct ztm_error *err);
 	int (*code_claim)(struct ztm_store *s, const uint8_t hash[32], const char *spki,
-			  int64_t now, struct ztm_code_row *out, struct ztm_error *err);
+	                  int64_t now, struct ztm_code_row *out, struct ztm_error *err);
 	int (*code_bind)(struct ztm_store *s, const uint8_t hash[32], const char *serial,
-			 struct ztm_error *err);
+	                 struct ztm_error *err);
 
-	int (*audit)(struct ztm_store *s, const char *actor, const char *action,
-		     const char *object, const char *outcome, const char *detail,
-		     struct ztm_error *err);
+	int (*audit)(struct ztm_store *s, const char *actor, const char *action, const char *object,
+	             const char *outcome, const char *detail, struct ztm_error *err);
 	int (*audit_count)(struct ztm_store *s, int64_t *n, struct ztm_error *err);
 };
 

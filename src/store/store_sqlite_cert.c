@@ -25,9 +25,9 @@ static const struct sq_query q_state = {SQ_CERT_STATE,
                                         "SELECT state FROM certificates WHERE serial = ?1"};
 static const struct sq_query q_get = {SQ_CERT_GET, "SELECT " CERT_COLUMNS
                                                    " FROM certificates WHERE serial = ?1"};
-static const struct sq_query q_by_idem = {SQ_CERT_BY_IDEM, "SELECT " CERT_COLUMNS
-                                                           " FROM certificates WHERE idem_key = ?1"
-                                                           " AND idem_key <> '' AND state <> 'abandoned'"};
+static const struct sq_query q_by_idem = {
+    SQ_CERT_BY_IDEM, "SELECT " CERT_COLUMNS " FROM certificates WHERE idem_key = ?1"
+                     " AND idem_key <> '' AND state <> 'abandoned'"};
 static const struct sq_query q_recover = {SQ_CERT_RECOVER,
                                           "UPDATE certificates SET state = 'abandoned'"
                                           " WHERE state = 'reserved' AND created_at < ?1"};

@@ -18,13 +18,13 @@ static const struct {
 	enum ztmd_action action;
 	const char *expect;
 } matrix[] = {
-	{ZTMD_ACT_HEALTH, "YYYYYYYYYYY"},	 {ZTMD_ACT_METRICS, "YYDDDDYDAAA"},
-	{ZTMD_ACT_EST_CACERTS, "YYYYYYYYYYY"},	 {ZTMD_ACT_EST_CSRATTRS, "YYYYYYYYYYY"},
-	{ZTMD_ACT_EST_ENROLL_CODE, "YYYYYYYYYYY"}, {ZTMD_ACT_EST_REENROLL, "YYYYYYYDAAA"},
-	{ZTMD_ACT_FACTORY_WRITE, "YDYDDDDDAAA"},	 {ZTMD_ACT_FACTORY_READ, "YYYDDDYDAAA"},
-	{ZTMD_ACT_STATION_WRITE, "YDYDDDDDAAA"},	 {ZTMD_ACT_STATION_READ, "YYYDDDYDAAA"},
-	{ZTMD_ACT_STATION_REVOKE, "YYDDDDDDAAA"},	 {ZTMD_ACT_OPERATOR_WRITE, "YDDDDDDDAAA"},
-	{ZTMD_ACT_CERT_READ, "YYYDDDYDAAA"},	 {ZTMD_ACT_AUDIT_READ, "YYDDDDYDAAA"},
+    {ZTMD_ACT_HEALTH, "YYYYYYYYYYY"},          {ZTMD_ACT_METRICS, "YYDDDDYDAAA"},
+    {ZTMD_ACT_EST_CACERTS, "YYYYYYYYYYY"},     {ZTMD_ACT_EST_CSRATTRS, "YYYYYYYYYYY"},
+    {ZTMD_ACT_EST_ENROLL_CODE, "YYYYYYYYYYY"}, {ZTMD_ACT_EST_REENROLL, "YYYYYYYDAAA"},
+    {ZTMD_ACT_FACTORY_WRITE, "YDYDDDDDAAA"},   {ZTMD_ACT_FACTORY_READ, "YYYDDDYDAAA"},
+    {ZTMD_ACT_STATION_WRITE, "YDYDDDDDAAA"},   {ZTMD_ACT_STATION_READ, "YYYDDDYDAAA"},
+    {ZTMD_ACT_STATION_REVOKE, "YYDDDDDDAAA"},  {ZTMD_ACT_OPERATOR_WRITE, "YDDDDDDDAAA"},
+    {ZTMD_ACT_CERT_READ, "YYYDDDYDAAA"},       {ZTMD_ACT_AUDIT_READ, "YYDDDDYDAAA"},
 };
 
 static void peer_for_column(int col, struct ztmd_peer *p)
@@ -62,12 +62,12 @@ static void test_matrix(void **state)
 			if (want == 'Y') {
 				if (rc != 0)
 					fail_msg("%s col %d: expected allowed, got %s",
-						 ztmd_action_name(matrix[i].action), col,
-						 ztm_error_msg(&e));
+					         ztmd_action_name(matrix[i].action), col,
+					         ztm_error_msg(&e));
 			} else {
 				if (rc == 0)
 					fail_msg("%s col %d: expected refusal",
-						 ztmd_action_name(matrix[i].action), col);
+					         ztmd_action_name(matrix[i].action), col);
 				assert_int_equal(e.code, want == 'A' ? ZTM_E_AUTH : ZTM_E_DENIED);
 			}
 		}
@@ -95,8 +95,9 @@ static void test_superseded_only_reenroll(void **state)
 	p.superseded = 1;
 	for (a = 0; a < ZTMD_ACT_COUNT; a++) {
 		int rc = ztmd_authz_decide((enum ztmd_action)a, &p, &e);
-		if (a == ZTMD_ACT_EST_REENROLL || a == ZTMD_ACT_HEALTH || a == ZTMD_ACT_EST_CACERTS ||
-		    a == ZTMD_ACT_EST_CSRATTRS || a == ZTMD_ACT_EST_ENROLL_CODE) {
+		if (a == ZTMD_ACT_EST_REENROLL || a == ZTMD_ACT_HEALTH ||
+		    a == ZTMD_ACT_EST_CACERTS || a == ZTMD_ACT_EST_CSRATTRS ||
+		    a == ZTMD_ACT_EST_ENROLL_CODE) {
 			assert_int_equal(rc, 0);
 		} else {
 			assert_int_equal(rc, -1);
@@ -108,10 +109,10 @@ static void test_superseded_only_reenroll(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_matrix_covers_every_action),
-		cmocka_unit_test(test_matrix),
-		cmocka_unit_test(test_unknown_action_denied),
-		cmocka_unit_test(test_superseded_only_reenroll),
+	    cmocka_unit_test(test_matrix_covers_every_action),
+	    cmocka_unit_test(test_matrix),
+	    cmocka_unit_test(test_unknown_action_denied),
+	    cmocka_unit_test(test_superseded_only_reenroll),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,7 +44,7 @@ static void check_roundtrip(size_t ncerts)
 	struct ztm_buf out;
 	const unsigned char *p;
 	PKCS7 *p7;
-	STACK_OF(X509) *got;
+	STACK_OF(X509) * got;
 	size_t i;
 
 	for (i = 0; i < ncerts; i++) {
@@ -85,8 +85,8 @@ static void test_two_long_lengths(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_one),
-		cmocka_unit_test(test_two_long_lengths),
+	    cmocka_unit_test(test_one),
+	    cmocka_unit_test(test_two_long_lengths),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

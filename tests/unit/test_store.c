@@ -307,7 +307,8 @@ static void test_abandoned_frees_idem_key(void **state)
 {
 	struct fx *f = *state;
 	struct ztm_cert_row row, got;
-	static const char key[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+	static const char key[] =
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 	int64_t n = -1;
 
 	ztm_cert_row_init(&row);

@@ -16,8 +16,8 @@ static void test_parse_u64(void **state)
 		int ok;
 		uint64_t want;
 	} rows[] = {
-		{"0", 1, 0},	{"42", 1, 42}, {"100", 1, 100}, {"101", 0, 0}, {"", 0, 0},
-		{"-1", 0, 0},	{"1x", 0, 0},  {" 1", 0, 0},	{"+1", 0, 0},
+	    {"0", 1, 0},  {"42", 1, 42}, {"100", 1, 100}, {"101", 0, 0}, {"", 0, 0},
+	    {"-1", 0, 0}, {"1x", 0, 0},  {" 1", 0, 0},    {"+1", 0, 0},
 	};
 	size_t i;
 	uint64_t v;
@@ -39,7 +39,8 @@ static void test_b64_vectors(void **state)
 	for (i = 0; i < 7; i++) {
 		struct ztm_buf b;
 		ztm_buf_init(&b, 0);
-		assert_int_equal(ztm_b64_encode((const uint8_t *)plain[i], strlen(plain[i]), 0, &b), 0);
+		assert_int_equal(ztm_b64_encode((const uint8_t *)plain[i], strlen(plain[i]), 0, &b),
+		                 0);
 		assert_int_equal(b.len, strlen(enc[i]));
 		assert_memory_equal(b.data == NULL ? (uint8_t *)"" : b.data, enc[i], b.len);
 		ztm_buf_reset(&b);
@@ -53,8 +54,8 @@ static void test_b64_vectors(void **state)
 
 static void test_b64_refusals(void **state)
 {
-	static const char *bad[] = {"Zg=", "Zg", "Z===", "Zh==", "Zm9=", "Zg==Zg==", "Zm9v!",
-				    "Zg=a", "=Zg="};
+	static const char *bad[] = {
+	    "Zg=", "Zg", "Z===", "Zh==", "Zm9=", "Zg==Zg==", "Zm9v!", "Zg=a", "=Zg="};
 	size_t i;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -109,9 +110,9 @@ static void test_strlcpy(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_u64),	 cmocka_unit_test(test_b64_vectors),
-		cmocka_unit_test(test_b64_refusals),	 cmocka_unit_test(test_b64_whitespace_and_wrap),
-		cmocka_unit_test(test_buf_cap),		 cmocka_unit_test(test_strlcpy),
+	    cmocka_unit_test(test_parse_u64),    cmocka_unit_test(test_b64_vectors),
+	    cmocka_unit_test(test_b64_refusals), cmocka_unit_test(test_b64_whitespace_and_wrap),
+	    cmocka_unit_test(test_buf_cap),      cmocka_unit_test(test_strlcpy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
