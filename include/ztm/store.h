@@ -157,6 +157,10 @@ int ztm_store_cert_by_idem(struct ztm_store *s, const char *idem_key, struct ztm
  * free again: ztm_store_cert_by_idem no longer finds it, and a new
  * reservation may take it (a client retrying after a crash). */
 int ztm_store_cert_recover(struct ztm_store *s, int64_t before, int64_t *n, struct ztm_error *err);
+/* One reservation that will never be signed (the signature failed, or it is
+ * older than any request can live) -> abandoned. ZTM_E_CONFLICT if the
+ * serial is not reserved. */
+int ztm_store_cert_abandon(struct ztm_store *s, const char *serial, struct ztm_error *err);
 int ztm_store_cert_count(struct ztm_store *s, enum ztm_cert_state state, int64_t *n,
                          struct ztm_error *err);
 /* Calls fn for each certificate in state (serial order); stops if fn != 0. */

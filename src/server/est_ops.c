@@ -122,6 +122,10 @@ static int owner_by_cert(struct ztm_store *s, struct est_op *op, struct ztm_erro
 	return 0;
 }
 
+/* A reservation older than this belongs to a request that died (requests
+ * time out after [server] timeout: 30 s by default, an hour at most). */
+#define EST_STALE_RESERVATION 3700
+
 /* 0: this is a retry and op->cert holds the certificate already issued;
  * 1: no earlier certificate, go on; -1: error (CONFLICT: still in flight). */
 static int retry_of(struct ztm_store *s, struct est_op *op, struct ztm_error *err)
@@ -134,7 +138,12 @@ static int retry_of(struct ztm_store *s, struct est_op *op, struct ztm_error *er
 		return ztm_error_set(err, ZTM_E_CRYPTO, "idempotency key");
 	ztm_cert_row_init(&prior);
 	rc = ztm_store_cert_by_idem(s, op->row.idem_key, &prior, &lookup);
-	if (rc == 0) {
+	if (rc == 0 && prior.state == ZTM_CERT_RESERVED &&
+	    prior.created_at < (int64_t)time(NULL) - EST_STALE_RESERVATION) {
+		/* No request lives this long: the one that reserved it died
+		 * between its two commits. Free the key for this retry. */
+		rc = ztm_store_cert_abandon(s, prior.serial, err) == 0 ? 1 : -1;
+	} else if (rc == 0) {
 		if (prior.state == ZTM_CERT_ISSUED) {
 			op->existing = 1;
 			rc = ztm_buf_append(&op->cert, prior.der.data, prior.der.len) == 0
@@ -271,11 +280,32 @@ static int sign_cert(struct est_op *op, struct ztm_error *err)
 	return ztm_issue(op->app->cas[op->ca].ca, &req, &op->cert, err);
 }
 
+static int job_abandon(struct ztm_store *s, void *arg, struct ztm_error *err)
+{
+	struct est_op *op = arg;
+
+	return ztm_store_cert_abandon(s, op->row.serial, err);
+}
+
+static void done_abandon(struct ztmd_req *r, void *arg, int rc, const struct ztm_error *err)
+{
+	struct est_op *op = arg;
+	struct ztmd_app *app = op->app;
+	struct ztm_error why = op->sign_err;
+	const char *action = op->kind == EST_BY_CODE ? "est.enroll" : "est.reenroll";
+
+	if (rc != 0)
+		ztm_log(ZTM_LOG_ERROR, "est.abandon_failed", "serial=%s err=%s", op->row.serial,
+		        ztm_err_name(err->code));
+	est_op_free(op);
+	/* A lint failure is our bug, not the client's: 500. */
+	app_refuse(r, app, action, why.code == ZTM_E_LINT ? 500 : app_status_for(why.code), &why);
+}
+
 static void done_claim(struct ztmd_req *r, void *arg, int rc, const struct ztm_error *err)
 {
 	struct est_op *op = arg;
 	const char *action = op->kind == EST_BY_CODE ? "est.enroll" : "est.reenroll";
-	struct ztm_error serr;
 
 	if (rc != 0) {
 		struct ztmd_app *app = op->app;
@@ -291,13 +321,11 @@ static void done_claim(struct ztmd_req *r, void *arg, int rc, const struct ztm_e
 		est_op_free(op);
 		return;
 	}
-	if (sign_cert(op, &serr) != 0) {
-		struct ztmd_app *app = op->app;
+	if (sign_cert(op, &op->sign_err) != 0) {
 		ztm_log(ZTM_LOG_ERROR, "est.sign_failed", "serial=%s err=%s", op->row.serial,
-		        ztm_err_name(serr.code));
-		est_op_free(op);
-		app_refuse(r, app, action,
-		           serr.code == ZTM_E_LINT ? 500 : app_status_for(serr.code), &serr);
+		        ztm_err_name(op->sign_err.code));
+		/* Give the serial up now, so a retry is not told "in progress". */
+		ztmd_req_defer(r, job_abandon, op, done_abandon);
 		return;
 	}
 	ztmd_req_defer(r, job_record, op, done_record);

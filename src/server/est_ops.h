@@ -24,6 +24,7 @@ struct est_op {
 	uint8_t serial[ZTM_SERIAL_LEN];
 	struct ztm_cert_row row;
 	struct ztm_buf cert; /* DER */
+	struct ztm_error sign_err; /* why signing failed */
 };
 
 /* Parses and verifies the CSR; NULL with err (400-class) on bad input. */

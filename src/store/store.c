@@ -153,6 +153,10 @@ int ztm_store_cert_recover(struct ztm_store *s, int64_t before, int64_t *n, stru
 {
 	DISPATCH(cert_recover, before, n, err);
 }
+int ztm_store_cert_abandon(struct ztm_store *s, const char *serial, struct ztm_error *err)
+{
+	DISPATCH(cert_abandon, serial, err);
+}
 int ztm_store_cert_count(struct ztm_store *s, enum ztm_cert_state state, int64_t *n,
                          struct ztm_error *err)
 {

@@ -26,6 +26,7 @@ struct ztm_store_ops {
 	int (*cert_by_idem)(struct ztm_store *s, const char *idem_key, struct ztm_cert_row *out,
 	                    struct ztm_error *err);
 	int (*cert_recover)(struct ztm_store *s, int64_t before, int64_t *n, struct ztm_error *err);
+	int (*cert_abandon)(struct ztm_store *s, const char *serial, struct ztm_error *err);
 	int (*cert_count)(struct ztm_store *s, enum ztm_cert_state state, int64_t *n,
 	                  struct ztm_error *err);
 	int (*cert_each)(struct ztm_store *s, enum ztm_cert_state state,

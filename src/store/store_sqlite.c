@@ -451,6 +451,7 @@ const struct ztm_store_ops ztm_store_sqlite_ops = {
     .cert_get = sq_cert_get,
     .cert_by_idem = sq_cert_by_idem,
     .cert_recover = sq_cert_recover,
+    .cert_abandon = sq_cert_abandon,
     .cert_count = sq_cert_count,
     .cert_each = sq_cert_each,
     .factory_add = sq_factory_add,

@@ -27,6 +27,7 @@ enum sq_slot {
 	SQ_CERT_GET,
 	SQ_CERT_BY_IDEM,
 	SQ_CERT_RECOVER,
+	SQ_CERT_ABANDON,
 	SQ_CERT_COUNT,
 	SQ_CERT_EACH,
 	SQ_FACTORY_ADD,
@@ -135,6 +136,7 @@ int sq_cert_get(struct ztm_store *s, const char *serial, struct ztm_cert_row *ou
 int sq_cert_by_idem(struct ztm_store *s, const char *idem_key, struct ztm_cert_row *out,
                     struct ztm_error *err);
 int sq_cert_recover(struct ztm_store *s, int64_t before, int64_t *n, struct ztm_error *err);
+int sq_cert_abandon(struct ztm_store *s, const char *serial, struct ztm_error *err);
 int sq_cert_count(struct ztm_store *s, enum ztm_cert_state state, int64_t *n,
                   struct ztm_error *err);
 int sq_cert_each(struct ztm_store *s, enum ztm_cert_state state,

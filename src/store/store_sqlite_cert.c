@@ -31,6 +31,9 @@ static const struct sq_query q_by_idem = {
 static const struct sq_query q_recover = {SQ_CERT_RECOVER,
                                           "UPDATE certificates SET state = 'abandoned'"
                                           " WHERE state = 'reserved' AND created_at < ?1"};
+static const struct sq_query q_abandon = {
+    SQ_CERT_ABANDON,
+    "UPDATE certificates SET state = 'abandoned' WHERE serial = ?1 AND state = 'reserved'"};
 static const struct sq_query q_count = {SQ_CERT_COUNT,
                                         "SELECT count(*) FROM certificates WHERE state = ?1"};
 static const struct sq_query q_each = {
@@ -314,4 +317,32 @@ out:
 	sq_reset(st);
 	ztm_cert_row_free(&row);
 	return ret;
+}
+
+int sq_cert_abandon(struct ztm_store *base, const char *serial, struct ztm_error *err)
+{
+	struct sq_store *s = sq_of(base);
+	sqlite3_stmt *st;
+	int own, ret = -1;
+
+	if (sq_check_text("serial", serial, ZTM_SERIAL_HEX_MAX, 1, err) != 0)
+		return -1;
+	if (sq_wbegin(s, &own, err) != 0)
+		return -1;
+	st = sq_stmt(s, &q_abandon, err);
+	if (st == NULL)
+		goto out;
+	if (sq_bind(st, "t", serial) != SQLITE_OK) {
+		sq_fail(s, err, SQLITE_MISUSE, "abandoning a reservation");
+		goto out;
+	}
+	if (sq_step_done(s, st, err, "abandoning a reservation") != 0)
+		goto out;
+	if (sqlite3_changes64(s->db) != 1) {
+		ztm_error_set(err, ZTM_E_CONFLICT, "serial %s is not reserved", serial);
+		goto out;
+	}
+	ret = 0;
+out:
+	return sq_wend(s, own, ret, err);
 }

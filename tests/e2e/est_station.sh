@@ -167,4 +167,34 @@ st=$(curl -s --cacert "$ROOT" --cert station.pem --key station.key -o out -w '%{
   "$S/api/v1/stations/acme-shenzhen/line-1")
 check_refused "superseded certificate on any other endpoint" 401 "$st"
 
+# A reservation left by a request that died: a fresh one means "in
+# progress" (202, nothing consumed); one older than any request can live is
+# given up and the enrollment goes through.
+"$ZTM" station add --factory acme-shenzhen --name line-3 >code3 2>/dev/null || fail "station add line-3"
+CODE3=$(cat code3)
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out l3.key 2>/dev/null
+openssl req -new -key l3.key -subj "/CN=line-3" -outform DER | base64 >l3.b64
+spki=$(openssl pkey -in l3.key -pubout -outform DER | sha256sum | cut -c1-64)
+idem=$({ printf code; printf %s "$CODE3" | openssl dgst -sha256 -binary; printf %s "$spki"; } | sha256sum | cut -c1-64)
+sid=$(db "SELECT id FROM stations WHERE name='line-3'")
+insert_reserved() { # SERIAL CREATED_AT
+  db "INSERT INTO certificates (serial, ca, profile, subject, state, idem_key, spki_sha256, owner_kind, owner_id,
+      not_before, not_after, created_at) VALUES ('$1', 'station', 'station', 'CN=line-3', 'reserved', '$idem',
+      '$spki', 'station', $sid, 0, 0, $2)"
+}
+insert_reserved 5aee01 "$(date +%s)"
+snapshot ref
+st=$(curl -s --cacert "$ROOT" -u "line-3:$CODE3" -H 'Content-Type: application/pkcs10' --data-binary @l3.b64 \
+  -D l3.hdr -o out -w '%{http_code}' "$S/.well-known/est/simpleenroll")
+[ "$st" = 202 ] || fail "enrollment with a fresh reservation in flight got $st"
+grep -qi '^retry-after: *[0-9]' l3.hdr || fail "202 without Retry-After"
+same_as ref
+ok "same enrollment in flight: 202 + Retry-After, nothing consumed"
+db "UPDATE certificates SET state = 'abandoned' WHERE serial = '5aee01'"
+insert_reserved 5aee02 1000
+st=$(enroll "line-3:$CODE3" l3.b64 l3.p7.b64)
+[ "$st" = 200 ] || fail "enrollment behind a stale reservation got $st: $(cat l3.p7.b64)"
+[ "$(db "SELECT state FROM certificates WHERE serial = '5aee02'")" = abandoned ] || fail "stale reservation not abandoned"
+ok "a reservation older than any request is given up; the enrollment goes through"
+
 echo "all EST station checks passed"

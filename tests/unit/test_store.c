@@ -329,6 +329,15 @@ static void test_abandoned_frees_idem_key(void **state)
 	CHECK(ztm_store_cert_issue(f->s, "4b11", (const uint8_t *)"y", 1, E), ZTM_OK);
 	CHECK(ztm_store_cert_by_idem(f->s, key, &got, E), ZTM_OK);
 	assert_string_equal(got.serial, "4b11");
+	/* One reservation can be given up on its own; nothing else can. */
+	row_fill(&row, "4b12", "");
+	CHECK(ztm_store_cert_reserve(f->s, &row, E), ZTM_OK);
+	CHECK(ztm_store_cert_abandon(f->s, "4b12", E), ZTM_OK);
+	CHECK(ztm_store_cert_abandon(f->s, "4b12", E), ZTM_E_CONFLICT);
+	CHECK(ztm_store_cert_abandon(f->s, "4b11", E), ZTM_E_CONFLICT); /* issued */
+	CHECK(ztm_store_cert_abandon(f->s, "4bff", E), ZTM_E_CONFLICT); /* unknown */
+	CHECK(ztm_store_cert_get(f->s, "4b11", &got, E), ZTM_OK);
+	assert_int_equal(got.state, ZTM_CERT_ISSUED);
 	/* The abandoned row still records what it was for. */
 	CHECK(ztm_store_cert_get(f->s, "4b10", &got, E), ZTM_OK);
 	assert_int_equal(got.state, ZTM_CERT_ABANDONED);
