@@ -3,9 +3,12 @@
 # Used by scripts/demo and scripts/test; safe to run again.
 set -euo pipefail
 
-need=(build-essential cmake pkg-config clang libssl-dev openssl libevent-dev
-      libsqlite3-dev sqlite3 libjansson-dev libcmocka-dev libgfshare-dev libgfshare-bin
-      curl ca-certificates python3)
+# clang + libclang-rt-14-dev: the sanitizer and libFuzzer builds (the runtime
+# is only a Recommends of clang, and we install without recommends);
+# curl, openssl, sqlite3, xxd: the end-to-end tests use them as independent tools.
+need=(build-essential cmake pkg-config clang libclang-rt-14-dev llvm libssl-dev openssl
+      libevent-dev libsqlite3-dev sqlite3 libjansson-dev libcmocka-dev libgfshare-dev
+      curl ca-certificates xxd)
 
 missing=()
 for p in "${need[@]}"; do
