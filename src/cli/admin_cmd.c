@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli_common.h"
 #include "est_client.h"
@@ -98,8 +99,12 @@ static int print_created(const char *what, json_t *j)
 	fprintf(stderr, "%s created (id %lld)", what,
 	        (long long)json_integer_value(json_object_get(j, "id")));
 	if (code != NULL) {
-		fprintf(stderr, "; one-time enrollment code expires at %lld (Unix time)\n",
-		        (long long)json_integer_value(json_object_get(j, "expires_at")));
+		time_t t = (time_t)json_integer_value(json_object_get(j, "expires_at"));
+		struct tm tm;
+		char when[32] = "?";
+		if (gmtime_r(&t, &tm) != NULL)
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+		fprintf(stderr, "; one-time enrollment code (stdout) expires %s\n", when);
 		printf("%s\n", code);
 	} else {
 		fprintf(stderr, "\n");
