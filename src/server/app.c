@@ -258,6 +258,11 @@ int app_authorize(struct ztmd_app *app, struct ztmd_req *r, enum ztmd_action act
 	int ca = -1;
 
 	ztm_error_clear(&err);
+	if (x != NULL && ztmd_req_peer_bootstrap(r)) {
+		memset(peer, 0, sizeof(*peer));
+		peer->kind = ZTMD_PEER_BOOTSTRAP;
+		goto decide;
+	}
 	if (x != NULL) {
 		ca = app_peer_ca(app, x);
 		if (ca < 0 || app_serial_hex(x, serial) != 0) {

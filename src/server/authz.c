@@ -66,6 +66,11 @@ int ztmd_authz_decide(enum ztmd_action action, const struct ztmd_peer *peer, str
 		return ztm_error_set(err, ZTM_E_AUTH, "client certificate is not registered");
 	case ZTMD_PEER_REVOKED:
 		return ztm_error_set(err, ZTM_E_AUTH, "client certificate or its owner is revoked");
+	case ZTMD_PEER_BOOTSTRAP:
+		/* Unverified by construction: vetted only by device enrollment. */
+		return ztm_error_set(
+		    err, ZTM_E_AUTH,
+		    "a self-signed bootstrap certificate authenticates nothing here");
 	case ZTMD_PEER_OPERATOR:
 	case ZTMD_PEER_STATION:
 		if (peer->superseded && action != ZTMD_ACT_EST_REENROLL)

@@ -40,6 +40,7 @@ enum ztmd_principal_kind {
 	ZTMD_PEER_STATION,   /* station CA, enrolled and not revoked */
 	ZTMD_PEER_REVOKED,   /* a known certificate whose owner is revoked */
 	ZTMD_PEER_UNKNOWN,   /* chains to a ztm CA but is not in the store */
+	ZTMD_PEER_BOOTSTRAP, /* a self-signed device bootstrap certificate */
 };
 
 struct ztmd_peer {

@@ -36,6 +36,7 @@ struct ztmd_req {
 	int query_parsed;
 	struct ztm_buf body;
 	X509 *peer;
+	int peer_bootstrap; /* peer is a self-signed bootstrap certificate */
 	char peer_addr[80];
 	size_t route;
 	struct timespec start;
@@ -80,6 +81,11 @@ struct ztm_slice ztmd_req_body(struct ztmd_req *r)
 X509 *ztmd_req_peer_cert(const struct ztmd_req *r)
 {
 	return r->peer;
+}
+
+int ztmd_req_peer_bootstrap(const struct ztmd_req *r)
+{
+	return r->peer_bootstrap;
 }
 
 const char *ztmd_req_peer_addr(const struct ztmd_req *r)
@@ -317,8 +323,12 @@ static void set_peer(struct ztmd_req *r, struct evhttp_connection *evcon)
 	         (unsigned)port);
 	/* A certificate that failed verification already failed the
 	 * handshake; checking the result again costs nothing. */
-	if (ssl != NULL && SSL_get_verify_result(ssl) == X509_V_OK)
+	if (ssl != NULL && SSL_get_verify_result(ssl) == X509_V_OK) {
 		r->peer = SSL_get1_peer_certificate(ssl);
+	} else if (ssl != NULL && ztmd_tls_peer_is_bootstrap(ssl)) {
+		r->peer = SSL_get1_peer_certificate(ssl);
+		r->peer_bootstrap = 1;
+	}
 }
 
 void ztmd_http_dispatch(struct evhttp_request *ev, void *arg)

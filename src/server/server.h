@@ -59,6 +59,9 @@ uint64_t ztmd_metrics_requests(const struct ztmd_metrics *m, size_t route, int s
 /* The server's private key by key URI or bare path (ztm/key.h), passphrase
  * from pass_file (NULL: none) unless the URI names one. */
 EVP_PKEY *ztmd_tls_load_key(const char *uri, const char *pass_file, struct ztm_error *err);
+/* 1 if the client presented a self-signed bootstrap certificate (let
+ * through the handshake unverified, see tls.c). */
+int ztmd_tls_peer_is_bootstrap(const SSL *ssl);
 /* Server context per [tls]; handshake failures are counted in m (may be NULL). */
 SSL_CTX *ztmd_tls_ctx_new(const struct ztmd_settings *s, struct ztmd_metrics *m,
                           struct ztm_error *err);

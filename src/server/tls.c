@@ -2,6 +2,7 @@
  * = 1.2, the server chain and key, and client certificates requested and
  * verified against [tls] client_ca. */
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <string.h>
 
 #include "server.h"
@@ -40,6 +41,43 @@ out:
 
 /* Counts handshakes that end in a fatal alert, sent or received, for
  * ztmd_tls_handshake_failures_total. */
+/* Where the verify callback marks a connection whose client presented a
+ * self-signed bootstrap certificate. Created once, before workers fork. */
+static int bootstrap_idx = -1;
+
+/* Device bootstrap certificates (DESIGN.md 3, step 2) are self-signed and
+ * chain to nothing. They are let through the handshake -- marked, never
+ * counted as verified -- so that the application can vet them against a
+ * station's record; authz.c lets them do nothing else. Only that exact
+ * situation passes: a leaf (not a CA) at depth 0 whose own signature
+ * verifies. Every other verification error (expired, bad chain, a CA
+ * certificate) still fails the handshake. */
+static int verify_cb(int ok, X509_STORE_CTX *x)
+{
+	SSL *ssl;
+	X509 *cert;
+
+	if (ok)
+		return 1;
+	if (X509_STORE_CTX_get_error(x) != X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
+	    X509_STORE_CTX_get_error_depth(x) != 0)
+		return 0;
+	cert = X509_STORE_CTX_get_current_cert(x);
+	ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
+	if (cert == NULL || ssl == NULL || bootstrap_idx < 0 || X509_check_ca(cert) != 0 ||
+	    X509_self_signed(cert, 1) != 1)
+		return 0;
+	if (SSL_set_ex_data(ssl, bootstrap_idx, (void *)1) != 1)
+		return 0;
+	return 1;
+}
+
+int ztmd_tls_peer_is_bootstrap(const SSL *ssl)
+{
+	return bootstrap_idx >= 0 && SSL_get_ex_data(ssl, bootstrap_idx) != NULL &&
+	       SSL_get_verify_result(ssl) == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT;
+}
+
 static void info_cb(const SSL *ssl, int where, int ret)
 {
 	struct ztmd_metrics *m;
@@ -94,11 +132,15 @@ SSL_CTX *ztmd_tls_ctx_new(const struct ztmd_settings *s, struct ztmd_metrics *m,
 	SSL_CTX_set_client_CA_list(ctx, names); /* takes ownership */
 	/* Request a client certificate but do not require one: each handler
 	 * decides (healthz needs none, EST enrollment needs one). A certificate
-	 * that is sent and fails verification fails the handshake.
-	 * Later: device bootstrap certificates are self-signed and chain to no
-	 * configured CA; they will need a verify callback that lets them through
-	 * to the EST vetting path only, marked as unverified. */
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	 * that is sent and fails verification fails the handshake, except a
+	 * self-signed bootstrap certificate (verify_cb). */
+	if (bootstrap_idx < 0)
+		bootstrap_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	if (bootstrap_idx < 0) {
+		ztm_error_ossl(err, ZTM_E_CRYPTO, "TLS ex_data index");
+		goto fail;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_cb);
 	SSL_CTX_set_verify_depth(ctx, 4);
 	/* Resumed sessions must stay tied to this server's client verification. */
 	if (SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1) != 1) {

@@ -12,19 +12,20 @@
 #include "authz.h"
 
 /* Columns: admin, security-officer, planner, station, firmware-signer,
- * release-approver, auditor, device, anonymous, unknown, revoked.
+ * release-approver, auditor, device, anonymous, unknown, revoked, bootstrap
+ * (a self-signed device certificate let through the handshake).
  * 'Y' allowed, 'D' 403 denied, 'A' 401 unauthenticated. */
 static const struct {
 	enum ztmd_action action;
 	const char *expect;
 } matrix[] = {
-    {ZTMD_ACT_HEALTH, "YYYYYYYYYYY"},          {ZTMD_ACT_METRICS, "YYDDDDYDAAA"},
-    {ZTMD_ACT_EST_CACERTS, "YYYYYYYYYYY"},     {ZTMD_ACT_EST_CSRATTRS, "YYYYYYYYYYY"},
-    {ZTMD_ACT_EST_ENROLL_CODE, "YYYYYYYYYYY"}, {ZTMD_ACT_EST_REENROLL, "YYYYYYYDAAA"},
-    {ZTMD_ACT_FACTORY_WRITE, "YDYDDDDDAAA"},   {ZTMD_ACT_FACTORY_READ, "YYYDDDYDAAA"},
-    {ZTMD_ACT_STATION_WRITE, "YDYDDDDDAAA"},   {ZTMD_ACT_STATION_READ, "YYYDDDYDAAA"},
-    {ZTMD_ACT_STATION_REVOKE, "YYDDDDDDAAA"},  {ZTMD_ACT_OPERATOR_WRITE, "YDDDDDDDAAA"},
-    {ZTMD_ACT_CERT_READ, "YYYDDDYDAAA"},       {ZTMD_ACT_AUDIT_READ, "YYDDDDYDAAA"},
+    {ZTMD_ACT_HEALTH, "YYYYYYYYYYYY"},          {ZTMD_ACT_METRICS, "YYDDDDYDAAAA"},
+    {ZTMD_ACT_EST_CACERTS, "YYYYYYYYYYYY"},     {ZTMD_ACT_EST_CSRATTRS, "YYYYYYYYYYYY"},
+    {ZTMD_ACT_EST_ENROLL_CODE, "YYYYYYYYYYYY"}, {ZTMD_ACT_EST_REENROLL, "YYYYYYYDAAAA"},
+    {ZTMD_ACT_FACTORY_WRITE, "YDYDDDDDAAAA"},   {ZTMD_ACT_FACTORY_READ, "YYYDDDYDAAAA"},
+    {ZTMD_ACT_STATION_WRITE, "YDYDDDDDAAAA"},   {ZTMD_ACT_STATION_READ, "YYYDDDYDAAAA"},
+    {ZTMD_ACT_STATION_REVOKE, "YYDDDDDDAAAA"},  {ZTMD_ACT_OPERATOR_WRITE, "YDDDDDDDAAAA"},
+    {ZTMD_ACT_CERT_READ, "YYYDDDYDAAAA"},       {ZTMD_ACT_AUDIT_READ, "YYDDDDYDAAAA"},
 };
 
 static void peer_for_column(int col, struct ztmd_peer *p)
@@ -35,7 +36,10 @@ static void peer_for_column(int col, struct ztmd_peer *p)
 		p->role = (enum ztm_role)col;
 		return;
 	}
-	p->kind = col == 8 ? ZTMD_PEER_ANONYMOUS : col == 9 ? ZTMD_PEER_UNKNOWN : ZTMD_PEER_REVOKED;
+	p->kind = col == 8    ? ZTMD_PEER_ANONYMOUS
+	          : col == 9  ? ZTMD_PEER_UNKNOWN
+	          : col == 10 ? ZTMD_PEER_REVOKED
+	                      : ZTMD_PEER_BOOTSTRAP;
 }
 
 static void test_matrix_covers_every_action(void **state)
@@ -49,8 +53,8 @@ static void test_matrix(void **state)
 	int col;
 
 	for (i = 0; i < sizeof(matrix) / sizeof(matrix[0]); i++) {
-		assert_int_equal(strlen(matrix[i].expect), 11);
-		for (col = 0; col < 11; col++) {
+		assert_int_equal(strlen(matrix[i].expect), 12);
+		for (col = 0; col < 12; col++) {
 			struct ztmd_peer p;
 			struct ztm_error e;
 			int rc;
