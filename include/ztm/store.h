@@ -117,6 +117,86 @@ struct ztm_code_row {
 	char cert_serial[ZTM_SERIAL_HEX_MAX]; /* "" until issued */
 };
 
+/* --- production model (docs/store.md, migration 2) --------------------- */
+#define ZTM_NAME_MAX       128 /* name fields of the production rows, with NUL */
+#define ZTM_DEV_SERIAL_MAX 64  /* device serial number, with NUL */
+
+struct ztm_product_row {
+	int64_t id;
+	char name[ZTM_NAME_MAX];
+	char device_class[64];
+	int64_t lifetime_days; /* operational certificate lifetime, 1..36500 */
+	unsigned key_kinds;    /* allowed device key types: bit (1u << enum ztm_key_alg) */
+	int require_fw_hash;   /* records must carry an approved firmware SHA-256 */
+	int allow_injected;    /* records with key_origin injected are accepted */
+	char hw_type_oid[64];  /* dotted OID, hardwareModuleName hwType (RFC 4108) */
+	int64_t created_at;
+};
+
+enum ztm_order_state { ZTM_ORDER_OPEN, ZTM_ORDER_CLOSED };
+
+struct ztm_order_row {
+	int64_t id;
+	char name[ZTM_NAME_MAX];
+	int64_t product_id, factory_id;
+	char product[ZTM_NAME_MAX], factory[ZTM_NAME_MAX]; /* filled by the getters */
+	int64_t quota;                                     /* 1..10^9 devices */
+	int64_t recorded;                                  /* records accepted against it */
+	int64_t registered;            /* device certificates issued against it */
+	int64_t not_before, not_after; /* window: not_before <= now < not_after */
+	enum ztm_order_state state;
+	int64_t closed_at, created_at;
+};
+
+enum ztm_test_result { ZTM_TEST_PASS, ZTM_TEST_FAIL };
+enum ztm_key_origin { ZTM_KEY_ORIGIN_DEVICE, ZTM_KEY_ORIGIN_INJECTED };
+
+/* One device as a station recorded it. */
+struct ztm_record_row {
+	int64_t id, batch_id, station_id, order_id;
+	char serial[ZTM_DEV_SERIAL_MAX];
+	char spki_sha256[ZTM_SHA256_HEX]; /* of the bootstrap key; unique */
+	struct ztm_buf bootstrap_der;     /* the self-signed bootstrap certificate */
+	char hw_rev[32];
+	char mac[32];
+	char fw_version[64];
+	char fw_sha256[ZTM_SHA256_HEX]; /* "" when the station had none */
+	enum ztm_test_result test_result;
+	enum ztm_key_origin key_origin;
+	int64_t recorded_at, received_at; /* received_at: 0 = now on insert */
+};
+
+void ztm_record_row_init(struct ztm_record_row *row);
+void ztm_record_row_free(struct ztm_record_row *row);
+
+#define ZTM_DEVICE_STATE_TABLE(X)                                                                  \
+	X(ZTM_DEVICE_MANUFACTURED, "manufactured")                                                 \
+	X(ZTM_DEVICE_PROVISIONED, "provisioned")                                                   \
+	X(ZTM_DEVICE_ACTIVE, "active")                                                             \
+	X(ZTM_DEVICE_SUSPENDED, "suspended")                                                       \
+	X(ZTM_DEVICE_REVOKED, "revoked")                                                           \
+	X(ZTM_DEVICE_RETIRED, "retired")                                                           \
+	X(ZTM_DEVICE_QUARANTINED, "quarantined")
+
+enum ztm_device_state {
+#define ZTM_X_DEV(e, s) e,
+	ZTM_DEVICE_STATE_TABLE(ZTM_X_DEV)
+#undef ZTM_X_DEV
+	    ZTM_DEVICE_STATE_COUNT
+};
+const char *ztm_device_state_name(enum ztm_device_state s);
+int ztm_device_state_parse(const char *name, enum ztm_device_state *out);
+
+struct ztm_device_row {
+	int64_t id;
+	char serial[ZTM_DEV_SERIAL_MAX];
+	int64_t product_id, record_id;
+	enum ztm_device_state state;
+	char key_spki_sha256[ZTM_SHA256_HEX]; /* operational key, "" until issued */
+	char cert_serial[ZTM_SERIAL_HEX_MAX]; /* operational certificate, "" until issued */
+	int64_t created_at, updated_at;
+};
+
 /* --- lifecycle ------------------------------------------------------- */
 /* Opens (creating if needed) and migrates to the current schema version. */
 int ztm_store_open(const char *url, struct ztm_store **out, struct ztm_error *err);
@@ -212,5 +292,75 @@ int ztm_store_code_bind(struct ztm_store *s, const uint8_t hash[32], const char 
 int ztm_store_audit(struct ztm_store *s, const char *actor, const char *action, const char *object,
                     const char *outcome, const char *detail, struct ztm_error *err);
 int ztm_store_audit_count(struct ztm_store *s, int64_t *n, struct ztm_error *err);
+
+/* --- products and work orders ------------------------------------------ */
+/* Inserts row (id, created_at ignored). ZTM_E_EXISTS if the name is taken,
+ * ZTM_E_USAGE for a field out of range. */
+int ztm_store_product_add(struct ztm_store *s, const struct ztm_product_row *row, int64_t *id,
+                          struct ztm_error *err);
+int ztm_store_product_get(struct ztm_store *s, const char *name, struct ztm_product_row *out,
+                          struct ztm_error *err);
+/* Inserts an open order for row's product_id and factory_id with counters 0.
+ * ZTM_E_NOTFOUND for an unknown product or factory, ZTM_E_EXISTS for a
+ * taken name, ZTM_E_USAGE for a quota outside 1..10^9 or an empty window. */
+int ztm_store_order_add(struct ztm_store *s, const struct ztm_order_row *row, int64_t *id,
+                        struct ztm_error *err);
+int ztm_store_order_get(struct ztm_store *s, const char *name, struct ztm_order_row *out,
+                        struct ztm_error *err);
+int ztm_store_order_get_id(struct ztm_store *s, int64_t id, struct ztm_order_row *out,
+                           struct ztm_error *err);
+/* open -> closed at `when`; closing a closed order succeeds and keeps the
+ * first time. */
+int ztm_store_order_close(struct ztm_store *s, const char *name, int64_t when,
+                          struct ztm_error *err);
+/* The quota operations: one conditional UPDATE each, atomic across
+ * processes. recorded (registered) += 1 iff the order is open, now is in
+ * its window and the counter is below quota; else ZTM_E_POLICY ("order
+ * closed", "outside its window", "quota exhausted") or ZTM_E_NOTFOUND,
+ * nothing changed. */
+int ztm_store_order_take_record_slot(struct ztm_store *s, int64_t order_id, int64_t now,
+                                     struct ztm_error *err);
+int ztm_store_order_take_registration(struct ztm_store *s, int64_t order_id, int64_t now,
+                                      struct ztm_error *err);
+
+/* --- station records and their batches --------------------------------- */
+/* Inserts a batch by the hex SHA-256 of its signed bytes. ZTM_E_EXISTS when
+ * that hash was stored before (an upload retried): *id is then the first
+ * upload's id. */
+int ztm_store_batch_add(struct ztm_store *s, int64_t station_id, const char *hash,
+                        int64_t n_records, int64_t *id, struct ztm_error *err);
+/* Inserts a record. A bootstrap key recorded before is ZTM_E_EXISTS unless
+ * the earlier record has the same station and serial: then it is a repeat
+ * (success, *id the earlier row, *repeat = 1, nothing written). A caller
+ * takes the order's record slot only when *repeat == 0. */
+int ztm_store_record_add(struct ztm_store *s, const struct ztm_record_row *row, int64_t *id,
+                         int *repeat, struct ztm_error *err);
+int ztm_store_record_by_spki(struct ztm_store *s, const char *spki, struct ztm_record_row *out,
+                             struct ztm_error *err);
+
+/* --- devices, approved firmware, alerts -------------------------------- */
+/* Inserts a device (row's serial, product_id, record_id, state and keys).
+ * ZTM_E_EXISTS if the serial is known. */
+int ztm_store_device_add(struct ztm_store *s, const struct ztm_device_row *row, int64_t *id,
+                         struct ztm_error *err);
+int ztm_store_device_get(struct ztm_store *s, const char *serial, struct ztm_device_row *out,
+                         struct ztm_error *err);
+/* Sets the state (and the certificate and its key when not NULL). The
+ * caller decides which transitions are allowed. */
+int ztm_store_device_set_state(struct ztm_store *s, const char *serial, enum ztm_device_state state,
+                               const char *cert_serial, const char *key_spki,
+                               struct ztm_error *err);
+/* Adds a firmware SHA-256 (hex) to a product's approved list (again: success). */
+int ztm_store_firmware_approve(struct ztm_store *s, int64_t product_id, const char *sha256,
+                               struct ztm_error *err);
+/* *yes = 1 if approved for that product. */
+int ztm_store_firmware_approved(struct ztm_store *s, int64_t product_id, const char *sha256,
+                                int *yes, struct ztm_error *err);
+/* Appends an alert: kind ("clone", "overbuild", "unrecorded",
+ * "revoked-station", "replay", ...), the device serial or "", detail. */
+int ztm_store_alert(struct ztm_store *s, const char *kind, const char *serial, const char *detail,
+                    struct ztm_error *err);
+/* Number of alerts of that kind (NULL: all). */
+int ztm_store_alert_count(struct ztm_store *s, const char *kind, int64_t *n, struct ztm_error *err);
 
 #endif

@@ -38,5 +38,7 @@ int cmd_factory(int argc, char **argv);
 int cmd_station(int argc, char **argv);
 int cmd_operator(int argc, char **argv);
 int cmd_server(int argc, char **argv);
+int cmd_product(int argc, char **argv);
+int cmd_order(int argc, char **argv);
 
 #endif

@@ -12,6 +12,8 @@ static const struct ztm_cli_group groups[] = {
     {"factory", "add factories (admin API)", cmd_factory},
     {"station", "add, show and enroll factory stations", cmd_station},
     {"operator", "add and enroll operators", cmd_operator},
+    {"product", "add and show products (admin API)", cmd_product},
+    {"order", "add, show and close work orders (admin API)", cmd_order},
     {NULL, NULL, NULL},
 };
 

@@ -34,7 +34,7 @@ static void admin_op_free(struct admin_op *op)
 }
 
 /* Names become certificate subjects: a conservative alphabet, 1..64. */
-static int valid_name(const char *s)
+int admin_valid_name(const char *s)
 {
 	size_t n = 0;
 
@@ -49,7 +49,7 @@ static int valid_name(const char *s)
 	return n >= 1 && n <= 64;
 }
 
-static void reply_json(struct ztmd_req *r, int status, json_t *j)
+void admin_reply_json(struct ztmd_req *r, int status, json_t *j)
 {
 	char *s = json_dumps(j, JSON_COMPACT);
 	struct ztm_error err;
@@ -68,7 +68,7 @@ static void reply_json(struct ztmd_req *r, int status, json_t *j)
 
 /* Parses the body as a JSON object and pulls string fields; every listed
  * field must be present, a string and a valid name. */
-static json_t *read_object(struct ztmd_req *r, struct ztm_error *err)
+json_t *admin_read_object(struct ztmd_req *r, struct ztm_error *err)
 {
 	struct ztm_slice body = ztmd_req_body(r);
 	json_error_t jerr;
@@ -88,19 +88,19 @@ static json_t *read_object(struct ztmd_req *r, struct ztm_error *err)
 	return j;
 }
 
-static int field_name(json_t *j, const char *key, char *out, size_t outsize, struct ztm_error *err)
+int admin_field_name(json_t *j, const char *key, char *out, size_t outsize, struct ztm_error *err)
 {
 	const char *v = json_string_value(json_object_get(j, key));
 
 	if (v == NULL)
 		return ztm_error_set(err, ZTM_E_USAGE, "field '%s' (string) is required", key);
-	if (!valid_name(v) || ztm_strlcpy(out, v, outsize) != 0)
+	if (!admin_valid_name(v) || ztm_strlcpy(out, v, outsize) != 0)
 		return ztm_error_set(err, ZTM_E_USAGE,
 		                     "field '%s': 1-64 characters of A-Z a-z 0-9 . _ -", key);
 	return 0;
 }
 
-static void actor_of(const struct ztmd_peer *peer, char *out, size_t n)
+void admin_actor_of(const struct ztmd_peer *peer, char *out, size_t n)
 {
 	snprintf(out, n, "%s:%s", peer->who.kind[0] ? peer->who.kind : "anonymous", peer->who.name);
 }
@@ -149,7 +149,7 @@ static void done_write(struct ztmd_req *r, void *arg, int rc, const struct ztm_e
 		json_object_set_new(j, "expires_at", json_integer((json_int_t)op->expires_at));
 	}
 	admin_op_free(op);
-	reply_json(r, 201, j);
+	admin_reply_json(r, 201, j);
 }
 
 static int job_factory_add(struct ztm_store *s, void *arg, struct ztm_error *err)
@@ -208,23 +208,23 @@ static void admin_write(struct ztmd_req *r, struct ztmd_app *app, enum ztmd_acti
 		goto fail;
 	}
 	op->app = app;
-	actor_of(&peer, op->actor, sizeof(op->actor));
-	j = read_object(r, &err);
+	admin_actor_of(&peer, op->actor, sizeof(op->actor));
+	j = admin_read_object(r, &err);
 	if (j == NULL)
 		goto fail;
 	switch (action) {
 	case ZTMD_ACT_FACTORY_WRITE:
-		if (field_name(j, "name", op->factory, sizeof(op->factory), &err) != 0)
+		if (admin_field_name(j, "name", op->factory, sizeof(op->factory), &err) != 0)
 			goto fail;
 		break;
 	case ZTMD_ACT_STATION_WRITE:
-		if (field_name(j, "factory", op->factory, sizeof(op->factory), &err) != 0 ||
-		    field_name(j, "name", op->name, sizeof(op->name), &err) != 0 ||
+		if (admin_field_name(j, "factory", op->factory, sizeof(op->factory), &err) != 0 ||
+		    admin_field_name(j, "name", op->name, sizeof(op->name), &err) != 0 ||
 		    new_code(op, &err) != 0)
 			goto fail;
 		break;
 	case ZTMD_ACT_OPERATOR_WRITE:
-		if (field_name(j, "name", op->name, sizeof(op->name), &err) != 0)
+		if (admin_field_name(j, "name", op->name, sizeof(op->name), &err) != 0)
 			goto fail;
 		role = json_string_value(json_object_get(j, "role"));
 		if (role == NULL || ztm_role_parse(role, &op->role) != 0 ||
@@ -287,7 +287,7 @@ static void h_station_get(struct ztmd_req *r, void *arg)
 	}
 	memcpy(factory, rest, (size_t)(slash - rest));
 	factory[slash - rest] = '\0';
-	if (!valid_name(factory) || !valid_name(slash + 1) ||
+	if (!admin_valid_name(factory) || !admin_valid_name(slash + 1) ||
 	    ztm_strlcpy(name, slash + 1, sizeof(name)) != 0) {
 		ztm_error_set(&err, ZTM_E_NOTFOUND, "no such station");
 		ztmd_reply_error(r, 404, &err);
@@ -297,11 +297,12 @@ static void h_station_get(struct ztmd_req *r, void *arg)
 		ztmd_reply_error(r, app_status_for(err.code), &err);
 		return;
 	}
-	reply_json(r, 200,
-	           json_pack("{s:I,s:s,s:s,s:s,s:s,s:I}", "id", (json_int_t)st.id, "factory",
-	                     st.factory, "name", st.name, "state",
-	                     (unsigned)st.state < 3 ? states[st.state] : "unknown", "cert_serial",
-	                     st.cert_serial, "created_at", (json_int_t)st.created_at));
+	admin_reply_json(r, 200,
+	                 json_pack("{s:I,s:s,s:s,s:s,s:s,s:I}", "id", (json_int_t)st.id, "factory",
+	                           st.factory, "name", st.name, "state",
+	                           (unsigned)st.state < 3 ? states[st.state] : "unknown",
+	                           "cert_serial", st.cert_serial, "created_at",
+	                           (json_int_t)st.created_at));
 }
 
 size_t admin_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max)

@@ -2,6 +2,7 @@
 #ifndef ZTMD_APP_INT_H
 #define ZTMD_APP_INT_H
 
+#include <jansson.h>
 #include <openssl/x509.h>
 
 #include "app.h"
@@ -64,5 +65,18 @@ int app_status_for(enum ztm_err code);
 /* Route tables of the modules. */
 size_t est_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
 size_t admin_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
+size_t admin_prod_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
+
+/* Admin API helpers shared by admin.c and admin_prod.c. Names: 1-64
+ * characters of A-Z a-z 0-9 . _ - (they become certificate subjects). */
+int admin_valid_name(const char *s);
+/* The body as a JSON object (duplicate keys refused), or NULL with err. */
+json_t *admin_read_object(struct ztmd_req *r, struct ztm_error *err);
+/* A required string field that is a valid name, copied into out. */
+int admin_field_name(json_t *j, const char *key, char *out, size_t outsize, struct ztm_error *err);
+/* Replies with j (taking the reference); the body is wiped after sending. */
+void admin_reply_json(struct ztmd_req *r, int status, json_t *j);
+/* "operator:<name>" for the audit trail. */
+void admin_actor_of(const struct ztmd_peer *peer, char *out, size_t n);
 
 #endif

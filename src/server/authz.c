@@ -36,6 +36,11 @@ static const struct {
     [ZTMD_ACT_STATION_REVOKE] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_SECURITY_OFFICER), 0},
     /* Creating operators hands out authority: admin only. */
     [ZTMD_ACT_OPERATOR_WRITE] = {ROLE(ZTM_ROLE_ADMIN), 0},
+    /* The production plan: planners write it; those who check it read. */
+    [ZTMD_ACT_PRODUCT_WRITE] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_PLANNER), 0},
+    [ZTMD_ACT_PRODUCT_READ] = {OPS_READ | ROLE(ZTM_ROLE_PLANNER), 0},
+    [ZTMD_ACT_ORDER_WRITE] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_PLANNER), 0},
+    [ZTMD_ACT_ORDER_READ] = {OPS_READ | ROLE(ZTM_ROLE_PLANNER), 0},
     [ZTMD_ACT_CERT_READ] = {OPS_READ | ROLE(ZTM_ROLE_PLANNER), 0},
     [ZTMD_ACT_AUDIT_READ] = {OPS_READ, 0},
 };

@@ -22,6 +22,10 @@
 	X(ZTMD_ACT_STATION_READ, "station.read")                                                   \
 	X(ZTMD_ACT_STATION_REVOKE, "station.revoke")                                               \
 	X(ZTMD_ACT_OPERATOR_WRITE, "operator.write")                                               \
+	X(ZTMD_ACT_PRODUCT_WRITE, "product.write")                                                 \
+	X(ZTMD_ACT_PRODUCT_READ, "product.read")                                                   \
+	X(ZTMD_ACT_ORDER_WRITE, "order.write")                                                     \
+	X(ZTMD_ACT_ORDER_READ, "order.read")                                                       \
 	X(ZTMD_ACT_CERT_READ, "cert.read")                                                         \
 	X(ZTMD_ACT_AUDIT_READ, "audit.read")
 

@@ -106,6 +106,106 @@ static const struct migration migrations[] = {
      " BEGIN SELECT RAISE(ABORT, 'audit rows are immutable'); END;"
      "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
      " BEGIN SELECT RAISE(ABORT, 'audit rows are immutable'); END;"},
+
+    {2, "production model",
+     /* What is built: a product's policy for the devices of its orders.
+      * key_kinds is a bitmask, bit (1 << enum ztm_key_alg). */
+     "CREATE TABLE products ("
+     " id INTEGER PRIMARY KEY,"
+     " name TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 127),"
+     " device_class TEXT NOT NULL CHECK (length(device_class) BETWEEN 1 AND 63),"
+     " lifetime_days INTEGER NOT NULL CHECK (lifetime_days BETWEEN 1 AND 36500),"
+     " key_kinds INTEGER NOT NULL CHECK (key_kinds BETWEEN 1 AND 15),"
+     " require_fw_hash INTEGER NOT NULL CHECK (require_fw_hash IN (0, 1)),"
+     " allow_injected INTEGER NOT NULL CHECK (allow_injected IN (0, 1)),"
+     " hw_type_oid TEXT NOT NULL CHECK (length(hw_type_oid) BETWEEN 3 AND 63"
+     "  AND hw_type_oid NOT GLOB '*[^0-9.]*'),"
+     " created_at INTEGER NOT NULL);"
+
+     /* How many of a product one factory may build, and when. The two
+      * counters only ever grow, one conditional UPDATE at a time. */
+     "CREATE TABLE work_orders ("
+     " id INTEGER PRIMARY KEY,"
+     " name TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 127),"
+     " product_id INTEGER NOT NULL REFERENCES products (id),"
+     " factory_id INTEGER NOT NULL REFERENCES factories (id),"
+     " quota INTEGER NOT NULL CHECK (quota BETWEEN 1 AND 1000000000),"
+     " recorded INTEGER NOT NULL DEFAULT 0 CHECK (recorded BETWEEN 0 AND quota),"
+     " registered INTEGER NOT NULL DEFAULT 0 CHECK (registered BETWEEN 0 AND quota),"
+     " not_before INTEGER NOT NULL,"
+     " not_after INTEGER NOT NULL CHECK (not_after > not_before),"
+     " state TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'closed')),"
+     " closed_at INTEGER NOT NULL DEFAULT 0,"
+     " created_at INTEGER NOT NULL);"
+     "CREATE INDEX work_orders_factory ON work_orders (factory_id, product_id);"
+
+     /* A signed upload of a station; its hash makes uploads idempotent. */
+     "CREATE TABLE record_batches ("
+     " id INTEGER PRIMARY KEY,"
+     " station_id INTEGER NOT NULL REFERENCES stations (id),"
+     " hash TEXT NOT NULL UNIQUE"
+     "  CHECK (length(hash) = 64 AND hash NOT GLOB '*[^0-9a-f]*'),"
+     " n_records INTEGER NOT NULL CHECK (n_records >= 0),"
+     " received_at INTEGER NOT NULL);"
+
+     /* What a station saw on the line: one row per bootstrap key. */
+     "CREATE TABLE records ("
+     " id INTEGER PRIMARY KEY,"
+     " batch_id INTEGER NOT NULL REFERENCES record_batches (id),"
+     " station_id INTEGER NOT NULL REFERENCES stations (id),"
+     " order_id INTEGER NOT NULL REFERENCES work_orders (id),"
+     " serial TEXT NOT NULL CHECK (length(serial) BETWEEN 1 AND 63),"
+     " spki_sha256 TEXT NOT NULL UNIQUE"
+     "  CHECK (length(spki_sha256) = 64 AND spki_sha256 NOT GLOB '*[^0-9a-f]*'),"
+     " bootstrap_der BLOB NOT NULL CHECK (length(bootstrap_der) BETWEEN 1 AND 16384),"
+     " hw_rev TEXT NOT NULL,"
+     " mac TEXT NOT NULL,"
+     " fw_version TEXT NOT NULL,"
+     " fw_sha256 TEXT NOT NULL"
+     "  CHECK (fw_sha256 = '' OR (length(fw_sha256) = 64"
+     "   AND fw_sha256 NOT GLOB '*[^0-9a-f]*')),"
+     " test_result TEXT NOT NULL CHECK (test_result IN ('pass', 'fail')),"
+     " key_origin TEXT NOT NULL CHECK (key_origin IN ('device', 'injected')),"
+     " recorded_at INTEGER NOT NULL,"
+     " received_at INTEGER NOT NULL);"
+     "CREATE INDEX records_serial ON records (serial);"
+     "CREATE TRIGGER records_no_update BEFORE UPDATE ON records"
+     " BEGIN SELECT RAISE(ABORT, 'records are immutable'); END;"
+     "CREATE TRIGGER records_no_delete BEFORE DELETE ON records"
+     " BEGIN SELECT RAISE(ABORT, 'records are immutable'); END;"
+
+     /* A device known to the server, from its first registration on. */
+     "CREATE TABLE devices ("
+     " id INTEGER PRIMARY KEY,"
+     " serial TEXT NOT NULL UNIQUE CHECK (length(serial) BETWEEN 1 AND 63),"
+     " product_id INTEGER NOT NULL REFERENCES products (id),"
+     " record_id INTEGER NOT NULL REFERENCES records (id),"
+     " state TEXT NOT NULL CHECK (state IN ('manufactured', 'provisioned', 'active',"
+     "  'suspended', 'revoked', 'retired', 'quarantined')),"
+     " key_spki_sha256 TEXT NOT NULL DEFAULT '',"
+     " cert_serial TEXT NOT NULL DEFAULT '',"
+     " created_at INTEGER NOT NULL,"
+     " updated_at INTEGER NOT NULL);"
+
+     "CREATE TABLE approved_firmware ("
+     " product_id INTEGER NOT NULL REFERENCES products (id),"
+     " sha256 TEXT NOT NULL"
+     "  CHECK (length(sha256) = 64 AND sha256 NOT GLOB '*[^0-9a-f]*'),"
+     " added_at INTEGER NOT NULL,"
+     " PRIMARY KEY (product_id, sha256)) WITHOUT ROWID;"
+
+     /* Append-only like audit: signs of an attack, for people to act on. */
+     "CREATE TABLE alerts ("
+     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+     " ts INTEGER NOT NULL,"
+     " kind TEXT NOT NULL CHECK (length(kind) BETWEEN 1 AND 31),"
+     " serial TEXT NOT NULL,"
+     " detail TEXT NOT NULL);"
+     "CREATE INDEX alerts_kind ON alerts (kind);"
+     "CREATE TRIGGER alerts_no_update BEFORE UPDATE ON alerts"
+     " BEGIN SELECT RAISE(ABORT, 'alerts are immutable'); END;"
+     "CREATE TRIGGER alerts_no_delete BEFORE DELETE ON alerts"
+     " BEGIN SELECT RAISE(ABORT, 'alerts are immutable'); END;"},
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

@@ -50,6 +50,42 @@ void ztm_cert_row_free(struct ztm_cert_row *row)
 		ztm_buf_free(&row->der);
 }
 
+void ztm_record_row_init(struct ztm_record_row *row)
+{
+	memset(row, 0, sizeof(*row));
+	ztm_buf_init(&row->bootstrap_der, 16384);
+}
+
+void ztm_record_row_free(struct ztm_record_row *row)
+{
+	if (row != NULL)
+		ztm_buf_free(&row->bootstrap_der);
+}
+
+static const char *const device_state_names[] = {
+#define ZTM_X_DEV(e, s) s,
+    ZTM_DEVICE_STATE_TABLE(ZTM_X_DEV)
+#undef ZTM_X_DEV
+};
+
+const char *ztm_device_state_name(enum ztm_device_state st)
+{
+	return (unsigned)st < ZTM_DEVICE_STATE_COUNT ? device_state_names[st] : "unknown";
+}
+
+int ztm_device_state_parse(const char *name, enum ztm_device_state *out)
+{
+	unsigned i;
+
+	for (i = 0; name != NULL && i < ZTM_DEVICE_STATE_COUNT; i++) {
+		if (strcmp(name, device_state_names[i]) == 0) {
+			*out = (enum ztm_device_state)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
 int ztm_store_open(const char *url, struct ztm_store **out, struct ztm_error *err)
 {
 	size_t i, n;
@@ -243,4 +279,93 @@ int ztm_store_audit(struct ztm_store *s, const char *actor, const char *action, 
 int ztm_store_audit_count(struct ztm_store *s, int64_t *n, struct ztm_error *err)
 {
 	DISPATCH(audit_count, n, err);
+}
+int ztm_store_product_add(struct ztm_store *s, const struct ztm_product_row *row, int64_t *id,
+                          struct ztm_error *err)
+{
+	DISPATCH(product_add, row, id, err);
+}
+int ztm_store_product_get(struct ztm_store *s, const char *name, struct ztm_product_row *out,
+                          struct ztm_error *err)
+{
+	DISPATCH(product_get, name, out, err);
+}
+int ztm_store_order_add(struct ztm_store *s, const struct ztm_order_row *row, int64_t *id,
+                        struct ztm_error *err)
+{
+	DISPATCH(order_add, row, id, err);
+}
+int ztm_store_order_get(struct ztm_store *s, const char *name, struct ztm_order_row *out,
+                        struct ztm_error *err)
+{
+	DISPATCH(order_get, name, out, err);
+}
+int ztm_store_order_get_id(struct ztm_store *s, int64_t id, struct ztm_order_row *out,
+                           struct ztm_error *err)
+{
+	DISPATCH(order_get_id, id, out, err);
+}
+int ztm_store_order_close(struct ztm_store *s, const char *name, int64_t when,
+                          struct ztm_error *err)
+{
+	DISPATCH(order_close, name, when, err);
+}
+int ztm_store_order_take_record_slot(struct ztm_store *s, int64_t order_id, int64_t now,
+                                     struct ztm_error *err)
+{
+	DISPATCH(order_take_record_slot, order_id, now, err);
+}
+int ztm_store_order_take_registration(struct ztm_store *s, int64_t order_id, int64_t now,
+                                      struct ztm_error *err)
+{
+	DISPATCH(order_take_registration, order_id, now, err);
+}
+int ztm_store_batch_add(struct ztm_store *s, int64_t station_id, const char *hash,
+                        int64_t n_records, int64_t *id, struct ztm_error *err)
+{
+	DISPATCH(batch_add, station_id, hash, n_records, id, err);
+}
+int ztm_store_record_add(struct ztm_store *s, const struct ztm_record_row *row, int64_t *id,
+                         int *repeat, struct ztm_error *err)
+{
+	DISPATCH(record_add, row, id, repeat, err);
+}
+int ztm_store_record_by_spki(struct ztm_store *s, const char *spki, struct ztm_record_row *out,
+                             struct ztm_error *err)
+{
+	DISPATCH(record_by_spki, spki, out, err);
+}
+int ztm_store_device_add(struct ztm_store *s, const struct ztm_device_row *row, int64_t *id,
+                         struct ztm_error *err)
+{
+	DISPATCH(device_add, row, id, err);
+}
+int ztm_store_device_get(struct ztm_store *s, const char *serial, struct ztm_device_row *out,
+                         struct ztm_error *err)
+{
+	DISPATCH(device_get, serial, out, err);
+}
+int ztm_store_device_set_state(struct ztm_store *s, const char *serial, enum ztm_device_state state,
+                               const char *cert_serial, const char *key_spki, struct ztm_error *err)
+{
+	DISPATCH(device_set_state, serial, state, cert_serial, key_spki, err);
+}
+int ztm_store_firmware_approve(struct ztm_store *s, int64_t product_id, const char *sha256,
+                               struct ztm_error *err)
+{
+	DISPATCH(firmware_approve, product_id, sha256, err);
+}
+int ztm_store_firmware_approved(struct ztm_store *s, int64_t product_id, const char *sha256,
+                                int *yes, struct ztm_error *err)
+{
+	DISPATCH(firmware_approved, product_id, sha256, yes, err);
+}
+int ztm_store_alert(struct ztm_store *s, const char *kind, const char *serial, const char *detail,
+                    struct ztm_error *err)
+{
+	DISPATCH(alert, kind, serial, detail, err);
+}
+int ztm_store_alert_count(struct ztm_store *s, const char *kind, int64_t *n, struct ztm_error *err)
+{
+	DISPATCH(alert_count, kind, n, err);
 }

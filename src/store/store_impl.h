@@ -65,6 +65,44 @@ struct ztm_store_ops {
 	int (*audit)(struct ztm_store *s, const char *actor, const char *action, const char *object,
 	             const char *outcome, const char *detail, struct ztm_error *err);
 	int (*audit_count)(struct ztm_store *s, int64_t *n, struct ztm_error *err);
+
+	int (*product_add)(struct ztm_store *s, const struct ztm_product_row *row, int64_t *id,
+	                   struct ztm_error *err);
+	int (*product_get)(struct ztm_store *s, const char *name, struct ztm_product_row *out,
+	                   struct ztm_error *err);
+	int (*order_add)(struct ztm_store *s, const struct ztm_order_row *row, int64_t *id,
+	                 struct ztm_error *err);
+	int (*order_get)(struct ztm_store *s, const char *name, struct ztm_order_row *out,
+	                 struct ztm_error *err);
+	int (*order_get_id)(struct ztm_store *s, int64_t id, struct ztm_order_row *out,
+	                    struct ztm_error *err);
+	int (*order_close)(struct ztm_store *s, const char *name, int64_t when,
+	                   struct ztm_error *err);
+	int (*order_take_record_slot)(struct ztm_store *s, int64_t order_id, int64_t now,
+	                              struct ztm_error *err);
+	int (*order_take_registration)(struct ztm_store *s, int64_t order_id, int64_t now,
+	                               struct ztm_error *err);
+	int (*batch_add)(struct ztm_store *s, int64_t station_id, const char *hash,
+	                 int64_t n_records, int64_t *id, struct ztm_error *err);
+	int (*record_add)(struct ztm_store *s, const struct ztm_record_row *row, int64_t *id,
+	                  int *repeat, struct ztm_error *err);
+	int (*record_by_spki)(struct ztm_store *s, const char *spki, struct ztm_record_row *out,
+	                      struct ztm_error *err);
+	int (*device_add)(struct ztm_store *s, const struct ztm_device_row *row, int64_t *id,
+	                  struct ztm_error *err);
+	int (*device_get)(struct ztm_store *s, const char *serial, struct ztm_device_row *out,
+	                  struct ztm_error *err);
+	int (*device_set_state)(struct ztm_store *s, const char *serial,
+	                        enum ztm_device_state state, const char *cert_serial,
+	                        const char *key_spki, struct ztm_error *err);
+	int (*firmware_approve)(struct ztm_store *s, int64_t product_id, const char *sha256,
+	                        struct ztm_error *err);
+	int (*firmware_approved)(struct ztm_store *s, int64_t product_id, const char *sha256,
+	                         int *yes, struct ztm_error *err);
+	int (*alert)(struct ztm_store *s, const char *kind, const char *serial, const char *detail,
+	             struct ztm_error *err);
+	int (*alert_count)(struct ztm_store *s, const char *kind, int64_t *n,
+	                   struct ztm_error *err);
 };
 
 /* Every backend's store struct starts with this header. */

@@ -50,6 +50,26 @@ enum sq_slot {
 	SQ_CODE_BIND,
 	SQ_AUDIT_ADD,
 	SQ_AUDIT_COUNT,
+	SQ_PRODUCT_ADD,
+	SQ_PRODUCT_GET,
+	SQ_ORDER_ADD,
+	SQ_ORDER_GET,
+	SQ_ORDER_GET_ID,
+	SQ_ORDER_CLOSE,
+	SQ_ORDER_TAKE_RECORD,
+	SQ_ORDER_TAKE_REG,
+	SQ_BATCH_ADD,
+	SQ_BATCH_BY_HASH,
+	SQ_RECORD_ADD,
+	SQ_RECORD_BY_SPKI,
+	SQ_DEVICE_ADD,
+	SQ_DEVICE_GET,
+	SQ_DEVICE_SET_STATE,
+	SQ_FIRMWARE_APPROVE,
+	SQ_FIRMWARE_APPROVED,
+	SQ_ALERT_ADD,
+	SQ_ALERT_COUNT,
+	SQ_ALERT_COUNT_ALL,
 	SQ_SLOT_COUNT
 };
 
@@ -171,5 +191,41 @@ int sq_code_bind(struct ztm_store *s, const uint8_t hash[32], const char *serial
 int sq_audit(struct ztm_store *s, const char *actor, const char *action, const char *object,
              const char *outcome, const char *detail, struct ztm_error *err);
 int sq_audit_count(struct ztm_store *s, int64_t *n, struct ztm_error *err);
+
+/* store_sqlite_prod.c and store_sqlite_rec.c */
+int sq_product_add(struct ztm_store *s, const struct ztm_product_row *row, int64_t *id,
+                   struct ztm_error *err);
+int sq_product_get(struct ztm_store *s, const char *name, struct ztm_product_row *out,
+                   struct ztm_error *err);
+int sq_order_add(struct ztm_store *s, const struct ztm_order_row *row, int64_t *id,
+                 struct ztm_error *err);
+int sq_order_get(struct ztm_store *s, const char *name, struct ztm_order_row *out,
+                 struct ztm_error *err);
+int sq_order_get_id(struct ztm_store *s, int64_t id, struct ztm_order_row *out,
+                    struct ztm_error *err);
+int sq_order_close(struct ztm_store *s, const char *name, int64_t when, struct ztm_error *err);
+int sq_order_take_record_slot(struct ztm_store *s, int64_t order_id, int64_t now,
+                              struct ztm_error *err);
+int sq_order_take_registration(struct ztm_store *s, int64_t order_id, int64_t now,
+                               struct ztm_error *err);
+int sq_batch_add(struct ztm_store *s, int64_t station_id, const char *hash, int64_t n_records,
+                 int64_t *id, struct ztm_error *err);
+int sq_record_add(struct ztm_store *s, const struct ztm_record_row *row, int64_t *id, int *repeat,
+                  struct ztm_error *err);
+int sq_record_by_spki(struct ztm_store *s, const char *spki, struct ztm_record_row *out,
+                      struct ztm_error *err);
+int sq_device_add(struct ztm_store *s, const struct ztm_device_row *row, int64_t *id,
+                  struct ztm_error *err);
+int sq_device_get(struct ztm_store *s, const char *serial, struct ztm_device_row *out,
+                  struct ztm_error *err);
+int sq_device_set_state(struct ztm_store *s, const char *serial, enum ztm_device_state state,
+                        const char *cert_serial, const char *key_spki, struct ztm_error *err);
+int sq_firmware_approve(struct ztm_store *s, int64_t product_id, const char *sha256,
+                        struct ztm_error *err);
+int sq_firmware_approved(struct ztm_store *s, int64_t product_id, const char *sha256, int *yes,
+                         struct ztm_error *err);
+int sq_alert(struct ztm_store *s, const char *kind, const char *serial, const char *detail,
+             struct ztm_error *err);
+int sq_alert_count(struct ztm_store *s, const char *kind, int64_t *n, struct ztm_error *err);
 
 #endif

@@ -1,0 +1,260 @@
+/* prod_cmd.c - `ztm product add|show` and `ztm order add|show|close`: the
+ * production plan over the admin API (docs/api.md). Replies are printed as
+ * JSON on stdout; what happened goes to stderr. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_common.h"
+#include "ztm/str.h"
+
+static int usage_product(void)
+{
+	fprintf(stderr,
+	        "usage: ztm product add --name N --class C --hw-type OID [--lifetime-days D]\n"
+	        "         [--key-types p256,p384,ed25519,rsa3072] [--require-fw-hash]\n"
+	        "         [--allow-injected] [connection]\n"
+	        "         defaults: --lifetime-days 3650, --key-types p256\n"
+	        "       ztm product show --name N [connection]\n\n" CLI_CONN_USAGE);
+	return ZTM_EXIT_USAGE;
+}
+
+static int usage_order(void)
+{
+	fprintf(stderr, "usage: ztm order add --name N --product P --factory F --quota Q\n"
+	                "         [--not-before T] --not-after T [connection]\n"
+	                "         T: Unix seconds or RFC 3339 UTC (2025-01-31T00:00:00Z);\n"
+	                "         --not-before defaults to now\n"
+	                "       ztm order show --name N [connection]\n"
+	                "       ztm order close --name N [connection]\n\n" CLI_CONN_USAGE);
+	return ZTM_EXIT_USAGE;
+}
+
+struct pargs {
+	struct ztm_client_opts conn;
+	const char *name, *cls, *hw_type, *lifetime, *key_types, *product, *factory, *quota,
+	    *not_before, *not_after;
+	int require_fw_hash, allow_injected;
+};
+
+static int parse(int argc, char **argv, struct pargs *a)
+{
+	static const struct option opts[] = {
+	    CLI_CONN_OPTIONS,
+	    {"name", required_argument, NULL, 'n'},
+	    {"class", required_argument, NULL, 'c'},
+	    {"hw-type", required_argument, NULL, 'w'},
+	    {"lifetime-days", required_argument, NULL, 'l'},
+	    {"key-types", required_argument, NULL, 'k'},
+	    {"require-fw-hash", no_argument, NULL, 'F'},
+	    {"allow-injected", no_argument, NULL, 'I'},
+	    {"product", required_argument, NULL, 'p'},
+	    {"factory", required_argument, NULL, 'f'},
+	    {"quota", required_argument, NULL, 'q'},
+	    {"not-before", required_argument, NULL, 'b'},
+	    {"not-after", required_argument, NULL, 'a'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	int c;
+
+	memset(a, 0, sizeof(*a));
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (cli_conn_option(c, &a->conn))
+			continue;
+		switch (c) {
+		case 'n':
+			a->name = optarg;
+			break;
+		case 'c':
+			a->cls = optarg;
+			break;
+		case 'w':
+			a->hw_type = optarg;
+			break;
+		case 'l':
+			a->lifetime = optarg;
+			break;
+		case 'k':
+			a->key_types = optarg;
+			break;
+		case 'F':
+			a->require_fw_hash = 1;
+			break;
+		case 'I':
+			a->allow_injected = 1;
+			break;
+		case 'p':
+			a->product = optarg;
+			break;
+		case 'f':
+			a->factory = optarg;
+			break;
+		case 'q':
+			a->quota = optarg;
+			break;
+		case 'b':
+			a->not_before = optarg;
+			break;
+		case 'a':
+			a->not_after = optarg;
+			break;
+		default:
+			return -1;
+		}
+	}
+	return optind == argc ? 0 : -1;
+}
+
+/* A name that is safe in a URL path: the server's name alphabet. */
+static int path_name(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_' || c == '.'))
+			return 0;
+	}
+	return i >= 1 && i <= 64;
+}
+
+/* Digits become a JSON integer (the server checks the range), anything
+ * else a string (the server parses RFC 3339). */
+static json_t *number_or_string(const char *s)
+{
+	uint64_t v;
+
+	if (ztm_parse_u64(s, 0, (uint64_t)1 << 53, &v) == 0)
+		return json_integer((json_int_t)v);
+	return json_string(s);
+}
+
+/* "p256,ed25519" -> ["p256", "ed25519"] */
+static json_t *key_list(const char *s)
+{
+	json_t *arr = json_array();
+	const char *p = s, *comma;
+	char one[32];
+
+	while (arr != NULL) {
+		size_t n;
+		comma = strchr(p, ',');
+		n = comma != NULL ? (size_t)(comma - p) : strlen(p);
+		if (n >= sizeof(one))
+			n = sizeof(one) - 1; /* the server refuses it by name */
+		memcpy(one, p, n);
+		one[n] = '\0';
+		json_array_append_new(arr, json_string(one));
+		if (comma == NULL)
+			break;
+		p = comma + 1;
+	}
+	return arr;
+}
+
+static int print_reply(const char *what, json_t *j)
+{
+	if (what != NULL)
+		fprintf(stderr, "%s\n", what);
+	json_dumpf(j, stdout, JSON_INDENT(2));
+	printf("\n");
+	json_decref(j);
+	return ZTM_EXIT_OK;
+}
+
+/* GET prefix/<name> */
+static int show(struct pargs *a, const char *cmd, const char *prefix)
+{
+	struct ztm_error err;
+	char path[128];
+	json_t *j;
+
+	snprintf(path, sizeof(path), "%s%s", prefix, a->name);
+	j = cli_get_json(&a->conn, path, &err);
+	if (j == NULL)
+		return cli_fail(cmd, &err);
+	return print_reply(NULL, j);
+}
+
+int cmd_product(int argc, char **argv)
+{
+	struct pargs a;
+	struct ztm_error err;
+	json_t *body, *j;
+	uint64_t days;
+
+	if (argc < 2 || parse(argc - 1, argv + 1, &a) != 0 || a.name == NULL)
+		return usage_product();
+	if (strcmp(argv[1], "show") == 0) {
+		if (!path_name(a.name))
+			return usage_product();
+		if (ztm_client_opts_env(&a.conn, 1, &err) != 0)
+			return cli_fail("product show", &err);
+		return show(&a, "product show", "/api/v1/products/");
+	}
+	if (strcmp(argv[1], "add") != 0 || a.cls == NULL || a.hw_type == NULL)
+		return usage_product();
+	if (a.lifetime != NULL && ztm_parse_u64(a.lifetime, 0, 1000000, &days) != 0) {
+		fprintf(stderr, "ztm product add: --lifetime-days wants a number of days\n");
+		return ZTM_EXIT_USAGE;
+	}
+	if (ztm_client_opts_env(&a.conn, 1, &err) != 0)
+		return cli_fail("product add", &err);
+	body = json_pack("{s:s,s:s,s:s,s:b,s:b}", "name", a.name, "device_class", a.cls,
+	                 "hw_type_oid", a.hw_type, "require_fw_hash", a.require_fw_hash,
+	                 "allow_injected", a.allow_injected);
+	if (body != NULL && a.lifetime != NULL)
+		json_object_set_new(body, "lifetime_days", json_integer((json_int_t)days));
+	if (body != NULL && a.key_types != NULL)
+		json_object_set_new(body, "key_types", key_list(a.key_types));
+	j = cli_post_json(&a.conn, "/api/v1/products", body, &err);
+	if (j == NULL)
+		return cli_fail("product add", &err);
+	return print_reply("product created", j);
+}
+
+int cmd_order(int argc, char **argv)
+{
+	struct pargs a;
+	struct ztm_error err;
+	char path[128];
+	json_t *body, *j;
+	uint64_t quota;
+
+	if (argc < 2 || parse(argc - 1, argv + 1, &a) != 0 || a.name == NULL)
+		return usage_order();
+	if (strcmp(argv[1], "show") == 0 || strcmp(argv[1], "close") == 0) {
+		if (!path_name(a.name))
+			return usage_order();
+		if (ztm_client_opts_env(&a.conn, 1, &err) != 0)
+			return cli_fail("order", &err);
+		if (argv[1][0] == 's')
+			return show(&a, "order show", "/api/v1/orders/");
+		snprintf(path, sizeof(path), "/api/v1/orders/%s/close", a.name);
+		j = cli_post_json(&a.conn, path, json_object(), &err);
+		if (j == NULL)
+			return cli_fail("order close", &err);
+		return print_reply("order closed", j);
+	}
+	if (strcmp(argv[1], "add") != 0 || a.product == NULL || a.factory == NULL ||
+	    a.quota == NULL || a.not_after == NULL)
+		return usage_order();
+	if (ztm_parse_u64(a.quota, 0, (uint64_t)1 << 53, &quota) != 0) {
+		fprintf(stderr, "ztm order add: --quota wants a number\n");
+		return ZTM_EXIT_USAGE;
+	}
+	if (ztm_client_opts_env(&a.conn, 1, &err) != 0)
+		return cli_fail("order add", &err);
+	body = json_pack("{s:s,s:s,s:s,s:I,s:o}", "name", a.name, "product", a.product, "factory",
+	                 a.factory, "quota", (json_int_t)quota, "not_after",
+	                 number_or_string(a.not_after));
+	if (body != NULL && a.not_before != NULL)
+		json_object_set_new(body, "not_before", number_or_string(a.not_before));
+	j = cli_post_json(&a.conn, "/api/v1/orders", body, &err);
+	if (j == NULL)
+		return cli_fail("order add", &err);
+	return print_reply("order created", j);
+}

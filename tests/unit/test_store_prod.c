@@ -1,0 +1,620 @@
+/* test_store_prod.c - the production model in the SQLite store (migration
+ * 2): products, work orders and their quota operations, record batches,
+ * records, devices, approved firmware and alerts, each with its refusals
+ * (one table row per case); and 8 processes draining one order's quota at
+ * once. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "test_store_util.h"
+#include "ztm/store.h"
+
+#define SPKI_1 "1111111111111111111111111111111111111111111111111111111111111111"
+#define SPKI_2 "2222222222222222222222222222222222222222222222222222222222222222"
+#define SPKI_3 "3333333333333333333333333333333333333333333333333333333333333333"
+#define HASH_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define HASH_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+struct fx {
+	struct tdir t;
+	struct ztm_store *s;
+	int64_t factory, product, station, order, batch;
+};
+
+#define CHECK(call, want)                                                                          \
+	do {                                                                                       \
+		struct ztm_error e_;                                                               \
+		ztm_error_clear(&e_);                                                              \
+		int rc_ = (call);                                                                  \
+		if ((want) == ZTM_OK && rc_ != 0)                                                  \
+			fail_msg("%s: %s", #call, ztm_error_msg(&e_));                             \
+		if ((want) != ZTM_OK) {                                                            \
+			assert_int_equal(rc_, -1);                                                 \
+			if (e_.code != (want))                                                     \
+				fail_msg("%s: want %s, got %s", #call, ztm_err_name(want),         \
+				         ztm_error_msg(&e_));                                      \
+		}                                                                                  \
+	} while (0)
+#define E (&e_)
+
+static void product_fill(struct ztm_product_row *p, const char *name)
+{
+	memset(p, 0, sizeof(*p));
+	ztm_strlcpy(p->name, name, sizeof(p->name));
+	ztm_strlcpy(p->device_class, "sensor", sizeof(p->device_class));
+	p->lifetime_days = 3650;
+	p->key_kinds = 1u << 0 | 1u << 2;
+	p->require_fw_hash = 1;
+	p->allow_injected = 0;
+	ztm_strlcpy(p->hw_type_oid, "1.3.6.1.4.1.99999.1", sizeof(p->hw_type_oid));
+}
+
+static void order_fill(struct ztm_order_row *o, const char *name, int64_t product, int64_t factory,
+                       int64_t quota)
+{
+	memset(o, 0, sizeof(*o));
+	ztm_strlcpy(o->name, name, sizeof(o->name));
+	o->product_id = product;
+	o->factory_id = factory;
+	o->quota = quota;
+	o->not_before = (int64_t)time(NULL) - 60;
+	o->not_after = (int64_t)time(NULL) + 86400;
+}
+
+static void record_fill(struct ztm_record_row *r, const struct fx *f, const char *serial,
+                        const char *spki)
+{
+	ztm_buf_reset(&r->bootstrap_der);
+	ztm_buf_append_str(&r->bootstrap_der, "0\x82 not really a certificate");
+	r->batch_id = f->batch;
+	r->station_id = f->station;
+	r->order_id = f->order;
+	ztm_strlcpy(r->serial, serial, sizeof(r->serial));
+	ztm_strlcpy(r->spki_sha256, spki, sizeof(r->spki_sha256));
+	ztm_strlcpy(r->hw_rev, "B2", sizeof(r->hw_rev));
+	ztm_strlcpy(r->mac, "02:00:00:00:00:01", sizeof(r->mac));
+	ztm_strlcpy(r->fw_version, "1.4.2", sizeof(r->fw_version));
+	ztm_strlcpy(r->fw_sha256, HASH_A, sizeof(r->fw_sha256));
+	r->test_result = ZTM_TEST_PASS;
+	r->key_origin = ZTM_KEY_ORIGIN_DEVICE;
+	r->recorded_at = 1700000000;
+	r->received_at = 0;
+}
+
+/* A store with a factory, a product, a station, an order of quota 3 and a batch. */
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct ztm_product_row p;
+	struct ztm_order_row o;
+	struct ztm_error err;
+
+	if (f == NULL || tdir_make(&f->t) != 0)
+		return -1;
+	product_fill(&p, "sensor-v1");
+	if (ztm_store_open(f->t.url, &f->s, &err) != 0 ||
+	    ztm_store_factory_add(f->s, "plant-1", &f->factory, &err) != 0 ||
+	    ztm_store_product_add(f->s, &p, &f->product, &err) != 0 ||
+	    ztm_store_station_add(f->s, f->factory, "line-1", &f->station, &err) != 0)
+		goto fail;
+	order_fill(&o, "wo-1", f->product, f->factory, 3);
+	if (ztm_store_order_add(f->s, &o, &f->order, &err) != 0 ||
+	    ztm_store_batch_add(f->s, f->station, HASH_A, 2, &f->batch, &err) != 0)
+		goto fail;
+	*state = f;
+	return 0;
+fail:
+	fprintf(stderr, "setup: %s\n", ztm_error_msg(&err));
+	return -1;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	ztm_store_close(f->s);
+	tdir_remove(&f->t);
+	free(f);
+	return 0;
+}
+
+/* A version-1 database (step 2 undone by hand) gains the tables on open
+ * and keeps its rows. */
+static void test_migration_from_v1(void **state)
+{
+	struct fx *f = *state;
+	int64_t id = 0;
+	int v = 0;
+
+	ztm_store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(raw_exec(&f->t, "PRAGMA foreign_keys=OFF;"
+	                                 "DROP TABLE alerts; DROP TABLE approved_firmware;"
+	                                 "DROP TABLE devices; DROP TABLE records;"
+	                                 "DROP TABLE record_batches; DROP TABLE work_orders;"
+	                                 "DROP TABLE products;"
+	                                 "DELETE FROM schema_version WHERE version = 2"),
+	                 SQLITE_OK);
+	assert_int_equal(raw_int(&f->t, "SELECT max(version) FROM schema_version"), 1);
+	CHECK(ztm_store_open(f->t.url, &f->s, E), ZTM_OK);
+	CHECK(ztm_store_schema_version(f->s, &v, E), ZTM_OK);
+	assert_int_equal(v, 2);
+	CHECK(ztm_store_factory_get(f->s, "plant-1", &id, E), ZTM_OK);
+	assert_int_equal(id, f->factory);
+	assert_int_equal(raw_int(&f->t, "SELECT count(*) FROM products"), 0);
+}
+
+static void test_products(void **state)
+{
+	static const struct {
+		const char *what, *name, *oid;
+		int64_t lifetime;
+		unsigned kinds;
+		int fw;
+		enum ztm_err want;
+	} rows[] = {
+	    {"good", "cam-2", "1.3.6.1.4.1.99999.2", 365, 8, 0, ZTM_OK},
+	    {"name taken", "sensor-v1", "1.2.3", 365, 1, 0, ZTM_E_EXISTS},
+	    {"empty name", "", "1.2.3", 365, 1, 0, ZTM_E_USAGE},
+	    {"lifetime 0", "p-a", "1.2.3", 0, 1, 0, ZTM_E_USAGE},
+	    {"lifetime > 100 y", "p-b", "1.2.3", 36501, 1, 0, ZTM_E_USAGE},
+	    {"no key kinds", "p-c", "1.2.3", 365, 0, 0, ZTM_E_USAGE},
+	    {"unknown key kind", "p-d", "1.2.3", 365, 16, 0, ZTM_E_USAGE},
+	    {"flag not 0/1", "p-e", "1.2.3", 365, 1, 2, ZTM_E_USAGE},
+	    {"OID one arc", "p-f", "123", 365, 1, 0, ZTM_E_USAGE},
+	    {"OID letters", "p-g", "1.2.x", 365, 1, 0, ZTM_E_USAGE},
+	    {"OID empty arc", "p-h", "1..2", 365, 1, 0, ZTM_E_USAGE},
+	    {"OID trailing dot", "p-i", "1.2.", 365, 1, 0, ZTM_E_USAGE},
+	};
+	struct fx *f = *state;
+	struct ztm_product_row p, got;
+	int64_t id;
+	size_t i;
+
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		product_fill(&p, rows[i].name);
+		ztm_strlcpy(p.hw_type_oid, rows[i].oid, sizeof(p.hw_type_oid));
+		p.lifetime_days = rows[i].lifetime;
+		p.key_kinds = rows[i].kinds;
+		p.require_fw_hash = rows[i].fw;
+		print_message("product: %s\n", rows[i].what);
+		CHECK(ztm_store_product_add(f->s, &p, &id, E), rows[i].want);
+	}
+	assert_int_equal(raw_int(&f->t, "SELECT count(*) FROM products"), 2);
+	CHECK(ztm_store_product_get(f->s, "cam-2", &got, E), ZTM_OK);
+	assert_string_equal(got.hw_type_oid, "1.3.6.1.4.1.99999.2");
+	assert_int_equal(got.key_kinds, 8);
+	assert_int_equal(got.lifetime_days, 365);
+	assert_int_equal(got.require_fw_hash, 0);
+	CHECK(ztm_store_product_get(f->s, "sensor-v1", &got, E), ZTM_OK);
+	assert_int_equal(got.id, f->product);
+	assert_int_equal(got.require_fw_hash, 1);
+	assert_int_equal(got.allow_injected, 0);
+	assert_string_equal(got.device_class, "sensor");
+	CHECK(ztm_store_product_get(f->s, "nope", &got, E), ZTM_E_NOTFOUND);
+}
+
+static void test_orders(void **state)
+{
+	struct fx *f = *state;
+	static const struct {
+		const char *what, *name;
+		int product, factory; /* 1 = the fixture's, 0 = unknown id */
+		int64_t quota, nb_off, na_off;
+		enum ztm_err want;
+	} rows[] = {
+	    {"good", "wo-2", 1, 1, 1000000000, -10, 10, ZTM_OK},
+	    {"name taken", "wo-1", 1, 1, 5, -10, 10, ZTM_E_EXISTS},
+	    {"unknown product", "wo-3", 0, 1, 5, -10, 10, ZTM_E_NOTFOUND},
+	    {"unknown factory", "wo-4", 1, 0, 5, -10, 10, ZTM_E_NOTFOUND},
+	    {"quota 0", "wo-5", 1, 1, 0, -10, 10, ZTM_E_USAGE},
+	    {"quota 10^9 + 1", "wo-6", 1, 1, 1000000001, -10, 10, ZTM_E_USAGE},
+	    {"negative quota", "wo-7", 1, 1, -1, -10, 10, ZTM_E_USAGE},
+	    {"window reversed", "wo-8", 1, 1, 5, 10, -10, ZTM_E_USAGE},
+	    {"window empty", "wo-9", 1, 1, 5, 10, 10, ZTM_E_USAGE},
+	    {"empty name", "", 1, 1, 5, -10, 10, ZTM_E_USAGE},
+	};
+	struct ztm_order_row o, got;
+	int64_t id, now = (int64_t)time(NULL);
+	size_t i;
+
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		order_fill(&o, rows[i].name, rows[i].product ? f->product : 999,
+		           rows[i].factory ? f->factory : 999, rows[i].quota);
+		o.not_before = now + rows[i].nb_off;
+		o.not_after = now + rows[i].na_off;
+		print_message("order: %s\n", rows[i].what);
+		CHECK(ztm_store_order_add(f->s, &o, &id, E), rows[i].want);
+	}
+	assert_int_equal(raw_int(&f->t, "SELECT count(*) FROM work_orders"), 2);
+	CHECK(ztm_store_order_get(f->s, "wo-2", &got, E), ZTM_OK);
+	assert_int_equal(got.quota, 1000000000);
+	assert_string_equal(got.product, "sensor-v1");
+	assert_string_equal(got.factory, "plant-1");
+	assert_int_equal(got.state, ZTM_ORDER_OPEN);
+	assert_int_equal(got.recorded, 0);
+	assert_int_equal(got.registered, 0);
+	assert_int_equal(got.not_before, now - 10);
+	CHECK(ztm_store_order_get_id(f->s, got.id, &o, E), ZTM_OK);
+	assert_string_equal(o.name, "wo-2");
+	CHECK(ztm_store_order_get(f->s, "nope", &got, E), ZTM_E_NOTFOUND);
+	CHECK(ztm_store_order_get_id(f->s, 999, &got, E), ZTM_E_NOTFOUND);
+
+	/* closing: once, again (keeps the first time), unknown */
+	CHECK(ztm_store_order_close(f->s, "wo-2", 1800000000, E), ZTM_OK);
+	CHECK(ztm_store_order_close(f->s, "wo-2", 1900000000, E), ZTM_OK);
+	CHECK(ztm_store_order_get(f->s, "wo-2", &got, E), ZTM_OK);
+	assert_int_equal(got.state, ZTM_ORDER_CLOSED);
+	assert_int_equal(got.closed_at, 1800000000);
+	CHECK(ztm_store_order_close(f->s, "nope", 1, E), ZTM_E_NOTFOUND);
+}
+
+/* The quota operations: each row is one call on a fresh order. */
+static void test_quota(void **state)
+{
+	struct fx *f = *state;
+	struct ztm_order_row o;
+	struct ztm_error err;
+	int64_t id, now = (int64_t)time(NULL);
+	int i, reg;
+	static const struct {
+		const char *what;
+		int64_t quota, nb_off, na_off;
+		int close, takes;
+		enum ztm_err want_last;
+		const char *msg;
+	} rows[] = {
+	    {"within quota", 3, -10, 10, 0, 3, ZTM_OK, NULL},
+	    {"quota + 1", 2, -10, 10, 0, 3, ZTM_E_POLICY, "quota exhausted"},
+	    {"closed", 5, -10, 10, 1, 1, ZTM_E_POLICY, "closed"},
+	    {"not yet open", 5, 10, 20, 0, 1, ZTM_E_POLICY, "window"},
+	    {"expired", 5, -20, -10, 0, 1, ZTM_E_POLICY, "window"},
+	    {"ends now", 5, -20, 0, 0, 1, ZTM_E_POLICY, "window"},
+	};
+	char name[32];
+	size_t r;
+
+	for (reg = 0; reg < 2; reg++) {
+		for (r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
+			snprintf(name, sizeof(name), "q-%d-%zu", reg, r);
+			order_fill(&o, name, f->product, f->factory, rows[r].quota);
+			o.not_before = now + rows[r].nb_off;
+			o.not_after = now + rows[r].na_off;
+			assert_int_equal(ztm_store_order_add(f->s, &o, &id, &err), 0);
+			if (rows[r].close)
+				assert_int_equal(ztm_store_order_close(f->s, name, now, &err), 0);
+			print_message("quota %s: %s\n", reg ? "registration" : "record",
+			              rows[r].what);
+			for (i = 0; i < rows[r].takes; i++) {
+				int rc =
+				    reg ? ztm_store_order_take_registration(f->s, id, now, &err)
+				        : ztm_store_order_take_record_slot(f->s, id, now, &err);
+				if (i < rows[r].takes - 1 || rows[r].want_last == ZTM_OK) {
+					if (rc != 0)
+						fail_msg("take %d: %s", i, ztm_error_msg(&err));
+					continue;
+				}
+				assert_int_equal(rc, -1);
+				assert_int_equal(err.code, rows[r].want_last);
+				assert_non_null(strstr(ztm_error_msg(&err), rows[r].msg));
+			}
+			/* the refused take changed nothing; the other counter untouched */
+			assert_int_equal(ztm_store_order_get(f->s, name, &o, &err), 0);
+			assert_int_equal(reg ? o.registered : o.recorded,
+			                 rows[r].want_last == ZTM_OK ? rows[r].takes
+			                                             : rows[r].takes - 1);
+			assert_int_equal(reg ? o.recorded : o.registered, 0);
+		}
+	}
+	CHECK(ztm_store_order_take_record_slot(f->s, 999, now, E), ZTM_E_NOTFOUND);
+	CHECK(ztm_store_order_take_registration(f->s, 999, now, E), ZTM_E_NOTFOUND);
+	/* the schema refuses a counter above the quota whatever the caller */
+	assert_int_not_equal(raw_exec(&f->t, "UPDATE work_orders SET recorded = quota + 1"),
+	                     SQLITE_OK);
+}
+
+static void test_batches(void **state)
+{
+	struct fx *f = *state;
+	int64_t id = 0;
+
+	CHECK(ztm_store_batch_add(f->s, f->station, HASH_B, 1, &id, E), ZTM_OK);
+	assert_int_not_equal(id, f->batch);
+	/* the same signed bytes again: EXISTS, naming the first upload */
+	id = 0;
+	CHECK(ztm_store_batch_add(f->s, f->station, HASH_A, 2, &id, E), ZTM_E_EXISTS);
+	assert_int_equal(id, f->batch);
+	CHECK(ztm_store_batch_add(f->s, 999, SPKI_3, 1, &id, E), ZTM_E_NOTFOUND);
+	CHECK(ztm_store_batch_add(f->s, f->station, "abc", 1, &id, E), ZTM_E_USAGE);
+	CHECK(ztm_store_batch_add(f->s, f->station, SPKI_3, -1, &id, E), ZTM_E_USAGE);
+	assert_int_equal(raw_int(&f->t, "SELECT count(*) FROM record_batches"), 2);
+}
+
+static void test_records(void **state)
+{
+	struct fx *f = *state;
+	struct ztm_record_row r, got;
+	int64_t id1 = 0, id = 0, st2 = 0;
+	int repeat = -1;
+
+	ztm_record_row_init(&r);
+	ztm_record_row_init(&got);
+	record_fill(&r, f, "SN-0001", SPKI_1);
+	CHECK(ztm_store_record_add(f->s, &r, &id1, &repeat, E), ZTM_OK);
+	assert_int_equal(repeat, 0);
+	/* the same record again (a station re-sending): success, nothing new */
+	CHECK(ztm_store_record_add(f->s, &r, &id, &repeat, E), ZTM_OK);
+	assert_int_equal(repeat, 1);
+	assert_int_equal(id, id1);
+	/* the same key for another serial, or from another station: a clone */
+	record_fill(&r, f, "SN-0002", SPKI_1);
+	CHECK(ztm_store_record_add(f->s, &r, &id, &repeat, E), ZTM_E_EXISTS);
+	CHECK(ztm_store_station_add(f->s, f->factory, "line-2", &st2, E), ZTM_OK);
+	record_fill(&r, f, "SN-0001", SPKI_1);
+	r.station_id = st2;
+	CHECK(ztm_store_record_add(f->s, &r, &id, &repeat, E), ZTM_E_EXISTS);
+	/* the same serial with another key is a second record (vetting decides) */
+	record_fill(&r, f, "SN-0001", SPKI_2);
+	r.key_origin = ZTM_KEY_ORIGIN_INJECTED;
+	r.test_result = ZTM_TEST_FAIL;
+	ztm_strlcpy(r.fw_sha256, "", sizeof(r.fw_sha256));
+	CHECK(ztm_store_record_add(f->s, &r, &id, &repeat, E), ZTM_OK);
+	assert_int_equal(repeat, 0);
+	assert_int_equal(raw_int(&f->t, "SELECT count(*) FROM records"), 2);
+
+	CHECK(ztm_store_record_by_spki(f->s, SPKI_1, &got, E), ZTM_OK);
+	assert_int_equal(got.id, id1);
+	assert_string_equal(got.serial, "SN-0001");
+	assert_string_equal(got.fw_sha256, HASH_A);
+	assert_string_equal(got.mac, "02:00:00:00:00:01");
+	assert_int_equal(got.test_result, ZTM_TEST_PASS);
+	assert_int_equal(got.key_origin, ZTM_KEY_ORIGIN_DEVICE);
+	assert_int_equal(got.order_id, f->order);
+	assert_int_equal(got.recorded_at, 1700000000);
+	assert_true(got.received_at > 1700000000);
+	assert_int_equal(got.bootstrap_der.len, strlen("0\x82 not really a certificate"));
+	CHECK(ztm_store_record_by_spki(f->s, SPKI_2, &got, E), ZTM_OK);
+	assert_int_equal(got.key_origin, ZTM_KEY_ORIGIN_INJECTED);
+	assert_int_equal(got.test_result, ZTM_TEST_FAIL);
+	assert_string_equal(got.fw_sha256, "");
+	CHECK(ztm_store_record_by_spki(f->s, SPKI_3, &got, E), ZTM_E_NOTFOUND);
+	CHECK(ztm_store_record_by_spki(f->s, "SPKI", &got, E), ZTM_E_USAGE);
+
+	/* refusals, nothing written */
+	{
+		static const struct {
+			const char *what;
+			int field;
+			enum ztm_err want;
+		} bad[] = {
+		    {"unknown order", 0, ZTM_E_NOTFOUND},  {"unknown batch", 1, ZTM_E_NOTFOUND},
+		    {"serial with space", 2, ZTM_E_USAGE}, {"empty serial", 3, ZTM_E_USAGE},
+		    {"spki not hex", 4, ZTM_E_USAGE},      {"fw hash short", 5, ZTM_E_USAGE},
+		    {"no bootstrap", 6, ZTM_E_USAGE},      {"test result", 7, ZTM_E_USAGE},
+		};
+		size_t i;
+
+		for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			record_fill(&r, f, "SN-0009", SPKI_3);
+			switch (bad[i].field) {
+			case 0:
+				r.order_id = 999;
+				break;
+			case 1:
+				r.batch_id = 999;
+				break;
+			case 2:
+				ztm_strlcpy(r.serial, "SN 9", sizeof(r.serial));
+				break;
+			case 3:
+				r.serial[0] = '\0';
+				break;
+			case 4:
+				r.spki_sha256[3] = 'X';
+				break;
+			case 5:
+				ztm_strlcpy(r.fw_sha256, "abcd", sizeof(r.fw_sha256));
+				break;
+			case 6:
+				ztm_buf_reset(&r.bootstrap_der);
+				break;
+			default:
+				r.test_result = (enum ztm_test_result)7;
+				break;
+			}
+			print_message("record: %s\n", bad[i].what);
+			CHECK(ztm_store_record_add(f->s, &r, &id, &repeat, E), bad[i].want);
+		}
+	}
+	assert_int_equal(raw_int(&f->t, "SELECT count(*) FROM records"), 2);
+	/* records are immutable */
+	assert_int_not_equal(raw_exec(&f->t, "UPDATE records SET serial = 'X'"), SQLITE_OK);
+	assert_int_not_equal(raw_exec(&f->t, "DELETE FROM records"), SQLITE_OK);
+	ztm_record_row_free(&r);
+	ztm_record_row_free(&got);
+}
+
+static void test_devices(void **state)
+{
+	struct fx *f = *state;
+	struct ztm_record_row r;
+	struct ztm_device_row d, got;
+	int64_t rec = 0, id = 0;
+	int repeat;
+
+	ztm_record_row_init(&r);
+	record_fill(&r, f, "SN-0001", SPKI_1);
+	CHECK(ztm_store_record_add(f->s, &r, &rec, &repeat, E), ZTM_OK);
+	ztm_record_row_free(&r);
+
+	memset(&d, 0, sizeof(d));
+	ztm_strlcpy(d.serial, "SN-0001", sizeof(d.serial));
+	d.product_id = f->product;
+	d.record_id = rec;
+	d.state = ZTM_DEVICE_MANUFACTURED;
+	CHECK(ztm_store_device_add(f->s, &d, &id, E), ZTM_OK);
+	CHECK(ztm_store_device_add(f->s, &d, &id, E), ZTM_E_EXISTS);
+	ztm_strlcpy(d.serial, "SN-0002", sizeof(d.serial));
+	d.record_id = 999;
+	CHECK(ztm_store_device_add(f->s, &d, &id, E), ZTM_E_NOTFOUND);
+	d.record_id = rec;
+	d.state = ZTM_DEVICE_STATE_COUNT;
+	CHECK(ztm_store_device_add(f->s, &d, &id, E), ZTM_E_USAGE);
+
+	CHECK(ztm_store_device_get(f->s, "SN-0001", &got, E), ZTM_OK);
+	assert_int_equal(got.state, ZTM_DEVICE_MANUFACTURED);
+	assert_string_equal(got.cert_serial, "");
+	CHECK(
+	    ztm_store_device_set_state(f->s, "SN-0001", ZTM_DEVICE_PROVISIONED, "4a01", SPKI_2, E),
+	    ZTM_OK);
+	CHECK(ztm_store_device_set_state(f->s, "SN-0001", ZTM_DEVICE_ACTIVE, NULL, NULL, E),
+	      ZTM_OK);
+	CHECK(ztm_store_device_get(f->s, "SN-0001", &got, E), ZTM_OK);
+	assert_int_equal(got.state, ZTM_DEVICE_ACTIVE);
+	assert_string_equal(got.cert_serial, "4a01");
+	assert_string_equal(got.key_spki_sha256, SPKI_2);
+	assert_string_equal(ztm_device_state_name(got.state), "active");
+	CHECK(ztm_store_device_set_state(f->s, "SN-0404", ZTM_DEVICE_ACTIVE, NULL, NULL, E),
+	      ZTM_E_NOTFOUND);
+	CHECK(ztm_store_device_set_state(f->s, "SN-0001", ZTM_DEVICE_ACTIVE, "XYZ", NULL, E),
+	      ZTM_E_USAGE);
+	CHECK(ztm_store_device_get(f->s, "SN-0404", &got, E), ZTM_E_NOTFOUND);
+}
+
+static void test_firmware_and_alerts(void **state)
+{
+	struct fx *f = *state;
+	int64_t n = -1;
+	int yes = -1;
+
+	CHECK(ztm_store_firmware_approved(f->s, f->product, HASH_A, &yes, E), ZTM_OK);
+	assert_int_equal(yes, 0);
+	CHECK(ztm_store_firmware_approve(f->s, f->product, HASH_A, E), ZTM_OK);
+	CHECK(ztm_store_firmware_approve(f->s, f->product, HASH_A, E), ZTM_OK);
+	CHECK(ztm_store_firmware_approved(f->s, f->product, HASH_A, &yes, E), ZTM_OK);
+	assert_int_equal(yes, 1);
+	CHECK(ztm_store_firmware_approved(f->s, f->product, HASH_B, &yes, E), ZTM_OK);
+	assert_int_equal(yes, 0);
+	CHECK(ztm_store_firmware_approve(f->s, 999, HASH_A, E), ZTM_E_NOTFOUND);
+	CHECK(ztm_store_firmware_approve(f->s, f->product, "abc", E), ZTM_E_USAGE);
+
+	CHECK(ztm_store_alert(f->s, "clone", "SN-0001", "key differs", E), ZTM_OK);
+	CHECK(ztm_store_alert(f->s, "overbuild", "", "order wo-1", E), ZTM_OK);
+	CHECK(ztm_store_alert(f->s, "clone", "SN-0002", "", E), ZTM_OK);
+	CHECK(ztm_store_alert(f->s, "", "SN-0002", "", E), ZTM_E_USAGE);
+	CHECK(ztm_store_alert_count(f->s, "clone", &n, E), ZTM_OK);
+	assert_int_equal(n, 2);
+	CHECK(ztm_store_alert_count(f->s, NULL, &n, E), ZTM_OK);
+	assert_int_equal(n, 3);
+	CHECK(ztm_store_alert_count(f->s, "replay", &n, E), ZTM_OK);
+	assert_int_equal(n, 0);
+	assert_int_not_equal(raw_exec(&f->t, "DELETE FROM alerts"), SQLITE_OK);
+	assert_int_not_equal(raw_exec(&f->t, "UPDATE alerts SET kind = 'x'"), SQLITE_OK);
+}
+
+/* One registration as a group-commit job, as ztmd will run it. */
+static int job_take(struct ztm_store *s, void *arg, struct ztm_error *err)
+{
+	return ztm_store_order_take_registration(s, *(int64_t *)arg, (int64_t)time(NULL), err);
+}
+
+#define N_PROCS      8
+#define QUOTA        100
+#define TAKES        40 /* per process: 320 attempts for 100 slots */
+#define JOBS_A_BATCH 4
+
+/* A child: its own connection, TAKES registrations in batches. Writes the
+ * number that succeeded to fd; exit status 0 unless a refusal was not the
+ * quota's. */
+static int child_drain(const char *url, int64_t order, int fd)
+{
+	struct ztm_store *s = NULL;
+	struct ztm_store_job jobs[JOBS_A_BATCH];
+	struct ztm_error err;
+	int64_t ok = 0;
+	int done, i, status = 0;
+
+	if (ztm_store_open(url, &s, &err) != 0)
+		return 2;
+	for (done = 0; done < TAKES && status == 0; done += JOBS_A_BATCH) {
+		memset(jobs, 0, sizeof(jobs));
+		for (i = 0; i < JOBS_A_BATCH; i++) {
+			jobs[i].fn = job_take;
+			jobs[i].arg = &order;
+		}
+		if (ztm_store_run_batch(s, jobs, JOBS_A_BATCH, &err) != 0) {
+			fprintf(stderr, "child batch: %s\n", ztm_error_msg(&err));
+			status = 3;
+		}
+		for (i = 0; i < JOBS_A_BATCH && status == 0; i++) {
+			if (jobs[i].rc == 0)
+				ok++;
+			else if (jobs[i].err.code != ZTM_E_POLICY)
+				status = 4;
+		}
+	}
+	ztm_store_close(s);
+	if (write(fd, &ok, sizeof(ok)) != (ssize_t)sizeof(ok))
+		status = 5;
+	return status;
+}
+
+static void test_processes_drain_quota(void **state)
+{
+	struct fx *f = *state;
+	struct ztm_order_row o;
+	pid_t pids[N_PROCS];
+	int64_t id, sum = 0, got;
+	int fds[2], i, status;
+
+	order_fill(&o, "drain", f->product, f->factory, QUOTA);
+	CHECK(ztm_store_order_add(f->s, &o, &id, E), ZTM_OK);
+	assert_int_equal(pipe(fds), 0);
+	for (i = 0; i < N_PROCS; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (pids[i] == 0) {
+			close(fds[0]);
+			_exit(child_drain(f->t.url, id, fds[1]));
+		}
+	}
+	close(fds[1]);
+	for (i = 0; i < N_PROCS; i++) {
+		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	for (i = 0; i < N_PROCS; i++) {
+		assert_int_equal(read(fds[0], &got, sizeof(got)), (ssize_t)sizeof(got));
+		sum += got;
+	}
+	close(fds[0]);
+	assert_int_equal(sum, QUOTA);
+	CHECK(ztm_store_order_get(f->s, "drain", &o, E), ZTM_OK);
+	assert_int_equal(o.registered, QUOTA);
+	assert_int_equal(o.recorded, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_migration_from_v1, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_products, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_orders, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_quota, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_batches, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_records, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_devices, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_firmware_and_alerts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_processes_drain_quota, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
