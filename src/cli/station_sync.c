@@ -407,8 +407,10 @@ static int load_credential(struct sync *s, struct ztm_error *err)
 	if (s->cert == NULL)
 		return -1;
 	if (s->conn.key_pass_file != NULL) {
-		if (ztm_secret_read(s->conn.key_pass_file, &pass, err) != 0)
+		if (ztm_secret_read(s->conn.key_pass_file, &pass, err) != 0) {
+			ztm_buf_free(&pass);
 			return -1;
+		}
 		kopts.pass = (const char *)pass.data;
 	}
 	s->key = ztm_key_load(s->conn.key_uri, &kopts, err);
