@@ -7,6 +7,7 @@
 
 #include "cli_common.h"
 #include "est_client.h"
+#include "station_queue.h"
 #include "ztm/file.h"
 
 static int usage_factory(void)
@@ -23,7 +24,10 @@ static int usage_station(void)
 	        "       ztm station show --factory F --name S [connection]\n"
 	        "       ztm station enroll --name S (--code-file FILE | env ZTM_ENROLL_CODE)\n"
 	        "         --key KEY-URI [--key-pass-file FILE] [--alg p256|p384|ed25519|rsa3072]\n"
-	        "         --out STATION.crt --server URL --ca CHAIN.pem\n\n" CLI_CONN_USAGE);
+	        "         --out STATION.crt --server URL --ca CHAIN.pem\n"
+	        "       ztm station record --queue DIR ...   (ztm station record --help)\n"
+	        "       ztm station sync --queue DIR ...     (ztm station sync "
+	        "--help)\n\n" CLI_CONN_USAGE);
 	return ZTM_EXIT_USAGE;
 }
 
@@ -185,6 +189,11 @@ int cmd_station(int argc, char **argv)
 	json_t *j;
 	char path[300];
 
+	/* The station's own queue commands (station_record.c, station_sync.c). */
+	if (argc >= 2 && strcmp(argv[1], "record") == 0)
+		return station_record(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "sync") == 0)
+		return station_sync(argc - 1, argv + 1);
 	if (argc < 2 || parse(argc - 1, argv + 1, &a) != 0)
 		return usage_station();
 	if (strcmp(argv[1], "enroll") == 0) {
