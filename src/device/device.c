@@ -82,6 +82,18 @@ int ztmdev_set_anchor(struct ztmdev *dev, const uint8_t *pem, size_t len)
 		return zd_err(dev, "trust anchor: no certificate, a damaged one, or more than %d",
 		              ZD_CERTS_MAX);
 	}
+	/* Each must decode now, so a bad anchor file is named at once. */
+	for (i = 0; i < c.n; i++) {
+		struct zd_buf spki;
+		int bad;
+		zd_buf_init(&spki, 0);
+		bad = zd_cert_spki(dev, c.der[i].p, c.der[i].len, &spki);
+		zd_buf_free(&spki);
+		if (bad) {
+			zd_certs_free(&c);
+			return zd_err(dev, "trust anchor: certificate %zu does not decode", i + 1);
+		}
+	}
 	zd_certs_free(&dev->anchors);
 	zd_certs_init(&dev->anchors);
 	for (i = 0; i < c.n; i++)
