@@ -6,6 +6,7 @@
  * Exit 0 on success, 1 when the operation failed, 2 on misuse. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,6 +156,10 @@ int main(int argc, char **argv)
 	const char *cmd;
 	int rc = 1;
 
+	/* A server that refuses the client certificate may close while the
+	 * request is being written: that is an error to report, not a signal
+	 * to die of. */
+	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2)
 		usage();
 	cmd = argv[1];

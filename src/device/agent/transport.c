@@ -179,7 +179,8 @@ int agent_transport(void *arg, const struct ztmdev_request *req, struct ztmdev_r
 	BIO_set_conn_hostname(b, hostport);
 	if (BIO_do_connect(b) != 1) {
 		char what[400];
-		snprintf(what, sizeof(what), "%s: cannot connect", hostport);
+		/* BIO_do_connect also runs the handshake: the reason tells. */
+		snprintf(what, sizeof(what), "TLS connection to %s", hostport);
 		fail(err, errsize, what);
 		goto out;
 	}
@@ -205,7 +206,12 @@ int agent_transport(void *arg, const struct ztmdev_request *req, struct ztmdev_r
 	if (send_all(b, head, (size_t)n) != 0 ||
 	    (req->body_len > 0 && send_all(b, req->body, req->body_len) != 0) ||
 	    BIO_flush(b) != 1) {
-		fail(err, errsize, "sending the request");
+		/* The server may have refused the client certificate and
+		 * closed: read its alert so the reason names it. */
+		uint8_t alert[64];
+		ERR_clear_error();
+		(void)BIO_read_ex(b, alert, sizeof(alert), &got);
+		fail(err, errsize, "no response (TLS)");
 		goto out;
 	}
 	in = OPENSSL_malloc(RESPONSE_MAX);
@@ -219,8 +225,14 @@ int agent_transport(void *arg, const struct ztmdev_request *req, struct ztmdev_r
 			goto out;
 		}
 		if (BIO_read_ex(b, in + inlen, RESPONSE_MAX - inlen, &got) != 1)
-			break; /* the server closed (or a timeout: the parse tells) */
+			break; /* the server closed, or TLS failed: see below */
 		inlen += got;
+	}
+	/* In TLS 1.3 the server judges the client certificate after the
+	 * client's handshake is done: its refusal arrives as an alert here. */
+	if (inlen == 0) {
+		fail(err, errsize, "no response (TLS)");
+		goto out;
 	}
 	ERR_clear_error();
 	rc = agent_http_parse(in, inlen, resp, err, errsize);
