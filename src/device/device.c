@@ -128,7 +128,7 @@ int ztmdev_init(struct ztmdev *dev, const char *serial, const char *product)
 	struct zd_buf pem, der;
 	struct zd_key *key = NULL;
 	int64_t now;
-	int rc = -1;
+	int wrote = 0, rc = -1;
 
 	if (check_dir(dev) != 0)
 		return -1;
@@ -156,6 +156,7 @@ int ztmdev_init(struct ztmdev *dev, const char *serial, const char *product)
 	/* Key first: a state file always names a key that exists. */
 	if (zd_file_write(dev, ZD_FILE_KEY, pem.p, pem.len, 0600) != 0)
 		goto out;
+	wrote = 1;
 	pem.len = 0;
 	if (zd_pem_cert_write(der.p, der.len, &pem) != 0) {
 		zd_err(dev, "bootstrap certificate: out of memory");
@@ -176,6 +177,12 @@ int ztmdev_init(struct ztmdev *dev, const char *serial, const char *product)
 	dev->opened = 1;
 	rc = 0;
 out:
+	/* A failed init leaves no half device behind (a key without a state
+	 * file would block the next init). */
+	if (rc != 0 && wrote) {
+		zd_file_remove(dev, ZD_FILE_BOOTSTRAP);
+		zd_file_remove(dev, ZD_FILE_KEY);
+	}
 	zd_key_free(key);
 	zd_buf_free(&pem);
 	zd_buf_free(&der);

@@ -110,3 +110,11 @@ int zd_file_write(struct ztmdev *dev, const char *name, const uint8_t *p, size_t
 	close(dfd);
 	return 0;
 }
+
+void zd_file_remove(struct ztmdev *dev, const char *name)
+{
+	char path[600];
+
+	if (zd_path(dev, name, path, sizeof(path)) == 0)
+		unlink(path);
+}

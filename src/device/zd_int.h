@@ -81,6 +81,8 @@ int zd_file_read(struct ztmdev *dev, const char *name, size_t max, struct zd_buf
  * fsync of the directory. */
 int zd_file_write(struct ztmdev *dev, const char *name, const uint8_t *p, size_t n, int mode);
 int zd_file_exists(struct ztmdev *dev, const char *name);
+/* Best effort: used only to undo a failed init. */
+void zd_file_remove(struct ztmdev *dev, const char *name);
 
 /* device.c: loads the directory unless already loaded; a CSR. */
 int zd_ensure_open(struct ztmdev *dev);

@@ -244,6 +244,28 @@ static void test_passphrase_rules(void **state)
 	assert_string_equal(ztmdev_state_name((enum ztmdev_state)99), "unknown");
 }
 
+/* An init that fails half-way (here: the bootstrap certificate cannot be
+ * written) leaves no key behind, so the next init can succeed. */
+static void test_init_undone(void **state)
+{
+	char tmpl[] = "/tmp/ztmdev-XXXXXX", blocker[64];
+	struct ztmdev *dev = ztmdev_new(new_dir(tmpl));
+
+	(void)state;
+	snprintf(blocker, sizeof(blocker), "%s/bootstrap.pem.tmp", tmpl);
+	assert_int_equal(mkdir(blocker, 0700), 0);
+	assert_int_equal(ztmdev_init(dev, "SN-1", "widget"), -1);
+	assert_non_null(strstr(ztmdev_error(dev), "bootstrap.pem.tmp"));
+	assert_int_equal(access(tmpl, F_OK), 0);
+	snprintf(blocker, sizeof(blocker), "%s/key.pem", tmpl);
+	assert_int_equal(access(blocker, F_OK), -1);
+	snprintf(blocker, sizeof(blocker), "%s/bootstrap.pem.tmp", tmpl);
+	assert_int_equal(rmdir(blocker), 0);
+	assert_int_equal(ztmdev_init(dev, "SN-1", "widget"), 0);
+	ztmdev_free(dev);
+	rm_dir(tmpl);
+}
+
 /* A damaged state file is an error that names the problem. */
 static void test_state_file(void **state)
 {
@@ -374,9 +396,10 @@ static void test_pem_and_caps(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_init_names),       cmocka_unit_test(test_init_and_reopen),
-	    cmocka_unit_test(test_passphrase_rules), cmocka_unit_test(test_state_file),
-	    cmocka_unit_test(test_base64),           cmocka_unit_test(test_pem_and_caps),
+	    cmocka_unit_test(test_init_names),   cmocka_unit_test(test_init_and_reopen),
+	    cmocka_unit_test(test_init_undone),  cmocka_unit_test(test_passphrase_rules),
+	    cmocka_unit_test(test_state_file),   cmocka_unit_test(test_base64),
+	    cmocka_unit_test(test_pem_and_caps),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
