@@ -1,0 +1,223 @@
+/* main.c - ztm-device, the device agent on libztmdev:
+ *   ztm-device init     --dir D --serial S --product P [--pass-file F]
+ *   ztm-device enroll   --dir D --server URL --ca ROOT.pem [--pass-file F]
+ *   ztm-device activate --dir D --server URL --ca ROOT.pem [--pass-file F]
+ *   ztm-device status   --dir D
+ * Exit 0 on success, 1 when the operation failed, 2 on misuse. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "agent.h"
+
+#define PASS_MAX 1024
+
+struct opts {
+	const char *dir, *serial, *product, *pass_file, *server, *ca;
+};
+
+static void usage(void)
+{
+	fprintf(stderr,
+	        "usage: ztm-device init     --dir D --serial S --product P [--pass-file F]\n"
+	        "       ztm-device enroll   --dir D --server URL --ca ROOT.pem [--pass-file F]\n"
+	        "       ztm-device activate --dir D --server URL --ca ROOT.pem [--pass-file F]\n"
+	        "       ztm-device status   --dir D\n");
+	exit(2);
+}
+
+static void parse(int argc, char **argv, struct opts *o)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} flags[] = {
+	    {"--dir", offsetof(struct opts, dir)},
+	    {"--serial", offsetof(struct opts, serial)},
+	    {"--product", offsetof(struct opts, product)},
+	    {"--pass-file", offsetof(struct opts, pass_file)},
+	    {"--server", offsetof(struct opts, server)},
+	    {"--ca", offsetof(struct opts, ca)},
+	};
+	int i;
+	size_t f;
+
+	memset(o, 0, sizeof(*o));
+	for (i = 2; i < argc; i += 2) {
+		for (f = 0; f < sizeof(flags) / sizeof(flags[0]); f++)
+			if (strcmp(argv[i], flags[f].name) == 0)
+				break;
+		if (f == sizeof(flags) / sizeof(flags[0]) || i + 1 >= argc) {
+			fprintf(stderr, "ztm-device: unknown option or missing value: %s\n",
+			        argv[i]);
+			usage();
+		}
+		*(const char **)((char *)o + flags[f].off) = argv[i + 1];
+	}
+	if (o->dir == NULL) {
+		fprintf(stderr, "ztm-device: --dir is required\n");
+		usage();
+	}
+}
+
+/* The passphrase file: owner-only (0600), first line, at least 8 bytes. */
+static int read_pass(const char *path, char *out, size_t cap, size_t *len)
+{
+	struct stat st;
+	ssize_t r;
+	size_t n = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		fprintf(stderr, "ztm-device: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) != 0 || (st.st_mode & 077) != 0) {
+		fprintf(stderr, "ztm-device: %s: must not be readable by group or others\n", path);
+		close(fd);
+		return -1;
+	}
+	while (n < cap && (r = read(fd, out + n, cap - n)) > 0)
+		n += (size_t)r;
+	close(fd);
+	if (n == cap) {
+		fprintf(stderr, "ztm-device: %s: passphrase longer than %zu bytes\n", path,
+		        cap - 1);
+		return -1;
+	}
+	for (*len = 0; *len < n && out[*len] != '\n' && out[*len] != '\r'; (*len)++)
+		;
+	return 0;
+}
+
+static int slurp(const char *path, uint8_t *out, size_t cap, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	size_t n;
+
+	if (f == NULL) {
+		fprintf(stderr, "ztm-device: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	n = fread(out, 1, cap, f);
+	fclose(f);
+	if (n == cap) {
+		fprintf(stderr, "ztm-device: %s: larger than %zu bytes\n", path, cap - 1);
+		return -1;
+	}
+	*len = n;
+	return 0;
+}
+
+static int fail(struct ztmdev *dev, const char *what)
+{
+	fprintf(stderr, "ztm-device: %s: %s\n", what, ztmdev_error(dev));
+	return 1;
+}
+
+static int print_status(struct ztmdev *dev)
+{
+	struct ztmdev_status st;
+	char when[32];
+	time_t t;
+	struct tm tm;
+
+	if (ztmdev_status(dev, &st) != 0)
+		return fail(dev, "status");
+	t = (time_t)st.not_after;
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(when, sizeof(when), "%lld", (long long)st.not_after);
+	printf("serial: %s\nproduct: %s\nstate: %s\nkey: %s\ncertificate: %s\n"
+	       "subject: %s\ncert_serial: %s\nnot_after: %s\n",
+	       st.serial, st.product, ztmdev_state_name(st.state),
+	       st.key_encrypted ? "encrypted" : "plain",
+	       st.state >= ZTMDEV_STATE_PROVISIONED ? "operational" : "bootstrap", st.subject,
+	       st.cert_serial, when);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static uint8_t anchor[65536];
+	char pass[PASS_MAX + 1] = "";
+	size_t pass_len = 0, anchor_len = 0;
+	struct agent_tls tls;
+	struct ztmdev *dev;
+	struct opts o;
+	const char *cmd;
+	int rc = 1;
+
+	/* A server that refuses the client certificate may close while the
+	 * request is being written: that is an error to report, not a signal
+	 * to die of. */
+	signal(SIGPIPE, SIG_IGN);
+	if (argc < 2)
+		usage();
+	cmd = argv[1];
+	if (strcmp(cmd, "init") != 0 && strcmp(cmd, "enroll") != 0 &&
+	    strcmp(cmd, "activate") != 0 && strcmp(cmd, "status") != 0)
+		usage();
+	parse(argc, argv, &o);
+	if (strcmp(cmd, "init") == 0 && (o.serial == NULL || o.product == NULL)) {
+		fprintf(stderr, "ztm-device init: --serial and --product are required\n");
+		usage();
+	}
+	if ((strcmp(cmd, "enroll") == 0 || strcmp(cmd, "activate") == 0) &&
+	    (o.server == NULL || o.ca == NULL)) {
+		fprintf(stderr, "ztm-device %s: --server and --ca are required\n", cmd);
+		usage();
+	}
+	if (o.pass_file != NULL && read_pass(o.pass_file, pass, sizeof(pass), &pass_len) != 0)
+		return 1;
+	dev = ztmdev_new(o.dir);
+	if (dev == NULL) {
+		fprintf(stderr, "ztm-device: out of memory\n");
+		goto out;
+	}
+	if (pass_len > 0 && ztmdev_set_passphrase(dev, pass, pass_len) != 0) {
+		rc = fail(dev, o.pass_file);
+		goto out;
+	}
+	if (strcmp(cmd, "init") == 0) {
+		if (ztmdev_init(dev, o.serial, o.product) != 0) {
+			rc = fail(dev, "init");
+			goto out;
+		}
+		rc = print_status(dev);
+	} else if (strcmp(cmd, "status") == 0) {
+		rc = print_status(dev);
+	} else {
+		memset(&tls, 0, sizeof(tls));
+		tls.url = o.server;
+		tls.ca_file = o.ca;
+		tls.dir = o.dir;
+		tls.pass = pass_len > 0 ? pass : NULL;
+		tls.pass_len = pass_len;
+		tls.timeout = 30;
+		ztmdev_set_transport(dev, agent_transport, &tls);
+		if (slurp(o.ca, anchor, sizeof(anchor), &anchor_len) != 0)
+			goto out;
+		if (ztmdev_set_anchor(dev, anchor, anchor_len) != 0) {
+			rc = fail(dev, o.ca);
+			goto out;
+		}
+		if (strcmp(cmd, "enroll") == 0 ? ztmdev_enroll(dev) : ztmdev_activate(dev)) {
+			rc = fail(dev, cmd);
+			goto out;
+		}
+		rc = print_status(dev);
+	}
+out:
+	OPENSSL_cleanse(pass, sizeof(pass));
+	ztmdev_free(dev);
+	return rc;
+}

@@ -1,0 +1,108 @@
+/* zd_int.h - libztmdev internals shared by its modules: the context, capped
+ * byte buffers, base64 and PEM, atomic files and the state file. Plain C and
+ * libc only; the crypto backend sits behind zd_crypto.h. */
+#ifndef ZTMDEV_ZD_INT_H
+#define ZTMDEV_ZD_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ztmdev/ztmdev.h"
+
+/* Owned bytes with a cap (STYLE.md 3); freed with the bytes wiped. */
+struct zd_buf {
+	uint8_t *p;
+	size_t len;
+	size_t cap;
+	size_t max;
+};
+
+void zd_buf_init(struct zd_buf *b, size_t max);
+int zd_buf_append(struct zd_buf *b, const void *p, size_t n);
+/* Capacity for n bytes in total (len unchanged). */
+int zd_buf_reserve(struct zd_buf *b, size_t n);
+void zd_buf_free(struct zd_buf *b);
+
+#define ZD_CERTS_MAX 8 /* certificates in one reply or anchor file */
+#define ZD_CERT_MAX  ((size_t)16 * 1024)
+
+/* A list of certificates, DER. */
+struct zd_certs {
+	struct zd_buf der[ZD_CERTS_MAX];
+	size_t n;
+};
+
+void zd_certs_init(struct zd_certs *c);
+int zd_certs_add(struct zd_certs *c, const uint8_t *der, size_t len);
+void zd_certs_free(struct zd_certs *c);
+
+struct zd_key; /* the backend's key (zd_crypto.h) */
+
+struct ztmdev {
+	char dir[512];
+	char err[512];
+	ztmdev_transport_fn transport;
+	void *transport_arg;
+	ztmdev_now_fn now;
+	ztmdev_sleep_fn sleep;
+	void *clock_arg;
+	struct zd_buf pass; /* the key passphrase; wiped */
+	struct zd_certs anchors;
+	/* Loaded by zd_open (device.c). */
+	int opened;
+	enum ztmdev_state state;
+	char serial[ZTMDEV_SERIAL_MAX + 1];
+	char product[ZTMDEV_PRODUCT_MAX + 1];
+	int key_encrypted;
+	struct zd_key *key;
+	struct zd_buf bootstrap; /* DER */
+	struct zd_certs oper;    /* operational certificate + its chain, DER */
+};
+
+/* Sets dev->err; returns -1 so callers can `return zd_err(...)`. */
+int zd_err(struct ztmdev *dev, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int64_t zd_now(struct ztmdev *dev);
+
+/* RFC 4648 base64. Decoding skips space, tab, CR and LF and refuses any
+ * other byte outside the alphabet, bad padding or non-zero pad bits. */
+int zd_b64_encode(const uint8_t *p, size_t n, struct zd_buf *out);
+int zd_b64_decode(const uint8_t *p, size_t n, struct zd_buf *out);
+
+/* Every "CERTIFICATE" PEM block of text into out (at least one, else -1);
+ * text outside the blocks is ignored, as openssl does. */
+int zd_pem_certs(const uint8_t *text, size_t n, struct zd_certs *out);
+int zd_pem_cert_write(const uint8_t *der, size_t len, struct zd_buf *out);
+
+/* Files of the device directory (dir/name). */
+int zd_path(struct ztmdev *dev, const char *name, char *out, size_t outsize);
+/* Reads dir/name (at most max bytes); errno ENOENT is reported as such. */
+int zd_file_read(struct ztmdev *dev, const char *name, size_t max, struct zd_buf *out);
+/* Writes dir/name atomically with mode: a temporary file, fsync, rename,
+ * fsync of the directory. */
+int zd_file_write(struct ztmdev *dev, const char *name, const uint8_t *p, size_t n, int mode);
+int zd_file_exists(struct ztmdev *dev, const char *name);
+/* Best effort: used only to undo a failed init. */
+void zd_file_remove(struct ztmdev *dev, const char *name);
+
+/* device.c: loads the directory unless already loaded; a CSR. */
+int zd_ensure_open(struct ztmdev *dev);
+int zd_make_csr(struct ztmdev *dev, struct zd_buf *der);
+
+/* The state file (docs/device-library.md). */
+int zd_state_read(struct ztmdev *dev);
+int zd_state_write(struct ztmdev *dev, enum ztmdev_state state);
+int zd_check_name(const char *s, size_t max, const char *extra);
+
+/* Enrollment reply (enroll.c): a 200 certs-only PKCS#7 in base64 into
+ * certs; anything else is an error naming the reason. Exposed for the
+ * fuzzer and the tests. */
+int zd_reply_certs(struct ztmdev *dev, const struct ztmdev_response *resp, struct zd_certs *certs);
+/* A refusal's JSON {"error": ..., "message": ...} as "error: message". */
+void zd_reply_reason(const struct ztmdev_response *resp, char *out, size_t outsize);
+
+#define ZD_FILE_STATE     "state"
+#define ZD_FILE_KEY       "key.pem"
+#define ZD_FILE_BOOTSTRAP "bootstrap.pem"
+#define ZD_FILE_DEVICE    "device.pem"
+
+#endif
