@@ -23,7 +23,7 @@ struct est_op {
 	int existing; /* a retry: cert holds the earlier certificate */
 	uint8_t serial[ZTM_SERIAL_LEN];
 	struct ztm_cert_row row;
-	struct ztm_buf cert; /* DER */
+	struct ztm_buf cert;       /* DER */
 	struct ztm_error sign_err; /* why signing failed */
 };
 
