@@ -22,6 +22,7 @@
 
 #include "ztm/buf.h"
 #include "ztm/err.h"
+#include "ztm/record_kind.h"
 
 /* Caps (docs/records.md). */
 #define ZTM_BATCH_MAX_DER     ((size_t)16 * 1024 * 1024)
@@ -33,9 +34,6 @@
 #define ZTM_RECORD_MAX_FWVER  64
 #define ZTM_RECORD_MAX_CERT   4096 /* bootstrap certificate DER */
 #define ZTM_RECORD_MAX_JSON   8192 /* one record as JSON (queue file) */
-
-enum ztm_test_result { ZTM_TEST_FAIL = 0, ZTM_TEST_PASS = 1 };
-enum ztm_key_origin { ZTM_KEY_ORIGIN_DEVICE = 0, ZTM_KEY_ORIGIN_INJECTED = 1 };
 
 struct ztm_record {
 	char serial[ZTM_RECORD_MAX_SERIAL + 1];

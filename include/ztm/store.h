@@ -25,6 +25,7 @@
 
 #include "ztm/buf.h"
 #include "ztm/err.h"
+#include "ztm/record_kind.h"
 
 struct ztm_store;
 
@@ -147,9 +148,6 @@ struct ztm_order_row {
 	enum ztm_order_state state;
 	int64_t closed_at, created_at;
 };
-
-enum ztm_test_result { ZTM_TEST_PASS, ZTM_TEST_FAIL };
-enum ztm_key_origin { ZTM_KEY_ORIGIN_DEVICE, ZTM_KEY_ORIGIN_INJECTED };
 
 /* One device as a station recorded it. */
 struct ztm_record_row {

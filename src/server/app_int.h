@@ -66,6 +66,8 @@ int app_status_for(enum ztm_err code);
 size_t est_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
 size_t admin_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
 size_t admin_prod_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
+/* POST /api/v1/records (records.c). */
+size_t records_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
 
 /* Admin API helpers shared by admin.c and admin_prod.c. Names: 1-64
  * characters of A-Z a-z 0-9 . _ - (they become certificate subjects). */

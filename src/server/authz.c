@@ -43,6 +43,9 @@ static const struct {
     [ZTMD_ACT_ORDER_READ] = {OPS_READ | ROLE(ZTM_ROLE_PLANNER), 0},
     [ZTMD_ACT_CERT_READ] = {OPS_READ | ROLE(ZTM_ROLE_PLANNER), 0},
     [ZTMD_ACT_AUDIT_READ] = {OPS_READ, 0},
+    /* Manufacturing records speak for the station that signed them: only a
+     * station uploads, and only its own batches (records.c). */
+    [ZTMD_ACT_RECORD_UPLOAD] = {ROLE(ZTM_ROLE_STATION), 0},
 };
 
 static const char *const action_names[] = {

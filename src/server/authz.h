@@ -27,7 +27,8 @@
 	X(ZTMD_ACT_ORDER_WRITE, "order.write")                                                     \
 	X(ZTMD_ACT_ORDER_READ, "order.read")                                                       \
 	X(ZTMD_ACT_CERT_READ, "cert.read")                                                         \
-	X(ZTMD_ACT_AUDIT_READ, "audit.read")
+	X(ZTMD_ACT_AUDIT_READ, "audit.read")                                                       \
+	X(ZTMD_ACT_RECORD_UPLOAD, "record.upload")
 
 enum ztmd_action {
 #define ZTMD_X_ACT(e, s) e,

@@ -3,8 +3,12 @@
 # devices whose bootstrap certificates were made with `openssl req -x509`,
 # refuses malformed records, signs a batch that `openssl cms -verify` accepts
 # with the station CA, and keeps its queue intact while the server does not
-# take the batch (the /api/v1/records endpoint answers 404 until it exists):
-# the same bytes are re-sent, nothing is lost, nothing is signed twice.
+# take the batch (its work order does not exist yet: 403): the same bytes are
+# re-sent, nothing is lost, nothing is signed twice. Then the order exists and
+# POST /api/v1/records stores the records once, however often the same bytes
+# arrive; a batch signed by another station, an order of another factory and
+# a record past the quota are refused with nothing stored (the overbuild
+# leaves an alert).
 . "$(dirname "$0")/lib.sh"
 
 ceremony_and_server
@@ -88,11 +92,14 @@ grep -q 'already queued' err || fail "duplicate: $(cat err)"
 cmp -s first.json "$Q/records/SN-0001.json" || fail "the queued record changed"
 ok "refused: a serial already queued (without --replace); the queued record unchanged"
 
-# --- sync against a server without /api/v1/records: 404, queue kept ------------
+# --- sync while the work order does not exist: 403, queue kept ------------------
 SYNC=("$ZTM" station sync --queue "$Q" --cert line-1.crt --key "file:$T/line-1.key"
   --key-pass-file line-1.pass)
-"${SYNC[@]}" 2>err && fail "sync succeeded against a server without the endpoint"
-grep -q '(404)' err || fail "sync: expected the server's 404: $(cat err)"
+"${SYNC[@]}" 2>err && fail "sync succeeded without a work order"
+grep -q '(403)' err || fail "sync: expected the server's 403: $(cat err)"
+grep -q "order 'WO-1'" err || fail "sync: the refusal does not name the order: $(cat err)"
+[ "$(db 'SELECT count(*) FROM records')/$(db 'SELECT count(*) FROM record_batches')" = 0/0 ] ||
+  fail "a refused batch left rows"
 grep -q 'kept in' err || fail "sync does not say the batch was kept: $(cat err)"
 ls "$Q"/batches/*.cms >/dev/null 2>&1 || fail "no pending batch"
 [ "$(ls "$Q/batches" | grep -c '\.cms$')" = 1 ] || fail "expected one pending batch: $(ls "$Q/batches")"
@@ -102,7 +109,7 @@ B=$(ls "$Q"/batches/*.cms)
 ID=$(basename "$B" .cms)
 [ "$(stat -c %a "$B")" = 600 ] || fail "batch file mode"
 [ "$(wc -l <"$Q/batches/$ID.list")" = 3 ] || fail "batch list"
-ok "sync: server said 404; batch $ID kept in batches/, all three records still queued"
+ok "sync: server said 403 (no order WO-1), nothing stored; batch $ID kept in batches/, all three records still queued"
 
 # --- the batch checked by an independent party: openssl cms -verify -------------
 # Trust anchor = the station CA alone (-partial_chain); the station certificate is
@@ -180,5 +187,93 @@ flock -n 9 || fail "cannot take the lock"
 grep -q 'another sync is running' err || fail "concurrent sync: $(cat err)"
 exec 9>&-
 ok "one sync per queue"
+
+
+# --- the upload: order WO-1 exists now ---------------------------------------------
+"$ZTM" product add --name sensor-v2 --class sensor --hw-type 1.3.6.1.4.1.99999.2 >/dev/null 2>err ||
+  fail "product add: $(cat err)"
+"$ZTM" order add --name WO-1 --product sensor-v2 --factory acme-shenzhen --quota 3 \
+  --not-after 2099-12-31T00:00:00Z >/dev/null 2>err || fail "order add: $(cat err)"
+"${SYNC[@]}" 2>err || fail "sync: $(cat err)"
+grep -q 'HTTP 201' err || fail "sync: expected 201: $(cat err)"
+[ -z "$(ls "$Q/records")" ] && [ -z "$(ls "$Q/batches")" ] || fail "queue not emptied: $(ls -R "$Q")"
+[ "$(db "SELECT group_concat(serial, ' ') FROM (SELECT serial FROM records ORDER BY serial)")" = "SN-0002 SN-0004" ] ||
+  fail "records in the store: $(db 'SELECT serial FROM records')"
+[ "$(db "SELECT recorded FROM work_orders WHERE name = 'WO-1'")" = 2 ] || fail "order WO-1 recorded count"
+[ "$(db "SELECT key_origin || ' ' || test_result || ' ' || mac FROM records WHERE serial = 'SN-0002'")" = \
+  "device pass 02:00:5e:10:00:02" ] || fail "SN-0002 as stored: $(db "SELECT * FROM records WHERE serial = 'SN-0002'")"
+[ "$(db "SELECT lower(hex(bootstrap_der)) FROM records WHERE serial = 'SN-0004'")" = \
+  "$(openssl x509 -in dev-SN-0004.crt -outform DER | od -An -v -tx1 | tr -d ' \n')" ] || fail "bootstrap certificate not stored byte for byte"
+[ "$(db "SELECT count(*) FROM audit WHERE action = 'record.upload' AND outcome = 'ok'")" = 1 ] || fail "upload not audited"
+ok "sync: 201, SN-0002 and SN-0004 stored with their bootstrap certificates, order WO-1 recorded 2, audited"
+
+# The same bytes again (a retry whose answer was lost): 200, the first upload's id, nothing new.
+openssl pkey -in line-1.key -passin file:line-1.pass -out line-1.plain.key 2>/dev/null || fail "decrypting the station key"
+post() { # FILE: POST as line-1; prints the status, body in reply.json
+  curl -s --cacert "$ZTM_CA" --cert line-1.crt --key line-1.plain.key -H 'Content-Type: application/cms' \
+    --data-binary @"$1" -o reply.json -w '%{http_code}' "$ZTM_SERVER/api/v1/records" || true
+}
+SENT=$(ls -d "$Q"/sent/* | grep -v "/$ID\$")
+FIRST=$(db 'SELECT max(id) FROM record_batches')
+[ "$(post "$SENT/batch.cms")" = 200 ] || fail "re-POST: $(cat reply.json)"
+grep -q "\"id\": *$FIRST" reply.json && grep -q '"duplicate": *true' reply.json || fail "re-POST reply: $(cat reply.json)"
+[ "$(db 'SELECT count(*) FROM records')/$(db 'SELECT count(*) FROM record_batches')" = 2/1 ] || fail "re-POST stored something"
+[ "$(db "SELECT recorded FROM work_orders WHERE name = 'WO-1'")" = 2 ] || fail "re-POST took quota"
+ok "the same bytes again: 200 with the first upload's id, nothing stored twice"
+[ "$(curl -s --cacert "$ZTM_CA" --cert line-1.crt --key line-1.plain.key -H 'Content-Type: text/plain' \
+  --data-binary @"$SENT/batch.cms" -o /dev/null -w '%{http_code}' "$ZTM_SERVER/api/v1/records")" = 415 ] ||
+  fail "a batch sent as text/plain was not refused with 415"
+[ "$(curl -s --cacert "$ZTM_CA" -H 'Content-Type: application/cms' --data-binary @"$SENT/batch.cms" \
+  -o /dev/null -w '%{http_code}' "$ZTM_SERVER/api/v1/records")" = 401 ] || fail "anonymous upload not refused with 401"
+openssl pkey -in "$T/ceremony/operators/admin.key" -passin "file:$ZTM_KEY_PASS_FILE" -out admin.plain.key 2>/dev/null ||
+  fail "decrypting the admin key"
+[ "$(curl -s --cacert "$ZTM_CA" --cert "$ZTM_CERT" --key admin.plain.key -H 'Content-Type: application/cms' \
+  --data-binary @"$SENT/batch.cms" -o /dev/null -w '%{http_code}' "$ZTM_SERVER/api/v1/records")" = 403 ] ||
+  fail "an operator's upload was not refused with 403"
+ok "refused: text/plain (415), no client certificate (401), an operator (403)"
+
+# --- a batch signed by another station, uploaded by line-1: 403 --------------------
+"$ZTM" station add --factory acme-shenzhen --name line-2 >line-2.code 2>/dev/null || fail "station add line-2"
+"$ZTM" station enroll --name line-2 --code-file line-2.code --key "file:$T/line-2.key" \
+  --key-pass-file line-1.pass --out line-2.crt 2>err || fail "station enroll line-2: $(cat err)"
+for sn in SN-0005 SN-0006 SN-0007; do bootstrap $sn; done
+Q2=$T/queue2
+Q=$Q2 record SN-0005 --order WO-NONE 2>err || fail "record for line-2: $(cat err)"
+"$ZTM" station sync --queue "$Q2" --cert line-2.crt --key "file:$T/line-2.key" --key-pass-file line-1.pass \
+  2>err && fail "line-2 sync to an unknown order succeeded"
+B2=$(ls "$Q2"/batches/*.cms)
+[ "$(post "$B2")" = 403 ] || fail "line-1 uploading line-2's batch: $(cat reply.json)"
+grep -q 'signed by another certificate' reply.json || fail "signer != peer: $(cat reply.json)"
+[ "$(db 'SELECT count(*) FROM records')/$(db 'SELECT count(*) FROM record_batches')" = 2/1 ] || fail "another station's batch stored"
+ok "refused: line-1 uploading a batch line-2 signed (403), nothing stored"
+
+# --- an order of another factory: refused ---------------------------------------------
+"$ZTM" factory add --name other-fab >/dev/null 2>&1 || fail "factory add other-fab"
+"$ZTM" order add --name WO-OTHER --product sensor-v2 --factory other-fab --quota 10 \
+  --not-after 2099-12-31T00:00:00Z >/dev/null 2>err || fail "order add WO-OTHER: $(cat err)"
+Q3=$T/queue3
+Q=$Q3 record SN-0005 --order WO-OTHER 2>err || fail "record SN-0005: $(cat err)"
+"$ZTM" station sync --queue "$Q3" --cert line-1.crt --key "file:$T/line-1.key" --key-pass-file line-1.pass \
+  2>err && fail "a record against another factory's order was accepted"
+grep -q '(403)' err && grep -q 'another factory' err || fail "other factory: $(cat err)"
+[ "$(db "SELECT count(*) FROM records WHERE serial = 'SN-0005'")/$(db "SELECT recorded FROM work_orders WHERE name = 'WO-OTHER'")" = 0/0 ] ||
+  fail "a record of another factory's order was stored"
+ok "refused: an order of another factory (403), nothing stored"
+
+# --- quota + 1: WO-1 has 3, 2 recorded; two more refuse the whole batch --------------
+Q4=$T/queue4
+Q=$Q4 record SN-0006 2>err || fail "record SN-0006: $(cat err)"
+Q=$Q4 record SN-0007 2>err || fail "record SN-0007: $(cat err)"
+"$ZTM" station sync --queue "$Q4" --cert line-1.crt --key "file:$T/line-1.key" --key-pass-file line-1.pass \
+  2>err && fail "a batch past the quota was accepted"
+grep -q '(409)' err && grep -q 'quota' err || fail "overbuild: $(cat err)"
+[ "$(db "SELECT recorded FROM work_orders WHERE name = 'WO-1'")" = 2 ] || fail "quota count changed"
+[ "$(db "SELECT count(*) FROM records WHERE serial IN ('SN-0006', 'SN-0007')")" = 0 ] ||
+  fail "part of a refused batch was stored"
+[ "$(db "SELECT count(*) FROM record_batches")" = 1 ] || fail "the refused batch was stored"
+[ "$(db "SELECT count(*) FROM alerts WHERE kind = 'overbuild'")" = 1 ] || fail "no overbuild alert"
+[ "$(db "SELECT count(*) FROM audit WHERE action = 'record.upload' AND outcome <> 'ok'")" -ge 4 ] ||
+  fail "refusals not audited: $(db "SELECT outcome FROM audit WHERE action = 'record.upload'")"
+ok "refused: quota + 1 (409), no record of the batch stored, WO-1 still at 2, overbuild alert kept"
 
 echo "all station record checks passed"

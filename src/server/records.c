@@ -1,0 +1,279 @@
+/* records.c - POST /api/v1/records: a station uploads a signed batch of
+ * manufacturing records (docs/records.md, docs/api.md).
+ *
+ * The batch is verified in the handler (signature, chain to the station CA,
+ * every record) and its signer must be the TLS peer's own certificate: a
+ * station uploads only what it signed. Then one store job in the group
+ * commit stores the batch by the SHA-256 of its bytes (already there: the
+ * first upload's id, nothing else done) and every record against its work
+ * order, all or nothing. A record past the order's quota refuses the whole
+ * batch; the "overbuild" alert is appended by a second job, after the
+ * rollback of the first, so it survives. */
+#include <jansson.h>
+#include <openssl/x509.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "app_int.h"
+#include "ztm/batch.h"
+#include "ztm/str.h"
+
+#define ACTION "record.upload"
+
+struct upload {
+	struct ztmd_app *app;
+	struct ztm_batch b;
+	int64_t station_id, factory_id;
+	char actor[160];
+	/* out of the job */
+	int64_t id;
+	int duplicate;
+	size_t accepted, repeats;
+	/* the quota refusal: which record and order */
+	int overbuild;
+	char ob_serial[ZTM_RECORD_MAX_SERIAL + 1];
+	char ob_detail[512];
+	struct ztm_error why; /* the refusal, kept for the alert job's reply */
+};
+
+static void upload_free(struct upload *u)
+{
+	ztm_batch_free(&u->b);
+	free(u);
+}
+
+/* One record against its order: the order must exist, be of the station's
+ * factory and of the record's product; then the record (a repeat of the
+ * same station and serial changes nothing) and a slot of the quota. */
+static int store_record(struct ztm_store *s, struct upload *u, const struct ztm_record *rec,
+                        size_t idx, int64_t now, struct ztm_error *err)
+{
+	struct ztm_record_row row;
+	struct ztm_order_row o, now_o;
+	char why[sizeof(err->msg)];
+	int64_t rid;
+	int repeat = 0, rc = -1;
+
+	if (ztm_store_order_get(s, rec->order, &o, err) != 0) {
+		ztm_strlcpy(why, err->msg, sizeof(why));
+		return ztm_error_set(err, err->code == ZTM_E_NOTFOUND ? ZTM_E_POLICY : err->code,
+		                     "record %zu: order '%s': %s", idx, rec->order, why);
+	}
+	if (o.factory_id != u->factory_id)
+		return ztm_error_set(err, ZTM_E_POLICY,
+		                     "record %zu: order '%s' belongs to another factory", idx,
+		                     rec->order);
+	if (strcmp(o.product, rec->product) != 0)
+		return ztm_error_set(err, ZTM_E_POLICY,
+		                     "record %zu: order '%s' is for product '%s', not '%s'", idx,
+		                     rec->order, o.product, rec->product);
+	if (o.state != ZTM_ORDER_OPEN)
+		return ztm_error_set(err, ZTM_E_POLICY, "record %zu: order '%s' is closed", idx,
+		                     rec->order);
+	ztm_record_row_init(&row);
+	row.batch_id = u->id;
+	row.station_id = u->station_id;
+	row.order_id = o.id;
+	if (ztm_strlcpy(row.serial, rec->serial, sizeof(row.serial)) != 0 ||
+	    ztm_strlcpy(row.spki_sha256, rec->spki_sha256, sizeof(row.spki_sha256)) != 0 ||
+	    ztm_strlcpy(row.hw_rev, rec->hw_rev, sizeof(row.hw_rev)) != 0 ||
+	    ztm_strlcpy(row.mac, rec->mac, sizeof(row.mac)) != 0 ||
+	    ztm_strlcpy(row.fw_version, rec->fw_version, sizeof(row.fw_version)) != 0 ||
+	    ztm_strlcpy(row.fw_sha256, rec->fw_sha256, sizeof(row.fw_sha256)) != 0) {
+		ztm_error_set(err, ZTM_E_USAGE, "record %zu: a field is too long for the store",
+		              idx);
+		goto out;
+	}
+	row.test_result = rec->test_result;
+	row.key_origin = rec->key_origin;
+	row.recorded_at = rec->recorded_at;
+	row.received_at = now;
+	if (ztm_buf_append(&row.bootstrap_der, rec->cert, rec->cert_len) != 0) {
+		ztm_error_set(err, ZTM_E_NOMEM, "record %zu", idx);
+		goto out;
+	}
+	if (ztm_store_record_add(s, &row, &rid, &repeat, err) != 0) {
+		ztm_strlcpy(why, err->msg, sizeof(why));
+		ztm_error_set(err, err->code, "record %zu (serial %s): %s", idx, rec->serial, why);
+		goto out;
+	}
+	if (repeat) {
+		u->repeats++;
+		rc = 0;
+		goto out;
+	}
+	if (ztm_store_order_take_record_slot(s, o.id, now, err) != 0) {
+		enum ztm_err code = err->code;
+		struct ztm_error e2;
+
+		ztm_strlcpy(why, err->msg, sizeof(why));
+		if (ztm_store_order_get_id(s, o.id, &now_o, &e2) == 0 &&
+		    now_o.state == ZTM_ORDER_OPEN && now_o.recorded >= now_o.quota) {
+			u->overbuild = 1;
+			ztm_strlcpy(u->ob_serial, rec->serial, sizeof(u->ob_serial));
+			snprintf(u->ob_detail, sizeof(u->ob_detail),
+			         "order %s quota %lld reached; station %s batch %s refused", o.name,
+			         (long long)o.quota, u->actor, u->b.batch_id);
+		}
+		ztm_error_set(err, u->overbuild ? ZTM_E_CONFLICT : code,
+		              "record %zu (serial %s): order '%s': %s", idx, rec->serial, o.name,
+		              why);
+		goto out;
+	}
+	u->accepted++;
+	rc = 0;
+out:
+	ztm_record_row_free(&row);
+	return rc;
+}
+
+static int job_upload(struct ztm_store *s, void *arg, struct ztm_error *err)
+{
+	struct upload *u = arg;
+	int64_t now = (int64_t)time(NULL);
+	char detail[192];
+	size_t i;
+
+	u->accepted = u->repeats = 0;
+	u->overbuild = 0;
+	if (ztm_store_batch_add(s, u->station_id, u->b.sha256, (int64_t)u->b.n, &u->id, err) != 0) {
+		if (err->code != ZTM_E_EXISTS)
+			return -1;
+		u->duplicate = 1; /* an upload retried: the first one stands */
+		ztm_error_clear(err);
+		return 0;
+	}
+	for (i = 0; i < u->b.n; i++)
+		if (store_record(s, u, &u->b.records[i], i, now, err) != 0)
+			return -1;
+	snprintf(detail, sizeof(detail), "batch %s sha256 %.16s accepted %zu repeats %zu",
+	         u->b.batch_id, u->b.sha256, u->accepted, u->repeats);
+	return ztm_store_audit(s, u->actor, ACTION, u->b.batch_id, "ok", detail, err);
+}
+
+/* After the upload job rolled back: the alert and the refusal's audit. */
+static int job_overbuild(struct ztm_store *s, void *arg, struct ztm_error *err)
+{
+	struct upload *u = arg;
+
+	if (ztm_store_alert(s, "overbuild", u->ob_serial, u->ob_detail, err) != 0)
+		return -1;
+	return ztm_store_audit(s, u->actor, ACTION, u->b.batch_id, ztm_err_name(u->why.code),
+	                       u->why.msg, err);
+}
+
+static void done_overbuild(struct ztmd_req *r, void *arg, int rc, const struct ztm_error *err)
+{
+	struct upload *u = arg;
+
+	if (rc != 0)
+		ztmd_reply_error(r, 500, err);
+	else
+		ztmd_reply_error(r, 409, &u->why);
+	upload_free(u);
+}
+
+static void done_upload(struct ztmd_req *r, void *arg, int rc, const struct ztm_error *err)
+{
+	struct upload *u = arg;
+	json_t *j;
+
+	if (rc != 0 && u->overbuild) {
+		u->why = *err;
+		ztmd_req_defer(r, job_overbuild, u, done_overbuild);
+		return;
+	}
+	if (rc != 0) {
+		app_refuse(r, u->app, ACTION, app_status_for(err->code), err);
+		upload_free(u);
+		return;
+	}
+	j = json_pack("{s:I,s:s,s:I,s:I,s:b}", "id", (json_int_t)u->id, "batch_id", u->b.batch_id,
+	              "accepted", (json_int_t)u->accepted, "repeats", (json_int_t)u->repeats,
+	              "duplicate", u->duplicate);
+	admin_reply_json(r, u->duplicate ? 200 : 201, j);
+	upload_free(u);
+}
+
+/* The content type without parameters, case-insensitively. */
+static int is_cms(const char *ct)
+{
+	static const char want[] = "application/cms";
+	size_t n = sizeof(want) - 1;
+
+	if (ct == NULL || strncasecmp(ct, want, n) != 0)
+		return 0;
+	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+/* POST /api/v1/records */
+static void h_records(struct ztmd_req *r, void *arg)
+{
+	struct ztmd_app *app = arg;
+	struct ztm_slice body = ztmd_req_body(r);
+	X509 *peer_cert = ztmd_req_peer_cert(r), *signer = NULL;
+	STACK_OF(X509) *trusted = NULL;
+	struct ztmd_peer peer;
+	struct upload *u = NULL;
+	struct ztm_error err;
+	int status = 400;
+
+	if (app_authorize(app, r, ZTMD_ACT_RECORD_UPLOAD, &peer) != 0)
+		return;
+	ztm_error_clear(&err);
+	if (!is_cms(ztmd_req_header(r, "Content-Type"))) {
+		ztm_error_set(&err, ZTM_E_USAGE, "Content-Type must be application/cms");
+		status = 415;
+		goto refuse;
+	}
+	if (app->cas[APP_CA_STATION].cert == NULL || peer_cert == NULL) {
+		ztm_error_set(&err, ZTM_E_DENIED, "no station CA configured");
+		status = 403;
+		goto refuse;
+	}
+	u = calloc(1, sizeof(*u));
+	trusted = sk_X509_new_null();
+	if (u == NULL || trusted == NULL ||
+	    sk_X509_push(trusted, app->cas[APP_CA_STATION].cert) <= 0) {
+		ztm_error_set(&err, ZTM_E_NOMEM, "request");
+		status = 500;
+		goto refuse;
+	}
+	u->app = app;
+	u->station_id = peer.who.id;
+	u->factory_id = peer.who.factory_id;
+	snprintf(u->actor, sizeof(u->actor), "station:%s", peer.who.name);
+	if (ztm_batch_verify(body.p, body.len, trusted, &u->b, &signer, &err) != 0) {
+		status = app_status_for(err.code);
+		goto refuse;
+	}
+	/* The same certificate, not merely the same name: a station uploads
+	 * only the batches it signed itself. */
+	if (X509_cmp(signer, peer_cert) != 0) {
+		ztm_error_set(&err, ZTM_E_DENIED,
+		              "batch %s was signed by another certificate than this connection's",
+		              u->b.batch_id);
+		status = 403;
+		goto refuse;
+	}
+	X509_free(signer);
+	sk_X509_free(trusted);
+	ztmd_req_defer(r, job_upload, u, done_upload);
+	return;
+refuse:
+	X509_free(signer);
+	sk_X509_free(trusted);
+	if (u != NULL)
+		upload_free(u);
+	app_refuse(r, app, ACTION, status, &err);
+}
+
+size_t records_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max)
+{
+	if (max < 1)
+		return 0;
+	out[0] = (struct ztmd_route){ZTMD_POST, "/api/v1/records", 0, h_records, app};
+	return 1;
+}
