@@ -154,7 +154,7 @@ static const struct migration migrations[] = {
      " batch_id INTEGER NOT NULL REFERENCES record_batches (id),"
      " station_id INTEGER NOT NULL REFERENCES stations (id),"
      " order_id INTEGER NOT NULL REFERENCES work_orders (id),"
-     " serial TEXT NOT NULL CHECK (length(serial) BETWEEN 1 AND 63),"
+     " serial TEXT NOT NULL CHECK (length(serial) BETWEEN 1 AND 64),"
      " spki_sha256 TEXT NOT NULL UNIQUE"
      "  CHECK (length(spki_sha256) = 64 AND spki_sha256 NOT GLOB '*[^0-9a-f]*'),"
      " bootstrap_der BLOB NOT NULL CHECK (length(bootstrap_der) BETWEEN 1 AND 16384),"
@@ -177,7 +177,7 @@ static const struct migration migrations[] = {
      /* A device known to the server, from its first registration on. */
      "CREATE TABLE devices ("
      " id INTEGER PRIMARY KEY,"
-     " serial TEXT NOT NULL UNIQUE CHECK (length(serial) BETWEEN 1 AND 63),"
+     " serial TEXT NOT NULL UNIQUE CHECK (length(serial) BETWEEN 1 AND 64),"
      " product_id INTEGER NOT NULL REFERENCES products (id),"
      " record_id INTEGER NOT NULL REFERENCES records (id),"
      " state TEXT NOT NULL CHECK (state IN ('manufactured', 'provisioned', 'active',"
