@@ -120,7 +120,7 @@ struct ztm_code_row {
 
 /* --- production model (docs/store.md, migration 2) --------------------- */
 #define ZTM_NAME_MAX       128 /* name fields of the production rows, with NUL */
-#define ZTM_DEV_SERIAL_MAX 65 /* device serial number (X.520 ub-serial-number 64), with NUL */
+#define ZTM_DEV_SERIAL_MAX 65  /* device serial number (X.520 ub-serial-number 64), with NUL */
 
 struct ztm_product_row {
 	int64_t id;
