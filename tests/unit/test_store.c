@@ -59,23 +59,6 @@ static int64_t count(struct ztm_store *s, enum ztm_cert_state st)
 	return n;
 }
 
-/* Asserts rc and, on failure, the error code. */
-#define CHECK(call, want)                                                                          \
-	do {                                                                                       \
-		struct ztm_error e_;                                                               \
-		ztm_error_clear(&e_);                                                              \
-		int rc_ = (call);                                                                  \
-		if ((want) == ZTM_OK && rc_ != 0)                                                  \
-			fail_msg("%s: %s", #call, ztm_error_msg(&e_));                             \
-		if ((want) != ZTM_OK) {                                                            \
-			assert_int_equal(rc_, -1);                                                 \
-			if (e_.code != (want))                                                     \
-				fail_msg("%s: want %s, got %s", #call, ztm_err_name(want),         \
-				         ztm_error_msg(&e_));                                      \
-		}                                                                                  \
-	} while (0)
-#define E (&e_)
-
 static void test_open_refusals(void **state)
 {
 	static const struct {

@@ -29,22 +29,6 @@ struct fx {
 	int64_t factory, product, station, order, batch;
 };
 
-#define CHECK(call, want)                                                                          \
-	do {                                                                                       \
-		struct ztm_error e_;                                                               \
-		ztm_error_clear(&e_);                                                              \
-		int rc_ = (call);                                                                  \
-		if ((want) == ZTM_OK && rc_ != 0)                                                  \
-			fail_msg("%s: %s", #call, ztm_error_msg(&e_));                             \
-		if ((want) != ZTM_OK) {                                                            \
-			assert_int_equal(rc_, -1);                                                 \
-			if (e_.code != (want))                                                     \
-				fail_msg("%s: want %s, got %s", #call, ztm_err_name(want),         \
-				         ztm_error_msg(&e_));                                      \
-		}                                                                                  \
-	} while (0)
-#define E (&e_)
-
 static void product_fill(struct ztm_product_row *p, const char *name)
 {
 	memset(p, 0, sizeof(*p));

@@ -104,4 +104,22 @@ static inline int random_hex(char *out, size_t n_octets)
 	return 0;
 }
 
+/* Asserts a store call's rc and, on failure, its error code (needs cmocka):
+ * CHECK(ztm_store_x(..., E), ZTM_OK) or CHECK(..., ZTM_E_EXISTS). */
+#define CHECK(call, want)                                                                          \
+	do {                                                                                       \
+		struct ztm_error e_;                                                               \
+		ztm_error_clear(&e_);                                                              \
+		int rc_ = (call);                                                                  \
+		if ((want) == ZTM_OK && rc_ != 0)                                                  \
+			fail_msg("%s: %s", #call, ztm_error_msg(&e_));                             \
+		if ((want) != ZTM_OK) {                                                            \
+			assert_int_equal(rc_, -1);                                                 \
+			if (e_.code != (want))                                                     \
+				fail_msg("%s: want %s, got %s", #call, ztm_err_name(want),         \
+				         ztm_error_msg(&e_));                                      \
+		}                                                                                  \
+	} while (0)
+#define E (&e_)
+
 #endif
