@@ -343,6 +343,14 @@ int ztm_store_device_add(struct ztm_store *s, const struct ztm_device_row *row, 
                          struct ztm_error *err);
 int ztm_store_device_get(struct ztm_store *s, const char *serial, struct ztm_device_row *out,
                          struct ztm_error *err);
+/* The device owning a device-CA certificate, issued or revoked (its
+ * current one, or an earlier one: compare out->cert_serial). *cert_revoked
+ * says whether that certificate is revoked. ZTM_E_NOTFOUND otherwise. */
+int ztm_store_device_by_cert(struct ztm_store *s, const char *cert_serial,
+                             struct ztm_device_row *out, int *cert_revoked, struct ztm_error *err);
+/* Number of devices in state. */
+int ztm_store_device_count(struct ztm_store *s, enum ztm_device_state state, int64_t *n,
+                           struct ztm_error *err);
 /* Sets the state (and the certificate and its key when not NULL). The
  * caller decides which transitions are allowed. */
 int ztm_store_device_set_state(struct ztm_store *s, const char *serial, enum ztm_device_state state,

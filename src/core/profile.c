@@ -19,7 +19,9 @@
  * also get digitalSignature so an issuing CA may sign OCSP responses itself
  * (RFC 6960 §4.2.2.2). */
 static const struct ztm_profile profiles[] = {
-    {"device", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_CLIENT_AUTH, 0, 365 * DAY, 825 * DAY,
+    /* Device identities live as long as the product says (up to 100 years,
+     * like IEEE 802.1AR IDevIDs), cut at the device CA's own end. */
+    {"device", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_CLIENT_AUTH, 0, 365 * DAY, 36500 * DAY,
      ZTM_ATTR_BIT(ZTM_ATTR_SERIAL), ALL_SANS, 0, ALL_KEYS, 0},
     {"station", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_CLIENT_AUTH, 0, 365 * DAY, 365 * DAY,
      ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O), ALL_SANS, 0, ALL_KEYS, 0},

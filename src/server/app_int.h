@@ -68,6 +68,8 @@ size_t admin_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
 size_t admin_prod_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
 /* POST /api/v1/records (records.c). */
 size_t records_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
+/* GET /api/v1/device/whoami (device_api.c). */
+size_t device_api_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
 
 /* Admin API helpers shared by admin.c and admin_prod.c. Names: 1-64
  * characters of A-Z a-z 0-9 . _ - (they become certificate subjects). */

@@ -13,6 +13,7 @@
 static const struct {
 	unsigned roles; /* bit per enum ztm_role */
 	int anonymous;  /* no client certificate needed */
+	int bootstrap;  /* a self-signed bootstrap certificate may ask */
 } access_table[ZTMD_ACT_COUNT] = {
     /* Liveness probes carry no credentials. */
     [ZTMD_ACT_HEALTH] = {0, 1},
@@ -46,6 +47,11 @@ static const struct {
     /* Manufacturing records speak for the station that signed them: only a
      * station uploads, and only its own batches (records.c). */
     [ZTMD_ACT_RECORD_UPLOAD] = {ROLE(ZTM_ROLE_STATION), 0},
+    /* Device registration: the bootstrap certificate proves possession of a
+     * key and nothing more; vetting (vet.c) decides everything else. */
+    [ZTMD_ACT_EST_ENROLL_DEVICE] = {0, 0, 1},
+    /* A device's first use of its operational certificate activates it. */
+    [ZTMD_ACT_DEVICE_WHOAMI] = {ROLE(ZTM_ROLE_DEVICE), 0},
 };
 
 static const char *const action_names[] = {
@@ -76,11 +82,14 @@ int ztmd_authz_decide(enum ztmd_action action, const struct ztmd_peer *peer, str
 		return ztm_error_set(err, ZTM_E_AUTH, "client certificate or its owner is revoked");
 	case ZTMD_PEER_BOOTSTRAP:
 		/* Unverified by construction: vetted only by device enrollment. */
+		if (access_table[action].bootstrap)
+			return 0;
 		return ztm_error_set(
 		    err, ZTM_E_AUTH,
 		    "a self-signed bootstrap certificate authenticates nothing here");
 	case ZTMD_PEER_OPERATOR:
 	case ZTMD_PEER_STATION:
+	case ZTMD_PEER_DEVICE:
 		if (peer->superseded && action != ZTMD_ACT_EST_REENROLL)
 			return ztm_error_set(
 			    err, ZTM_E_AUTH,
@@ -136,6 +145,36 @@ out:
 	return rc;
 }
 
+/* A device-CA certificate: its device, which must be provisioned or
+ * active and hold it as its current certificate. */
+static int device_peer(struct ztm_store *store, const char *serial_hex, struct ztmd_peer *peer,
+                       struct ztm_error *err)
+{
+	struct ztm_device_row d;
+	struct ztm_error lookup;
+	int cert_revoked = 0;
+
+	if (ztm_store_device_by_cert(store, serial_hex, &d, &cert_revoked, &lookup) != 0) {
+		if (lookup.code != ZTM_E_NOTFOUND) {
+			if (err != NULL)
+				*err = lookup;
+			return -1;
+		}
+		peer->kind = ZTMD_PEER_UNKNOWN;
+		return 0;
+	}
+	ztm_strlcpy(peer->who.kind, "device", sizeof(peer->who.kind));
+	peer->who.id = d.id;
+	ztm_strlcpy(peer->who.name, d.serial, sizeof(peer->who.name));
+	peer->who.role = ZTM_ROLE_DEVICE;
+	peer->who.revoked =
+	    cert_revoked || (d.state != ZTM_DEVICE_PROVISIONED && d.state != ZTM_DEVICE_ACTIVE);
+	peer->superseded = strcmp(d.cert_serial, serial_hex) != 0;
+	peer->kind = peer->who.revoked ? ZTMD_PEER_REVOKED : ZTMD_PEER_DEVICE;
+	peer->role = ZTM_ROLE_DEVICE;
+	return 0;
+}
+
 int ztmd_authz_peer(struct ztm_store *store, const char *ca_name, const char *serial_hex,
                     struct ztmd_peer *peer, struct ztm_error *err)
 {
@@ -146,6 +185,8 @@ int ztmd_authz_peer(struct ztm_store *store, const char *ca_name, const char *se
 		peer->kind = ZTMD_PEER_ANONYMOUS;
 		return 0;
 	}
+	if (strcmp(ca_name, "device") == 0)
+		return device_peer(store, serial_hex, peer, err);
 	if (ztm_store_principal_by_cert(store, ca_name, serial_hex, &peer->who, &lookup) != 0) {
 		if (lookup.code != ZTM_E_NOTFOUND) {
 			if (err != NULL)

@@ -28,7 +28,9 @@
 	X(ZTMD_ACT_ORDER_READ, "order.read")                                                       \
 	X(ZTMD_ACT_CERT_READ, "cert.read")                                                         \
 	X(ZTMD_ACT_AUDIT_READ, "audit.read")                                                       \
-	X(ZTMD_ACT_RECORD_UPLOAD, "record.upload")
+	X(ZTMD_ACT_RECORD_UPLOAD, "record.upload")                                                 \
+	X(ZTMD_ACT_EST_ENROLL_DEVICE, "est.enroll-device")                                         \
+	X(ZTMD_ACT_DEVICE_WHOAMI, "device.whoami")
 
 enum ztmd_action {
 #define ZTMD_X_ACT(e, s) e,
@@ -46,6 +48,7 @@ enum ztmd_principal_kind {
 	ZTMD_PEER_REVOKED,   /* a known certificate whose owner is revoked */
 	ZTMD_PEER_UNKNOWN,   /* chains to a ztm CA but is not in the store */
 	ZTMD_PEER_BOOTSTRAP, /* a self-signed device bootstrap certificate */
+	ZTMD_PEER_DEVICE,    /* device CA, a provisioned/active device's certificate */
 };
 
 struct ztmd_peer {
@@ -63,7 +66,7 @@ struct ztmd_peer {
 int ztmd_authz_decide(enum ztmd_action action, const struct ztmd_peer *peer, struct ztm_error *err);
 
 /* Fills peer from the verified client certificate (NULL = anonymous): the
- * issuing CA by name ("operator", "station") and the serial are looked up
+ * issuing CA by name ("operator", "station", "device") and the serial are looked up
  * in the store, first as an owner's current certificate, then as an issued
  * certificate of a known owner (superseded). */
 struct x509_st;

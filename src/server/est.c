@@ -1,6 +1,7 @@
-/* est.c - EST (RFC 7030) for stations and operators: /cacerts, /csrattrs,
- * /simpleenroll with a one-time code (HTTP Basic, §3.2.3), and
- * /simplereenroll with the current certificate (§4.2.2).
+/* est.c - EST (RFC 7030): /cacerts, /csrattrs, /simpleenroll with a
+ * one-time code (HTTP Basic, §3.2.3) for stations and operators or with a
+ * device's bootstrap certificate (est_device.c), and /simplereenroll with
+ * the current certificate (§4.2.2).
  *
  * Enrollment is two group commits around one signature:
  *   1. claim the code for this key + reserve a serial (one savepoint: either
@@ -92,7 +93,14 @@ static void h_simpleenroll(struct ztmd_req *r, void *arg)
 	struct ztm_error err;
 	uint8_t hash[32];
 	struct ztm_buf der;
+	int label = EST_NO_LABEL, opcode = -1;
 
+	/* A self-signed bootstrap certificate: a device registering. */
+	if (ztmd_req_peer_bootstrap(r)) {
+		(void)est_parse_path(ztmd_req_path(r), &label, &opcode);
+		est_device_enroll(r, app, label);
+		return;
+	}
 	if (app_authorize(app, r, ZTMD_ACT_EST_ENROLL_CODE, &peer) != 0)
 		return;
 	ztm_buf_init(&der, 16 * 1024);

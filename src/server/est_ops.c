@@ -42,20 +42,30 @@ void est_op_free(struct est_op *op)
 
 /* Idempotency key: the same credential presenting the same key is the same
  * enrollment (DESIGN I3). Codes are single-use, so (code, key) names it; a
- * re-enrollment is named by (old certificate, new key). */
-static void idem_key(const struct est_op *op, char out[ZTM_SHA256_HEX])
+ * re-enrollment is named by (old certificate, new key); a device
+ * registration by its key alone (one registration per bootstrap key). */
+void est_idem_key(struct est_op *op)
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	char *out = op->row.idem_key;
 	uint8_t h[32];
 	unsigned len = 0;
+	int ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
 
-	if (md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
-	    (op->kind == EST_BY_CODE
-	         ? EVP_DigestUpdate(md, "code", 4) == 1 &&
-	               EVP_DigestUpdate(md, op->code_hash, sizeof(op->code_hash)) == 1
-	         : EVP_DigestUpdate(md, "reenroll", 8) == 1 &&
-	               EVP_DigestUpdate(md, op->old_serial, strlen(op->old_serial)) == 1) &&
-	    EVP_DigestUpdate(md, op->csr.spki_sha256, 64) == 1 &&
+	switch (op->kind) {
+	case EST_BY_CODE:
+		ok = ok && EVP_DigestUpdate(md, "code", 4) == 1 &&
+		     EVP_DigestUpdate(md, op->code_hash, sizeof(op->code_hash)) == 1;
+		break;
+	case EST_BY_CERT:
+		ok = ok && EVP_DigestUpdate(md, "reenroll", 8) == 1 &&
+		     EVP_DigestUpdate(md, op->old_serial, strlen(op->old_serial)) == 1;
+		break;
+	case EST_BY_BOOTSTRAP:
+		ok = ok && EVP_DigestUpdate(md, "device", 6) == 1;
+		break;
+	}
+	if (ok && EVP_DigestUpdate(md, op->csr.spki_sha256, 64) == 1 &&
 	    EVP_DigestFinal_ex(md, h, &len) == 1 && len == 32)
 		ztm_hex(h, 32, out);
 	else
@@ -126,9 +136,7 @@ static int owner_by_cert(struct ztm_store *s, struct est_op *op, struct ztm_erro
  * time out after [server] timeout: 30 s by default, an hour at most). */
 #define EST_STALE_RESERVATION 3700
 
-/* 0: this is a retry and op->cert holds the certificate already issued;
- * 1: no earlier certificate, go on; -1: error (CONFLICT: still in flight). */
-static int retry_of(struct ztm_store *s, struct est_op *op, struct ztm_error *err)
+int est_retry_of(struct ztm_store *s, struct est_op *op, struct ztm_error *err)
 {
 	struct ztm_cert_row prior;
 	struct ztm_error lookup;
@@ -162,27 +170,8 @@ static int retry_of(struct ztm_store *s, struct est_op *op, struct ztm_error *er
 	return rc;
 }
 
-/* Job 1: claim the credential for this key and reserve a serial. */
-static int job_claim(struct ztm_store *s, void *arg, struct ztm_error *err)
+int est_reserve(struct ztm_store *s, struct est_op *op, const char *subject, struct ztm_error *err)
 {
-	struct est_op *op = arg;
-	struct ztm_code_row code;
-	int rc;
-
-	idem_key(op, op->row.idem_key);
-	if (op->kind == EST_BY_CODE &&
-	    (ztm_store_code_claim(s, op->code_hash, op->csr.spki_sha256, (int64_t)time(NULL), &code,
-	                          err) != 0 ||
-	     owner_by_code(s, op, &code, err) != 0))
-		return -1;
-	/* A retry after a lost response gets what was issued. For a
-	 * re-enrollment this comes before the "current certificate" check: the
-	 * retry presents the certificate the first attempt replaced. */
-	rc = retry_of(s, op, err);
-	if (rc <= 0)
-		return rc;
-	if (op->kind == EST_BY_CERT && owner_by_cert(s, op, err) != 0)
-		return -1;
 	if (op->app->cas[op->ca].ca == NULL)
 		return ztm_error_set(err, ZTM_E_CONFIG, "the %s CA is not configured",
 		                     app_ca_name(op->ca));
@@ -191,13 +180,40 @@ static int job_claim(struct ztm_store *s, void *arg, struct ztm_error *err)
 	ztm_serial_hex(op->serial, op->row.serial);
 	ztm_strlcpy(op->row.ca, app_ca_name(op->ca), sizeof(op->row.ca));
 	ztm_strlcpy(op->row.profile, app_ca_name(op->ca), sizeof(op->row.profile));
-	snprintf(op->row.subject, sizeof(op->row.subject), "CN=%s,OU=%s,O=%s", op->cn, op->ou,
-	         op->app->org);
+	ztm_strlcpy(op->row.subject, subject, sizeof(op->row.subject));
 	ztm_strlcpy(op->row.spki_sha256, op->csr.spki_sha256, sizeof(op->row.spki_sha256));
 	ztm_strlcpy(op->row.owner_kind, op->owner_kind, sizeof(op->row.owner_kind));
 	op->row.owner_id = op->owner_id;
 	op->row.created_at = (int64_t)time(NULL);
 	return ztm_store_cert_reserve(s, &op->row, err);
+}
+
+/* Job 1: claim the credential for this key and reserve a serial. */
+static int job_claim(struct ztm_store *s, void *arg, struct ztm_error *err)
+{
+	struct est_op *op = arg;
+	struct ztm_code_row code;
+	char subject[256];
+	int rc;
+
+	if (op->kind == EST_BY_BOOTSTRAP)
+		return est_device_claim(s, op, err);
+	est_idem_key(op);
+	if (op->kind == EST_BY_CODE &&
+	    (ztm_store_code_claim(s, op->code_hash, op->csr.spki_sha256, (int64_t)time(NULL), &code,
+	                          err) != 0 ||
+	     owner_by_code(s, op, &code, err) != 0))
+		return -1;
+	/* A retry after a lost response gets what was issued. For a
+	 * re-enrollment this comes before the "current certificate" check: the
+	 * retry presents the certificate the first attempt replaced. */
+	rc = est_retry_of(s, op, err);
+	if (rc <= 0)
+		return rc;
+	if (op->kind == EST_BY_CERT && owner_by_cert(s, op, err) != 0)
+		return -1;
+	snprintf(subject, sizeof(subject), "CN=%s,OU=%s,O=%s", op->cn, op->ou, op->app->org);
+	return est_reserve(s, op, subject, err);
 }
 
 /* Job 2: record the signed certificate and hand it to its owner. */
@@ -206,6 +222,8 @@ static int job_record(struct ztm_store *s, void *arg, struct ztm_error *err)
 	struct est_op *op = arg;
 	char detail[160];
 
+	if (op->kind == EST_BY_BOOTSTRAP)
+		return est_device_record(s, op, err);
 	if (ztm_store_cert_issue(s, op->row.serial, op->cert.data, op->cert.len, err) != 0)
 		return -1;
 	if (op->kind == EST_BY_CODE &&
@@ -287,12 +305,19 @@ static int job_abandon(struct ztm_store *s, void *arg, struct ztm_error *err)
 	return ztm_store_cert_abandon(s, op->row.serial, err);
 }
 
+static const char *action_of(const struct est_op *op)
+{
+	return op->kind == EST_BY_CODE   ? "est.enroll"
+	       : op->kind == EST_BY_CERT ? "est.reenroll"
+	                                 : "est.enroll-device";
+}
+
 static void done_abandon(struct ztmd_req *r, void *arg, int rc, const struct ztm_error *err)
 {
 	struct est_op *op = arg;
 	struct ztmd_app *app = op->app;
 	struct ztm_error why = op->sign_err;
-	const char *action = op->kind == EST_BY_CODE ? "est.enroll" : "est.reenroll";
+	const char *action = action_of(op);
 
 	if (rc != 0)
 		ztm_log(ZTM_LOG_ERROR, "est.abandon_failed", "serial=%s err=%s", op->row.serial,
@@ -305,8 +330,12 @@ static void done_abandon(struct ztmd_req *r, void *arg, int rc, const struct ztm
 static void done_claim(struct ztmd_req *r, void *arg, int rc, const struct ztm_error *err)
 {
 	struct est_op *op = arg;
-	const char *action = op->kind == EST_BY_CODE ? "est.enroll" : "est.reenroll";
+	const char *action = action_of(op);
 
+	if (rc != 0 && op->kind == EST_BY_BOOTSTRAP && op->dev.verdict != VET_OK) {
+		est_device_refuse(r, op);
+		return;
+	}
 	if (rc != 0) {
 		struct ztmd_app *app = op->app;
 		int status = err->code == ZTM_E_CONFLICT ? 202 : app_status_for(err->code);
@@ -321,7 +350,8 @@ static void done_claim(struct ztmd_req *r, void *arg, int rc, const struct ztm_e
 		est_op_free(op);
 		return;
 	}
-	if (sign_cert(op, &op->sign_err) != 0) {
+	if ((op->kind == EST_BY_BOOTSTRAP ? est_device_sign(op, &op->sign_err)
+	                                  : sign_cert(op, &op->sign_err)) != 0) {
 		ztm_log(ZTM_LOG_ERROR, "est.sign_failed", "serial=%s err=%s", op->row.serial,
 		        ztm_err_name(op->sign_err.code));
 		/* Give the serial up now, so a retry is not told "in progress". */

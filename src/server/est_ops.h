@@ -3,10 +3,34 @@
 #define ZTMD_EST_OPS_H
 
 #include "app_int.h"
+#include "vet.h"
 #include "ztm/csr.h"
 #include "ztm/serial.h"
 
-enum est_kind { EST_BY_CODE, EST_BY_CERT };
+/* How the request authenticates: a one-time code (stations, operators),
+ * the current certificate (re-enrollment), or a device's self-signed
+ * bootstrap certificate (registration, vetted: est_device.c). */
+enum est_kind { EST_BY_CODE, EST_BY_CERT, EST_BY_BOOTSTRAP };
+
+/* A device registration: what the request claims, what the store says,
+ * and the verdict. */
+struct est_device {
+	/* The request (handler). */
+	char boot_serial[ZTM_DEV_SERIAL_MAX]; /* bootstrap subject serialNumber, "" = none */
+	char boot_product[ZTM_NAME_MAX];      /* named by the bootstrap CN, "" = none */
+	char boot_spki[ZTM_SHA256_HEX];       /* SHA-256 of the bootstrap key */
+	char csr_serial[ZTM_DEV_SERIAL_MAX];  /* CSR subject serialNumber, "" = none */
+	char peer_addr[64];
+	/* The vetted record (claim job). */
+	char serial[ZTM_DEV_SERIAL_MAX];
+	char product[ZTM_NAME_MAX];
+	char hw_type_oid[64];
+	int64_t lifetime_days, record_id, product_id, order_id;
+	/* The verdict; on a refusal, what the refusal job writes. */
+	enum vet_code verdict;
+	int quarantine;
+	char detail[512];
+};
 
 struct est_op {
 	struct ztmd_app *app;
@@ -15,6 +39,7 @@ struct est_op {
 	uint8_t code_hash[32];               /* EST_BY_CODE */
 	struct ztmd_peer peer;               /* EST_BY_CERT */
 	char old_serial[ZTM_SERIAL_HEX_MAX]; /* EST_BY_CERT */
+	struct est_device dev;               /* EST_BY_BOOTSTRAP */
 	/* Filled by the claim job. */
 	enum app_ca_id ca;
 	char owner_kind[16];
@@ -32,5 +57,24 @@ struct est_op *est_op_new(struct ztmd_app *app, const struct ztm_buf *der, struc
 void est_op_free(struct est_op *op);
 /* Runs the claim/reserve -> sign -> issue sequence and replies. Takes op. */
 void est_op_start(struct ztmd_req *r, struct est_op *op);
+
+/* Shared with est_device.c. The idempotency key of op into op->row.idem_key. */
+void est_idem_key(struct est_op *op);
+/* 0: a retry, op->cert holds what was issued; 1: nothing issued yet, go
+ * on; -1: error (ZTM_E_CONFLICT: still in flight). */
+int est_retry_of(struct ztm_store *s, struct est_op *op, struct ztm_error *err);
+/* Fills op->row for a reservation by op->ca with a fresh serial, and
+ * reserves it. */
+int est_reserve(struct ztm_store *s, struct est_op *op, const char *subject, struct ztm_error *err);
+
+/* Device registration (est_device.c): the handler, and the three steps the
+ * sequence calls for EST_BY_BOOTSTRAP. */
+void est_device_enroll(struct ztmd_req *r, struct ztmd_app *app, int label);
+int est_device_claim(struct ztm_store *s, struct est_op *op, struct ztm_error *err);
+int est_device_sign(struct est_op *op, struct ztm_error *err);
+int est_device_record(struct ztm_store *s, struct est_op *op, struct ztm_error *err);
+/* After a refused claim: quarantine, alert, audit, then the EST error body
+ * with the vetting code. Takes op. */
+void est_device_refuse(struct ztmd_req *r, struct est_op *op);
 
 #endif

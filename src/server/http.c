@@ -161,16 +161,22 @@ void ztmd_reply(struct ztmd_req *r, int status, const char *content_type, const 
 
 void ztmd_reply_error(struct ztmd_req *r, int status, const struct ztm_error *err)
 {
+	ztmd_reply_error_named(r, status, ztm_err_name(err->code), err);
+}
+
+void ztmd_reply_error_named(struct ztmd_req *r, int status, const char *name,
+                            const struct ztm_error *err)
+{
 	char qmsg[448], qpath[160];
 	json_t *j;
 	char *text = NULL;
 
-	j = json_pack("{s:s,s:s}", "error", ztm_err_name(err->code), "message", err->msg);
+	j = json_pack("{s:s,s:s}", "error", name, "message", err->msg);
 	if (j != NULL)
 		text = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
 	ztm_log(ZTM_LOG_WARN, "refused", "status=%d path=%s error=%s message=%s peer=%s", status,
-	        ztm_log_quote(r->path, qpath, sizeof(qpath)), ztm_err_name(err->code),
+	        ztm_log_quote(r->path, qpath, sizeof(qpath)), name,
 	        ztm_log_quote(err->msg, qmsg, sizeof(qmsg)), r->peer_addr);
 	if (text == NULL) {
 		static const char fallback[] = "{\"error\":\"no_memory\",\"message\":\"\"}";

@@ -59,6 +59,10 @@ void ztmd_reply_header(struct ztmd_req *r, const char *name, const char *value);
 /* JSON error body {"error": "<ztm error name>", "message": "..."} with the
  * status; logs the refusal with the peer. */
 void ztmd_reply_error(struct ztmd_req *r, int status, const struct ztm_error *err);
+/* The same with "error" set to name: a more precise code than the error's
+ * class (EST registration refusals: vet.h). */
+void ztmd_reply_error_named(struct ztmd_req *r, int status, const char *name,
+                            const struct ztm_error *err);
 
 typedef int (*ztmd_job_fn)(struct ztm_store *s, void *arg, struct ztm_error *err);
 typedef void (*ztmd_done_fn)(struct ztmd_req *r, void *arg, int rc, const struct ztm_error *err);

@@ -43,7 +43,8 @@ enum vet_code vet_decide(const struct vet_input *in, int *quarantine)
 	/* Proof that the CSR comes from the recorded device. */
 	if (!same(in->csr_spki, in->boot_spki))
 		return VET_KEY_MISMATCH;
-	if (!same(in->boot_serial, in->rec_serial))
+	if (!same(in->boot_serial, in->rec_serial) ||
+	    (in->csr_serial != NULL && !same(in->csr_serial, in->rec_serial)))
 		return VET_SERIAL_MISMATCH;
 	if (in->asked_product != NULL && !same(in->asked_product, in->rec_product))
 		return VET_PRODUCT_MISMATCH;

@@ -63,6 +63,7 @@ struct vet_input {
 	const char *boot_serial;   /* subject serialNumber of the bootstrap certificate */
 	const char *boot_spki;     /* hex SHA-256 of the bootstrap certificate's key */
 	const char *csr_spki;      /* hex SHA-256 of the CSR's key */
+	const char *csr_serial;    /* subject serialNumber of the CSR, or NULL */
 	const char *asked_product; /* product named by the request (label), or NULL */
 	unsigned csr_key_kind_bit; /* ZTM_KK_BIT of the CSR key */
 	/* The record found by the bootstrap key (have_record = 0: none). */
@@ -83,7 +84,7 @@ struct vet_input {
 	const char *device_spki; /* key the serial is bound to, when registered */
 	/* The work order of the record. */
 	int order_open;       /* open and now inside its window */
-	int order_quota_left; /* registrations left (> 0 to pass) */
+	int order_quota_left; /* registrations left: > 0 to pass */
 };
 
 /* The verdict; rules are checked in a fixed order (see vet.c). A retry of an

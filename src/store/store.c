@@ -345,6 +345,16 @@ int ztm_store_device_get(struct ztm_store *s, const char *serial, struct ztm_dev
 {
 	DISPATCH(device_get, serial, out, err);
 }
+int ztm_store_device_by_cert(struct ztm_store *s, const char *cert_serial,
+                             struct ztm_device_row *out, int *cert_revoked, struct ztm_error *err)
+{
+	DISPATCH(device_by_cert, cert_serial, out, cert_revoked, err);
+}
+int ztm_store_device_count(struct ztm_store *s, enum ztm_device_state state, int64_t *n,
+                           struct ztm_error *err)
+{
+	DISPATCH(device_count, state, n, err);
+}
 int ztm_store_device_set_state(struct ztm_store *s, const char *serial, enum ztm_device_state state,
                                const char *cert_serial, const char *key_spki, struct ztm_error *err)
 {

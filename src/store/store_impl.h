@@ -92,6 +92,10 @@ struct ztm_store_ops {
 	                  struct ztm_error *err);
 	int (*device_get)(struct ztm_store *s, const char *serial, struct ztm_device_row *out,
 	                  struct ztm_error *err);
+	int (*device_by_cert)(struct ztm_store *s, const char *cert_serial,
+	                      struct ztm_device_row *out, int *cert_revoked, struct ztm_error *err);
+	int (*device_count)(struct ztm_store *s, enum ztm_device_state state, int64_t *n,
+	                    struct ztm_error *err);
 	int (*device_set_state)(struct ztm_store *s, const char *serial,
 	                        enum ztm_device_state state, const char *cert_serial,
 	                        const char *key_spki, struct ztm_error *err);

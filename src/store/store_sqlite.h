@@ -64,6 +64,8 @@ enum sq_slot {
 	SQ_RECORD_BY_SPKI,
 	SQ_DEVICE_ADD,
 	SQ_DEVICE_GET,
+	SQ_DEVICE_BY_CERT,
+	SQ_DEVICE_COUNT,
 	SQ_DEVICE_SET_STATE,
 	SQ_FIRMWARE_APPROVE,
 	SQ_FIRMWARE_APPROVED,
@@ -218,6 +220,10 @@ int sq_device_add(struct ztm_store *s, const struct ztm_device_row *row, int64_t
                   struct ztm_error *err);
 int sq_device_get(struct ztm_store *s, const char *serial, struct ztm_device_row *out,
                   struct ztm_error *err);
+int sq_device_by_cert(struct ztm_store *s, const char *cert_serial, struct ztm_device_row *out,
+                      int *cert_revoked, struct ztm_error *err);
+int sq_device_count(struct ztm_store *s, enum ztm_device_state state, int64_t *n,
+                    struct ztm_error *err);
 int sq_device_set_state(struct ztm_store *s, const char *serial, enum ztm_device_state state,
                         const char *cert_serial, const char *key_spki, struct ztm_error *err);
 int sq_firmware_approve(struct ztm_store *s, int64_t product_id, const char *sha256,

@@ -29,9 +29,20 @@ static const struct sq_query q_device_add = {
     SQ_DEVICE_ADD,
     "INSERT INTO devices (serial, product_id, record_id, state, key_spki_sha256, cert_serial,"
     " created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)"};
-static const struct sq_query q_device_get = {
-    SQ_DEVICE_GET, "SELECT id, serial, product_id, record_id, state, key_spki_sha256,"
-                   " cert_serial, created_at, updated_at FROM devices WHERE serial = ?1"};
+#define DEVICE_COLS                                                                                \
+	"d.id, d.serial, d.product_id, d.record_id, d.state, d.key_spki_sha256, d.cert_serial,"    \
+	" d.created_at, d.updated_at"
+static const struct sq_query q_device_get = {SQ_DEVICE_GET, "SELECT " DEVICE_COLS
+                                                            " FROM devices d WHERE d.serial = ?1"};
+/* The device that owns a device-CA certificate (its current one or an
+ * earlier one), with the certificate's state. */
+static const struct sq_query q_device_by_cert = {
+    SQ_DEVICE_BY_CERT, "SELECT " DEVICE_COLS ", c.state FROM certificates c"
+                       " JOIN devices d ON d.id = c.owner_id"
+                       " WHERE c.serial = ?1 AND c.ca = 'device' AND c.owner_kind = 'device'"
+                       " AND c.state IN ('issued', 'revoked')"};
+static const struct sq_query q_device_count = {SQ_DEVICE_COUNT,
+                                               "SELECT count(*) FROM devices WHERE state = ?1"};
 /* NULL for the certificate or key keeps the stored one. */
 static const struct sq_query q_device_set_state = {
     SQ_DEVICE_SET_STATE,
@@ -328,29 +339,11 @@ out:
 	return sq_wend(s, own, ret, err);
 }
 
-int sq_device_get(struct ztm_store *base, const char *serial, struct ztm_device_row *out,
-                  struct ztm_error *err)
+/* Columns 0..8 of DEVICE_COLS into out. */
+static int device_cols(sqlite3_stmt *st, struct ztm_device_row *out)
 {
-	struct sq_store *s = sq_of(base);
-	sqlite3_stmt *st;
-	int rc, bad = 0, ret = -1;
+	int bad = 0;
 
-	if (check_dev_serial(serial, err) != 0)
-		return -1;
-	st = sq_stmt(s, &q_device_get, err);
-	if (st == NULL)
-		return -1;
-	rc = sq_bind(st, "t", serial);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE) {
-		ztm_error_set(err, ZTM_E_NOTFOUND, "device %s not found", serial);
-		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		sq_fail(s, err, rc, "looking up device %s", serial);
-		goto out;
-	}
 	memset(out, 0, sizeof(*out));
 	out->id = sqlite3_column_int64(st, 0);
 	bad |= sq_col_text(st, 1, out->serial, sizeof(out->serial));
@@ -361,12 +354,83 @@ int sq_device_get(struct ztm_store *base, const char *serial, struct ztm_device_
 	bad |= sq_col_text(st, 6, out->cert_serial, sizeof(out->cert_serial));
 	out->created_at = sqlite3_column_int64(st, 7);
 	out->updated_at = sqlite3_column_int64(st, 8);
-	if (bad) {
-		ztm_error_set(err, ZTM_E_STORE, "device %s: row does not fit its fields", serial);
+	return bad;
+}
+
+/* One device row by the text key `what` through q; *cert_revoked (when not
+ * NULL) from column 9. */
+static int device_one(struct sq_store *s, const struct sq_query *q, const char *what,
+                      const char *key, struct ztm_device_row *out, int *cert_revoked,
+                      struct ztm_error *err)
+{
+	sqlite3_stmt *st = sq_stmt(s, q, err);
+	int rc, ret = -1;
+
+	if (st == NULL)
+		return -1;
+	rc = sq_bind(st, "t", key);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		ztm_error_set(err, ZTM_E_NOTFOUND, "%s %s not found", what, key);
 		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		sq_fail(s, err, rc, "looking up %s %s", what, key);
+		goto out;
+	}
+	if (device_cols(st, out) != 0) {
+		ztm_error_set(err, ZTM_E_STORE, "%s %s: row does not fit its fields", what, key);
+		goto out;
+	}
+	if (cert_revoked != NULL) {
+		const unsigned char *cs = sqlite3_column_text(st, 9);
+		*cert_revoked = cs != NULL && strcmp((const char *)cs, "revoked") == 0;
 	}
 	ret = 0;
 out:
+	sq_reset(st);
+	return ret;
+}
+
+int sq_device_get(struct ztm_store *base, const char *serial, struct ztm_device_row *out,
+                  struct ztm_error *err)
+{
+	if (check_dev_serial(serial, err) != 0)
+		return -1;
+	return device_one(sq_of(base), &q_device_get, "device", serial, out, NULL, err);
+}
+
+int sq_device_by_cert(struct ztm_store *base, const char *cert_serial, struct ztm_device_row *out,
+                      int *cert_revoked, struct ztm_error *err)
+{
+	if (sq_check_serial(cert_serial, err) != 0)
+		return -1;
+	return device_one(sq_of(base), &q_device_by_cert, "device certificate", cert_serial, out,
+	                  cert_revoked, err);
+}
+
+int sq_device_count(struct ztm_store *base, enum ztm_device_state state, int64_t *n,
+                    struct ztm_error *err)
+{
+	struct sq_store *s = sq_of(base);
+	sqlite3_stmt *st;
+	int rc, ret = -1;
+
+	if ((unsigned)state >= ZTM_DEVICE_STATE_COUNT)
+		return ztm_error_set(err, ZTM_E_USAGE, "unknown device state");
+	st = sq_stmt(s, &q_device_count, err);
+	if (st == NULL)
+		return -1;
+	rc = sq_bind(st, "t", ztm_device_state_name(state));
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*n = sqlite3_column_int64(st, 0);
+		ret = 0;
+	} else {
+		sq_fail(s, err, rc, "counting devices");
+	}
 	sq_reset(st);
 	return ret;
 }

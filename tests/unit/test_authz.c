@@ -28,14 +28,17 @@ static const struct {
     {ZTMD_ACT_PRODUCT_WRITE, "YDYDDDDDAAAA"},   {ZTMD_ACT_PRODUCT_READ, "YYYDDDYDAAAA"},
     {ZTMD_ACT_ORDER_WRITE, "YDYDDDDDAAAA"},     {ZTMD_ACT_ORDER_READ, "YYYDDDYDAAAA"},
     {ZTMD_ACT_CERT_READ, "YYYDDDYDAAAA"},       {ZTMD_ACT_AUDIT_READ, "YYDDDDYDAAAA"},
-    {ZTMD_ACT_RECORD_UPLOAD, "DDDYDDDDAAAA"},
+    {ZTMD_ACT_RECORD_UPLOAD, "DDDYDDDDAAAA"},   {ZTMD_ACT_EST_ENROLL_DEVICE, "DDDDDDDDAAAY"},
+    {ZTMD_ACT_DEVICE_WHOAMI, "DDDDDDDYAAAA"},
 };
 
 static void peer_for_column(int col, struct ztmd_peer *p)
 {
 	memset(p, 0, sizeof(*p));
 	if (col < (int)ZTM_ROLE_COUNT) {
-		p->kind = col == ZTM_ROLE_STATION ? ZTMD_PEER_STATION : ZTMD_PEER_OPERATOR;
+		p->kind = col == ZTM_ROLE_STATION  ? ZTMD_PEER_STATION
+		          : col == ZTM_ROLE_DEVICE ? ZTMD_PEER_DEVICE
+		                                   : ZTMD_PEER_OPERATOR;
 		p->role = (enum ztm_role)col;
 		return;
 	}

@@ -46,6 +46,8 @@ enum breakage {
 	B_CSR_OTHER_KEY,
 	B_SERIAL,
 	B_NO_BOOT_SERIAL,
+	B_CSR_SERIAL,
+	B_CSR_SERIAL_SAME,
 	B_PRODUCT,
 	B_NO_PRODUCT_ASKED,
 	B_TEST,
@@ -85,6 +87,12 @@ static void apply(struct vet_input *in, enum breakage b)
 		break;
 	case B_NO_BOOT_SERIAL:
 		in->boot_serial = NULL;
+		break;
+	case B_CSR_SERIAL:
+		in->csr_serial = "SN-OTHER";
+		break;
+	case B_CSR_SERIAL_SAME:
+		in->csr_serial = in->rec_serial;
 		break;
 	case B_PRODUCT:
 		in->asked_product = "gadget";
@@ -176,6 +184,8 @@ static void test_rules(void **state)
 	    {B_CSR_OTHER_KEY, VET_KEY_MISMATCH, 0},
 	    {B_SERIAL, VET_SERIAL_MISMATCH, 0},
 	    {B_NO_BOOT_SERIAL, VET_SERIAL_MISMATCH, 0},
+	    {B_CSR_SERIAL, VET_SERIAL_MISMATCH, 0},
+	    {B_CSR_SERIAL_SAME, VET_OK, 0},
 	    {B_PRODUCT, VET_PRODUCT_MISMATCH, 0},
 	    {B_NO_PRODUCT_ASKED, VET_OK, 0},
 	    {B_TEST, VET_TEST_FAILED, 0},
