@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# register.sh - the registration benchmark, end to end (docs/benchmarks.md,
+# "Registration"). Not a test: it prints figures.
+#
+#   bench/register.sh                      (after scripts/build.sh)
+#
+# 1. a real ceremony and `ztm server init` (as tests/e2e/lib.sh does);
+# 2. bench_seed: the production model and RECORDS station records in the
+#    server's store, DEVICES of them real devices (keys in devices.bin);
+# 3. ztmd on 127.0.0.1 (its own process group);
+# 4. bench_register: warm-up, the max rate (closed loop), then latency at
+#    LOAD x max (open loop), each registration a new mTLS connection;
+# 5. the store is checked against the figures: as many device certificates
+#    and provisioned devices as successful registrations.
+#
+# Settings (environment): RECORDS (1000000), DEVICES (40000), SECONDS per
+# phase (15), CONCURRENCY (32), LOAD (0.7), WORKERS (ztmd default: one per
+# CPU), WARMUP (300), ZTM_BIN (build/), KEEP=1 keeps the directory,
+# PERF=1 records ztmd's workers with `perf record` during the run
+# (perf.data in the directory).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+ZTM_BIN=${ZTM_BIN:-$root/build}
+RECORDS=${RECORDS:-1000000}
+DEVICES=${DEVICES:-40000}
+SECONDS_PER_PHASE=${SECONDS:-15}
+CONCURRENCY=${CONCURRENCY:-32}
+LOAD=${LOAD:-0.7}
+WARMUP=${WARMUP:-300}
+ZTM=$ZTM_BIN/src/cli/ztm
+ZTMD=$ZTM_BIN/src/server/ztmd
+SEED=$ZTM_BIN/bench/bench_seed
+LOADGEN=$ZTM_BIN/bench/bench_register
+for b in "$ZTM" "$ZTMD" "$SEED" "$LOADGEN"; do
+  [ -x "$b" ] || { echo "register.sh: $b is missing: run scripts/build.sh first" >&2; exit 1; }
+done
+for tool in curl sqlite3; do
+  command -v "$tool" >/dev/null || { echo "register.sh: $tool is not installed (scripts/deps.sh)" >&2; exit 1; }
+done
+
+T=$(mktemp -d /tmp/ztm-regbench.XXXXXX)
+ZTMD_PID=
+PERF_PID=
+cleanup() {
+  local rc=$?
+  if [ -n "$PERF_PID" ] && kill -0 "$PERF_PID" 2>/dev/null; then kill -INT "$PERF_PID" || true; wait "$PERF_PID" || true; fi
+  if [ -n "$ZTMD_PID" ] && kill -0 "$ZTMD_PID" 2>/dev/null; then
+    kill -TERM "$ZTMD_PID" 2>/dev/null || true
+    wait "$ZTMD_PID" 2>/dev/null || true
+  fi
+  if [ "${KEEP:-0}" = 1 ] || [ "$rc" != 0 ]; then echo "kept $T" >&2; else rm -rf "$T"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+step() { printf '== %s\n' "$*"; }
+
+step "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(openssl version)"
+step "ceremony and server set-up in $T"
+umask 077
+printf 'bench-root-passphrase\n' >"$T/root.pass"
+"$ZTM" ceremony init --dir "$T/ceremony" --org "ZTM Bench OEM" --root-pass-file "$T/root.pass" \
+  >"$T/ceremony.log" 2>&1 || { cat "$T/ceremony.log" >&2; exit 1; }
+"$ZTM" server init --ceremony "$T/ceremony" --out "$T/srv" --listen 127.0.0.1:0 \
+  >"$T/server-init.log" 2>&1 || { cat "$T/server-init.log" >&2; exit 1; }
+if [ -n "${WORKERS:-}" ]; then
+  sed -i "s/^\[server\]$/[server]\nworkers = $WORKERS/" "$T/srv/ztmd.conf"
+fi
+
+step "seeding $RECORDS records ($DEVICES real devices)"
+"$SEED" --store "sqlite:$T/srv/ztm.db" --out "$T/devices.bin" --records "$RECORDS" --devices "$DEVICES"
+
+step "starting ztmd"
+setsid "$ZTMD" --config "$T/srv/ztmd.conf" --port-file "$T/port" >"$T/ztmd.log" 2>&1 &
+ZTMD_PID=$!
+for _ in $(seq 100); do
+  if [ -s "$T/port" ] && curl -sf --cacert "$T/ceremony/chain.pem" "https://127.0.0.1:$(cat "$T/port")/healthz" >/dev/null 2>&1; then
+    break
+  fi
+  kill -0 "$ZTMD_PID" 2>/dev/null || { tail "$T/ztmd.log" >&2; exit 1; }
+  sleep 0.1
+done
+PORT=$(cat "$T/port")
+step "ztmd pid $ZTMD_PID, workers: $(pgrep -P "$ZTMD_PID" | tr '\n' ' ')"
+if [ "${PERF:-0}" = 1 ]; then
+  perf record -e cpu-clock -g -o "$T/perf.data" -p "$(pgrep -P "$ZTMD_PID" | paste -sd,)" \
+    >"$T/perf.log" 2>&1 &
+  PERF_PID=$!
+fi
+
+step "registering (new TLS 1.3 connection per device, bootstrap certificate, EST simpleenroll)"
+"$LOADGEN" --connect "127.0.0.1:$PORT" --cacert "$T/ceremony/chain.pem" --devices "$T/devices.bin" \
+  --server-pid "$ZTMD_PID" --concurrency "$CONCURRENCY" --seconds "$SECONDS_PER_PHASE" \
+  --load "$LOAD" --warmup "$WARMUP" | tee "$T/result.txt"
+
+if [ -n "$PERF_PID" ]; then kill -INT "$PERF_PID"; wait "$PERF_PID" || true; PERF_PID=; fi
+kill -TERM "$ZTMD_PID"
+wait "$ZTMD_PID" || true
+ZTMD_PID=
+
+# Every success must be in the store: the certificate and the device.
+db() { sqlite3 -batch -noheader "$T/srv/ztm.db" "$1"; }
+ok=$(sed -nE 's/^phase .*: ([0-9]+) registered.*/\1/p' "$T/result.txt" | awk '{ n += $1 } END { print n + 0 }')
+certs=$(db "SELECT count(*) FROM certificates WHERE ca = 'device' AND state = 'issued'")
+prov=$(db "SELECT count(*) FROM devices WHERE state = 'provisioned'")
+reg=$(db "SELECT registered FROM work_orders WHERE name = 'WO-BENCH'")
+step "store: $certs device certificates issued, $prov devices provisioned, order count $reg (registrations reported: $ok)"
+if [ "$certs" != "$ok" ] || [ "$prov" != "$ok" ] || [ "$reg" != "$ok" ]; then
+  echo "register.sh: the store does not match the registrations reported" >&2
+  exit 1
+fi
+[ -n "${PERF:-}" ] && [ "$PERF" = 1 ] && KEEP=1 && echo "perf report -i $T/perf.data --no-children"
+exit 0
