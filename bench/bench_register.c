@@ -10,7 +10,8 @@
  * certificate, EST simpleenroll (POST of its base64 CSR) and the whole reply
  * read; then the connection is closed. Keys, certificates, CSRs and the
  * request bytes are prepared before anything is timed (bench_seed made
- * them). Every device registers once.
+ * them). Every device registers once; --skip N starts at the N+1st device
+ * of the file (a second run against the same store).
  *
  * Phases: a warm-up (not reported); "max", closed loop with --concurrency
  * registrations in flight for --seconds; "load", open loop for --seconds at
@@ -599,10 +600,12 @@ int main(int argc, char **argv)
 	    {"rate", required_argument, NULL, 'r'},
 	    {"warmup", required_argument, NULL, 'w'},
 	    {"no-verify", no_argument, NULL, 'V'},
+	    {"skip", required_argument, NULL, 'k'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *connect_to = NULL, *cacert = NULL, *devices = NULL;
-	uint64_t master = 0, conc = 32, secs = 15, warm = 300, rate_arg = 0, load_pct = 70;
+	uint64_t skip = 0, master = 0, conc = 32, secs = 15, warm = 300, rate_arg = 0,
+	         load_pct = 70;
 	struct regbench_file file;
 	struct phase warmup, pmax, pload;
 	struct result r;
@@ -652,6 +655,10 @@ int main(int argc, char **argv)
 		case 'V':
 			verify = 0;
 			break;
+		case 'k':
+			if (ztm_parse_u64(optarg, 0, UINT32_MAX, &skip) != 0)
+				usage();
+			break;
 		default:
 			usage();
 		}
@@ -674,6 +681,9 @@ int main(int argc, char **argv)
 	t = now_s();
 	b.dev = prepare(&file, host);
 	b.ndev = file.n;
+	if (skip >= b.ndev)
+		die("--skip", "that skips every device");
+	b.next_dev = (size_t)skip;
 	printf("prepared %zu devices in %.1f s (not timed)\n", b.ndev, now_s() - t);
 	b.ep = epoll_create1(EPOLL_CLOEXEC);
 	if (b.ep < 0)
@@ -705,6 +715,7 @@ int main(int argc, char **argv)
 	}
 	run_phase(&b, (long)master, &pload, 0, rate, (double)secs, SIZE_MAX, &r);
 	report(&pload, &r, how);
-	printf("devices used: %zu of %zu\n", b.next_dev, b.ndev);
+	printf("devices used: %zu of %zu (next run: --skip %zu)\n", b.next_dev - (size_t)skip,
+	       b.ndev, b.next_dev);
 	return pmax.count[O_OK] + pload.count[O_OK] > 0 ? 0 : 1;
 }

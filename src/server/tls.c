@@ -147,7 +147,21 @@ SSL_CTX *ztmd_tls_ctx_new(const struct ztmd_settings *s, struct ztmd_metrics *m,
 		ztm_error_ossl(err, ZTM_E_CRYPTO, "session id context");
 		goto fail;
 	}
-	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	/* No session resumption: no TLS 1.3 session tickets, no TLS 1.2
+	 * tickets, no session cache. Each client (a device registering, a
+	 * station, an operator's CLI) makes one connection per request, so
+	 * tickets are never used, and on OpenSSL 3.0 the two tickets a server
+	 * sends by default cost ~500 us of a ~1,300 us handshake (the session,
+	 * peer certificate included, is serialized and parsed back to be
+	 * duplicated; bench_tls_handshake, docs/benchmarks.md). Every
+	 * connection also has its client certificate verified afresh. */
+	if (SSL_CTX_set_num_tickets(ctx, 0) != 1) {
+		ztm_error_ossl(err, ZTM_E_CRYPTO, "session tickets");
+		goto fail;
+	}
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+	                             SSL_OP_NO_TICKET);
 	SSL_CTX_set_app_data(ctx, m);
 	SSL_CTX_set_info_callback(ctx, info_cb);
 	EVP_PKEY_free(key);
