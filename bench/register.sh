@@ -94,6 +94,10 @@ step "registering (new TLS 1.3 connection per device, bootstrap certificate, EST
   --load "$LOAD" --warmup "$WARMUP" | tee "$T/result.txt"
 
 if [ -n "$PERF_PID" ]; then kill -INT "$PERF_PID"; wait "$PERF_PID" || true; PERF_PID=; fi
+# The group commits of the whole run (warm-up included), from /metrics.
+curl -s --cacert "$T/ceremony/chain.pem" --cert "$T/ceremony/operators/admin.crt" \
+  --key "$T/ceremony/operators/admin.key" --pass "$(cat "$T/ceremony/online.pass")" \
+  "https://127.0.0.1:$PORT/metrics" >"$T/metrics.txt" || true
 kill -TERM "$ZTMD_PID"
 wait "$ZTMD_PID" || true
 ZTMD_PID=
@@ -104,6 +108,11 @@ ok=$(sed -nE 's/^phase .*: ([0-9]+) registered.*/\1/p' "$T/result.txt" | awk '{ 
 certs=$(db "SELECT count(*) FROM certificates WHERE ca = 'device' AND state = 'issued'")
 prov=$(db "SELECT count(*) FROM devices WHERE state = 'provisioned'")
 reg=$(db "SELECT registered FROM work_orders WHERE name = 'WO-BENCH'")
+batches=$(sed -n 's/^ztmd_commit_batches_total //p' "$T/metrics.txt")
+jobs=$(sed -n 's/^ztmd_commit_jobs_total //p' "$T/metrics.txt")
+if [ -n "$batches" ] && [ "$batches" -gt 0 ] && [ "$ok" -gt 0 ]; then
+  step "group commits: $batches for $jobs store jobs ($(awk "BEGIN { printf \"%.2f\", $jobs / $batches }") jobs per commit, $(awk "BEGIN { printf \"%.2f\", $batches / $ok }") commits per registration)"
+fi
 step "store: $certs device certificates issued, $prov devices provisioned, order count $reg (registrations reported: $ok)"
 if [ "$certs" != "$ok" ] || [ "$prov" != "$ok" ] || [ "$reg" != "$ok" ]; then
   echo "register.sh: the store does not match the registrations reported" >&2

@@ -5,6 +5,7 @@
 #define ZTM_STORE_SQLITE_H
 
 #include <sqlite3.h>
+#include <time.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -91,11 +92,15 @@ struct sq_store {
 	 * the jobs that ran after it. */
 	int txn;
 	sqlite3_stmt *stmt[SQ_SLOT_COUNT];
+	struct timespec busy_since; /* first SQLITE_BUSY of the current wait */
 };
 
 /* Busy timeout: how long a writer waits for another process's write
  * transaction before SQLITE_BUSY becomes a ZTM_E_STORE error. */
 #define SQ_BUSY_TIMEOUT_MS 10000
+/* Pause between two tries for the write lock while another process holds
+ * it (store_sqlite.c, busy_wait). */
+#define SQ_BUSY_PAUSE_US 100
 
 static inline struct sq_store *sq_of(struct ztm_store *s)
 {
