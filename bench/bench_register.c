@@ -4,6 +4,7 @@
  *   bench_register --connect HOST:PORT --cacert chain.pem --devices FILE
  *                  --server-pid PID [--concurrency 32] [--seconds 15]
  *                  [--load 0.7] [--rate R] [--warmup 300] [--no-verify]
+ *                  [--skip N] [--devices-max N]
  *
  * Each registration is what a device does: a NEW TCP connection, a full
  * TLS 1.3 handshake with its self-signed bootstrap certificate as client
@@ -11,7 +12,8 @@
  * read; then the connection is closed. Keys, certificates, CSRs and the
  * request bytes are prepared before anything is timed (bench_seed made
  * them). Every device registers once; --skip N starts at the N+1st device
- * of the file (a second run against the same store).
+ * of the file (a second run against the same store), --devices-max N uses
+ * (and prepares) at most N devices.
  *
  * Phases: a warm-up (not reported); "max", closed loop with --concurrency
  * registrations in flight for --seconds; "load", open loop for --seconds at
@@ -77,7 +79,8 @@ struct dev {
 	struct ztm_buf req; /* the whole HTTP request */
 };
 
-static struct dev *prepare(const struct regbench_file *f, const char *host)
+/* Devices from..to-1 of the file (the others stay unprepared and unused). */
+static struct dev *prepare(const struct regbench_file *f, size_t from, size_t to, const char *host)
 {
 	struct dev *d = calloc(f->n, sizeof(*d));
 	struct ztm_buf b64;
@@ -86,7 +89,7 @@ static struct dev *prepare(const struct regbench_file *f, const char *host)
 	if (d == NULL)
 		die("prepare", "out of memory");
 	ztm_buf_init(&b64, 0);
-	for (i = 0; i < f->n; i++) {
+	for (i = from; i < to; i++) {
 		const struct regbench_dev *e = &f->dev[i];
 		const unsigned char *p = e->cert.p;
 
@@ -551,7 +554,8 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: bench_register --connect HOST:PORT --cacert FILE --devices FILE\n"
 	                "                      --server-pid PID [--concurrency N] [--seconds S]\n"
-	                "                      [--load F] [--rate R] [--warmup N] [--no-verify]\n");
+	                "                      [--load F] [--rate R] [--warmup N] [--no-verify]\n"
+	                "                      [--skip N] [--devices-max N]\n");
 	exit(2);
 }
 
@@ -601,10 +605,11 @@ int main(int argc, char **argv)
 	    {"warmup", required_argument, NULL, 'w'},
 	    {"no-verify", no_argument, NULL, 'V'},
 	    {"skip", required_argument, NULL, 'k'},
+	    {"devices-max", required_argument, NULL, 'm'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *connect_to = NULL, *cacert = NULL, *devices = NULL;
-	uint64_t skip = 0, master = 0, conc = 32, secs = 15, warm = 300, rate_arg = 0,
+	uint64_t limit = 0, skip = 0, master = 0, conc = 32, secs = 15, warm = 300, rate_arg = 0,
 	         load_pct = 70;
 	struct regbench_file file;
 	struct phase warmup, pmax, pload;
@@ -659,6 +664,10 @@ int main(int argc, char **argv)
 			if (ztm_parse_u64(optarg, 0, UINT32_MAX, &skip) != 0)
 				usage();
 			break;
+		case 'm':
+			if (ztm_parse_u64(optarg, 1, UINT32_MAX, &limit) != 0)
+				usage();
+			break;
 		default:
 			usage();
 		}
@@ -678,13 +687,13 @@ int main(int argc, char **argv)
 	b.ctx = client_ctx(cacert, verify);
 	if (regbench_read(devices, &file, &err) != 0)
 		die(devices, err.msg);
-	t = now_s();
-	b.dev = prepare(&file, host);
-	b.ndev = file.n;
-	if (skip >= b.ndev)
+	if (skip >= file.n)
 		die("--skip", "that skips every device");
+	b.ndev = limit != 0 && limit < file.n - skip ? (size_t)(skip + limit) : file.n;
 	b.next_dev = (size_t)skip;
-	printf("prepared %zu devices in %.1f s (not timed)\n", b.ndev, now_s() - t);
+	t = now_s();
+	b.dev = prepare(&file, b.next_dev, b.ndev, host);
+	printf("prepared %zu devices in %.1f s (not timed)\n", b.ndev - b.next_dev, now_s() - t);
 	b.ep = epoll_create1(EPOLL_CLOEXEC);
 	if (b.ep < 0)
 		die("epoll_create1", strerror(errno));
@@ -716,6 +725,6 @@ int main(int argc, char **argv)
 	run_phase(&b, (long)master, &pload, 0, rate, (double)secs, SIZE_MAX, &r);
 	report(&pload, &r, how);
 	printf("devices used: %zu of %zu (next run: --skip %zu)\n", b.next_dev - (size_t)skip,
-	       b.ndev, b.next_dev);
+	       file.n, b.next_dev);
 	return pmax.count[O_OK] + pload.count[O_OK] > 0 ? 0 : 1;
 }
