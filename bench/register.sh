@@ -16,8 +16,8 @@
 # Settings (environment): RECORDS (1000000), DEVICES (40000), PHASE_SECONDS per
 # phase (15), CONCURRENCY (32), LOAD (0.7), WORKERS (ztmd default: one per
 # CPU), WARMUP (300), ZTM_BIN (build/), KEEP=1 keeps the directory,
-# PERF=1 records ztmd's workers with `perf record` during the run
-# (perf.data in the directory).
+# PERF=1 runs ztmd under `perf record --call-graph dwarf` (perf.data in the
+# kept directory; the server CPU figures are inflated by perf then).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,12 +41,11 @@ done
 
 T=$(mktemp -d /tmp/ztm-regbench.XXXXXX)
 ZTMD_PID=
-PERF_PID=
+MASTER=
 cleanup() {
   local rc=$?
-  if [ -n "$PERF_PID" ] && kill -0 "$PERF_PID" 2>/dev/null; then kill -INT "$PERF_PID" || true; wait "$PERF_PID" || true; fi
   if [ -n "$ZTMD_PID" ] && kill -0 "$ZTMD_PID" 2>/dev/null; then
-    kill -TERM "$ZTMD_PID" 2>/dev/null || true
+    kill -TERM "${MASTER:-$ZTMD_PID}" 2>/dev/null || true
     wait "$ZTMD_PID" 2>/dev/null || true
   fi
   if [ "${KEEP:-0}" = 1 ] || [ "$rc" != 0 ]; then echo "kept $T" >&2; else rm -rf "$T"; fi
@@ -75,7 +74,13 @@ step "seeding $RECORDS records ($DEVICES real devices)"
 step "disk: $("$ZTM_BIN/bench/bench_store" 1 2>/dev/null | sed -n 's/^single-row commits *//p') durable single-row SQLite commits (bench_store)"
 
 step "starting ztmd"
-setsid "$ZTMD" --config "$T/srv/ztmd.conf" --port-file "$T/port" >"$T/ztmd.log" 2>&1 &
+if [ "${PERF:-0}" = 1 ]; then
+  KEEP=1
+  setsid perf record -F 400 -e cpu-clock --call-graph dwarf,32768 -o "$T/perf.data" -- \
+    "$ZTMD" --config "$T/srv/ztmd.conf" --port-file "$T/port" 2>"$T/ztmd.log" >"$T/perf.log" &
+else
+  setsid "$ZTMD" --config "$T/srv/ztmd.conf" --port-file "$T/port" >"$T/ztmd.log" 2>&1 &
+fi
 ZTMD_PID=$!
 for _ in $(seq 100); do
   if [ -s "$T/port" ] && curl -sf --cacert "$T/ceremony/chain.pem" "https://127.0.0.1:$(cat "$T/port")/healthz" >/dev/null 2>&1; then
@@ -85,24 +90,21 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 PORT=$(cat "$T/port")
-step "ztmd pid $ZTMD_PID, workers: $(pgrep -P "$ZTMD_PID" | tr '\n' ' ')"
-if [ "${PERF:-0}" = 1 ]; then
-  perf record -e cpu-clock -g -o "$T/perf.data" -p "$(pgrep -P "$ZTMD_PID" | paste -sd,)" \
-    >"$T/perf.log" 2>&1 &
-  PERF_PID=$!
-fi
+# The master (under perf, perf's child): its pid from its first log line.
+MASTER=$(sed -n 's/.*level=info pid=\([0-9]*\) event=start .*/\1/p' "$T/ztmd.log" | head -1)
+[ -n "$MASTER" ] || { echo "register.sh: no start line in ztmd.log" >&2; exit 1; }
+step "ztmd pid $MASTER, workers: $(pgrep -P "$MASTER" | tr '\n' ' ')"
 
 step "registering (new TLS 1.3 connection per device, bootstrap certificate, EST simpleenroll)"
 "$LOADGEN" --connect "127.0.0.1:$PORT" --cacert "$T/ceremony/chain.pem" --devices "$T/devices.bin" \
-  --server-pid "$ZTMD_PID" --concurrency "$CONCURRENCY" --seconds "$SECONDS_PER_PHASE" \
+  --server-pid "$MASTER" --concurrency "$CONCURRENCY" --seconds "$SECONDS_PER_PHASE" \
   --load "$LOAD" --warmup "$WARMUP" | tee "$T/result.txt"
 
-if [ -n "$PERF_PID" ]; then kill -INT "$PERF_PID"; wait "$PERF_PID" || true; PERF_PID=; fi
 # The group commits of the whole run (warm-up included), from /metrics.
 curl -s --cacert "$T/ceremony/chain.pem" --cert "$T/ceremony/operators/admin.crt" \
   --key "$T/ceremony/operators/admin.key" --pass "$(cat "$T/ceremony/online.pass")" \
   "https://127.0.0.1:$PORT/metrics" >"$T/metrics.txt" || true
-kill -TERM "$ZTMD_PID"
+kill -TERM "$MASTER"
 wait "$ZTMD_PID" || true
 ZTMD_PID=
 
@@ -122,5 +124,5 @@ if [ "$certs" != "$ok" ] || [ "$prov" != "$ok" ] || [ "$reg" != "$ok" ]; then
   echo "register.sh: the store does not match the registrations reported" >&2
   exit 1
 fi
-[ -n "${PERF:-}" ] && [ "$PERF" = 1 ] && KEEP=1 && echo "perf report -i $T/perf.data --no-children"
+if [ "${PERF:-0}" = 1 ]; then echo "perf report -i $T/perf.data --children"; fi
 exit 0
