@@ -145,6 +145,7 @@ out:
 static int job_upload(struct ztm_store *s, void *arg, struct ztm_error *err)
 {
 	struct upload *u = arg;
+	struct ztm_station_row st;
 	int64_t now = (int64_t)time(NULL);
 	char detail[192];
 	size_t i;
@@ -152,6 +153,13 @@ static int job_upload(struct ztm_store *s, void *arg, struct ztm_error *err)
 	u->accepted = u->repeats = 0;
 	u->overbuild = 0;
 	u->have_product = 0;
+	/* The handler's access check ran before this transaction: a revocation
+	 * committed in between wins (one read per batch). */
+	if (ztm_store_station_get(s, u->station_id, &st, err) != 0)
+		return -1;
+	if (st.state == ZTM_STATION_REVOKED)
+		return ztm_error_set(err, ZTM_E_AUTH, "station %s/%s is revoked", st.factory,
+		                     st.name);
 	if (ztm_store_batch_add(s, u->station_id, u->b.sha256, (int64_t)u->b.n, &u->id, err) != 0) {
 		if (err->code != ZTM_E_EXISTS)
 			return -1;
