@@ -204,6 +204,11 @@ sync_as line-2.crt line-2.key q3 2>err || fail "line-2 sync: $(cat err)"
 [ "$(db "SELECT count(*) FROM records WHERE serial = 'SN-0003'")" = 1 ] || fail "SN-0003 not stored"
 ok "line-2 of the same factory still uploads"
 
+# since 0: every record (stored as 1, since 0 in the store means "not revoked").
+"$ZTM" station revoke --factory acme --name line-1 --since 0 >all.json 2>err || fail "revoke --since 0: $(cat err)"
+grep -q '"revoked_at": 1$' all.json && [ "$(station line-1)" = "revoked 1" ] || fail "since 0: $(cat all.json)"
+ok "--since 0 voids every record (revoked_at 1)"
+
 exec 7>&-
 kill "$KA_PID" 2>/dev/null || true
 echo "all station revocation checks passed"
