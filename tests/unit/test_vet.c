@@ -57,6 +57,7 @@ enum breakage {
 	B_INJECTED,
 	B_INJECTED_ALLOWED,
 	B_STATION_REVOKED_BEFORE,
+	B_STATION_REVOKED_AT,
 	B_STATION_REVOKED_AFTER,
 	B_CLONE,
 	B_RETRY,
@@ -122,6 +123,9 @@ static void apply(struct vet_input *in, enum breakage b)
 		break;
 	case B_STATION_REVOKED_BEFORE:
 		in->station_revoked_at = 900; /* revoked, then it recorded */
+		break;
+	case B_STATION_REVOKED_AT:
+		in->station_revoked_at = 1000; /* the very second it recorded: voided */
 		break;
 	case B_STATION_REVOKED_AFTER:
 		in->station_revoked_at = 2000; /* recorded before the revocation */
@@ -195,6 +199,7 @@ static void test_rules(void **state)
 	    {B_INJECTED, VET_INJECTED_FORBIDDEN, 0},
 	    {B_INJECTED_ALLOWED, VET_OK, 0},
 	    {B_STATION_REVOKED_BEFORE, VET_STATION_REVOKED, 0},
+	    {B_STATION_REVOKED_AT, VET_STATION_REVOKED, 0},
 	    {B_STATION_REVOKED_AFTER, VET_OK, 0},
 	    {B_CLONE, VET_CLONE, 1},
 	    {B_RETRY, VET_OK, 0},
