@@ -272,6 +272,15 @@ int est_device_claim(struct ztm_store *s, struct est_op *op, struct ztm_error *e
 		rc = est_retry_of(s, op, err);
 		if (rc <= 0)
 			goto out;
+		rc = -1;
+		/* Only a registration that never finished is resumed; a
+		 * provisioned device always has its issued certificate. */
+		if (l->device.state != ZTM_DEVICE_MANUFACTURED) {
+			ztm_error_set(err, ZTM_E_STORE,
+			              "device %s is %s but its certificate is missing", d->serial,
+			              ztm_device_state_name(l->device.state));
+			goto out;
+		}
 	} else {
 		struct ztm_device_row row;
 
