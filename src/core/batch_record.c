@@ -174,8 +174,10 @@ int ztm_record_check_cert(struct ztm_record *r, struct ztm_error *err)
 		goto out;
 	}
 	/* Self-signed: issuer is the subject (and any key identifiers agree),
-	 * and the signature verifies with the certificate's own key. */
-	if (X509_check_issued(x, x) != X509_V_OK) {
+	 * and the signature verifies with the certificate's own key. Not
+	 * X509_check_issued: it also wants keyCertSign, which an end-entity
+	 * bootstrap certificate (digitalSignature only) rightly lacks. */
+	if (X509_self_signed(x, 0) != 1) {
 		ztm_error_set(err, ZTM_E_POLICY, "bootstrap certificate is not self-issued");
 		goto out;
 	}

@@ -188,6 +188,7 @@ static int look_up(struct ztm_store *s, struct est_op *op, struct lookups *l, st
 	in->rec_test_passed = l->rec.test_result == ZTM_TEST_PASS;
 	in->rec_injected = l->rec.key_origin == ZTM_KEY_ORIGIN_INJECTED;
 	in->rec_recorded_at = l->rec.recorded_at;
+	in->rec_received_at = l->rec.received_at;
 	if (ztm_store_station_get(s, l->rec.station_id, &l->st, err) != 0 ||
 	    ztm_store_order_get_id(s, l->rec.order_id, &l->order, err) != 0 ||
 	    ztm_store_product_get(s, l->order.product, &l->product, err) != 0)

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "app_int.h"
+#include "record_policy.h"
 #include "ztm/batch.h"
 #include "ztm/str.h"
 
@@ -27,6 +28,10 @@ struct upload {
 	struct ztm_batch b;
 	int64_t station_id, factory_id;
 	char actor[160];
+	/* The product of the last order seen: a batch is mostly one order, so
+	 * one entry saves a lookup per record. */
+	int have_product;
+	struct ztm_product_row product;
 	/* out of the job */
 	int64_t id;
 	int duplicate;
@@ -72,6 +77,14 @@ static int store_record(struct ztm_store *s, struct upload *u, const struct ztm_
 	if (o.state != ZTM_ORDER_OPEN)
 		return ztm_error_set(err, ZTM_E_POLICY, "record %zu: order '%s' is closed", idx,
 		                     rec->order);
+	if (!u->have_product || u->product.id != o.product_id) {
+		u->have_product = 0;
+		if (ztm_store_product_get(s, o.product, &u->product, err) != 0)
+			return -1;
+		u->have_product = 1;
+	}
+	if (record_policy_check(rec, idx, &u->product, err) != 0)
+		return -1;
 	ztm_record_row_init(&row);
 	row.batch_id = u->id;
 	row.station_id = u->station_id;
@@ -132,12 +145,21 @@ out:
 static int job_upload(struct ztm_store *s, void *arg, struct ztm_error *err)
 {
 	struct upload *u = arg;
+	struct ztm_station_row st;
 	int64_t now = (int64_t)time(NULL);
 	char detail[192];
 	size_t i;
 
 	u->accepted = u->repeats = 0;
 	u->overbuild = 0;
+	u->have_product = 0;
+	/* The handler's access check ran before this transaction: a revocation
+	 * committed in between wins (one read per batch). */
+	if (ztm_store_station_get(s, u->station_id, &st, err) != 0)
+		return -1;
+	if (st.state == ZTM_STATION_REVOKED)
+		return ztm_error_set(err, ZTM_E_AUTH, "station %s/%s is revoked", st.factory,
+		                     st.name);
 	if (ztm_store_batch_add(s, u->station_id, u->b.sha256, (int64_t)u->b.n, &u->id, err) != 0) {
 		if (err->code != ZTM_E_EXISTS)
 			return -1;
