@@ -95,7 +95,7 @@ void demo_step(struct demo *d, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	demo_log(d, "\n=== %s", line);
+	demo_log(d, "=== %s", line);
 	if (!d->quiet) {
 		printf("\n== %s\n", line);
 		fflush(stdout);
