@@ -79,6 +79,9 @@ pid=$(sed -n 's/.*ztmd (pid \([0-9]*\)) healthy.*/\1/p' "$D/demo.log" | head -1)
 [ -n "$pid" ] || fail "no ztmd pid in demo.log"
 ! kill -0 "$pid" 2>/dev/null || fail "ztmd $pid still running after the demo"
 grep -q 'event=stop status=0' "$D/server/ztmd.log" || fail "ztmd did not stop cleanly"
+# Under the sanitizer build: no report from ztmd or from any ztm command.
+! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$D/server/ztmd.log" "$D/demo.log" err ||
+  fail "sanitizer report: $(grep -hE -A8 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$D/server/ztmd.log" "$D/demo.log" err | head -40)"
 ok "ztmd was a separate process (pid $pid) and stopped cleanly"
 
 # A second run into the same directory is refused and changes nothing.
@@ -95,7 +98,7 @@ ok "refused: an existing data directory (1, unchanged), --devices 0 and an unkno
 # --serve: the summary, then ztmd keeps answering until SIGTERM.
 "$ZTM" demo --devices 2 --dir "$T/serve" --serve --quiet >serve.out 2>serve.err &
 demo=$!
-for _ in $(seq 600); do grep -q 'keeps running' serve.out 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 3000); do grep -q 'keeps running' serve.out 2>/dev/null && break; sleep 0.1; done
 grep -q 'keeps running' serve.out || { kill $demo; fail "--serve: $(cat serve.out serve.err)"; }
 url=$(sed -n 's/^ztmd keeps running at \([^ ]*\) .*/\1/p' serve.out)
 curl -sf --cacert "$T/serve/ceremony/chain.pem" "$url/healthz" >/dev/null || { kill $demo; fail "--serve: $url not healthy"; }
