@@ -264,7 +264,11 @@ int cmd_demo(int argc, char **argv)
 	d->t_start = demo_now();
 	demo_log(d, "ztm demo: %u devices; ztm %s; ztmd %s", d->devices, d->ztm, d->ztmd);
 	if (run(d, &err) != 0) {
+		struct ztm_error e2;
 		cli_fail("demo", &err);
+		/* What the store holds so far, for the post-mortem. */
+		if (d->store != NULL)
+			demo_summary(d, &e2);
 		fprintf(stderr, "ztm demo: stopped; the data directory %s is left as it was\n",
 		        d->dir);
 		goto out;
