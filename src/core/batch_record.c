@@ -174,8 +174,11 @@ int ztm_record_check_cert(struct ztm_record *r, struct ztm_error *err)
 		goto out;
 	}
 	/* Self-signed: issuer is the subject (and any key identifiers agree),
-	 * and the signature verifies with the certificate's own key. */
-	if (X509_check_issued(x, x) != X509_V_OK) {
+	 * and the signature verifies with the certificate's own key. Not
+	 * X509_check_issued(x, x): it also demands keyCertSign of a keyUsage,
+	 * which an end-entity bootstrap certificate (libztmdev's: critical
+	 * digitalSignature) rightly lacks. */
+	if (X509_self_signed(x, 0) != 1) {
 		ztm_error_set(err, ZTM_E_POLICY, "bootstrap certificate is not self-issued");
 		goto out;
 	}
