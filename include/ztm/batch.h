@@ -75,6 +75,9 @@ const char *ztm_key_origin_name(enum ztm_key_origin k);
  * r->serial. Fills r->spki_sha256. ZTM_E_PARSE / ZTM_E_BADSIG /
  * ZTM_E_WEAKKEY / ZTM_E_POLICY. */
 int ztm_record_check_cert(struct ztm_record *r, struct ztm_error *err);
+/* Every field but the certificate (a station checks what it was told
+ * before it makes a key for it). */
+int ztm_record_validate_fields(const struct ztm_record *r, struct ztm_error *err);
 /* Every field, then the certificate. */
 int ztm_record_validate(struct ztm_record *r, struct ztm_error *err);
 

@@ -30,7 +30,8 @@ static int usage_station(void)
 	        "         --key KEY-URI [--key-pass-file FILE] [--alg p256|p384|ed25519|rsa3072]\n"
 	        "         --out STATION.crt --server URL --ca CHAIN.pem\n"
 	        "       ztm station record --queue DIR ...   (ztm station record --help)\n"
-	        "       ztm station sync --queue DIR ...     (ztm station sync "
+	        "       ztm station sync --queue DIR ...     (ztm station sync --help)\n"
+	        "       ztm station inject --queue DIR ...   (ztm station inject "
 	        "--help)\n\n" CLI_CONN_USAGE);
 	return ZTM_EXIT_USAGE;
 }
@@ -227,11 +228,14 @@ int cmd_station(int argc, char **argv)
 	json_t *j;
 	char path[300];
 
-	/* The station's own queue commands (station_record.c, station_sync.c). */
+	/* The station's own queue commands (station_record.c, station_sync.c,
+	 * station_inject.c). */
 	if (argc >= 2 && strcmp(argv[1], "record") == 0)
 		return station_record(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "sync") == 0)
 		return station_sync(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "inject") == 0)
+		return station_inject(argc - 1, argv + 1);
 	if (argc < 2 || parse(argc - 1, argv + 1, &a) != 0)
 		return usage_station();
 	if (strcmp(argv[1], "enroll") == 0) {

@@ -48,9 +48,10 @@ static int usage(void)
 	fprintf(stderr,
 	        "usage: ztm station sync --queue DIR --cert STATION.crt --key KEY-URI\n"
 	        "         [--key-pass-file FILE] --server URL --ca CHAIN.pem [--max N]\n"
-	        "  Signs the queued records as batches of at most N (default 500) with the\n"
+	        "  Signs the queued records as batches of at most N (default %d) with the\n"
 	        "  station key and uploads them; a batch stays in DIR/batches until the\n"
-	        "  server acknowledges it, and is then moved to DIR/sent.\n");
+	        "  server acknowledges it, and is then moved to DIR/sent.\n",
+	        STATION_SYNC_MAX);
 	return ZTM_EXIT_USAGE;
 }
 
@@ -423,6 +424,50 @@ static int load_credential(struct sync *s, struct ztm_error *err)
 	return 0;
 }
 
+int station_queue_sync(const char *queue, const struct ztm_client_opts *conn, size_t max,
+                       unsigned *sent, struct ztm_error *err)
+{
+	struct sync s;
+	char lock[4200], id[33];
+	int fd = -1, made, rc = -1;
+
+	memset(&s, 0, sizeof(s));
+	s.queue = queue;
+	s.conn = *conn;
+	s.max = max;
+	if (station_queue_dir(s.queue, "records", s.records, sizeof(s.records), err) != 0 ||
+	    station_queue_dir(s.queue, "batches", s.batches, sizeof(s.batches), err) != 0 ||
+	    station_queue_dir(s.queue, "sent", s.sent, sizeof(s.sent), err) != 0)
+		return -1;
+	/* One sync per queue at a time; `record` may keep appending. */
+	snprintf(lock, sizeof(lock), "%s/lock", s.queue);
+	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		ztm_error_set(err, ZTM_E_CONFLICT, "%s: %s", lock,
+		              fd < 0 ? strerror(errno) : "another sync is running");
+		goto out;
+	}
+	if (load_credential(&s, err) != 0 || drain_pending(&s, err) != 0)
+		goto out;
+	for (;;) {
+		if (make_batch(&s, id, &made, err) != 0)
+			goto out;
+		if (!made)
+			break;
+		if (send_batch(&s, id, err) != 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	if (sent != NULL)
+		*sent = s.sent_batches;
+	if (fd >= 0)
+		close(fd);
+	X509_free(s.cert);
+	EVP_PKEY_free(s.key);
+	return rc;
+}
+
 int station_sync(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -432,59 +477,30 @@ int station_sync(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct sync s;
+	struct ztm_client_opts conn;
 	struct ztm_error err;
-	char lock[4200], id[33];
-	uint64_t max = 500;
-	int c, fd = -1, made, rc = ZTM_EXIT_FAIL;
+	const char *queue = NULL;
+	uint64_t max = STATION_SYNC_MAX;
+	unsigned sent = 0;
+	int c;
 
-	memset(&s, 0, sizeof(s));
+	memset(&conn, 0, sizeof(conn));
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (cli_conn_option(c, &s.conn))
+		if (cli_conn_option(c, &conn))
 			continue;
 		if (c == 'q')
-			s.queue = optarg;
+			queue = optarg;
 		else if (c == 'm' && ztm_parse_u64(optarg, 1, ZTM_BATCH_MAX_RECORDS, &max) == 0)
 			continue;
 		else
 			return usage();
 	}
-	if (optind != argc || s.queue == NULL)
+	if (optind != argc || queue == NULL)
 		return usage();
-	s.max = (size_t)max;
-	if (ztm_client_opts_env(&s.conn, 1, &err) != 0 ||
-	    station_queue_dir(s.queue, "records", s.records, sizeof(s.records), &err) != 0 ||
-	    station_queue_dir(s.queue, "batches", s.batches, sizeof(s.batches), &err) != 0 ||
-	    station_queue_dir(s.queue, "sent", s.sent, sizeof(s.sent), &err) != 0)
+	if (ztm_client_opts_env(&conn, 1, &err) != 0 ||
+	    station_queue_sync(queue, &conn, (size_t)max, &sent, &err) != 0)
 		return cli_fail("station sync", &err);
-	/* One sync per queue at a time; `record` may keep appending. */
-	snprintf(lock, sizeof(lock), "%s/lock", s.queue);
-	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
-		ztm_error_set(&err, ZTM_E_CONFLICT, "%s: %s", lock,
-		              fd < 0 ? strerror(errno) : "another sync is running");
-		goto fail;
-	}
-	if (load_credential(&s, &err) != 0 || drain_pending(&s, &err) != 0)
-		goto fail;
-	for (;;) {
-		if (make_batch(&s, id, &made, &err) != 0)
-			goto fail;
-		if (!made)
-			break;
-		if (send_batch(&s, id, &err) != 0)
-			goto fail;
-	}
-	fprintf(stderr, "sync done: %u batch(es) acknowledged, queue empty\n", s.sent_batches);
-	rc = ZTM_EXIT_OK;
-	goto out;
-fail:
-	rc = cli_fail("station sync", &err);
-out:
-	if (fd >= 0)
-		close(fd);
-	X509_free(s.cert);
-	EVP_PKEY_free(s.key);
-	return rc;
+	fprintf(stderr, "sync done: %u batch(es) acknowledged, queue empty\n", sent);
+	return ZTM_EXIT_OK;
 }

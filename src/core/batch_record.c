@@ -175,8 +175,9 @@ int ztm_record_check_cert(struct ztm_record *r, struct ztm_error *err)
 	}
 	/* Self-signed: issuer is the subject (and any key identifiers agree),
 	 * and the signature verifies with the certificate's own key. Not
-	 * X509_check_issued: it also wants keyCertSign, which an end-entity
-	 * bootstrap certificate (digitalSignature only) rightly lacks. */
+	 * X509_check_issued(x, x): it also demands keyCertSign of a keyUsage,
+	 * which an end-entity bootstrap certificate (libztmdev's: critical
+	 * digitalSignature) rightly lacks. */
 	if (X509_self_signed(x, 0) != 1) {
 		ztm_error_set(err, ZTM_E_POLICY, "bootstrap certificate is not self-issued");
 		goto out;
@@ -199,7 +200,7 @@ out:
 	return rc;
 }
 
-int ztm_record_validate(struct ztm_record *r, struct ztm_error *err)
+int ztm_record_validate_fields(const struct ztm_record *r, struct ztm_error *err)
 {
 	static const char *const fmt = "%s: '%.80s' is not valid (%s)";
 
@@ -230,6 +231,13 @@ int ztm_record_validate(struct ztm_record *r, struct ztm_error *err)
 		return ztm_error_set(err, ZTM_E_PARSE, "key_origin: not device or injected");
 	if (r->recorded_at < 1 || r->recorded_at > INT64_C(253402300799))
 		return ztm_error_set(err, ZTM_E_PARSE, "recorded_at: out of range");
+	return 0;
+}
+
+int ztm_record_validate(struct ztm_record *r, struct ztm_error *err)
+{
+	if (ztm_record_validate_fields(r, err) != 0)
+		return -1;
 	return ztm_record_check_cert(r, err);
 }
 
