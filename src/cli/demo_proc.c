@@ -217,7 +217,7 @@ static int ztmd_alive(struct demo *d, int *status)
 
 static int healthy(struct demo *d)
 {
-	struct ztm_client_opts o = {d->url, d->chain, NULL, NULL, NULL};
+	struct ztm_client_opts o = {.url = d->url, .ca_file = d->chain};
 	struct ztm_http_resp resp;
 	struct ztm_error err;
 	int ok;
