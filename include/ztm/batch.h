@@ -27,13 +27,19 @@
 /* Caps (docs/records.md). */
 #define ZTM_BATCH_MAX_DER     ((size_t)16 * 1024 * 1024)
 #define ZTM_BATCH_MAX_RECORDS 10000
-#define ZTM_BATCH_VERSION     1
-#define ZTM_RECORD_MAX_NAME   64 /* product, order, factory, station */
-#define ZTM_RECORD_MAX_SERIAL 64 /* X.520 ub-serial-number */
-#define ZTM_RECORD_MAX_HWREV  32
-#define ZTM_RECORD_MAX_FWVER  64
-#define ZTM_RECORD_MAX_CERT   4096 /* bootstrap certificate DER */
-#define ZTM_RECORD_MAX_JSON   8192 /* one record as JSON (queue file) */
+/* What one upload may be by default: ztmd's [server] max_batch_bytes and
+ * `ztm station sync --max-bytes`. The default --max (records per batch)
+ * fits it with typical records (~1.1 KB of JSON each with a P-256
+ * bootstrap certificate); larger records make the station split further. */
+#define ZTM_BATCH_DEFAULT_BYTES   ((size_t)8 * 1024 * 1024)
+#define ZTM_BATCH_DEFAULT_RECORDS 5000
+#define ZTM_BATCH_VERSION         1
+#define ZTM_RECORD_MAX_NAME       64 /* product, order, factory, station */
+#define ZTM_RECORD_MAX_SERIAL     64 /* X.520 ub-serial-number */
+#define ZTM_RECORD_MAX_HWREV      32
+#define ZTM_RECORD_MAX_FWVER      64
+#define ZTM_RECORD_MAX_CERT       4096 /* bootstrap certificate DER */
+#define ZTM_RECORD_MAX_JSON       8192 /* one record as JSON (queue file) */
 
 struct ztm_record {
 	char serial[ZTM_RECORD_MAX_SERIAL + 1];

@@ -274,6 +274,8 @@ size_t records_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max)
 {
 	if (max < 1)
 		return 0;
-	out[0] = (struct ztmd_route){ZTMD_POST, "/api/v1/records", 0, h_records, app};
+	/* A batch is larger than any other body: its own cap. */
+	out[0] = (struct ztmd_route){ZTMD_POST, "/api/v1/records", ZTMD_ROUTE_BATCH_BODY, h_records,
+	                             app};
 	return 1;
 }
