@@ -9,8 +9,9 @@
 
 /* A new JSON object for a validated record, or NULL with err. */
 json_t *ztm_record_obj(struct ztm_record *r, struct ztm_error *err);
-/* Fills *out from a JSON object and validates it; err names the field. */
-int ztm_record_from_obj(const json_t *j, struct ztm_record *out, struct ztm_error *err);
+/* Fills *out from a JSON object and validates it (full: ztm_record_validate,
+ * else ztm_record_validate_shape); err names the field. */
+int ztm_record_from_obj(const json_t *j, struct ztm_record *out, int full, struct ztm_error *err);
 
 /* A string member that must exist, be a string without NUL and at most max
  * bytes long; copied into out (size > max). */
