@@ -327,7 +327,7 @@ static int cmd_post(int argc, char **argv)
 	long conns;
 	size_t i, records = 0, batches = 0;
 	double t0, t;
-	int failed = 0;
+	int failed = 0, port;
 
 	if (argc < 10)
 		return 2;
@@ -339,12 +339,14 @@ static int cmd_post(int argc, char **argv)
 	th = calloc((size_t)conns, sizeof(*th));
 	if (cs == NULL || th == NULL)
 		die("memory");
+	if (ztm_parse_int(argv[3], 1, 65535, &port) != 0)
+		die("PORT: 1..65535");
 	for (i = 0; i < (size_t)conns; i++) {
 		cs[i].files = argv + 9;
 		cs[i].nfiles = (size_t)(argc - 9);
 		cs[i].first = i;
 		cs[i].step = (size_t)conns;
-		conn_open(&cs[i], ctx, argv[2], atoi(argv[3]));
+		conn_open(&cs[i], ctx, argv[2], port);
 	}
 	t0 = now();
 	for (i = 0; i < (size_t)conns; i++)
