@@ -36,6 +36,11 @@ struct upload {
 	char ob_serial[ZTM_RECORD_MAX_SERIAL + 1];
 	char ob_detail[512];
 	struct ztm_error why; /* the refusal, kept for the alert job's reply */
+	/* The order of the previous record: a batch is mostly one order, and
+	 * looking it up per record was a SELECT each. Only fields that do not
+	 * change inside the transaction are used from it (not `recorded`). */
+	int have_order;
+	struct ztm_order_row order;
 };
 
 static void upload_free(struct upload *u)
@@ -56,7 +61,12 @@ static int store_record(struct ztm_store *s, struct upload *u, const struct ztm_
 	int64_t rid;
 	int repeat = 0, rc = -1;
 
-	if (ztm_store_order_get(s, rec->order, &o, err) != 0) {
+	if (u->have_order && strcmp(u->order.name, rec->order) == 0) {
+		o = u->order;
+	} else if (ztm_store_order_get(s, rec->order, &o, err) == 0) {
+		u->order = o;
+		u->have_order = 1;
+	} else {
 		ztm_strlcpy(why, err->msg, sizeof(why));
 		return ztm_error_set(err, err->code == ZTM_E_NOTFOUND ? ZTM_E_POLICY : err->code,
 		                     "record %zu: order '%s': %s", idx, rec->order, why);
@@ -138,6 +148,7 @@ static int job_upload(struct ztm_store *s, void *arg, struct ztm_error *err)
 
 	u->accepted = u->repeats = 0;
 	u->overbuild = 0;
+	u->have_order = 0;
 	if (ztm_store_batch_add(s, u->station_id, u->b.sha256, (int64_t)u->b.n, &u->id, err) != 0) {
 		if (err->code != ZTM_E_EXISTS)
 			return -1;
