@@ -398,12 +398,22 @@ void ztmd_http_dispatch(struct evhttp_request *ev, void *arg)
 	if (match != NULL && (match->flags & ZTMD_ROUTE_BATCH_BODY))
 		r->body.max = w->set->max_batch_bytes;
 	in = evhttp_request_get_input_buffer(ev);
-	if (evbuffer_get_length(in) > r->body.max ||
-	    (evbuffer_get_length(in) > 0 &&
-	     ztm_buf_append(&r->body, evbuffer_pullup(in, -1), evbuffer_get_length(in)) != 0)) {
+	len = evbuffer_get_length(in);
+	if (len > r->body.max) {
 		ztm_error_set(&e, ZTM_E_TOOBIG, "request body over %zu bytes", r->body.max);
 		ztmd_reply_error(r, 413, &e);
 		goto out;
+	}
+	/* One copy, straight out of evbuffer's chain (evbuffer_pullup would
+	 * first make the chain contiguous: a second copy of a batch's MiBs). */
+	if (len > 0) {
+		uint8_t *dst = ztm_buf_reserve(&r->body, len);
+		if (dst == NULL || evbuffer_remove(in, dst, len) != (int)len) {
+			ztm_error_set(&e, ZTM_E_NOMEM, "request body of %zu bytes", len);
+			ztmd_reply_error(r, 500, &e);
+			goto out;
+		}
+		r->body.len = len;
 	}
 	if (match != NULL) {
 		match->fn(r, match->arg);
