@@ -9,7 +9,8 @@
  *
  * Invariants (__builtin_trap on violation): nothing verifies against a CA
  * whose key never signed anything; a refusal leaves no records behind; a
- * parsed document holds 1..10000 records, each valid on its own, serials
+ * parsed document holds 1..10000 records, each valid by the server's check
+ * (ztm_record_validate_shape) on its own, serials
  * unique; a parsed record re-encodes and parses back to the same fields. */
 #include <openssl/evp.h>
 #include <openssl/x509.h>
