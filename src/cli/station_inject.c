@@ -197,7 +197,8 @@ static int preflight(struct inject *in, const struct station_fields *f, struct z
 	 * and clears a backlog, so the record made below goes out alone and a
 	 * queue that cannot upload stops us before a key exists. An empty
 	 * queue sends nothing, so ask the server whether it is there. */
-	if (station_queue_sync(in->queue, &in->station, STATION_SYNC_MAX, NULL, err) != 0 ||
+	if (station_queue_sync(in->queue, &in->station, ZTM_BATCH_DEFAULT_RECORDS,
+	                       ZTM_BATCH_DEFAULT_BYTES, NULL, err) != 0 ||
 	    server_up(&in->station, err) != 0) {
 		struct ztm_error why = *err;
 		return ztm_error_set(err, why.code, "nothing done: %s", why.msg);
@@ -231,7 +232,8 @@ static int make_and_record(struct inject *in, struct ztm_error *err)
 		return -1;
 	fprintf(stderr, "recorded %s (test %s, key injected, %s): %s\n", r->serial,
 	        ztm_test_result_name(r->test_result), ztm_key_alg_name(in->alg), path);
-	if (station_queue_sync(in->queue, &in->station, STATION_SYNC_MAX, NULL, err) != 0) {
+	if (station_queue_sync(in->queue, &in->station, ZTM_BATCH_DEFAULT_RECORDS,
+	                       ZTM_BATCH_DEFAULT_BYTES, NULL, err) != 0) {
 		struct ztm_error why = *err;
 		return ztm_error_set(err, why.code,
 		                     "%s not injected: its record did not upload (%s); it stays "

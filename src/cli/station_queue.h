@@ -48,15 +48,13 @@ int station_fields_fill(const struct station_fields *f, struct ztm_record *r,
  * unless replace. The file's path goes to path. */
 int station_queue_put(const char *queue, struct ztm_record *r, int replace, char *path, size_t n,
                       struct ztm_error *err);
-/* Records per signed batch unless --max says otherwise. */
-#define STATION_SYNC_MAX 500
-
 /* `ztm station sync` for the queue: finishes and re-sends what is pending,
- * then signs and uploads the queued records, at most max per batch, with
- * the station credential of conn (complete: ztm_client_opts_env). *sent
- * (when not NULL) gets the number of batches acknowledged. */
+ * then signs and uploads the queued records, at most max per batch and at
+ * most max_bytes signed bytes (the server's max_batch_bytes), with the
+ * station credential of conn (complete: ztm_client_opts_env). *sent (when
+ * not NULL) gets the number of batches acknowledged. */
 int station_queue_sync(const char *queue, const struct ztm_client_opts *conn, size_t max,
-                       unsigned *sent, struct ztm_error *err);
+                       size_t max_bytes, unsigned *sent, struct ztm_error *err);
 
 /* DIR/sub into out, created (0700) if missing. */
 int station_queue_dir(const char *queue, const char *sub, char *out, size_t n,
