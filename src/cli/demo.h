@@ -52,7 +52,7 @@ struct demo_answer {
 #define DEMO_ATTACK_TABLE(X)                                                                       \
 	X(DEMO_ATK_REPLAY, "replayed bootstrap after activation", 403, "bootstrap_replay")         \
 	X(DEMO_ATK_UNRECORDED, "unrecorded device", 403, "unrecorded")                             \
-	X(DEMO_ATK_OVERQUOTA_UPLOAD, "over-quota device: record upload", 409, "conflict")          \
+	X(DEMO_ATK_OVERQUOTA_UPLOAD, "over-quota device: record upload", 409, "overbuild")         \
 	X(DEMO_ATK_OVERQUOTA_ENROLL, "over-quota device: registration", 403, "unrecorded")         \
 	X(DEMO_ATK_CLONE, "cloned device", 403, "clone")                                           \
 	X(DEMO_ATK_REVOKED, "device recorded by a revoked station", 403, "station_revoked")

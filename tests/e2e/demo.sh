@@ -51,7 +51,7 @@ ok "every count of the summary equals the store (devices by state, orders, stati
 # The attack table: six rows, each refused as expected, with the server's code.
 for row in 'replayed bootstrap after activation +SN-00001 +403 bootstrap_replay +yes' \
   'unrecorded device +SN-OFFBOOK-1 +403 unrecorded +yes' \
-  "over-quota device: record upload +SN-000$((N + 1)) +409 conflict +yes" \
+  "over-quota device: record upload +SN-000$((N + 1)) +409 overbuild +yes" \
   "over-quota device: registration +SN-000$((N + 1)) +403 unrecorded +yes" \
   'cloned device +F2-00001 +403 clone +yes' \
   'device recorded by a revoked station +F2-00002 +403 station_revoked +yes'; do
