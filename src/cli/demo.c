@@ -56,7 +56,7 @@ double demo_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void vlog(struct demo *d, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void vlog(struct demo *d, const char *fmt, va_list ap)
 {
 	char line[4096];
 	int n, m;
