@@ -27,13 +27,19 @@
 /* Caps (docs/records.md). */
 #define ZTM_BATCH_MAX_DER     ((size_t)16 * 1024 * 1024)
 #define ZTM_BATCH_MAX_RECORDS 10000
-#define ZTM_BATCH_VERSION     1
-#define ZTM_RECORD_MAX_NAME   64 /* product, order, factory, station */
-#define ZTM_RECORD_MAX_SERIAL 64 /* X.520 ub-serial-number */
-#define ZTM_RECORD_MAX_HWREV  32
-#define ZTM_RECORD_MAX_FWVER  64
-#define ZTM_RECORD_MAX_CERT   4096 /* bootstrap certificate DER */
-#define ZTM_RECORD_MAX_JSON   8192 /* one record as JSON (queue file) */
+/* What one upload may be by default: ztmd's [server] max_batch_bytes and
+ * `ztm station sync --max-bytes`. The default --max (records per batch)
+ * fits it with typical records (~1.1 KB of JSON each with a P-256
+ * bootstrap certificate); larger records make the station split further. */
+#define ZTM_BATCH_DEFAULT_BYTES   ((size_t)8 * 1024 * 1024)
+#define ZTM_BATCH_DEFAULT_RECORDS 5000
+#define ZTM_BATCH_VERSION         1
+#define ZTM_RECORD_MAX_NAME       64 /* product, order, factory, station */
+#define ZTM_RECORD_MAX_SERIAL     64 /* X.520 ub-serial-number */
+#define ZTM_RECORD_MAX_HWREV      32
+#define ZTM_RECORD_MAX_FWVER      64
+#define ZTM_RECORD_MAX_CERT       4096 /* bootstrap certificate DER */
+#define ZTM_RECORD_MAX_JSON       8192 /* one record as JSON (queue file) */
 
 struct ztm_record {
 	char serial[ZTM_RECORD_MAX_SERIAL + 1];
@@ -69,14 +75,31 @@ int ztm_key_origin_parse(const char *s, enum ztm_key_origin *out);
 const char *ztm_test_result_name(enum ztm_test_result t);
 const char *ztm_key_origin_name(enum ztm_key_origin k);
 
-/* Checks the bootstrap certificate in r->cert: strict DER, nothing
- * trailing, self-signed and its signature verifies with its own key, the
- * key passes the key policy, its subject serialNumber (2.5.4.5) is exactly
- * r->serial. Fills r->spki_sha256. ZTM_E_PARSE / ZTM_E_BADSIG /
- * ZTM_E_WEAKKEY / ZTM_E_POLICY. */
+/* The server's check of the bootstrap certificate in r->cert, from its
+ * DER alone (no OpenSSL decoding, no signature): strict DER framing of the
+ * certificate and its TBS, nothing trailing, both signature algorithms
+ * equal, issuer == subject byte for byte (self-issued), the key passes the
+ * key policy (ztm_spki_check), the subject's one serialNumber (2.5.4.5) is
+ * exactly r->serial. Fills r->spki_sha256 (SHA-256 of the SPKI DER).
+ * ZTM_E_TOOBIG / ZTM_E_PARSE / ZTM_E_WEAKKEY / ZTM_E_POLICY.
+ *
+ * It does not verify the self-signature: at ingest that check protects
+ * nothing the batch signature and registration do not (docs/records.md,
+ * "Checks at ingest"), and it cost ~85% of the server's time per record. */
+int ztm_record_check_cert_shape(struct ztm_record *r, struct ztm_error *err);
+/* The station's check: ztm_record_check_cert_shape, then the certificate
+ * through OpenSSL (d2i_X509), self-issued (X509_self_signed) and its
+ * self-signature verifies with its own key; ZTM_E_BADSIG when not. */
 int ztm_record_check_cert(struct ztm_record *r, struct ztm_error *err);
-/* Every field, then the certificate. */
+/* Every field but the certificate (a station checks what it was told
+ * before it makes a key for it). */
+int ztm_record_validate_fields(const struct ztm_record *r, struct ztm_error *err);
+/* Every field, then the certificate (ztm_record_check_cert): what
+ * `ztm station record` and ztm_batch_sign require. */
 int ztm_record_validate(struct ztm_record *r, struct ztm_error *err);
+/* Every field, then ztm_record_check_cert_shape: what the server requires
+ * of each record of a batch (ztm_batch_verify, ztm_batch_parse_json). */
+int ztm_record_validate_shape(struct ztm_record *r, struct ztm_error *err);
 
 /* One record as a compact JSON object (appended to out). Validates first. */
 int ztm_record_to_json(struct ztm_record *r, struct ztm_buf *out, struct ztm_error *err);
@@ -108,13 +131,14 @@ int ztm_batch_sign(struct ztm_record *records, size_t n, int64_t created_at, X50
  * chain to one of `trusted` (the station CA certificates, taken as trust
  * anchors even when not self-signed); the signer must be a leaf whose
  * subject matches the batch's station; then the JSON strictly and every
- * record. All or nothing: on any failure *out is empty and err names the
- * reason (and the record index). On success the caller owns out (free with
- * ztm_batch_free) and *signer (X509_free) when signer != NULL. */
+ * record (ztm_record_validate_shape). All or nothing: on any failure *out is empty and err names
+ * the reason (and the record index). On success the caller owns out (free with ztm_batch_free) and
+ * *signer (X509_free) when signer != NULL. */
 int ztm_batch_verify(const uint8_t *der, size_t len, STACK_OF(X509) * trusted,
                      struct ztm_batch *out, X509 **signer, struct ztm_error *err);
 void ztm_batch_free(struct ztm_batch *b);
-/* The JSON content alone, strictly, every record validated; no signature
+/* The JSON content alone, strictly, every record validated as the server
+ * does (ztm_record_validate_shape); no signature
  * and no station binding (that is ztm_batch_verify's). All or nothing.
  * Exposed for the fuzz target and for tools that read stored batches. */
 int ztm_batch_parse_json(const uint8_t *p, size_t n, struct ztm_batch *out, struct ztm_error *err);

@@ -260,6 +260,11 @@ int ztm_store_station_find(struct ztm_store *s, const char *factory, const char 
 /* pending/enrolled -> enrolled with this certificate. */
 int ztm_store_station_set_cert(struct ztm_store *s, int64_t id, const char *serial,
                                struct ztm_error *err);
+/* -> revoked, with revoked_at = when (Unix seconds, >= 1, else ZTM_E_USAGE):
+ * records the station made at or after it no longer vet. Revoking a revoked
+ * station succeeds and keeps the earlier time, so a second revocation can
+ * only widen the voided range. The station's current certificate becomes
+ * 'revoked' too. ZTM_E_NOTFOUND for an unknown id. */
 int ztm_store_station_revoke(struct ztm_store *s, int64_t id, int64_t when, struct ztm_error *err);
 int ztm_store_operator_add(struct ztm_store *s, const char *name, enum ztm_role role, int64_t *id,
                            struct ztm_error *err);

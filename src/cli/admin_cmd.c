@@ -22,11 +22,16 @@ static int usage_station(void)
 	        "usage: ztm station add --factory F --name S [connection]\n"
 	        "         prints the station's one-time enrollment code on stdout\n"
 	        "       ztm station show --factory F --name S [connection]\n"
+	        "       ztm station revoke --factory F --name S [--since T] [connection]\n"
+	        "         refuses the station's certificate at once; records it made at or\n"
+	        "         after T no longer vet (T: Unix seconds or RFC 3339 UTC, not in the\n"
+	        "         future; default now)\n"
 	        "       ztm station enroll --name S (--code-file FILE | env ZTM_ENROLL_CODE)\n"
 	        "         --key KEY-URI [--key-pass-file FILE] [--alg p256|p384|ed25519|rsa3072]\n"
 	        "         --out STATION.crt --server URL --ca CHAIN.pem\n"
 	        "       ztm station record --queue DIR ...   (ztm station record --help)\n"
-	        "       ztm station sync --queue DIR ...     (ztm station sync "
+	        "       ztm station sync --queue DIR ...     (ztm station sync --help)\n"
+	        "       ztm station inject --queue DIR ...   (ztm station inject "
 	        "--help)\n\n" CLI_CONN_USAGE);
 	return ZTM_EXIT_USAGE;
 }
@@ -46,7 +51,7 @@ static int usage_operator(void)
 
 struct args {
 	struct ztm_client_opts conn;
-	const char *name, *factory, *role, *code_file, *out, *alg;
+	const char *name, *factory, *role, *code_file, *out, *alg, *since;
 };
 
 static int parse(int argc, char **argv, struct args *a)
@@ -59,6 +64,7 @@ static int parse(int argc, char **argv, struct args *a)
 	    {"code-file", required_argument, NULL, 'c'},
 	    {"out", required_argument, NULL, 'o'},
 	    {"alg", required_argument, NULL, 'a'},
+	    {"since", required_argument, NULL, 's'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -87,6 +93,9 @@ static int parse(int argc, char **argv, struct args *a)
 			break;
 		case 'a':
 			a->alg = optarg;
+			break;
+		case 's':
+			a->since = optarg;
 			break;
 		default:
 			return -1;
@@ -182,6 +191,36 @@ static int enroll(const char *cmd, const char *label, struct args *a)
 	return ZTM_EXIT_OK;
 }
 
+static int station_revoke(struct args *a)
+{
+	struct ztm_error err;
+	char path[300], when[32] = "?";
+	json_t *body, *j;
+	time_t t;
+	struct tm tm;
+
+	if (snprintf(path, sizeof(path), "/api/v1/stations/%s/%s/revoke", a->factory, a->name) >=
+	    (int)sizeof(path))
+		return usage_station();
+	body = json_object();
+	if (body != NULL && a->since != NULL)
+		json_object_set_new(body, "since", cli_json_time(a->since));
+	j = cli_post_json(&a->conn, path, body, &err);
+	if (j == NULL)
+		return cli_fail("station revoke", &err);
+	t = (time_t)json_integer_value(json_object_get(j, "revoked_at"));
+	if (gmtime_r(&t, &tm) != NULL)
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	fprintf(stderr,
+	        "station %s/%s revoked: its certificate is refused; records it made at or "
+	        "after %s no longer vet\n",
+	        a->factory, a->name, when);
+	json_dumpf(j, stdout, JSON_INDENT(2));
+	printf("\n");
+	json_decref(j);
+	return ZTM_EXIT_OK;
+}
+
 int cmd_station(int argc, char **argv)
 {
 	struct args a;
@@ -189,11 +228,14 @@ int cmd_station(int argc, char **argv)
 	json_t *j;
 	char path[300];
 
-	/* The station's own queue commands (station_record.c, station_sync.c). */
+	/* The station's own queue commands (station_record.c, station_sync.c,
+	 * station_inject.c). */
 	if (argc >= 2 && strcmp(argv[1], "record") == 0)
 		return station_record(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "sync") == 0)
 		return station_sync(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "inject") == 0)
+		return station_inject(argc - 1, argv + 1);
 	if (argc < 2 || parse(argc - 1, argv + 1, &a) != 0)
 		return usage_station();
 	if (strcmp(argv[1], "enroll") == 0) {
@@ -201,10 +243,14 @@ int cmd_station(int argc, char **argv)
 		return rc == ZTM_EXIT_USAGE ? usage_station() : rc;
 	}
 	if (a.factory == NULL || a.name == NULL ||
-	    (strcmp(argv[1], "add") != 0 && strcmp(argv[1], "show") != 0))
+	    (strcmp(argv[1], "add") != 0 && strcmp(argv[1], "show") != 0 &&
+	     strcmp(argv[1], "revoke") != 0) ||
+	    (a.since != NULL && strcmp(argv[1], "revoke") != 0))
 		return usage_station();
 	if (ztm_client_opts_env(&a.conn, 1, &err) != 0)
 		return cli_fail("station", &err);
+	if (strcmp(argv[1], "revoke") == 0)
+		return station_revoke(&a);
 	if (strcmp(argv[1], "add") == 0) {
 		j = cli_post_json(&a.conn, "/api/v1/stations",
 		                  json_pack("{s:s,s:s}", "factory", a.factory, "name", a.name),

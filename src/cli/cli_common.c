@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ztm/str.h"
+
 int cli_conn_option(int c, struct ztm_client_opts *o)
 {
 	switch (c) {
@@ -90,4 +92,13 @@ json_t *cli_get_json(const struct ztm_client_opts *o, const char *path, struct z
 		j = handle_reply(&resp, err);
 	ztm_http_resp_free(&resp);
 	return j;
+}
+
+json_t *cli_json_time(const char *s)
+{
+	uint64_t v;
+
+	if (ztm_parse_u64(s, 0, (uint64_t)1 << 53, &v) == 0)
+		return json_integer((json_int_t)v);
+	return json_string(s);
 }

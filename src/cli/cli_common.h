@@ -33,6 +33,10 @@ int cli_fail(const char *cmd, const struct ztm_error *err);
 json_t *cli_post_json(const struct ztm_client_opts *o, const char *path, json_t *body,
                       struct ztm_error *err);
 json_t *cli_get_json(const struct ztm_client_opts *o, const char *path, struct ztm_error *err);
+/* A time option for the admin API: digits become a JSON integer (Unix
+ * seconds; the server checks the range), anything else a string (the
+ * server parses RFC 3339). */
+json_t *cli_json_time(const char *s);
 
 int cmd_factory(int argc, char **argv);
 int cmd_station(int argc, char **argv);
@@ -40,5 +44,7 @@ int cmd_operator(int argc, char **argv);
 int cmd_server(int argc, char **argv);
 int cmd_product(int argc, char **argv);
 int cmd_order(int argc, char **argv);
+/* `ztm demo` (demo.c). */
+int cmd_demo(int argc, char **argv);
 
 #endif

@@ -118,7 +118,14 @@ static SSL_CTX *client_ctx(const struct ztm_client_opts *o, struct ztm_error *er
 		goto fail;
 	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-	if (o->cert_file != NULL && o->key_uri != NULL) {
+	if (o->mem_cert != NULL && o->mem_key != NULL) {
+		if (SSL_CTX_use_certificate(ctx, o->mem_cert) != 1 ||
+		    SSL_CTX_use_PrivateKey(ctx, o->mem_key) != 1 ||
+		    SSL_CTX_check_private_key(ctx) != 1) {
+			ztm_error_ossl(err, ZTM_E_CONFIG, "client credential: key and certificate");
+			goto fail;
+		}
+	} else if (o->cert_file != NULL && o->key_uri != NULL) {
 		if (SSL_CTX_use_certificate_chain_file(ctx, o->cert_file) != 1) {
 			ztm_error_ossl(err, ZTM_E_CONFIG, "%s: cannot load certificate",
 			               o->cert_file);

@@ -4,6 +4,8 @@
 #ifndef ZTM_CLI_CLIENT_H
 #define ZTM_CLI_CLIENT_H
 
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <stddef.h>
 
 #include "ztm/buf.h"
@@ -15,6 +17,11 @@ struct ztm_client_opts {
 	const char *cert_file; /* client certificate (PEM), or NULL */
 	const char *key_uri;   /* its key (ztm key URI), or NULL */
 	const char *key_pass_file;
+	/* An in-memory credential instead of cert_file/key_uri (borrowed):
+	 * `ztm station inject` registers with a bootstrap certificate whose
+	 * key never touches the disk. */
+	X509 *mem_cert;
+	EVP_PKEY *mem_key;
 };
 
 struct ztm_http_resp {

@@ -1,6 +1,7 @@
 /* est_client.c - key, CSR, simpleenroll, check, install. */
 #include "est_client.h"
 
+#include <jansson.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs7.h>
 #include <openssl/x509.h>
@@ -38,7 +39,8 @@ static EVP_PKEY *load_or_make_key(const struct cli_enroll *e, struct ztm_error *
 	return k;
 }
 
-static int make_csr(EVP_PKEY *key, const char *cn, struct ztm_buf *b64, struct ztm_error *err)
+int cli_est_csr(EVP_PKEY *key, const char *cn, const char *serial, struct ztm_buf *b64,
+                struct ztm_error *err)
 {
 	X509_REQ *req = X509_REQ_new();
 	X509_NAME *name = X509_NAME_new();
@@ -49,6 +51,9 @@ static int make_csr(EVP_PKEY *key, const char *cn, struct ztm_buf *b64, struct z
 	if (req == NULL || name == NULL ||
 	    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1,
 	                               0) != 1 ||
+	    (serial != NULL &&
+	     X509_NAME_add_entry_by_NID(name, NID_serialNumber, V_ASN1_PRINTABLESTRING,
+	                                (const unsigned char *)serial, -1, -1, 0) != 1) ||
 	    X509_REQ_set_subject_name(req, name) != 1 || X509_REQ_set_pubkey(req, key) != 1 ||
 	    X509_REQ_sign(req, key, md) <= 0 || (len = i2d_X509_REQ(req, &der)) <= 0) {
 		ztm_error_ossl(err, ZTM_E_CRYPTO, "building the CSR");
@@ -64,10 +69,25 @@ out:
 	return rc;
 }
 
+/* The verified chain without its first element (the leaf), into *out. */
+static int chain_above(X509_STORE_CTX *vctx, STACK_OF(X509) * *out, struct ztm_error *err)
+{
+	STACK_OF(X509) *all = X509_STORE_CTX_get1_chain(vctx);
+
+	if (all == NULL || sk_X509_num(all) < 1) {
+		sk_X509_pop_free(all, X509_free);
+		return ztm_error_ossl(err, ZTM_E_INTERNAL, "verified chain");
+	}
+	X509_free(sk_X509_shift(all));
+	*out = all;
+	return 0;
+}
+
 /* The reply must be a certs-only message whose first certificate is for our
  * key and chains to the CA bundle we trust. */
 static X509 *check_reply(const struct ztm_client_opts *o, EVP_PKEY *key,
-                         const struct ztm_http_resp *resp, struct ztm_error *err)
+                         const struct ztm_http_resp *resp, STACK_OF(X509) * *chain,
+                         struct ztm_error *err)
 {
 	struct ztm_buf der;
 	const unsigned char *p;
@@ -113,6 +133,8 @@ static X509 *check_reply(const struct ztm_client_opts *o, EVP_PKEY *key,
 		              X509_verify_cert_error_string(X509_STORE_CTX_get_error(vctx)));
 		goto fail;
 	}
+	if (chain != NULL && chain_above(vctx, chain, err) != 0)
+		goto fail;
 	goto out;
 fail:
 	X509_free(cert);
@@ -143,22 +165,70 @@ out:
 	return rc;
 }
 
+/* "(403 injected_key_forbidden) the product forbids injected keys" from an
+ * EST error body {"error": ..., "message": ...}, else its first bytes. */
+static void refusal(const struct ztm_http_resp *resp, struct ztm_error *err)
+{
+	json_t *j = json_loadb((const char *)resp->body.data, resp->body.len, 0, NULL);
+	const char *code = json_string_value(json_object_get(j, "error"));
+	const char *msg = json_string_value(json_object_get(j, "message"));
+	enum ztm_err e = resp->status == 401 ? ZTM_E_AUTH : ZTM_E_POLICY;
+
+	if (code != NULL)
+		ztm_error_set(err, e, "server refused the enrollment (%d %s): %.200s", resp->status,
+		              code, msg != NULL ? msg : "no reason given");
+	else
+		ztm_error_set(err, e, "server refused the enrollment (%d): %.200s", resp->status,
+		              resp->body.len > 0 ? (const char *)resp->body.data : "");
+	json_decref(j);
+}
+
+X509 *cli_est_simpleenroll(const struct ztm_client_opts *o, const char *path,
+                           const char *auth_header, EVP_PKEY *key, const struct ztm_buf *csr,
+                           STACK_OF(X509) * *chain, struct ztm_error *err)
+{
+	struct ztm_http_resp resp;
+	X509 *cert = NULL;
+	int tries;
+
+	ztm_http_resp_init(&resp);
+	for (tries = 0;; tries++) {
+		ztm_http_resp_free(&resp);
+		ztm_http_resp_init(&resp);
+		if (ztm_client_request(o, "POST", path, "application/pkcs10", auth_header,
+		                       csr->data, csr->len, &resp, err) != 0)
+			goto out;
+		/* RFC 7030 §4.2.3: 202 + Retry-After means "ask again". */
+		if (resp.status != 202 || tries >= ENROLL_RETRIES)
+			break;
+		sleep(resp.retry_after > 0 && resp.retry_after < 60 ? (unsigned)resp.retry_after
+		                                                    : 1);
+	}
+	if (resp.status != 200) {
+		ztm_buf_cstr(&resp.body);
+		refusal(&resp, err);
+		goto out;
+	}
+	cert = check_reply(o, key, &resp, chain, err);
+out:
+	ztm_http_resp_free(&resp);
+	return cert;
+}
+
 int cli_est_enroll(const struct ztm_client_opts *o, const struct cli_enroll *e,
                    struct ztm_error *err)
 {
 	EVP_PKEY *key = NULL;
 	struct ztm_buf csr, cred, auth;
-	struct ztm_http_resp resp;
 	X509 *cert = NULL;
 	char path[128];
-	int rc = -1, tries;
+	int rc = -1;
 
 	ztm_buf_init(&csr, 0);
 	ztm_buf_init(&cred, 4096);
 	ztm_buf_init(&auth, 4096);
-	ztm_http_resp_init(&resp);
 	key = load_or_make_key(e, err);
-	if (key == NULL || make_csr(key, e->name, &csr, err) != 0)
+	if (key == NULL || cli_est_csr(key, e->name, NULL, &csr, err) != 0)
 		goto out;
 	if (ztm_buf_printf(&cred, "%s:%s", e->name, e->code) != 0 ||
 	    ztm_buf_append_str(&auth, "Authorization: Basic ") != 0 ||
@@ -170,26 +240,7 @@ int cli_est_enroll(const struct ztm_client_opts *o, const struct cli_enroll *e,
 		snprintf(path, sizeof(path), "/.well-known/est/%s/simpleenroll", e->label);
 	else
 		snprintf(path, sizeof(path), "/.well-known/est/simpleenroll");
-	for (tries = 0;; tries++) {
-		ztm_http_resp_free(&resp);
-		ztm_http_resp_init(&resp);
-		if (ztm_client_request(o, "POST", path, "application/pkcs10",
-		                       (const char *)auth.data, csr.data, csr.len, &resp, err) != 0)
-			goto out;
-		/* RFC 7030 §4.2.3: 202 + Retry-After means "ask again". */
-		if (resp.status != 202 || tries >= ENROLL_RETRIES)
-			break;
-		sleep(resp.retry_after > 0 && resp.retry_after < 60 ? (unsigned)resp.retry_after
-		                                                    : 1);
-	}
-	if (resp.status != 200) {
-		ztm_buf_cstr(&resp.body);
-		ztm_error_set(err, resp.status == 401 ? ZTM_E_AUTH : ZTM_E_POLICY,
-		              "server refused the enrollment (%d): %.200s", resp.status,
-		              resp.body.data != NULL ? (const char *)resp.body.data : "");
-		goto out;
-	}
-	cert = check_reply(o, key, &resp, err);
+	cert = cli_est_simpleenroll(o, path, (const char *)auth.data, key, &csr, NULL, err);
 	if (cert == NULL || write_cert(e->out, cert, err) != 0)
 		goto out;
 	rc = 0;
@@ -199,6 +250,5 @@ out:
 	ztm_buf_free(&csr);
 	ztm_buf_free(&cred); /* wipes the code */
 	ztm_buf_free(&auth);
-	ztm_http_resp_free(&resp);
 	return rc;
 }

@@ -14,6 +14,7 @@ static const struct ztm_cli_group groups[] = {
     {"operator", "add and enroll operators", cmd_operator},
     {"product", "add and show products (admin API)", cmd_product},
     {"order", "add, show and close work orders (admin API)", cmd_order},
+    {"demo", "run a whole factory on the embedded defaults, attacks included", cmd_demo},
     {NULL, NULL, NULL},
 };
 

@@ -121,17 +121,6 @@ static int path_name(const char *s)
 	return i >= 1 && i <= 64;
 }
 
-/* Digits become a JSON integer (the server checks the range), anything
- * else a string (the server parses RFC 3339). */
-static json_t *number_or_string(const char *s)
-{
-	uint64_t v;
-
-	if (ztm_parse_u64(s, 0, (uint64_t)1 << 53, &v) == 0)
-		return json_integer((json_int_t)v);
-	return json_string(s);
-}
-
 /* "p256,ed25519" -> ["p256", "ed25519"] */
 static json_t *key_list(const char *s)
 {
@@ -250,9 +239,9 @@ int cmd_order(int argc, char **argv)
 		return cli_fail("order add", &err);
 	body = json_pack("{s:s,s:s,s:s,s:I,s:o}", "name", a.name, "product", a.product, "factory",
 	                 a.factory, "quota", (json_int_t)quota, "not_after",
-	                 number_or_string(a.not_after));
+	                 cli_json_time(a.not_after));
 	if (body != NULL && a.not_before != NULL)
-		json_object_set_new(body, "not_before", number_or_string(a.not_before));
+		json_object_set_new(body, "not_before", cli_json_time(a.not_before));
 	j = cli_post_json(&a.conn, "/api/v1/orders", body, &err);
 	if (j == NULL)
 		return cli_fail("order add", &err);

@@ -84,70 +84,95 @@ static int take(char *dst, size_t n, const char *v, const char *opt, struct ztm_
 	return 0;
 }
 
+int station_fields_option(int c, struct station_fields *f)
+{
+	const char **slot[] = {&f->serial, &f->product,    &f->order,     &f->hw_rev,
+	                       &f->mac,    &f->fw_version, &f->fw_sha256, &f->test};
+
+	if (c < STATION_OPT_BASE || c >= STATION_OPT_BASE + (int)(sizeof(slot) / sizeof(slot[0])))
+		return 0;
+	*slot[c - STATION_OPT_BASE] = optarg;
+	return 1;
+}
+
+int station_fields_fill(const struct station_fields *f, struct ztm_record *r, struct ztm_error *err)
+{
+	if (take(r->serial, sizeof(r->serial), f->serial, "serial", err) != 0 ||
+	    take(r->product, sizeof(r->product), f->product, "product", err) != 0 ||
+	    take(r->order, sizeof(r->order), f->order, "order", err) != 0 ||
+	    take(r->hw_rev, sizeof(r->hw_rev), f->hw_rev, "hw-rev", err) != 0 ||
+	    take(r->mac, sizeof(r->mac), f->mac, "mac", err) != 0 ||
+	    take(r->fw_version, sizeof(r->fw_version), f->fw_version, "fw-version", err) != 0 ||
+	    take(r->fw_sha256, sizeof(r->fw_sha256), f->fw_sha256, "fw-sha256", err) != 0)
+		return -1;
+	if (ztm_test_result_parse(f->test, &r->test_result) != 0)
+		return ztm_error_set(err, ZTM_E_USAGE, "--test must be pass or fail");
+	return 0;
+}
+
+int station_queue_put(const char *queue, struct ztm_record *r, int replace, char *path, size_t n,
+                      struct ztm_error *err)
+{
+	struct ztm_buf js;
+	char dir[4096];
+	int rc = -1;
+
+	ztm_buf_init(&js, ZTM_RECORD_MAX_JSON);
+	/* Same validators as the server's (ztm_batch_verify): a record the
+	 * server would refuse never enters the queue. */
+	if (ztm_record_to_json(r, &js, err) != 0 ||
+	    station_queue_dir(queue, "records", dir, sizeof(dir), err) != 0)
+		goto out;
+	if (snprintf(path, n, "%s/%s.json", dir, r->serial) >= (int)n) {
+		ztm_error_set(err, ZTM_E_USAGE, "%s: path too long", dir);
+		goto out;
+	}
+	if (ztm_file_write(path, js.data, js.len, 0600, !replace, err) != 0) {
+		if (err->code == ZTM_E_EXISTS)
+			ztm_error_set(err, ZTM_E_EXISTS,
+			              "%s is already queued (%s); --replace overwrites it",
+			              r->serial, path);
+		goto out;
+	}
+	rc = 0;
+out:
+	ztm_buf_free(&js);
+	return rc;
+}
+
 int station_record(int argc, char **argv)
 {
 	static const struct option opts[] = {
+	    STATION_RECORD_OPTIONS,
 	    {"queue", required_argument, NULL, 'q'},
 	    {"bootstrap-cert", required_argument, NULL, 'b'},
-	    {"serial", required_argument, NULL, 's'},
-	    {"product", required_argument, NULL, 'p'},
-	    {"order", required_argument, NULL, 'o'},
-	    {"hw-rev", required_argument, NULL, 'r'},
-	    {"mac", required_argument, NULL, 'm'},
-	    {"fw-version", required_argument, NULL, 'v'},
-	    {"fw-sha256", required_argument, NULL, 'f'},
-	    {"test", required_argument, NULL, 't'},
 	    {"key-origin", required_argument, NULL, 'k'},
 	    {"replace", no_argument, NULL, 'R'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *queue = NULL, *cert = NULL, *serial = NULL, *product = NULL, *order = NULL,
-	           *hw = NULL, *mac = NULL, *fwv = NULL, *fwh = NULL, *test = NULL,
-	           *origin = "device";
+	struct station_fields f;
+	const char *queue = NULL, *cert = NULL, *origin = "device";
 	struct ztm_record *r = calloc(1, sizeof(*r));
-	struct ztm_buf js;
 	struct ztm_error err;
-	char dir[4096], path[4200];
+	char path[4200];
 	int c, replace = 0, rc = ZTM_EXIT_FAIL;
 
-	ztm_buf_init(&js, ZTM_RECORD_MAX_JSON);
 	if (r == NULL) {
 		fprintf(stderr, "ztm station record: out of memory\n");
 		return ZTM_EXIT_FAIL;
 	}
+	memset(&f, 0, sizeof(f));
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (station_fields_option(c, &f))
+			continue;
 		switch (c) {
 		case 'q':
 			queue = optarg;
 			break;
 		case 'b':
 			cert = optarg;
-			break;
-		case 's':
-			serial = optarg;
-			break;
-		case 'p':
-			product = optarg;
-			break;
-		case 'o':
-			order = optarg;
-			break;
-		case 'r':
-			hw = optarg;
-			break;
-		case 'm':
-			mac = optarg;
-			break;
-		case 'v':
-			fwv = optarg;
-			break;
-		case 'f':
-			fwh = optarg;
-			break;
-		case 't':
-			test = optarg;
 			break;
 		case 'k':
 			origin = optarg;
@@ -161,37 +186,16 @@ int station_record(int argc, char **argv)
 	}
 	if (optind != argc || queue == NULL || cert == NULL)
 		goto usage;
-	if (take(r->serial, sizeof(r->serial), serial, "serial", &err) != 0 ||
-	    take(r->product, sizeof(r->product), product, "product", &err) != 0 ||
-	    take(r->order, sizeof(r->order), order, "order", &err) != 0 ||
-	    take(r->hw_rev, sizeof(r->hw_rev), hw, "hw-rev", &err) != 0 ||
-	    take(r->mac, sizeof(r->mac), mac, "mac", &err) != 0 ||
-	    take(r->fw_version, sizeof(r->fw_version), fwv, "fw-version", &err) != 0 ||
-	    take(r->fw_sha256, sizeof(r->fw_sha256), fwh, "fw-sha256", &err) != 0)
+	if (station_fields_fill(&f, r, &err) != 0)
 		goto fail;
-	if (ztm_test_result_parse(test, &r->test_result) != 0) {
-		ztm_error_set(&err, ZTM_E_USAGE, "--test must be pass or fail");
-		goto fail;
-	}
 	if (ztm_key_origin_parse(origin, &r->key_origin) != 0) {
 		ztm_error_set(&err, ZTM_E_USAGE, "--key-origin must be device or injected");
 		goto fail;
 	}
 	r->recorded_at = (int64_t)time(NULL);
-	/* Same validators as the server's (ztm_batch_verify): a record the
-	 * server would refuse never enters the queue. */
-	if (read_cert(cert, r, &err) != 0 || ztm_record_to_json(r, &js, &err) != 0)
+	if (read_cert(cert, r, &err) != 0 ||
+	    station_queue_put(queue, r, replace, path, sizeof(path), &err) != 0)
 		goto fail;
-	if (station_queue_dir(queue, "records", dir, sizeof(dir), &err) != 0)
-		goto fail;
-	snprintf(path, sizeof(path), "%s/%s.json", dir, r->serial);
-	if (ztm_file_write(path, js.data, js.len, 0600, !replace, &err) != 0) {
-		if (err.code == ZTM_E_EXISTS)
-			ztm_error_set(&err, ZTM_E_EXISTS,
-			              "%s is already queued (%s); --replace overwrites it",
-			              r->serial, path);
-		goto fail;
-	}
 	fprintf(stderr, "recorded %s (test %s, key %s): %s\n", r->serial,
 	        ztm_test_result_name(r->test_result), ztm_key_origin_name(r->key_origin), path);
 	rc = ZTM_EXIT_OK;
@@ -202,7 +206,6 @@ usage:
 fail:
 	rc = cli_fail("station record", &err);
 out:
-	ztm_buf_free(&js);
 	free(r);
 	return rc;
 }

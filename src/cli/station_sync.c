@@ -28,16 +28,18 @@
 #include "ztm/key.h"
 #include "ztm/str.h"
 
-/* Record bytes per batch: the 16 MiB cap less room for the envelope (the
- * station certificate, signed attributes, signature). */
-#define BATCH_BUDGET ((size_t)15 * 1024 * 1024)
-#define LIST_MAX     ((size_t)ZTM_BATCH_MAX_RECORDS * 128)
+/* Room for what a batch holds besides its records' JSON (the batch header,
+ * the station certificate, signed attributes, the signature): the records
+ * are picked to fit --max-bytes less this, and a signed batch still over
+ * --max-bytes is split again. */
+#define ENVELOPE_ROOM ((size_t)8 * 1024)
+#define LIST_MAX      ((size_t)ZTM_BATCH_MAX_RECORDS * 128)
 
 struct sync {
 	const char *queue;
 	char records[4096], batches[4096], sent[4096];
 	struct ztm_client_opts conn;
-	size_t max;
+	size_t max, max_bytes;
 	X509 *cert;
 	EVP_PKEY *key;
 	unsigned sent_batches;
@@ -48,9 +50,13 @@ static int usage(void)
 	fprintf(stderr,
 	        "usage: ztm station sync --queue DIR --cert STATION.crt --key KEY-URI\n"
 	        "         [--key-pass-file FILE] --server URL --ca CHAIN.pem [--max N]\n"
-	        "  Signs the queued records as batches of at most N (default 500) with the\n"
-	        "  station key and uploads them; a batch stays in DIR/batches until the\n"
-	        "  server acknowledges it, and is then moved to DIR/sent.\n");
+	        "         [--max-bytes BYTES]\n"
+	        "  Signs the queued records as batches of at most N records (default %d,\n"
+	        "  at most %d) and at most BYTES signed bytes (default %zu, the server's\n"
+	        "  default max_batch_bytes) with the station key and uploads them; a batch\n"
+	        "  stays in DIR/batches until the server acknowledges it, and is then moved\n"
+	        "  to DIR/sent.\n",
+	        ZTM_BATCH_DEFAULT_RECORDS, ZTM_BATCH_MAX_RECORDS, ZTM_BATCH_DEFAULT_BYTES);
 	return ZTM_EXIT_USAGE;
 }
 
@@ -330,14 +336,14 @@ out:
 	return rc;
 }
 
-/* Signs up to s->max queued records (within the byte budget) as one batch
- * and writes it to DIR/batches. *made = 0 when the queue is empty. */
+/* Signs up to s->max queued records within s->max_bytes as one batch and
+ * writes it to DIR/batches. *made = 0 when the queue is empty. */
 static int make_batch(struct sync *s, char id[33], int *made, struct ztm_error *err)
 {
-	char **names = NULL, path[4300], hex[65];
+	char **names = NULL, path[4300], (*hex)[65] = NULL;
 	struct ztm_record *recs = NULL;
 	struct ztm_buf rb, list, der;
-	size_t n, i, k = 0, bytes = 0;
+	size_t n, i, k = 0, bytes = ENVELOPE_ROOM, cap;
 	int rc = -1;
 
 	*made = 0;
@@ -350,8 +356,10 @@ static int make_batch(struct sync *s, char id[33], int *made, struct ztm_error *
 		rc = 0;
 		goto out;
 	}
-	recs = calloc(n < s->max ? n : s->max, sizeof(*recs));
-	if (recs == NULL) {
+	cap = n < s->max ? n : s->max;
+	recs = calloc(cap, sizeof(*recs));
+	hex = calloc(cap, sizeof(*hex));
+	if (recs == NULL || hex == NULL) {
 		ztm_error_set(err, ZTM_E_NOMEM, "records");
 		goto out;
 	}
@@ -360,7 +368,9 @@ static int make_batch(struct sync *s, char id[33], int *made, struct ztm_error *
 		rb.len = 0;
 		if (ztm_file_read(path, ZTM_RECORD_MAX_JSON, &rb, err) != 0)
 			goto out;
-		if (bytes + rb.len > BATCH_BUDGET)
+		/* The record's JSON goes into the batch as it is in its file
+		 * (both compact, sorted keys), plus a comma. */
+		if (k > 0 && bytes + rb.len + 1 > s->max_bytes)
 			break;
 		if (ztm_record_from_json(rb.data, rb.len, &recs[k], err) != 0) {
 			struct ztm_error why = *err;
@@ -368,16 +378,38 @@ static int make_batch(struct sync *s, char id[33], int *made, struct ztm_error *
 			              why.msg);
 			goto out;
 		}
-		if (sha256_hex(rb.data, rb.len, hex) != 0 ||
-		    ztm_buf_printf(&list, "%s %s\n", hex, names[i]) != 0) {
+		if (sha256_hex(rb.data, rb.len, hex[k]) != 0) {
 			ztm_error_set(err, ZTM_E_INTERNAL, "batch list");
 			goto out;
 		}
-		bytes += rb.len;
+		bytes += rb.len + 1;
 		k++;
 	}
-	if (ztm_batch_sign(recs, k, (int64_t)time(NULL), s->cert, s->key, &der, id, err) != 0)
-		goto out;
+	/* The estimate above is close, not exact: a signed batch over the cap
+	 * is split again, down to one record, which either fits or is refused
+	 * (it would be refused by the server with 413 for ever). */
+	for (;;) {
+		der.len = 0;
+		if (ztm_batch_sign(recs, k, (int64_t)time(NULL), s->cert, s->key, &der, id, err) !=
+		    0)
+			goto out;
+		if (der.len <= s->max_bytes)
+			break;
+		if (k == 1) {
+			ztm_error_set(err, ZTM_E_TOOBIG,
+			              "%s/%s: a batch of this record alone is %zu bytes, over "
+			              "--max-bytes %zu (move it out of the queue, or raise "
+			              "--max-bytes and the server's max_batch_bytes)",
+			              s->records, names[0], der.len, s->max_bytes);
+			goto out;
+		}
+		k = k / 2;
+	}
+	for (i = 0; i < k; i++)
+		if (ztm_buf_printf(&list, "%s %s\n", hex[i], names[i]) != 0) {
+			ztm_error_set(err, ZTM_E_INTERNAL, "batch list");
+			goto out;
+		}
 	/* The list first: a list without its batch is dropped at start-up. */
 	if (path_of(path, sizeof(path), s->batches, id, ".list") != 0 ||
 	    ztm_file_write(path, list.data, list.len, 0600, 1, err) != 0)
@@ -390,6 +422,7 @@ static int make_batch(struct sync *s, char id[33], int *made, struct ztm_error *
 out:
 	free_names(names);
 	free(recs);
+	free(hex);
 	ztm_buf_free(&rb);
 	ztm_buf_free(&list);
 	ztm_buf_free(&der);
@@ -423,68 +456,88 @@ static int load_credential(struct sync *s, struct ztm_error *err)
 	return 0;
 }
 
+int station_queue_sync(const char *queue, const struct ztm_client_opts *conn, size_t max,
+                       size_t max_bytes, unsigned *sent, struct ztm_error *err)
+{
+	struct sync s;
+	char lock[4200], id[33];
+	int fd = -1, made, rc = -1;
+
+	memset(&s, 0, sizeof(s));
+	s.queue = queue;
+	s.conn = *conn;
+	s.max = max;
+	s.max_bytes = max_bytes;
+	if (station_queue_dir(s.queue, "records", s.records, sizeof(s.records), err) != 0 ||
+	    station_queue_dir(s.queue, "batches", s.batches, sizeof(s.batches), err) != 0 ||
+	    station_queue_dir(s.queue, "sent", s.sent, sizeof(s.sent), err) != 0)
+		return -1;
+	/* One sync per queue at a time; `record` may keep appending. */
+	snprintf(lock, sizeof(lock), "%s/lock", s.queue);
+	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		ztm_error_set(err, ZTM_E_CONFLICT, "%s: %s", lock,
+		              fd < 0 ? strerror(errno) : "another sync is running");
+		goto out;
+	}
+	if (load_credential(&s, err) != 0 || drain_pending(&s, err) != 0)
+		goto out;
+	for (;;) {
+		if (make_batch(&s, id, &made, err) != 0)
+			goto out;
+		if (!made)
+			break;
+		if (send_batch(&s, id, err) != 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	if (sent != NULL)
+		*sent = s.sent_batches;
+	if (fd >= 0)
+		close(fd);
+	X509_free(s.cert);
+	EVP_PKEY_free(s.key);
+	return rc;
+}
+
 int station_sync(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    CLI_CONN_OPTIONS,
 	    {"queue", required_argument, NULL, 'q'},
 	    {"max", required_argument, NULL, 'm'},
+	    {"max-bytes", required_argument, NULL, 'b'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct sync s;
+	struct ztm_client_opts conn;
 	struct ztm_error err;
-	char lock[4200], id[33];
-	uint64_t max = 500;
-	int c, fd = -1, made, rc = ZTM_EXIT_FAIL;
+	const char *queue = NULL;
+	uint64_t max = ZTM_BATCH_DEFAULT_RECORDS, max_bytes = ZTM_BATCH_DEFAULT_BYTES;
+	unsigned sent = 0;
+	int c;
 
-	memset(&s, 0, sizeof(s));
+	memset(&conn, 0, sizeof(conn));
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (cli_conn_option(c, &s.conn))
+		if (cli_conn_option(c, &conn))
 			continue;
 		if (c == 'q')
-			s.queue = optarg;
+			queue = optarg;
 		else if (c == 'm' && ztm_parse_u64(optarg, 1, ZTM_BATCH_MAX_RECORDS, &max) == 0)
+			continue;
+		else if (c == 'b' &&
+		         ztm_parse_u64(optarg, 1024, ZTM_BATCH_MAX_DER, &max_bytes) == 0)
 			continue;
 		else
 			return usage();
 	}
-	if (optind != argc || s.queue == NULL)
+	if (optind != argc || queue == NULL)
 		return usage();
-	s.max = (size_t)max;
-	if (ztm_client_opts_env(&s.conn, 1, &err) != 0 ||
-	    station_queue_dir(s.queue, "records", s.records, sizeof(s.records), &err) != 0 ||
-	    station_queue_dir(s.queue, "batches", s.batches, sizeof(s.batches), &err) != 0 ||
-	    station_queue_dir(s.queue, "sent", s.sent, sizeof(s.sent), &err) != 0)
+	if (ztm_client_opts_env(&conn, 1, &err) != 0 ||
+	    station_queue_sync(queue, &conn, (size_t)max, (size_t)max_bytes, &sent, &err) != 0)
 		return cli_fail("station sync", &err);
-	/* One sync per queue at a time; `record` may keep appending. */
-	snprintf(lock, sizeof(lock), "%s/lock", s.queue);
-	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
-		ztm_error_set(&err, ZTM_E_CONFLICT, "%s: %s", lock,
-		              fd < 0 ? strerror(errno) : "another sync is running");
-		goto fail;
-	}
-	if (load_credential(&s, &err) != 0 || drain_pending(&s, &err) != 0)
-		goto fail;
-	for (;;) {
-		if (make_batch(&s, id, &made, &err) != 0)
-			goto fail;
-		if (!made)
-			break;
-		if (send_batch(&s, id, &err) != 0)
-			goto fail;
-	}
-	fprintf(stderr, "sync done: %u batch(es) acknowledged, queue empty\n", s.sent_batches);
-	rc = ZTM_EXIT_OK;
-	goto out;
-fail:
-	rc = cli_fail("station sync", &err);
-out:
-	if (fd >= 0)
-		close(fd);
-	X509_free(s.cert);
-	EVP_PKEY_free(s.key);
-	return rc;
+	fprintf(stderr, "sync done: %u batch(es) acknowledged, queue empty\n", sent);
+	return ZTM_EXIT_OK;
 }

@@ -327,68 +327,13 @@ static int check_unique(struct ztm_batch *b, struct ztm_error *err)
 	return rc;
 }
 
-/* The JSON document inside a verified envelope. */
+/* The JSON document inside a verified envelope (batch_json.c), then no
+ * serial twice. */
 static int parse_doc(const char *text, size_t len, struct ztm_batch *b, struct ztm_error *err)
 {
-	static const char *const keys[] = {"version", "batch_id", "station", "created_at",
-	                                   "records"};
-	static const char *const skeys[] = {"factory", "name"};
-	json_error_t je;
-	json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je), *st, *recs;
-	size_t i;
-	int rc = -1;
-
-	if (doc == NULL)
-		return ztm_error_set(err, ZTM_E_PARSE, "batch JSON: %s (offset %d)", je.text,
-		                     je.position);
-	st = json_object_get(doc, "station");
-	recs = json_object_get(doc, "records");
-	if (ztm_json_members(doc, keys, 5, err) != 0)
-		goto out;
-	if (!json_is_integer(json_object_get(doc, "version")) ||
-	    json_integer_value(json_object_get(doc, "version")) != ZTM_BATCH_VERSION) {
-		ztm_error_set(err, ZTM_E_PARSE, "version: not %d", ZTM_BATCH_VERSION);
-		goto out;
-	}
-	if (ztm_json_str(doc, "batch_id", 32, b->batch_id, err) != 0)
-		goto out;
-	for (i = 0; i < 32; i++)
-		if (!((b->batch_id[i] >= '0' && b->batch_id[i] <= '9') ||
-		      (b->batch_id[i] >= 'a' && b->batch_id[i] <= 'f')))
-			break;
-	if (i != 32 || b->batch_id[32] != '\0') {
-		ztm_error_set(err, ZTM_E_PARSE, "batch_id: not 32 lower-case hex digits");
-		goto out;
-	}
-	if (ztm_json_members(st, skeys, 2, err) != 0 ||
-	    ztm_json_str(st, "factory", ZTM_RECORD_MAX_NAME, b->factory, err) != 0 ||
-	    ztm_json_str(st, "name", ZTM_RECORD_MAX_NAME, b->station, err) != 0 ||
-	    ztm_json_time(doc, "created_at", &b->created_at, err) != 0)
-		goto out;
-	if (!json_is_array(recs) || json_array_size(recs) == 0 ||
-	    json_array_size(recs) > ZTM_BATCH_MAX_RECORDS) {
-		ztm_error_set(
-		    err, json_array_size(recs) > ZTM_BATCH_MAX_RECORDS ? ZTM_E_TOOBIG : ZTM_E_PARSE,
-		    "records: not an array of 1..%d records", ZTM_BATCH_MAX_RECORDS);
-		goto out;
-	}
-	b->n = json_array_size(recs);
-	b->records = calloc(b->n, sizeof(*b->records));
-	if (b->records == NULL) {
-		ztm_error_set(err, ZTM_E_NOMEM, "%zu records", b->n);
-		goto out;
-	}
-	for (i = 0; i < b->n; i++) {
-		struct ztm_error e;
-		if (ztm_record_from_obj(json_array_get(recs, i), &b->records[i], &e) != 0) {
-			ztm_error_set(err, e.code, "record %zu: %s", i, e.msg);
-			goto out;
-		}
-	}
-	rc = check_unique(b, err);
-out:
-	json_decref(doc);
-	return rc;
+	if (ztm_batch_doc_parse(text, len, b, err) != 0)
+		return -1;
+	return check_unique(b, err);
 }
 
 int ztm_batch_parse_json(const uint8_t *p, size_t n, struct ztm_batch *out, struct ztm_error *err)

@@ -9,8 +9,14 @@
 
 /* A new JSON object for a validated record, or NULL with err. */
 json_t *ztm_record_obj(struct ztm_record *r, struct ztm_error *err);
-/* Fills *out from a JSON object and validates it; err names the field. */
-int ztm_record_from_obj(const json_t *j, struct ztm_record *out, struct ztm_error *err);
+/* Fills *out from a JSON object and validates it (full: ztm_record_validate,
+ * else ztm_record_validate_shape); err names the field. */
+int ztm_record_from_obj(const json_t *j, struct ztm_record *out, int full, struct ztm_error *err);
+
+/* The batch document (batch_json.c), every record through
+ * ztm_record_validate_shape; serials not yet checked for repeats. On
+ * failure b may hold records: the caller frees it (ztm_batch_free). */
+int ztm_batch_doc_parse(const char *text, size_t len, struct ztm_batch *b, struct ztm_error *err);
 
 /* A string member that must exist, be a string without NUL and at most max
  * bytes long; copied into out (size > max). */

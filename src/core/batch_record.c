@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "batch_int.h"
+#include "der.h"
+#include "mdcache.h"
 #include "ztm/lint.h"
 #include "ztm/str.h"
 
@@ -141,6 +143,115 @@ static int check_subject_serial(X509 *x, const char *serial, struct ztm_error *e
 	return 0;
 }
 
+/* The subject's one serialNumber (2.5.4.5) equals serial, from the DER of
+ * the Name: SEQUENCE OF RelativeDistinguishedName (SET OF
+ * AttributeTypeAndValue). Same rules as check_subject_serial. */
+static int shape_serial(struct ztm_slice name, const char *serial, struct ztm_error *err)
+{
+	struct ztm_cursor c, set, atv;
+	struct ztm_slice rdn, a, oid, v;
+	size_t found = 0, n = strlen(serial);
+	int tag, match = 0;
+
+	ztm_cursor_init(&c, name.p, name.len);
+	while (ztm_cursor_left(&c) > 0) {
+		if (ztm_der_get(&c, ZTM_DER_SET, &rdn, NULL) != 0 || rdn.len == 0)
+			goto bad;
+		ztm_cursor_init(&set, rdn.p, rdn.len);
+		while (ztm_cursor_left(&set) > 0) {
+			if (ztm_der_get(&set, ZTM_DER_SEQUENCE, &a, NULL) != 0)
+				goto bad;
+			ztm_cursor_init(&atv, a.p, a.len);
+			if (ztm_der_get(&atv, ZTM_DER_OID, &oid, NULL) != 0)
+				goto bad;
+			tag = ztm_der_peek(&atv);
+			if (tag < 0 || ztm_der_get(&atv, (uint8_t)tag, &v, NULL) != 0 ||
+			    ztm_cursor_left(&atv) != 0)
+				goto bad;
+			if (!ztm_der_oid_is(oid, ZTM_OID_AT_SERIAL, ZTM_OID_LEN(ZTM_OID_AT_SERIAL)))
+				continue;
+			found++;
+			match = (tag == ZTM_DER_PRINTABLE || tag == ZTM_DER_UTF8) && v.len == n &&
+			        memcmp(v.p, serial, n) == 0;
+		}
+	}
+	if (found == 0)
+		return ztm_error_set(err, ZTM_E_POLICY,
+		                     "bootstrap certificate has no subject serialNumber");
+	if (found > 1)
+		return ztm_error_set(err, ZTM_E_POLICY,
+		                     "bootstrap certificate has several subject serialNumbers");
+	if (!match)
+		return ztm_error_set(err, ZTM_E_POLICY,
+		                     "bootstrap certificate subject serialNumber is not '%s'",
+		                     serial);
+	return 0;
+bad:
+	return ztm_error_set(err, ZTM_E_PARSE, "bootstrap certificate subject is not a DER Name");
+}
+
+/* RFC 5280 §4.1: Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm,
+ * signatureValue }; TBSCertificate ::= SEQUENCE { [0] version OPTIONAL,
+ * serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo,
+ * [1] [2] unique ids OPTIONAL, [3] extensions OPTIONAL }. Framing is read
+ * strictly (ztm_der_get: definite minimal lengths, nothing trailing at any
+ * level read); extensions are framed, not interpreted. */
+int ztm_record_check_cert_shape(struct ztm_record *r, struct ztm_error *err)
+{
+	struct ztm_cursor c, cert, tbs;
+	struct ztm_slice v, tbs_alg, alg, issuer, subject, spki;
+	unsigned char md[32];
+	int tag;
+
+	if (r->cert_len == 0 || r->cert_len > ZTM_RECORD_MAX_CERT)
+		return ztm_error_set(err, ZTM_E_TOOBIG, "bootstrap certificate: %zu bytes (1..%d)",
+		                     r->cert_len, ZTM_RECORD_MAX_CERT);
+	ztm_cursor_init(&c, r->cert, r->cert_len);
+	if (ztm_der_get(&c, ZTM_DER_SEQUENCE, &v, NULL) != 0 || ztm_cursor_left(&c) != 0)
+		goto bad;
+	ztm_cursor_init(&cert, v.p, v.len);
+	if (ztm_der_get(&cert, ZTM_DER_SEQUENCE, &v, NULL) != 0 ||
+	    ztm_der_get(&cert, ZTM_DER_SEQUENCE, NULL, &alg) != 0 ||
+	    ztm_der_get(&cert, ZTM_DER_BITSTRING, NULL, NULL) != 0 || ztm_cursor_left(&cert) != 0)
+		goto bad;
+	ztm_cursor_init(&tbs, v.p, v.len);
+	if (ztm_der_peek(&tbs) == ZTM_DER_CTX_CONS(0) &&
+	    ztm_der_get(&tbs, ZTM_DER_CTX_CONS(0), NULL, NULL) != 0)
+		goto bad;
+	if (ztm_der_get(&tbs, ZTM_DER_INTEGER, NULL, NULL) != 0 ||
+	    ztm_der_get(&tbs, ZTM_DER_SEQUENCE, NULL, &tbs_alg) != 0 ||
+	    ztm_der_get(&tbs, ZTM_DER_SEQUENCE, &issuer, NULL) != 0 ||
+	    ztm_der_get(&tbs, ZTM_DER_SEQUENCE, NULL, NULL) != 0 ||
+	    ztm_der_get(&tbs, ZTM_DER_SEQUENCE, &subject, NULL) != 0 ||
+	    ztm_der_get(&tbs, ZTM_DER_SEQUENCE, NULL, &spki) != 0)
+		goto bad;
+	for (tag = 1; tag <= 2; tag++)
+		if (ztm_der_peek(&tbs) == ZTM_DER_CTX(tag) &&
+		    ztm_der_get(&tbs, ZTM_DER_CTX(tag), NULL, NULL) != 0)
+			goto bad;
+	if (ztm_der_peek(&tbs) == ZTM_DER_CTX_CONS(3) &&
+	    ztm_der_get(&tbs, ZTM_DER_CTX_CONS(3), NULL, NULL) != 0)
+		goto bad;
+	if (ztm_cursor_left(&tbs) != 0)
+		goto bad;
+	/* RFC 5280 §4.1.1.2: the two signature algorithms MUST be the same. */
+	if (alg.len != tbs_alg.len || memcmp(alg.p, tbs_alg.p, alg.len) != 0)
+		return ztm_error_set(err, ZTM_E_PARSE,
+		                     "bootstrap certificate signature algorithms differ");
+	/* Self-issued: the issuer is the subject, byte for byte. */
+	if (issuer.len != subject.len || memcmp(issuer.p, subject.p, subject.len) != 0)
+		return ztm_error_set(err, ZTM_E_POLICY, "bootstrap certificate is not self-issued");
+	if (ztm_spki_check(spki.p, spki.len, NULL, err) != 0 ||
+	    shape_serial(subject, r->serial, err) != 0)
+		return -1;
+	if (EVP_Digest(spki.p, spki.len, md, NULL, ztm_md_sha256(), NULL) != 1)
+		return ztm_error_ossl(err, ZTM_E_CRYPTO, "SHA-256");
+	ztm_hex(md, sizeof(md), r->spki_sha256);
+	return 0;
+bad:
+	return ztm_error_set(err, ZTM_E_PARSE, "bootstrap certificate is not one DER certificate");
+}
+
 int ztm_record_check_cert(struct ztm_record *r, struct ztm_error *err)
 {
 	const unsigned char *p = r->cert;
@@ -150,9 +261,9 @@ int ztm_record_check_cert(struct ztm_record *r, struct ztm_error *err)
 	EVP_PKEY *pub;
 	int n, rc = -1;
 
-	if (r->cert_len == 0 || r->cert_len > ZTM_RECORD_MAX_CERT)
-		return ztm_error_set(err, ZTM_E_TOOBIG, "bootstrap certificate: %zu bytes (1..%d)",
-		                     r->cert_len, ZTM_RECORD_MAX_CERT);
+	/* What the server checks, so that the station refuses all it would. */
+	if (ztm_record_check_cert_shape(r, err) != 0)
+		return -1;
 	x = d2i_X509(NULL, &p, (long)r->cert_len);
 	if (x == NULL || p != r->cert + r->cert_len) {
 		ztm_error_ossl(err, ZTM_E_PARSE,
@@ -174,8 +285,11 @@ int ztm_record_check_cert(struct ztm_record *r, struct ztm_error *err)
 		goto out;
 	}
 	/* Self-signed: issuer is the subject (and any key identifiers agree),
-	 * and the signature verifies with the certificate's own key. */
-	if (X509_check_issued(x, x) != X509_V_OK) {
+	 * and the signature verifies with the certificate's own key. Not
+	 * X509_check_issued(x, x): it also demands keyCertSign of a keyUsage,
+	 * which an end-entity bootstrap certificate (libztmdev's: critical
+	 * digitalSignature) rightly lacks. */
+	if (X509_self_signed(x, 0) != 1) {
 		ztm_error_set(err, ZTM_E_POLICY, "bootstrap certificate is not self-issued");
 		goto out;
 	}
@@ -197,7 +311,7 @@ out:
 	return rc;
 }
 
-int ztm_record_validate(struct ztm_record *r, struct ztm_error *err)
+int ztm_record_validate_fields(const struct ztm_record *r, struct ztm_error *err)
 {
 	static const char *const fmt = "%s: '%.80s' is not valid (%s)";
 
@@ -228,7 +342,21 @@ int ztm_record_validate(struct ztm_record *r, struct ztm_error *err)
 		return ztm_error_set(err, ZTM_E_PARSE, "key_origin: not device or injected");
 	if (r->recorded_at < 1 || r->recorded_at > INT64_C(253402300799))
 		return ztm_error_set(err, ZTM_E_PARSE, "recorded_at: out of range");
+	return 0;
+}
+
+int ztm_record_validate(struct ztm_record *r, struct ztm_error *err)
+{
+	if (ztm_record_validate_fields(r, err) != 0)
+		return -1;
 	return ztm_record_check_cert(r, err);
+}
+
+int ztm_record_validate_shape(struct ztm_record *r, struct ztm_error *err)
+{
+	if (ztm_record_validate_fields(r, err) != 0)
+		return -1;
+	return ztm_record_check_cert_shape(r, err);
 }
 
 json_t *ztm_record_obj(struct ztm_record *r, struct ztm_error *err)
@@ -302,7 +430,7 @@ int ztm_json_members(const json_t *obj, const char *const *keys, size_t n, struc
 	return 0;
 }
 
-int ztm_record_from_obj(const json_t *j, struct ztm_record *out, struct ztm_error *err)
+int ztm_record_from_obj(const json_t *j, struct ztm_record *out, int full, struct ztm_error *err)
 {
 	static const char *const keys[] = {
 	    "serial",    "product",     "order",      "hw_rev",         "mac",         "fw_version",
@@ -346,7 +474,7 @@ int ztm_record_from_obj(const json_t *j, struct ztm_record *out, struct ztm_erro
 	memcpy(out->cert, der.data, der.len);
 	out->cert_len = der.len;
 	ztm_buf_free(&der);
-	return ztm_record_validate(out, err);
+	return full ? ztm_record_validate(out, err) : ztm_record_validate_shape(out, err);
 }
 
 int ztm_record_to_json(struct ztm_record *r, struct ztm_buf *out, struct ztm_error *err)
@@ -382,7 +510,7 @@ int ztm_record_from_json(const uint8_t *p, size_t n, struct ztm_record *out, str
 	if (j == NULL)
 		return ztm_error_set(err, ZTM_E_PARSE, "record JSON: %s (line %d)", je.text,
 		                     je.line);
-	rc = ztm_record_from_obj(j, out, err);
+	rc = ztm_record_from_obj(j, out, 1, err);
 	json_decref(j);
 	return rc;
 }

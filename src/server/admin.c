@@ -265,6 +265,36 @@ static void h_operators(struct ztmd_req *r, void *arg)
 	admin_write(r, arg, ZTMD_ACT_OPERATOR_WRITE, job_operator_add);
 }
 
+static json_t *station_json(const struct ztm_station_row *st)
+{
+	static const char *const states[] = {"pending", "enrolled", "revoked"};
+
+	return json_pack("{s:I,s:s,s:s,s:s,s:s,s:I,s:I}", "id", (json_int_t)st->id, "factory",
+	                 st->factory, "name", st->name, "state",
+	                 (unsigned)st->state < 3 ? states[st->state] : "unknown", "cert_serial",
+	                 st->cert_serial, "created_at", (json_int_t)st->created_at, "revoked_at",
+	                 (json_int_t)st->revoked_at);
+}
+
+/* "<factory>/<name>" + suffix (may be "") into the two names; 0 if both are
+ * valid names. */
+static int station_path(const char *rest, const char *suffix, char factory[65], char name[65])
+{
+	const char *slash = strchr(rest, '/');
+	size_t n, sl = strlen(suffix);
+
+	if (slash == NULL || (size_t)(slash - rest) >= 65)
+		return -1;
+	memcpy(factory, rest, (size_t)(slash - rest));
+	factory[slash - rest] = '\0';
+	n = strlen(slash + 1);
+	if (n <= sl || n - sl >= 65 || strcmp(slash + 1 + n - sl, suffix) != 0)
+		return -1;
+	memcpy(name, slash + 1, n - sl);
+	name[n - sl] = '\0';
+	return admin_valid_name(factory) && admin_valid_name(name) ? 0 : -1;
+}
+
 /* GET /api/v1/stations/<factory>/<name> */
 static void h_station_get(struct ztmd_req *r, void *arg)
 {
@@ -274,22 +304,11 @@ static void h_station_get(struct ztmd_req *r, void *arg)
 	struct ztm_station_row st;
 	struct ztm_error err;
 	char factory[65], name[65];
-	const char *rest = ztmd_req_path(r) + sizeof(prefix) - 1, *slash;
-	static const char *states[] = {"pending", "enrolled", "revoked"};
 
 	if (app_authorize(app, r, ZTMD_ACT_STATION_READ, &peer) != 0)
 		return;
-	slash = strchr(rest, '/');
-	if (slash == NULL || (size_t)(slash - rest) >= sizeof(factory)) {
+	if (station_path(ztmd_req_path(r) + sizeof(prefix) - 1, "", factory, name) != 0) {
 		ztm_error_set(&err, ZTM_E_NOTFOUND, "want /api/v1/stations/<factory>/<name>");
-		ztmd_reply_error(r, 404, &err);
-		return;
-	}
-	memcpy(factory, rest, (size_t)(slash - rest));
-	factory[slash - rest] = '\0';
-	if (!admin_valid_name(factory) || !admin_valid_name(slash + 1) ||
-	    ztm_strlcpy(name, slash + 1, sizeof(name)) != 0) {
-		ztm_error_set(&err, ZTM_E_NOTFOUND, "no such station");
 		ztmd_reply_error(r, 404, &err);
 		return;
 	}
@@ -297,12 +316,117 @@ static void h_station_get(struct ztmd_req *r, void *arg)
 		ztmd_reply_error(r, app_status_for(err.code), &err);
 		return;
 	}
-	admin_reply_json(r, 200,
-	                 json_pack("{s:I,s:s,s:s,s:s,s:s,s:I}", "id", (json_int_t)st.id, "factory",
-	                           st.factory, "name", st.name, "state",
-	                           (unsigned)st.state < 3 ? states[st.state] : "unknown",
-	                           "cert_serial", st.cert_serial, "created_at",
-	                           (json_int_t)st.created_at));
+	admin_reply_json(r, 200, station_json(&st));
+}
+
+/* Revoking a station (issue 3 point 7). Its certificate is refused from the
+ * commit on: every request looks its peer up in the store (authz.c), so no
+ * worker can keep serving it. Records it made at or after `since` no longer
+ * vet (vet.c), whenever the device registers. */
+struct revoke_op {
+	struct ztmd_app *app;
+	char actor[160];
+	char factory[65], name[65];
+	int64_t since;
+	struct ztm_station_row st;
+};
+
+static int job_station_revoke(struct ztm_store *s, void *arg, struct ztm_error *err)
+{
+	struct revoke_op *op = arg;
+	char object[140], detail[160];
+
+	if (ztm_store_station_find(s, op->factory, op->name, &op->st, err) != 0 ||
+	    ztm_store_station_revoke(s, op->st.id, op->since, err) != 0 ||
+	    ztm_store_station_get(s, op->st.id, &op->st, err) != 0)
+		return -1;
+	snprintf(object, sizeof(object), "%s/%s", op->factory, op->name);
+	snprintf(detail, sizeof(detail), "since=%lld revoked_at=%lld cert=%s", (long long)op->since,
+	         (long long)op->st.revoked_at,
+	         op->st.cert_serial[0] != '\0' ? op->st.cert_serial : "-");
+	return ztm_store_audit(s, op->actor, "station.revoke", object, "ok", detail, err);
+}
+
+static void done_station_revoke(struct ztmd_req *r, void *arg, int rc, const struct ztm_error *err)
+{
+	struct revoke_op *op = arg;
+
+	if (rc != 0)
+		app_refuse(r, op->app, "station.revoke", app_status_for(err->code), err);
+	else
+		admin_reply_json(r, 200, station_json(&op->st));
+	free(op);
+}
+
+/* The body: empty, {} or {"since": TIME}; since defaults to now and may not
+ * lie in the future (a revocation is never postponed). */
+static int parse_revoke(struct ztmd_req *r, int64_t now, int64_t *since, struct ztm_error *err)
+{
+	json_t *j;
+	int rc = -1;
+
+	*since = now;
+	if (ztmd_req_body(r).len == 0)
+		return 0;
+	j = admin_read_object(r, err);
+	if (j == NULL)
+		return -1;
+	if (json_object_size(j) > (json_object_get(j, "since") != NULL ? 1u : 0u)) {
+		ztm_error_set(err, ZTM_E_USAGE, "the only field is 'since'");
+		goto out;
+	}
+	if (admin_field_time(j, "since", now, since, err) != 0)
+		goto out;
+	if (*since > now) {
+		ztm_error_set(err, ZTM_E_USAGE,
+		              "since %lld is in the future (now %lld): a revocation takes effect "
+		              "now or earlier, never later",
+		              (long long)*since, (long long)now);
+		goto out;
+	}
+	/* Every record has recorded_at >= 1; 0 in the store means "not revoked". */
+	if (*since < 1)
+		*since = 1;
+	rc = 0;
+out:
+	json_decref(j);
+	return rc;
+}
+
+/* POST /api/v1/stations/<factory>/<name>/revoke */
+static void h_station_revoke(struct ztmd_req *r, void *arg)
+{
+	static const char prefix[] = "/api/v1/stations/";
+	struct ztmd_app *app = arg;
+	struct ztmd_peer peer;
+	struct revoke_op *op;
+	struct ztm_error err;
+	int status = 400;
+
+	if (app_authorize(app, r, ZTMD_ACT_STATION_REVOKE, &peer) != 0)
+		return;
+	op = calloc(1, sizeof(*op));
+	if (op == NULL) {
+		ztm_error_set(&err, ZTM_E_NOMEM, "request");
+		status = 500;
+		goto refuse;
+	}
+	op->app = app;
+	admin_actor_of(&peer, op->actor, sizeof(op->actor));
+	if (station_path(ztmd_req_path(r) + sizeof(prefix) - 1, "/revoke", op->factory, op->name) !=
+	    0) {
+		ztm_error_set(&err, ZTM_E_NOTFOUND,
+		              "want POST /api/v1/stations/<factory>/<name>/revoke");
+		status = 404;
+		goto refuse;
+	}
+	if (parse_revoke(r, (int64_t)time(NULL), &op->since, &err) != 0)
+		goto refuse;
+	ztmd_req_defer(r, job_station_revoke, op, done_station_revoke);
+	return;
+refuse:
+	free(op);
+	app_refuse(r, app, "station.revoke", status, &err);
 }
 
 size_t admin_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max)
@@ -311,6 +435,7 @@ size_t admin_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max)
 	    {ZTMD_POST, "/api/v1/factories", 0, h_factories, app},
 	    {ZTMD_POST, "/api/v1/stations", 0, h_stations, app},
 	    {ZTMD_GET, "/api/v1/stations/", 1, h_station_get, app},
+	    {ZTMD_POST, "/api/v1/stations/", 1, h_station_revoke, app},
 	    {ZTMD_POST, "/api/v1/operators", 0, h_operators, app},
 	};
 	size_t i, n = sizeof(routes) / sizeof(routes[0]);

@@ -152,9 +152,7 @@ static int parse_rfc3339(const char *s, int64_t *out)
 	return 0;
 }
 
-/* A time: Unix seconds (integer) or an RFC 3339 UTC string; absent -> def
- * (or required when def < 0). */
-static int field_time(json_t *j, const char *key, int64_t def, int64_t *out, struct ztm_error *err)
+int admin_field_time(json_t *j, const char *key, int64_t def, int64_t *out, struct ztm_error *err)
 {
 	json_t *v = json_object_get(j, key);
 
@@ -296,8 +294,8 @@ static int parse_order(json_t *j, struct prod_op *op, struct ztm_error *err)
 	    admin_field_name(j, "product", op->product, sizeof(op->product), err) != 0 ||
 	    admin_field_name(j, "factory", op->factory, sizeof(op->factory), err) != 0 ||
 	    field_int(j, "quota", 1, 1000000000, -1, &op->o.quota, err) != 0 ||
-	    field_time(j, "not_before", (int64_t)time(NULL), &op->o.not_before, err) != 0 ||
-	    field_time(j, "not_after", -1, &op->o.not_after, err) != 0)
+	    admin_field_time(j, "not_before", (int64_t)time(NULL), &op->o.not_before, err) != 0 ||
+	    admin_field_time(j, "not_after", -1, &op->o.not_after, err) != 0)
 		return -1;
 	if (op->o.not_after <= op->o.not_before)
 		return ztm_error_set(err, ZTM_E_USAGE,

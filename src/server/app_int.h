@@ -78,6 +78,9 @@ int admin_valid_name(const char *s);
 json_t *admin_read_object(struct ztmd_req *r, struct ztm_error *err);
 /* A required string field that is a valid name, copied into out. */
 int admin_field_name(json_t *j, const char *key, char *out, size_t outsize, struct ztm_error *err);
+/* A time field: Unix seconds (integer, 0..253402300799) or an RFC 3339 UTC
+ * string ("2025-01-31T00:00:00Z"); absent -> def (or required when def < 0). */
+int admin_field_time(json_t *j, const char *key, int64_t def, int64_t *out, struct ztm_error *err);
 /* Replies with j (taking the reference); the body is wiped after sending. */
 void admin_reply_json(struct ztmd_req *r, int status, json_t *j);
 /* "operator:<name>" for the audit trail. */

@@ -10,10 +10,12 @@
 #define ROLE(r)  (1u << (r))
 #define OPS_READ (ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_SECURITY_OFFICER) | ROLE(ZTM_ROLE_AUDITOR))
 
+/* Not a role: a self-signed device bootstrap certificate may ask. */
+#define BOOTSTRAP (1u << 31)
+
 static const struct {
-	unsigned roles; /* bit per enum ztm_role */
+	unsigned roles; /* bit per enum ztm_role, and BOOTSTRAP */
 	int anonymous;  /* no client certificate needed */
-	int bootstrap;  /* a self-signed bootstrap certificate may ask */
 } access_table[ZTMD_ACT_COUNT] = {
     /* Liveness probes carry no credentials. */
     [ZTMD_ACT_HEALTH] = {0, 1},
@@ -49,7 +51,7 @@ static const struct {
     [ZTMD_ACT_RECORD_UPLOAD] = {ROLE(ZTM_ROLE_STATION), 0},
     /* Device registration: the bootstrap certificate proves possession of a
      * key and nothing more; vetting (vet.c) decides everything else. */
-    [ZTMD_ACT_EST_ENROLL_DEVICE] = {0, 0, 1},
+    [ZTMD_ACT_EST_ENROLL_DEVICE] = {BOOTSTRAP, 0},
     /* A device's first use of its operational certificate activates it. */
     [ZTMD_ACT_DEVICE_WHOAMI] = {ROLE(ZTM_ROLE_DEVICE), 0},
 };
@@ -82,7 +84,7 @@ int ztmd_authz_decide(enum ztmd_action action, const struct ztmd_peer *peer, str
 		return ztm_error_set(err, ZTM_E_AUTH, "client certificate or its owner is revoked");
 	case ZTMD_PEER_BOOTSTRAP:
 		/* Unverified by construction: vetted only by device enrollment. */
-		if (access_table[action].bootstrap)
+		if (access_table[action].roles & BOOTSTRAP)
 			return 0;
 		return ztm_error_set(
 		    err, ZTM_E_AUTH,

@@ -196,7 +196,7 @@ size_t est_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max)
 		return 0;
 	out[0].methods = ZTMD_GET | ZTMD_POST;
 	out[0].path = "/.well-known/est/";
-	out[0].prefix = 1;
+	out[0].flags = ZTMD_ROUTE_PREFIX;
 	out[0].fn = h_est;
 	out[0].arg = app;
 	return 1;

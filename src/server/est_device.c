@@ -50,10 +50,9 @@ static void subject_attr(X509_NAME *name, int nid, char *out, size_t outsize)
 	out[len] = '\0';
 }
 
-/* The request's claims from the bootstrap certificate and the CSR. */
-static int read_claims(X509 *boot, struct est_op *op, struct ztm_error *err)
+int est_device_claims(X509 *boot, const struct ztm_csr *csr, struct est_device *d,
+                      struct ztm_error *err)
 {
-	struct est_device *d = &op->dev;
 	uint8_t *spki = NULL, md[32];
 	char cn[ZTM_NAME_MAX + ZTM_DEV_SERIAL_MAX];
 	size_t cl, sl;
@@ -78,7 +77,7 @@ static int read_claims(X509 *boot, struct est_op *op, struct ztm_error *err)
 	}
 	OPENSSL_free(spki);
 	ztm_hex(md, sizeof(md), d->boot_spki);
-	csr_name = ztm_csr_subject_name(&op->csr, err);
+	csr_name = ztm_csr_subject_name(csr, err);
 	if (csr_name == NULL)
 		return -1;
 	subject_attr(csr_name, NID_serialNumber, d->csr_serial, sizeof(d->csr_serial));
@@ -115,7 +114,7 @@ void est_device_enroll(struct ztmd_req *r, struct ztmd_app *app, int label)
 	op->ca = APP_CA_DEVICE;
 	op->dev.verdict = VET_OK;
 	ztm_strlcpy(op->dev.peer_addr, ztmd_req_peer_addr(r), sizeof(op->dev.peer_addr));
-	if (read_claims(ztmd_req_peer_cert(r), op, &err) != 0) {
+	if (est_device_claims(ztmd_req_peer_cert(r), &op->csr, &op->dev, &err) != 0) {
 		est_op_free(op);
 		app_refuse(r, app, ACTION, app_status_for(err.code), &err);
 		return;
@@ -188,6 +187,7 @@ static int look_up(struct ztm_store *s, struct est_op *op, struct lookups *l, st
 	in->rec_test_passed = l->rec.test_result == ZTM_TEST_PASS;
 	in->rec_injected = l->rec.key_origin == ZTM_KEY_ORIGIN_INJECTED;
 	in->rec_recorded_at = l->rec.recorded_at;
+	in->rec_received_at = l->rec.received_at;
 	if (ztm_store_station_get(s, l->rec.station_id, &l->st, err) != 0 ||
 	    ztm_store_order_get_id(s, l->rec.order_id, &l->order, err) != 0 ||
 	    ztm_store_product_get(s, l->order.product, &l->product, err) != 0)
@@ -272,6 +272,15 @@ int est_device_claim(struct ztm_store *s, struct est_op *op, struct ztm_error *e
 		rc = est_retry_of(s, op, err);
 		if (rc <= 0)
 			goto out;
+		rc = -1;
+		/* Only a registration that never finished is resumed; a
+		 * provisioned device always has its issued certificate. */
+		if (l->device.state != ZTM_DEVICE_MANUFACTURED) {
+			ztm_error_set(err, ZTM_E_STORE,
+			              "device %s is %s but its certificate is missing", d->serial,
+			              ztm_device_state_name(l->device.state));
+			goto out;
+		}
 	} else {
 		struct ztm_device_row row;
 

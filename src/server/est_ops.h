@@ -70,6 +70,11 @@ int est_reserve(struct ztm_store *s, struct est_op *op, const char *subject, str
 /* Device registration (est_device.c): the handler, and the three steps the
  * sequence calls for EST_BY_BOOTSTRAP. */
 void est_device_enroll(struct ztmd_req *r, struct ztmd_app *app, int label);
+/* The request's claims into d (boot_serial, boot_product, boot_spki,
+ * csr_serial) from the bootstrap certificate and the parsed CSR; a claim
+ * that is absent, repeated or does not fit is "" (vetting refuses it). */
+int est_device_claims(X509 *boot, const struct ztm_csr *csr, struct est_device *d,
+                      struct ztm_error *err);
 int est_device_claim(struct ztm_store *s, struct est_op *op, struct ztm_error *err);
 int est_device_sign(struct est_op *op, struct ztm_error *err);
 int est_device_record(struct ztm_store *s, struct est_op *op, struct ztm_error *err);

@@ -312,7 +312,7 @@ static int path_matches(const struct ztmd_route *rt, const char *path)
 {
 	size_t n = strlen(rt->path);
 
-	if (rt->prefix && n > 0 && rt->path[n - 1] == '/')
+	if ((rt->flags & ZTMD_ROUTE_PREFIX) && n > 0 && rt->path[n - 1] == '/')
 		return strncmp(path, rt->path, n) == 0;
 	return strcmp(path, rt->path) == 0;
 }
@@ -367,7 +367,7 @@ void ztmd_http_dispatch(struct evhttp_request *ev, void *arg)
 	r->refs = 1;
 	r->route = ZTMD_ROUTE_NONE;
 	TAILQ_INIT(&r->query);
-	ztm_buf_init(&r->body, w->set->max_body_bytes + 1);
+	ztm_buf_init(&r->body, w->set->max_body_bytes);
 	r->next = w->live;
 	if (w->live != NULL)
 		w->live->prev = r;
@@ -383,16 +383,6 @@ void ztmd_http_dispatch(struct evhttp_request *ev, void *arg)
 		ztmd_reply_error(r, 400, &e);
 		goto out;
 	}
-	/* The body is copied so that it lives as long as r, whatever happens
-	 * to the connection; evhttp already refused anything over the cap. */
-	in = evhttp_request_get_input_buffer(ev);
-	if (evbuffer_get_length(in) > 0 &&
-	    ztm_buf_append(&r->body, evbuffer_pullup(in, -1), evbuffer_get_length(in)) != 0) {
-		ztm_error_set(&e, ZTM_E_TOOBIG, "request body over %zu bytes",
-		              w->set->max_body_bytes);
-		ztmd_reply_error(r, 413, &e);
-		goto out;
-	}
 	if (method_of(evhttp_request_get_command(ev), &r->method, &r->method_name) != 0)
 		r->method = 0;
 	for (i = 0; i < w->n_routes; i++) {
@@ -404,6 +394,32 @@ void ztmd_http_dispatch(struct evhttp_request *ev, void *arg)
 			match = &w->routes[i];
 			break;
 		}
+	}
+	/* The route's own cap. evhttp refused anything over the largest cap
+	 * of all routes before reading it (worker.c); libevent 2.1 has no hook
+	 * between the headers and the body of a server request (evhttp's
+	 * newreqcb came in 2.2), so a smaller route cap is applied here, still
+	 * before any handler sees a byte. The body is copied so that it lives
+	 * as long as r, whatever happens to the connection. */
+	if (match != NULL && (match->flags & ZTMD_ROUTE_BATCH_BODY))
+		r->body.max = w->set->max_batch_bytes;
+	in = evhttp_request_get_input_buffer(ev);
+	len = evbuffer_get_length(in);
+	if (len > r->body.max) {
+		ztm_error_set(&e, ZTM_E_TOOBIG, "request body over %zu bytes", r->body.max);
+		ztmd_reply_error(r, 413, &e);
+		goto out;
+	}
+	/* One copy, straight out of evbuffer's chain (evbuffer_pullup would
+	 * first make the chain contiguous: a second copy of a batch's MiBs). */
+	if (len > 0) {
+		uint8_t *dst = ztm_buf_reserve(&r->body, len);
+		if (dst == NULL || evbuffer_remove(in, dst, len) != (int)len) {
+			ztm_error_set(&e, ZTM_E_NOMEM, "request body of %zu bytes", len);
+			ztmd_reply_error(r, 500, &e);
+			goto out;
+		}
+		r->body.len = len;
 	}
 	if (match != NULL) {
 		match->fn(r, match->arg);

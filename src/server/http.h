@@ -24,10 +24,16 @@ enum ztmd_method { ZTMD_GET = 1, ZTMD_POST = 2, ZTMD_PUT = 4, ZTMD_DELETE = 8 };
 
 typedef void (*ztmd_handler)(struct ztmd_req *r, void *arg);
 
+/* Route flags. */
+#define ZTMD_ROUTE_PREFIX 1u /* path is a prefix (it must end in '/') */
+/* The body may be up to [server] max_batch_bytes instead of max_body_bytes:
+ * the station's signed record batches (records.c). */
+#define ZTMD_ROUTE_BATCH_BODY 2u
+
 struct ztmd_route {
 	unsigned methods; /* mask of enum ztmd_method */
-	const char *path; /* exact path, or a prefix when it ends in '/' and prefix != 0 */
-	int prefix;
+	const char *path; /* exact path, or a prefix with ZTMD_ROUTE_PREFIX */
+	unsigned flags;   /* ZTMD_ROUTE_* */
 	ztmd_handler fn;
 	void *arg;
 };
@@ -38,7 +44,8 @@ const char *ztmd_req_path(const struct ztmd_req *r);
 /* Value of a query parameter, or NULL. */
 const char *ztmd_req_query(struct ztmd_req *r, const char *name);
 const char *ztmd_req_header(const struct ztmd_req *r, const char *name);
-/* The request body (already capped by max_body_bytes before parsing: 413). */
+/* The request body, already capped before any handler sees it (413): at
+ * max_body_bytes, or max_batch_bytes on a ZTMD_ROUTE_BATCH_BODY route. */
 struct ztm_slice ztmd_req_body(struct ztmd_req *r);
 /* The TLS client certificate, verified against the configured client CAs,
  * or NULL when the client sent none. Borrowed: valid for the request. */

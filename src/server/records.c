@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "app_int.h"
+#include "record_policy.h"
 #include "ztm/batch.h"
 #include "ztm/str.h"
 
@@ -27,6 +28,10 @@ struct upload {
 	struct ztm_batch b;
 	int64_t station_id, factory_id;
 	char actor[160];
+	/* The product of the last order seen: a batch is mostly one order, so
+	 * one entry saves a lookup per record. */
+	int have_product;
+	struct ztm_product_row product;
 	/* out of the job */
 	int64_t id;
 	int duplicate;
@@ -36,6 +41,11 @@ struct upload {
 	char ob_serial[ZTM_RECORD_MAX_SERIAL + 1];
 	char ob_detail[512];
 	struct ztm_error why; /* the refusal, kept for the alert job's reply */
+	/* The order of the previous record: a batch is mostly one order, and
+	 * looking it up per record was a SELECT each. Only fields that do not
+	 * change inside the transaction are used from it (not `recorded`). */
+	int have_order;
+	struct ztm_order_row order;
 };
 
 static void upload_free(struct upload *u)
@@ -56,7 +66,12 @@ static int store_record(struct ztm_store *s, struct upload *u, const struct ztm_
 	int64_t rid;
 	int repeat = 0, rc = -1;
 
-	if (ztm_store_order_get(s, rec->order, &o, err) != 0) {
+	if (u->have_order && strcmp(u->order.name, rec->order) == 0) {
+		o = u->order;
+	} else if (ztm_store_order_get(s, rec->order, &o, err) == 0) {
+		u->order = o;
+		u->have_order = 1;
+	} else {
 		ztm_strlcpy(why, err->msg, sizeof(why));
 		return ztm_error_set(err, err->code == ZTM_E_NOTFOUND ? ZTM_E_POLICY : err->code,
 		                     "record %zu: order '%s': %s", idx, rec->order, why);
@@ -72,6 +87,14 @@ static int store_record(struct ztm_store *s, struct upload *u, const struct ztm_
 	if (o.state != ZTM_ORDER_OPEN)
 		return ztm_error_set(err, ZTM_E_POLICY, "record %zu: order '%s' is closed", idx,
 		                     rec->order);
+	if (!u->have_product || u->product.id != o.product_id) {
+		u->have_product = 0;
+		if (ztm_store_product_get(s, o.product, &u->product, err) != 0)
+			return -1;
+		u->have_product = 1;
+	}
+	if (record_policy_check(rec, idx, &u->product, err) != 0)
+		return -1;
 	ztm_record_row_init(&row);
 	row.batch_id = u->id;
 	row.station_id = u->station_id;
@@ -118,8 +141,7 @@ static int store_record(struct ztm_store *s, struct upload *u, const struct ztm_
 			         (long long)o.quota, u->actor, u->b.batch_id);
 		}
 		ztm_error_set(err, u->overbuild ? ZTM_E_CONFLICT : code,
-		              "record %zu (serial %s): order '%s': %s", idx, rec->serial, o.name,
-		              why);
+		              "record %zu (serial %s): %s", idx, rec->serial, why);
 		goto out;
 	}
 	u->accepted++;
@@ -132,12 +154,22 @@ out:
 static int job_upload(struct ztm_store *s, void *arg, struct ztm_error *err)
 {
 	struct upload *u = arg;
+	struct ztm_station_row st;
 	int64_t now = (int64_t)time(NULL);
 	char detail[192];
 	size_t i;
 
 	u->accepted = u->repeats = 0;
 	u->overbuild = 0;
+	u->have_product = 0;
+	/* The handler's access check ran before this transaction: a revocation
+	 * committed in between wins (one read per batch). */
+	if (ztm_store_station_get(s, u->station_id, &st, err) != 0)
+		return -1;
+	if (st.state == ZTM_STATION_REVOKED)
+		return ztm_error_set(err, ZTM_E_AUTH, "station %s/%s is revoked", st.factory,
+		                     st.name);
+	u->have_order = 0;
 	if (ztm_store_batch_add(s, u->station_id, u->b.sha256, (int64_t)u->b.n, &u->id, err) != 0) {
 		if (err->code != ZTM_E_EXISTS)
 			return -1;
@@ -171,7 +203,7 @@ static void done_overbuild(struct ztmd_req *r, void *arg, int rc, const struct z
 	if (rc != 0)
 		ztmd_reply_error(r, 500, err);
 	else
-		ztmd_reply_error(r, 409, &u->why);
+		ztmd_reply_error_named(r, 409, "overbuild", &u->why);
 	upload_free(u);
 }
 
@@ -274,6 +306,8 @@ size_t records_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max)
 {
 	if (max < 1)
 		return 0;
-	out[0] = (struct ztmd_route){ZTMD_POST, "/api/v1/records", 0, h_records, app};
+	/* A batch is larger than any other body: its own cap. */
+	out[0] = (struct ztmd_route){ZTMD_POST, "/api/v1/records", ZTMD_ROUTE_BATCH_BODY, h_records,
+	                             app};
 	return 1;
 }

@@ -24,6 +24,7 @@ struct ztmd_settings {
 	const char *port_file; /* NULL: none */
 	unsigned workers;
 	size_t max_header_bytes, max_body_bytes;
+	size_t max_batch_bytes;   /* body cap of ZTMD_ROUTE_BATCH_BODY routes */
 	unsigned timeout;         /* seconds, read and write */
 	unsigned max_connections; /* per worker */
 	unsigned grace;           /* seconds to finish in-flight requests on stop */

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "server.h"
+#include "ztm/batch.h"
 #include "ztm/str.h"
 
 /* "host:port"; the host may be [v6]. Port 0 asks the kernel for one (tests). */
@@ -58,6 +59,13 @@ int ztmd_settings_read(struct ztm_config *cfg, struct ztmd_settings *s, struct z
 	    0)
 		return -1;
 	s->max_body_bytes = (size_t)v;
+	/* A station's signed record batch (POST /api/v1/records) is capped on
+	 * its own: 8 MiB holds ~7,000 typical records; ZTM_BATCH_MAX_DER (the
+	 * format's own cap, 16 MiB) is the most it can be. */
+	if (ztm_config_u64(cfg, "server", "max_batch_bytes", ZTM_BATCH_DEFAULT_BYTES, 1024,
+	                   ZTM_BATCH_MAX_DER, &v, err) != 0)
+		return -1;
+	s->max_batch_bytes = (size_t)v;
 	if (ztm_config_duration(cfg, "server", "timeout", 30, 1, 3600, &v, err) != 0)
 		return -1;
 	s->timeout = (unsigned)v;

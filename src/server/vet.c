@@ -49,7 +49,11 @@ enum vet_code vet_decide(const struct vet_input *in, int *quarantine)
 	if (in->asked_product != NULL && !same(in->asked_product, in->rec_product))
 		return VET_PRODUCT_MISMATCH;
 	/* A record made after its station was revoked counts for nothing. */
-	if (in->station_revoked_at != 0 && in->rec_recorded_at >= in->station_revoked_at)
+	/* A record made, or received, after its station's revocation time
+	 * counts for nothing: the received time (our clock) also voids records
+	 * a stolen station key backdated and uploaded before the revoke. */
+	if (in->station_revoked_at != 0 && (in->rec_recorded_at >= in->station_revoked_at ||
+	                                    in->rec_received_at >= in->station_revoked_at))
 		return VET_STATION_REVOKED;
 	/* The serial's history comes before the record's details: a clone is a
 	 * clone whatever its record says. */

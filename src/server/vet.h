@@ -72,8 +72,9 @@ struct vet_input {
 	const char *rec_product;
 	int rec_test_passed;
 	int rec_injected;
-	int rec_fw_approved; /* the recorded firmware hash is an approved release */
-	int64_t rec_recorded_at;
+	int rec_fw_approved;        /* the recorded firmware hash is an approved release */
+	int64_t rec_recorded_at;    /* the station's clock */
+	int64_t rec_received_at;    /* the server's clock (upload) */
 	int64_t station_revoked_at; /* 0 = not revoked */
 	/* The product's policy. */
 	unsigned product_key_kinds; /* ZTM_KK_BIT set */

@@ -2,7 +2,8 @@
  * bufferevent_openssl on the listening socket inherited from the master.
  *
  * Caps are applied by evhttp before anything is parsed by us: header bytes
- * and body bytes (an over-cap body gets 413 and never reaches a handler),
+ * and body bytes (an over-cap body gets 413 and never reaches a handler;
+ * evhttp applies the largest route cap, the dispatcher the route's own),
  * read/write timeouts, and a cap on open connections (accepting pauses at
  * the cap and resumes when a connection closes).
  */
@@ -184,6 +185,18 @@ static int setup_routes(struct ztmd_worker *w, const struct ztmd_worker_opts *o,
 	return 0;
 }
 
+/* What evhttp lets through before reading: the largest body any route
+ * takes. A route with a smaller cap refuses the rest in the dispatcher. */
+static size_t body_cap(const struct ztmd_worker *w)
+{
+	size_t i, cap = w->set->max_body_bytes;
+
+	for (i = 0; i < w->n_routes; i++)
+		if ((w->routes[i].flags & ZTMD_ROUTE_BATCH_BODY) && w->set->max_batch_bytes > cap)
+			cap = w->set->max_batch_bytes;
+	return cap;
+}
+
 struct ztmd_worker *ztmd_worker_new(const struct ztmd_worker_opts *o, struct ztm_error *err)
 {
 	struct ztmd_worker *w = calloc(1, sizeof(*w));
@@ -228,7 +241,7 @@ struct ztmd_worker *ztmd_worker_new(const struct ztmd_worker_opts *o, struct ztm
 	evhttp_set_bevcb(w->http, make_bev, w);
 	evhttp_set_gencb(w->http, ztmd_http_dispatch, w);
 	evhttp_set_max_headers_size(w->http, (ev_ssize_t)w->set->max_header_bytes);
-	evhttp_set_max_body_size(w->http, (ev_ssize_t)w->set->max_body_bytes);
+	evhttp_set_max_body_size(w->http, (ev_ssize_t)body_cap(w));
 	evhttp_set_timeout(w->http, (int)w->set->timeout);
 	evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
 	                                        EVHTTP_REQ_DELETE);

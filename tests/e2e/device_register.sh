@@ -204,10 +204,26 @@ device SN-106; record SN-106; sync_queue
 "$ZTM" order close --name WO-1 >/dev/null 2>err || fail "order close: $(cat err)"
 refused order_closed 403 order_closed 0 SN-106.boot SN-106.key
 
-# A revoked station: records it made at or after the revocation time count
-# for nothing.
-db "UPDATE stations SET state = 'revoked', revoked_at = 1 WHERE name = 'line-1'"
-refused station_revoked 403 station_revoked 1 SN-102.boot SN-102.key
+# A revoked station: records it made, or uploaded, at or after the
+# revocation time count for nothing; earlier ones stay valid.
+record_wo2() { record "$1" --order WO-2; }
+device SN-108; record_wo2 SN-108; sync_queue
+sleep 1; since=$(date +%s); sleep 1
+device SN-109; record_wo2 SN-109; sync_queue
+"$ZTM" station revoke --factory plant-1 --name line-1 --since "$since" >/dev/null 2>err ||
+  fail "station revoke: $(cat err)"
+refused_wo2() { # the same checks, against WO-2's count
+  local c0 r0 code
+  c0=$(certs); r0=$(registered WO-2)
+  code=$(enroll "$1" "$1.boot" "$1.key")
+  [ "$code" = 403 ] && grep -q '"error":"station_revoked"' "$1.body" || fail "$1: HTTP $code $(cat "$1.body")"
+  [ "$(certs)" = "$c0" ] && [ "$(registered WO-2)" = "$r0" ] || fail "$1: something was issued or counted"
+}
+refused_wo2 SN-109
+ok "refused: a record made after the station's revocation time -> 403 station_revoked"
+code=$(enroll e108 SN-108.boot SN-108.key)
+[ "$code" = 200 ] && [ "$(registered WO-2)" = 1 ] || fail "a record made before the revocation time: $code $(cat e108.body)"
+ok "a record made and uploaded before that time still registers"
 
 # --- not a device at all: wrong label, garbage CSR -----------------------------------
 device SN-107
@@ -217,5 +233,5 @@ code=$(curl -s -o lbl.body -w '%{http_code}' --cacert "$ZTM_CA" --cert SN-107.bo
 code=$(curl -s -o junk.body -w '%{http_code}' --cacert "$ZTM_CA" --cert SN-107.boot --key SN-107.key \
   -H 'Content-Type: application/pkcs10' --data-binary 'bm90IGEgQ1NS' "$ZTM_SERVER/.well-known/est/device/simpleenroll")
 [ "$code" = 400 ] || fail "garbage CSR: $code"
-[ "$(certs)" = 2 ] || fail "something was issued"
+[ "$(certs)" = 3 ] || fail "something was issued"
 ok "refused: the station label (403) and a garbage CSR (400)"

@@ -56,7 +56,8 @@ start_ztmd() {
   # Its own process group, so a test can kill master and workers at once.
   setsid "$ZTMD" --config "$T/srv/ztmd.conf" --port-file "$T/port" >>"$T/ztmd.log" 2>&1 &
   ZTMD_PID=$!
-  for _ in $(seq 100); do
+  # Up to 30 s: a sanitizer build on a loaded 2-core machine starts slowly.
+  for _ in $(seq 300); do
     if [ -s "$T/port" ]; then
       PORT=$(cat "$T/port")
       export ZTM_SERVER=https://127.0.0.1:$PORT

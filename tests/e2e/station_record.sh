@@ -52,6 +52,16 @@ grep -q '"key_origin":"injected"' "$Q/records/SN-0002.json" || fail "key origin 
 grep -q '"test_result":"fail"' "$Q/records/SN-0002.json" || fail "test result not recorded"
 ok "three records queued (PEM and DER bootstrap certificates), files 0600"
 
+# libztmdev's bootstrap certificate (keyUsage critical digitalSignature, no
+# keyCertSign: an end-entity certificate) is self-signed too. Its own queue,
+# so the counts below stay as they are.
+"$ZTM_BIN/src/device/ztm-device" init --dir dev-agent --serial SN-0100 --product sensor-v2 \
+  >/dev/null 2>err || fail "ztm-device init: $(cat err)"
+"$ZTM" station record --queue "$T/queue-agent" --bootstrap-cert dev-agent/bootstrap.pem \
+  --serial SN-0100 --product sensor-v2 --order WO-1 --hw-rev B1 --mac 02:00:5e:10:01:00 \
+  --fw-version 1.4.2 --fw-sha256 "$FW" --test pass 2>err || fail "record a ztm-device bootstrap: $(cat err)"
+ok "a ztm-device (libztmdev) bootstrap certificate is recorded"
+
 # --- refusals: each exits nonzero and queues nothing ---------------------------
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout other.key \
   -subj "/CN=device/serialNumber=SN-0009" -out other.csr 2>/dev/null

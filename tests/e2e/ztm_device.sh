@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# ztm-device against a real ztmd: init and status on disk, misuse, and the
-# agent's TLS 1.3 transport reaching the server with the bootstrap
-# certificate. The server's device enrollment arrives with the vetting work,
-# so today the server must refuse it, and the device must stay unchanged.
+# ztm-device against a real ztmd: init and status on disk, misuse; an
+# unrecorded device is refused and stays unchanged; once a station has
+# recorded it, the agent registers (operational certificate installed,
+# provisioned), activates (active), and its bootstrap credential is refused
+# from then on.
 . "$(dirname "$0")/lib.sh"
 
 DEV=$ZTM_BIN/src/device/ztm-device
@@ -45,14 +46,56 @@ ceremony_and_server
 start_ztmd
 cp d1/state state.before
 rc=0; "$DEV" enroll --dir d1 --server "$ZTM_SERVER" --ca "$ZTM_CA" 2>err || rc=$?
-[ $rc = 1 ] || fail "enroll against a server without device enrollment: exit $rc"
-cat err
-# Reaching the server proves TLS 1.3 and the server check; the refusal is
-# the server's TLS alert (the bootstrap certificate chains to no CA it
-# knows) or, once device enrollment exists there, an HTTP error.
-grep -qE 'enroll: (POST /.well-known/est/device/simpleenroll: no response \(TLS\): .*alert|server refused enrollment: HTTP [0-9]{3})' err ||
-  fail "unexpected enroll error"
+[ $rc = 1 ] || fail "enroll of an unrecorded device: exit $rc"
+# No station recorded it: the server's vetting refuses it by name.
+grep -q 'server refused enrollment: HTTP 403: unrecorded' err || fail "unexpected enroll error: $(cat err)"
 cmp -s state.before d1/state && [ ! -e d1/device.pem ] || fail "a refused enrollment changed the device"
 rc=0; "$DEV" enroll --dir d1 --server "$ZTM_SERVER" --ca d1/bootstrap.pem 2>err || rc=$?
 [ $rc = 1 ] && grep -q "TLS connection to 127.0.0.1:$PORT: .*certificate verify failed" err || fail "server not verified against --ca ($rc)"
-ok "enroll reaches ztmd over TLS 1.3, is refused cleanly, device unchanged"
+ok "enroll reaches ztmd over TLS 1.3; unrecorded: refused cleanly, device unchanged"
+
+# --- recorded by a station: enroll, activate ----------------------------------------
+"$ZTM" factory add --name plant-1 >/dev/null 2>&1 || fail "factory add"
+"$ZTM" station add --factory plant-1 --name line-1 >line-1.code 2>/dev/null || fail "station add"
+printf 'station-key-passphrase\n' >line-1.pass
+"$ZTM" station enroll --name line-1 --code-file line-1.code --key "file:$T/line-1.key" \
+  --key-pass-file line-1.pass --out line-1.crt 2>err || fail "station enroll: $(cat err)"
+"$ZTM" product add --name widget --class sensor --hw-type 1.3.6.1.4.1.99999.7 >/dev/null 2>err ||
+  fail "product add: $(cat err)"
+"$ZTM" order add --name WO-1 --product widget --factory plant-1 --quota 10 \
+  --not-after 2099-12-31T00:00:00Z >/dev/null 2>err || fail "order add: $(cat err)"
+FW=$(printf 'fw' | sha256sum | cut -c1-64)
+for d in d1 d2; do
+  sn=$(sed -n 's/^serial=//p' $d/state)
+  "$ZTM" station record --queue q --bootstrap-cert $d/bootstrap.pem --serial "$sn" --product widget \
+    --order WO-1 --hw-rev A --mac 02:00:5e:00:00:01 --fw-version 1 --fw-sha256 "$FW" --test pass \
+    2>err || fail "record $d: $(cat err)"
+done
+"$ZTM" station sync --queue q --cert line-1.crt --key "file:$T/line-1.key" --key-pass-file line-1.pass \
+  >/dev/null 2>err || fail "sync: $(cat err)"
+"$DEV" enroll --dir d1 --server "$ZTM_SERVER" --ca "$ZTM_CA" >enroll.out 2>err || fail "enroll d1: $(cat err)"
+"$DEV" status --dir d1 >st.out || fail "status"
+grep -q '^state: provisioned$' st.out || fail "after enroll: $(cat st.out)"
+openssl verify -CAfile "$T/ceremony/root/root.crt" -untrusted "$T/ceremony/ca/device.crt" d1/device.pem \
+  >/dev/null 2>&1 || fail "the installed certificate does not verify"
+openssl x509 -in d1/device.pem -noout -subject -nameopt RFC2253 | grep -q 'serialNumber=SN-0001' ||
+  fail "installed certificate subject"
+[ "$(db "SELECT state FROM devices WHERE serial = 'SN-0001'")" = provisioned ] || fail "store: not provisioned"
+"$DEV" activate --dir d1 --server "$ZTM_SERVER" --ca "$ZTM_CA" 2>err || fail "activate: $(cat err)"
+"$DEV" status --dir d1 | grep -q '^state: active$' || fail "not active on the device"
+[ "$(db "SELECT state FROM devices WHERE serial = 'SN-0001'")" = active ] || fail "store: not active"
+ok "recorded device: enroll installs a certificate that verifies to the root; activate makes it active (device and store)"
+
+# The encrypted-key device too (the agent asks the passphrase for enroll).
+"$DEV" enroll --dir d2 --server "$ZTM_SERVER" --ca "$ZTM_CA" --pass-file dev.pass >/dev/null 2>err ||
+  fail "enroll d2 (encrypted key): $(cat err)"
+"$DEV" status --dir d2 | grep -q '^state: provisioned$' || fail "d2 not provisioned"
+ok "a device with an encrypted key enrolls"
+
+# After activation the bootstrap certificate is refused by the server (the
+# agent would not even ask: a device enrolls once; curl asks on its behalf).
+openssl req -new -key d1/key.pem -subj /CN=x -outform DER 2>/dev/null | base64 -w 64 >replay.csr
+code=$(curl -s -o replay.body -w '%{http_code}' --cacert "$ZTM_CA" --cert d1/bootstrap.pem --key d1/key.pem \
+  -H 'Content-Type: application/pkcs10' --data-binary @replay.csr "$ZTM_SERVER/.well-known/est/device/simpleenroll")
+[ "$code" = 403 ] && grep -q '"error":"bootstrap_replay"' replay.body || fail "replay: $code $(cat replay.body)"
+ok "replayed bootstrap after activation: 403 bootstrap_replay"

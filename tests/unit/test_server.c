@@ -153,20 +153,25 @@ static void h_forget(struct ztmd_req *r, void *arg)
 }
 
 static const struct ztmd_route routes[] = {
-    {ZTMD_POST, "/three", 0, h_three, NULL},  {ZTMD_POST, "/again", 0, h_again, NULL},
-    {ZTMD_GET, "/drop", 0, h_drop, NULL},     {ZTMD_GET | ZTMD_POST, "/who/", 1, h_whoami, NULL},
-    {ZTMD_GET, "/forget", 0, h_forget, NULL}, {ZTMD_POST, "/stopme", 0, h_stopme, NULL},
+    {ZTMD_POST, "/three", 0, h_three, NULL},
+    {ZTMD_POST, "/again", 0, h_again, NULL},
+    {ZTMD_GET, "/drop", 0, h_drop, NULL},
+    {ZTMD_GET | ZTMD_POST, "/who/", 1, h_whoami, NULL},
+    {ZTMD_GET, "/forget", 0, h_forget, NULL},
+    {ZTMD_POST, "/stopme", 0, h_stopme, NULL},
+    /* A body cap of its own (max_batch_bytes), like POST /api/v1/records. */
+    {ZTMD_POST, "/big", ZTMD_ROUTE_BATCH_BODY, h_whoami, NULL},
 };
 
 /* --- a blocking TLS client ----------------------------------------------- */
 struct exchange {
 	const char *request;
 	int with_cert;
-	int want_status; /* 0: the connection closes with no response */
-	const char *want_body;
+	int want_status;       /* 0: the connection closes with no response */
+	const char *want_body; /* NULL: not compared */
 };
 
-#define N_EXCHANGES 8
+#define N_EXCHANGES 11
 static char got_text[N_EXCHANGES][2048];
 
 static int do_exchange(const struct exchange *x, char *gotbuf, size_t gotsize)
@@ -228,20 +233,52 @@ static const struct exchange exchanges[N_EXCHANGES] = {
     {"GET /forget HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", 0, 500,
      "{\"error\":\"internal\",\"message\":\"the handler did not reply\"}"},
     {"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", 0, 200, "ok\n"},
+    /* Body caps (max_body_bytes 512, max_batch_bytes 1024): a body of
+     * 600 bytes passes on the batch route only; 1500 passes nowhere
+     * (evhttp refuses it before a handler is chosen). Bodies: big_body. */
+    {NULL, 0, 200, "cn=none body=600 q=- h=-\n"},
+    {NULL, 0, 413, "{\"error\":\"too_big\",\"message\":\"request body over 512 bytes\"}"},
+    {NULL, 0, 413, NULL},
     /* keep-alive asked for; the draining worker answers and closes */
     {"POST /stopme HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n", 0, 200, "committed stop\n"},
 };
+
+/* The requests of the NULL rows above, built at run time. */
+static char big_req[3][2048];
+
+static void make_big_requests(void)
+{
+	static const struct {
+		const char *path;
+		size_t len;
+	} rows[] = {{"/big", 600}, {"/who/x", 600}, {"/big", 1500}};
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		int n = snprintf(big_req[i], sizeof(big_req[i]),
+		                 "POST %s HTTP/1.1\r\nHost: t\r\nContent-Length: %zu\r\n"
+		                 "Connection: close\r\n\r\n",
+		                 rows[i].path, rows[i].len);
+		assert_true(n > 0 && (size_t)n + rows[i].len < sizeof(big_req[i]));
+		memset(big_req[i] + n, 'b', rows[i].len);
+		big_req[i][(size_t)n + rows[i].len] = '\0';
+	}
+}
 
 static int stop_pipe[2];
 
 static void *client_main(void *arg)
 {
-	size_t i;
+	size_t i, k;
 	char c = 'x';
 
 	(void)arg;
-	for (i = 0; i < sizeof(exchanges) / sizeof(exchanges[0]); i++)
-		do_exchange(&exchanges[i], got_text[i], sizeof(got_text[i]));
+	for (i = 0, k = 0; i < sizeof(exchanges) / sizeof(exchanges[0]); i++) {
+		struct exchange x = exchanges[i];
+		if (x.request == NULL)
+			x.request = big_req[k++];
+		do_exchange(&x, got_text[i], sizeof(got_text[i]));
+	}
 	if (write(stop_pipe[1], &c, 1) != 1)
 		abort();
 	return NULL;
@@ -285,9 +322,9 @@ static void test_worker_in_process(void **state)
 	struct sockaddr_in sa;
 	socklen_t sl = sizeof(sa);
 	pthread_t th;
-	const char *names[ZTMD_ROUTE_APP0 + 6] = {"none",   "/healthz", "/metrics",
-	                                          "/three", "/again",   "/drop",
-	                                          "/who/",  "/forget",  "/stopme"};
+	const char *names[ZTMD_ROUTE_APP0 + 7] = {"none",    "/healthz", "/metrics", "/three",
+	                                          "/again",  "/drop",    "/who/",    "/forget",
+	                                          "/stopme", "/big"};
 	int64_t audits = 0;
 	size_t i;
 	int fd;
@@ -296,8 +333,10 @@ static void test_worker_in_process(void **state)
 	ztm_strlcpy(dir, "/tmp/ztm-test-server-XXXXXX", sizeof(dir));
 	assert_non_null(mkdtemp(dir));
 	make_pki();
+	make_big_requests();
 	snprintf(text, sizeof(text),
 	         "[server]\nlisten = 127.0.0.1:0\nworkers = 1\ngrace = 5s\n"
+	         "max_body_bytes = 512\nmax_batch_bytes = 1024\n"
 	         "[tls]\ncert = %s/server.pem\nkey = %s/server.key\nclient_ca = %s/ca.pem\n"
 	         "[store]\nurl = sqlite:%s/ztm.db\n",
 	         dir, dir, dir, dir);
@@ -355,7 +394,7 @@ static void test_worker_in_process(void **state)
 		}
 		snprintf(status, sizeof(status), "HTTP/1.1 %d ", x->want_status);
 		if (strncmp(got, status, strlen(status)) != 0 || body == NULL ||
-		    strcmp(body + 4, x->want_body) != 0)
+		    (x->want_body != NULL && strcmp(body + 4, x->want_body) != 0))
 			fail_msg("row %zu: got '%s'", i, got);
 	}
 	/* three: 3 jobs, 1 failed; again: 2 jobs in 2 batches; drop: 1 job. */
@@ -369,6 +408,8 @@ static void test_worker_in_process(void **state)
 	assert_int_equal(ztmd_metrics_requests(m, ZTMD_ROUTE_APP0 + 0, 200), 1);
 	assert_int_equal(ztmd_metrics_requests(m, ZTMD_ROUTE_APP0 + 2, 200), 1); /* dropped */
 	assert_int_equal(ztmd_metrics_requests(m, ZTMD_ROUTE_APP0 + 4, 500), 1);
+	assert_int_equal(ztmd_metrics_requests(m, ZTMD_ROUTE_APP0 + 3, 413), 1); /* /who/x */
+	assert_int_equal(ztmd_metrics_requests(m, ZTMD_ROUTE_APP0 + 6, 200), 1); /* /big */
 	assert_int_equal(ztmd_metrics_requests(m, ZTMD_ROUTE_HEALTHZ, 200), 1);
 	{
 		struct ztm_buf b;
@@ -400,6 +441,8 @@ static void test_settings_refusals(void **state)
 	    {"[server]\nlisten = h:70000\n", "port 0..65535"},
 	    {"[server]\nworkers = 0\n", "test:2: [server] workers"},
 	    {"[server]\nmax_body_bytes = 1x\n", "test:2: [server] max_body_bytes"},
+	    {"[server]\nmax_batch_bytes = 100\n", "test:2: [server] max_batch_bytes"},
+	    {"[server]\nmax_batch_bytes = 16777217\n", "test:2: [server] max_batch_bytes"},
 	    {"[server]\ntimeout = 0s\n", "test:2: [server] timeout"},
 	    {"[server]\n", "[store] url is required"},
 	    {"[store]\nurl = sqlite:/x\n", "[tls] cert, key and client_ca are required"},

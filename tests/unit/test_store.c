@@ -418,6 +418,104 @@ static void test_factories_stations(void **state)
 	CHECK(ztm_store_station_set_cert(f->s, s1, "5a01", E), ZTM_E_CONFLICT);
 }
 
+/* A certificate issued to a station (the CA, owner and serial that
+ * station_revoke looks for). */
+static void issue_to_station(struct ztm_store *s, const char *serial, int64_t station)
+{
+	struct ztm_cert_row row;
+
+	ztm_cert_row_init(&row);
+	row_fill(&row, serial, "");
+	ztm_strlcpy(row.ca, "station", sizeof(row.ca));
+	ztm_strlcpy(row.owner_kind, "station", sizeof(row.owner_kind));
+	row.owner_id = station;
+	CHECK(ztm_store_cert_reserve(s, &row, E), ZTM_OK);
+	CHECK(ztm_store_cert_issue(s, serial, (const uint8_t *)"der", 3, E), ZTM_OK);
+	ztm_cert_row_free(&row);
+}
+
+static enum ztm_cert_state cert_state(struct ztm_store *s, const char *serial)
+{
+	struct ztm_cert_row row;
+	enum ztm_cert_state st;
+
+	ztm_cert_row_init(&row);
+	CHECK(ztm_store_cert_get(s, serial, &row, E), ZTM_OK);
+	st = row.state;
+	ztm_cert_row_free(&row);
+	return st;
+}
+
+/* Revocation: the time is kept or moved earlier, never later; the current
+ * certificate is revoked with the station, nobody else's is touched. */
+static void test_station_revoke(void **state)
+{
+	struct fx *f = *state;
+	struct ztm_station_row st;
+	struct ztm_principal p;
+	int64_t fac = 0, s1 = 0, s2 = 0;
+	static const struct {
+		int64_t when;
+		enum ztm_err want;
+		int64_t revoked_at; /* afterwards */
+	} steps[] = {
+	    {0, ZTM_E_USAGE, 0},  /* 0 means "not revoked" to vetting */
+	    {-5, ZTM_E_USAGE, 0}, /* before 1970 */
+	    {5000, ZTM_OK, 5000}, /* first revocation */
+	    {6000, ZTM_OK, 5000}, /* later: keeps the earlier time */
+	    {5000, ZTM_OK, 5000}, /* the same again */
+	    {4000, ZTM_OK, 4000}, /* earlier: widens the voided range */
+	    {1, ZTM_OK, 1},       /* every record */
+	    {9000, ZTM_OK, 1},    /* never narrows */
+	};
+	size_t i;
+
+	CHECK(ztm_store_factory_add(f->s, "plant-1", &fac, E), ZTM_OK);
+	CHECK(ztm_store_station_add(f->s, fac, "line-1", &s1, E), ZTM_OK);
+	CHECK(ztm_store_station_add(f->s, fac, "line-2", &s2, E), ZTM_OK);
+	issue_to_station(f->s, "5b01", s1);
+	issue_to_station(f->s, "5b02", s1);
+	issue_to_station(f->s, "5b03", s2);
+	CHECK(ztm_store_station_set_cert(f->s, s1, "5b01", E), ZTM_OK);
+	CHECK(ztm_store_station_set_cert(f->s, s1, "5b02", E), ZTM_OK); /* re-enrolled */
+	CHECK(ztm_store_station_set_cert(f->s, s2, "5b03", E), ZTM_OK);
+
+	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		print_message("revoke at %lld\n", (long long)steps[i].when);
+		CHECK(ztm_store_station_revoke(f->s, s1, steps[i].when, E), steps[i].want);
+		CHECK(ztm_store_station_get(f->s, s1, &st, E), ZTM_OK);
+		assert_int_equal(st.revoked_at, steps[i].revoked_at);
+		assert_int_equal(st.state,
+		                 steps[i].revoked_at ? ZTM_STATION_REVOKED : ZTM_STATION_ENROLLED);
+		assert_int_equal(cert_state(f->s, "5b02"),
+		                 steps[i].revoked_at ? ZTM_CERT_REVOKED : ZTM_CERT_ISSUED);
+	}
+	CHECK(ztm_store_station_revoke(f->s, 999, 5000, E), ZTM_E_NOTFOUND);
+
+	/* The revoked certificate still names its owner, as revoked. */
+	CHECK(ztm_store_principal_by_cert(f->s, "station", "5b02", &p, E), ZTM_OK);
+	assert_int_equal(p.id, s1);
+	assert_int_equal(p.revoked, 1);
+	/* The superseded certificate stays issued (no owner index yet); the
+	 * other station and its certificate are untouched. */
+	assert_int_equal(cert_state(f->s, "5b01"), ZTM_CERT_ISSUED);
+	assert_int_equal(cert_state(f->s, "5b03"), ZTM_CERT_ISSUED);
+	CHECK(ztm_store_station_get(f->s, s2, &st, E), ZTM_OK);
+	assert_int_equal(st.state, ZTM_STATION_ENROLLED);
+	assert_int_equal(st.revoked_at, 0);
+	CHECK(ztm_store_principal_by_cert(f->s, "station", "5b03", &p, E), ZTM_OK);
+	assert_int_equal(p.revoked, 0);
+	assert_int_equal(
+	    raw_int(&f->t, "SELECT count(*) FROM certificates WHERE state = 'revoked'"), 1);
+
+	/* A pending station (no certificate yet) is revoked all the same. */
+	CHECK(ztm_store_station_add(f->s, fac, "line-3", &s2, E), ZTM_OK);
+	CHECK(ztm_store_station_revoke(f->s, s2, 7000, E), ZTM_OK);
+	CHECK(ztm_store_station_get(f->s, s2, &st, E), ZTM_OK);
+	assert_int_equal(st.state, ZTM_STATION_REVOKED);
+	assert_int_equal(st.revoked_at, 7000);
+}
+
 static void test_operators_principals(void **state)
 {
 	struct fx *f = *state;
@@ -707,6 +805,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_abandoned_frees_idem_key, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cert_each_reentry_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_factories_stations, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_station_revoke, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_operators_principals, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_codes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_audit, setup, teardown),

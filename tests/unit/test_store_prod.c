@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "test_store_util.h"
+#include "vet.h"
 #include "ztm/store.h"
 
 #define SPKI_1 "1111111111111111111111111111111111111111111111111111111111111111"
@@ -433,6 +434,81 @@ static void test_records(void **state)
 	ztm_record_row_free(&got);
 }
 
+/* What vetting makes of a stored record after its station was revoked:
+ * the record and the station as the store returns them, into the rule
+ * (vet.c: voided iff recorded_at >= revoked_at). */
+static enum vet_code vet_stored(struct fx *f, const char *spki)
+{
+	struct ztm_record_row rec;
+	struct ztm_station_row st;
+	struct vet_input in;
+	enum vet_code c;
+	int q = 0;
+
+	ztm_record_row_init(&rec);
+	CHECK(ztm_store_record_by_spki(f->s, spki, &rec, E), ZTM_OK);
+	CHECK(ztm_store_station_get(f->s, rec.station_id, &st, E), ZTM_OK);
+	memset(&in, 0, sizeof(in));
+	in.boot_serial = rec.serial;
+	in.boot_spki = spki;
+	in.csr_spki = spki;
+	in.csr_key_kind_bit = 1;
+	in.have_record = 1;
+	in.rec_serial = rec.serial;
+	in.rec_test_passed = 1;
+	in.rec_fw_approved = 1;
+	in.rec_recorded_at = rec.recorded_at;
+	in.station_revoked_at = st.revoked_at;
+	in.product_key_kinds = 1;
+	in.device_state = VET_DEV_NONE;
+	in.order_open = 1;
+	in.order_quota_left = 1;
+	c = vet_decide(&in, &q);
+	ztm_record_row_free(&rec);
+	return c;
+}
+
+/* Issue 3 point 7: records a station made before the revocation time still
+ * vet; those made at or after it do not. */
+static void test_station_revoke_voids_records(void **state)
+{
+	struct fx *f = *state;
+	static const char *const spki[] = {SPKI_1, SPKI_2, SPKI_3};
+	static const struct {
+		int64_t since;
+		enum vet_code want[3]; /* records made at 4999, 5000, 5001 */
+	} rows[] = {
+	    {0, {VET_OK, VET_OK, VET_OK}}, /* not revoked */
+	    {5000, {VET_OK, VET_STATION_REVOKED, VET_STATION_REVOKED}},
+	    {5001, {VET_OK, VET_STATION_REVOKED, VET_STATION_REVOKED}}, /* kept at 5000 */
+	    {4000, {VET_STATION_REVOKED, VET_STATION_REVOKED, VET_STATION_REVOKED}},
+	};
+	struct ztm_record_row r;
+	int64_t id = 0;
+	int repeat = 0;
+	size_t i, k;
+
+	ztm_record_row_init(&r);
+	for (k = 0; k < 3; k++) {
+		char serial[16];
+		snprintf(serial, sizeof(serial), "SN-%zu", k);
+		record_fill(&r, f, serial, spki[k]);
+		r.recorded_at = 4999 + (int64_t)k;
+		CHECK(ztm_store_record_add(f->s, &r, &id, &repeat, E), ZTM_OK);
+	}
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		if (rows[i].since != 0)
+			CHECK(ztm_store_station_revoke(f->s, f->station, rows[i].since, E), ZTM_OK);
+		for (k = 0; k < 3; k++)
+			if (vet_stored(f, spki[k]) != rows[i].want[k])
+				fail_msg("since %lld, record at %lld: want %s, got %s",
+				         (long long)rows[i].since, (long long)(4999 + k),
+				         vet_name(rows[i].want[k]),
+				         vet_name(vet_stored(f, spki[k])));
+	}
+	ztm_record_row_free(&r);
+}
+
 static void test_devices(void **state)
 {
 	struct fx *f = *state;
@@ -603,6 +679,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_quota, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_batches, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_records, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_station_revoke_voids_records, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_devices, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_firmware_and_alerts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_processes_drain_quota, setup, teardown),

@@ -31,6 +31,7 @@ static struct vet_input good(void)
 	in.rec_test_passed = 1;
 	in.rec_fw_approved = 1;
 	in.rec_recorded_at = 1000;
+	in.rec_received_at = 1500;
 	in.product_key_kinds = ZTM_KK_BIT(ZTM_KK_P256) | ZTM_KK_BIT(ZTM_KK_P384);
 	in.product_requires_fw = 1;
 	in.product_allows_injected = 0;
@@ -57,7 +58,9 @@ enum breakage {
 	B_INJECTED,
 	B_INJECTED_ALLOWED,
 	B_STATION_REVOKED_BEFORE,
+	B_STATION_REVOKED_AT,
 	B_STATION_REVOKED_AFTER,
+	B_STATION_REVOKED_BACKDATED,
 	B_CLONE,
 	B_RETRY,
 	B_REPLAY,
@@ -123,8 +126,14 @@ static void apply(struct vet_input *in, enum breakage b)
 	case B_STATION_REVOKED_BEFORE:
 		in->station_revoked_at = 900; /* revoked, then it recorded */
 		break;
+	case B_STATION_REVOKED_AT:
+		in->station_revoked_at = 1000; /* the very second it recorded: voided */
+		break;
 	case B_STATION_REVOKED_AFTER:
-		in->station_revoked_at = 2000; /* recorded before the revocation */
+		in->station_revoked_at = 2000; /* recorded and received before it */
+		break;
+	case B_STATION_REVOKED_BACKDATED:
+		in->station_revoked_at = 1200; /* claims 1000, but arrived at 1500 */
 		break;
 	case B_CLONE:
 		in->device_state = VET_DEV_PROVISIONED;
@@ -195,7 +204,9 @@ static void test_rules(void **state)
 	    {B_INJECTED, VET_INJECTED_FORBIDDEN, 0},
 	    {B_INJECTED_ALLOWED, VET_OK, 0},
 	    {B_STATION_REVOKED_BEFORE, VET_STATION_REVOKED, 0},
+	    {B_STATION_REVOKED_AT, VET_STATION_REVOKED, 0},
 	    {B_STATION_REVOKED_AFTER, VET_OK, 0},
+	    {B_STATION_REVOKED_BACKDATED, VET_STATION_REVOKED, 0},
 	    {B_CLONE, VET_CLONE, 1},
 	    {B_RETRY, VET_OK, 0},
 	    {B_REPLAY, VET_REPLAY, 0},

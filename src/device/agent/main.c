@@ -16,7 +16,7 @@
 
 #include <openssl/crypto.h>
 
-#include "agent.h"
+#include "ztmdev_tls.h"
 
 #define PASS_MAX 1024
 
@@ -150,7 +150,7 @@ int main(int argc, char **argv)
 	static uint8_t anchor[65536];
 	char pass[PASS_MAX + 1] = "";
 	size_t pass_len = 0, anchor_len = 0;
-	struct agent_tls tls;
+	struct ztmdev_tls tls;
 	struct ztmdev *dev;
 	struct opts o;
 	const char *cmd;
@@ -203,7 +203,7 @@ int main(int argc, char **argv)
 		tls.pass = pass_len > 0 ? pass : NULL;
 		tls.pass_len = pass_len;
 		tls.timeout = 30;
-		ztmdev_set_transport(dev, agent_transport, &tls);
+		ztmdev_set_transport(dev, ztmdev_tls_transport, &tls);
 		if (slurp(o.ca, anchor, sizeof(anchor), &anchor_len) != 0)
 			goto out;
 		if (ztmdev_set_anchor(dev, anchor, anchor_len) != 0) {

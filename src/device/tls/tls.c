@@ -1,4 +1,4 @@
-/* transport.c - the agent's transport: one HTTPS request per connection
+/* tls.c - the TLS transport: one HTTPS request per connection
  * over TLS 1.3, the server verified against the given CA and host name, the
  * device presenting the credential the library asks for. */
 #include <openssl/bio.h>
@@ -12,7 +12,7 @@
 #include <sys/time.h>
 #include <arpa/inet.h>
 
-#include "agent.h"
+#include "ztmdev_tls.h"
 
 #define RESPONSE_MAX ((size_t)128 * 1024)
 
@@ -80,7 +80,7 @@ static int pass_cb(char *buf, int size, int rwflag, void *u)
 	return (int)a->n;
 }
 
-static SSL_CTX *make_ctx(const struct agent_tls *t, enum ztmdev_cred cred, char *err,
+static SSL_CTX *make_ctx(const struct ztmdev_tls *t, enum ztmdev_cred cred, char *err,
                          size_t errsize)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
@@ -140,10 +140,10 @@ static int send_all(BIO *b, const void *p, size_t n)
 	return 0;
 }
 
-int agent_transport(void *arg, const struct ztmdev_request *req, struct ztmdev_response *resp,
-                    char *err, size_t errsize)
+int ztmdev_tls_transport(void *arg, const struct ztmdev_request *req, struct ztmdev_response *resp,
+                         char *err, size_t errsize)
 {
-	const struct agent_tls *t = arg;
+	const struct ztmdev_tls *t = arg;
 	char hostport[300], host[260], head[1024];
 	unsigned char probe[16];
 	uint8_t *in = NULL;
@@ -235,7 +235,7 @@ int agent_transport(void *arg, const struct ztmdev_request *req, struct ztmdev_r
 		goto out;
 	}
 	ERR_clear_error();
-	rc = agent_http_parse(in, inlen, resp, err, errsize);
+	rc = ztmdev_tls_http_parse(in, inlen, resp, err, errsize);
 out:
 	OPENSSL_free(in);
 	BIO_free_all(b);

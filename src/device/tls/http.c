@@ -1,11 +1,11 @@
-/* http.c - the agent's HTTP/1.1 response parser: status line, the headers
+/* http.c - the TLS transport's HTTP/1.1 response parser: status line, the headers
  * the device needs, and a body framed by Content-Length or by the end of
- * the connection (the agent always asks for Connection: close). */
+ * the connection (the transport always asks for Connection: close). */
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
-#include "agent.h"
+#include "ztmdev_tls.h"
 
 #define HEADERS_MAX 16384
 
@@ -31,8 +31,8 @@ static int number(const char *s, const char *e, long *out)
 	return 0;
 }
 
-int agent_http_parse(const uint8_t *p, size_t n, struct ztmdev_response *resp, char *err,
-                     size_t errsize)
+int ztmdev_tls_http_parse(const uint8_t *p, size_t n, struct ztmdev_response *resp, char *err,
+                          size_t errsize)
 {
 	const char *s = (const char *)p, *end, *line, *eol;
 	long status, clen = -1, v;

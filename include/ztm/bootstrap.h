@@ -1,0 +1,38 @@
+/* ztm/bootstrap.h - a device's self-signed bootstrap certificate, made on
+ * the host: `ztm station inject` (docs/injection.md) generates the key of a
+ * device that cannot make one and needs the certificate that device would
+ * have made for itself.
+ *
+ * The shape is libztmdev's (src/device/crypto_openssl.c,
+ * zd_cert_self_signed), which the host cannot call: libztmdev is the device
+ * side and never links libztm, and its builder is internal to its crypto
+ * seam and makes P-256 keys only. Both must keep passing
+ * ztm_record_check_cert; tests/unit/test_bootstrap.c holds this one to it. */
+#ifndef ZTM_BOOTSTRAP_H
+#define ZTM_BOOTSTRAP_H
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <stdint.h>
+
+#include "ztm/err.h"
+
+/* What libztmdev uses: valid from an hour ago (clock skew on the line) for
+ * twenty years and five days. */
+#define ZTM_BOOTSTRAP_BACKDATE ((int64_t)3600)
+#define ZTM_BOOTSTRAP_LIFETIME ((int64_t)20 * 365 * 86400 + 5 * 86400)
+/* The CN "<product>-<serial>": RFC 5280 ub-common-name. */
+#define ZTM_BOOTSTRAP_CN_MAX 64
+
+/* A self-signed end-entity certificate for key: subject CN
+ * "<product>-<serial>" (at most ZTM_BOOTSTRAP_CN_MAX characters) and
+ * serialNumber <serial> (PrintableString), issuer = subject, a random
+ * 17-octet serial (ztm/serial.h), basicConstraints critical CA:FALSE,
+ * keyUsage critical digitalSignature, extKeyUsage clientAuth, a subject key
+ * identifier; valid from not_before to not_after. Signed with SHA-256
+ * (P-256, RSA), SHA-384 (P-384) or pure Ed25519. serial and product must be
+ * valid record fields (ztm/batch.h). NULL with err on failure. */
+X509 *ztm_bootstrap_cert(EVP_PKEY *key, const char *serial, const char *product, int64_t not_before,
+                         int64_t not_after, struct ztm_error *err);
+
+#endif
