@@ -370,15 +370,6 @@ out:
 	return ret;
 }
 
-/* Why each pragma (docs/store.md, "Pragmas"):
- * - journal_mode=WAL: readers never block the writer and one commit is one
- *   append + fsync of the log, not a rollback journal dance.
- * - synchronous=FULL: in WAL mode NORMAL may lose the last commits on power
- *   loss; DESIGN I1 promises a certificate is never out before its record is
- *   durable, so every commit fsyncs the WAL.
- * - foreign_keys=ON: off by default in SQLite; stations must name a factory.
- * - trusted_schema=OFF: a database file is input; its triggers and views may
- *   not call functions with side effects. */
 /* The busy handler: called by SQLite with n = 0, 1, ... while another
  * process holds the write lock; returning 0 gives up (SQLITE_BUSY). It
  * waits SQ_BUSY_TIMEOUT_MS in all, like sqlite3_busy_timeout(), but in
@@ -408,6 +399,15 @@ static int busy_wait(void *arg, int n)
 	return 1;
 }
 
+/* Why each pragma (docs/store.md, "Pragmas"):
+ * - journal_mode=WAL: readers never block the writer and one commit is one
+ *   append + fsync of the log, not a rollback journal dance.
+ * - synchronous=FULL: in WAL mode NORMAL may lose the last commits on power
+ *   loss; DESIGN I1 promises a certificate is never out before its record is
+ *   durable, so every commit fsyncs the WAL.
+ * - foreign_keys=ON: off by default in SQLite; stations must name a factory.
+ * - trusted_schema=OFF: a database file is input; its triggers and views may
+ *   not call functions with side effects. */
 static int apply_pragmas(struct sq_store *s, struct ztm_error *err)
 {
 	int rc;
