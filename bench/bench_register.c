@@ -64,7 +64,7 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void die(const char *what, const char *why)
+__attribute__((noreturn)) static void die(const char *what, const char *why)
 {
 	fprintf(stderr, "bench_register: %s%s%s\n", what, why != NULL ? ": " : "",
 	        why != NULL ? why : "");
@@ -550,7 +550,7 @@ static void report(const struct phase *p, const struct result *r, const char *ho
 	fflush(stdout);
 }
 
-static void usage(void)
+__attribute__((noreturn)) static void usage(void)
 {
 	fprintf(stderr, "usage: bench_register --connect HOST:PORT --cacert FILE --devices FILE\n"
 	                "                      --server-pid PID [--concurrency N] [--seconds S]\n"

@@ -54,7 +54,7 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void die(const char *what, const char *why)
+__attribute__((noreturn)) static void die(const char *what, const char *why)
 {
 	fprintf(stderr, "bench_seed: %s%s%s\n", what, why != NULL ? ": " : "",
 	        why != NULL ? why : "");
@@ -411,7 +411,7 @@ static void seed_records(struct ztm_store *s, const struct model *m, size_t tota
 		die("internal", "not every device was recorded");
 }
 
-static void usage(void)
+__attribute__((noreturn)) static void usage(void)
 {
 	fprintf(stderr, "usage: bench_seed --store sqlite:PATH --out FILE [--records N] "
 	                "[--devices N]\n");

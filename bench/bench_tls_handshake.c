@@ -35,7 +35,7 @@ static double cpu_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void die(const char *what, const char *why)
+__attribute__((noreturn)) static void die(const char *what, const char *why)
 {
 	unsigned long e = ERR_peek_last_error();
 	char ossl[160] = "";
