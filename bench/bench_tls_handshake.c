@@ -47,6 +47,12 @@ __attribute__((noreturn)) static void die(const char *what, const char *why)
 	exit(1);
 }
 
+__attribute__((noreturn)) static void usage(void)
+{
+	fprintf(stderr, "usage: bench_tls_handshake --config ztmd.conf --devices FILE [--n N]\n");
+	exit(2);
+}
+
 struct dev {
 	X509 *cert;
 	EVP_PKEY *key;
@@ -165,20 +171,23 @@ int main(int argc, char **argv)
 	long tickets;
 
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-		if (c == 'c')
+		switch (c) {
+		case 'c':
 			config = optarg;
-		else if (c == 'd')
+			break;
+		case 'd':
 			devices = optarg;
-		else if (c == 'n' && ztm_parse_u64(optarg, 1, 1000000, &n) == 0)
-			continue;
-		else
-			config = NULL, optind = argc + 1;
+			break;
+		case 'n':
+			if (ztm_parse_u64(optarg, 1, 1000000, &n) != 0)
+				usage();
+			break;
+		default:
+			usage();
+		}
 	}
-	if (config == NULL || devices == NULL || optind != argc) {
-		fprintf(stderr, "usage: bench_tls_handshake --config ztmd.conf --devices FILE "
-		                "[--n N]\n");
-		return 2;
-	}
+	if (config == NULL || devices == NULL || optind != argc)
+		usage();
 	cfg = ztm_config_load(config, &err);
 	if (cfg == NULL || ztmd_settings_read(cfg, &set, &err) != 0)
 		die(config, err.msg);
