@@ -116,8 +116,9 @@ int demo_device_build(struct demo *d, const char *dir, const char *serial, struc
 	return rc;
 }
 
-int demo_device_enroll(struct demo *d, const char *dir, struct demo_answer *ans,
-                       struct ztm_error *err)
+/* One libztmdev step on the device in dir, the server's answer in ans. */
+static int dev_step(struct demo *d, const char *dir, int (*step)(struct ztmdev *),
+                    struct demo_answer *ans, struct ztm_error *err)
 {
 	struct capture c;
 	struct ztmdev *dev = open_dev(d, dir, &c, ans, err);
@@ -125,27 +126,23 @@ int demo_device_enroll(struct demo *d, const char *dir, struct demo_answer *ans,
 
 	if (dev == NULL)
 		return -1;
-	rc = ztmdev_enroll(dev);
+	rc = step(dev);
 	if (rc != 0)
 		ztm_error_set(err, ZTM_E_DENIED, "%s", ztmdev_error(dev));
 	ztmdev_free(dev);
 	return rc;
 }
 
+int demo_device_enroll(struct demo *d, const char *dir, struct demo_answer *ans,
+                       struct ztm_error *err)
+{
+	return dev_step(d, dir, ztmdev_enroll, ans, err);
+}
+
 int demo_device_activate(struct demo *d, const char *dir, struct demo_answer *ans,
                          struct ztm_error *err)
 {
-	struct capture c;
-	struct ztmdev *dev = open_dev(d, dir, &c, ans, err);
-	int rc;
-
-	if (dev == NULL)
-		return -1;
-	rc = ztmdev_activate(dev);
-	if (rc != 0)
-		ztm_error_set(err, ZTM_E_DENIED, "%s", ztmdev_error(dev));
-	ztmdev_free(dev);
-	return rc;
+	return dev_step(d, dir, ztmdev_activate, ans, err);
 }
 
 int demo_device_replay(struct demo *d, const char *dir, struct demo_answer *ans,

@@ -286,9 +286,12 @@ int est_device_claim(struct ztm_store *s, struct est_op *op, struct ztm_error *e
 
 		if (ztm_store_order_take_registration(s, d->order_id, (int64_t)time(NULL), err) !=
 		    0) {
-			/* Lost a race for the last registration: as vetting would say. */
-			d->verdict = VET_QUOTA;
-			refusal_detail(op, l, &in);
+			/* Lost a race for the last registration: as vetting would
+			 * say. A store failure stays a store failure. */
+			if (err->code == ZTM_E_POLICY) {
+				d->verdict = VET_QUOTA;
+				refusal_detail(op, l, &in);
+			}
 			goto out;
 		}
 		memset(&row, 0, sizeof(row));
