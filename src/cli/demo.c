@@ -87,34 +87,37 @@ void demo_log(struct demo *d, const char *fmt, ...)
 	va_end(ap);
 }
 
-void demo_step(struct demo *d, const char *fmt, ...)
+/* A line to the log after log_pre and, unless quiet, to stdout after
+ * out_pre. */
+__attribute__((format(printf, 4, 0))) static void
+show(struct demo *d, const char *log_pre, const char *out_pre, const char *fmt, va_list ap)
 {
-	char line[512];
-	va_list ap;
+	char line[1024];
 
-	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	demo_log(d, "=== %s", line);
+	demo_log(d, "%s%s", log_pre, line);
 	if (!d->quiet) {
-		printf("\n== %s\n", line);
+		printf("%s%s\n", out_pre, line);
 		fflush(stdout);
 	}
 }
 
-void demo_say(struct demo *d, const char *fmt, ...)
+void demo_step(struct demo *d, const char *fmt, ...)
 {
-	char line[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	show(d, "=== ", "\n== ", fmt, ap);
 	va_end(ap);
-	demo_log(d, "%s", line);
-	if (!d->quiet) {
-		printf("  %s\n", line);
-		fflush(stdout);
-	}
+}
+
+void demo_say(struct demo *d, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	show(d, "", "  ", fmt, ap);
+	va_end(ap);
 }
 
 static int parse(int argc, char **argv, struct demo *d)

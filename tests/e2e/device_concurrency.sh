@@ -15,11 +15,7 @@ start_ztmd
 cd "$T"
 umask 077
 
-"$ZTM" factory add --name plant-1 >/dev/null 2>&1 || fail "factory add"
-"$ZTM" station add --factory plant-1 --name line-1 >line-1.code 2>/dev/null || fail "station add"
-printf 'station-key-passphrase\n' >line-1.pass
-"$ZTM" station enroll --name line-1 --code-file line-1.code --key "file:$T/line-1.key" \
-  --key-pass-file line-1.pass --out line-1.crt 2>err || fail "station enroll: $(cat err)"
+enrolled_station plant-1 line-1
 "$ZTM" product add --name widget --class sensor --hw-type 1.3.6.1.4.1.99999.7 >/dev/null 2>err ||
   fail "product add: $(cat err)"
 "$ZTM" order add --name WO-A --product widget --factory plant-1 --quota 24 \

@@ -19,11 +19,7 @@ ROOT=$T/ceremony/root/root.crt
 DEVICE_CA=$T/ceremony/ca/device.crt
 [ -s "$DEVICE_CA" ] || fail "no device CA in the ceremony"
 
-"$ZTM" factory add --name plant-1 >/dev/null 2>&1 || fail "factory add"
-"$ZTM" station add --factory plant-1 --name line-1 >line-1.code 2>/dev/null || fail "station add"
-printf 'station-key-passphrase\n' >line-1.pass
-"$ZTM" station enroll --name line-1 --code-file line-1.code --key "file:$T/line-1.key" \
-  --key-pass-file line-1.pass --out line-1.crt 2>err || fail "station enroll: $(cat err)"
+enrolled_station plant-1 line-1
 "$ZTM" product add --name widget --class sensor --hw-type 1.3.6.1.4.1.99999.7 --key-types p256 \
   --require-fw-hash --lifetime-days 7300 >/dev/null 2>err || fail "product add: $(cat err)"
 "$ZTM" order add --name WO-1 --product widget --factory plant-1 --quota 40 \

@@ -87,3 +87,14 @@ snapshot() {
              (SELECT count(*) FROM stations WHERE state <> 'pending')" >"$T/snap.$1"
 }
 same_as() { snapshot now; cmp -s "$T/snap.$1" "$T/snap.now" || fail "store changed: $(cat "$T/snap.$1") -> $(cat "$T/snap.now")"; }
+
+# enrolled_station FACTORY NAME: adds the factory and its station, enrolls
+# the station with its one-time code; in the current directory: NAME.code,
+# NAME.pass (its key passphrase), NAME.crt, and the key at file:$T/NAME.key.
+enrolled_station() {
+  "$ZTM" factory add --name "$1" >/dev/null 2>&1 || fail "factory add $1"
+  "$ZTM" station add --factory "$1" --name "$2" >"$2.code" 2>/dev/null || fail "station add $2"
+  printf 'station-key-passphrase\n' >"$2.pass"
+  "$ZTM" station enroll --name "$2" --code-file "$2.code" --key "file:$T/$2.key" \
+    --key-pass-file "$2.pass" --out "$2.crt" 2>err || fail "station enroll $2: $(cat err)"
+}
