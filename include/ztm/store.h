@@ -38,7 +38,8 @@ struct ztm_store;
 	X(ZTM_ROLE_FIRMWARE_SIGNER, "firmware-signer")                                             \
 	X(ZTM_ROLE_RELEASE_APPROVER, "release-approver")                                           \
 	X(ZTM_ROLE_AUDITOR, "auditor")                                                             \
-	X(ZTM_ROLE_DEVICE, "device")
+	X(ZTM_ROLE_DEVICE, "device")                                                               \
+	X(ZTM_ROLE_OWNER, "owner")
 
 enum ztm_role {
 #define ZTM_X_ROLE(e, s) e,
@@ -100,6 +101,7 @@ struct ztm_operator_row {
 	enum ztm_role role;
 	int revoked;
 	char cert_serial[ZTM_SERIAL_HEX_MAX];
+	int64_t owner_id; /* role owner: the owner it acts for; else 0 */
 };
 
 /* Who a certificate belongs to, for the access module. */
@@ -110,6 +112,7 @@ struct ztm_principal {
 	enum ztm_role role;
 	int revoked;        /* certificate, operator or station revoked */
 	int64_t factory_id; /* stations */
+	int64_t owner_id;   /* operators of role owner: the owner they act for */
 };
 
 enum ztm_code_kind { ZTM_CODE_STATION, ZTM_CODE_OPERATOR };
@@ -198,6 +201,19 @@ struct ztm_device_row {
 	char key_spki_sha256[ZTM_SHA256_HEX]; /* operational key, "" until issued */
 	char cert_serial[ZTM_SERIAL_HEX_MAX]; /* operational certificate, "" until issued */
 	int64_t created_at, updated_at;
+	int64_t owner_id; /* 0 while the OEM holds it (migration 3) */
+};
+
+/* --- owners (migration 3) ------------------------------------------------- */
+#define ZTM_ANCHOR_MAX 8192 /* an owner's trust anchor certificate, DER */
+
+struct ztm_owner_row {
+	int64_t id;
+	char name[ZTM_NAME_MAX];
+	uint8_t anchor_der[ZTM_ANCHOR_MAX];
+	size_t anchor_len;
+	char anchor_sha256[ZTM_SHA256_HEX]; /* hex SHA-256 of anchor_der */
+	int64_t created_at;
 };
 
 /* --- lifecycle ------------------------------------------------------- */
@@ -473,5 +489,37 @@ int ztm_store_alert(struct ztm_store *s, const char *kind, const char *serial, c
                     struct ztm_error *err);
 /* Number of alerts of that kind (NULL: all). */
 int ztm_store_alert_count(struct ztm_store *s, const char *kind, int64_t *n, struct ztm_error *err);
+
+/* --- owners, ownership and vouchers (migration 3) ----------------------- */
+/* Inserts an owner with its trust anchor (DER, 1..ZTM_ANCHOR_MAX bytes;
+ * the caller has parsed it). ZTM_E_EXISTS for a taken name. */
+int ztm_store_owner_add(struct ztm_store *s, const char *name, const uint8_t *der, size_t len,
+                        int64_t *id, struct ztm_error *err);
+int ztm_store_owner_get(struct ztm_store *s, const char *name, struct ztm_owner_row *out,
+                        struct ztm_error *err);
+int ztm_store_owner_get_id(struct ztm_store *s, int64_t id, struct ztm_owner_row *out,
+                           struct ztm_error *err);
+/* Calls fn for each owner (name order); stops if fn != 0. */
+int ztm_store_owner_each(struct ztm_store *s, int (*fn)(const struct ztm_owner_row *row, void *arg),
+                         void *arg, struct ztm_error *err);
+/* An operator of role owner acting for owner_id. ZTM_E_EXISTS for a taken
+ * name, ZTM_E_NOTFOUND for an unknown owner. */
+int ztm_store_owner_operator_add(struct ztm_store *s, const char *name, int64_t owner_id,
+                                 int64_t *id, struct ztm_error *err);
+/* devices.owner_id = owner_id. ZTM_E_NOTFOUND for an unknown device or owner. */
+int ztm_store_device_set_owner(struct ztm_store *s, const char *serial, int64_t owner_id,
+                               struct ztm_error *err);
+/* Devices in id order after after_id, at most limit of them, only those of
+ * owner_id when it is not 0; stops if fn != 0. */
+int ztm_store_device_each(struct ztm_store *s, int64_t owner_id, int64_t after_id, int64_t limit,
+                          int (*fn)(const struct ztm_device_row *row, void *arg), void *arg,
+                          struct ztm_error *err);
+/* Appends a record of a signed voucher (hex SHA-256 of its DER). */
+int ztm_store_voucher_add(struct ztm_store *s, int64_t device_id, int64_t owner_id,
+                          int64_t created_on, int64_t expires_on, const char *sha256,
+                          const char *actor, struct ztm_error *err);
+/* Number of vouchers recorded for a device (0 = all devices). */
+int ztm_store_voucher_count(struct ztm_store *s, int64_t device_id, int64_t *n,
+                            struct ztm_error *err);
 
 #endif

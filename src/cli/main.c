@@ -14,6 +14,8 @@ static const struct ztm_cli_group groups[] = {
     {"operator", "add and enroll operators", cmd_operator},
     {"product", "add and show products (admin API)", cmd_product},
     {"order", "add, show and close work orders (admin API)", cmd_order},
+    {"owner", "add, list and show owners (customers) and their trust anchors", cmd_owner},
+    {"device", "list and show devices, transfer them to an owner (vouchers)", cmd_device},
     {"demo", "run a whole factory on the embedded defaults, attacks included", cmd_demo},
     {NULL, NULL, NULL},
 };

@@ -1,7 +1,8 @@
 /* server_init.c - `ztm server init`: prepares a ztmd deployment from a
  * ceremony directory. It issues ztmd's TLS server certificate from the
- * ceremony's `tls` CA (online key), and writes ztmd.conf pointing at the
- * online CA material. The root key is not needed and not touched. */
+ * ceremony's `tls` CA (online key) and its ownership-voucher signer from the
+ * `codesign` CA, and writes ztmd.conf pointing at the online CA material.
+ * The root key is not needed and not touched. */
 #include <limits.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -131,6 +132,82 @@ out:
 	return rc;
 }
 
+/* Issues OUT/voucher.crt (signer + codesign CA) for OUT/voucher.key: the
+ * key ztmd signs ownership vouchers with (docs/vouchers.md). The codesign CA
+ * issues it because devices already verify what that CA's leaves sign
+ * (firmware); the voucher EKU keeps the two kinds of signer apart. */
+static int issue_voucher_signer(struct init_opts *o, struct ztm_error *err)
+{
+	char path[PATH_MAX + 64], keyuri[PATH_MAX + 80], passfile[PATH_MAX + 64];
+	struct ztm_key_opts kopts;
+	struct ztm_buf pass, der;
+	struct ztm_name_attr subject[2];
+	struct ztm_issue_req req;
+	X509 *ca_cert = NULL, *leaf = NULL;
+	EVP_PKEY *ca_key = NULL, *key = NULL;
+	struct ztm_ca *ca = NULL;
+	unsigned char *spki = NULL;
+	const unsigned char *p;
+	int spki_len, rc = -1;
+	BIO *mem = NULL;
+	char *mp;
+	long mn;
+
+	ztm_buf_init(&pass, 4096);
+	ztm_buf_init(&der, 0);
+	memset(&kopts, 0, sizeof(kopts));
+	snprintf(passfile, sizeof(passfile), "%s/online.pass", o->cdir);
+	if (ztm_secret_read(passfile, &pass, err) != 0)
+		goto out;
+	kopts.pass = (const char *)pass.data;
+	snprintf(path, sizeof(path), "%s/ca/codesign.crt", o->cdir);
+	if ((ca_cert = ztm_cert_load_pem(path, err)) == NULL)
+		goto out;
+	snprintf(keyuri, sizeof(keyuri), "file:%s/ca/codesign.key", o->cdir);
+	if ((ca_key = ztm_key_load(keyuri, &kopts, err)) == NULL ||
+	    (ca = ztm_ca_new("codesign", ca_cert, ca_key, NULL, err)) == NULL)
+		goto out;
+	snprintf(keyuri, sizeof(keyuri), "file:%s/voucher.key", o->odir);
+	if ((key = ztm_key_generate(keyuri, ZTM_KEY_P256, &kopts, err)) == NULL)
+		goto out;
+	if ((spki_len = i2d_PUBKEY(key, &spki)) <= 0) {
+		ztm_error_ossl(err, ZTM_E_CRYPTO, "encoding the voucher signer key");
+		goto out;
+	}
+	subject[0] = (struct ztm_name_attr){ZTM_ATTR_O, o->org};
+	subject[1] = (struct ztm_name_attr){ZTM_ATTR_CN, "ztmd voucher signer"};
+	memset(&req, 0, sizeof(req));
+	req.profile = "voucher";
+	req.subject = subject;
+	req.n_subject = 2;
+	req.spki.p = spki;
+	req.spki.len = (size_t)spki_len;
+	if (ztm_serial_new(req.serial, err) != 0 || ztm_issue(ca, &req, &der, err) != 0)
+		goto out;
+	p = der.data;
+	leaf = d2i_X509(NULL, &p, (long)der.len);
+	mem = BIO_new(BIO_s_mem());
+	if (leaf == NULL || mem == NULL || PEM_write_bio_X509(mem, leaf) != 1 ||
+	    PEM_write_bio_X509(mem, ca_cert) != 1) {
+		ztm_error_ossl(err, ZTM_E_CRYPTO, "encoding the voucher signer certificate");
+		goto out;
+	}
+	mn = BIO_get_mem_data(mem, &mp);
+	snprintf(path, sizeof(path), "%s/voucher.crt", o->odir);
+	rc = ztm_file_write(path, mp, (size_t)mn, 0644, 1, err);
+out:
+	BIO_free(mem);
+	X509_free(leaf);
+	OPENSSL_free(spki);
+	ztm_ca_free(ca);
+	EVP_PKEY_free(key);
+	EVP_PKEY_free(ca_key);
+	X509_free(ca_cert);
+	ztm_buf_free(&pass);
+	ztm_buf_free(&der);
+	return rc;
+}
+
 static int write_config(struct init_opts *o, struct ztm_error *err)
 {
 	static const char *cas[] = {"device", "station", "operator", "ocsp", "codesign"};
@@ -159,13 +236,18 @@ static int write_config(struct init_opts *o, struct ztm_error *err)
 		               cas[i], o->cdir, cas[i], o->cdir, cas[i], o->cdir);
 	ztm_buf_printf(&c, "\n[subject]\norganization = \"%s\"\n", o->org);
 	ztm_buf_printf(&c, "\n[bootstrap]\nadmin_cert = %s/operators/admin.crt\n", o->cdir);
+	ztm_buf_printf(&c,
+	               "\n[voucher]\ncert = %s/voucher.crt\nkey = file:%s/voucher.key\n"
+	               "key_pass_file = %s/online.pass\n",
+	               o->odir, o->odir, o->cdir);
 	snprintf(path, sizeof(path), "%s/ztmd.conf", o->odir);
 	rc = ztm_file_write(path, c.data, c.len, 0600, 1, err);
 	ztm_buf_free(&c);
 	return rc;
 }
 
-static const char *const outputs[] = {"server.key", "server.crt", "ztmd.conf"};
+static const char *const outputs[] = {"server.key", "server.crt", "voucher.key", "voucher.crt",
+                                      "ztmd.conf"};
 
 static int already_set_up(const struct init_opts *o, struct ztm_error *err)
 {
@@ -258,7 +340,8 @@ int cmd_server(int argc, char **argv)
 	}
 	if (already_set_up(&o, &err) != 0)
 		return cli_fail("server init", &err);
-	if (issue_server_cert(&o, &err) != 0 || write_config(&o, &err) != 0) {
+	if (issue_server_cert(&o, &err) != 0 || issue_voucher_signer(&o, &err) != 0 ||
+	    write_config(&o, &err) != 0) {
 		/* Nothing half-made stays behind: a second run starts clean. */
 		remove_outputs(&o);
 		return cli_fail("server init", &err);

@@ -175,6 +175,8 @@ static void put_extensions(struct ztm_der *w, const struct ztm_tbs *t)
 			ZTM_DER_PUT_OID(w, ZTM_OID_KP_CODE);
 		if (t->eku & ZTM_EKU_OCSP_SIGN)
 			ZTM_DER_PUT_OID(w, ZTM_OID_KP_OCSP);
+		if (t->eku & ZTM_EKU_VOUCHER_SIGN)
+			ZTM_DER_PUT_OID(w, ZTM_OID_KP_VOUCHER);
 		ztm_der_end(w, s);
 		ext_end(w, in, o);
 	}

@@ -343,7 +343,20 @@ int ztmdev_status(struct ztmdev *dev, struct ztmdev_status *st)
 	memcpy(st->serial, dev->serial, sizeof(st->serial));
 	memcpy(st->product, dev->product, sizeof(st->product));
 	st->key_encrypted = dev->key_encrypted;
-	rc = zd_cert_info(dev, &c.der[0], st);
+	if (zd_cert_info(dev, &c.der[0], st) != 0)
+		goto out;
+	/* The owner's anchor, once a voucher installed one. */
+	if (zd_file_exists(dev, ZD_FILE_OWNER)) {
+		struct ztmdev_status o;
+		zd_certs_free(&c);
+		zd_certs_init(&c);
+		memset(&o, 0, sizeof(o));
+		if (load_certs(dev, ZD_FILE_OWNER, &c) != 0 ||
+		    zd_cert_info(dev, &c.der[0], &o) != 0)
+			goto out;
+		memcpy(st->owner_subject, o.subject, sizeof(st->owner_subject));
+	}
+	rc = 0;
 out:
 	zd_certs_free(&c);
 	return rc;

@@ -100,9 +100,31 @@ int zd_reply_certs(struct ztmdev *dev, const struct ztmdev_response *resp, struc
 /* A refusal's JSON {"error": ..., "message": ...} as "error: message". */
 void zd_reply_reason(const struct ztmdev_response *resp, char *out, size_t outsize);
 
+/* An ownership voucher's fields (docs/vouchers.md), as the strict reader
+ * (voucher.c) found them; the caller checks them against the device. */
+#define ZD_VOUCHER_JSON_MAX ((size_t)32 * 1024)
+struct zd_voucher {
+	int64_t created_on, expires_on;
+	char assertion[16];
+	char serial[65];
+	struct zd_buf pinned; /* pinned-domain-cert, DER */
+	uint8_t spki_sha256[32];
+	int revocation_checks; /* domain-cert-revocation-checks; 0 when absent */
+};
+
+void zd_voucher_init(struct zd_voucher *v);
+void zd_voucher_free(struct zd_voucher *v);
+/* The JSON of a voucher: one object, {"ietf-voucher:voucher": {...}}, every
+ * member known, none twice, strings without escapes, times
+ * "YYYY-MM-DDTHH:MM:SSZ". Sets dev->err naming the member on failure.
+ * Exposed for the fuzzer and the tests. */
+int zd_voucher_parse(struct ztmdev *dev, const uint8_t *json, size_t len, struct zd_voucher *v);
+
 #define ZD_FILE_STATE     "state"
 #define ZD_FILE_KEY       "key.pem"
 #define ZD_FILE_BOOTSTRAP "bootstrap.pem"
 #define ZD_FILE_DEVICE    "device.pem"
+#define ZD_FILE_VOUCHER   "voucher.cms"
+#define ZD_FILE_OWNER     "owner.pem"
 
 #endif

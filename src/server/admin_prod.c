@@ -28,7 +28,7 @@ static const char *const key_kind_names[] = {"p256", "p384", "ed25519", "rsa3072
 #define N_KEY_KINDS (sizeof(key_kind_names) / sizeof(key_kind_names[0]))
 
 /* Refuses a body key not in the list: a typo must not be silently ignored. */
-static int only_fields(json_t *j, const char *const *allowed, struct ztm_error *err)
+int admin_only_fields(json_t *j, const char *const *allowed, struct ztm_error *err)
 {
 	const char *key;
 	json_t *v;
@@ -267,7 +267,7 @@ static int parse_product(json_t *j, struct prod_op *op, struct ztm_error *err)
 	    "allow_injected", "require_fw_hash", "hw_type_oid",   NULL};
 	const char *oid = json_string_value(json_object_get(j, "hw_type_oid"));
 
-	if (only_fields(j, fields, err) != 0 ||
+	if (admin_only_fields(j, fields, err) != 0 ||
 	    admin_field_name(j, "name", op->p.name, sizeof(op->p.name), err) != 0 ||
 	    admin_field_name(j, "device_class", op->p.device_class, sizeof(op->p.device_class),
 	                     err) != 0 ||
@@ -289,7 +289,7 @@ static int parse_order(json_t *j, struct prod_op *op, struct ztm_error *err)
 	static const char *const fields[] = {"name",       "product",   "factory", "quota",
 	                                     "not_before", "not_after", NULL};
 
-	if (only_fields(j, fields, err) != 0 ||
+	if (admin_only_fields(j, fields, err) != 0 ||
 	    admin_field_name(j, "name", op->o.name, sizeof(op->o.name), err) != 0 ||
 	    admin_field_name(j, "product", op->product, sizeof(op->product), err) != 0 ||
 	    admin_field_name(j, "factory", op->factory, sizeof(op->factory), err) != 0 ||

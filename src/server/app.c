@@ -160,6 +160,8 @@ struct ztmd_app *ztmd_app_new(struct ztm_config *cfg, struct ztm_error *err)
 	}
 	if (build_cacerts(app, all, nall, &app->cacerts_all) != 0)
 		goto nomem;
+	if (app_voucher_load(&app->voucher, cfg, err) != 0)
+		goto fail;
 	app->nroutes = est_routes(app, app->routes, APP_MAX_ROUTES);
 	app->nroutes +=
 	    admin_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
@@ -169,6 +171,14 @@ struct ztmd_app *ztmd_app_new(struct ztm_config *cfg, struct ztm_error *err)
 	    records_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
 	app->nroutes +=
 	    device_api_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
+	app->nroutes +=
+	    owners_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
+	/* Before devices_routes: its GET prefix would not take the POST, but
+	 * the exact path reads first. */
+	app->nroutes +=
+	    transfer_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
+	app->nroutes +=
+	    devices_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
 	return app;
 nomem:
 	ztm_error_set(err, ZTM_E_NOMEM, "building /cacerts");
@@ -197,6 +207,7 @@ void ztmd_app_free(struct ztmd_app *app)
 		return;
 	X509_free(app->root);
 	ztm_buf_free(&app->root_der);
+	app_voucher_free(&app->voucher);
 	ztm_buf_free(&app->cacerts_all);
 	for (i = 0; i < APP_CA_COUNT; i++) {
 		X509_free(app->cas[i].cert);

@@ -28,7 +28,15 @@ struct app_ca {
 	struct ztm_buf der;
 };
 
-#define APP_MAX_ROUTES 24
+#define APP_MAX_ROUTES 40
+
+/* The ownership-voucher signer ([voucher] in the config; transfer.c). */
+struct app_voucher {
+	X509 *cert;             /* NULL when not configured: transfers refuse */
+	STACK_OF(X509) * chain; /* the certificates after it in the file */
+	EVP_PKEY *key;
+	int64_t days, max_days; /* default and longest validity */
+};
 
 struct ztmd_app {
 	X509 *root;
@@ -40,6 +48,7 @@ struct ztmd_app {
 	uint64_t code_ttl;
 	char org[65];
 	char admin_cert[1024];
+	struct app_voucher voucher;
 	struct ztm_store *store; /* the worker's */
 	struct ztmd_route routes[APP_MAX_ROUTES];
 	size_t nroutes;
@@ -70,6 +79,16 @@ size_t admin_prod_routes(struct ztmd_app *app, struct ztmd_route *out, size_t ma
 size_t records_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
 /* GET /api/v1/device/whoami (device_api.c). */
 size_t device_api_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
+/* /api/v1/owners (owners_api.c). */
+size_t owners_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
+/* GET /api/v1/devices[/<serial>] (devices_api.c). */
+size_t devices_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
+/* POST /api/v1/devices/transfer (transfer.c), and its signer. */
+size_t transfer_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
+int app_voucher_load(struct app_voucher *v, struct ztm_config *cfg, struct ztm_error *err);
+void app_voucher_free(struct app_voucher *v);
+/* Refuses a body key not in the NULL-terminated list (admin_prod.c). */
+int admin_only_fields(json_t *j, const char *const *allowed, struct ztm_error *err);
 
 /* Admin API helpers shared by admin.c and admin_prod.c. Names: 1-64
  * characters of A-Z a-z 0-9 . _ - (they become certificate subjects). */

@@ -30,7 +30,7 @@ static const struct {
     [ZTMD_ACT_EST_REENROLL] = {ROLE(ZTM_ROLE_STATION) | ROLE(ZTM_ROLE_ADMIN) |
                                    ROLE(ZTM_ROLE_SECURITY_OFFICER) | ROLE(ZTM_ROLE_PLANNER) |
                                    ROLE(ZTM_ROLE_AUDITOR) | ROLE(ZTM_ROLE_FIRMWARE_SIGNER) |
-                                   ROLE(ZTM_ROLE_RELEASE_APPROVER),
+                                   ROLE(ZTM_ROLE_RELEASE_APPROVER) | ROLE(ZTM_ROLE_OWNER),
                                0},
     [ZTMD_ACT_FACTORY_WRITE] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_PLANNER), 0},
     [ZTMD_ACT_FACTORY_READ] = {OPS_READ | ROLE(ZTM_ROLE_PLANNER), 0},
@@ -54,6 +54,16 @@ static const struct {
     [ZTMD_ACT_EST_ENROLL_DEVICE] = {BOOTSTRAP, 0},
     /* A device's first use of its operational certificate activates it. */
     [ZTMD_ACT_DEVICE_WHOAMI] = {ROLE(ZTM_ROLE_DEVICE), 0},
+    /* Customers and their trust anchors are part of the OEM's plan. */
+    [ZTMD_ACT_OWNER_WRITE] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_PLANNER), 0},
+    [ZTMD_ACT_OWNER_READ] = {OPS_READ | ROLE(ZTM_ROLE_PLANNER), 0},
+    /* An owner's operators read devices too, but only their owner's:
+     * ztmd_authz_device_scope narrows every row. */
+    [ZTMD_ACT_DEVICE_READ] = {OPS_READ | ROLE(ZTM_ROLE_PLANNER) | ROLE(ZTM_ROLE_OWNER), 0},
+    /* Handing devices to a customer is the OEM's decision, never an
+     * owner's: a voucher signed for an owner's request could move another
+     * owner's device. */
+    [ZTMD_ACT_DEVICE_TRANSFER] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_PLANNER), 0},
 };
 
 static const char *const action_names[] = {
@@ -105,6 +115,20 @@ int ztmd_authz_decide(enum ztmd_action action, const struct ztmd_peer *peer, str
 	return ztm_error_set(err, ZTM_E_DENIED, "not allowed");
 }
 
+int ztmd_authz_device_scope(const struct ztmd_peer *peer, const struct ztm_device_row *device,
+                            struct ztm_error *err)
+{
+	/* Default-fail: only the two cases below admit. */
+	if (peer->kind != ZTMD_PEER_OPERATOR || peer->superseded ||
+	    (unsigned)peer->role >= ZTM_ROLE_COUNT)
+		return ztm_error_set(err, ZTM_E_NOTFOUND, "device %s not found", device->serial);
+	if (peer->role != ZTM_ROLE_OWNER)
+		return 0;
+	if (peer->who.owner_id > 0 && device->owner_id == peer->who.owner_id)
+		return 0;
+	return ztm_error_set(err, ZTM_E_NOTFOUND, "device %s not found", device->serial);
+}
+
 /* An issued certificate of ours whose owner has a newer one. */
 static int superseded_owner(struct ztm_store *store, const char *ca_name, const char *serial_hex,
                             struct ztm_principal *who, struct ztm_error *err)
@@ -137,6 +161,7 @@ static int superseded_owner(struct ztm_store *store, const char *ca_name, const 
 		ztm_strlcpy(who->name, op.name, sizeof(who->name));
 		who->role = op.role;
 		who->revoked = op.revoked;
+		who->owner_id = op.owner_id;
 	} else {
 		ztm_error_set(err, ZTM_E_NOTFOUND, "certificate has no station or operator owner");
 		goto out;

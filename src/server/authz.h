@@ -30,7 +30,11 @@
 	X(ZTMD_ACT_AUDIT_READ, "audit.read")                                                       \
 	X(ZTMD_ACT_RECORD_UPLOAD, "record.upload")                                                 \
 	X(ZTMD_ACT_EST_ENROLL_DEVICE, "est.enroll-device")                                         \
-	X(ZTMD_ACT_DEVICE_WHOAMI, "device.whoami")
+	X(ZTMD_ACT_DEVICE_WHOAMI, "device.whoami")                                                 \
+	X(ZTMD_ACT_OWNER_WRITE, "owner.write")                                                     \
+	X(ZTMD_ACT_OWNER_READ, "owner.read")                                                       \
+	X(ZTMD_ACT_DEVICE_READ, "device.read")                                                     \
+	X(ZTMD_ACT_DEVICE_TRANSFER, "device.transfer")
 
 enum ztmd_action {
 #define ZTMD_X_ACT(e, s) e,
@@ -64,6 +68,16 @@ struct ztmd_peer {
 /* The decision: 0 = allowed; -1 with ZTM_E_AUTH (no or unknown credential:
  * HTTP 401) or ZTM_E_DENIED (known but not allowed: 403). */
 int ztmd_authz_decide(enum ztmd_action action, const struct ztmd_peer *peer, struct ztm_error *err);
+
+/* Which devices a peer that passed ztmd_authz_decide for a device action
+ * (device.read, and the revoke/retire actions) may act on: an operator of
+ * role owner only those its owner holds (device->owner_id equal to its
+ * own), every other operator every device. 0 = in scope; -1 with
+ * ZTM_E_NOTFOUND otherwise, so another owner's device looks exactly like
+ * one that does not exist (HTTP 404, nothing learned). Devices, stations
+ * and anonymous peers are never in scope. */
+int ztmd_authz_device_scope(const struct ztmd_peer *peer, const struct ztm_device_row *device,
+                            struct ztm_error *err);
 
 /* Fills peer from the verified client certificate (NULL = anonymous): the
  * issuing CA by name ("operator", "station", "device") and the serial are looked up

@@ -257,6 +257,56 @@ static const struct migration migrations[] = {
      " FROM certificates WHERE state = 'revoked' ORDER BY serial;"
      "INSERT INTO revocations (serial, ca, crl_shard, reason, revoked_at, seq)"
      " SELECT l.serial, l.ca, 0, 9, max(l.ts, 1), l.seq FROM revocation_log l;"},
+
+    {4, "owners and vouchers",
+     /* The customers devices are handed to. anchor_der is the certificate
+      * the owner's devices trust from the transfer on (the voucher's
+      * pinned-domain-cert). */
+     "CREATE TABLE owners ("
+     " id INTEGER PRIMARY KEY,"
+     " name TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 127),"
+     " anchor_der BLOB NOT NULL CHECK (length(anchor_der) BETWEEN 1 AND 8192),"
+     " anchor_sha256 TEXT NOT NULL"
+     "  CHECK (length(anchor_sha256) = 64 AND anchor_sha256 NOT GLOB '*[^0-9a-f]*'),"
+     " created_at INTEGER NOT NULL);"
+
+     /* Operators gain the role 'owner', bound to one owner. SQLite cannot
+      * alter a CHECK constraint, so the table is rebuilt with the same ids
+      * (nothing references operators by a foreign key). */
+     "CREATE TABLE operators_v3 ("
+     " id INTEGER PRIMARY KEY,"
+     " name TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 127),"
+     " role TEXT NOT NULL CHECK (role IN ('admin', 'security-officer', 'planner',"
+     "  'station', 'firmware-signer', 'release-approver', 'auditor', 'device', 'owner')),"
+     " revoked INTEGER NOT NULL DEFAULT 0 CHECK (revoked IN (0, 1)),"
+     " cert_serial TEXT NOT NULL DEFAULT '',"
+     " created_at INTEGER NOT NULL,"
+     " owner_id INTEGER REFERENCES owners (id),"
+     " CHECK ((role = 'owner') = (owner_id IS NOT NULL)));"
+     "INSERT INTO operators_v3 (id, name, role, revoked, cert_serial, created_at)"
+     " SELECT id, name, role, revoked, cert_serial, created_at FROM operators;"
+     "DROP TABLE operators;"
+     "ALTER TABLE operators_v3 RENAME TO operators;"
+     "CREATE INDEX operators_cert ON operators (cert_serial) WHERE cert_serial <> '';"
+
+     /* Who a device belongs to; NULL while the OEM holds it. */
+     "ALTER TABLE devices ADD COLUMN owner_id INTEGER REFERENCES owners (id);"
+     "CREATE INDEX devices_owner ON devices (owner_id, id) WHERE owner_id IS NOT NULL;"
+
+     /* Every ownership voucher signed, append-only like audit. */
+     "CREATE TABLE vouchers ("
+     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+     " device_id INTEGER NOT NULL REFERENCES devices (id),"
+     " owner_id INTEGER NOT NULL REFERENCES owners (id),"
+     " created_on INTEGER NOT NULL,"
+     " expires_on INTEGER NOT NULL CHECK (expires_on > created_on),"
+     " sha256 TEXT NOT NULL CHECK (length(sha256) = 64 AND sha256 NOT GLOB '*[^0-9a-f]*'),"
+     " actor TEXT NOT NULL);"
+     "CREATE INDEX vouchers_device ON vouchers (device_id);"
+     "CREATE TRIGGER vouchers_no_update BEFORE UPDATE ON vouchers"
+     " BEGIN SELECT RAISE(ABORT, 'vouchers are immutable'); END;"
+     "CREATE TRIGGER vouchers_no_delete BEFORE DELETE ON vouchers"
+     " BEGIN SELECT RAISE(ABORT, 'vouchers are immutable'); END;"},
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

@@ -448,3 +448,50 @@ int ztm_store_alert_count(struct ztm_store *s, const char *kind, int64_t *n, str
 {
 	DISPATCH(alert_count, kind, n, err);
 }
+int ztm_store_owner_add(struct ztm_store *s, const char *name, const uint8_t *der, size_t len,
+                        int64_t *id, struct ztm_error *err)
+{
+	DISPATCH(owner_add, name, der, len, id, err);
+}
+int ztm_store_owner_get(struct ztm_store *s, const char *name, struct ztm_owner_row *out,
+                        struct ztm_error *err)
+{
+	DISPATCH(owner_get, name, out, err);
+}
+int ztm_store_owner_get_id(struct ztm_store *s, int64_t id, struct ztm_owner_row *out,
+                           struct ztm_error *err)
+{
+	DISPATCH(owner_get_id, id, out, err);
+}
+int ztm_store_owner_each(struct ztm_store *s, int (*fn)(const struct ztm_owner_row *row, void *arg),
+                         void *arg, struct ztm_error *err)
+{
+	DISPATCH(owner_each, fn, arg, err);
+}
+int ztm_store_owner_operator_add(struct ztm_store *s, const char *name, int64_t owner_id,
+                                 int64_t *id, struct ztm_error *err)
+{
+	DISPATCH(owner_operator_add, name, owner_id, id, err);
+}
+int ztm_store_device_set_owner(struct ztm_store *s, const char *serial, int64_t owner_id,
+                               struct ztm_error *err)
+{
+	DISPATCH(device_set_owner, serial, owner_id, err);
+}
+int ztm_store_device_each(struct ztm_store *s, int64_t owner_id, int64_t after_id, int64_t limit,
+                          int (*fn)(const struct ztm_device_row *row, void *arg), void *arg,
+                          struct ztm_error *err)
+{
+	DISPATCH(device_each, owner_id, after_id, limit, fn, arg, err);
+}
+int ztm_store_voucher_add(struct ztm_store *s, int64_t device_id, int64_t owner_id,
+                          int64_t created_on, int64_t expires_on, const char *sha256,
+                          const char *actor, struct ztm_error *err)
+{
+	DISPATCH(voucher_add, device_id, owner_id, created_on, expires_on, sha256, actor, err);
+}
+int ztm_store_voucher_count(struct ztm_store *s, int64_t device_id, int64_t *n,
+                            struct ztm_error *err)
+{
+	DISPATCH(voucher_count, device_id, n, err);
+}

@@ -122,6 +122,28 @@ struct ztm_store_ops {
 	             struct ztm_error *err);
 	int (*alert_count)(struct ztm_store *s, const char *kind, int64_t *n,
 	                   struct ztm_error *err);
+
+	int (*owner_add)(struct ztm_store *s, const char *name, const uint8_t *der, size_t len,
+	                 int64_t *id, struct ztm_error *err);
+	int (*owner_get)(struct ztm_store *s, const char *name, struct ztm_owner_row *out,
+	                 struct ztm_error *err);
+	int (*owner_get_id)(struct ztm_store *s, int64_t id, struct ztm_owner_row *out,
+	                    struct ztm_error *err);
+	int (*owner_each)(struct ztm_store *s,
+	                  int (*fn)(const struct ztm_owner_row *row, void *arg), void *arg,
+	                  struct ztm_error *err);
+	int (*owner_operator_add)(struct ztm_store *s, const char *name, int64_t owner_id,
+	                          int64_t *id, struct ztm_error *err);
+	int (*device_set_owner)(struct ztm_store *s, const char *serial, int64_t owner_id,
+	                        struct ztm_error *err);
+	int (*device_each)(struct ztm_store *s, int64_t owner_id, int64_t after_id, int64_t limit,
+	                   int (*fn)(const struct ztm_device_row *row, void *arg), void *arg,
+	                   struct ztm_error *err);
+	int (*voucher_add)(struct ztm_store *s, int64_t device_id, int64_t owner_id,
+	                   int64_t created_on, int64_t expires_on, const char *sha256,
+	                   const char *actor, struct ztm_error *err);
+	int (*voucher_count)(struct ztm_store *s, int64_t device_id, int64_t *n,
+	                     struct ztm_error *err);
 };
 
 /* Every backend's store struct starts with this header. */

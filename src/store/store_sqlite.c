@@ -526,4 +526,13 @@ const struct ztm_store_ops ztm_store_sqlite_ops = {
     .firmware_approved = sq_firmware_approved,
     .alert = sq_alert,
     .alert_count = sq_alert_count,
+    .owner_add = sq_owner_add,
+    .owner_get = sq_owner_get,
+    .owner_get_id = sq_owner_get_id,
+    .owner_each = sq_owner_each,
+    .owner_operator_add = sq_owner_operator_add,
+    .device_set_owner = sq_device_set_owner,
+    .device_each = sq_device_each,
+    .voucher_add = sq_voucher_add,
+    .voucher_count = sq_voucher_count,
 };

@@ -86,6 +86,16 @@ enum sq_slot {
 	SQ_ALERT_ADD,
 	SQ_ALERT_COUNT,
 	SQ_ALERT_COUNT_ALL,
+	SQ_OWNER_ADD,
+	SQ_OWNER_GET,
+	SQ_OWNER_GET_ID,
+	SQ_OWNER_EACH,
+	SQ_OWNER_OPERATOR_ADD,
+	SQ_DEVICE_SET_OWNER,
+	SQ_DEVICE_EACH,
+	SQ_VOUCHER_ADD,
+	SQ_VOUCHER_COUNT,
+	SQ_VOUCHER_COUNT_ALL,
 	SQ_SLOT_COUNT
 };
 
@@ -274,5 +284,33 @@ int sq_firmware_approved(struct ztm_store *s, int64_t product_id, const char *sh
 int sq_alert(struct ztm_store *s, const char *kind, const char *serial, const char *detail,
              struct ztm_error *err);
 int sq_alert_count(struct ztm_store *s, const char *kind, int64_t *n, struct ztm_error *err);
+
+/* store_sqlite_rec.c: the device columns every device SELECT starts with,
+ * and their reader (columns 0..9); non-zero if a value does not fit. */
+#define SQ_DEVICE_COLS                                                                             \
+	"d.id, d.serial, d.product_id, d.record_id, d.state, d.key_spki_sha256, d.cert_serial,"    \
+	" d.created_at, d.updated_at, coalesce(d.owner_id, 0)"
+int sq_device_cols(sqlite3_stmt *st, struct ztm_device_row *out);
+
+/* store_sqlite_owner.c */
+int sq_owner_add(struct ztm_store *s, const char *name, const uint8_t *der, size_t len, int64_t *id,
+                 struct ztm_error *err);
+int sq_owner_get(struct ztm_store *s, const char *name, struct ztm_owner_row *out,
+                 struct ztm_error *err);
+int sq_owner_get_id(struct ztm_store *s, int64_t id, struct ztm_owner_row *out,
+                    struct ztm_error *err);
+int sq_owner_each(struct ztm_store *s, int (*fn)(const struct ztm_owner_row *row, void *arg),
+                  void *arg, struct ztm_error *err);
+int sq_owner_operator_add(struct ztm_store *s, const char *name, int64_t owner_id, int64_t *id,
+                          struct ztm_error *err);
+int sq_device_set_owner(struct ztm_store *s, const char *serial, int64_t owner_id,
+                        struct ztm_error *err);
+int sq_device_each(struct ztm_store *s, int64_t owner_id, int64_t after_id, int64_t limit,
+                   int (*fn)(const struct ztm_device_row *row, void *arg), void *arg,
+                   struct ztm_error *err);
+int sq_voucher_add(struct ztm_store *s, int64_t device_id, int64_t owner_id, int64_t created_on,
+                   int64_t expires_on, const char *sha256, const char *actor,
+                   struct ztm_error *err);
+int sq_voucher_count(struct ztm_store *s, int64_t device_id, int64_t *n, struct ztm_error *err);
 
 #endif

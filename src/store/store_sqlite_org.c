@@ -43,7 +43,8 @@ static const struct sq_query q_station_revoke = {
 static const struct sq_query q_operator_add = {
     SQ_OPERATOR_ADD, "INSERT INTO operators (name, role, created_at) VALUES (?1, ?2, ?3)"};
 static const struct sq_query q_operator_get = {
-    SQ_OPERATOR_GET, "SELECT id, name, role, revoked, cert_serial FROM operators WHERE id = ?1"};
+    SQ_OPERATOR_GET, "SELECT id, name, role, revoked, cert_serial, coalesce(owner_id, 0)"
+                     " FROM operators WHERE id = ?1"};
 static const struct sq_query q_operator_set_cert = {
     SQ_OPERATOR_SET_CERT, "UPDATE operators SET cert_serial = ?2"
                           " WHERE id = ?1 AND revoked = 0 AND " CERT_LIVE};
@@ -53,11 +54,11 @@ static const struct sq_query q_operator_state = {SQ_OPERATOR_STATE,
  * principal, and only while it is the owner's current certificate. */
 static const struct sq_query q_principal = {
     SQ_PRINCIPAL,
-    "SELECT 'station', s.id, s.name, 'station', s.state = 'revoked', s.factory_id, c.state"
+    "SELECT 'station', s.id, s.name, 'station', s.state = 'revoked', s.factory_id, c.state, 0"
     " FROM certificates c JOIN stations s ON s.cert_serial = c.serial"
     " WHERE c.serial = ?2 AND c.ca = ?1 AND c.state IN ('issued', 'revoked')"
     " UNION ALL "
-    "SELECT 'operator', o.id, o.name, o.role, o.revoked, 0, c.state"
+    "SELECT 'operator', o.id, o.name, o.role, o.revoked, 0, c.state, coalesce(o.owner_id, 0)"
     " FROM certificates c JOIN operators o ON o.cert_serial = c.serial"
     " WHERE c.serial = ?2 AND c.ca = ?1 AND c.state IN ('issued', 'revoked')"
     " LIMIT 1"};
@@ -382,6 +383,7 @@ int sq_operator_get(struct ztm_store *base, int64_t id, struct ztm_operator_row 
 	bad |= role_col(st, 2, &out->role);
 	out->revoked = sqlite3_column_int(st, 3) != 0;
 	bad |= sq_col_text(st, 4, out->cert_serial, sizeof(out->cert_serial));
+	out->owner_id = sqlite3_column_int64(st, 5);
 	if (bad) {
 		ztm_error_set(err, ZTM_E_STORE, "operator %lld: row does not fit its fields",
 		              (long long)id);
@@ -434,6 +436,7 @@ int sq_principal_by_cert(struct ztm_store *base, const char *ca, const char *ser
 	out->revoked = sqlite3_column_int(st, 4) != 0 ||
 	               (cert_state != NULL && strcmp((const char *)cert_state, "revoked") == 0);
 	out->factory_id = sqlite3_column_int64(st, 5);
+	out->owner_id = sqlite3_column_int64(st, 7);
 	if (bad) {
 		ztm_error_set(err, ZTM_E_STORE, "owner of certificate %s: row does not fit",
 		              serial);

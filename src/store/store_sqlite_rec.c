@@ -29,9 +29,7 @@ static const struct sq_query q_device_add = {
     SQ_DEVICE_ADD,
     "INSERT INTO devices (serial, product_id, record_id, state, key_spki_sha256, cert_serial,"
     " created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)"};
-#define DEVICE_COLS                                                                                \
-	"d.id, d.serial, d.product_id, d.record_id, d.state, d.key_spki_sha256, d.cert_serial,"    \
-	" d.created_at, d.updated_at"
+#define DEVICE_COLS SQ_DEVICE_COLS
 static const struct sq_query q_device_get = {SQ_DEVICE_GET, "SELECT " DEVICE_COLS
                                                             " FROM devices d WHERE d.serial = ?1"};
 /* The device that owns a device-CA certificate (its current one or an
@@ -339,8 +337,8 @@ out:
 	return sq_wend(s, own, ret, err);
 }
 
-/* Columns 0..8 of DEVICE_COLS into out. */
-static int device_cols(sqlite3_stmt *st, struct ztm_device_row *out)
+/* Columns 0..9 of DEVICE_COLS into out. */
+int sq_device_cols(sqlite3_stmt *st, struct ztm_device_row *out)
 {
 	int bad = 0;
 
@@ -354,11 +352,12 @@ static int device_cols(sqlite3_stmt *st, struct ztm_device_row *out)
 	bad |= sq_col_text(st, 6, out->cert_serial, sizeof(out->cert_serial));
 	out->created_at = sqlite3_column_int64(st, 7);
 	out->updated_at = sqlite3_column_int64(st, 8);
+	out->owner_id = sqlite3_column_int64(st, 9);
 	return bad;
 }
 
 /* One device row by the text key `what` through q; *cert_revoked (when not
- * NULL) from column 9. */
+ * NULL) from column 10. */
 static int device_one(struct sq_store *s, const struct sq_query *q, const char *what,
                       const char *key, struct ztm_device_row *out, int *cert_revoked,
                       struct ztm_error *err)
@@ -379,12 +378,12 @@ static int device_one(struct sq_store *s, const struct sq_query *q, const char *
 		sq_fail(s, err, rc, "looking up %s %s", what, key);
 		goto out;
 	}
-	if (device_cols(st, out) != 0) {
+	if (sq_device_cols(st, out) != 0) {
 		ztm_error_set(err, ZTM_E_STORE, "%s %s: row does not fit its fields", what, key);
 		goto out;
 	}
 	if (cert_revoked != NULL) {
-		const unsigned char *cs = sqlite3_column_text(st, 9);
+		const unsigned char *cs = sqlite3_column_text(st, 10);
 		*cert_revoked = cs != NULL && strcmp((const char *)cs, "revoked") == 0;
 	}
 	ret = 0;

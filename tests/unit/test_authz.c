@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -12,24 +13,39 @@
 #include "authz.h"
 
 /* Columns: admin, security-officer, planner, station, firmware-signer,
- * release-approver, auditor, device, anonymous, unknown, revoked, bootstrap
+ * release-approver, auditor, device, owner, anonymous, unknown, revoked, bootstrap
  * (a self-signed device certificate let through the handshake).
  * 'Y' allowed, 'D' 403 denied, 'A' 401 unauthenticated. */
 static const struct {
 	enum ztmd_action action;
 	const char *expect;
 } matrix[] = {
-    {ZTMD_ACT_HEALTH, "YYYYYYYYYYYY"},          {ZTMD_ACT_METRICS, "YYDDDDYDAAAA"},
-    {ZTMD_ACT_EST_CACERTS, "YYYYYYYYYYYY"},     {ZTMD_ACT_EST_CSRATTRS, "YYYYYYYYYYYY"},
-    {ZTMD_ACT_EST_ENROLL_CODE, "YYYYYYYYYYYY"}, {ZTMD_ACT_EST_REENROLL, "YYYYYYYDAAAA"},
-    {ZTMD_ACT_FACTORY_WRITE, "YDYDDDDDAAAA"},   {ZTMD_ACT_FACTORY_READ, "YYYDDDYDAAAA"},
-    {ZTMD_ACT_STATION_WRITE, "YDYDDDDDAAAA"},   {ZTMD_ACT_STATION_READ, "YYYDDDYDAAAA"},
-    {ZTMD_ACT_STATION_REVOKE, "YYDDDDDDAAAA"},  {ZTMD_ACT_OPERATOR_WRITE, "YDDDDDDDAAAA"},
-    {ZTMD_ACT_PRODUCT_WRITE, "YDYDDDDDAAAA"},   {ZTMD_ACT_PRODUCT_READ, "YYYDDDYDAAAA"},
-    {ZTMD_ACT_ORDER_WRITE, "YDYDDDDDAAAA"},     {ZTMD_ACT_ORDER_READ, "YYYDDDYDAAAA"},
-    {ZTMD_ACT_CERT_READ, "YYYDDDYDAAAA"},       {ZTMD_ACT_AUDIT_READ, "YYDDDDYDAAAA"},
-    {ZTMD_ACT_RECORD_UPLOAD, "DDDYDDDDAAAA"},   {ZTMD_ACT_EST_ENROLL_DEVICE, "DDDDDDDDAAAY"},
-    {ZTMD_ACT_DEVICE_WHOAMI, "DDDDDDDYAAAA"},
+    {ZTMD_ACT_HEALTH, "YYYYYYYYYYYYY"},
+    {ZTMD_ACT_METRICS, "YYDDDDYDDAAAA"},
+    {ZTMD_ACT_EST_CACERTS, "YYYYYYYYYYYYY"},
+    {ZTMD_ACT_EST_CSRATTRS, "YYYYYYYYYYYYY"},
+    {ZTMD_ACT_EST_ENROLL_CODE, "YYYYYYYYYYYYY"},
+    {ZTMD_ACT_EST_REENROLL, "YYYYYYYDYAAAA"},
+    {ZTMD_ACT_FACTORY_WRITE, "YDYDDDDDDAAAA"},
+    {ZTMD_ACT_FACTORY_READ, "YYYDDDYDDAAAA"},
+    {ZTMD_ACT_STATION_WRITE, "YDYDDDDDDAAAA"},
+    {ZTMD_ACT_STATION_READ, "YYYDDDYDDAAAA"},
+    {ZTMD_ACT_STATION_REVOKE, "YYDDDDDDDAAAA"},
+    {ZTMD_ACT_OPERATOR_WRITE, "YDDDDDDDDAAAA"},
+    {ZTMD_ACT_PRODUCT_WRITE, "YDYDDDDDDAAAA"},
+    {ZTMD_ACT_PRODUCT_READ, "YYYDDDYDDAAAA"},
+    {ZTMD_ACT_ORDER_WRITE, "YDYDDDDDDAAAA"},
+    {ZTMD_ACT_ORDER_READ, "YYYDDDYDDAAAA"},
+    {ZTMD_ACT_CERT_READ, "YYYDDDYDDAAAA"},
+    {ZTMD_ACT_AUDIT_READ, "YYDDDDYDDAAAA"},
+    {ZTMD_ACT_RECORD_UPLOAD, "DDDYDDDDDAAAA"},
+    {ZTMD_ACT_EST_ENROLL_DEVICE, "DDDDDDDDDAAAY"},
+    {ZTMD_ACT_DEVICE_WHOAMI, "DDDDDDDYDAAAA"},
+    {ZTMD_ACT_OWNER_WRITE, "YDYDDDDDDAAAA"},
+    {ZTMD_ACT_OWNER_READ, "YYYDDDYDDAAAA"},
+    /* owner: allowed, then narrowed to its own devices (test_device_scope) */
+    {ZTMD_ACT_DEVICE_READ, "YYYDDDYDYAAAA"},
+    {ZTMD_ACT_DEVICE_TRANSFER, "YDYDDDDDDAAAA"},
 };
 
 static void peer_for_column(int col, struct ztmd_peer *p)
@@ -42,9 +58,9 @@ static void peer_for_column(int col, struct ztmd_peer *p)
 		p->role = (enum ztm_role)col;
 		return;
 	}
-	p->kind = col == 8    ? ZTMD_PEER_ANONYMOUS
-	          : col == 9  ? ZTMD_PEER_UNKNOWN
-	          : col == 10 ? ZTMD_PEER_REVOKED
+	p->kind = col == 9    ? ZTMD_PEER_ANONYMOUS
+	          : col == 10 ? ZTMD_PEER_UNKNOWN
+	          : col == 11 ? ZTMD_PEER_REVOKED
 	                      : ZTMD_PEER_BOOTSTRAP;
 }
 
@@ -59,8 +75,8 @@ static void test_matrix(void **state)
 	int col;
 
 	for (i = 0; i < sizeof(matrix) / sizeof(matrix[0]); i++) {
-		assert_int_equal(strlen(matrix[i].expect), 12);
-		for (col = 0; col < 12; col++) {
+		assert_int_equal(strlen(matrix[i].expect), 13);
+		for (col = 0; col < 13; col++) {
 			struct ztmd_peer p;
 			struct ztm_error e;
 			int rc;
@@ -116,6 +132,60 @@ static void test_superseded_only_reenroll(void **state)
 	}
 }
 
+/* Which devices an operator may act on: a table of peer x device owner. */
+static void test_device_scope(void **state)
+{
+	static const struct {
+		const char *what;
+		enum ztmd_principal_kind kind;
+		enum ztm_role role;
+		int64_t peer_owner, device_owner;
+		int superseded, allowed;
+	} rows[] = {
+	    {"admin, unowned device", ZTMD_PEER_OPERATOR, ZTM_ROLE_ADMIN, 0, 0, 0, 1},
+	    {"admin, owned device", ZTMD_PEER_OPERATOR, ZTM_ROLE_ADMIN, 0, 7, 0, 1},
+	    {"auditor, owned device", ZTMD_PEER_OPERATOR, ZTM_ROLE_AUDITOR, 0, 7, 0, 1},
+	    {"owner, its own device", ZTMD_PEER_OPERATOR, ZTM_ROLE_OWNER, 7, 7, 0, 1},
+	    {"owner, another owner's device", ZTMD_PEER_OPERATOR, ZTM_ROLE_OWNER, 7, 8, 0, 0},
+	    {"owner, unowned device", ZTMD_PEER_OPERATOR, ZTM_ROLE_OWNER, 7, 0, 0, 0},
+	    {"owner without owner id", ZTMD_PEER_OPERATOR, ZTM_ROLE_OWNER, 0, 0, 0, 0},
+	    {"owner, superseded certificate", ZTMD_PEER_OPERATOR, ZTM_ROLE_OWNER, 7, 7, 1, 0},
+	    {"station", ZTMD_PEER_STATION, ZTM_ROLE_STATION, 0, 0, 0, 0},
+	    {"the device itself", ZTMD_PEER_DEVICE, ZTM_ROLE_DEVICE, 0, 0, 0, 0},
+	    {"anonymous", ZTMD_PEER_ANONYMOUS, ZTM_ROLE_ADMIN, 0, 0, 0, 0},
+	    {"revoked admin", ZTMD_PEER_REVOKED, ZTM_ROLE_ADMIN, 0, 0, 0, 0},
+	    {"unknown role", ZTMD_PEER_OPERATOR, (enum ztm_role)99, 0, 0, 0, 0},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct ztmd_peer p;
+		struct ztm_device_row d;
+		struct ztm_error e;
+		int rc;
+
+		memset(&p, 0, sizeof(p));
+		memset(&d, 0, sizeof(d));
+		p.kind = rows[i].kind;
+		p.role = rows[i].role;
+		p.who.role = rows[i].role;
+		p.who.owner_id = rows[i].peer_owner;
+		p.superseded = rows[i].superseded;
+		snprintf(d.serial, sizeof(d.serial), "SN-1");
+		d.owner_id = rows[i].device_owner;
+		ztm_error_clear(&e);
+		rc = ztmd_authz_device_scope(&p, &d, &e);
+		if (rows[i].allowed && rc != 0)
+			fail_msg("%s: refused: %s", rows[i].what, ztm_error_msg(&e));
+		if (!rows[i].allowed) {
+			if (rc == 0)
+				fail_msg("%s: allowed", rows[i].what);
+			/* indistinguishable from a device that does not exist */
+			assert_int_equal(e.code, ZTM_E_NOTFOUND);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -123,6 +193,7 @@ int main(void)
 	    cmocka_unit_test(test_matrix),
 	    cmocka_unit_test(test_unknown_action_denied),
 	    cmocka_unit_test(test_superseded_only_reenroll),
+	    cmocka_unit_test(test_device_scope),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
