@@ -86,6 +86,9 @@ enum sq_slot {
 	SQ_ALERT_ADD,
 	SQ_ALERT_COUNT,
 	SQ_ALERT_COUNT_ALL,
+	SQ_PRODUCT_SET_POLICY,
+	SQ_DEVICE_REPLACE,
+	SQ_OWNER_EXCEPT,
 	SQ_SLOT_COUNT
 };
 
@@ -265,6 +268,14 @@ int sq_device_by_cert(struct ztm_store *s, const char *cert_serial, struct ztm_d
                       int *cert_revoked, struct ztm_error *err);
 int sq_device_count(struct ztm_store *s, enum ztm_device_state state, int64_t *n,
                     struct ztm_error *err);
+int sq_product_set_policy(struct ztm_store *s, const char *name, int64_t lifetime_days,
+                          int64_t renew_window_days, int64_t renew_grace_days,
+                          struct ztm_error *err);
+int sq_device_replace(struct ztm_store *s, const char *serial, int64_t record_id,
+                      const char *key_spki, struct ztm_error *err);
+int sq_owner_revoke_except(struct ztm_store *s, const char *kind, int64_t id, const char *keep,
+                           enum ztm_reason reason, int64_t when, const char *actor, int64_t *n,
+                           struct ztm_error *err);
 int sq_device_set_state(struct ztm_store *s, const char *serial, enum ztm_device_state state,
                         const char *cert_serial, const char *key_spki, struct ztm_error *err);
 int sq_firmware_approve(struct ztm_store *s, int64_t product_id, const char *sha256,
