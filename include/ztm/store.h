@@ -473,6 +473,9 @@ int ztm_store_device_set_state(struct ztm_store *s, const char *serial, enum ztm
 int ztm_store_product_set_policy(struct ztm_store *s, const char *name, int64_t lifetime_days,
                                  int64_t renew_window_days, int64_t renew_grace_days,
                                  struct ztm_error *err);
+/* A product by its row id (a device's product_id). */
+int ztm_store_product_get_id(struct ztm_store *s, int64_t id, struct ztm_product_row *out,
+                             struct ztm_error *err);
 /* A replacement registration: the device row moves to the record and the
  * new key, state manufactured (registration under way), no certificate,
  * registered_at = now. ZTM_E_NOTFOUND for an unknown serial. */

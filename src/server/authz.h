@@ -30,7 +30,9 @@
 	X(ZTMD_ACT_AUDIT_READ, "audit.read")                                                       \
 	X(ZTMD_ACT_RECORD_UPLOAD, "record.upload")                                                 \
 	X(ZTMD_ACT_EST_ENROLL_DEVICE, "est.enroll-device")                                         \
-	X(ZTMD_ACT_DEVICE_WHOAMI, "device.whoami")
+	X(ZTMD_ACT_DEVICE_WHOAMI, "device.whoami")                                                 \
+	X(ZTMD_ACT_EST_REENROLL_DEVICE, "est.reenroll-device")                                     \
+	X(ZTMD_ACT_DEVICE_RETIRE, "device.retire")
 
 enum ztmd_action {
 #define ZTMD_X_ACT(e, s) e,
@@ -49,6 +51,7 @@ enum ztmd_principal_kind {
 	ZTMD_PEER_UNKNOWN,   /* chains to a ztm CA but is not in the store */
 	ZTMD_PEER_BOOTSTRAP, /* a self-signed device bootstrap certificate */
 	ZTMD_PEER_DEVICE,    /* device CA, a provisioned/active device's certificate */
+	ZTMD_PEER_RETIRED,   /* device CA, a certificate of a retired device: refused forever */
 };
 
 struct ztmd_peer {
@@ -57,6 +60,10 @@ struct ztmd_peer {
 	 * owner's current one (re-enrolled since). Only a re-enrollment retry
 	 * may use it: it can fetch what it already asked for, nothing else. */
 	int superseded;
+	/* The certificate has expired (TLS let it through, tls.c): only an
+	 * action that takes expired certificates (device re-enrollment within
+	 * its product's grace period) may use it. */
+	int expired;
 	enum ztm_role role; /* operators and stations */
 	struct ztm_principal who;
 };

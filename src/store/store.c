@@ -468,3 +468,9 @@ int ztm_store_owner_revoke_except(struct ztm_store *s, const char *owner_kind, i
 {
 	DISPATCH(owner_revoke_except, owner_kind, owner_id, keep, reason, when, actor, n, err);
 }
+
+int ztm_store_product_get_id(struct ztm_store *s, int64_t id, struct ztm_product_row *out,
+                             struct ztm_error *err)
+{
+	DISPATCH(product_get_id, id, out, err);
+}

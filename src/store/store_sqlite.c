@@ -527,6 +527,7 @@ const struct ztm_store_ops ztm_store_sqlite_ops = {
     .alert = sq_alert,
     .alert_count = sq_alert_count,
     .product_set_policy = sq_product_set_policy,
+    .product_get_id = sq_product_get_id,
     .device_replace = sq_device_replace,
     .owner_revoke_except = sq_owner_revoke_except,
 };

@@ -89,6 +89,7 @@ enum sq_slot {
 	SQ_PRODUCT_SET_POLICY,
 	SQ_DEVICE_REPLACE,
 	SQ_OWNER_EXCEPT,
+	SQ_PRODUCT_GET_ID,
 	SQ_SLOT_COUNT
 };
 
@@ -268,6 +269,8 @@ int sq_device_by_cert(struct ztm_store *s, const char *cert_serial, struct ztm_d
                       int *cert_revoked, struct ztm_error *err);
 int sq_device_count(struct ztm_store *s, enum ztm_device_state state, int64_t *n,
                     struct ztm_error *err);
+int sq_product_get_id(struct ztm_store *s, int64_t id, struct ztm_product_row *out,
+                      struct ztm_error *err);
 int sq_product_set_policy(struct ztm_store *s, const char *name, int64_t lifetime_days,
                           int64_t renew_window_days, int64_t renew_grace_days,
                           struct ztm_error *err);

@@ -13,23 +13,25 @@
 
 /* Columns: admin, security-officer, planner, station, firmware-signer,
  * release-approver, auditor, device, anonymous, unknown, revoked, bootstrap
- * (a self-signed device certificate let through the handshake).
+ * (a self-signed device certificate let through the handshake), retired (a
+ * certificate of a retired device).
  * 'Y' allowed, 'D' 403 denied, 'A' 401 unauthenticated. */
 static const struct {
 	enum ztmd_action action;
 	const char *expect;
 } matrix[] = {
-    {ZTMD_ACT_HEALTH, "YYYYYYYYYYYY"},          {ZTMD_ACT_METRICS, "YYDDDDYDAAAA"},
-    {ZTMD_ACT_EST_CACERTS, "YYYYYYYYYYYY"},     {ZTMD_ACT_EST_CSRATTRS, "YYYYYYYYYYYY"},
-    {ZTMD_ACT_EST_ENROLL_CODE, "YYYYYYYYYYYY"}, {ZTMD_ACT_EST_REENROLL, "YYYYYYYDAAAA"},
-    {ZTMD_ACT_FACTORY_WRITE, "YDYDDDDDAAAA"},   {ZTMD_ACT_FACTORY_READ, "YYYDDDYDAAAA"},
-    {ZTMD_ACT_STATION_WRITE, "YDYDDDDDAAAA"},   {ZTMD_ACT_STATION_READ, "YYYDDDYDAAAA"},
-    {ZTMD_ACT_STATION_REVOKE, "YYDDDDDDAAAA"},  {ZTMD_ACT_OPERATOR_WRITE, "YDDDDDDDAAAA"},
-    {ZTMD_ACT_PRODUCT_WRITE, "YDYDDDDDAAAA"},   {ZTMD_ACT_PRODUCT_READ, "YYYDDDYDAAAA"},
-    {ZTMD_ACT_ORDER_WRITE, "YDYDDDDDAAAA"},     {ZTMD_ACT_ORDER_READ, "YYYDDDYDAAAA"},
-    {ZTMD_ACT_CERT_READ, "YYYDDDYDAAAA"},       {ZTMD_ACT_AUDIT_READ, "YYDDDDYDAAAA"},
-    {ZTMD_ACT_RECORD_UPLOAD, "DDDYDDDDAAAA"},   {ZTMD_ACT_EST_ENROLL_DEVICE, "DDDDDDDDAAAY"},
-    {ZTMD_ACT_DEVICE_WHOAMI, "DDDDDDDYAAAA"},
+    {ZTMD_ACT_HEALTH, "YYYYYYYYYYYYY"},          {ZTMD_ACT_METRICS, "YYDDDDYDAAAAD"},
+    {ZTMD_ACT_EST_CACERTS, "YYYYYYYYYYYYY"},     {ZTMD_ACT_EST_CSRATTRS, "YYYYYYYYYYYYY"},
+    {ZTMD_ACT_EST_ENROLL_CODE, "YYYYYYYYYYYYY"}, {ZTMD_ACT_EST_REENROLL, "YYYYYYYDAAAAD"},
+    {ZTMD_ACT_FACTORY_WRITE, "YDYDDDDDAAAAD"},   {ZTMD_ACT_FACTORY_READ, "YYYDDDYDAAAAD"},
+    {ZTMD_ACT_STATION_WRITE, "YDYDDDDDAAAAD"},   {ZTMD_ACT_STATION_READ, "YYYDDDYDAAAAD"},
+    {ZTMD_ACT_STATION_REVOKE, "YYDDDDDDAAAAD"},  {ZTMD_ACT_OPERATOR_WRITE, "YDDDDDDDAAAAD"},
+    {ZTMD_ACT_PRODUCT_WRITE, "YDYDDDDDAAAAD"},   {ZTMD_ACT_PRODUCT_READ, "YYYDDDYDAAAAD"},
+    {ZTMD_ACT_ORDER_WRITE, "YDYDDDDDAAAAD"},     {ZTMD_ACT_ORDER_READ, "YYYDDDYDAAAAD"},
+    {ZTMD_ACT_CERT_READ, "YYYDDDYDAAAAD"},       {ZTMD_ACT_AUDIT_READ, "YYDDDDYDAAAAD"},
+    {ZTMD_ACT_RECORD_UPLOAD, "DDDYDDDDAAAAD"},   {ZTMD_ACT_EST_ENROLL_DEVICE, "DDDDDDDDAAAYD"},
+    {ZTMD_ACT_DEVICE_WHOAMI, "DDDDDDDYAAAAD"},   {ZTMD_ACT_EST_REENROLL_DEVICE, "DDDDDDDYAAAAD"},
+    {ZTMD_ACT_DEVICE_RETIRE, "YYDDDDDDAAAAD"},
 };
 
 static void peer_for_column(int col, struct ztmd_peer *p)
@@ -45,7 +47,8 @@ static void peer_for_column(int col, struct ztmd_peer *p)
 	p->kind = col == 8    ? ZTMD_PEER_ANONYMOUS
 	          : col == 9  ? ZTMD_PEER_UNKNOWN
 	          : col == 10 ? ZTMD_PEER_REVOKED
-	                      : ZTMD_PEER_BOOTSTRAP;
+	          : col == 11 ? ZTMD_PEER_BOOTSTRAP
+	                      : ZTMD_PEER_RETIRED;
 }
 
 static void test_matrix_covers_every_action(void **state)
@@ -59,8 +62,8 @@ static void test_matrix(void **state)
 	int col;
 
 	for (i = 0; i < sizeof(matrix) / sizeof(matrix[0]); i++) {
-		assert_int_equal(strlen(matrix[i].expect), 12);
-		for (col = 0; col < 12; col++) {
+		assert_int_equal(strlen(matrix[i].expect), 13);
+		for (col = 0; col < 13; col++) {
 			struct ztmd_peer p;
 			struct ztm_error e;
 			int rc;
@@ -109,9 +112,65 @@ static void test_superseded_only_reenroll(void **state)
 		    a == ZTMD_ACT_EST_CACERTS || a == ZTMD_ACT_EST_CSRATTRS ||
 		    a == ZTMD_ACT_EST_ENROLL_CODE) {
 			assert_int_equal(rc, 0);
+		} else if (a == ZTMD_ACT_EST_REENROLL_DEVICE) {
+			assert_int_equal(rc, -1); /* a device's action, not an admin's */
+			assert_int_equal(e.code, ZTM_E_DENIED);
 		} else {
 			assert_int_equal(rc, -1);
 			assert_int_equal(e.code, ZTM_E_AUTH);
+		}
+	}
+}
+
+/* A device's superseded certificate: its re-enrollment retry only. */
+static void test_superseded_device(void **state)
+{
+	struct ztmd_peer p;
+	struct ztm_error e;
+	int a;
+
+	peer_for_column(ZTM_ROLE_DEVICE, &p);
+	p.superseded = 1;
+	for (a = 0; a < ZTMD_ACT_COUNT; a++) {
+		int rc = ztmd_authz_decide((enum ztmd_action)a, &p, &e);
+		if (a == ZTMD_ACT_EST_REENROLL_DEVICE || a == ZTMD_ACT_HEALTH ||
+		    a == ZTMD_ACT_EST_CACERTS || a == ZTMD_ACT_EST_CSRATTRS ||
+		    a == ZTMD_ACT_EST_ENROLL_CODE)
+			assert_int_equal(rc, 0);
+		else
+			assert_int_equal(rc, -1);
+	}
+}
+
+/* An expired certificate: a device renewing it, and the public
+ * endpoints; every other action and every other kind of peer is 401. */
+static void test_expired_only_device_reenroll(void **state)
+{
+	int a, col;
+
+	for (col = 0; col < 13; col++) {
+		for (a = 0; a < ZTMD_ACT_COUNT; a++) {
+			struct ztmd_peer p;
+			struct ztm_error e;
+			int rc, anonymous_ok = a == ZTMD_ACT_HEALTH || a == ZTMD_ACT_EST_CACERTS ||
+			                       a == ZTMD_ACT_EST_CSRATTRS ||
+			                       a == ZTMD_ACT_EST_ENROLL_CODE;
+
+			peer_for_column(col, &p);
+			p.expired = 1;
+			ztm_error_clear(&e);
+			rc = ztmd_authz_decide((enum ztmd_action)a, &p, &e);
+			if (anonymous_ok ||
+			    (col == ZTM_ROLE_DEVICE && a == ZTMD_ACT_EST_REENROLL_DEVICE)) {
+				if (rc != 0)
+					fail_msg("%s col %d expired: refused: %s",
+					         ztmd_action_name((enum ztmd_action)a), col, e.msg);
+			} else if (rc == 0) {
+				fail_msg("%s col %d expired: allowed",
+				         ztmd_action_name((enum ztmd_action)a), col);
+			} else if (col != 12 && col != 9 && col != 10 && col != 11 && col != 8) {
+				assert_int_equal(e.code, ZTM_E_AUTH);
+			}
 		}
 	}
 }
@@ -123,6 +182,8 @@ int main(void)
 	    cmocka_unit_test(test_matrix),
 	    cmocka_unit_test(test_unknown_action_denied),
 	    cmocka_unit_test(test_superseded_only_reenroll),
+	    cmocka_unit_test(test_superseded_device),
+	    cmocka_unit_test(test_expired_only_device_reenroll),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
