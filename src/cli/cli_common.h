@@ -44,6 +44,8 @@ int cmd_operator(int argc, char **argv);
 int cmd_server(int argc, char **argv);
 int cmd_product(int argc, char **argv);
 int cmd_order(int argc, char **argv);
+/* `ztm device retire` (device_cmd.c). */
+int cmd_device(int argc, char **argv);
 /* `ztm demo` (demo.c). */
 int cmd_demo(int argc, char **argv);
 
