@@ -183,16 +183,17 @@ static int show(struct pargs *a, const char *cmd, const char *prefix)
 	return print_reply(NULL, j);
 }
 
-/* The policy options present into body; -1 with a message on a bad one. */
+/* The policy options present into body; -1 with a message on one that is
+ * not a number. The server judges the ranges (and says them). */
 static int policy_fields(const struct pargs *a, const char *cmd, json_t *body)
 {
 	const struct {
 		const char *val, *opt, *field;
 		uint64_t min, max;
 	} f[] = {
-	    {a->lifetime, "--lifetime-days", "lifetime_days", 1, 36500},
-	    {a->window, "--renew-window-days", "renew_window_days", 0, 36500},
-	    {a->grace, "--renew-grace-days", "renew_grace_days", 0, 3650},
+	    {a->lifetime, "--lifetime-days", "lifetime_days", 0, 1000000},
+	    {a->window, "--renew-window-days", "renew_window_days", 0, 1000000},
+	    {a->grace, "--renew-grace-days", "renew_grace_days", 0, 1000000},
 	};
 	uint64_t v;
 	size_t i;
