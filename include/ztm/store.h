@@ -139,6 +139,10 @@ struct ztm_product_row {
 	int require_fw_hash;   /* records must carry an approved firmware SHA-256 */
 	int allow_injected;    /* records with key_origin injected are accepted */
 	char hw_type_oid[64];  /* dotted OID, hardwareModuleName hwType (RFC 4108) */
+	/* Re-enrollment (docs/lifecycle.md): renewal is allowed in the last
+	 * renew_window_days (0..36500) of the current certificate, and up to
+	 * renew_grace_days (0..3650, 0 = never) after it expired. */
+	int64_t renew_window_days, renew_grace_days;
 	int64_t created_at;
 };
 
@@ -169,6 +173,7 @@ struct ztm_record_row {
 	char fw_sha256[ZTM_SHA256_HEX]; /* "" when the station had none */
 	enum ztm_test_result test_result;
 	enum ztm_key_origin key_origin;
+	enum ztm_record_kind kind;        /* new, or a replacement of a registered device */
 	int64_t recorded_at, received_at; /* received_at: 0 = now on insert */
 };
 
@@ -201,10 +206,11 @@ struct ztm_device_row {
 	char key_spki_sha256[ZTM_SHA256_HEX]; /* operational key, "" until issued */
 	char cert_serial[ZTM_SERIAL_HEX_MAX]; /* operational certificate, "" until issued */
 	int64_t created_at, updated_at;
-	int64_t owner_id; /* 0 while the OEM holds it (migration 3) */
+	int64_t owner_id;      /* 0 while the OEM holds it (migration 4) */
+	int64_t registered_at; /* its current registration (the first, or the last replacement) */
 };
 
-/* --- owners (migration 3) ------------------------------------------------- */
+/* --- owners (migration 4) ------------------------------------------------- */
 #define ZTM_ANCHOR_MAX 8192 /* an owner's trust anchor certificate, DER */
 
 struct ztm_owner_row {
@@ -477,6 +483,27 @@ int ztm_store_device_count(struct ztm_store *s, enum ztm_device_state state, int
 int ztm_store_device_set_state(struct ztm_store *s, const char *serial, enum ztm_device_state state,
                                const char *cert_serial, const char *key_spki,
                                struct ztm_error *err);
+/* --- device lifecycle (docs/lifecycle.md, migration 4) ----------------- */
+/* Sets a product's certificate policy; a value < 0 keeps the stored one.
+ * ZTM_E_NOTFOUND for an unknown product, ZTM_E_USAGE out of range. */
+int ztm_store_product_set_policy(struct ztm_store *s, const char *name, int64_t lifetime_days,
+                                 int64_t renew_window_days, int64_t renew_grace_days,
+                                 struct ztm_error *err);
+/* A product by its row id (a device's product_id). */
+int ztm_store_product_get_id(struct ztm_store *s, int64_t id, struct ztm_product_row *out,
+                             struct ztm_error *err);
+/* A replacement registration: the device row moves to the record and the
+ * new key, state manufactured (registration under way), no certificate,
+ * registered_at = now. ZTM_E_NOTFOUND for an unknown serial. */
+int ztm_store_device_replace(struct ztm_store *s, const char *serial, int64_t record_id,
+                             const char *key_spki, struct ztm_error *err);
+/* Revokes every reserved or issued certificate of one owner except `keep`
+ * (a serial, or NULL), as ztm_store_owner_revoke does: a re-key revokes the
+ * device's older certificates in the commit that records the new one. */
+int ztm_store_owner_revoke_except(struct ztm_store *s, const char *owner_kind, int64_t owner_id,
+                                  const char *keep, enum ztm_reason reason, int64_t when,
+                                  const char *actor, int64_t *n, struct ztm_error *err);
+
 /* Adds a firmware SHA-256 (hex) to a product's approved list (again: success). */
 int ztm_store_firmware_approve(struct ztm_store *s, int64_t product_id, const char *sha256,
                                struct ztm_error *err);

@@ -118,6 +118,13 @@ int ztmdev_enroll(struct ztmdev *dev);
 /* GET /api/v1/device/whoami with the operational credential; a 200 makes
  * the state active. */
 int ztmdev_activate(struct ztmdev *dev);
+/* EST simplereenroll with the operational credential (RFC 7030 §4.2.2):
+ * renews the certificate for the same key (rekey 0) or for a new key
+ * (rekey 1: generated and stored like the first, in key.new.pem, and put
+ * in key.pem's place only once its certificate is installed; a retry after
+ * a failure reuses it). Waits out 202 replies; verifies the reply as
+ * ztmdev_enroll does; installs it; the state stays as it was. */
+int ztmdev_renew(struct ztmdev *dev, int rekey);
 int ztmdev_status(struct ztmdev *dev, struct ztmdev_status *st);
 
 /* Transfer of ownership (docs/vouchers.md): verifies an ownership voucher

@@ -12,10 +12,10 @@ static const struct ztm_cli_group groups[] = {
     {"factory", "add factories (admin API)", cmd_factory},
     {"station", "add, show and enroll factory stations", cmd_station},
     {"operator", "add and enroll operators", cmd_operator},
-    {"product", "add and show products (admin API)", cmd_product},
+    {"product", "add, set and show products (admin API)", cmd_product},
     {"order", "add, show and close work orders (admin API)", cmd_order},
     {"owner", "add, list and show owners (customers) and their trust anchors", cmd_owner},
-    {"device", "list and show devices, transfer them to an owner (vouchers)", cmd_device},
+    {"device", "list, show, transfer (vouchers) and retire devices", cmd_device},
     {"demo", "run a whole factory on the embedded defaults, attacks included", cmd_demo},
     {NULL, NULL, NULL},
 };

@@ -290,7 +290,7 @@ static int transfer(struct oargs *a, int argc, char **argv)
 	return ZTM_EXIT_OK;
 }
 
-int cmd_device(int argc, char **argv)
+int cli_device_owned(int argc, char **argv)
 {
 	struct oargs a;
 	char path[256];

@@ -173,12 +173,13 @@ struct ztmd_app *ztmd_app_new(struct ztm_config *cfg, struct ztm_error *err)
 	    device_api_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
 	app->nroutes +=
 	    owners_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
-	/* Before devices_routes: its GET prefix would not take the POST, but
-	 * the exact path reads first. */
+	/* Before the /api/v1/devices/ prefixes: the exact path reads first. */
 	app->nroutes +=
 	    transfer_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
 	app->nroutes +=
 	    devices_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
+	app->nroutes +=
+	    device_admin_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
 	return app;
 nomem:
 	ztm_error_set(err, ZTM_E_NOMEM, "building /cacerts");
@@ -293,10 +294,16 @@ int app_authorize(struct ztmd_app *app, struct ztmd_req *r, enum ztmd_action act
 		ztmd_reply_error(r, 500, &err);
 		return -1;
 	}
+	peer->expired = ztmd_req_peer_expired(r);
 decide:
 	if (ztmd_authz_decide(action, peer, &err) == 0)
 		return 0;
-	app_refuse(r, app, ztmd_action_name(action), err.code == ZTM_E_AUTH ? 401 : 403, &err);
+	/* End of life is forever, and said with its own code. */
+	if (peer->kind == ZTMD_PEER_RETIRED)
+		app_refuse_named(r, app, ztmd_action_name(action), 403, "device_retired", &err);
+	else
+		app_refuse(r, app, ztmd_action_name(action), err.code == ZTM_E_AUTH ? 401 : 403,
+		           &err);
 	return -1;
 }
 

@@ -68,6 +68,10 @@ int app_serial_hex(X509 *x, char *out);
  * 202 means "retry later" and is not an error body). */
 void app_refuse(struct ztmd_req *r, struct ztmd_app *app, const char *action, int status,
                 const struct ztm_error *why);
+/* The same with the error body's "error" named (a vetting or lifecycle
+ * code) instead of the error class. */
+void app_refuse_named(struct ztmd_req *r, struct ztmd_app *app, const char *action, int status,
+                      const char *name, const struct ztm_error *why);
 /* Reply with a failure from the store/issuer, mapping the error code to a status. */
 int app_status_for(enum ztm_err code);
 
@@ -89,6 +93,12 @@ int app_voucher_load(struct app_voucher *v, struct ztm_config *cfg, struct ztm_e
 void app_voucher_free(struct app_voucher *v);
 /* Refuses a body key not in the NULL-terminated list (admin_prod.c). */
 int admin_only_fields(json_t *j, const char *const *allowed, struct ztm_error *err);
+/* POST /api/v1/devices/<serial>/retire (device_admin.c). */
+size_t device_admin_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
+/* Retires a device (every certificate revoked, state retired) and replies;
+ * the caller has authorized the request. actor: "operator:<name>". */
+void device_retire_start(struct ztmd_req *r, struct ztmd_app *app, const char *serial,
+                         const char *actor);
 
 /* Admin API helpers shared by admin.c and admin_prod.c. Names: 1-64
  * characters of A-Z a-z 0-9 . _ - (they become certificate subjects). */

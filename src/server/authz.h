@@ -34,7 +34,9 @@
 	X(ZTMD_ACT_OWNER_WRITE, "owner.write")                                                     \
 	X(ZTMD_ACT_OWNER_READ, "owner.read")                                                       \
 	X(ZTMD_ACT_DEVICE_READ, "device.read")                                                     \
-	X(ZTMD_ACT_DEVICE_TRANSFER, "device.transfer")
+	X(ZTMD_ACT_DEVICE_TRANSFER, "device.transfer")                                             \
+	X(ZTMD_ACT_EST_REENROLL_DEVICE, "est.reenroll-device")                                     \
+	X(ZTMD_ACT_DEVICE_RETIRE, "device.retire")
 
 enum ztmd_action {
 #define ZTMD_X_ACT(e, s) e,
@@ -53,6 +55,7 @@ enum ztmd_principal_kind {
 	ZTMD_PEER_UNKNOWN,   /* chains to a ztm CA but is not in the store */
 	ZTMD_PEER_BOOTSTRAP, /* a self-signed device bootstrap certificate */
 	ZTMD_PEER_DEVICE,    /* device CA, a provisioned/active device's certificate */
+	ZTMD_PEER_RETIRED,   /* device CA, a certificate of a retired device: refused forever */
 };
 
 struct ztmd_peer {
@@ -61,6 +64,10 @@ struct ztmd_peer {
 	 * owner's current one (re-enrolled since). Only a re-enrollment retry
 	 * may use it: it can fetch what it already asked for, nothing else. */
 	int superseded;
+	/* The certificate has expired (TLS let it through, tls.c): only an
+	 * action that takes expired certificates (device re-enrollment within
+	 * its product's grace period) may use it. */
+	int expired;
 	enum ztm_role role; /* operators and stations */
 	struct ztm_principal who;
 };

@@ -307,6 +307,23 @@ static const struct migration migrations[] = {
      " BEGIN SELECT RAISE(ABORT, 'vouchers are immutable'); END;"
      "CREATE TRIGGER vouchers_no_delete BEFORE DELETE ON vouchers"
      " BEGIN SELECT RAISE(ABORT, 'vouchers are immutable'); END;"},
+
+    {5, "device lifecycle",
+     /* Re-enrollment policy (docs/lifecycle.md): the last N days of a
+      * certificate in which renewal is allowed, and how long after expiry
+      * an offline device may still renew (0 = not at all). */
+     "ALTER TABLE products ADD COLUMN renew_window_days INTEGER NOT NULL DEFAULT 30"
+     " CHECK (renew_window_days BETWEEN 0 AND 36500);"
+     "ALTER TABLE products ADD COLUMN renew_grace_days INTEGER NOT NULL DEFAULT 0"
+     " CHECK (renew_grace_days BETWEEN 0 AND 3650);"
+     /* A replacement record: a registered device recorded again with a new
+      * key after repair; it takes no quota. */
+     "ALTER TABLE records ADD COLUMN kind TEXT NOT NULL DEFAULT 'new'"
+     " CHECK (kind IN ('new', 'replacement'));"
+     /* When the device's current key was registered: a replacement record
+      * counts only if received after it. */
+     "ALTER TABLE devices ADD COLUMN registered_at INTEGER NOT NULL DEFAULT 0;"
+     "UPDATE devices SET registered_at = created_at;"},
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

@@ -495,3 +495,29 @@ int ztm_store_voucher_count(struct ztm_store *s, int64_t device_id, int64_t *n,
 {
 	DISPATCH(voucher_count, device_id, n, err);
 }
+
+int ztm_store_product_set_policy(struct ztm_store *s, const char *name, int64_t lifetime_days,
+                                 int64_t renew_window_days, int64_t renew_grace_days,
+                                 struct ztm_error *err)
+{
+	DISPATCH(product_set_policy, name, lifetime_days, renew_window_days, renew_grace_days, err);
+}
+
+int ztm_store_device_replace(struct ztm_store *s, const char *serial, int64_t record_id,
+                             const char *key_spki, struct ztm_error *err)
+{
+	DISPATCH(device_replace, serial, record_id, key_spki, err);
+}
+
+int ztm_store_owner_revoke_except(struct ztm_store *s, const char *owner_kind, int64_t owner_id,
+                                  const char *keep, enum ztm_reason reason, int64_t when,
+                                  const char *actor, int64_t *n, struct ztm_error *err)
+{
+	DISPATCH(owner_revoke_except, owner_kind, owner_id, keep, reason, when, actor, n, err);
+}
+
+int ztm_store_product_get_id(struct ztm_store *s, int64_t id, struct ztm_product_row *out,
+                             struct ztm_error *err)
+{
+	DISPATCH(product_get_id, id, out, err);
+}

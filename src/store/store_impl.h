@@ -144,6 +144,16 @@ struct ztm_store_ops {
 	                   const char *actor, struct ztm_error *err);
 	int (*voucher_count)(struct ztm_store *s, int64_t device_id, int64_t *n,
 	                     struct ztm_error *err);
+	int (*product_set_policy)(struct ztm_store *s, const char *name, int64_t lifetime_days,
+	                          int64_t renew_window_days, int64_t renew_grace_days,
+	                          struct ztm_error *err);
+	int (*product_get_id)(struct ztm_store *s, int64_t id, struct ztm_product_row *out,
+	                      struct ztm_error *err);
+	int (*device_replace)(struct ztm_store *s, const char *serial, int64_t record_id,
+	                      const char *key_spki, struct ztm_error *err);
+	int (*owner_revoke_except)(struct ztm_store *s, const char *kind, int64_t id,
+	                           const char *keep, enum ztm_reason reason, int64_t when,
+	                           const char *actor, int64_t *n, struct ztm_error *err);
 };
 
 /* Every backend's store struct starts with this header. */

@@ -535,4 +535,8 @@ const struct ztm_store_ops ztm_store_sqlite_ops = {
     .device_each = sq_device_each,
     .voucher_add = sq_voucher_add,
     .voucher_count = sq_voucher_count,
+    .product_set_policy = sq_product_set_policy,
+    .product_get_id = sq_product_get_id,
+    .device_replace = sq_device_replace,
+    .owner_revoke_except = sq_owner_revoke_except,
 };

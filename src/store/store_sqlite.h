@@ -96,6 +96,10 @@ enum sq_slot {
 	SQ_VOUCHER_ADD,
 	SQ_VOUCHER_COUNT,
 	SQ_VOUCHER_COUNT_ALL,
+	SQ_PRODUCT_SET_POLICY,
+	SQ_DEVICE_REPLACE,
+	SQ_OWNER_EXCEPT,
+	SQ_PRODUCT_GET_ID,
 	SQ_SLOT_COUNT
 };
 
@@ -275,6 +279,16 @@ int sq_device_by_cert(struct ztm_store *s, const char *cert_serial, struct ztm_d
                       int *cert_revoked, struct ztm_error *err);
 int sq_device_count(struct ztm_store *s, enum ztm_device_state state, int64_t *n,
                     struct ztm_error *err);
+int sq_product_get_id(struct ztm_store *s, int64_t id, struct ztm_product_row *out,
+                      struct ztm_error *err);
+int sq_product_set_policy(struct ztm_store *s, const char *name, int64_t lifetime_days,
+                          int64_t renew_window_days, int64_t renew_grace_days,
+                          struct ztm_error *err);
+int sq_device_replace(struct ztm_store *s, const char *serial, int64_t record_id,
+                      const char *key_spki, struct ztm_error *err);
+int sq_owner_revoke_except(struct ztm_store *s, const char *kind, int64_t id, const char *keep,
+                           enum ztm_reason reason, int64_t when, const char *actor, int64_t *n,
+                           struct ztm_error *err);
 int sq_device_set_state(struct ztm_store *s, const char *serial, enum ztm_device_state state,
                         const char *cert_serial, const char *key_spki, struct ztm_error *err);
 int sq_firmware_approve(struct ztm_store *s, int64_t product_id, const char *sha256,
@@ -289,7 +303,7 @@ int sq_alert_count(struct ztm_store *s, const char *kind, int64_t *n, struct ztm
  * and their reader (columns 0..9); non-zero if a value does not fit. */
 #define SQ_DEVICE_COLS                                                                             \
 	"d.id, d.serial, d.product_id, d.record_id, d.state, d.key_spki_sha256, d.cert_serial,"    \
-	" d.created_at, d.updated_at, coalesce(d.owner_id, 0)"
+	" d.created_at, d.updated_at, coalesce(d.owner_id, 0), d.registered_at"
 int sq_device_cols(sqlite3_stmt *st, struct ztm_device_row *out);
 
 /* store_sqlite_owner.c */

@@ -14,38 +14,41 @@
 
 /* Columns: admin, security-officer, planner, station, firmware-signer,
  * release-approver, auditor, device, owner, anonymous, unknown, revoked, bootstrap
- * (a self-signed device certificate let through the handshake).
+ * (a self-signed device certificate let through the handshake), retired (a
+ * certificate of a retired device).
  * 'Y' allowed, 'D' 403 denied, 'A' 401 unauthenticated. */
 static const struct {
 	enum ztmd_action action;
 	const char *expect;
 } matrix[] = {
-    {ZTMD_ACT_HEALTH, "YYYYYYYYYYYYY"},
-    {ZTMD_ACT_METRICS, "YYDDDDYDDAAAA"},
-    {ZTMD_ACT_EST_CACERTS, "YYYYYYYYYYYYY"},
-    {ZTMD_ACT_EST_CSRATTRS, "YYYYYYYYYYYYY"},
-    {ZTMD_ACT_EST_ENROLL_CODE, "YYYYYYYYYYYYY"},
-    {ZTMD_ACT_EST_REENROLL, "YYYYYYYDYAAAA"},
-    {ZTMD_ACT_FACTORY_WRITE, "YDYDDDDDDAAAA"},
-    {ZTMD_ACT_FACTORY_READ, "YYYDDDYDDAAAA"},
-    {ZTMD_ACT_STATION_WRITE, "YDYDDDDDDAAAA"},
-    {ZTMD_ACT_STATION_READ, "YYYDDDYDDAAAA"},
-    {ZTMD_ACT_STATION_REVOKE, "YYDDDDDDDAAAA"},
-    {ZTMD_ACT_OPERATOR_WRITE, "YDDDDDDDDAAAA"},
-    {ZTMD_ACT_PRODUCT_WRITE, "YDYDDDDDDAAAA"},
-    {ZTMD_ACT_PRODUCT_READ, "YYYDDDYDDAAAA"},
-    {ZTMD_ACT_ORDER_WRITE, "YDYDDDDDDAAAA"},
-    {ZTMD_ACT_ORDER_READ, "YYYDDDYDDAAAA"},
-    {ZTMD_ACT_CERT_READ, "YYYDDDYDDAAAA"},
-    {ZTMD_ACT_AUDIT_READ, "YYDDDDYDDAAAA"},
-    {ZTMD_ACT_RECORD_UPLOAD, "DDDYDDDDDAAAA"},
-    {ZTMD_ACT_EST_ENROLL_DEVICE, "DDDDDDDDDAAAY"},
-    {ZTMD_ACT_DEVICE_WHOAMI, "DDDDDDDYDAAAA"},
-    {ZTMD_ACT_OWNER_WRITE, "YDYDDDDDDAAAA"},
-    {ZTMD_ACT_OWNER_READ, "YYYDDDYDDAAAA"},
+    {ZTMD_ACT_HEALTH, "YYYYYYYYYYYYYY"},
+    {ZTMD_ACT_METRICS, "YYDDDDYDDAAAAD"},
+    {ZTMD_ACT_EST_CACERTS, "YYYYYYYYYYYYYY"},
+    {ZTMD_ACT_EST_CSRATTRS, "YYYYYYYYYYYYYY"},
+    {ZTMD_ACT_EST_ENROLL_CODE, "YYYYYYYYYYYYYY"},
+    {ZTMD_ACT_EST_REENROLL, "YYYYYYYDYAAAAD"},
+    {ZTMD_ACT_FACTORY_WRITE, "YDYDDDDDDAAAAD"},
+    {ZTMD_ACT_FACTORY_READ, "YYYDDDYDDAAAAD"},
+    {ZTMD_ACT_STATION_WRITE, "YDYDDDDDDAAAAD"},
+    {ZTMD_ACT_STATION_READ, "YYYDDDYDDAAAAD"},
+    {ZTMD_ACT_STATION_REVOKE, "YYDDDDDDDAAAAD"},
+    {ZTMD_ACT_OPERATOR_WRITE, "YDDDDDDDDAAAAD"},
+    {ZTMD_ACT_PRODUCT_WRITE, "YDYDDDDDDAAAAD"},
+    {ZTMD_ACT_PRODUCT_READ, "YYYDDDYDDAAAAD"},
+    {ZTMD_ACT_ORDER_WRITE, "YDYDDDDDDAAAAD"},
+    {ZTMD_ACT_ORDER_READ, "YYYDDDYDDAAAAD"},
+    {ZTMD_ACT_CERT_READ, "YYYDDDYDDAAAAD"},
+    {ZTMD_ACT_AUDIT_READ, "YYDDDDYDDAAAAD"},
+    {ZTMD_ACT_RECORD_UPLOAD, "DDDYDDDDDAAAAD"},
+    {ZTMD_ACT_EST_ENROLL_DEVICE, "DDDDDDDDDAAAYD"},
+    {ZTMD_ACT_DEVICE_WHOAMI, "DDDDDDDYDAAAAD"},
+    {ZTMD_ACT_OWNER_WRITE, "YDYDDDDDDAAAAD"},
+    {ZTMD_ACT_OWNER_READ, "YYYDDDYDDAAAAD"},
     /* owner: allowed, then narrowed to its own devices (test_device_scope) */
-    {ZTMD_ACT_DEVICE_READ, "YYYDDDYDYAAAA"},
-    {ZTMD_ACT_DEVICE_TRANSFER, "YDYDDDDDDAAAA"},
+    {ZTMD_ACT_DEVICE_READ, "YYYDDDYDYAAAAD"},
+    {ZTMD_ACT_DEVICE_TRANSFER, "YDYDDDDDDAAAAD"},
+    {ZTMD_ACT_EST_REENROLL_DEVICE, "DDDDDDDYDAAAAD"},
+    {ZTMD_ACT_DEVICE_RETIRE, "YYDDDDDDYAAAAD"},
 };
 
 static void peer_for_column(int col, struct ztmd_peer *p)
@@ -61,7 +64,8 @@ static void peer_for_column(int col, struct ztmd_peer *p)
 	p->kind = col == 9    ? ZTMD_PEER_ANONYMOUS
 	          : col == 10 ? ZTMD_PEER_UNKNOWN
 	          : col == 11 ? ZTMD_PEER_REVOKED
-	                      : ZTMD_PEER_BOOTSTRAP;
+	          : col == 12 ? ZTMD_PEER_BOOTSTRAP
+	                      : ZTMD_PEER_RETIRED;
 }
 
 static void test_matrix_covers_every_action(void **state)
@@ -75,8 +79,8 @@ static void test_matrix(void **state)
 	int col;
 
 	for (i = 0; i < sizeof(matrix) / sizeof(matrix[0]); i++) {
-		assert_int_equal(strlen(matrix[i].expect), 13);
-		for (col = 0; col < 13; col++) {
+		assert_int_equal(strlen(matrix[i].expect), 14);
+		for (col = 0; col < 14; col++) {
 			struct ztmd_peer p;
 			struct ztm_error e;
 			int rc;
@@ -125,6 +129,9 @@ static void test_superseded_only_reenroll(void **state)
 		    a == ZTMD_ACT_EST_CACERTS || a == ZTMD_ACT_EST_CSRATTRS ||
 		    a == ZTMD_ACT_EST_ENROLL_CODE) {
 			assert_int_equal(rc, 0);
+		} else if (a == ZTMD_ACT_EST_REENROLL_DEVICE) {
+			assert_int_equal(rc, -1); /* a device's action, not an admin's */
+			assert_int_equal(e.code, ZTM_E_DENIED);
 		} else {
 			assert_int_equal(rc, -1);
 			assert_int_equal(e.code, ZTM_E_AUTH);
@@ -186,6 +193,59 @@ static void test_device_scope(void **state)
 	}
 }
 
+/* A device's superseded certificate: its re-enrollment retry only. */
+static void test_superseded_device(void **state)
+{
+	struct ztmd_peer p;
+	struct ztm_error e;
+	int a;
+
+	peer_for_column(ZTM_ROLE_DEVICE, &p);
+	p.superseded = 1;
+	for (a = 0; a < ZTMD_ACT_COUNT; a++) {
+		int rc = ztmd_authz_decide((enum ztmd_action)a, &p, &e);
+		if (a == ZTMD_ACT_EST_REENROLL_DEVICE || a == ZTMD_ACT_HEALTH ||
+		    a == ZTMD_ACT_EST_CACERTS || a == ZTMD_ACT_EST_CSRATTRS ||
+		    a == ZTMD_ACT_EST_ENROLL_CODE)
+			assert_int_equal(rc, 0);
+		else
+			assert_int_equal(rc, -1);
+	}
+}
+
+/* An expired certificate: a device renewing it, and the public
+ * endpoints; every other action and every other kind of peer is 401. */
+static void test_expired_only_device_reenroll(void **state)
+{
+	int a, col;
+
+	for (col = 0; col < 14; col++) {
+		for (a = 0; a < ZTMD_ACT_COUNT; a++) {
+			struct ztmd_peer p;
+			struct ztm_error e;
+			int rc, anonymous_ok = a == ZTMD_ACT_HEALTH || a == ZTMD_ACT_EST_CACERTS ||
+			                       a == ZTMD_ACT_EST_CSRATTRS ||
+			                       a == ZTMD_ACT_EST_ENROLL_CODE;
+
+			peer_for_column(col, &p);
+			p.expired = 1;
+			ztm_error_clear(&e);
+			rc = ztmd_authz_decide((enum ztmd_action)a, &p, &e);
+			if (anonymous_ok ||
+			    (col == ZTM_ROLE_DEVICE && a == ZTMD_ACT_EST_REENROLL_DEVICE)) {
+				if (rc != 0)
+					fail_msg("%s col %d expired: refused: %s",
+					         ztmd_action_name((enum ztmd_action)a), col, e.msg);
+			} else if (rc == 0) {
+				fail_msg("%s col %d expired: allowed",
+				         ztmd_action_name((enum ztmd_action)a), col);
+			} else if (col < 9) {
+				assert_int_equal(e.code, ZTM_E_AUTH);
+			}
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -194,6 +254,8 @@ int main(void)
 	    cmocka_unit_test(test_unknown_action_denied),
 	    cmocka_unit_test(test_superseded_only_reenroll),
 	    cmocka_unit_test(test_device_scope),
+	    cmocka_unit_test(test_superseded_device),
+	    cmocka_unit_test(test_expired_only_device_reenroll),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

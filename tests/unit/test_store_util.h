@@ -59,12 +59,17 @@ static inline int raw_exec(const struct tdir *t, const char *sql)
 }
 
 /* The newest schema version (src/store/migrations_sqlite.c). */
-#define SCHEMA_LATEST 4
+#define SCHEMA_LATEST 5
 
 /* SQL taking a database from version N back to N - 1, for tests that
  * migrate an older file (with PRAGMA foreign_keys=OFF before them). Run
- * newest first: UNDO_4 UNDO_3 gives version 2. Migration 4's operators
+ * newest first: UNDO_5 UNDO_4 UNDO_3 gives version 2. Migration 4's operators
  * rebuild needs no undo: it copies from either shape. */
+#define UNDO_5                                                                                     \
+	"ALTER TABLE products DROP COLUMN renew_window_days;"                                      \
+	"ALTER TABLE products DROP COLUMN renew_grace_days;"                                       \
+	"ALTER TABLE records DROP COLUMN kind; ALTER TABLE devices DROP COLUMN registered_at;"     \
+	"DELETE FROM schema_version WHERE version = 5;"
 #define UNDO_4                                                                                     \
 	"DROP TABLE vouchers; DROP INDEX devices_owner;"                                           \
 	"ALTER TABLE devices DROP COLUMN owner_id; DROP TABLE owners;"                             \

@@ -2,6 +2,7 @@
  *   ztm-device init     --dir D --serial S --product P [--pass-file F]
  *   ztm-device enroll   --dir D --server URL --ca ROOT.pem [--pass-file F]
  *   ztm-device activate --dir D --server URL --ca ROOT.pem [--pass-file F]
+ *   ztm-device renew    --dir D --server URL --ca ROOT.pem [--pass-file F] [--rekey]
  *   ztm-device status   --dir D
  *   ztm-device voucher  FILE --dir D --ca ROOT.pem [--pass-file F]
  * Exit 0 on success, 1 when the operation failed, 2 on misuse. */
@@ -23,6 +24,7 @@
 
 struct opts {
 	const char *dir, *serial, *product, *pass_file, *server, *ca;
+	int rekey;
 };
 
 static void usage(void)
@@ -31,6 +33,8 @@ static void usage(void)
 	        "usage: ztm-device init     --dir D --serial S --product P [--pass-file F]\n"
 	        "       ztm-device enroll   --dir D --server URL --ca ROOT.pem [--pass-file F]\n"
 	        "       ztm-device activate --dir D --server URL --ca ROOT.pem [--pass-file F]\n"
+	        "       ztm-device renew    --dir D --server URL --ca ROOT.pem [--pass-file F]\n"
+	        "                           [--rekey]\n"
 	        "       ztm-device status   --dir D\n"
 	        "       ztm-device voucher  FILE --dir D --ca ROOT.pem [--pass-file F]\n"
 	        "         verifies an ownership voucher (CMS, DER) and installs its owner's "
@@ -56,6 +60,11 @@ static void parse(int argc, char **argv, int first, struct opts *o)
 
 	memset(o, 0, sizeof(*o));
 	for (i = first; i < argc; i += 2) {
+		if (strcmp(argv[i], "--rekey") == 0) {
+			o->rekey = 1;
+			i--; /* no value */
+			continue;
+		}
 		for (f = 0; f < sizeof(flags) / sizeof(flags[0]); f++)
 			if (strcmp(argv[i], flags[f].name) == 0)
 				break;
@@ -168,8 +177,8 @@ int main(int argc, char **argv)
 		usage();
 	cmd = argv[1];
 	if (strcmp(cmd, "init") != 0 && strcmp(cmd, "enroll") != 0 &&
-	    strcmp(cmd, "activate") != 0 && strcmp(cmd, "status") != 0 &&
-	    strcmp(cmd, "voucher") != 0)
+	    strcmp(cmd, "activate") != 0 && strcmp(cmd, "renew") != 0 &&
+	    strcmp(cmd, "status") != 0 && strcmp(cmd, "voucher") != 0)
 		usage();
 	if (strcmp(cmd, "voucher") == 0) {
 		if (argc < 3 || argv[2][0] == '-')
@@ -182,11 +191,16 @@ int main(int argc, char **argv)
 	} else {
 		parse(argc, argv, 2, &o);
 	}
+	if (o.rekey && strcmp(cmd, "renew") != 0) {
+		fprintf(stderr, "ztm-device %s: --rekey is an option of renew\n", cmd);
+		usage();
+	}
 	if (strcmp(cmd, "init") == 0 && (o.serial == NULL || o.product == NULL)) {
 		fprintf(stderr, "ztm-device init: --serial and --product are required\n");
 		usage();
 	}
-	if ((strcmp(cmd, "enroll") == 0 || strcmp(cmd, "activate") == 0) &&
+	if ((strcmp(cmd, "enroll") == 0 || strcmp(cmd, "activate") == 0 ||
+	     strcmp(cmd, "renew") == 0) &&
 	    (o.server == NULL || o.ca == NULL)) {
 		fprintf(stderr, "ztm-device %s: --server and --ca are required\n", cmd);
 		usage();
@@ -239,7 +253,9 @@ int main(int argc, char **argv)
 			rc = fail(dev, o.ca);
 			goto out;
 		}
-		if (strcmp(cmd, "enroll") == 0 ? ztmdev_enroll(dev) : ztmdev_activate(dev)) {
+		if (strcmp(cmd, "enroll") == 0  ? ztmdev_enroll(dev)
+		    : strcmp(cmd, "renew") == 0 ? ztmdev_renew(dev, o.rekey)
+		                                : ztmdev_activate(dev)) {
 			rc = fail(dev, cmd);
 			goto out;
 		}
