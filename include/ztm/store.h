@@ -72,7 +72,12 @@ struct ztm_cert_row {
 	int64_t owner_id;
 	enum ztm_cert_state state;
 	int64_t not_before, not_after, created_at; /* Unix seconds */
-	struct ztm_buf der;                        /* empty while reserved */
+	/* CRL partition (docs/revocation.md). In to ztm_store_cert_reserve:
+	 * crl_shard_size, the certificates per shard of this CA (0: no
+	 * partitioning, everything in shard 0). Out of reserve and of every
+	 * lookup: crl_shard, fixed for the certificate's life. */
+	int64_t crl_shard_size, crl_shard;
+	struct ztm_buf der; /* empty while reserved */
 };
 
 void ztm_cert_row_init(struct ztm_cert_row *row);
@@ -219,10 +224,9 @@ int ztm_store_run_batch(struct ztm_store *s, struct ztm_store_job *jobs, size_t 
                         struct ztm_error *err);
 
 /* --- certificates ------------------------------------------------------ */
-/* Inserts a reservation (state reserved). ZTM_E_EXISTS if the serial or the
- * idempotency key is taken. */
-int ztm_store_cert_reserve(struct ztm_store *s, const struct ztm_cert_row *row,
-                           struct ztm_error *err);
+/* Inserts a reservation (state reserved) and sets row->crl_shard.
+ * ZTM_E_EXISTS if the serial or the idempotency key is taken. */
+int ztm_store_cert_reserve(struct ztm_store *s, struct ztm_cert_row *row, struct ztm_error *err);
 /* reserved -> issued with its DER bytes. ZTM_E_CONFLICT if not reserved. */
 int ztm_store_cert_issue(struct ztm_store *s, const char *serial, const uint8_t *der, size_t len,
                          struct ztm_error *err);
@@ -246,6 +250,101 @@ int ztm_store_cert_each(struct ztm_store *s, enum ztm_cert_state state,
                         int (*fn)(const struct ztm_cert_row *row, void *arg), void *arg,
                         struct ztm_error *err);
 
+/* --- revocation (docs/revocation.md, migration 3) ---------------------- */
+/* RFC 5280 5.3.1 CRLReason codes ztm stores (removeFromCRL, 8, is only
+ * ever a CRL-side notion, never stored). Stored by value, named by the
+ * RFC's names. */
+#define ZTM_REASON_TABLE(X)                                                                        \
+	X(ZTM_REASON_UNSPECIFIED, 0, "unspecified")                                                \
+	X(ZTM_REASON_KEY_COMPROMISE, 1, "keyCompromise")                                           \
+	X(ZTM_REASON_CA_COMPROMISE, 2, "cACompromise")                                             \
+	X(ZTM_REASON_AFFILIATION_CHANGED, 3, "affiliationChanged")                                 \
+	X(ZTM_REASON_SUPERSEDED, 4, "superseded")                                                  \
+	X(ZTM_REASON_CESSATION, 5, "cessationOfOperation")                                         \
+	X(ZTM_REASON_HOLD, 6, "certificateHold")                                                   \
+	X(ZTM_REASON_PRIVILEGE_WITHDRAWN, 9, "privilegeWithdrawn")                                 \
+	X(ZTM_REASON_AA_COMPROMISE, 10, "aACompromise")
+
+enum ztm_reason {
+#define ZTM_X_REASON(e, v, s) e = v,
+	ZTM_REASON_TABLE(ZTM_X_REASON)
+#undef ZTM_X_REASON
+};
+/* NULL for a value that is not in the table. */
+const char *ztm_reason_name(int reason);
+/* By RFC name, case-insensitive; -1 if unknown. */
+int ztm_reason_parse(const char *name, enum ztm_reason *out);
+
+/* The current revocation of one certificate (a row of `revocations`). */
+struct ztm_revocation {
+	char serial[ZTM_SERIAL_HEX_MAX];
+	char ca[32];
+	int64_t crl_shard;
+	enum ztm_reason reason; /* ZTM_REASON_HOLD while suspended */
+	int64_t revoked_at;     /* revocationDate, Unix seconds */
+	int64_t seq;            /* revocation_log sequence of its last change */
+};
+
+/* One change, from the append-only revocation_log: the change feed that
+ * CRL and OCSP caches follow. seq only grows. */
+enum ztm_rev_action { ZTM_REV_REVOKE, ZTM_REV_HOLD, ZTM_REV_RESUME };
+struct ztm_revocation_event {
+	int64_t seq, ts;
+	char serial[ZTM_SERIAL_HEX_MAX];
+	char ca[32];
+	int64_t crl_shard;
+	enum ztm_rev_action action;
+	enum ztm_reason reason; /* the reason after the change (resume: the hold it lifted) */
+	char actor[128];
+};
+
+/* What a relying party is told about one serial of one CA (OCSP). */
+enum ztm_cert_status { ZTM_STATUS_GOOD, ZTM_STATUS_REVOKED, ZTM_STATUS_UNKNOWN };
+struct ztm_cert_status_row {
+	enum ztm_cert_status status;
+	int64_t not_after;         /* GOOD and REVOKED */
+	struct ztm_revocation rev; /* REVOKED only */
+};
+
+/* Revokes one certificate (issued, or reserved and not yet issued: then it
+ * can never be issued) with reason at time `when` (Unix seconds, >= 1), by
+ * actor (an operator name or "system:..."), in one transaction with its log
+ * entry. ZTM_REASON_HOLD suspends. Repeating a revocation changes nothing
+ * and succeeds (*changed = 0): the first reason and time stand, except that
+ * a hold may become any final reason (keeping the hold's time). Unknown or
+ * abandoned serial: ZTM_E_NOTFOUND. changed may be NULL. */
+int ztm_store_cert_revoke(struct ztm_store *s, const char *serial, enum ztm_reason reason,
+                          int64_t when, const char *actor, int *changed, struct ztm_error *err);
+/* Revokes every certificate of one owner (owner_kind "device", "station",
+ * "operator"; owner_id its row id) that is reserved or issued, each as
+ * ztm_store_cert_revoke does, all in one transaction; *n (may be NULL) counts
+ * the certificates that changed. A reservation in flight is revoked too, so a
+ * registration racing this call cannot issue afterwards. */
+int ztm_store_owner_revoke(struct ztm_store *s, const char *owner_kind, int64_t owner_id,
+                           enum ztm_reason reason, int64_t when, const char *actor, int64_t *n,
+                           struct ztm_error *err);
+/* Lifts a hold (the certificate is good again). ZTM_E_CONFLICT if it is not
+ * on hold (never revoked, or revoked for good); ZTM_E_NOTFOUND if unknown. */
+int ztm_store_cert_resume(struct ztm_store *s, const char *serial, const char *actor,
+                          struct ztm_error *err);
+/* Status of serial as issued by CA ca: REVOKED if it has a revocation (hold
+ * included), GOOD if issued, UNKNOWN otherwise (not ours, another CA's,
+ * reserved, abandoned). */
+int ztm_store_cert_status(struct ztm_store *s, const char *ca, const char *serial,
+                          struct ztm_cert_status_row *out, struct ztm_error *err);
+/* The newest revocation_log sequence number (0 if empty). */
+int ztm_store_revocation_seq(struct ztm_store *s, int64_t *seq, struct ztm_error *err);
+/* Calls fn for each change with seq > since, oldest first, at most limit
+ * (0: all); stops when fn returns non-zero. */
+int ztm_store_revocation_changes(struct ztm_store *s, int64_t since, int64_t limit,
+                                 int (*fn)(const struct ztm_revocation_event *ev, void *arg),
+                                 void *arg, struct ztm_error *err);
+/* Calls fn for each current revocation of CA ca in shard crl_shard (serial
+ * order); stops when fn returns non-zero. */
+int ztm_store_revocations_each(struct ztm_store *s, const char *ca, int64_t crl_shard,
+                               int (*fn)(const struct ztm_revocation *rev, void *arg), void *arg,
+                               struct ztm_error *err);
+
 /* --- factories, stations, operators ----------------------------------- */
 int ztm_store_factory_add(struct ztm_store *s, const char *name, int64_t *id,
                           struct ztm_error *err);
@@ -263,8 +362,9 @@ int ztm_store_station_set_cert(struct ztm_store *s, int64_t id, const char *seri
 /* -> revoked, with revoked_at = when (Unix seconds, >= 1, else ZTM_E_USAGE):
  * records the station made at or after it no longer vet. Revoking a revoked
  * station succeeds and keeps the earlier time, so a second revocation can
- * only widen the voided range. The station's current certificate becomes
- * 'revoked' too. ZTM_E_NOTFOUND for an unknown id. */
+ * only widen the voided range. The station's current certificate is
+ * revoked too (reason privilegeWithdrawn, by "system:station-revoke"; it
+ * appears on the station CA's CRL). ZTM_E_NOTFOUND for an unknown id. */
 int ztm_store_station_revoke(struct ztm_store *s, int64_t id, int64_t when, struct ztm_error *err);
 int ztm_store_operator_add(struct ztm_store *s, const char *name, enum ztm_role role, int64_t *id,
                            struct ztm_error *err);

@@ -206,6 +206,57 @@ static const struct migration migrations[] = {
      " BEGIN SELECT RAISE(ABORT, 'alerts are immutable'); END;"
      "CREATE TRIGGER alerts_no_delete BEFORE DELETE ON alerts"
      " BEGIN SELECT RAISE(ABORT, 'alerts are immutable'); END;"},
+
+    {3, "revocation",
+     /* The CRL partition of a certificate, fixed when it is reserved
+      * (docs/revocation.md); rows from before this step are in shard 0. */
+     "ALTER TABLE certificates ADD COLUMN crl_shard INTEGER NOT NULL DEFAULT 0"
+     " CHECK (crl_shard >= 0);"
+     /* Everything of one owner (a device's certificates, a station's). */
+     "CREATE INDEX certificates_owner ON certificates (owner_kind, owner_id);"
+
+     /* The current revocation of a certificate: what CRLs list and OCSP
+      * answers. A row goes away only when a hold is lifted, and changes
+      * only from a hold to a final reason; certificates.state is 'revoked'
+      * exactly while a row exists. */
+     "CREATE TABLE revocations ("
+     " serial TEXT PRIMARY KEY NOT NULL REFERENCES certificates (serial),"
+     " ca TEXT NOT NULL,"
+     " crl_shard INTEGER NOT NULL CHECK (crl_shard >= 0),"
+     " reason INTEGER NOT NULL CHECK (reason IN (0, 1, 2, 3, 4, 5, 6, 9, 10)),"
+     " revoked_at INTEGER NOT NULL CHECK (revoked_at >= 1),"
+     " seq INTEGER NOT NULL) WITHOUT ROWID;"
+     "CREATE INDEX revocations_shard ON revocations (ca, crl_shard, serial);"
+     "CREATE TRIGGER revocations_final BEFORE UPDATE ON revocations"
+     " WHEN OLD.reason <> 6 OR NEW.serial IS NOT OLD.serial OR NEW.ca IS NOT OLD.ca"
+     "  OR NEW.crl_shard IS NOT OLD.crl_shard"
+     " BEGIN SELECT RAISE(ABORT, 'a final revocation never changes'); END;"
+     "CREATE TRIGGER revocations_no_unrevoke BEFORE DELETE ON revocations"
+     " WHEN OLD.reason <> 6"
+     " BEGIN SELECT RAISE(ABORT, 'only a hold can be lifted'); END;"
+
+     /* Every change, in order: who, what, when. seq is the change feed
+      * CRL and OCSP caches follow; AUTOINCREMENT never reuses a number. */
+     "CREATE TABLE revocation_log ("
+     " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+     " ts INTEGER NOT NULL,"
+     " serial TEXT NOT NULL,"
+     " ca TEXT NOT NULL,"
+     " crl_shard INTEGER NOT NULL,"
+     " action TEXT NOT NULL CHECK (action IN ('revoke', 'hold', 'resume')),"
+     " reason INTEGER NOT NULL,"
+     " actor TEXT NOT NULL CHECK (length(actor) BETWEEN 1 AND 127));"
+     "CREATE TRIGGER revocation_log_no_update BEFORE UPDATE ON revocation_log"
+     " BEGIN SELECT RAISE(ABORT, 'revocation log rows are immutable'); END;"
+     "CREATE TRIGGER revocation_log_no_delete BEFORE DELETE ON revocation_log"
+     " BEGIN SELECT RAISE(ABORT, 'revocation log rows are immutable'); END;"
+
+     /* Certificates revoked before this step (stations) get their row. */
+     "INSERT INTO revocation_log (ts, serial, ca, crl_shard, action, reason, actor)"
+     " SELECT issued_at, serial, ca, 0, 'revoke', 9, 'system:migration'"
+     " FROM certificates WHERE state = 'revoked' ORDER BY serial;"
+     "INSERT INTO revocations (serial, ca, crl_shard, reason, revoked_at, seq)"
+     " SELECT l.serial, l.ca, 0, 9, max(l.ts, 1), l.seq FROM revocation_log l;"},
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

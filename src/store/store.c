@@ -1,5 +1,6 @@
 /* store.c - backend selection by URL scheme and the dispatching calls. */
 #include <string.h>
+#include <strings.h>
 
 #include "store_impl.h"
 #include "ztm/buf.h"
@@ -36,6 +37,38 @@ const char *ztm_cert_state_name(enum ztm_cert_state s)
 {
 	static const char *names[] = {"reserved", "issued", "abandoned", "revoked"};
 	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "unknown";
+}
+
+static const struct {
+	int value;
+	const char *name;
+} reasons[] = {
+#define ZTM_X_REASON(e, v, s) {v, s},
+    ZTM_REASON_TABLE(ZTM_X_REASON)
+#undef ZTM_X_REASON
+};
+
+const char *ztm_reason_name(int reason)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+		if (reasons[i].value == reason)
+			return reasons[i].name;
+	return NULL;
+}
+
+int ztm_reason_parse(const char *name, enum ztm_reason *out)
+{
+	size_t i;
+
+	for (i = 0; name != NULL && i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+		if (strcasecmp(name, reasons[i].name) == 0) {
+			*out = (enum ztm_reason)reasons[i].value;
+			return 0;
+		}
+	}
+	return -1;
 }
 
 void ztm_cert_row_init(struct ztm_cert_row *row)
@@ -165,8 +198,7 @@ void ztm_store_rollback(struct ztm_store *s)
 {
 	s->ops->rollback(s);
 }
-int ztm_store_cert_reserve(struct ztm_store *s, const struct ztm_cert_row *row,
-                           struct ztm_error *err)
+int ztm_store_cert_reserve(struct ztm_store *s, struct ztm_cert_row *row, struct ztm_error *err)
 {
 	DISPATCH(cert_reserve, row, err);
 }
@@ -203,6 +235,43 @@ int ztm_store_cert_each(struct ztm_store *s, enum ztm_cert_state state,
                         struct ztm_error *err)
 {
 	DISPATCH(cert_each, state, fn, arg, err);
+}
+int ztm_store_cert_revoke(struct ztm_store *s, const char *serial, enum ztm_reason reason,
+                          int64_t when, const char *actor, int *changed, struct ztm_error *err)
+{
+	DISPATCH(cert_revoke, serial, reason, when, actor, changed, err);
+}
+int ztm_store_owner_revoke(struct ztm_store *s, const char *owner_kind, int64_t owner_id,
+                           enum ztm_reason reason, int64_t when, const char *actor, int64_t *n,
+                           struct ztm_error *err)
+{
+	DISPATCH(owner_revoke, owner_kind, owner_id, reason, when, actor, n, err);
+}
+int ztm_store_cert_resume(struct ztm_store *s, const char *serial, const char *actor,
+                          struct ztm_error *err)
+{
+	DISPATCH(cert_resume, serial, actor, err);
+}
+int ztm_store_cert_status(struct ztm_store *s, const char *ca, const char *serial,
+                          struct ztm_cert_status_row *out, struct ztm_error *err)
+{
+	DISPATCH(cert_status, ca, serial, out, err);
+}
+int ztm_store_revocation_seq(struct ztm_store *s, int64_t *seq, struct ztm_error *err)
+{
+	DISPATCH(revocation_seq, seq, err);
+}
+int ztm_store_revocation_changes(struct ztm_store *s, int64_t since, int64_t limit,
+                                 int (*fn)(const struct ztm_revocation_event *ev, void *arg),
+                                 void *arg, struct ztm_error *err)
+{
+	DISPATCH(revocation_changes, since, limit, fn, arg, err);
+}
+int ztm_store_revocations_each(struct ztm_store *s, const char *ca, int64_t crl_shard,
+                               int (*fn)(const struct ztm_revocation *rev, void *arg), void *arg,
+                               struct ztm_error *err)
+{
+	DISPATCH(revocations_each, ca, crl_shard, fn, arg, err);
 }
 int ztm_store_factory_add(struct ztm_store *s, const char *name, int64_t *id, struct ztm_error *err)
 {

@@ -17,8 +17,7 @@ struct ztm_store_ops {
 	int (*release)(struct ztm_store *s, struct ztm_error *err);
 	void (*rollback_to)(struct ztm_store *s);
 
-	int (*cert_reserve)(struct ztm_store *s, const struct ztm_cert_row *row,
-	                    struct ztm_error *err);
+	int (*cert_reserve)(struct ztm_store *s, struct ztm_cert_row *row, struct ztm_error *err);
 	int (*cert_issue)(struct ztm_store *s, const char *serial, const uint8_t *der, size_t len,
 	                  struct ztm_error *err);
 	int (*cert_get)(struct ztm_store *s, const char *serial, struct ztm_cert_row *out,
@@ -32,6 +31,22 @@ struct ztm_store_ops {
 	int (*cert_each)(struct ztm_store *s, enum ztm_cert_state state,
 	                 int (*fn)(const struct ztm_cert_row *row, void *arg), void *arg,
 	                 struct ztm_error *err);
+	int (*cert_revoke)(struct ztm_store *s, const char *serial, enum ztm_reason reason,
+	                   int64_t when, const char *actor, int *changed, struct ztm_error *err);
+	int (*owner_revoke)(struct ztm_store *s, const char *kind, int64_t id,
+	                    enum ztm_reason reason, int64_t when, const char *actor, int64_t *n,
+	                    struct ztm_error *err);
+	int (*cert_resume)(struct ztm_store *s, const char *serial, const char *actor,
+	                   struct ztm_error *err);
+	int (*cert_status)(struct ztm_store *s, const char *ca, const char *serial,
+	                   struct ztm_cert_status_row *out, struct ztm_error *err);
+	int (*revocation_seq)(struct ztm_store *s, int64_t *seq, struct ztm_error *err);
+	int (*revocation_changes)(struct ztm_store *s, int64_t since, int64_t limit,
+	                          int (*fn)(const struct ztm_revocation_event *ev, void *arg),
+	                          void *arg, struct ztm_error *err);
+	int (*revocations_each)(struct ztm_store *s, const char *ca, int64_t crl_shard,
+	                        int (*fn)(const struct ztm_revocation *rev, void *arg), void *arg,
+	                        struct ztm_error *err);
 
 	int (*factory_add)(struct ztm_store *s, const char *name, int64_t *id,
 	                   struct ztm_error *err);

@@ -31,6 +31,19 @@ enum sq_slot {
 	SQ_CERT_ABANDON,
 	SQ_CERT_COUNT,
 	SQ_CERT_EACH,
+	SQ_REV_CERT,
+	SQ_REV_GET,
+	SQ_REV_INSERT,
+	SQ_REV_UPGRADE,
+	SQ_REV_DELETE,
+	SQ_REV_CERT_STATE,
+	SQ_REV_CERT_RESUME,
+	SQ_REV_LOG,
+	SQ_REV_STATUS,
+	SQ_REV_SEQ,
+	SQ_REV_CHANGES,
+	SQ_REV_EACH,
+	SQ_REV_OWNER,
 	SQ_FACTORY_ADD,
 	SQ_FACTORY_GET,
 	SQ_STATION_ADD,
@@ -39,7 +52,6 @@ enum sq_slot {
 	SQ_STATION_SET_CERT,
 	SQ_STATION_STATE,
 	SQ_STATION_REVOKE,
-	SQ_STATION_REVOKE_CERT,
 	SQ_OPERATOR_ADD,
 	SQ_OPERATOR_GET,
 	SQ_OPERATOR_SET_CERT,
@@ -156,7 +168,7 @@ int sq_schema_version(struct sq_store *s, int *out, struct ztm_error *err);
 int sq_schema_latest(void);
 
 /* The per-concept halves of the ops table. */
-int sq_cert_reserve(struct ztm_store *s, const struct ztm_cert_row *row, struct ztm_error *err);
+int sq_cert_reserve(struct ztm_store *s, struct ztm_cert_row *row, struct ztm_error *err);
 int sq_cert_issue(struct ztm_store *s, const char *serial, const uint8_t *der, size_t len,
                   struct ztm_error *err);
 int sq_cert_get(struct ztm_store *s, const char *serial, struct ztm_cert_row *out,
@@ -170,6 +182,29 @@ int sq_cert_count(struct ztm_store *s, enum ztm_cert_state state, int64_t *n,
 int sq_cert_each(struct ztm_store *s, enum ztm_cert_state state,
                  int (*fn)(const struct ztm_cert_row *row, void *arg), void *arg,
                  struct ztm_error *err);
+int sq_cert_revoke(struct ztm_store *s, const char *serial, enum ztm_reason reason, int64_t when,
+                   const char *actor, int *changed, struct ztm_error *err);
+/* sq_cert_revoke inside a write transaction the caller holds. */
+int sq_cert_revoke_in(struct sq_store *s, const char *serial, enum ztm_reason reason, int64_t when,
+                      const char *actor, int *changed, struct ztm_error *err);
+/* Revokes every reserved or issued certificate of one owner ("device",
+ * "station", "operator"); *n (may be NULL) counts those that changed.
+ * The _in form runs in the caller's write transaction. */
+int sq_owner_revoke_in(struct sq_store *s, const char *kind, int64_t id, enum ztm_reason reason,
+                       int64_t when, const char *actor, int64_t *n, struct ztm_error *err);
+int sq_owner_revoke(struct ztm_store *s, const char *kind, int64_t id, enum ztm_reason reason,
+                    int64_t when, const char *actor, int64_t *n, struct ztm_error *err);
+int sq_cert_resume(struct ztm_store *s, const char *serial, const char *actor,
+                   struct ztm_error *err);
+int sq_cert_status(struct ztm_store *s, const char *ca, const char *serial,
+                   struct ztm_cert_status_row *out, struct ztm_error *err);
+int sq_revocation_seq(struct ztm_store *s, int64_t *seq, struct ztm_error *err);
+int sq_revocation_changes(struct ztm_store *s, int64_t since, int64_t limit,
+                          int (*fn)(const struct ztm_revocation_event *ev, void *arg), void *arg,
+                          struct ztm_error *err);
+int sq_revocations_each(struct ztm_store *s, const char *ca, int64_t crl_shard,
+                        int (*fn)(const struct ztm_revocation *rev, void *arg), void *arg,
+                        struct ztm_error *err);
 
 int sq_factory_add(struct ztm_store *s, const char *name, int64_t *id, struct ztm_error *err);
 int sq_factory_get(struct ztm_store *s, const char *name, int64_t *id, struct ztm_error *err);

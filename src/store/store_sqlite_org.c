@@ -40,15 +40,6 @@ static const struct sq_query q_station_revoke = {
     "UPDATE stations SET state = 'revoked', revoked_at = CASE"
     " WHEN state = 'revoked' AND revoked_at BETWEEN 1 AND ?2 THEN revoked_at ELSE ?2 END"
     " WHERE id = ?1"};
-/* The station's current certificate, found by its primary key. Earlier
- * (superseded) certificates of the station stay 'issued': finding them
- * needs an index on the owner, which the schema does not have yet; the
- * access module refuses them anyway, because their owner is revoked. */
-static const struct sq_query q_station_revoke_cert = {
-    SQ_STATION_REVOKE_CERT,
-    "UPDATE certificates SET state = 'revoked'"
-    " WHERE serial = (SELECT cert_serial FROM stations WHERE id = ?1)"
-    " AND ca = 'station' AND owner_kind = 'station' AND owner_id = ?1 AND state = 'issued'"};
 static const struct sq_query q_operator_add = {
     SQ_OPERATOR_ADD, "INSERT INTO operators (name, role, created_at) VALUES (?1, ?2, ?3)"};
 static const struct sq_query q_operator_get = {
@@ -317,7 +308,7 @@ int sq_station_set_cert(struct ztm_store *base, int64_t id, const char *serial,
 }
 
 /* Revoking a revoked station succeeds; revoked_at becomes the earlier of
- * the two times. The station's current certificate is revoked with it. */
+ * the two times. Every live certificate of the station is revoked with it. */
 int sq_station_revoke(struct ztm_store *base, int64_t id, int64_t when, struct ztm_error *err)
 {
 	struct sq_store *s = sq_of(base);
@@ -345,16 +336,8 @@ int sq_station_revoke(struct ztm_store *base, int64_t id, int64_t when, struct z
 		ztm_error_set(err, ZTM_E_NOTFOUND, "station %lld not found", (long long)id);
 		goto out;
 	}
-	st = sq_stmt(s, &q_station_revoke_cert, err);
-	if (st == NULL)
-		goto out;
-	rc = sq_bind(st, "i", id);
-	if (rc != SQLITE_OK) {
-		sq_fail(s, err, rc, "revoking the certificate of station %lld", (long long)id);
-		sq_reset(st);
-		goto out;
-	}
-	if (sq_step_done(s, st, err, "revoking the station's certificate") != 0)
+	if (sq_owner_revoke_in(s, "station", id, ZTM_REASON_PRIVILEGE_WITHDRAWN,
+	                       (int64_t)time(NULL), "system:station-revoke", NULL, err) != 0)
 		goto out;
 	ret = 0;
 out:
