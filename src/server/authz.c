@@ -54,6 +54,9 @@ static const struct {
     [ZTMD_ACT_EST_ENROLL_DEVICE] = {BOOTSTRAP, 0},
     /* A device's first use of its operational certificate activates it. */
     [ZTMD_ACT_DEVICE_WHOAMI] = {ROLE(ZTM_ROLE_DEVICE), 0},
+    /* Revocation status is public (RFC 6960): relying parties ask without
+     * credentials, and every answer is signed. */
+    [ZTMD_ACT_OCSP] = {0, 1},
 };
 
 static const char *const action_names[] = {

@@ -30,7 +30,8 @@
 	X(ZTMD_ACT_AUDIT_READ, "audit.read")                                                       \
 	X(ZTMD_ACT_RECORD_UPLOAD, "record.upload")                                                 \
 	X(ZTMD_ACT_EST_ENROLL_DEVICE, "est.enroll-device")                                         \
-	X(ZTMD_ACT_DEVICE_WHOAMI, "device.whoami")
+	X(ZTMD_ACT_DEVICE_WHOAMI, "device.whoami")                                                 \
+	X(ZTMD_ACT_OCSP, "ocsp")
 
 enum ztmd_action {
 #define ZTMD_X_ACT(e, s) e,

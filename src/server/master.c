@@ -162,7 +162,7 @@ static int worker_main(struct master *m, unsigned slot)
 	o.listen_fd = m->listen_fd;
 	w = ztmd_worker_new(&o, &err);
 	m->listen_fd = -1; /* the worker owns it now */
-	if (w == NULL)
+	if (w == NULL || ztmd_app_worker_start(m->app, ztmd_worker_base(w), &err) != 0)
 		goto out;
 	ztm_log(ZTM_LOG_INFO, "worker_start", "slot=%u", slot);
 	if (ztmd_worker_run(w) != 0) {
@@ -177,6 +177,7 @@ out:
 		ztm_log(ZTM_LOG_ERROR, "worker_failed", "slot=%u error=%s message=%s", slot,
 		        ztm_err_name(err.code), ztm_log_quote(err.msg, q, sizeof(q)));
 	}
+	ztmd_app_worker_stop(m->app);
 	ztmd_worker_free(w);
 	ztm_store_close(store);
 	return rc;
