@@ -29,7 +29,7 @@ static const struct {
     {ZTMD_ACT_ORDER_WRITE, "YDYDDDDDAAAA"},     {ZTMD_ACT_ORDER_READ, "YYYDDDYDAAAA"},
     {ZTMD_ACT_CERT_READ, "YYYDDDYDAAAA"},       {ZTMD_ACT_AUDIT_READ, "YYDDDDYDAAAA"},
     {ZTMD_ACT_RECORD_UPLOAD, "DDDYDDDDAAAA"},   {ZTMD_ACT_EST_ENROLL_DEVICE, "DDDDDDDDAAAY"},
-    {ZTMD_ACT_DEVICE_WHOAMI, "DDDDDDDYAAAA"},
+    {ZTMD_ACT_DEVICE_WHOAMI, "DDDDDDDYAAAA"},   {ZTMD_ACT_OCSP, "YYYYYYYYYYYY"},
 };
 
 static void peer_for_column(int col, struct ztmd_peer *p)
@@ -107,7 +107,7 @@ static void test_superseded_only_reenroll(void **state)
 		int rc = ztmd_authz_decide((enum ztmd_action)a, &p, &e);
 		if (a == ZTMD_ACT_EST_REENROLL || a == ZTMD_ACT_HEALTH ||
 		    a == ZTMD_ACT_EST_CACERTS || a == ZTMD_ACT_EST_CSRATTRS ||
-		    a == ZTMD_ACT_EST_ENROLL_CODE) {
+		    a == ZTMD_ACT_EST_ENROLL_CODE || a == ZTMD_ACT_OCSP) {
 			assert_int_equal(rc, 0);
 		} else {
 			assert_int_equal(rc, -1);
