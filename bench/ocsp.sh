@@ -35,9 +35,11 @@ printf 'bench-root-pass\n' >root.pass
 "$ZTM" server init --ceremony c --out srv --listen 127.0.0.1:0 --workers 1 >/dev/null 2>&1
 C=$T/c
 taskset -c 0 "$ZTMD" --config srv/ztmd.conf --port-file port >ztmd.log 2>&1 &
-pids+=($!)
+ZMASTER=$!
+pids+=($ZMASTER)
 for _ in $(seq 600); do [ -s port ] && curl -sf --cacert c/chain.pem "https://127.0.0.1:$(cat port)/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 ZPORT=$(cat port)
+ZPID=$(pgrep -P "$ZMASTER" | head -1) # the one worker: where requests are served
 
 # The same responder (key and certificate) for all three servers.
 sqlite3 srv/ztm.db "SELECT hex(der) FROM certificates WHERE profile = 'ocsp' AND ca = 'operator'" |
@@ -52,7 +54,8 @@ sed -n 's/.*"ocspResponse":"\([^"]*\)".*/\1/p' cfssl.out >responses.b64
 [ -s responses.b64 ] || cp cfssl.out responses.b64
 CPORT=$((20000 + RANDOM % 20000))
 taskset -c 0 cfssl ocspserve -port "$CPORT" -responses responses.b64 -loglevel 5 >cfssl.log 2>&1 &
-pids+=($!)
+CPID=$!
+pids+=($CPID)
 
 # openssl ocsp: an index of the issued certificate; it signs every answer.
 serial=$(openssl x509 -in c/operators/admin.crt -noout -serial | cut -d= -f2)
@@ -62,7 +65,8 @@ printf 'V\t%s\t\t%s\tunknown\t%s\n' "$end" "$serial" \
 OPORT=$((CPORT + 1))
 taskset -c 0 openssl ocsp -index index.txt -port "$OPORT" -rsigner resp.pem -rkey resp.key \
   -CA c/ca/operator.crt -nmin 60 -ignore_err >openssl.log 2>&1 &
-pids+=($!)
+OPID=$!
+pids+=($OPID)
 sleep 1
 
 # Each server's answer verifies and says good before it is timed.
@@ -75,33 +79,52 @@ check "https://127.0.0.1:$ZPORT/ocsp"
 check "http://127.0.0.1:$CPORT/"
 check "http://127.0.0.1:$OPORT/"
 
-run() { # NAME URL [args]: best of RUNS
-  local name=$1 url=$2 best=0 r out
-  shift 2
+# CPU ticks (user + system) a process has used: the server's own cost per
+# answer, which the other processes on a shared machine do not change much.
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+HZ=$(getconf CLK_TCK)
+run() { # NAME PID URL [args]: best of RUNS by rate; CPU per answer of that run
+  local name=$1 pid=$2 url=$3 best=0 r out c0 c1 v n
+  shift 3
   for r in $(seq "$RUNS"); do
+    c0=$(ticks "$pid")
     out=$(taskset -c 1 "$BENCH" --url "$url" --req req.der --conns "$CONNS" --seconds "$SECS" "$@") ||
       { echo "$name: bench_ocsp failed" >&2; exit 1; }
-    echo "  $name run $r: $out" >&2
+    c1=$(ticks "$pid")
+    n=$(sed -n 's/.*responses=\([0-9]*\).*/\1/p' <<<"$out")
     v=$(sed -n 's/.*per_second=\([0-9]*\).*/\1/p' <<<"$out")
-    [ "$v" -gt "$best" ] && best=$v
-    eval "${name//[^a-z]/_}_bytes=$(sed -n 's/.*mean_bytes=\([0-9]*\).*/\1/p' <<<"$out")"
-    eval "${name//[^a-z]/_}_reconn=$(sed -n 's/.*reconnects=\([0-9]*\).*/\1/p' <<<"$out")"
+    cpu=$(awk -v t=$((c1 - c0)) -v hz="$HZ" -v n="$n" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
+    echo "  $name run $r: $out server_cpu_us_per_answer=$cpu" >&2
+    if [ "$v" -gt "$best" ]; then
+      best=$v
+      eval "${name}_cpu=$cpu"
+    fi
+    eval "${name}_bytes=$(sed -n 's/.*mean_bytes=\([0-9]*\).*/\1/p' <<<"$out")"
+    eval "${name}_reconn=$(sed -n 's/.*reconnects=\([0-9]*\).*/\1/p' <<<"$out")"
   done
-  eval "${name//[^a-z]/_}=$best"
+  eval "${name}=$best"
 }
-parse=$(taskset -c 1 "$BENCH" --parse 1000000 --req req.der)
-echo "request reader alone: $parse" >&2
 echo "OCSP from cache, $CONNS keep-alive connections, ${SECS} s runs, best of $RUNS; server on core 0, load on core 1" >&2
-run ztm_post "https://127.0.0.1:$ZPORT/ocsp" --cafile c/chain.pem
-run ztm_get "https://127.0.0.1:$ZPORT/ocsp" --cafile c/chain.pem --get
-run cfssl "http://127.0.0.1:$CPORT/"
-run openssl "http://127.0.0.1:$OPORT/"
+parse=$(taskset -c 1 "$BENCH" --parse 1000000 --req req.der)
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+run ztm_post "$ZPID" "https://127.0.0.1:$ZPORT/ocsp" --cafile c/chain.pem
+run ztm_get "$ZPID" "https://127.0.0.1:$ZPORT/ocsp" --cafile c/chain.pem --get
+run cfssl "$CPID" "http://127.0.0.1:$CPORT/"
+run openssl "$OPID" "http://127.0.0.1:$OPORT/"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
 echo
 echo "ztm_ocsp_req_parse: $(sed -n 's/.*ns_per_parse=\([0-9]*\).*/\1/p' <<<"$parse") ns per request ($(stat -c %s req.der)-byte request)"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "-" }'; }
-printf '\n| server | transport | signs per answer | responses/s (1 core) | bytes | ztm POST / this |\n|---|---|---|---|---|---|\n'
-printf '| ztmd POST /ocsp | HTTPS keep-alive | no (pre-signed) | %s | %s | 1.0 |\n' "$ztm_post" "$ztm_post_bytes"
-printf '| ztmd GET /ocsp/<b64> | HTTPS keep-alive | no (pre-signed) | %s | %s | %s |\n' "$ztm_get" "$ztm_get_bytes" "$(ratio "$ztm_post" "$ztm_get")"
-printf '| cfssl ocspserve 1.2 | HTTP keep-alive | no (pre-signed) | %s | %s | %s |\n' "$cfssl" "$cfssl_bytes" "$(ratio "$ztm_post" "$cfssl")"
-printf '| openssl ocsp -index | HTTP (%s reconnects) | yes | %s | %s | %s |\n' "$openssl_reconn" "$openssl" "$openssl_bytes" "$(ratio "$ztm_post" "$openssl")"
+cap() { awk -v u="$1" 'BEGIN { if (u > 0) printf "%.0f", 1e6 / u; else print "-" }'; }
+printf '\n| server | transport | signs per answer | responses/s (best run) | server CPU per answer | answers per CPU-second | bytes | ztm POST / this (rate) | this / ztm POST (CPU) |\n|---|---|---|---|---|---|---|---|---|\n'
+row() { # label transport signs name
+  local v c b
+  v=$(eval echo "\$$4") c=$(eval echo "\$${4}_cpu") b=$(eval echo "\$${4}_bytes")
+  printf '| %s | %s | %s | %s | %s us | %s | %s | %s | %s |\n' "$1" "$2" "$3" "$v" "$c" "$(cap "$c")" "$b" \
+    "$(ratio "$ztm_post" "$v")" "$(ratio "$c" "$ztm_post_cpu")"
+}
+row "ztmd POST /ocsp" "HTTPS keep-alive" "no (pre-signed)" ztm_post
+row "ztmd GET /ocsp/<b64>" "HTTPS keep-alive" "no (pre-signed)" ztm_get
+row "cfssl ocspserve 1.2" "HTTP keep-alive" "no (pre-signed)" cfssl
+row "openssl ocsp -index" "HTTP, new connection each ($openssl_reconn reconnects)" "yes" openssl
