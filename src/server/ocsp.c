@@ -57,8 +57,16 @@ static int job_audit(struct ztm_store *s, void *arg, struct ztm_error *err)
 
 static void reply_status(struct ztmd_req *r, enum ztm_ocsp_resp_status st)
 {
-	uint8_t b[5] = {0x30, 3, 0x0a, 1, (uint8_t)st};
-	ztmd_reply(r, 200, "application/ocsp-response", b, sizeof(b));
+	struct ztm_buf b;
+
+	ztm_buf_init(&b, 16);
+	if (ztm_ocsp_resp_status(st, &b) != 0) {
+		ztmd_reply(r, 500, NULL, NULL, 0);
+	} else {
+		ztmd_reply_header(r, "Cache-Control", "no-store");
+		ztmd_reply(r, 200, "application/ocsp-response", b.data, b.len);
+	}
+	ztm_buf_free(&b);
 }
 
 static void done_audit(struct ztmd_req *r, void *arg, int rc, const struct ztm_error *err)
