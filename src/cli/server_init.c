@@ -2,7 +2,13 @@
  * ceremony directory. It issues ztmd's TLS server certificate from the
  * ceremony's `tls` CA (online key) and its ownership-voucher signer from the
  * `codesign` CA, and writes ztmd.conf pointing at the online CA material.
- * The root key is not needed and not touched. */
+ * The root key is not needed and not touched.
+ *
+ * It also generates one OCSP responder key per CA that answers OCSP
+ * (device, station, operator), encrypted with the online passphrase like
+ * the CA keys. It does not certify them: ztmd issues each responder's short
+ * lived certificate from the CA itself and renews it before it expires
+ * (src/server/ocsp_responder.c), which a one-time command could not. */
 #include <limits.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -132,6 +138,37 @@ out:
 	return rc;
 }
 
+/* The CAs with an OCSP responder. */
+static const char *const ocsp_cas[] = {"device", "station", "operator"};
+
+static int make_responder_keys(struct init_opts *o, struct ztm_error *err)
+{
+	char passfile[PATH_MAX + 64], uri[PATH_MAX + 80];
+	struct ztm_key_opts kopts;
+	struct ztm_buf pass;
+	EVP_PKEY *k;
+	size_t i;
+	int rc = -1;
+
+	ztm_buf_init(&pass, 4096);
+	memset(&kopts, 0, sizeof(kopts));
+	snprintf(passfile, sizeof(passfile), "%s/online.pass", o->cdir);
+	if (ztm_secret_read(passfile, &pass, err) != 0)
+		goto out;
+	kopts.pass = (const char *)pass.data;
+	for (i = 0; i < sizeof(ocsp_cas) / sizeof(ocsp_cas[0]); i++) {
+		snprintf(uri, sizeof(uri), "file:%s/ocsp-%s.key", o->odir, ocsp_cas[i]);
+		k = ztm_key_generate(uri, ZTM_KEY_P256, &kopts, err);
+		if (k == NULL)
+			goto out;
+		EVP_PKEY_free(k);
+	}
+	rc = 0;
+out:
+	ztm_buf_free(&pass);
+	return rc;
+}
+
 /* Issues OUT/voucher.crt (signer + codesign CA) for OUT/voucher.key: the
  * key ztmd signs ownership vouchers with (docs/vouchers.md). The codesign CA
  * issues it because devices already verify what that CA's leaves sign
@@ -229,11 +266,17 @@ static int write_config(struct init_opts *o, struct ztm_error *err)
 	               "\n[store]\nurl = sqlite:%s/ztm.db\n"
 	               "\n[ca]\nroot = %s/root/root.crt\n",
 	               o->odir, o->odir, o->cdir, o->cdir, o->odir, o->cdir);
-	for (i = 0; i < sizeof(cas) / sizeof(cas[0]); i++)
+	for (i = 0; i < sizeof(cas) / sizeof(cas[0]); i++) {
+		size_t k;
 		ztm_buf_printf(&c,
 		               "\n[ca.%s]\ncert = %s/ca/%s.crt\nkey = file:%s/ca/%s.key\n"
 		               "key_pass_file = %s/online.pass\n",
 		               cas[i], o->cdir, cas[i], o->cdir, cas[i], o->cdir);
+		for (k = 0; k < sizeof(ocsp_cas) / sizeof(ocsp_cas[0]); k++)
+			if (strcmp(cas[i], ocsp_cas[k]) == 0)
+				ztm_buf_printf(&c, "responder_key = file:%s/ocsp-%s.key\n", o->odir,
+				               cas[i]);
+	}
 	ztm_buf_printf(&c, "\n[subject]\norganization = \"%s\"\n", o->org);
 	ztm_buf_printf(&c, "\n[bootstrap]\nadmin_cert = %s/operators/admin.crt\n", o->cdir);
 	ztm_buf_printf(&c,
@@ -246,8 +289,9 @@ static int write_config(struct init_opts *o, struct ztm_error *err)
 	return rc;
 }
 
-static const char *const outputs[] = {"server.key", "server.crt", "voucher.key", "voucher.crt",
-                                      "ztmd.conf"};
+static const char *const outputs[] = {"server.key",        "server.crt",      "voucher.key",
+                                      "voucher.crt",       "ocsp-device.key", "ocsp-station.key",
+                                      "ocsp-operator.key", "ztmd.conf"};
 
 static int already_set_up(const struct init_opts *o, struct ztm_error *err)
 {
@@ -341,7 +385,7 @@ int cmd_server(int argc, char **argv)
 	if (already_set_up(&o, &err) != 0)
 		return cli_fail("server init", &err);
 	if (issue_server_cert(&o, &err) != 0 || issue_voucher_signer(&o, &err) != 0 ||
-	    write_config(&o, &err) != 0) {
+	    make_responder_keys(&o, &err) != 0 || write_config(&o, &err) != 0) {
 		/* Nothing half-made stays behind: a second run starts clean. */
 		remove_outputs(&o);
 		return cli_fail("server init", &err);

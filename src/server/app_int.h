@@ -21,14 +21,26 @@ enum app_ca_id {
 	APP_CA_COUNT
 };
 
+struct ztm_ocsp_responder;
+
 struct app_ca {
 	const char *name; /* "device", ... */
 	X509 *cert;       /* NULL when not configured */
 	struct ztm_ca *ca;
 	struct ztm_buf der;
+	/* OCSP (ocsp_int.h): the delegated responder's key ([ca.*]
+	 * responder_key, NULL: this CA has no OCSP), its current certificate
+	 * and the CertID issuer hashes naming this CA, per hash algorithm. */
+	EVP_PKEY *responder_key;
+	char responder_spki[ZTM_SHA256_HEX];
+	struct ztm_ocsp_responder *responder;
+	int64_t responder_period; /* which half-lifetime period it was issued for */
+	uint8_t id_name[2][32], id_key[2][32];
 };
 
-#define APP_MAX_ROUTES 40
+#define APP_MAX_ROUTES 48
+struct ocsp_settings;
+struct ocsp_cache;
 
 /* The ownership-voucher signer ([voucher] in the config; transfer.c). */
 struct app_voucher {
@@ -49,7 +61,9 @@ struct ztmd_app {
 	char org[65];
 	char admin_cert[1024];
 	struct app_voucher voucher;
-	struct ztm_store *store; /* the worker's */
+	struct ztm_store *store;        /* the worker's */
+	struct ocsp_settings *ocsp_set; /* [ocsp] */
+	struct ocsp_cache *ocsp;        /* the worker's, NULL in the master */
 	struct ztmd_route routes[APP_MAX_ROUTES];
 	size_t nroutes;
 };

@@ -74,6 +74,9 @@ static const struct {
     [ZTMD_ACT_DEVICE_RETIRE] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_SECURITY_OFFICER) |
                                     ROLE(ZTM_ROLE_OWNER),
                                 0},
+    /* Revocation status is public (RFC 6960): relying parties ask without
+     * credentials, and every answer is signed. */
+    [ZTMD_ACT_OCSP] = {0, 1},
 };
 
 static const char *const action_names[] = {

@@ -36,7 +36,8 @@
 	X(ZTMD_ACT_DEVICE_READ, "device.read")                                                     \
 	X(ZTMD_ACT_DEVICE_TRANSFER, "device.transfer")                                             \
 	X(ZTMD_ACT_EST_REENROLL_DEVICE, "est.reenroll-device")                                     \
-	X(ZTMD_ACT_DEVICE_RETIRE, "device.retire")
+	X(ZTMD_ACT_DEVICE_RETIRE, "device.retire")                                                 \
+	X(ZTMD_ACT_OCSP, "ocsp")
 
 enum ztmd_action {
 #define ZTMD_X_ACT(e, s) e,

@@ -49,6 +49,7 @@ static const struct {
     {ZTMD_ACT_DEVICE_TRANSFER, "YDYDDDDDDAAAAD"},
     {ZTMD_ACT_EST_REENROLL_DEVICE, "DDDDDDDYDAAAAD"},
     {ZTMD_ACT_DEVICE_RETIRE, "YYDDDDDDYAAAAD"},
+    {ZTMD_ACT_OCSP, "YYYYYYYYYYYYYY"},
 };
 
 static void peer_for_column(int col, struct ztmd_peer *p)
@@ -127,7 +128,7 @@ static void test_superseded_only_reenroll(void **state)
 		int rc = ztmd_authz_decide((enum ztmd_action)a, &p, &e);
 		if (a == ZTMD_ACT_EST_REENROLL || a == ZTMD_ACT_HEALTH ||
 		    a == ZTMD_ACT_EST_CACERTS || a == ZTMD_ACT_EST_CSRATTRS ||
-		    a == ZTMD_ACT_EST_ENROLL_CODE) {
+		    a == ZTMD_ACT_EST_ENROLL_CODE || a == ZTMD_ACT_OCSP) {
 			assert_int_equal(rc, 0);
 		} else if (a == ZTMD_ACT_EST_REENROLL_DEVICE) {
 			assert_int_equal(rc, -1); /* a device's action, not an admin's */
@@ -206,7 +207,7 @@ static void test_superseded_device(void **state)
 		int rc = ztmd_authz_decide((enum ztmd_action)a, &p, &e);
 		if (a == ZTMD_ACT_EST_REENROLL_DEVICE || a == ZTMD_ACT_HEALTH ||
 		    a == ZTMD_ACT_EST_CACERTS || a == ZTMD_ACT_EST_CSRATTRS ||
-		    a == ZTMD_ACT_EST_ENROLL_CODE)
+		    a == ZTMD_ACT_EST_ENROLL_CODE || a == ZTMD_ACT_OCSP)
 			assert_int_equal(rc, 0);
 		else
 			assert_int_equal(rc, -1);
@@ -225,7 +226,7 @@ static void test_expired_only_device_reenroll(void **state)
 			struct ztm_error e;
 			int rc, anonymous_ok = a == ZTMD_ACT_HEALTH || a == ZTMD_ACT_EST_CACERTS ||
 			                       a == ZTMD_ACT_EST_CSRATTRS ||
-			                       a == ZTMD_ACT_EST_ENROLL_CODE;
+			                       a == ZTMD_ACT_EST_ENROLL_CODE || a == ZTMD_ACT_OCSP;
 
 			peer_for_column(col, &p);
 			p.expired = 1;
