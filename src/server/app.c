@@ -47,6 +47,7 @@ static int load_ca(struct ztmd_app *app, struct ztm_config *cfg, enum app_ca_id 
 	struct ztm_buf passbuf;
 	EVP_PKEY *pkey = NULL;
 	struct app_ca *ca = &app->cas[id];
+	uint64_t shard = 0;
 	int rc = -1;
 
 	ca->name = ca_names[id];
@@ -58,7 +59,9 @@ static int load_ca(struct ztmd_app *app, struct ztm_config *cfg, enum app_ca_id 
 	    ztm_config_str(cfg, section, "key_pass_file", NULL, &pass, err) != 0 ||
 	    ztm_config_str(cfg, section, "aia_url", NULL, &urls.ca_issuers, err) != 0 ||
 	    ztm_config_str(cfg, section, "ocsp_url", NULL, &urls.ocsp, err) != 0 ||
-	    ztm_config_str(cfg, section, "crl_url", NULL, &urls.crl, err) != 0)
+	    ztm_config_str(cfg, section, "crl_url", NULL, &urls.crl, err) != 0 ||
+	    ztm_config_u64(cfg, section, "crl_shard_size", APP_CRL_SHARD_DEFAULT, 0, 1000000,
+	                   &shard, err) != 0)
 		goto out;
 	if (cert == NULL) {
 		/* Not every deployment runs every CA; routes needing it refuse. */
@@ -84,6 +87,8 @@ static int load_ca(struct ztmd_app *app, struct ztm_config *cfg, enum app_ca_id 
 	ca->ca = ztm_ca_new(ca_names[id], ca->cert, pkey, &urls, err);
 	if (ca->ca == NULL)
 		goto out;
+	ca->crl_url = ztm_ca_urls(ca->ca)->crl;
+	ca->crl_shard_size = ca->crl_url != NULL ? (int64_t)shard : 0;
 	ztm_buf_init(&ca->der, 64 * 1024);
 	if (cert_der(ca->cert, &ca->der) != 0) {
 		ztm_error_set(err, ZTM_E_CRYPTO, "%s: cannot encode", cert);

@@ -26,9 +26,19 @@ struct app_ca {
 	X509 *cert;       /* NULL when not configured */
 	struct ztm_ca *ca;
 	struct ztm_buf der;
+	/* CRL partitioning (docs/revocation.md): certificates per shard, 0
+	 * when the CA has no crl_url (one CRL, no issuingDistributionPoint:
+	 * without a CDP a certificate could not say which shard lists it). */
+	int64_t crl_shard_size;
+	const char *crl_url; /* points into the CA's URLs; NULL = none */
 };
 
-#define APP_MAX_ROUTES 24
+/* Default certificates per CRL shard: a full shard of revoked entries
+ * (about 50 bytes each with a reason code, 17-octet serials) stays near
+ * 800 KB, under the ~1 MB budget (THREATS.md: CRL blow-up). */
+#define APP_CRL_SHARD_DEFAULT 16384
+
+#define APP_MAX_ROUTES 32
 
 struct ztmd_app {
 	X509 *root;

@@ -336,6 +336,7 @@ int est_device_sign(struct est_op *op, struct ztm_error *err)
 	req.san = &san;
 	req.n_san = 1;
 	req.spki = op->csr.spki;
+	req.crl_shard = op->row.crl_shard;
 	req.not_before = now;
 	/* The product's lifetime, cut at the device CA's own end (RFC 5280
 	 * §6.1.3: a certificate outliving its issuer fails validation). */

@@ -185,6 +185,7 @@ int est_reserve(struct ztm_store *s, struct est_op *op, const char *subject, str
 	ztm_strlcpy(op->row.owner_kind, op->owner_kind, sizeof(op->row.owner_kind));
 	op->row.owner_id = op->owner_id;
 	op->row.created_at = (int64_t)time(NULL);
+	op->row.crl_shard_size = op->app->cas[op->ca].crl_shard_size;
 	return ztm_store_cert_reserve(s, &op->row, err);
 }
 
@@ -294,6 +295,7 @@ static int sign_cert(struct est_op *op, struct ztm_error *err)
 	req.subject = subject;
 	req.n_subject = 3;
 	req.spki = op->csr.spki;
+	req.crl_shard = op->row.crl_shard;
 	memcpy(req.serial, op->serial, sizeof(op->serial));
 	return ztm_issue(op->app->cas[op->ca].ca, &req, &op->cert, err);
 }
