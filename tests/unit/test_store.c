@@ -91,8 +91,8 @@ static void test_open_file_and_pragmas(void **state)
 	/* WAL is a property of the file: a fresh connection sees it */
 	assert_int_equal(raw_int(&f->t, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
 	CHECK(ztm_store_schema_version(f->s, &v, E), ZTM_OK);
-	assert_int_equal(v, 3);
-	assert_int_equal(raw_int(&f->t, "SELECT count(*) FROM schema_version"), 3);
+	assert_int_equal(v, 4);
+	assert_int_equal(raw_int(&f->t, "SELECT count(*) FROM schema_version"), 4);
 }
 
 static void test_reopen_keeps_data_and_version(void **state)
@@ -110,9 +110,9 @@ static void test_reopen_keeps_data_and_version(void **state)
 	f->s = NULL;
 	CHECK(ztm_store_open(f->t.url, &f->s, E), ZTM_OK);
 	CHECK(ztm_store_schema_version(f->s, &v, E), ZTM_OK);
-	assert_int_equal(v, 3);
+	assert_int_equal(v, 4);
 	/* re-opening applies nothing again */
-	assert_int_equal(raw_int(&f->t, "SELECT count(*) FROM schema_version"), 3);
+	assert_int_equal(raw_int(&f->t, "SELECT count(*) FROM schema_version"), 4);
 	CHECK(ztm_store_cert_get(f->s, SERIAL_A, &row, E), ZTM_OK);
 	assert_int_equal(row.state, ZTM_CERT_RESERVED);
 	CHECK(ztm_store_factory_get(f->s, "plant-1", &id2, E), ZTM_OK);
