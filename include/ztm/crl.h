@@ -18,7 +18,7 @@
 #include "ztm/err.h"
 
 struct ztm_crl_params {
-	int64_t number;                  /* cRLNumber, >= 1 */
+	int64_t number;                   /* cRLNumber, >= 1 */
 	int64_t this_update, next_update; /* Unix seconds, this < next */
 	/* issuingDistributionPoint fullName URI (the URL the CRL is served
 	 * at, and that the certificates it covers name as their
@@ -37,8 +37,8 @@ struct ztm_crl_writer {
 };
 
 /* Starts a CRL of ca into out (appended). */
-int ztm_crl_begin(struct ztm_crl_writer *w, const struct ztm_ca *ca,
-                  const struct ztm_crl_params *p, struct ztm_buf *out, struct ztm_error *err);
+int ztm_crl_begin(struct ztm_crl_writer *w, const struct ztm_ca *ca, const struct ztm_crl_params *p,
+                  struct ztm_buf *out, struct ztm_error *err);
 /* One revokedCertificates entry: the serial's INTEGER contents as hex (the
  * store's form, ztm/store.h), its revocation time and RFC 5280 reason
  * (0 = unspecified: no reasonCode, as §5.3.1 asks). Errors are sticky:

@@ -371,9 +371,9 @@ enum ztm_mass_state { ZTM_MASS_PENDING, ZTM_MASS_EXECUTED, ZTM_MASS_REJECTED };
 struct ztm_mass_row {
 	int64_t id;
 	enum ztm_mass_selector selector;
-	int64_t target_id;  /* station or work order id */
-	char target[260];   /* "factory/station" or the order name, for people */
-	int64_t from, to;   /* recorded_at window, inclusive */
+	int64_t target_id;      /* station or work order id */
+	char target[260];       /* "factory/station" or the order name, for people */
+	int64_t from, to;       /* recorded_at window, inclusive */
 	enum ztm_reason reason; /* never certificateHold */
 	char requested_by[128];
 	int64_t requested_at;
@@ -413,8 +413,8 @@ void ztm_crl_row_init(struct ztm_crl_row *row);
 void ztm_crl_row_free(struct ztm_crl_row *row);
 /* Calls fn for each CRL shard of CA ca that has certificates (ascending);
  * stops when fn returns non-zero. */
-int ztm_store_crl_shards(struct ztm_store *s, const char *ca,
-                         int (*fn)(int64_t shard, void *arg), void *arg, struct ztm_error *err);
+int ztm_store_crl_shards(struct ztm_store *s, const char *ca, int (*fn)(int64_t shard, void *arg),
+                         void *arg, struct ztm_error *err);
 /* The stored CRL (der included when want_der). ZTM_E_NOTFOUND if none was
  * built yet. */
 int ztm_store_crl_get(struct ztm_store *s, const char *ca, int64_t shard, int want_der,

@@ -44,6 +44,10 @@ int cmd_operator(int argc, char **argv);
 int cmd_server(int argc, char **argv);
 int cmd_product(int argc, char **argv);
 int cmd_order(int argc, char **argv);
+/* revoke_cmd.c */
+int cmd_cert(int argc, char **argv);
+int cmd_device(int argc, char **argv);
+int cmd_revocation(int argc, char **argv);
 /* `ztm demo` (demo.c). */
 int cmd_demo(int argc, char **argv);
 

@@ -14,6 +14,9 @@ static const struct ztm_cli_group groups[] = {
     {"operator", "add and enroll operators", cmd_operator},
     {"product", "add and show products (admin API)", cmd_product},
     {"order", "add, show and close work orders (admin API)", cmd_order},
+    {"cert", "revoke a certificate (admin API)", cmd_cert},
+    {"device", "revoke, suspend and resume devices (admin API)", cmd_device},
+    {"revocation", "mass revocation by station or work order, two-person approved", cmd_revocation},
     {"demo", "run a whole factory on the embedded defaults, attacks included", cmd_demo},
     {NULL, NULL, NULL},
 };

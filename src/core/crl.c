@@ -98,8 +98,8 @@ static void fail(struct ztm_crl_writer *w, enum ztm_err code, const char *what)
 	w->failed = 1;
 }
 
-int ztm_crl_begin(struct ztm_crl_writer *w, const struct ztm_ca *ca,
-                  const struct ztm_crl_params *p, struct ztm_buf *out, struct ztm_error *err)
+int ztm_crl_begin(struct ztm_crl_writer *w, const struct ztm_ca *ca, const struct ztm_crl_params *p,
+                  struct ztm_buf *out, struct ztm_error *err)
 {
 	struct ztm_der d;
 	struct ztm_slice alg, issuer;
@@ -107,7 +107,8 @@ int ztm_crl_begin(struct ztm_crl_writer *w, const struct ztm_ca *ca,
 
 	memset(w, 0, sizeof(*w));
 	if (ca == NULL || p == NULL || out == NULL)
-		return ztm_error_set(err, ZTM_E_USAGE, "CRL: CA, parameters and output are required");
+		return ztm_error_set(err, ZTM_E_USAGE,
+		                     "CRL: CA, parameters and output are required");
 	if (p->number < 1 || p->this_update < 1 || p->next_update <= p->this_update)
 		return ztm_error_set(err, ZTM_E_USAGE,
 		                     "CRL: number must be >= 1 and nextUpdate after thisUpdate");
@@ -171,8 +172,8 @@ void ztm_crl_add_hex(struct ztm_crl_writer *w, const char *serial_hex, int64_t r
 	p += tl;
 	/* RFC 5280 §5.3.1: reasonCode absent rather than unspecified. */
 	if (reason != 0) {
-		static const uint8_t ext[] = {0x30, 0x0c, 0x30, 0x0a, 0x06, 0x03, 0x55, 0x1d,
-		                              0x15, 0x04, 0x03, 0x0a, 0x01};
+		static const uint8_t ext[] = {0x30, 0x0c, 0x30, 0x0a, 0x06, 0x03, 0x55,
+		                              0x1d, 0x15, 0x04, 0x03, 0x0a, 0x01};
 		if (reason < 0 || reason > 10 || reason == 7) {
 			fail(w, ZTM_E_USAGE, "a reason is not an RFC 5280 CRLReason");
 			return;

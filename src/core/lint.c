@@ -253,10 +253,11 @@ int ztm_lint_tbs(const struct ztm_tbs *t, const struct ztm_ca *ca, struct ztm_er
 		            ztm_ca_name(ca));
 	/* The CDP names the certificate's own CRL shard (docs/revocation.md):
 	 * the CRL listing it carries the same URL as its issuingDistributionPoint. */
-	if (urls->crl == NULL ? t->cdp != NULL
-	                      : (t->cdp == NULL ||
-	                         ztm_crl_shard_url(urls->crl, t->crl_shard, want, sizeof(want)) != 0 ||
-	                         strcmp(t->cdp, want) != 0))
+	if (urls->crl == NULL
+	        ? t->cdp != NULL
+	        : (t->cdp == NULL ||
+	           ztm_crl_shard_url(urls->crl, t->crl_shard, want, sizeof(want)) != 0 ||
+	           strcmp(t->cdp, want) != 0))
 		return fire(err, "cdp", "cRLDistributionPoints does not match CA %s's URL",
 		            ztm_ca_name(ca));
 	return 0;

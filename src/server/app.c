@@ -134,7 +134,8 @@ struct ztmd_app *ztmd_app_new(struct ztm_config *cfg, struct ztm_error *err)
 	    ztm_config_str(cfg, "subject", "organization", "ztm", &org, err) != 0 ||
 	    ztm_config_str(cfg, "bootstrap", "admin_cert", NULL, &admin, err) != 0 ||
 	    ztm_config_duration(cfg, "est", "code_ttl", 86400, 60, 90 * 86400, &app->code_ttl,
-	                        err) != 0)
+	                        err) != 0 ||
+	    app_crl_config(app, cfg, err) != 0)
 		goto fail;
 	if (root == NULL) {
 		ztm_error_set(err, ZTM_E_CONFIG, "[ca] root (the root CA certificate) is required");
@@ -174,6 +175,9 @@ struct ztmd_app *ztmd_app_new(struct ztm_config *cfg, struct ztm_error *err)
 	    records_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
 	app->nroutes +=
 	    device_api_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
+	app->nroutes +=
+	    revoke_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
+	app->nroutes += crl_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
 	return app;
 nomem:
 	ztm_error_set(err, ZTM_E_NOMEM, "building /cacerts");
@@ -192,6 +196,16 @@ int ztmd_app_worker_init(struct ztmd_app *app, struct ztm_store *store, struct z
 {
 	app->store = store;
 	return 0;
+}
+
+int ztmd_app_worker_start(struct ztmd_app *app, struct event_base *base, struct ztm_error *err)
+{
+	return app_crl_start(app, base, err);
+}
+
+void ztmd_app_worker_stop(struct ztmd_app *app)
+{
+	app_crl_stop(app);
 }
 
 void ztmd_app_free(struct ztmd_app *app)

@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 #include <openssl/x509.h>
+#include <stdint.h>
 
 #include "app.h"
 #include "authz.h"
@@ -53,6 +54,13 @@ struct ztmd_app {
 	struct ztm_store *store; /* the worker's */
 	struct ztmd_route routes[APP_MAX_ROUTES];
 	size_t nroutes;
+	/* CRL regeneration in this worker (crl_srv.c); [crl] config. */
+	struct {
+		int64_t validity;  /* nextUpdate - thisUpdate, seconds */
+		unsigned interval; /* seconds between checks */
+		char holder[64];   /* this worker's name in the store's claims */
+		struct event *timer;
+	} crl;
 };
 
 const char *app_ca_name(enum app_ca_id id);
@@ -72,12 +80,25 @@ void app_refuse(struct ztmd_req *r, struct ztmd_app *app, const char *action, in
 /* Reply with a failure from the store/issuer, mapping the error code to a status. */
 int app_status_for(enum ztm_err code);
 
+/* CRLs (crl_srv.c): [crl] config; the timer of a worker; a wake-up after
+ * a revocation; one build under a claim (exposed for tests and benches). */
+struct event_base;
+int app_crl_config(struct ztmd_app *app, struct ztm_config *cfg, struct ztm_error *err);
+int app_crl_start(struct ztmd_app *app, struct event_base *base, struct ztm_error *err);
+void app_crl_kick(struct ztmd_app *app);
+void app_crl_stop(struct ztmd_app *app);
+int app_crl_build(struct ztmd_app *app, struct ztm_store *store, enum app_ca_id id, int64_t shard,
+                  int64_t number, int64_t seq, const char *holder, struct ztm_error *err);
+
 /* Route tables of the modules. */
 size_t est_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
 size_t admin_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
 size_t admin_prod_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
 /* POST /api/v1/records (records.c). */
 size_t records_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
+/* Revocation operations (revoke.c) and CRLs (crl_srv.c). */
+size_t revoke_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
+size_t crl_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
 /* GET /api/v1/device/whoami (device_api.c). */
 size_t device_api_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
 

@@ -30,7 +30,14 @@
 	X(ZTMD_ACT_AUDIT_READ, "audit.read")                                                       \
 	X(ZTMD_ACT_RECORD_UPLOAD, "record.upload")                                                 \
 	X(ZTMD_ACT_EST_ENROLL_DEVICE, "est.enroll-device")                                         \
-	X(ZTMD_ACT_DEVICE_WHOAMI, "device.whoami")
+	X(ZTMD_ACT_DEVICE_WHOAMI, "device.whoami")                                                 \
+	X(ZTMD_ACT_CERT_REVOKE, "cert.revoke")                                                     \
+	X(ZTMD_ACT_DEVICE_REVOKE, "device.revoke")                                                 \
+	X(ZTMD_ACT_DEVICE_SUSPEND, "device.suspend")                                               \
+	X(ZTMD_ACT_MASS_REQUEST, "revocation.request")                                             \
+	X(ZTMD_ACT_MASS_APPROVE, "revocation.approve")                                             \
+	X(ZTMD_ACT_MASS_READ, "revocation.read")                                                   \
+	X(ZTMD_ACT_CRL, "crl")
 
 enum ztmd_action {
 #define ZTMD_X_ACT(e, s) e,

@@ -162,7 +162,7 @@ static int worker_main(struct master *m, unsigned slot)
 	o.listen_fd = m->listen_fd;
 	w = ztmd_worker_new(&o, &err);
 	m->listen_fd = -1; /* the worker owns it now */
-	if (w == NULL)
+	if (w == NULL || ztmd_app_worker_start(m->app, ztmd_worker_base(w), &err) != 0)
 		goto out;
 	ztm_log(ZTM_LOG_INFO, "worker_start", "slot=%u", slot);
 	if (ztmd_worker_run(w) != 0) {
@@ -172,6 +172,7 @@ static int worker_main(struct master *m, unsigned slot)
 	rc = 0;
 	ztm_log(ZTM_LOG_INFO, "worker_stop", "slot=%u", slot);
 out:
+	ztmd_app_worker_stop(m->app);
 	if (rc != 0) {
 		char q[448];
 		ztm_log(ZTM_LOG_ERROR, "worker_failed", "slot=%u error=%s message=%s", slot,

@@ -86,7 +86,7 @@ void ztm_cert_row_free(struct ztm_cert_row *row)
 void ztm_crl_row_init(struct ztm_crl_row *row)
 {
 	memset(row, 0, sizeof(*row));
-	ztm_buf_init(&row->der, 4 * 1024 * 1024);
+	ztm_buf_init(&row->der, 64 * 1024 * 1024);
 }
 
 void ztm_crl_row_free(struct ztm_crl_row *row)
@@ -321,8 +321,8 @@ int ztm_store_mass_decide(struct ztm_store *s, int64_t id, int approve, const ch
 {
 	DISPATCH(mass_decide, id, approve, who, when, out, err);
 }
-int ztm_store_crl_shards(struct ztm_store *s, const char *ca,
-                         int (*fn)(int64_t shard, void *arg), void *arg, struct ztm_error *err)
+int ztm_store_crl_shards(struct ztm_store *s, const char *ca, int (*fn)(int64_t shard, void *arg),
+                         void *arg, struct ztm_error *err)
 {
 	DISPATCH(crl_shards, ca, fn, arg, err);
 }

@@ -11,23 +11,21 @@
 
 /* The next shard of a CA after ?2: one index seek (certificates_ca_shard). */
 static const struct sq_query q_next = {
-    SQ_CRL_SHARD_NEXT,
-    "SELECT min(crl_shard) FROM certificates WHERE ca = ?1 AND crl_shard > ?2"};
+    SQ_CRL_SHARD_NEXT, "SELECT min(crl_shard) FROM certificates WHERE ca = ?1 AND crl_shard > ?2"};
 static const struct sq_query q_get = {
     SQ_CRL_GET, "SELECT number, built_seq, this_update, next_update, CASE WHEN ?3 THEN der END"
                 " FROM crls WHERE ca = ?1 AND shard = ?2"};
-static const struct sq_query q_ensure = {
-    SQ_CRL_ENSURE, "INSERT OR IGNORE INTO crls (ca, shard) VALUES (?1, ?2)"};
+static const struct sq_query q_ensure = {SQ_CRL_ENSURE,
+                                         "INSERT OR IGNORE INTO crls (ca, shard) VALUES (?1, ?2)"};
 /* Due: never built, a change for this shard since it was built, or its
  * refresh time reached. Claimable: no live claim of someone else. */
 static const struct sq_query q_due = {
-    SQ_CRL_DUE,
-    "SELECT number, (number = 0 OR next_update - ?3 <= ?4"
-    "  OR EXISTS (SELECT 1 FROM revocation_log l WHERE l.seq > c.built_seq"
-    "   AND l.ca = c.ca AND l.crl_shard = c.shard)),"
-    " (claimed_until < ?4 OR claimed_by = ?5),"
-    " (SELECT coalesce(max(seq), 0) FROM revocation_log)"
-    " FROM crls c WHERE ca = ?1 AND shard = ?2"};
+    SQ_CRL_DUE, "SELECT number, (number = 0 OR next_update - ?3 <= ?4"
+                "  OR EXISTS (SELECT 1 FROM revocation_log l WHERE l.seq > c.built_seq"
+                "   AND l.ca = c.ca AND l.crl_shard = c.shard)),"
+                " (claimed_until < ?4 OR claimed_by = ?5),"
+                " (SELECT coalesce(max(seq), 0) FROM revocation_log)"
+                " FROM crls c WHERE ca = ?1 AND shard = ?2"};
 static const struct sq_query q_claim = {
     SQ_CRL_CLAIM,
     "UPDATE crls SET claimed_by = ?3, claimed_until = ?4 WHERE ca = ?1 AND shard = ?2"};
@@ -104,9 +102,8 @@ int sq_crl_get(struct ztm_store *base, const char *ca, int64_t shard, int want_d
 		out->built_seq = sqlite3_column_int64(st, 1);
 		out->this_update = sqlite3_column_int64(st, 2);
 		out->next_update = sqlite3_column_int64(st, 3);
-		if (want_der &&
-		    ztm_buf_append(&out->der, sqlite3_column_blob(st, 4),
-		                   (size_t)sqlite3_column_bytes(st, 4)) != 0)
+		if (want_der && ztm_buf_append(&out->der, sqlite3_column_blob(st, 4),
+		                               (size_t)sqlite3_column_bytes(st, 4)) != 0)
 			ztm_error_set(err, ZTM_E_TOOBIG, "CRL %s/%lld does not fit its buffer", ca,
 			              (long long)shard);
 		else
@@ -168,8 +165,8 @@ int sq_crl_claim(struct ztm_store *base, const char *ca, int64_t shard, const ch
 	if (lease < 1)
 		return ztm_error_set(err, ZTM_E_USAGE, "CRL claim lease must be 1 s or more");
 	/* A read first: most calls find nothing due and take no write lock. */
-	if (s->txn == 0 && due(s, ca, shard, holder, now, refresh, &is_due, &free_, number, seq,
-	                       err) != 0)
+	if (s->txn == 0 &&
+	    due(s, ca, shard, holder, now, refresh, &is_due, &free_, number, seq, err) != 0)
 		return -1;
 	if (s->txn == 0 && (!is_due || !free_))
 		return 0;
@@ -184,7 +181,8 @@ int sq_crl_claim(struct ztm_store *base, const char *ca, int64_t shard, const ch
 		goto out;
 	if (is_due && free_) {
 		st = sq_stmt(s, &q_claim, err);
-		if (st == NULL || sq_bind(st, "titi", ca, shard, holder, now + lease) != SQLITE_OK ||
+		if (st == NULL ||
+		    sq_bind(st, "titi", ca, shard, holder, now + lease) != SQLITE_OK ||
 		    sq_step_done(s, st, err, "claiming a CRL") != 0)
 			goto out;
 		*number += 1;
@@ -222,7 +220,8 @@ int sq_crl_put(struct ztm_store *base, const struct ztm_crl_row *row, const char
 	if (sq_bind(st, "tiiiiibt", row->ca, row->shard, row->number, row->built_seq,
 	            row->this_update, row->next_update, row->der.data, row->der.len,
 	            holder) != SQLITE_OK) {
-		sq_fail(s, err, SQLITE_MISUSE, "storing CRL %s/%lld", row->ca, (long long)row->shard);
+		sq_fail(s, err, SQLITE_MISUSE, "storing CRL %s/%lld", row->ca,
+		        (long long)row->shard);
 		goto out;
 	}
 	if (sq_step_done(s, st, err, "storing a CRL") != 0)

@@ -27,10 +27,9 @@ static const struct sq_query q_mass_add = {
     "INSERT INTO mass_revocations (selector, target_id, target, from_ts, to_ts, reason,"
     " requested_by, requested_at, preview) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"};
 static const struct sq_query q_mass_get = {
-    SQ_MASS_GET,
-    "SELECT id, selector, target_id, target, from_ts, to_ts, reason, requested_by,"
-    " requested_at, preview, state, decided_by, decided_at, devices, certificates"
-    " FROM mass_revocations WHERE id = ?1"};
+    SQ_MASS_GET, "SELECT id, selector, target_id, target, from_ts, to_ts, reason, requested_by,"
+                 " requested_at, preview, state, decided_by, decided_at, devices, certificates"
+                 " FROM mass_revocations WHERE id = ?1"};
 static const struct sq_query q_mass_decide = {
     SQ_MASS_DECIDE,
     "UPDATE mass_revocations SET state = ?2, decided_by = ?3, decided_at = ?4, devices = ?5,"
@@ -201,7 +200,8 @@ static int check_request(const struct ztm_mass_row *m, struct ztm_error *err)
 	if ((unsigned)m->selector > ZTM_MASS_ORDER)
 		return ztm_error_set(err, ZTM_E_USAGE, "mass revocation: unknown selector");
 	if (m->from > m->to)
-		return ztm_error_set(err, ZTM_E_USAGE, "mass revocation: window ends before it starts");
+		return ztm_error_set(err, ZTM_E_USAGE,
+		                     "mass revocation: window ends before it starts");
 	if (m->reason == ZTM_REASON_HOLD || ztm_reason_name((int)m->reason) == NULL)
 		return ztm_error_set(err, ZTM_E_USAGE,
 		                     "mass revocation: a final RFC 5280 reason is required");
@@ -252,8 +252,7 @@ static int name_index(const unsigned char *t, const char *const *names, size_t n
 	return -1;
 }
 
-int sq_mass_get(struct ztm_store *base, int64_t id, struct ztm_mass_row *out,
-                struct ztm_error *err)
+int sq_mass_get(struct ztm_store *base, int64_t id, struct ztm_mass_row *out, struct ztm_error *err)
 {
 	struct sq_store *s = sq_of(base);
 	sqlite3_stmt *st = sq_stmt(s, &q_mass_get, err);
@@ -266,7 +265,8 @@ int sq_mass_get(struct ztm_store *base, int64_t id, struct ztm_mass_row *out,
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {
-		ztm_error_set(err, ZTM_E_NOTFOUND, "no mass revocation request %lld", (long long)id);
+		ztm_error_set(err, ZTM_E_NOTFOUND, "no mass revocation request %lld",
+		              (long long)id);
 	} else if (rc != SQLITE_ROW) {
 		sq_fail(s, err, rc, "reading mass revocation request %lld", (long long)id);
 	} else {
@@ -282,7 +282,8 @@ int sq_mass_get(struct ztm_store *base, int64_t id, struct ztm_mass_row *out,
 		out->decided_at = sqlite3_column_int64(st, 12);
 		out->devices = sqlite3_column_int64(st, 13);
 		out->certificates = sqlite3_column_int64(st, 14);
-		if (sel < 0 || state < 0 || sq_col_text(st, 3, out->target, sizeof(out->target)) != 0 ||
+		if (sel < 0 || state < 0 ||
+		    sq_col_text(st, 3, out->target, sizeof(out->target)) != 0 ||
 		    sq_col_text(st, 7, out->requested_by, sizeof(out->requested_by)) != 0 ||
 		    sq_col_text(st, 11, out->decided_by, sizeof(out->decided_by)) != 0) {
 			ztm_error_set(err, ZTM_E_STORE, "mass revocation row %lld does not fit",

@@ -121,21 +121,22 @@ static void test_migration_from_v1(void **state)
 
 	ztm_store_close(f->s);
 	f->s = NULL;
-	assert_int_equal(raw_exec(&f->t, "PRAGMA foreign_keys=OFF;"
-	                                 "DROP TABLE crls; DROP TABLE mass_revocations;"
-	                                 "DROP INDEX certificates_ca_shard; DROP INDEX records_station_time;"
-	                                 "DROP INDEX records_order_time;"
-	                                 "DELETE FROM schema_version WHERE version = 4;"
-	                                 "DROP TABLE revocation_log; DROP TABLE revocations;"
-	                                 "DROP INDEX certificates_owner;"
-	                                 "ALTER TABLE certificates DROP COLUMN crl_shard;"
-	                                 "DELETE FROM schema_version WHERE version = 3;"
-	                                 "DROP TABLE alerts; DROP TABLE approved_firmware;"
-	                                 "DROP TABLE devices; DROP TABLE records;"
-	                                 "DROP TABLE record_batches; DROP TABLE work_orders;"
-	                                 "DROP TABLE products;"
-	                                 "DELETE FROM schema_version WHERE version = 2"),
-	                 SQLITE_OK);
+	assert_int_equal(
+	    raw_exec(&f->t, "PRAGMA foreign_keys=OFF;"
+	                    "DROP TABLE crls; DROP TABLE mass_revocations;"
+	                    "DROP INDEX certificates_ca_shard; DROP INDEX records_station_time;"
+	                    "DROP INDEX records_order_time;"
+	                    "DELETE FROM schema_version WHERE version = 4;"
+	                    "DROP TABLE revocation_log; DROP TABLE revocations;"
+	                    "DROP INDEX certificates_owner;"
+	                    "ALTER TABLE certificates DROP COLUMN crl_shard;"
+	                    "DELETE FROM schema_version WHERE version = 3;"
+	                    "DROP TABLE alerts; DROP TABLE approved_firmware;"
+	                    "DROP TABLE devices; DROP TABLE records;"
+	                    "DROP TABLE record_batches; DROP TABLE work_orders;"
+	                    "DROP TABLE products;"
+	                    "DELETE FROM schema_version WHERE version = 2"),
+	    SQLITE_OK);
 	assert_int_equal(raw_int(&f->t, "SELECT max(version) FROM schema_version"), 1);
 	CHECK(ztm_store_open(f->t.url, &f->s, E), ZTM_OK);
 	CHECK(ztm_store_schema_version(f->s, &v, E), ZTM_OK);

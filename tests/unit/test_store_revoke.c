@@ -395,17 +395,18 @@ static void test_migration_backfills(void **state)
 	put(f->s, "7f11", 0, 0);
 	ztm_store_close(f->s);
 	f->s = NULL;
-	assert_int_equal(raw_exec(&f->t, "DROP TABLE crls; DROP TABLE mass_revocations;"
-	                                 "DROP INDEX certificates_ca_shard; DROP INDEX records_station_time;"
-	                                 "DROP INDEX records_order_time;"
-	                                 "DELETE FROM schema_version WHERE version = 4;"
-	                                 "DROP TABLE revocation_log; DROP TABLE revocations;"
-	                                 "DROP INDEX certificates_owner;"
-	                                 "ALTER TABLE certificates DROP COLUMN crl_shard;"
-	                                 "DELETE FROM schema_version WHERE version = 3;"
-	                                 "UPDATE certificates SET state = 'revoked'"
-	                                 " WHERE serial = '7f10'"),
-	                 SQLITE_OK);
+	assert_int_equal(
+	    raw_exec(&f->t, "DROP TABLE crls; DROP TABLE mass_revocations;"
+	                    "DROP INDEX certificates_ca_shard; DROP INDEX records_station_time;"
+	                    "DROP INDEX records_order_time;"
+	                    "DELETE FROM schema_version WHERE version = 4;"
+	                    "DROP TABLE revocation_log; DROP TABLE revocations;"
+	                    "DROP INDEX certificates_owner;"
+	                    "ALTER TABLE certificates DROP COLUMN crl_shard;"
+	                    "DELETE FROM schema_version WHERE version = 3;"
+	                    "UPDATE certificates SET state = 'revoked'"
+	                    " WHERE serial = '7f10'"),
+	    SQLITE_OK);
 	CHECK(ztm_store_open(f->t.url, &f->s, E), ZTM_OK);
 	CHECK(ztm_store_schema_version(f->s, &v, E), ZTM_OK);
 	assert_int_equal(v, 4);
