@@ -271,7 +271,9 @@ int ztm_crl_finish(struct ztm_crl_writer *w, struct ztm_error *err)
 		ztm_error_set(err, ZTM_E_TOOBIG, "CRL: encoding failed");
 		goto out;
 	}
-	if (ztm_ca_sign(w->ca, w->out->data + w->tbs_at, w->out->len - w->tbs_at, &sig, err) != 0)
+	/* The mark is just past the tag: the TBS TLV starts one byte before. */
+	if (ztm_ca_sign(w->ca, w->out->data + w->tbs_at - 1, w->out->len - w->tbs_at + 1, &sig,
+	                err) != 0)
 		goto out;
 	alg = ztm_ca_sig_alg(w->ca);
 	ztm_der_raw(&d, alg.p, alg.len);

@@ -263,10 +263,21 @@ static void reply_cert(struct ztmd_req *r, struct est_op *op)
 	ztm_buf_free(&b64);
 }
 
+static const char *action_of(const struct est_op *op);
+
 static void done_record(struct ztmd_req *r, void *arg, int rc, const struct ztm_error *err)
 {
 	struct est_op *op = arg;
 
+	if (rc != 0 && err->code == ZTM_E_POLICY) {
+		/* Revoked while in flight (est_device_record): refused, audited. */
+		struct ztmd_app *app = op->app;
+		const char *action = action_of(op);
+		ztm_log(ZTM_LOG_WARN, "est.revoked_in_flight", "serial=%s", op->row.serial);
+		est_op_free(op);
+		app_refuse(r, app, action, 403, err);
+		return;
+	}
 	if (rc != 0) {
 		/* Nothing was returned; the reservation stays and start-up recovery
 		 * turns it into "abandoned" if this process dies now. */
