@@ -261,6 +261,10 @@ static const struct migration migrations[] = {
     {4, "revocation operations and CRLs",
      /* The shards of a CA, found by index seeks (store_sqlite_crl.c). */
      "CREATE INDEX certificates_ca_shard ON certificates (ca, crl_shard);"
+     /* One CRL shard is one range of a covering index: building it reads
+      * no table row (a lookup per entry cost 5 us, most of the build). */
+     "DROP INDEX revocations_shard;"
+     "CREATE INDEX revocations_crl ON revocations (ca, crl_shard, serial, revoked_at, reason, seq);"
      /* A mass revocation selects records by station or order and time. */
      "CREATE INDEX records_station_time ON records (station_id, recorded_at);"
      "CREATE INDEX records_order_time ON records (order_id, recorded_at);"

@@ -125,7 +125,7 @@ static void test_migration_from_v1(void **state)
 	    raw_exec(&f->t, "PRAGMA foreign_keys=OFF;"
 	                    "DROP TABLE crls; DROP TABLE mass_revocations;"
 	                    "DROP INDEX certificates_ca_shard; DROP INDEX records_station_time;"
-	                    "DROP INDEX records_order_time;"
+	                    "DROP INDEX records_order_time; DROP INDEX revocations_crl;"
 	                    "DELETE FROM schema_version WHERE version = 4;"
 	                    "DROP TABLE revocation_log; DROP TABLE revocations;"
 	                    "DROP INDEX certificates_owner;"
