@@ -221,7 +221,8 @@ static int pem_one(int64_t shard, void *arg)
 	}
 	if (ztm_buf_append_str(c->out, "-----BEGIN X509 CRL-----\n") != 0 ||
 	    ztm_b64_encode(c->row.der.data, c->row.der.len, 64, c->out) != 0 ||
-	    ztm_buf_append_str(c->out, "\n-----END X509 CRL-----\n") != 0)
+	    (c->out->data[c->out->len - 1] != '\n' && ztm_buf_append_str(c->out, "\n") != 0) ||
+	    ztm_buf_append_str(c->out, "-----END X509 CRL-----\n") != 0)
 		c->failed = 1;
 	return c->failed;
 }
