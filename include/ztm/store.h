@@ -367,6 +367,95 @@ int ztm_store_revocations_each(struct ztm_store *s, const char *ca, int64_t crl_
                                int (*fn)(const struct ztm_revocation *rev, void *arg), void *arg,
                                struct ztm_error *err);
 
+/* --- revocation operations (docs/revocation.md, migration 4) ---------- */
+/* Revokes a device: every certificate it has (reserved ones too, so a
+ * registration in flight cannot issue afterwards) with reason, and its
+ * state -> revoked, in one transaction; *n (may be NULL) counts the
+ * certificates that changed. Revoking a revoked device succeeds (sweeping
+ * again). A retired device is ZTM_E_CONFLICT; reason certificateHold is
+ * ZTM_E_USAGE (that is ztm_store_device_suspend); unknown: ZTM_E_NOTFOUND. */
+int ztm_store_device_revoke(struct ztm_store *s, const char *serial, enum ztm_reason reason,
+                            int64_t when, const char *actor, int64_t *n, struct ztm_error *err);
+/* active or provisioned -> suspended, its current certificate on hold
+ * (certificateHold). ZTM_E_CONFLICT from any other state. */
+int ztm_store_device_suspend(struct ztm_store *s, const char *serial, int64_t when,
+                             const char *actor, struct ztm_error *err);
+/* suspended -> active, the hold lifted. ZTM_E_CONFLICT otherwise. */
+int ztm_store_device_resume(struct ztm_store *s, const char *serial, const char *actor,
+                            struct ztm_error *err);
+
+/* Mass revocation (DESIGN 4: needs a second person): a request names every
+ * device resting on a record made by one station, or for one work order,
+ * with recorded_at in [from, to]; a different operator approves it and it
+ * runs at once. */
+enum ztm_mass_selector { ZTM_MASS_STATION, ZTM_MASS_ORDER };
+enum ztm_mass_state { ZTM_MASS_PENDING, ZTM_MASS_EXECUTED, ZTM_MASS_REJECTED };
+struct ztm_mass_row {
+	int64_t id;
+	enum ztm_mass_selector selector;
+	int64_t target_id;      /* station or work order id */
+	char target[260];       /* "factory/station" or the order name, for people */
+	int64_t from, to;       /* recorded_at window, inclusive */
+	enum ztm_reason reason; /* never certificateHold */
+	char requested_by[128];
+	int64_t requested_at;
+	int64_t preview; /* devices the window matched when requested */
+	enum ztm_mass_state state;
+	char decided_by[128];
+	int64_t decided_at;
+	int64_t devices, certificates; /* what the execution changed */
+};
+const char *ztm_mass_state_name(enum ztm_mass_state st);
+/* Inserts a pending request from row (selector .. requested_at); sets
+ * row->id, row->preview and row->state. ZTM_E_USAGE for an empty window, a
+ * hold or an unknown reason, an empty actor. */
+int ztm_store_mass_request(struct ztm_store *s, struct ztm_mass_row *row, struct ztm_error *err);
+int ztm_store_mass_get(struct ztm_store *s, int64_t id, struct ztm_mass_row *out,
+                       struct ztm_error *err);
+/* Approves (and executes, in the same transaction) or rejects a pending
+ * request, by `who` at `when`; *out is the request afterwards. Approval by
+ * the requester is ZTM_E_DENIED (two-person rule); a request no longer
+ * pending is ZTM_E_CONFLICT. Executing revokes each matched device as
+ * ztm_store_device_revoke does; a matched record whose device never
+ * registered gets a device row in state revoked, so it never can. */
+int ztm_store_mass_decide(struct ztm_store *s, int64_t id, int approve, const char *who,
+                          int64_t when, struct ztm_mass_row *out, struct ztm_error *err);
+
+/* --- CRLs (docs/revocation.md, migration 4) ---------------------------- */
+/* The current CRL of one (CA, shard); number 0 = never built. */
+struct ztm_crl_row {
+	char ca[32];
+	int64_t shard;
+	int64_t number;                   /* cRLNumber; only grows */
+	int64_t built_seq;                /* revocation_log seq it reflects */
+	int64_t this_update, next_update; /* Unix seconds */
+	struct ztm_buf der;               /* empty while never built */
+};
+void ztm_crl_row_init(struct ztm_crl_row *row);
+void ztm_crl_row_free(struct ztm_crl_row *row);
+/* Calls fn for each CRL shard of CA ca that has certificates (ascending);
+ * stops when fn returns non-zero. */
+int ztm_store_crl_shards(struct ztm_store *s, const char *ca, int (*fn)(int64_t shard, void *arg),
+                         void *arg, struct ztm_error *err);
+/* The stored CRL (der included when want_der). ZTM_E_NOTFOUND if none was
+ * built yet. */
+int ztm_store_crl_get(struct ztm_store *s, const char *ca, int64_t shard, int want_der,
+                      struct ztm_crl_row *out, struct ztm_error *err);
+/* Claims the regeneration of (ca, shard) for `holder` until now + lease if
+ * it is due: never built, a revocation_log change for it newer than the
+ * stored CRL, or now >= next_update - refresh. *got = 1 when claimed (then
+ * *number is the number the new CRL must carry and *seq the revocation_log
+ * sequence it is built from: read every revocation after this call); 0
+ * when not due or another holder's claim is live. */
+int ztm_store_crl_claim(struct ztm_store *s, const char *ca, int64_t shard, const char *holder,
+                        int64_t now, int64_t lease, int64_t refresh, int *got, int64_t *number,
+                        int64_t *seq, struct ztm_error *err);
+/* Stores the CRL built under a claim and releases it, in one transaction:
+ * row->number must be the stored number + 1 (ZTM_E_CONFLICT otherwise, or
+ * when the claim is no longer holder's). */
+int ztm_store_crl_put(struct ztm_store *s, const struct ztm_crl_row *row, const char *holder,
+                      struct ztm_error *err);
+
 /* --- factories, stations, operators ----------------------------------- */
 int ztm_store_factory_add(struct ztm_store *s, const char *name, int64_t *id,
                           struct ztm_error *err);

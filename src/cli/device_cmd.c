@@ -13,6 +13,7 @@ static int usage(void)
 	fprintf(
 	    stderr,
 	    "usage: ztm device list|show|transfer ...   (ztm device list --help)\n"
+	    "       ztm device revoke|suspend|resume ... (ztm device revoke --help)\n"
 	    "       ztm device retire SERIAL [connection]\n"
 	    "  retire: revokes every certificate of the device (cessationOfOperation);\n"
 	    "  its registration and re-enrollment are refused forever after.\n\n" CLI_CONN_USAGE);
@@ -68,5 +69,8 @@ int cmd_device(int argc, char **argv)
 	if (strcmp(argv[1], "list") == 0 || strcmp(argv[1], "show") == 0 ||
 	    strcmp(argv[1], "transfer") == 0)
 		return cli_device_owned(argc, argv);
+	if (strcmp(argv[1], "revoke") == 0 || strcmp(argv[1], "suspend") == 0 ||
+	    strcmp(argv[1], "resume") == 0)
+		return cli_device_revocation(argc, argv);
 	return usage();
 }

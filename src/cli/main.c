@@ -15,7 +15,10 @@ static const struct ztm_cli_group groups[] = {
     {"product", "add, set and show products (admin API)", cmd_product},
     {"order", "add, show and close work orders (admin API)", cmd_order},
     {"owner", "add, list and show owners (customers) and their trust anchors", cmd_owner},
-    {"device", "list, show, transfer (vouchers) and retire devices", cmd_device},
+    {"device", "list, show, transfer (vouchers), revoke, suspend, resume and retire devices",
+     cmd_device},
+    {"cert", "revoke a certificate (admin API)", cmd_cert},
+    {"revocation", "mass revocation by station or work order, two-person approved", cmd_revocation},
     {"demo", "run a whole factory on the embedded defaults, attacks included", cmd_demo},
     {NULL, NULL, NULL},
 };

@@ -31,15 +31,18 @@
 static int usage(void)
 {
 	fprintf(stderr, "usage: ztm server init --ceremony DIR --out DIR [--listen HOST:PORT]\n"
-	                "         [--dns NAME]... [--ip ADDR]... [--workers N]\n"
+	                "         [--dns NAME]... [--ip ADDR]... [--workers N] [--public-url URL]\n"
 	                "  Issues ztmd's TLS certificate from the ceremony's tls CA and writes\n"
 	                "  OUT/ztmd.conf (defaults: --listen 127.0.0.1:8443 --dns localhost --ip "
-	                "127.0.0.1).\n");
+	                "127.0.0.1).\n"
+	                "  --public-url URL: where relying parties reach ztmd; each CA's crl_url\n"
+	                "  becomes URL/crl/<ca> (certificates then name their CRL shard).\n");
 	return ZTM_EXIT_USAGE;
 }
 
 struct init_opts {
-	const char *ceremony, *out, *listen, *workers;
+	const char *ceremony, *out, *listen, *workers, *public_url;
+	size_t public_len; /* without a trailing '/' */
 	const char *dns[MAX_SAN], *ip[MAX_SAN];
 	size_t ndns, nip;
 	char cdir[PATH_MAX], odir[PATH_MAX];
@@ -276,6 +279,10 @@ static int write_config(struct init_opts *o, struct ztm_error *err)
 			if (strcmp(cas[i], ocsp_cas[k]) == 0)
 				ztm_buf_printf(&c, "responder_key = file:%s/ocsp-%s.key\n", o->odir,
 				               cas[i]);
+		/* The CRL shards of this CA are served at <url>/crl/<ca>/<n>.crl. */
+		if (o->public_url != NULL)
+			ztm_buf_printf(&c, "crl_url = %.*s/crl/%s\n", (int)o->public_len,
+			               o->public_url, cas[i]);
 	}
 	ztm_buf_printf(&c, "\n[subject]\norganization = \"%s\"\n", o->org);
 	ztm_buf_printf(&c, "\n[bootstrap]\nadmin_cert = %s/operators/admin.crt\n", o->cdir);
@@ -321,13 +328,10 @@ static void remove_outputs(const struct init_opts *o)
 int cmd_server(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"ceremony", required_argument, NULL, 'c'},
-	    {"out", required_argument, NULL, 'o'},
-	    {"listen", required_argument, NULL, 'l'},
-	    {"dns", required_argument, NULL, 'd'},
-	    {"ip", required_argument, NULL, 'i'},
-	    {"workers", required_argument, NULL, 'w'},
-	    {NULL, 0, NULL, 0},
+	    {"ceremony", required_argument, NULL, 'c'},   {"out", required_argument, NULL, 'o'},
+	    {"listen", required_argument, NULL, 'l'},     {"dns", required_argument, NULL, 'd'},
+	    {"ip", required_argument, NULL, 'i'},         {"workers", required_argument, NULL, 'w'},
+	    {"public-url", required_argument, NULL, 'u'}, {NULL, 0, NULL, 0},
 	};
 	struct init_opts o;
 	struct ztm_error err;
@@ -352,6 +356,9 @@ int cmd_server(int argc, char **argv)
 		case 'w':
 			o.workers = optarg;
 			break;
+		case 'u':
+			o.public_url = optarg;
+			break;
 		case 'd':
 			if (o.ndns == MAX_SAN)
 				return usage();
@@ -368,6 +375,21 @@ int cmd_server(int argc, char **argv)
 	}
 	if (optind != argc - 1 || o.ceremony == NULL || o.out == NULL)
 		return usage();
+	if (o.public_url != NULL) {
+		o.public_len = strlen(o.public_url);
+		while (o.public_len > 0 && o.public_url[o.public_len - 1] == '/')
+			o.public_len--;
+		/* It is written into certificates: a plain URL, nothing else. */
+		if ((strncmp(o.public_url, "http://", 7) != 0 &&
+		     strncmp(o.public_url, "https://", 8) != 0) ||
+		    o.public_len < 9 || o.public_len > 200 ||
+		    strcspn(o.public_url, " \t\r\n\"'#;[]") < strlen(o.public_url)) {
+			fprintf(
+			    stderr,
+			    "ztm server init: --public-url wants http(s)://HOST[:PORT][/PATH]\n");
+			return ZTM_EXIT_USAGE;
+		}
+	}
 	if (o.ndns == 0 && o.nip == 0) {
 		o.dns[o.ndns++] = "localhost";
 		o.ip[o.nip++] = "127.0.0.1";

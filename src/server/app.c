@@ -76,6 +76,7 @@ static int load_ca(struct ztmd_app *app, struct ztm_config *cfg, enum app_ca_id 
 	struct ztm_buf passbuf;
 	EVP_PKEY *pkey = NULL;
 	struct app_ca *ca = &app->cas[id];
+	uint64_t shard = 0;
 	int rc = -1;
 
 	ca->name = ca_names[id];
@@ -88,7 +89,9 @@ static int load_ca(struct ztmd_app *app, struct ztm_config *cfg, enum app_ca_id 
 	    ztm_config_str(cfg, section, "aia_url", NULL, &urls.ca_issuers, err) != 0 ||
 	    ztm_config_str(cfg, section, "ocsp_url", NULL, &urls.ocsp, err) != 0 ||
 	    ztm_config_str(cfg, section, "crl_url", NULL, &urls.crl, err) != 0 ||
-	    ztm_config_str(cfg, section, "responder_key", NULL, &rkey, err) != 0)
+	    ztm_config_str(cfg, section, "responder_key", NULL, &rkey, err) != 0 ||
+	    ztm_config_u64(cfg, section, "crl_shard_size", APP_CRL_SHARD_DEFAULT, 0, 1000000,
+	                   &shard, err) != 0)
 		goto out;
 	if (cert == NULL && rkey != NULL) {
 		ztm_error_set(err, ZTM_E_CONFIG, "[%s] has responder_key but no cert", section);
@@ -118,6 +121,8 @@ static int load_ca(struct ztmd_app *app, struct ztm_config *cfg, enum app_ca_id 
 	ca->ca = ztm_ca_new(ca_names[id], ca->cert, pkey, &urls, err);
 	if (ca->ca == NULL)
 		goto out;
+	ca->crl_url = ztm_ca_urls(ca->ca)->crl;
+	ca->crl_shard_size = ca->crl_url != NULL ? (int64_t)shard : 0;
 	ztm_buf_init(&ca->der, 64 * 1024);
 	if (cert_der(ca->cert, &ca->der) != 0) {
 		ztm_error_set(err, ZTM_E_CRYPTO, "%s: cannot encode", cert);
@@ -172,7 +177,8 @@ struct ztmd_app *ztmd_app_new(struct ztm_config *cfg, struct ztm_error *err)
 	    ztm_config_str(cfg, "subject", "organization", "ztm", &org, err) != 0 ||
 	    ztm_config_str(cfg, "bootstrap", "admin_cert", NULL, &admin, err) != 0 ||
 	    ztm_config_duration(cfg, "est", "code_ttl", 86400, 60, 90 * 86400, &app->code_ttl,
-	                        err) != 0)
+	                        err) != 0 ||
+	    app_crl_config(app, cfg, err) != 0)
 		goto fail;
 	if (root == NULL) {
 		ztm_error_set(err, ZTM_E_CONFIG, "[ca] root (the root CA certificate) is required");
@@ -224,6 +230,8 @@ struct ztmd_app *ztmd_app_new(struct ztm_config *cfg, struct ztm_error *err)
 	app->nroutes +=
 	    device_admin_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
 	app->nroutes += ocsp_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
+	revoke_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
+	app->nroutes += crl_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
 	return app;
 nomem:
 	ztm_error_set(err, ZTM_E_NOMEM, "building /cacerts");
@@ -250,6 +258,8 @@ int ztmd_app_worker_start(struct ztmd_app *app, struct event_base *base, struct 
 	unsigned i;
 	int changed = 0;
 
+	if (app_crl_start(app, base, err) != 0)
+		return -1;
 	for (i = 0; i < APP_CA_COUNT; i++)
 		if (app->cas[i].responder_key != NULL)
 			break;
@@ -267,6 +277,7 @@ void ztmd_app_worker_stop(struct ztmd_app *app)
 {
 	ocsp_cache_free(app->ocsp);
 	app->ocsp = NULL;
+	app_crl_stop(app);
 }
 
 void ztmd_app_free(struct ztmd_app *app)

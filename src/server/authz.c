@@ -77,6 +77,25 @@ static const struct {
     /* Revocation status is public (RFC 6960): relying parties ask without
      * credentials, and every answer is signed. */
     [ZTMD_ACT_OCSP] = {0, 1},
+    /* Taking trust away (docs/revocation.md "Roles"): the security officer's
+     * job; admins may too, as they may revoke stations. */
+    [ZTMD_ACT_CERT_REVOKE] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_SECURITY_OFFICER), 0},
+    /* An owner's operators manage their own devices too (the handler
+     * narrows with ztmd_authz_device_scope). */
+    [ZTMD_ACT_DEVICE_REVOKE] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_SECURITY_OFFICER) |
+                                    ROLE(ZTM_ROLE_OWNER),
+                                0},
+    [ZTMD_ACT_DEVICE_SUSPEND] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_SECURITY_OFFICER) |
+                                     ROLE(ZTM_ROLE_OWNER),
+                                 0},
+    /* Mass revocation (DESIGN 4): an admin or security officer asks (and
+     * may withdraw); only a security officer other than the requester
+     * approves (that second check is the store's: it needs the request). */
+    [ZTMD_ACT_MASS_REQUEST] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_SECURITY_OFFICER), 0},
+    [ZTMD_ACT_MASS_APPROVE] = {ROLE(ZTM_ROLE_SECURITY_OFFICER), 0},
+    [ZTMD_ACT_MASS_READ] = {OPS_READ, 0},
+    /* RFC 5280 §5: CRLs are public; relying parties fetch them anonymously. */
+    [ZTMD_ACT_CRL] = {0, 1},
 };
 
 static const char *const action_names[] = {

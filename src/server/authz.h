@@ -37,7 +37,14 @@
 	X(ZTMD_ACT_DEVICE_TRANSFER, "device.transfer")                                             \
 	X(ZTMD_ACT_EST_REENROLL_DEVICE, "est.reenroll-device")                                     \
 	X(ZTMD_ACT_DEVICE_RETIRE, "device.retire")                                                 \
-	X(ZTMD_ACT_OCSP, "ocsp")
+	X(ZTMD_ACT_OCSP, "ocsp")                                                                   \
+	X(ZTMD_ACT_CERT_REVOKE, "cert.revoke")                                                     \
+	X(ZTMD_ACT_DEVICE_REVOKE, "device.revoke")                                                 \
+	X(ZTMD_ACT_DEVICE_SUSPEND, "device.suspend")                                               \
+	X(ZTMD_ACT_MASS_REQUEST, "revocation.request")                                             \
+	X(ZTMD_ACT_MASS_APPROVE, "revocation.approve")                                             \
+	X(ZTMD_ACT_MASS_READ, "revocation.read")                                                   \
+	X(ZTMD_ACT_CRL, "crl")
 
 enum ztmd_action {
 #define ZTMD_X_ACT(e, s) e,

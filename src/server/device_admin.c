@@ -99,6 +99,11 @@ static void h_device_post(struct ztmd_req *r, void *arg)
 	struct ztm_error err;
 	json_t *j;
 
+	if (n <= sl || strcmp(rest + n - sl, suffix) != 0) {
+		/* revoke, suspend, resume */
+		revoke_device_post(r, arg);
+		return;
+	}
 	if (app_authorize(app, r, ZTMD_ACT_DEVICE_RETIRE, &peer) != 0)
 		return;
 	if (n <= sl || strcmp(rest + n - sl, suffix) != 0 || n - sl >= sizeof(serial)) {

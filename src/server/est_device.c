@@ -368,6 +368,7 @@ int est_device_sign(struct est_op *op, struct ztm_error *err)
 	req.san = &san;
 	req.n_san = 1;
 	req.spki = op->csr.spki;
+	req.crl_shard = op->row.crl_shard;
 	req.not_before = now;
 	/* The product's lifetime, cut at the device CA's own end (RFC 5280
 	 * §6.1.3: a certificate outliving its issuer fails validation). */
@@ -385,8 +386,23 @@ int est_device_record(struct ztm_store *s, struct est_op *op, struct ztm_error *
 	struct est_device *d = &op->dev;
 	char detail[320];
 
-	if (ztm_store_cert_issue(s, op->row.serial, op->cert.data, op->cert.len, err) != 0 ||
-	    ztm_store_device_set_state(s, d->serial, ZTM_DEVICE_PROVISIONED, op->row.serial,
+	if (ztm_store_cert_issue(s, op->row.serial, op->cert.data, op->cert.len, err) != 0) {
+		struct ztm_cert_status_row st;
+		struct ztm_error e2;
+		/* A revocation of the device (or a mass revocation) raced this
+		 * registration and revoked the reservation: the signed bytes
+		 * are dropped, the serial is listed anyway (docs/revocation.md). */
+		if (err->code == ZTM_E_CONFLICT &&
+		    ztm_store_cert_status(s, "device", op->row.serial, &st, &e2) == 0 &&
+		    st.status == ZTM_STATUS_REVOKED)
+			ztm_error_set(
+			    err, ZTM_E_POLICY,
+			    "device %s was revoked while it registered: certificate %s is "
+			    "listed as revoked and was not handed out",
+			    d->serial, op->row.serial);
+		return -1;
+	}
+	if (ztm_store_device_set_state(s, d->serial, ZTM_DEVICE_PROVISIONED, op->row.serial,
 	                               op->csr.spki_sha256, err) != 0)
 		return -1;
 	snprintf(detail, sizeof(detail), "serial=%s product=%s record=%lld order=%lld",

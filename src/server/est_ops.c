@@ -186,6 +186,7 @@ int est_reserve(struct ztm_store *s, struct est_op *op, const char *subject, str
 	ztm_strlcpy(op->row.owner_kind, op->owner_kind, sizeof(op->row.owner_kind));
 	op->row.owner_id = op->owner_id;
 	op->row.created_at = (int64_t)time(NULL);
+	op->row.crl_shard_size = op->app->cas[op->ca].crl_shard_size;
 	return ztm_store_cert_reserve(s, &op->row, err);
 }
 
@@ -267,10 +268,21 @@ static void reply_cert(struct ztmd_req *r, struct est_op *op)
 	ztm_buf_free(&b64);
 }
 
+static const char *action_of(const struct est_op *op);
+
 static void done_record(struct ztmd_req *r, void *arg, int rc, const struct ztm_error *err)
 {
 	struct est_op *op = arg;
 
+	if (rc != 0 && err->code == ZTM_E_POLICY) {
+		/* Revoked while in flight (est_device_record): refused, audited. */
+		struct ztmd_app *app = op->app;
+		const char *action = action_of(op);
+		ztm_log(ZTM_LOG_WARN, "est.revoked_in_flight", "serial=%s", op->row.serial);
+		est_op_free(op);
+		app_refuse(r, app, action, 403, err);
+		return;
+	}
 	if (rc != 0) {
 		/* Nothing was returned; the reservation stays and start-up recovery
 		 * turns it into "abandoned" if this process dies now. */
@@ -299,6 +311,7 @@ static int sign_cert(struct est_op *op, struct ztm_error *err)
 	req.subject = subject;
 	req.n_subject = 3;
 	req.spki = op->csr.spki;
+	req.crl_shard = op->row.crl_shard;
 	memcpy(req.serial, op->serial, sizeof(op->serial));
 	return ztm_issue(op->app->cas[op->ca].ca, &req, &op->cert, err);
 }

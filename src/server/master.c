@@ -178,6 +178,7 @@ static int worker_main(struct master *m, unsigned slot)
 	rc = 0;
 	ztm_log(ZTM_LOG_INFO, "worker_stop", "slot=%u", slot);
 out:
+	ztmd_app_worker_stop(m->app);
 	if (rc != 0) {
 		char q[448];
 		ztm_log(ZTM_LOG_ERROR, "worker_failed", "slot=%u error=%s message=%s", slot,

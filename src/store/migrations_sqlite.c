@@ -324,6 +324,65 @@ static const struct migration migrations[] = {
       * counts only if received after it. */
      "ALTER TABLE devices ADD COLUMN registered_at INTEGER NOT NULL DEFAULT 0;"
      "UPDATE devices SET registered_at = created_at;"},
+
+    {6, "revocation operations and CRLs",
+     /* The shards of a CA, found by index seeks (store_sqlite_crl.c). */
+     "CREATE INDEX certificates_ca_shard ON certificates (ca, crl_shard);"
+     /* One CRL shard is one range of a covering index: building it reads
+      * no table row (a lookup per entry cost 5 us, most of the build). */
+     "DROP INDEX revocations_shard;"
+     "CREATE INDEX revocations_crl ON revocations (ca, crl_shard, serial, revoked_at, reason, seq);"
+     /* A mass revocation selects records by station or order and time. */
+     "CREATE INDEX records_station_time ON records (station_id, recorded_at);"
+     "CREATE INDEX records_order_time ON records (order_id, recorded_at);"
+
+     /* Mass revocation requests (two-person rule, DESIGN 4): made by one
+      * operator, decided by another; a decided request never changes. */
+     "CREATE TABLE mass_revocations ("
+     " id INTEGER PRIMARY KEY,"
+     " selector TEXT NOT NULL CHECK (selector IN ('station', 'order')),"
+     " target_id INTEGER NOT NULL,"
+     " target TEXT NOT NULL CHECK (length(target) BETWEEN 1 AND 259),"
+     " from_ts INTEGER NOT NULL,"
+     " to_ts INTEGER NOT NULL CHECK (to_ts >= from_ts),"
+     " reason INTEGER NOT NULL CHECK (reason IN (0, 1, 2, 3, 4, 5, 9, 10)),"
+     " requested_by TEXT NOT NULL CHECK (length(requested_by) BETWEEN 1 AND 127),"
+     " requested_at INTEGER NOT NULL,"
+     " preview INTEGER NOT NULL CHECK (preview >= 0),"
+     " state TEXT NOT NULL DEFAULT 'pending'"
+     "  CHECK (state IN ('pending', 'executed', 'rejected')),"
+     " decided_by TEXT NOT NULL DEFAULT '',"
+     " decided_at INTEGER NOT NULL DEFAULT 0,"
+     " devices INTEGER NOT NULL DEFAULT 0,"
+     " certificates INTEGER NOT NULL DEFAULT 0,"
+     " CHECK (state = 'pending' OR decided_by <> ''),"
+     " CHECK (state <> 'executed' OR decided_by <> requested_by));"
+     "CREATE TRIGGER mass_revocations_decided BEFORE UPDATE ON mass_revocations"
+     " WHEN OLD.state <> 'pending'"
+     " BEGIN SELECT RAISE(ABORT, 'a decided mass revocation never changes'); END;"
+     "CREATE TRIGGER mass_revocations_no_delete BEFORE DELETE ON mass_revocations"
+     " BEGIN SELECT RAISE(ABORT, 'mass revocation requests are kept'); END;"
+
+     /* The current CRL of each (CA, shard) and who is rebuilding it. The
+      * number only grows (DESIGN I5): a new CRL is stored with number + 1
+      * in the transaction that stores its bytes. */
+     "CREATE TABLE crls ("
+     " ca TEXT NOT NULL,"
+     " shard INTEGER NOT NULL CHECK (shard >= 0),"
+     " number INTEGER NOT NULL DEFAULT 0 CHECK (number >= 0),"
+     " built_seq INTEGER NOT NULL DEFAULT 0,"
+     " this_update INTEGER NOT NULL DEFAULT 0,"
+     " next_update INTEGER NOT NULL DEFAULT 0,"
+     " der BLOB NOT NULL DEFAULT x'',"
+     " claimed_by TEXT NOT NULL DEFAULT '',"
+     " claimed_until INTEGER NOT NULL DEFAULT 0,"
+     " PRIMARY KEY (ca, shard)) WITHOUT ROWID;"
+     "CREATE TRIGGER crls_number_grows BEFORE UPDATE ON crls"
+     " WHEN NEW.number < OLD.number"
+     "  OR (NEW.number = OLD.number AND NEW.this_update IS NOT OLD.this_update)"
+     " BEGIN SELECT RAISE(ABORT, 'CRL numbers only grow'); END;"
+     "CREATE TRIGGER crls_no_delete BEFORE DELETE ON crls"
+     " BEGIN SELECT RAISE(ABORT, 'CRL rows are kept'); END;"},
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

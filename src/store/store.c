@@ -83,6 +83,25 @@ void ztm_cert_row_free(struct ztm_cert_row *row)
 		ztm_buf_free(&row->der);
 }
 
+void ztm_crl_row_init(struct ztm_crl_row *row)
+{
+	memset(row, 0, sizeof(*row));
+	ztm_buf_init(&row->der, 64 * 1024 * 1024);
+}
+
+void ztm_crl_row_free(struct ztm_crl_row *row)
+{
+	if (row != NULL)
+		ztm_buf_free(&row->der);
+}
+
+const char *ztm_mass_state_name(enum ztm_mass_state st)
+{
+	static const char *const names[] = {"pending", "executed", "rejected"};
+
+	return (unsigned)st < 3 ? names[st] : "unknown";
+}
+
 void ztm_record_row_init(struct ztm_record_row *row)
 {
 	memset(row, 0, sizeof(*row));
@@ -272,6 +291,56 @@ int ztm_store_revocations_each(struct ztm_store *s, const char *ca, int64_t crl_
                                struct ztm_error *err)
 {
 	DISPATCH(revocations_each, ca, crl_shard, fn, arg, err);
+}
+int ztm_store_device_revoke(struct ztm_store *s, const char *serial, enum ztm_reason reason,
+                            int64_t when, const char *actor, int64_t *n, struct ztm_error *err)
+{
+	DISPATCH(device_revoke, serial, reason, when, actor, n, err);
+}
+int ztm_store_device_suspend(struct ztm_store *s, const char *serial, int64_t when,
+                             const char *actor, struct ztm_error *err)
+{
+	DISPATCH(device_suspend, serial, when, actor, err);
+}
+int ztm_store_device_resume(struct ztm_store *s, const char *serial, const char *actor,
+                            struct ztm_error *err)
+{
+	DISPATCH(device_resume, serial, actor, err);
+}
+int ztm_store_mass_request(struct ztm_store *s, struct ztm_mass_row *row, struct ztm_error *err)
+{
+	DISPATCH(mass_request, row, err);
+}
+int ztm_store_mass_get(struct ztm_store *s, int64_t id, struct ztm_mass_row *out,
+                       struct ztm_error *err)
+{
+	DISPATCH(mass_get, id, out, err);
+}
+int ztm_store_mass_decide(struct ztm_store *s, int64_t id, int approve, const char *who,
+                          int64_t when, struct ztm_mass_row *out, struct ztm_error *err)
+{
+	DISPATCH(mass_decide, id, approve, who, when, out, err);
+}
+int ztm_store_crl_shards(struct ztm_store *s, const char *ca, int (*fn)(int64_t shard, void *arg),
+                         void *arg, struct ztm_error *err)
+{
+	DISPATCH(crl_shards, ca, fn, arg, err);
+}
+int ztm_store_crl_get(struct ztm_store *s, const char *ca, int64_t shard, int want_der,
+                      struct ztm_crl_row *out, struct ztm_error *err)
+{
+	DISPATCH(crl_get, ca, shard, want_der, out, err);
+}
+int ztm_store_crl_claim(struct ztm_store *s, const char *ca, int64_t shard, const char *holder,
+                        int64_t now, int64_t lease, int64_t refresh, int *got, int64_t *number,
+                        int64_t *seq, struct ztm_error *err)
+{
+	DISPATCH(crl_claim, ca, shard, holder, now, lease, refresh, got, number, seq, err);
+}
+int ztm_store_crl_put(struct ztm_store *s, const struct ztm_crl_row *row, const char *holder,
+                      struct ztm_error *err)
+{
+	DISPATCH(crl_put, row, holder, err);
 }
 int ztm_store_factory_add(struct ztm_store *s, const char *name, int64_t *id, struct ztm_error *err)
 {

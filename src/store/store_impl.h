@@ -48,6 +48,27 @@ struct ztm_store_ops {
 	                        int (*fn)(const struct ztm_revocation *rev, void *arg), void *arg,
 	                        struct ztm_error *err);
 
+	int (*device_revoke)(struct ztm_store *s, const char *serial, enum ztm_reason reason,
+	                     int64_t when, const char *actor, int64_t *n, struct ztm_error *err);
+	int (*device_suspend)(struct ztm_store *s, const char *serial, int64_t when,
+	                      const char *actor, struct ztm_error *err);
+	int (*device_resume)(struct ztm_store *s, const char *serial, const char *actor,
+	                     struct ztm_error *err);
+	int (*mass_request)(struct ztm_store *s, struct ztm_mass_row *row, struct ztm_error *err);
+	int (*mass_get)(struct ztm_store *s, int64_t id, struct ztm_mass_row *out,
+	                struct ztm_error *err);
+	int (*mass_decide)(struct ztm_store *s, int64_t id, int approve, const char *who,
+	                   int64_t when, struct ztm_mass_row *out, struct ztm_error *err);
+	int (*crl_shards)(struct ztm_store *s, const char *ca, int (*fn)(int64_t shard, void *arg),
+	                  void *arg, struct ztm_error *err);
+	int (*crl_get)(struct ztm_store *s, const char *ca, int64_t shard, int want_der,
+	               struct ztm_crl_row *out, struct ztm_error *err);
+	int (*crl_claim)(struct ztm_store *s, const char *ca, int64_t shard, const char *holder,
+	                 int64_t now, int64_t lease, int64_t refresh, int *got, int64_t *number,
+	                 int64_t *seq, struct ztm_error *err);
+	int (*crl_put)(struct ztm_store *s, const struct ztm_crl_row *row, const char *holder,
+	               struct ztm_error *err);
+
 	int (*factory_add)(struct ztm_store *s, const char *name, int64_t *id,
 	                   struct ztm_error *err);
 	int (*factory_get)(struct ztm_store *s, const char *name, int64_t *id,

@@ -44,6 +44,17 @@ enum sq_slot {
 	SQ_REV_CHANGES,
 	SQ_REV_EACH,
 	SQ_REV_OWNER,
+	SQ_MASS_BY_STATION,
+	SQ_MASS_BY_ORDER,
+	SQ_MASS_ADD,
+	SQ_MASS_GET,
+	SQ_MASS_DECIDE,
+	SQ_CRL_SHARD_NEXT,
+	SQ_CRL_GET,
+	SQ_CRL_ENSURE,
+	SQ_CRL_DUE,
+	SQ_CRL_CLAIM,
+	SQ_CRL_PUT,
 	SQ_FACTORY_ADD,
 	SQ_FACTORY_GET,
 	SQ_STATION_ADD,
@@ -219,6 +230,28 @@ int sq_revocation_changes(struct ztm_store *s, int64_t since, int64_t limit,
 int sq_revocations_each(struct ztm_store *s, const char *ca, int64_t crl_shard,
                         int (*fn)(const struct ztm_revocation *rev, void *arg), void *arg,
                         struct ztm_error *err);
+
+/* store_sqlite_revops.c: device revoke/suspend/resume, mass revocation. */
+int sq_device_revoke(struct ztm_store *s, const char *serial, enum ztm_reason reason, int64_t when,
+                     const char *actor, int64_t *n, struct ztm_error *err);
+int sq_device_suspend(struct ztm_store *s, const char *serial, int64_t when, const char *actor,
+                      struct ztm_error *err);
+int sq_device_resume(struct ztm_store *s, const char *serial, const char *actor,
+                     struct ztm_error *err);
+int sq_mass_request(struct ztm_store *s, struct ztm_mass_row *row, struct ztm_error *err);
+int sq_mass_get(struct ztm_store *s, int64_t id, struct ztm_mass_row *out, struct ztm_error *err);
+int sq_mass_decide(struct ztm_store *s, int64_t id, int approve, const char *who, int64_t when,
+                   struct ztm_mass_row *out, struct ztm_error *err);
+/* store_sqlite_crl.c */
+int sq_crl_shards(struct ztm_store *s, const char *ca, int (*fn)(int64_t shard, void *arg),
+                  void *arg, struct ztm_error *err);
+int sq_crl_get(struct ztm_store *s, const char *ca, int64_t shard, int want_der,
+               struct ztm_crl_row *out, struct ztm_error *err);
+int sq_crl_claim(struct ztm_store *s, const char *ca, int64_t shard, const char *holder,
+                 int64_t now, int64_t lease, int64_t refresh, int *got, int64_t *number,
+                 int64_t *seq, struct ztm_error *err);
+int sq_crl_put(struct ztm_store *s, const struct ztm_crl_row *row, const char *holder,
+               struct ztm_error *err);
 
 int sq_factory_add(struct ztm_store *s, const char *name, int64_t *id, struct ztm_error *err);
 int sq_factory_get(struct ztm_store *s, const char *name, int64_t *id, struct ztm_error *err);

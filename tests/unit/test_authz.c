@@ -50,6 +50,16 @@ static const struct {
     {ZTMD_ACT_EST_REENROLL_DEVICE, "DDDDDDDYDAAAAD"},
     {ZTMD_ACT_DEVICE_RETIRE, "YYDDDDDDYAAAAD"},
     {ZTMD_ACT_OCSP, "YYYYYYYYYYYYYY"},
+    /* Revocation: security officers and admins (owners: their own devices,
+     * narrowed by the handler); approval of a mass revocation only by a
+     * security officer; CRLs are public. */
+    {ZTMD_ACT_CERT_REVOKE, "YYDDDDDDDAAAAD"},
+    {ZTMD_ACT_DEVICE_REVOKE, "YYDDDDDDYAAAAD"},
+    {ZTMD_ACT_DEVICE_SUSPEND, "YYDDDDDDYAAAAD"},
+    {ZTMD_ACT_MASS_REQUEST, "YYDDDDDDDAAAAD"},
+    {ZTMD_ACT_MASS_APPROVE, "DYDDDDDDDAAAAD"},
+    {ZTMD_ACT_MASS_READ, "YYDDDDYDDAAAAD"},
+    {ZTMD_ACT_CRL, "YYYYYYYYYYYYYY"},
 };
 
 static void peer_for_column(int col, struct ztmd_peer *p)
@@ -128,7 +138,7 @@ static void test_superseded_only_reenroll(void **state)
 		int rc = ztmd_authz_decide((enum ztmd_action)a, &p, &e);
 		if (a == ZTMD_ACT_EST_REENROLL || a == ZTMD_ACT_HEALTH ||
 		    a == ZTMD_ACT_EST_CACERTS || a == ZTMD_ACT_EST_CSRATTRS ||
-		    a == ZTMD_ACT_EST_ENROLL_CODE || a == ZTMD_ACT_OCSP) {
+		    a == ZTMD_ACT_EST_ENROLL_CODE || a == ZTMD_ACT_OCSP || a == ZTMD_ACT_CRL) {
 			assert_int_equal(rc, 0);
 		} else if (a == ZTMD_ACT_EST_REENROLL_DEVICE) {
 			assert_int_equal(rc, -1); /* a device's action, not an admin's */
@@ -207,7 +217,7 @@ static void test_superseded_device(void **state)
 		int rc = ztmd_authz_decide((enum ztmd_action)a, &p, &e);
 		if (a == ZTMD_ACT_EST_REENROLL_DEVICE || a == ZTMD_ACT_HEALTH ||
 		    a == ZTMD_ACT_EST_CACERTS || a == ZTMD_ACT_EST_CSRATTRS ||
-		    a == ZTMD_ACT_EST_ENROLL_CODE || a == ZTMD_ACT_OCSP)
+		    a == ZTMD_ACT_EST_ENROLL_CODE || a == ZTMD_ACT_OCSP || a == ZTMD_ACT_CRL)
 			assert_int_equal(rc, 0);
 		else
 			assert_int_equal(rc, -1);
@@ -226,7 +236,8 @@ static void test_expired_only_device_reenroll(void **state)
 			struct ztm_error e;
 			int rc, anonymous_ok = a == ZTMD_ACT_HEALTH || a == ZTMD_ACT_EST_CACERTS ||
 			                       a == ZTMD_ACT_EST_CSRATTRS ||
-			                       a == ZTMD_ACT_EST_ENROLL_CODE || a == ZTMD_ACT_OCSP;
+			                       a == ZTMD_ACT_EST_ENROLL_CODE ||
+			                       a == ZTMD_ACT_OCSP || a == ZTMD_ACT_CRL;
 
 			peer_for_column(col, &p);
 			p.expired = 1;

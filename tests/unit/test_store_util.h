@@ -59,12 +59,18 @@ static inline int raw_exec(const struct tdir *t, const char *sql)
 }
 
 /* The newest schema version (src/store/migrations_sqlite.c). */
-#define SCHEMA_LATEST 5
+#define SCHEMA_LATEST 6
 
 /* SQL taking a database from version N back to N - 1, for tests that
  * migrate an older file (with PRAGMA foreign_keys=OFF before them). Run
- * newest first: UNDO_5 UNDO_4 UNDO_3 gives version 2. Migration 4's operators
+ * newest first: UNDO_6 UNDO_5 UNDO_4 UNDO_3 gives version 2. Migration 4's operators
  * rebuild needs no undo: it copies from either shape. */
+#define UNDO_6                                                                                     \
+	"DROP TABLE crls; DROP TABLE mass_revocations; DROP INDEX certificates_ca_shard;"          \
+	"DROP INDEX records_station_time; DROP INDEX records_order_time;"                          \
+	"DROP INDEX revocations_crl;"                                                              \
+	"CREATE INDEX revocations_shard ON revocations (ca, crl_shard, serial);"                   \
+	"DELETE FROM schema_version WHERE version = 6;"
 #define UNDO_5                                                                                     \
 	"ALTER TABLE products DROP COLUMN renew_window_days;"                                      \
 	"ALTER TABLE products DROP COLUMN renew_grace_days;"                                       \
