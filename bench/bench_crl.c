@@ -247,7 +247,7 @@ static int run_x509(struct ctx *c)
 	for (i = 0; i < c->n; i++) {
 		X509_REVOKED *r = X509_REVOKED_new();
 		BIGNUM *bn = NULL;
-		ASN1_INTEGER *sn;
+		ASN1_INTEGER *sn = NULL;
 
 		serial_of(i, serial);
 		if (r == NULL || BN_hex2bn(&bn, serial) == 0 ||

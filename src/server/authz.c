@@ -19,52 +19,52 @@ static const struct {
 	int expired;    /* an expired device certificate may ask (the handler judges the grace) */
 } access_table[ZTMD_ACT_COUNT] = {
     /* Liveness probes carry no credentials. */
-    [ZTMD_ACT_HEALTH] = {0, 1},
-    [ZTMD_ACT_METRICS] = {OPS_READ, 0},
+    [ZTMD_ACT_HEALTH] = {0, 1, 0},
+    [ZTMD_ACT_METRICS] = {OPS_READ, 0, 0},
     /* RFC 7030 §4.1.1: cacerts SHOULD be served without authentication so a
      * client can bootstrap its trust anchors; likewise csrattrs (§4.5). */
-    [ZTMD_ACT_EST_CACERTS] = {0, 1},
-    [ZTMD_ACT_EST_CSRATTRS] = {0, 1},
+    [ZTMD_ACT_EST_CACERTS] = {0, 1, 0},
+    [ZTMD_ACT_EST_CSRATTRS] = {0, 1, 0},
     /* Authenticated by the one-time code (HTTP Basic, RFC 7030 §3.2.3), not
      * by a certificate: the station has none yet. */
-    [ZTMD_ACT_EST_ENROLL_CODE] = {0, 1},
+    [ZTMD_ACT_EST_ENROLL_CODE] = {0, 1, 0},
     [ZTMD_ACT_EST_REENROLL] = {ROLE(ZTM_ROLE_STATION) | ROLE(ZTM_ROLE_ADMIN) |
                                    ROLE(ZTM_ROLE_SECURITY_OFFICER) | ROLE(ZTM_ROLE_PLANNER) |
                                    ROLE(ZTM_ROLE_AUDITOR) | ROLE(ZTM_ROLE_FIRMWARE_SIGNER) |
                                    ROLE(ZTM_ROLE_RELEASE_APPROVER) | ROLE(ZTM_ROLE_OWNER),
-                               0},
-    [ZTMD_ACT_FACTORY_WRITE] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_PLANNER), 0},
-    [ZTMD_ACT_FACTORY_READ] = {OPS_READ | ROLE(ZTM_ROLE_PLANNER), 0},
-    [ZTMD_ACT_STATION_WRITE] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_PLANNER), 0},
-    [ZTMD_ACT_STATION_READ] = {OPS_READ | ROLE(ZTM_ROLE_PLANNER), 0},
-    [ZTMD_ACT_STATION_REVOKE] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_SECURITY_OFFICER), 0},
+                               0, 0},
+    [ZTMD_ACT_FACTORY_WRITE] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_PLANNER), 0, 0},
+    [ZTMD_ACT_FACTORY_READ] = {OPS_READ | ROLE(ZTM_ROLE_PLANNER), 0, 0},
+    [ZTMD_ACT_STATION_WRITE] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_PLANNER), 0, 0},
+    [ZTMD_ACT_STATION_READ] = {OPS_READ | ROLE(ZTM_ROLE_PLANNER), 0, 0},
+    [ZTMD_ACT_STATION_REVOKE] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_SECURITY_OFFICER), 0, 0},
     /* Creating operators hands out authority: admin only. */
-    [ZTMD_ACT_OPERATOR_WRITE] = {ROLE(ZTM_ROLE_ADMIN), 0},
+    [ZTMD_ACT_OPERATOR_WRITE] = {ROLE(ZTM_ROLE_ADMIN), 0, 0},
     /* The production plan: planners write it; those who check it read. */
-    [ZTMD_ACT_PRODUCT_WRITE] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_PLANNER), 0},
-    [ZTMD_ACT_PRODUCT_READ] = {OPS_READ | ROLE(ZTM_ROLE_PLANNER), 0},
-    [ZTMD_ACT_ORDER_WRITE] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_PLANNER), 0},
-    [ZTMD_ACT_ORDER_READ] = {OPS_READ | ROLE(ZTM_ROLE_PLANNER), 0},
-    [ZTMD_ACT_CERT_READ] = {OPS_READ | ROLE(ZTM_ROLE_PLANNER), 0},
-    [ZTMD_ACT_AUDIT_READ] = {OPS_READ, 0},
+    [ZTMD_ACT_PRODUCT_WRITE] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_PLANNER), 0, 0},
+    [ZTMD_ACT_PRODUCT_READ] = {OPS_READ | ROLE(ZTM_ROLE_PLANNER), 0, 0},
+    [ZTMD_ACT_ORDER_WRITE] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_PLANNER), 0, 0},
+    [ZTMD_ACT_ORDER_READ] = {OPS_READ | ROLE(ZTM_ROLE_PLANNER), 0, 0},
+    [ZTMD_ACT_CERT_READ] = {OPS_READ | ROLE(ZTM_ROLE_PLANNER), 0, 0},
+    [ZTMD_ACT_AUDIT_READ] = {OPS_READ, 0, 0},
     /* Manufacturing records speak for the station that signed them: only a
      * station uploads, and only its own batches (records.c). */
-    [ZTMD_ACT_RECORD_UPLOAD] = {ROLE(ZTM_ROLE_STATION), 0},
+    [ZTMD_ACT_RECORD_UPLOAD] = {ROLE(ZTM_ROLE_STATION), 0, 0},
     /* Device registration: the bootstrap certificate proves possession of a
      * key and nothing more; vetting (vet.c) decides everything else. */
-    [ZTMD_ACT_EST_ENROLL_DEVICE] = {BOOTSTRAP, 0},
+    [ZTMD_ACT_EST_ENROLL_DEVICE] = {BOOTSTRAP, 0, 0},
     /* A device's first use of its operational certificate activates it. */
-    [ZTMD_ACT_DEVICE_WHOAMI] = {ROLE(ZTM_ROLE_DEVICE), 0},
+    [ZTMD_ACT_DEVICE_WHOAMI] = {ROLE(ZTM_ROLE_DEVICE), 0, 0},
     /* Customers and their trust anchors are part of the OEM's plan. */
-    [ZTMD_ACT_OWNER_WRITE] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_PLANNER), 0},
-    [ZTMD_ACT_OWNER_READ] = {OPS_READ | ROLE(ZTM_ROLE_PLANNER), 0},
+    [ZTMD_ACT_OWNER_WRITE] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_PLANNER), 0, 0},
+    [ZTMD_ACT_OWNER_READ] = {OPS_READ | ROLE(ZTM_ROLE_PLANNER), 0, 0},
     /* An owner's operators read devices too, but only their owner's:
      * ztmd_authz_device_scope narrows every row. */
-    [ZTMD_ACT_DEVICE_READ] = {OPS_READ | ROLE(ZTM_ROLE_PLANNER) | ROLE(ZTM_ROLE_OWNER), 0},
+    [ZTMD_ACT_DEVICE_READ] = {OPS_READ | ROLE(ZTM_ROLE_PLANNER) | ROLE(ZTM_ROLE_OWNER), 0, 0},
     /* Handing devices to a customer is the OEM's decision, never an
      * owner's: a voucher signed for an owner's request could move another
      * owner's device. */
-    [ZTMD_ACT_DEVICE_TRANSFER] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_PLANNER), 0},
+    [ZTMD_ACT_DEVICE_TRANSFER] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_PLANNER), 0, 0},
     /* A device renews its own certificate with it (RFC 7030 §4.2.2); an
      * expired one too, and the product's grace period decides (renew.c). */
     [ZTMD_ACT_EST_REENROLL_DEVICE] = {ROLE(ZTM_ROLE_DEVICE), 0, 1},
@@ -73,29 +73,29 @@ static const struct {
      * ztmd_authz_device_scope). */
     [ZTMD_ACT_DEVICE_RETIRE] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_SECURITY_OFFICER) |
                                     ROLE(ZTM_ROLE_OWNER),
-                                0},
+                                0, 0},
     /* Revocation status is public (RFC 6960): relying parties ask without
      * credentials, and every answer is signed. */
-    [ZTMD_ACT_OCSP] = {0, 1},
+    [ZTMD_ACT_OCSP] = {0, 1, 0},
     /* Taking trust away (docs/revocation.md "Roles"): the security officer's
      * job; admins may too, as they may revoke stations. */
-    [ZTMD_ACT_CERT_REVOKE] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_SECURITY_OFFICER), 0},
+    [ZTMD_ACT_CERT_REVOKE] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_SECURITY_OFFICER), 0, 0},
     /* An owner's operators manage their own devices too (the handler
      * narrows with ztmd_authz_device_scope). */
     [ZTMD_ACT_DEVICE_REVOKE] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_SECURITY_OFFICER) |
                                     ROLE(ZTM_ROLE_OWNER),
-                                0},
+                                0, 0},
     [ZTMD_ACT_DEVICE_SUSPEND] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_SECURITY_OFFICER) |
                                      ROLE(ZTM_ROLE_OWNER),
-                                 0},
+                                 0, 0},
     /* Mass revocation (DESIGN 4): an admin or security officer asks (and
      * may withdraw); only a security officer other than the requester
      * approves (that second check is the store's: it needs the request). */
-    [ZTMD_ACT_MASS_REQUEST] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_SECURITY_OFFICER), 0},
-    [ZTMD_ACT_MASS_APPROVE] = {ROLE(ZTM_ROLE_SECURITY_OFFICER), 0},
-    [ZTMD_ACT_MASS_READ] = {OPS_READ, 0},
+    [ZTMD_ACT_MASS_REQUEST] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_SECURITY_OFFICER), 0, 0},
+    [ZTMD_ACT_MASS_APPROVE] = {ROLE(ZTM_ROLE_SECURITY_OFFICER), 0, 0},
+    [ZTMD_ACT_MASS_READ] = {OPS_READ, 0, 0},
     /* RFC 5280 §5: CRLs are public; relying parties fetch them anonymously. */
-    [ZTMD_ACT_CRL] = {0, 1},
+    [ZTMD_ACT_CRL] = {0, 1, 0},
 };
 
 static const char *const action_names[] = {
