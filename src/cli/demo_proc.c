@@ -24,7 +24,7 @@
 #include "ztm/file.h"
 #include "ztm/str.h"
 
-#define START_WAIT_MS 15000 /* ztmd: port file and /healthz */
+#define START_WAIT_MS 60000 /* ztmd: port file and /healthz (it decrypts ten keys) */
 #define STOP_WAIT_MS  15000 /* ztmd's own grace is 10 s by default */
 
 static void sleep_ms(unsigned ms)

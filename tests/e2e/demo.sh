@@ -11,7 +11,8 @@ cd "$T"
 D=$T/demo
 N=20
 
-"$ZTM" demo --devices $N --dir "$D" >out 2>err || { cat out err; fail "ztm demo exited $?"; }
+rc=0; "$ZTM" demo --devices $N --dir "$D" >out 2>err || rc=$?
+[ "$rc" = 0 ] || { cat out err; fail "ztm demo exited $rc"; }
 grep -q '^result OK' out || fail "no OK result: $(cat out)"
 cmp -s <(sed -n '/^== Summary/,$p' out | grep -v '^took ') <(sed -n '/^== Summary/,$p' "$D/summary.txt") ||
   fail "summary.txt differs from the printed summary"

@@ -56,8 +56,9 @@ start_ztmd() {
   # Its own process group, so a test can kill master and workers at once.
   setsid "$ZTMD" --config "$T/srv/ztmd.conf" --port-file "$T/port" >>"$T/ztmd.log" 2>&1 &
   ZTMD_PID=$!
-  # Up to 30 s: a sanitizer build on a loaded 2-core machine starts slowly.
-  for _ in $(seq 300); do
+  # Up to 60 s: a sanitizer build on a loaded 2-core machine starts slowly
+  # (ztmd decrypts about ten keys at start).
+  for _ in $(seq 600); do
     if [ -s "$T/port" ]; then
       PORT=$(cat "$T/port")
       export ZTM_SERVER=https://127.0.0.1:$PORT
