@@ -323,6 +323,12 @@ int ztm_store_order_close(struct ztm_store *s, const char *name, int64_t when,
  * nothing changed. */
 int ztm_store_order_take_record_slot(struct ztm_store *s, int64_t order_id, int64_t now,
                                      struct ztm_error *err);
+/* n (1..INT32_MAX) record slots at once, all or none: recorded += n iff the
+ * order is open, in its window and recorded + n <= quota (one statement, as
+ * above). The refusals are the same; which of the n would have crossed the
+ * quota is for the caller to find (one slot at a time). */
+int ztm_store_order_take_record_slots(struct ztm_store *s, int64_t order_id, int64_t n, int64_t now,
+                                      struct ztm_error *err);
 int ztm_store_order_take_registration(struct ztm_store *s, int64_t order_id, int64_t now,
                                       struct ztm_error *err);
 

@@ -313,7 +313,12 @@ int ztm_store_order_close(struct ztm_store *s, const char *name, int64_t when,
 int ztm_store_order_take_record_slot(struct ztm_store *s, int64_t order_id, int64_t now,
                                      struct ztm_error *err)
 {
-	DISPATCH(order_take_record_slot, order_id, now, err);
+	DISPATCH(order_take_record_slots, order_id, 1, now, err);
+}
+int ztm_store_order_take_record_slots(struct ztm_store *s, int64_t order_id, int64_t n, int64_t now,
+                                      struct ztm_error *err)
+{
+	DISPATCH(order_take_record_slots, order_id, n, now, err);
 }
 int ztm_store_order_take_registration(struct ztm_store *s, int64_t order_id, int64_t now,
                                       struct ztm_error *err)

@@ -78,8 +78,8 @@ struct ztm_store_ops {
 	                    struct ztm_error *err);
 	int (*order_close)(struct ztm_store *s, const char *name, int64_t when,
 	                   struct ztm_error *err);
-	int (*order_take_record_slot)(struct ztm_store *s, int64_t order_id, int64_t now,
-	                              struct ztm_error *err);
+	int (*order_take_record_slots)(struct ztm_store *s, int64_t order_id, int64_t n,
+	                               int64_t now, struct ztm_error *err);
 	int (*order_take_registration)(struct ztm_store *s, int64_t order_id, int64_t now,
 	                               struct ztm_error *err);
 	int (*batch_add)(struct ztm_store *s, int64_t station_id, const char *hash,

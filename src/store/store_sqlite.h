@@ -212,8 +212,8 @@ int sq_order_get(struct ztm_store *s, const char *name, struct ztm_order_row *ou
 int sq_order_get_id(struct ztm_store *s, int64_t id, struct ztm_order_row *out,
                     struct ztm_error *err);
 int sq_order_close(struct ztm_store *s, const char *name, int64_t when, struct ztm_error *err);
-int sq_order_take_record_slot(struct ztm_store *s, int64_t order_id, int64_t now,
-                              struct ztm_error *err);
+int sq_order_take_record_slots(struct ztm_store *s, int64_t order_id, int64_t n, int64_t now,
+                               struct ztm_error *err);
 int sq_order_take_registration(struct ztm_store *s, int64_t order_id, int64_t now,
                                struct ztm_error *err);
 int sq_batch_add(struct ztm_store *s, int64_t station_id, const char *hash, int64_t n_records,
