@@ -217,6 +217,15 @@ struct ztm_store_job {
  * was committed. */
 int ztm_store_run_batch(struct ztm_store *s, struct ztm_store_job *jobs, size_t n,
                         struct ztm_error *err);
+/* The same, but the commit need not wait for the disk (SQLite:
+ * synchronous=NORMAL for this one transaction): it is atomic and visible
+ * at once, survives a crash of the process, and is made durable by the
+ * next durable commit of any process on the store (one WAL, appended in
+ * order) -- only a power loss before that can undo it. For jobs whose
+ * results are not answered to anyone before a later durable commit
+ * (docs/store.md, "Commits that need not wait"). */
+int ztm_store_run_batch_nosync(struct ztm_store *s, struct ztm_store_job *jobs, size_t n,
+                               struct ztm_error *err);
 
 /* --- certificates ------------------------------------------------------ */
 /* Inserts a reservation (state reserved). ZTM_E_EXISTS if the serial or the

@@ -380,7 +380,15 @@ static void done_claim(struct ztmd_req *r, void *arg, int rc, const struct ztm_e
 	ztmd_req_defer(r, job_record, op, done_record);
 }
 
+/* The claim needs no fsync of its own: done_claim never answers on the
+ * strength of it. A success is signed and answered only after job_record's
+ * durable commit, which carries the reservation to disk with it (one WAL);
+ * a refusal is answered after its audit job's durable commit; a retry is
+ * answered with a certificate whose own issue commit was durable. Until
+ * then only a power loss can undo the claim, and with it nothing has left
+ * the process (DESIGN I1): the quota slot, the device row and the
+ * reservation go together, as after a refused request. */
 void est_op_start(struct ztmd_req *r, struct est_op *op)
 {
-	ztmd_req_defer(r, job_claim, op, done_claim);
+	ztmd_req_defer_nosync(r, job_claim, op, done_claim);
 }

@@ -109,11 +109,13 @@ void ztm_store_close(struct ztm_store *s)
 		s->ops->close(s);
 }
 
-int ztm_store_run_batch(struct ztm_store *s, struct ztm_store_job *jobs, size_t n,
-                        struct ztm_error *err)
+static int run_batch(struct ztm_store *s, struct ztm_store_job *jobs, size_t n, int durable,
+                     struct ztm_error *err)
 {
 	size_t i;
 
+	if (!durable && s->ops->nosync_next != NULL)
+		s->ops->nosync_next(s);
 	if (s->ops->begin(s, err) != 0) {
 		for (i = 0; i < n; i++) {
 			jobs[i].rc = -1;
@@ -144,6 +146,18 @@ int ztm_store_run_batch(struct ztm_store *s, struct ztm_store_job *jobs, size_t 
 		return -1;
 	}
 	return 0;
+}
+
+int ztm_store_run_batch(struct ztm_store *s, struct ztm_store_job *jobs, size_t n,
+                        struct ztm_error *err)
+{
+	return run_batch(s, jobs, n, 1, err);
+}
+
+int ztm_store_run_batch_nosync(struct ztm_store *s, struct ztm_store_job *jobs, size_t n,
+                               struct ztm_error *err)
+{
+	return run_batch(s, jobs, n, 0, err);
 }
 
 /* The rest is plain dispatch. */

@@ -92,6 +92,9 @@ struct sq_store {
 	 * difference between the two is how we notice and refuse to commit
 	 * the jobs that ran after it. */
 	int txn;
+	/* synchronous=NORMAL is set on the connection (only for a transaction
+	 * that asked: nosync_next), and asked for the next begin(). */
+	int sync_normal, nosync_once;
 	sqlite3_stmt *stmt[SQ_SLOT_COUNT];
 	struct timespec busy_since; /* first SQLITE_BUSY of the current wait */
 };
