@@ -107,7 +107,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    ztm_record_from_json(js.data, js.len, &back, &e) != 0 ||
 		    strcmp(back.serial, rec.serial) != 0 || back.cert_len != rec.cert_len ||
 		    memcmp(back.cert, rec.cert, rec.cert_len) != 0 ||
-		    back.recorded_at != rec.recorded_at || back.test_result != rec.test_result)
+		    back.recorded_at != rec.recorded_at || back.test_result != rec.test_result ||
+		    back.kind != rec.kind)
 			__builtin_trap();
 		ztm_buf_free(&js);
 	}

@@ -5,10 +5,11 @@ set -euo pipefail
 
 # clang + libclang-rt-14-dev: the sanitizer and libFuzzer builds (the runtime
 # is only a Recommends of clang, and we install without recommends);
-# curl, openssl, sqlite3, xxd: the end-to-end tests use them as independent tools.
+# curl, openssl, sqlite3, xxd: the end-to-end tests use them as independent tools;
+# mosquitto + mosquitto-clients: the real MQTT broker of tests/e2e/mqtt.sh.
 need=(build-essential cmake pkg-config clang libclang-rt-14-dev llvm libssl-dev openssl
       libevent-dev libsqlite3-dev sqlite3 libjansson-dev libcmocka-dev libgfshare-dev
-      curl ca-certificates xxd)
+      curl ca-certificates xxd mosquitto mosquitto-clients)
 
 missing=()
 for p in "${need[@]}"; do

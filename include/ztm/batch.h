@@ -51,7 +51,8 @@ struct ztm_record {
 	char fw_sha256[65]; /* lower-case hex */
 	enum ztm_test_result test_result;
 	enum ztm_key_origin key_origin;
-	int64_t recorded_at; /* station clock, Unix seconds */
+	enum ztm_record_kind kind; /* optional member "kind", absent = new */
+	int64_t recorded_at;       /* station clock, Unix seconds */
 	/* The device's self-signed bootstrap certificate, DER. */
 	uint8_t cert[ZTM_RECORD_MAX_CERT];
 	size_t cert_len;
@@ -74,6 +75,8 @@ int ztm_test_result_parse(const char *s, enum ztm_test_result *out);
 int ztm_key_origin_parse(const char *s, enum ztm_key_origin *out);
 const char *ztm_test_result_name(enum ztm_test_result t);
 const char *ztm_key_origin_name(enum ztm_key_origin k);
+int ztm_record_kind_parse(const char *s, enum ztm_record_kind *out);
+const char *ztm_record_kind_name(enum ztm_record_kind k);
 
 /* The server's check of the bootstrap certificate in r->cert, from its
  * DER alone (no OpenSSL decoding, no signature): strict DER framing of the

@@ -28,6 +28,9 @@ struct ztm_issue_req {
 	 * within the profile's eku_request (issuing-ca: the purposes the CA's
 	 * leaves will carry). */
 	unsigned eku;
+	/* The certificate's CRL partition (ztm_cert_row.crl_shard): its
+	 * cRLDistributionPoints names that shard's CRL. */
+	int64_t crl_shard;
 };
 
 /* Fills *t from the request and the CA (no lint, no signature): the

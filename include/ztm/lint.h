@@ -75,7 +75,11 @@ struct ztm_tbs {
 	size_t aki_len;
 	const char *aia_issuers; /* NULL = absent */
 	const char *aia_ocsp;
+	/* cRLDistributionPoints: the CA's crl_url base + "/<crl_shard>.crl"
+	 * (ztm_crl_shard_url); ztm_issue_prepare points cdp at cdp_buf. */
 	const char *cdp;
+	int64_t crl_shard;
+	char cdp_buf[512];
 };
 
 /* 0 if t may be signed by ca; else -1, ZTM_E_LINT, "lint <rule>: <detail>". */

@@ -47,8 +47,11 @@ enum ztm_san_type {
 #define ZTM_EKU_CLIENT_AUTH (1u << 1)
 #define ZTM_EKU_CODE_SIGN   (1u << 2)
 #define ZTM_EKU_OCSP_SIGN   (1u << 3)
+/* id-kp-ztmVoucherSigning (ztm/voucher.h): ownership vouchers. */
+#define ZTM_EKU_VOUCHER_SIGN (1u << 4)
 #define ZTM_EKU_ALL                                                                                \
-	(ZTM_EKU_SERVER_AUTH | ZTM_EKU_CLIENT_AUTH | ZTM_EKU_CODE_SIGN | ZTM_EKU_OCSP_SIGN)
+	(ZTM_EKU_SERVER_AUTH | ZTM_EKU_CLIENT_AUTH | ZTM_EKU_CODE_SIGN | ZTM_EKU_OCSP_SIGN |       \
+	 ZTM_EKU_VOUCHER_SIGN)
 
 /* Key algorithms a profile may certify (further limited by
  * ztm_key_check_allowed, which applies to every profile). */

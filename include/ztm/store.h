@@ -38,7 +38,8 @@ struct ztm_store;
 	X(ZTM_ROLE_FIRMWARE_SIGNER, "firmware-signer")                                             \
 	X(ZTM_ROLE_RELEASE_APPROVER, "release-approver")                                           \
 	X(ZTM_ROLE_AUDITOR, "auditor")                                                             \
-	X(ZTM_ROLE_DEVICE, "device")
+	X(ZTM_ROLE_DEVICE, "device")                                                               \
+	X(ZTM_ROLE_OWNER, "owner")
 
 enum ztm_role {
 #define ZTM_X_ROLE(e, s) e,
@@ -72,7 +73,12 @@ struct ztm_cert_row {
 	int64_t owner_id;
 	enum ztm_cert_state state;
 	int64_t not_before, not_after, created_at; /* Unix seconds */
-	struct ztm_buf der;                        /* empty while reserved */
+	/* CRL partition (docs/revocation.md). In to ztm_store_cert_reserve:
+	 * crl_shard_size, the certificates per shard of this CA (0: no
+	 * partitioning, everything in shard 0). Out of reserve and of every
+	 * lookup: crl_shard, fixed for the certificate's life. */
+	int64_t crl_shard_size, crl_shard;
+	struct ztm_buf der; /* empty while reserved */
 };
 
 void ztm_cert_row_init(struct ztm_cert_row *row);
@@ -95,6 +101,7 @@ struct ztm_operator_row {
 	enum ztm_role role;
 	int revoked;
 	char cert_serial[ZTM_SERIAL_HEX_MAX];
+	int64_t owner_id; /* role owner: the owner it acts for; else 0 */
 };
 
 /* Who a certificate belongs to, for the access module. */
@@ -105,6 +112,7 @@ struct ztm_principal {
 	enum ztm_role role;
 	int revoked;        /* certificate, operator or station revoked */
 	int64_t factory_id; /* stations */
+	int64_t owner_id;   /* operators of role owner: the owner they act for */
 };
 
 enum ztm_code_kind { ZTM_CODE_STATION, ZTM_CODE_OPERATOR };
@@ -131,6 +139,10 @@ struct ztm_product_row {
 	int require_fw_hash;   /* records must carry an approved firmware SHA-256 */
 	int allow_injected;    /* records with key_origin injected are accepted */
 	char hw_type_oid[64];  /* dotted OID, hardwareModuleName hwType (RFC 4108) */
+	/* Re-enrollment (docs/lifecycle.md): renewal is allowed in the last
+	 * renew_window_days (0..36500) of the current certificate, and up to
+	 * renew_grace_days (0..3650, 0 = never) after it expired. */
+	int64_t renew_window_days, renew_grace_days;
 	int64_t created_at;
 };
 
@@ -161,6 +173,7 @@ struct ztm_record_row {
 	char fw_sha256[ZTM_SHA256_HEX]; /* "" when the station had none */
 	enum ztm_test_result test_result;
 	enum ztm_key_origin key_origin;
+	enum ztm_record_kind kind;        /* new, or a replacement of a registered device */
 	int64_t recorded_at, received_at; /* received_at: 0 = now on insert */
 };
 
@@ -193,6 +206,20 @@ struct ztm_device_row {
 	char key_spki_sha256[ZTM_SHA256_HEX]; /* operational key, "" until issued */
 	char cert_serial[ZTM_SERIAL_HEX_MAX]; /* operational certificate, "" until issued */
 	int64_t created_at, updated_at;
+	int64_t owner_id;      /* 0 while the OEM holds it (migration 4) */
+	int64_t registered_at; /* its current registration (the first, or the last replacement) */
+};
+
+/* --- owners (migration 4) ------------------------------------------------- */
+#define ZTM_ANCHOR_MAX 8192 /* an owner's trust anchor certificate, DER */
+
+struct ztm_owner_row {
+	int64_t id;
+	char name[ZTM_NAME_MAX];
+	uint8_t anchor_der[ZTM_ANCHOR_MAX];
+	size_t anchor_len;
+	char anchor_sha256[ZTM_SHA256_HEX]; /* hex SHA-256 of anchor_der */
+	int64_t created_at;
 };
 
 /* --- lifecycle ------------------------------------------------------- */
@@ -228,10 +255,9 @@ int ztm_store_run_batch_nosync(struct ztm_store *s, struct ztm_store_job *jobs, 
                                struct ztm_error *err);
 
 /* --- certificates ------------------------------------------------------ */
-/* Inserts a reservation (state reserved). ZTM_E_EXISTS if the serial or the
- * idempotency key is taken. */
-int ztm_store_cert_reserve(struct ztm_store *s, const struct ztm_cert_row *row,
-                           struct ztm_error *err);
+/* Inserts a reservation (state reserved) and sets row->crl_shard.
+ * ZTM_E_EXISTS if the serial or the idempotency key is taken. */
+int ztm_store_cert_reserve(struct ztm_store *s, struct ztm_cert_row *row, struct ztm_error *err);
 /* reserved -> issued with its DER bytes. ZTM_E_CONFLICT if not reserved. */
 int ztm_store_cert_issue(struct ztm_store *s, const char *serial, const uint8_t *der, size_t len,
                          struct ztm_error *err);
@@ -255,6 +281,190 @@ int ztm_store_cert_each(struct ztm_store *s, enum ztm_cert_state state,
                         int (*fn)(const struct ztm_cert_row *row, void *arg), void *arg,
                         struct ztm_error *err);
 
+/* --- revocation (docs/revocation.md, migration 3) ---------------------- */
+/* RFC 5280 5.3.1 CRLReason codes ztm stores (removeFromCRL, 8, is only
+ * ever a CRL-side notion, never stored). Stored by value, named by the
+ * RFC's names. */
+#define ZTM_REASON_TABLE(X)                                                                        \
+	X(ZTM_REASON_UNSPECIFIED, 0, "unspecified")                                                \
+	X(ZTM_REASON_KEY_COMPROMISE, 1, "keyCompromise")                                           \
+	X(ZTM_REASON_CA_COMPROMISE, 2, "cACompromise")                                             \
+	X(ZTM_REASON_AFFILIATION_CHANGED, 3, "affiliationChanged")                                 \
+	X(ZTM_REASON_SUPERSEDED, 4, "superseded")                                                  \
+	X(ZTM_REASON_CESSATION, 5, "cessationOfOperation")                                         \
+	X(ZTM_REASON_HOLD, 6, "certificateHold")                                                   \
+	X(ZTM_REASON_PRIVILEGE_WITHDRAWN, 9, "privilegeWithdrawn")                                 \
+	X(ZTM_REASON_AA_COMPROMISE, 10, "aACompromise")
+
+enum ztm_reason {
+#define ZTM_X_REASON(e, v, s) e = v,
+	ZTM_REASON_TABLE(ZTM_X_REASON)
+#undef ZTM_X_REASON
+};
+/* NULL for a value that is not in the table. */
+const char *ztm_reason_name(int reason);
+/* By RFC name, case-insensitive; -1 if unknown. */
+int ztm_reason_parse(const char *name, enum ztm_reason *out);
+
+/* The current revocation of one certificate (a row of `revocations`). */
+struct ztm_revocation {
+	char serial[ZTM_SERIAL_HEX_MAX];
+	char ca[32];
+	int64_t crl_shard;
+	enum ztm_reason reason; /* ZTM_REASON_HOLD while suspended */
+	int64_t revoked_at;     /* revocationDate, Unix seconds */
+	int64_t seq;            /* revocation_log sequence of its last change */
+};
+
+/* One change, from the append-only revocation_log: the change feed that
+ * CRL and OCSP caches follow. seq only grows. */
+enum ztm_rev_action { ZTM_REV_REVOKE, ZTM_REV_HOLD, ZTM_REV_RESUME };
+struct ztm_revocation_event {
+	int64_t seq, ts;
+	char serial[ZTM_SERIAL_HEX_MAX];
+	char ca[32];
+	int64_t crl_shard;
+	enum ztm_rev_action action;
+	enum ztm_reason reason; /* the reason after the change (resume: the hold it lifted) */
+	char actor[128];
+};
+
+/* What a relying party is told about one serial of one CA (OCSP). */
+enum ztm_cert_status { ZTM_STATUS_GOOD, ZTM_STATUS_REVOKED, ZTM_STATUS_UNKNOWN };
+struct ztm_cert_status_row {
+	enum ztm_cert_status status;
+	int64_t not_after;         /* GOOD and REVOKED */
+	struct ztm_revocation rev; /* REVOKED only */
+};
+
+/* Revokes one certificate (issued, or reserved and not yet issued: then it
+ * can never be issued) with reason at time `when` (Unix seconds, >= 1), by
+ * actor (an operator name or "system:..."), in one transaction with its log
+ * entry. ZTM_REASON_HOLD suspends. Repeating a revocation changes nothing
+ * and succeeds (*changed = 0): the first reason and time stand, except that
+ * a hold may become any final reason (keeping the hold's time). Unknown or
+ * abandoned serial: ZTM_E_NOTFOUND. changed may be NULL. */
+int ztm_store_cert_revoke(struct ztm_store *s, const char *serial, enum ztm_reason reason,
+                          int64_t when, const char *actor, int *changed, struct ztm_error *err);
+/* Revokes every certificate of one owner (owner_kind "device", "station",
+ * "operator"; owner_id its row id) that is reserved or issued, each as
+ * ztm_store_cert_revoke does, all in one transaction; *n (may be NULL) counts
+ * the certificates that changed. A reservation in flight is revoked too, so a
+ * registration racing this call cannot issue afterwards. */
+int ztm_store_owner_revoke(struct ztm_store *s, const char *owner_kind, int64_t owner_id,
+                           enum ztm_reason reason, int64_t when, const char *actor, int64_t *n,
+                           struct ztm_error *err);
+/* Lifts a hold (the certificate is good again). ZTM_E_CONFLICT if it is not
+ * on hold (never revoked, or revoked for good); ZTM_E_NOTFOUND if unknown. */
+int ztm_store_cert_resume(struct ztm_store *s, const char *serial, const char *actor,
+                          struct ztm_error *err);
+/* Status of serial as issued by CA ca: REVOKED if it has a revocation (hold
+ * included), GOOD if issued, UNKNOWN otherwise (not ours, another CA's,
+ * reserved, abandoned). */
+int ztm_store_cert_status(struct ztm_store *s, const char *ca, const char *serial,
+                          struct ztm_cert_status_row *out, struct ztm_error *err);
+/* The newest revocation_log sequence number (0 if empty). */
+int ztm_store_revocation_seq(struct ztm_store *s, int64_t *seq, struct ztm_error *err);
+/* Calls fn for each change with seq > since, oldest first, at most limit
+ * (0: all); stops when fn returns non-zero. */
+int ztm_store_revocation_changes(struct ztm_store *s, int64_t since, int64_t limit,
+                                 int (*fn)(const struct ztm_revocation_event *ev, void *arg),
+                                 void *arg, struct ztm_error *err);
+/* Calls fn for each current revocation of CA ca in shard crl_shard (serial
+ * order); stops when fn returns non-zero. */
+int ztm_store_revocations_each(struct ztm_store *s, const char *ca, int64_t crl_shard,
+                               int (*fn)(const struct ztm_revocation *rev, void *arg), void *arg,
+                               struct ztm_error *err);
+
+/* --- revocation operations (docs/revocation.md, migration 4) ---------- */
+/* Revokes a device: every certificate it has (reserved ones too, so a
+ * registration in flight cannot issue afterwards) with reason, and its
+ * state -> revoked, in one transaction; *n (may be NULL) counts the
+ * certificates that changed. Revoking a revoked device succeeds (sweeping
+ * again). A retired device is ZTM_E_CONFLICT; reason certificateHold is
+ * ZTM_E_USAGE (that is ztm_store_device_suspend); unknown: ZTM_E_NOTFOUND. */
+int ztm_store_device_revoke(struct ztm_store *s, const char *serial, enum ztm_reason reason,
+                            int64_t when, const char *actor, int64_t *n, struct ztm_error *err);
+/* active or provisioned -> suspended, its current certificate on hold
+ * (certificateHold). ZTM_E_CONFLICT from any other state. */
+int ztm_store_device_suspend(struct ztm_store *s, const char *serial, int64_t when,
+                             const char *actor, struct ztm_error *err);
+/* suspended -> active, the hold lifted. ZTM_E_CONFLICT otherwise. */
+int ztm_store_device_resume(struct ztm_store *s, const char *serial, const char *actor,
+                            struct ztm_error *err);
+
+/* Mass revocation (DESIGN 4: needs a second person): a request names every
+ * device resting on a record made by one station, or for one work order,
+ * with recorded_at in [from, to]; a different operator approves it and it
+ * runs at once. */
+enum ztm_mass_selector { ZTM_MASS_STATION, ZTM_MASS_ORDER };
+enum ztm_mass_state { ZTM_MASS_PENDING, ZTM_MASS_EXECUTED, ZTM_MASS_REJECTED };
+struct ztm_mass_row {
+	int64_t id;
+	enum ztm_mass_selector selector;
+	int64_t target_id;      /* station or work order id */
+	char target[260];       /* "factory/station" or the order name, for people */
+	int64_t from, to;       /* recorded_at window, inclusive */
+	enum ztm_reason reason; /* never certificateHold */
+	char requested_by[128];
+	int64_t requested_at;
+	int64_t preview; /* devices the window matched when requested */
+	enum ztm_mass_state state;
+	char decided_by[128];
+	int64_t decided_at;
+	int64_t devices, certificates; /* what the execution changed */
+};
+const char *ztm_mass_state_name(enum ztm_mass_state st);
+/* Inserts a pending request from row (selector .. requested_at); sets
+ * row->id, row->preview and row->state. ZTM_E_USAGE for an empty window, a
+ * hold or an unknown reason, an empty actor. */
+int ztm_store_mass_request(struct ztm_store *s, struct ztm_mass_row *row, struct ztm_error *err);
+int ztm_store_mass_get(struct ztm_store *s, int64_t id, struct ztm_mass_row *out,
+                       struct ztm_error *err);
+/* Approves (and executes, in the same transaction) or rejects a pending
+ * request, by `who` at `when`; *out is the request afterwards. Approval by
+ * the requester is ZTM_E_DENIED (two-person rule); a request no longer
+ * pending is ZTM_E_CONFLICT. Executing revokes each matched device as
+ * ztm_store_device_revoke does; a matched record whose device never
+ * registered gets a device row in state revoked, so it never can. */
+int ztm_store_mass_decide(struct ztm_store *s, int64_t id, int approve, const char *who,
+                          int64_t when, struct ztm_mass_row *out, struct ztm_error *err);
+
+/* --- CRLs (docs/revocation.md, migration 4) ---------------------------- */
+/* The current CRL of one (CA, shard); number 0 = never built. */
+struct ztm_crl_row {
+	char ca[32];
+	int64_t shard;
+	int64_t number;                   /* cRLNumber; only grows */
+	int64_t built_seq;                /* revocation_log seq it reflects */
+	int64_t this_update, next_update; /* Unix seconds */
+	struct ztm_buf der;               /* empty while never built */
+};
+void ztm_crl_row_init(struct ztm_crl_row *row);
+void ztm_crl_row_free(struct ztm_crl_row *row);
+/* Calls fn for each CRL shard of CA ca that has certificates (ascending);
+ * stops when fn returns non-zero. */
+int ztm_store_crl_shards(struct ztm_store *s, const char *ca, int (*fn)(int64_t shard, void *arg),
+                         void *arg, struct ztm_error *err);
+/* The stored CRL (der included when want_der). ZTM_E_NOTFOUND if none was
+ * built yet. */
+int ztm_store_crl_get(struct ztm_store *s, const char *ca, int64_t shard, int want_der,
+                      struct ztm_crl_row *out, struct ztm_error *err);
+/* Claims the regeneration of (ca, shard) for `holder` until now + lease if
+ * it is due: never built, a revocation_log change for it newer than the
+ * stored CRL, or now >= next_update - refresh. *got = 1 when claimed (then
+ * *number is the number the new CRL must carry and *seq the revocation_log
+ * sequence it is built from: read every revocation after this call); 0
+ * when not due or another holder's claim is live. */
+int ztm_store_crl_claim(struct ztm_store *s, const char *ca, int64_t shard, const char *holder,
+                        int64_t now, int64_t lease, int64_t refresh, int *got, int64_t *number,
+                        int64_t *seq, struct ztm_error *err);
+/* Stores the CRL built under a claim and releases it, in one transaction:
+ * row->number must be the stored number + 1 (ZTM_E_CONFLICT otherwise, or
+ * when the claim is no longer holder's). */
+int ztm_store_crl_put(struct ztm_store *s, const struct ztm_crl_row *row, const char *holder,
+                      struct ztm_error *err);
+
 /* --- factories, stations, operators ----------------------------------- */
 int ztm_store_factory_add(struct ztm_store *s, const char *name, int64_t *id,
                           struct ztm_error *err);
@@ -272,8 +482,9 @@ int ztm_store_station_set_cert(struct ztm_store *s, int64_t id, const char *seri
 /* -> revoked, with revoked_at = when (Unix seconds, >= 1, else ZTM_E_USAGE):
  * records the station made at or after it no longer vet. Revoking a revoked
  * station succeeds and keeps the earlier time, so a second revocation can
- * only widen the voided range. The station's current certificate becomes
- * 'revoked' too. ZTM_E_NOTFOUND for an unknown id. */
+ * only widen the voided range. The station's current certificate is
+ * revoked too (reason privilegeWithdrawn, by "system:station-revoke"; it
+ * appears on the station CA's CRL). ZTM_E_NOTFOUND for an unknown id. */
 int ztm_store_station_revoke(struct ztm_store *s, int64_t id, int64_t when, struct ztm_error *err);
 int ztm_store_operator_add(struct ztm_store *s, const char *name, enum ztm_role role, int64_t *id,
                            struct ztm_error *err);
@@ -376,6 +587,27 @@ int ztm_store_device_count(struct ztm_store *s, enum ztm_device_state state, int
 int ztm_store_device_set_state(struct ztm_store *s, const char *serial, enum ztm_device_state state,
                                const char *cert_serial, const char *key_spki,
                                struct ztm_error *err);
+/* --- device lifecycle (docs/lifecycle.md, migration 4) ----------------- */
+/* Sets a product's certificate policy; a value < 0 keeps the stored one.
+ * ZTM_E_NOTFOUND for an unknown product, ZTM_E_USAGE out of range. */
+int ztm_store_product_set_policy(struct ztm_store *s, const char *name, int64_t lifetime_days,
+                                 int64_t renew_window_days, int64_t renew_grace_days,
+                                 struct ztm_error *err);
+/* A product by its row id (a device's product_id). */
+int ztm_store_product_get_id(struct ztm_store *s, int64_t id, struct ztm_product_row *out,
+                             struct ztm_error *err);
+/* A replacement registration: the device row moves to the record and the
+ * new key, state manufactured (registration under way), no certificate,
+ * registered_at = now. ZTM_E_NOTFOUND for an unknown serial. */
+int ztm_store_device_replace(struct ztm_store *s, const char *serial, int64_t record_id,
+                             const char *key_spki, struct ztm_error *err);
+/* Revokes every reserved or issued certificate of one owner except `keep`
+ * (a serial, or NULL), as ztm_store_owner_revoke does: a re-key revokes the
+ * device's older certificates in the commit that records the new one. */
+int ztm_store_owner_revoke_except(struct ztm_store *s, const char *owner_kind, int64_t owner_id,
+                                  const char *keep, enum ztm_reason reason, int64_t when,
+                                  const char *actor, int64_t *n, struct ztm_error *err);
+
 /* Adds a firmware SHA-256 (hex) to a product's approved list (again: success). */
 int ztm_store_firmware_approve(struct ztm_store *s, int64_t product_id, const char *sha256,
                                struct ztm_error *err);
@@ -388,5 +620,37 @@ int ztm_store_alert(struct ztm_store *s, const char *kind, const char *serial, c
                     struct ztm_error *err);
 /* Number of alerts of that kind (NULL: all). */
 int ztm_store_alert_count(struct ztm_store *s, const char *kind, int64_t *n, struct ztm_error *err);
+
+/* --- owners, ownership and vouchers (migration 3) ----------------------- */
+/* Inserts an owner with its trust anchor (DER, 1..ZTM_ANCHOR_MAX bytes;
+ * the caller has parsed it). ZTM_E_EXISTS for a taken name. */
+int ztm_store_owner_add(struct ztm_store *s, const char *name, const uint8_t *der, size_t len,
+                        int64_t *id, struct ztm_error *err);
+int ztm_store_owner_get(struct ztm_store *s, const char *name, struct ztm_owner_row *out,
+                        struct ztm_error *err);
+int ztm_store_owner_get_id(struct ztm_store *s, int64_t id, struct ztm_owner_row *out,
+                           struct ztm_error *err);
+/* Calls fn for each owner (name order); stops if fn != 0. */
+int ztm_store_owner_each(struct ztm_store *s, int (*fn)(const struct ztm_owner_row *row, void *arg),
+                         void *arg, struct ztm_error *err);
+/* An operator of role owner acting for owner_id. ZTM_E_EXISTS for a taken
+ * name, ZTM_E_NOTFOUND for an unknown owner. */
+int ztm_store_owner_operator_add(struct ztm_store *s, const char *name, int64_t owner_id,
+                                 int64_t *id, struct ztm_error *err);
+/* devices.owner_id = owner_id. ZTM_E_NOTFOUND for an unknown device or owner. */
+int ztm_store_device_set_owner(struct ztm_store *s, const char *serial, int64_t owner_id,
+                               struct ztm_error *err);
+/* Devices in id order after after_id, at most limit of them, only those of
+ * owner_id when it is not 0; stops if fn != 0. */
+int ztm_store_device_each(struct ztm_store *s, int64_t owner_id, int64_t after_id, int64_t limit,
+                          int (*fn)(const struct ztm_device_row *row, void *arg), void *arg,
+                          struct ztm_error *err);
+/* Appends a record of a signed voucher (hex SHA-256 of its DER). */
+int ztm_store_voucher_add(struct ztm_store *s, int64_t device_id, int64_t owner_id,
+                          int64_t created_on, int64_t expires_on, const char *sha256,
+                          const char *actor, struct ztm_error *err);
+/* Number of vouchers recorded for a device (0 = all devices). */
+int ztm_store_voucher_count(struct ztm_store *s, int64_t device_id, int64_t *n,
+                            struct ztm_error *err);
 
 #endif

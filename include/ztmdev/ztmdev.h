@@ -73,6 +73,9 @@ struct ztmdev_status {
 	char subject[256];     /* RFC 2253 */
 	char cert_serial[129]; /* lower-case hex */
 	int64_t not_after;     /* seconds since the epoch */
+	/* The owner's trust anchor installed by ztmdev_voucher_install, RFC
+	 * 2253 subject; "" while the OEM holds the device. */
+	char owner_subject[256];
 };
 
 /* A context for the device directory dir (created 0700 by ztmdev_init).
@@ -115,7 +118,23 @@ int ztmdev_enroll(struct ztmdev *dev);
 /* GET /api/v1/device/whoami with the operational credential; a 200 makes
  * the state active. */
 int ztmdev_activate(struct ztmdev *dev);
+/* EST simplereenroll with the operational credential (RFC 7030 §4.2.2):
+ * renews the certificate for the same key (rekey 0) or for a new key
+ * (rekey 1: generated and stored like the first, in key.new.pem, and put
+ * in key.pem's place only once its certificate is installed; a retry after
+ * a failure reuses it). Waits out 202 replies; verifies the reply as
+ * ztmdev_enroll does; installs it; the state stays as it was. */
+int ztmdev_renew(struct ztmdev *dev, int rekey);
 int ztmdev_status(struct ztmdev *dev, struct ztmdev_status *st);
+
+/* Transfer of ownership (docs/vouchers.md): verifies an ownership voucher
+ * (CMS, DER) against the pinned anchor (ztmdev_set_anchor: the signer must
+ * chain to one of its roots and carry the voucher-signing EKU), checks it
+ * names this device's serial and operational key and is valid at the
+ * caller's clock, then installs the owner's trust anchor (owner.pem) and
+ * keeps the voucher (voucher.cms), each written atomically. Needs a
+ * provisioned or active device. On failure nothing is written. */
+int ztmdev_voucher_install(struct ztmdev *dev, const uint8_t *der, size_t len);
 
 /* "none", "manufactured", "provisioned", "active". */
 const char *ztmdev_state_name(enum ztmdev_state s);

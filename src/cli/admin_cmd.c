@@ -39,9 +39,10 @@ static int usage_station(void)
 static int usage_operator(void)
 {
 	fprintf(stderr,
-	        "usage: ztm operator add --name N --role ROLE [connection]\n"
+	        "usage: ztm operator add --name N --role ROLE [--owner O] [connection]\n"
 	        "         ROLE: admin security-officer planner firmware-signer release-approver "
-	        "auditor\n"
+	        "auditor owner\n"
+	        "         (role owner: an owner's operator, bound to owner O)\n"
 	        "         prints the operator's one-time enrollment code on stdout\n"
 	        "       ztm operator enroll --name N (--code-file FILE | env ZTM_ENROLL_CODE)\n"
 	        "         --key KEY-URI [--key-pass-file FILE] --out OPERATOR.crt --server URL "
@@ -51,7 +52,7 @@ static int usage_operator(void)
 
 struct args {
 	struct ztm_client_opts conn;
-	const char *name, *factory, *role, *code_file, *out, *alg, *since;
+	const char *name, *factory, *role, *code_file, *out, *alg, *since, *owner;
 };
 
 static int parse(int argc, char **argv, struct args *a)
@@ -65,6 +66,7 @@ static int parse(int argc, char **argv, struct args *a)
 	    {"out", required_argument, NULL, 'o'},
 	    {"alg", required_argument, NULL, 'a'},
 	    {"since", required_argument, NULL, 's'},
+	    {"owner", required_argument, NULL, 'O'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -96,6 +98,9 @@ static int parse(int argc, char **argv, struct args *a)
 			break;
 		case 's':
 			a->since = optarg;
+			break;
+		case 'O':
+			a->owner = optarg;
 			break;
 		default:
 			return -1;
@@ -275,7 +280,7 @@ int cmd_operator(int argc, char **argv)
 {
 	struct args a;
 	struct ztm_error err;
-	json_t *j;
+	json_t *j, *body;
 
 	if (argc < 2 || parse(argc - 1, argv + 1, &a) != 0)
 		return usage_operator();
@@ -287,8 +292,10 @@ int cmd_operator(int argc, char **argv)
 		return usage_operator();
 	if (ztm_client_opts_env(&a.conn, 1, &err) != 0)
 		return cli_fail("operator add", &err);
-	j = cli_post_json(&a.conn, "/api/v1/operators",
-	                  json_pack("{s:s,s:s}", "name", a.name, "role", a.role), &err);
+	body = json_pack("{s:s,s:s}", "name", a.name, "role", a.role);
+	if (body != NULL && a.owner != NULL)
+		json_object_set_new(body, "owner", json_string(a.owner));
+	j = cli_post_json(&a.conn, "/api/v1/operators", body, &err);
 	if (j == NULL)
 		return cli_fail("operator add", &err);
 	return print_created("operator", j);

@@ -44,6 +44,16 @@ int cmd_operator(int argc, char **argv);
 int cmd_server(int argc, char **argv);
 int cmd_product(int argc, char **argv);
 int cmd_order(int argc, char **argv);
+int cmd_owner(int argc, char **argv);
+/* `ztm device list|show|transfer` (owner_cmd.c) and `ztm device
+ * revoke|suspend|resume` (revoke_cmd.c), called by cmd_device. */
+int cli_device_owned(int argc, char **argv);
+int cli_device_revocation(int argc, char **argv);
+/* `ztm device ...` (device_cmd.c). */
+int cmd_device(int argc, char **argv);
+/* revoke_cmd.c */
+int cmd_cert(int argc, char **argv);
+int cmd_revocation(int argc, char **argv);
 /* `ztm demo` (demo.c). */
 int cmd_demo(int argc, char **argv);
 

@@ -54,10 +54,11 @@ int demo_count_device_certs(struct demo *d, int64_t *n, struct ztm_error *err)
 	return ztm_store_cert_each(d->store, ZTM_CERT_ISSUED, count_device, n, err);
 }
 
-/* Issued certificates per issuing CA, in the order first seen. */
+/* Issued certificates per issuing CA, in the order first seen; ztmd's own
+ * OCSP responder certificates are counted apart. */
 struct per_ca {
 	char ca[8][32];
-	int64_t n[8], other;
+	int64_t n[8], other, responders;
 	size_t k;
 };
 
@@ -66,6 +67,10 @@ static int count_ca(const struct ztm_cert_row *row, void *arg)
 	struct per_ca *p = arg;
 	size_t i;
 
+	if (strcmp(row->profile, "ocsp") == 0) {
+		p->responders++;
+		return 0;
+	}
 	for (i = 0; i < p->k; i++)
 		if (strcmp(p->ca[i], row->ca) == 0)
 			break;
@@ -160,6 +165,9 @@ static int certificates(struct out *o, struct ztm_error *err)
 	if (p.other > 0)
 		put(o, " other %lld", (long long)p.other);
 	put(o, "\n");
+	if (p.responders > 0)
+		put(o, "%-20s %lld (ztmd's own, one per CA with OCSP)\n", "OCSP responders",
+		    (long long)p.responders);
 	/* WO-1's devices and factory-2's first board; no attacker. */
 	expect(o, dev, (int64_t)o->d->devices + 1, "device certificates issued");
 	return 0;

@@ -1,4 +1,4 @@
-/* prod_cmd.c - `ztm product add|show` and `ztm order add|show|close`: the
+/* prod_cmd.c - `ztm product add|set|show` and `ztm order add|show|close`: the
  * production plan over the admin API (docs/api.md). Replies are printed as
  * JSON on stdout; what happened goes to stderr. */
 #include <stdio.h>
@@ -10,12 +10,19 @@
 
 static int usage_product(void)
 {
-	fprintf(stderr,
-	        "usage: ztm product add --name N --class C --hw-type OID [--lifetime-days D]\n"
-	        "         [--key-types p256,p384,ed25519,rsa3072] [--require-fw-hash]\n"
-	        "         [--allow-injected] [connection]\n"
-	        "         defaults: --lifetime-days 3650, --key-types p256\n"
-	        "       ztm product show --name N [connection]\n\n" CLI_CONN_USAGE);
+	fprintf(
+	    stderr,
+	    "usage: ztm product add --name N --class C --hw-type OID [--lifetime-days D]\n"
+	    "         [--key-types p256,p384,ed25519,rsa3072] [--require-fw-hash]\n"
+	    "         [--allow-injected] [--renew-window-days W] [--renew-grace-days G]\n"
+	    "         [connection]\n"
+	    "         defaults: --lifetime-days 3650, --key-types p256,\n"
+	    "         --renew-window-days 30, --renew-grace-days 0\n"
+	    "       ztm product set --name N [--lifetime-days D] [--renew-window-days W]\n"
+	    "         [--renew-grace-days G] [connection]\n"
+	    "       ztm product show --name N [connection]\n"
+	    "  W: a device renews in the last W days of its certificate; G: up to G\n"
+	    "  days after it expired (0: an expired certificate never renews).\n\n" CLI_CONN_USAGE);
 	return ZTM_EXIT_USAGE;
 }
 
@@ -33,7 +40,7 @@ static int usage_order(void)
 struct pargs {
 	struct ztm_client_opts conn;
 	const char *name, *cls, *hw_type, *lifetime, *key_types, *product, *factory, *quota,
-	    *not_before, *not_after;
+	    *not_before, *not_after, *window, *grace;
 	int require_fw_hash, allow_injected;
 };
 
@@ -53,6 +60,8 @@ static int parse(int argc, char **argv, struct pargs *a)
 	    {"quota", required_argument, NULL, 'q'},
 	    {"not-before", required_argument, NULL, 'b'},
 	    {"not-after", required_argument, NULL, 'a'},
+	    {"renew-window-days", required_argument, NULL, 'W'},
+	    {"renew-grace-days", required_argument, NULL, 'G'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -99,6 +108,12 @@ static int parse(int argc, char **argv, struct pargs *a)
 			break;
 		case 'a':
 			a->not_after = optarg;
+			break;
+		case 'W':
+			a->window = optarg;
+			break;
+		case 'G':
+			a->grace = optarg;
 			break;
 		default:
 			return -1;
@@ -168,12 +183,42 @@ static int show(struct pargs *a, const char *cmd, const char *prefix)
 	return print_reply(NULL, j);
 }
 
+/* The policy options present into body; -1 with a message on one that is
+ * not a number. The server judges the ranges (and says them). */
+static int policy_fields(const struct pargs *a, const char *cmd, json_t *body)
+{
+	const struct {
+		const char *val, *opt, *field;
+		uint64_t min, max;
+	} f[] = {
+	    {a->lifetime, "--lifetime-days", "lifetime_days", 0, 1000000},
+	    {a->window, "--renew-window-days", "renew_window_days", 0, 1000000},
+	    {a->grace, "--renew-grace-days", "renew_grace_days", 0, 1000000},
+	};
+	uint64_t v;
+	size_t i;
+
+	for (i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+		if (f[i].val == NULL)
+			continue;
+		if (ztm_parse_u64(f[i].val, f[i].min, f[i].max, &v) != 0) {
+			fprintf(stderr, "ztm product %s: %s wants a number of days in %llu..%llu\n",
+			        cmd, f[i].opt, (unsigned long long)f[i].min,
+			        (unsigned long long)f[i].max);
+			return -1;
+		}
+		if (body != NULL)
+			json_object_set_new(body, f[i].field, json_integer((json_int_t)v));
+	}
+	return 0;
+}
+
 int cmd_product(int argc, char **argv)
 {
 	struct pargs a;
 	struct ztm_error err;
 	json_t *body, *j;
-	uint64_t days;
+	char path[128];
 
 	if (argc < 2 || parse(argc - 1, argv + 1, &a) != 0 || a.name == NULL)
 		return usage_product();
@@ -184,19 +229,35 @@ int cmd_product(int argc, char **argv)
 			return cli_fail("product show", &err);
 		return show(&a, "product show", "/api/v1/products/");
 	}
+	if (strcmp(argv[1], "set") == 0) {
+		if (!path_name(a.name) || a.cls != NULL || a.hw_type != NULL ||
+		    a.key_types != NULL || a.require_fw_hash || a.allow_injected ||
+		    (a.lifetime == NULL && a.window == NULL && a.grace == NULL))
+			return usage_product();
+		if (policy_fields(&a, "set", NULL) != 0)
+			return ZTM_EXIT_USAGE;
+		if (ztm_client_opts_env(&a.conn, 1, &err) != 0)
+			return cli_fail("product set", &err);
+		body = json_object();
+		if (body != NULL)
+			policy_fields(&a, "set", body);
+		snprintf(path, sizeof(path), "/api/v1/products/%s/policy", a.name);
+		j = cli_post_json(&a.conn, path, body, &err);
+		if (j == NULL)
+			return cli_fail("product set", &err);
+		return print_reply("product policy set", j);
+	}
 	if (strcmp(argv[1], "add") != 0 || a.cls == NULL || a.hw_type == NULL)
 		return usage_product();
-	if (a.lifetime != NULL && ztm_parse_u64(a.lifetime, 0, 1000000, &days) != 0) {
-		fprintf(stderr, "ztm product add: --lifetime-days wants a number of days\n");
+	if (policy_fields(&a, "add", NULL) != 0)
 		return ZTM_EXIT_USAGE;
-	}
 	if (ztm_client_opts_env(&a.conn, 1, &err) != 0)
 		return cli_fail("product add", &err);
 	body = json_pack("{s:s,s:s,s:s,s:b,s:b}", "name", a.name, "device_class", a.cls,
 	                 "hw_type_oid", a.hw_type, "require_fw_hash", a.require_fw_hash,
 	                 "allow_injected", a.allow_injected);
-	if (body != NULL && a.lifetime != NULL)
-		json_object_set_new(body, "lifetime_days", json_integer((json_int_t)days));
+	if (body != NULL)
+		policy_fields(&a, "add", body);
 	if (body != NULL && a.key_types != NULL)
 		json_object_set_new(body, "key_types", key_list(a.key_types));
 	j = cli_post_json(&a.conn, "/api/v1/products", body, &err);

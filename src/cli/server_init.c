@@ -1,7 +1,14 @@
 /* server_init.c - `ztm server init`: prepares a ztmd deployment from a
  * ceremony directory. It issues ztmd's TLS server certificate from the
- * ceremony's `tls` CA (online key), and writes ztmd.conf pointing at the
- * online CA material. The root key is not needed and not touched. */
+ * ceremony's `tls` CA (online key) and its ownership-voucher signer from the
+ * `codesign` CA, and writes ztmd.conf pointing at the online CA material.
+ * The root key is not needed and not touched.
+ *
+ * It also generates one OCSP responder key per CA that answers OCSP
+ * (device, station, operator), encrypted with the online passphrase like
+ * the CA keys. It does not certify them: ztmd issues each responder's short
+ * lived certificate from the CA itself and renews it before it expires
+ * (src/server/ocsp_responder.c), which a one-time command could not. */
 #include <limits.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -24,15 +31,18 @@
 static int usage(void)
 {
 	fprintf(stderr, "usage: ztm server init --ceremony DIR --out DIR [--listen HOST:PORT]\n"
-	                "         [--dns NAME]... [--ip ADDR]... [--workers N]\n"
+	                "         [--dns NAME]... [--ip ADDR]... [--workers N] [--public-url URL]\n"
 	                "  Issues ztmd's TLS certificate from the ceremony's tls CA and writes\n"
 	                "  OUT/ztmd.conf (defaults: --listen 127.0.0.1:8443 --dns localhost --ip "
-	                "127.0.0.1).\n");
+	                "127.0.0.1).\n"
+	                "  --public-url URL: where relying parties reach ztmd; each CA's crl_url\n"
+	                "  becomes URL/crl/<ca> (certificates then name their CRL shard).\n");
 	return ZTM_EXIT_USAGE;
 }
 
 struct init_opts {
-	const char *ceremony, *out, *listen, *workers;
+	const char *ceremony, *out, *listen, *workers, *public_url;
+	size_t public_len; /* without a trailing '/' */
 	const char *dns[MAX_SAN], *ip[MAX_SAN];
 	size_t ndns, nip;
 	char cdir[PATH_MAX], odir[PATH_MAX];
@@ -131,6 +141,113 @@ out:
 	return rc;
 }
 
+/* The CAs with an OCSP responder. */
+static const char *const ocsp_cas[] = {"device", "station", "operator"};
+
+static int make_responder_keys(struct init_opts *o, struct ztm_error *err)
+{
+	char passfile[PATH_MAX + 64], uri[PATH_MAX + 80];
+	struct ztm_key_opts kopts;
+	struct ztm_buf pass;
+	EVP_PKEY *k;
+	size_t i;
+	int rc = -1;
+
+	ztm_buf_init(&pass, 4096);
+	memset(&kopts, 0, sizeof(kopts));
+	snprintf(passfile, sizeof(passfile), "%s/online.pass", o->cdir);
+	if (ztm_secret_read(passfile, &pass, err) != 0)
+		goto out;
+	kopts.pass = (const char *)pass.data;
+	for (i = 0; i < sizeof(ocsp_cas) / sizeof(ocsp_cas[0]); i++) {
+		snprintf(uri, sizeof(uri), "file:%s/ocsp-%s.key", o->odir, ocsp_cas[i]);
+		k = ztm_key_generate(uri, ZTM_KEY_P256, &kopts, err);
+		if (k == NULL)
+			goto out;
+		EVP_PKEY_free(k);
+	}
+	rc = 0;
+out:
+	ztm_buf_free(&pass);
+	return rc;
+}
+
+/* Issues OUT/voucher.crt (signer + codesign CA) for OUT/voucher.key: the
+ * key ztmd signs ownership vouchers with (docs/vouchers.md). The codesign CA
+ * issues it because devices already verify what that CA's leaves sign
+ * (firmware); the voucher EKU keeps the two kinds of signer apart. */
+static int issue_voucher_signer(struct init_opts *o, struct ztm_error *err)
+{
+	char path[PATH_MAX + 64], keyuri[PATH_MAX + 80], passfile[PATH_MAX + 64];
+	struct ztm_key_opts kopts;
+	struct ztm_buf pass, der;
+	struct ztm_name_attr subject[2];
+	struct ztm_issue_req req;
+	X509 *ca_cert = NULL, *leaf = NULL;
+	EVP_PKEY *ca_key = NULL, *key = NULL;
+	struct ztm_ca *ca = NULL;
+	unsigned char *spki = NULL;
+	const unsigned char *p;
+	int spki_len, rc = -1;
+	BIO *mem = NULL;
+	char *mp;
+	long mn;
+
+	ztm_buf_init(&pass, 4096);
+	ztm_buf_init(&der, 0);
+	memset(&kopts, 0, sizeof(kopts));
+	snprintf(passfile, sizeof(passfile), "%s/online.pass", o->cdir);
+	if (ztm_secret_read(passfile, &pass, err) != 0)
+		goto out;
+	kopts.pass = (const char *)pass.data;
+	snprintf(path, sizeof(path), "%s/ca/codesign.crt", o->cdir);
+	if ((ca_cert = ztm_cert_load_pem(path, err)) == NULL)
+		goto out;
+	snprintf(keyuri, sizeof(keyuri), "file:%s/ca/codesign.key", o->cdir);
+	if ((ca_key = ztm_key_load(keyuri, &kopts, err)) == NULL ||
+	    (ca = ztm_ca_new("codesign", ca_cert, ca_key, NULL, err)) == NULL)
+		goto out;
+	snprintf(keyuri, sizeof(keyuri), "file:%s/voucher.key", o->odir);
+	if ((key = ztm_key_generate(keyuri, ZTM_KEY_P256, &kopts, err)) == NULL)
+		goto out;
+	if ((spki_len = i2d_PUBKEY(key, &spki)) <= 0) {
+		ztm_error_ossl(err, ZTM_E_CRYPTO, "encoding the voucher signer key");
+		goto out;
+	}
+	subject[0] = (struct ztm_name_attr){ZTM_ATTR_O, o->org};
+	subject[1] = (struct ztm_name_attr){ZTM_ATTR_CN, "ztmd voucher signer"};
+	memset(&req, 0, sizeof(req));
+	req.profile = "voucher";
+	req.subject = subject;
+	req.n_subject = 2;
+	req.spki.p = spki;
+	req.spki.len = (size_t)spki_len;
+	if (ztm_serial_new(req.serial, err) != 0 || ztm_issue(ca, &req, &der, err) != 0)
+		goto out;
+	p = der.data;
+	leaf = d2i_X509(NULL, &p, (long)der.len);
+	mem = BIO_new(BIO_s_mem());
+	if (leaf == NULL || mem == NULL || PEM_write_bio_X509(mem, leaf) != 1 ||
+	    PEM_write_bio_X509(mem, ca_cert) != 1) {
+		ztm_error_ossl(err, ZTM_E_CRYPTO, "encoding the voucher signer certificate");
+		goto out;
+	}
+	mn = BIO_get_mem_data(mem, &mp);
+	snprintf(path, sizeof(path), "%s/voucher.crt", o->odir);
+	rc = ztm_file_write(path, mp, (size_t)mn, 0644, 1, err);
+out:
+	BIO_free(mem);
+	X509_free(leaf);
+	OPENSSL_free(spki);
+	ztm_ca_free(ca);
+	EVP_PKEY_free(key);
+	EVP_PKEY_free(ca_key);
+	X509_free(ca_cert);
+	ztm_buf_free(&pass);
+	ztm_buf_free(&der);
+	return rc;
+}
+
 static int write_config(struct init_opts *o, struct ztm_error *err)
 {
 	static const char *cas[] = {"device", "station", "operator", "ocsp", "codesign"};
@@ -152,20 +269,36 @@ static int write_config(struct init_opts *o, struct ztm_error *err)
 	               "\n[store]\nurl = sqlite:%s/ztm.db\n"
 	               "\n[ca]\nroot = %s/root/root.crt\n",
 	               o->odir, o->odir, o->cdir, o->cdir, o->odir, o->cdir);
-	for (i = 0; i < sizeof(cas) / sizeof(cas[0]); i++)
+	for (i = 0; i < sizeof(cas) / sizeof(cas[0]); i++) {
+		size_t k;
 		ztm_buf_printf(&c,
 		               "\n[ca.%s]\ncert = %s/ca/%s.crt\nkey = file:%s/ca/%s.key\n"
 		               "key_pass_file = %s/online.pass\n",
 		               cas[i], o->cdir, cas[i], o->cdir, cas[i], o->cdir);
+		for (k = 0; k < sizeof(ocsp_cas) / sizeof(ocsp_cas[0]); k++)
+			if (strcmp(cas[i], ocsp_cas[k]) == 0)
+				ztm_buf_printf(&c, "responder_key = file:%s/ocsp-%s.key\n", o->odir,
+				               cas[i]);
+		/* The CRL shards of this CA are served at <url>/crl/<ca>/<n>.crl. */
+		if (o->public_url != NULL)
+			ztm_buf_printf(&c, "crl_url = %.*s/crl/%s\n", (int)o->public_len,
+			               o->public_url, cas[i]);
+	}
 	ztm_buf_printf(&c, "\n[subject]\norganization = \"%s\"\n", o->org);
 	ztm_buf_printf(&c, "\n[bootstrap]\nadmin_cert = %s/operators/admin.crt\n", o->cdir);
+	ztm_buf_printf(&c,
+	               "\n[voucher]\ncert = %s/voucher.crt\nkey = file:%s/voucher.key\n"
+	               "key_pass_file = %s/online.pass\n",
+	               o->odir, o->odir, o->cdir);
 	snprintf(path, sizeof(path), "%s/ztmd.conf", o->odir);
 	rc = ztm_file_write(path, c.data, c.len, 0600, 1, err);
 	ztm_buf_free(&c);
 	return rc;
 }
 
-static const char *const outputs[] = {"server.key", "server.crt", "ztmd.conf"};
+static const char *const outputs[] = {"server.key",        "server.crt",      "voucher.key",
+                                      "voucher.crt",       "ocsp-device.key", "ocsp-station.key",
+                                      "ocsp-operator.key", "ztmd.conf"};
 
 static int already_set_up(const struct init_opts *o, struct ztm_error *err)
 {
@@ -195,13 +328,10 @@ static void remove_outputs(const struct init_opts *o)
 int cmd_server(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"ceremony", required_argument, NULL, 'c'},
-	    {"out", required_argument, NULL, 'o'},
-	    {"listen", required_argument, NULL, 'l'},
-	    {"dns", required_argument, NULL, 'd'},
-	    {"ip", required_argument, NULL, 'i'},
-	    {"workers", required_argument, NULL, 'w'},
-	    {NULL, 0, NULL, 0},
+	    {"ceremony", required_argument, NULL, 'c'},   {"out", required_argument, NULL, 'o'},
+	    {"listen", required_argument, NULL, 'l'},     {"dns", required_argument, NULL, 'd'},
+	    {"ip", required_argument, NULL, 'i'},         {"workers", required_argument, NULL, 'w'},
+	    {"public-url", required_argument, NULL, 'u'}, {NULL, 0, NULL, 0},
 	};
 	struct init_opts o;
 	struct ztm_error err;
@@ -226,6 +356,9 @@ int cmd_server(int argc, char **argv)
 		case 'w':
 			o.workers = optarg;
 			break;
+		case 'u':
+			o.public_url = optarg;
+			break;
 		case 'd':
 			if (o.ndns == MAX_SAN)
 				return usage();
@@ -242,6 +375,21 @@ int cmd_server(int argc, char **argv)
 	}
 	if (optind != argc - 1 || o.ceremony == NULL || o.out == NULL)
 		return usage();
+	if (o.public_url != NULL) {
+		o.public_len = strlen(o.public_url);
+		while (o.public_len > 0 && o.public_url[o.public_len - 1] == '/')
+			o.public_len--;
+		/* It is written into certificates: a plain URL, nothing else. */
+		if ((strncmp(o.public_url, "http://", 7) != 0 &&
+		     strncmp(o.public_url, "https://", 8) != 0) ||
+		    o.public_len < 9 || o.public_len > 200 ||
+		    strcspn(o.public_url, " \t\r\n\"'#;[]") < strlen(o.public_url)) {
+			fprintf(
+			    stderr,
+			    "ztm server init: --public-url wants http(s)://HOST[:PORT][/PATH]\n");
+			return ZTM_EXIT_USAGE;
+		}
+	}
 	if (o.ndns == 0 && o.nip == 0) {
 		o.dns[o.ndns++] = "localhost";
 		o.ip[o.nip++] = "127.0.0.1";
@@ -258,7 +406,8 @@ int cmd_server(int argc, char **argv)
 	}
 	if (already_set_up(&o, &err) != 0)
 		return cli_fail("server init", &err);
-	if (issue_server_cert(&o, &err) != 0 || write_config(&o, &err) != 0) {
+	if (issue_server_cert(&o, &err) != 0 || issue_voucher_signer(&o, &err) != 0 ||
+	    make_responder_keys(&o, &err) != 0 || write_config(&o, &err) != 0) {
 		/* Nothing half-made stays behind: a second run starts clean. */
 		remove_outputs(&o);
 		return cli_fail("server init", &err);

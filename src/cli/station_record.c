@@ -21,10 +21,11 @@ static int usage(void)
 	        "usage: ztm station record --queue DIR --bootstrap-cert CERT --serial S\n"
 	        "         --product P --order O --hw-rev R --mac aa:bb:cc:dd:ee:ff\n"
 	        "         --fw-version V --fw-sha256 HEX --test pass|fail\n"
-	        "         [--key-origin device|injected] [--replace]\n"
+	        "         [--key-origin device|injected] [--replace] [--replacement]\n"
 	        "  CERT: the device's self-signed bootstrap certificate (PEM or DER) whose\n"
 	        "  subject serialNumber is S. --replace overwrites a record of S that is\n"
-	        "  still queued (a re-test before the next sync).\n");
+	        "  still queued (a re-test before the next sync). --replacement records a\n"
+	        "  registered device again with its new key after repair (no quota).\n");
 	return ZTM_EXIT_USAGE;
 }
 
@@ -148,6 +149,7 @@ int station_record(int argc, char **argv)
 	    {"bootstrap-cert", required_argument, NULL, 'b'},
 	    {"key-origin", required_argument, NULL, 'k'},
 	    {"replace", no_argument, NULL, 'R'},
+	    {"replacement", no_argument, NULL, 'P'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -156,7 +158,7 @@ int station_record(int argc, char **argv)
 	struct ztm_record *r = calloc(1, sizeof(*r));
 	struct ztm_error err;
 	char path[4200];
-	int c, replace = 0, rc = ZTM_EXIT_FAIL;
+	int c, replace = 0, replacement = 0, rc = ZTM_EXIT_FAIL;
 
 	if (r == NULL) {
 		fprintf(stderr, "ztm station record: out of memory\n");
@@ -180,6 +182,9 @@ int station_record(int argc, char **argv)
 		case 'R':
 			replace = 1;
 			break;
+		case 'P':
+			replacement = 1;
+			break;
 		default:
 			goto usage;
 		}
@@ -192,12 +197,14 @@ int station_record(int argc, char **argv)
 		ztm_error_set(&err, ZTM_E_USAGE, "--key-origin must be device or injected");
 		goto fail;
 	}
+	r->kind = replacement ? ZTM_RECORD_REPLACEMENT : ZTM_RECORD_NEW;
 	r->recorded_at = (int64_t)time(NULL);
 	if (read_cert(cert, r, &err) != 0 ||
 	    station_queue_put(queue, r, replace, path, sizeof(path), &err) != 0)
 		goto fail;
-	fprintf(stderr, "recorded %s (test %s, key %s): %s\n", r->serial,
-	        ztm_test_result_name(r->test_result), ztm_key_origin_name(r->key_origin), path);
+	fprintf(stderr, "recorded %s%s (test %s, key %s): %s\n", r->serial,
+	        replacement ? " as a replacement" : "", ztm_test_result_name(r->test_result),
+	        ztm_key_origin_name(r->key_origin), path);
 	rc = ZTM_EXIT_OK;
 	goto out;
 usage:

@@ -172,10 +172,12 @@ static int time_member(struct jp *j, const char *key, int64_t *out)
 }
 
 /* Object framing: calls member(j, index of key in keys[], arg) for each
- * member; unknown and duplicate keys refused, every key required. */
+ * member; unknown and duplicate keys refused, every key required but those
+ * whose bit is set in optional. */
 typedef int (*member_fn)(struct jp *j, size_t k, void *arg);
 
-static int object(struct jp *j, const char *const *keys, size_t nkeys, member_fn member, void *arg)
+static int object_opt(struct jp *j, const char *const *keys, size_t nkeys, uint32_t optional,
+                      member_fn member, void *arg)
 {
 	char key[65];
 	size_t len, k;
@@ -210,9 +212,14 @@ static int object(struct jp *j, const char *const *keys, size_t nkeys, member_fn
 			return syntax(j, "',' or '}' expected");
 	}
 	for (k = 0; k < nkeys; k++)
-		if (!(seen & (1u << k)))
+		if (!(seen & (1u << k)) && !(optional & (1u << k)))
 			return ztm_error_set(j->err, ZTM_E_PARSE, "%s: missing", keys[k]);
 	return 0;
+}
+
+static int object(struct jp *j, const char *const *keys, size_t nkeys, member_fn member, void *arg)
+{
+	return object_opt(j, keys, nkeys, 0, member, arg);
 }
 
 /* Canonical base64 of one line (what ztm_b64_encode makes): a multiple of
@@ -262,8 +269,9 @@ static int b64_cert(const char *s, size_t n, struct ztm_record *r)
 
 static const char *const rec_keys[] = {
     "serial",    "product",     "order",      "hw_rev",         "mac",         "fw_version",
-    "fw_sha256", "test_result", "key_origin", "bootstrap_cert", "recorded_at",
+    "fw_sha256", "test_result", "key_origin", "bootstrap_cert", "recorded_at", "kind",
 };
+#define REC_KIND_BIT (1u << 11) /* "kind" is optional: absent = new */
 
 /* The bootstrap_cert text: one line of base64 up to ZTM_RECORD_MAX_CERT
  * bytes (as ztm_record_from_obj). */
@@ -319,8 +327,16 @@ static int record_member(struct jp *j, size_t k, void *arg)
 		if (b64_cert(b64, len, r) != 0)
 			return ztm_error_set(j->err, ZTM_E_PARSE, "bootstrap_cert: bad base64");
 		return 0;
-	default:
+	case 10:
 		return time_member(j, "recorded_at", &r->recorded_at);
+	default:
+		rc = jstr(j, word, sizeof(word), &len);
+		if (rc == -2)
+			return -1;
+		if (rc != 0 || ztm_record_kind_parse(word, &r->kind) != 0)
+			return ztm_error_set(j->err, ZTM_E_PARSE,
+			                     "kind: not \"new\" or \"replacement\"");
+		return 0;
 	}
 }
 
@@ -363,8 +379,8 @@ static int records(struct jp *j, struct doc *d)
 		{
 			struct jp rj = *j;
 			rj.err = &e;
-			if (object(&rj, rec_keys, sizeof(rec_keys) / sizeof(rec_keys[0]),
-			           record_member, nr) != 0 ||
+			if (object_opt(&rj, rec_keys, sizeof(rec_keys) / sizeof(rec_keys[0]),
+			               REC_KIND_BIT, record_member, nr) != 0 ||
 			    ztm_record_validate_shape(nr, &e) != 0)
 				return ztm_error_set(j->err, e.code, "record %zu: %s", b->n, e.msg);
 			j->p = rj.p;

@@ -109,6 +109,22 @@ int ztm_key_origin_parse(const char *s, enum ztm_key_origin *out)
 	return 0;
 }
 
+int ztm_record_kind_parse(const char *s, enum ztm_record_kind *out)
+{
+	if (s != NULL && strcmp(s, "new") == 0)
+		*out = ZTM_RECORD_NEW;
+	else if (s != NULL && strcmp(s, "replacement") == 0)
+		*out = ZTM_RECORD_REPLACEMENT;
+	else
+		return -1;
+	return 0;
+}
+
+const char *ztm_record_kind_name(enum ztm_record_kind k)
+{
+	return k == ZTM_RECORD_REPLACEMENT ? "replacement" : "new";
+}
+
 const char *ztm_test_result_name(enum ztm_test_result t)
 {
 	return t == ZTM_TEST_PASS ? "pass" : "fail";
@@ -295,6 +311,8 @@ int ztm_record_validate_fields(const struct ztm_record *r, struct ztm_error *err
 		return ztm_error_set(err, ZTM_E_PARSE, "test_result: not pass or fail");
 	if (r->key_origin != ZTM_KEY_ORIGIN_DEVICE && r->key_origin != ZTM_KEY_ORIGIN_INJECTED)
 		return ztm_error_set(err, ZTM_E_PARSE, "key_origin: not device or injected");
+	if (r->kind != ZTM_RECORD_NEW && r->kind != ZTM_RECORD_REPLACEMENT)
+		return ztm_error_set(err, ZTM_E_PARSE, "kind: not new or replacement");
 	if (r->recorded_at < 1 || r->recorded_at > INT64_C(253402300799))
 		return ztm_error_set(err, ZTM_E_PARSE, "recorded_at: out of range");
 	return 0;
@@ -334,6 +352,14 @@ json_t *ztm_record_obj(struct ztm_record *r, struct ztm_error *err)
 	              ztm_key_origin_name(r->key_origin), "bootstrap_cert", (const char *)b64.data,
 	              "recorded_at", (json_int_t)r->recorded_at);
 	ztm_buf_free(&b64);
+	/* "kind" only for a replacement: a new device's record is written as
+	 * before this member existed, so its bytes (and batch hashes) do not
+	 * change. */
+	if (j != NULL && r->kind == ZTM_RECORD_REPLACEMENT &&
+	    json_object_set_new(j, "kind", json_string("replacement")) != 0) {
+		json_decref(j);
+		j = NULL;
+	}
 	if (j == NULL)
 		ztm_error_set(err, ZTM_E_NOMEM, "record JSON");
 	return j;
@@ -389,14 +415,16 @@ int ztm_record_from_obj(const json_t *j, struct ztm_record *out, int full, struc
 {
 	static const char *const keys[] = {
 	    "serial",    "product",     "order",      "hw_rev",         "mac",         "fw_version",
-	    "fw_sha256", "test_result", "key_origin", "bootstrap_cert", "recorded_at",
+	    "fw_sha256", "test_result", "key_origin", "bootstrap_cert", "recorded_at", "kind",
 	};
+	/* Every member is required but "kind" (the last). */
+	size_t nkeys = sizeof(keys) / sizeof(keys[0]) - (json_object_get(j, "kind") == NULL);
 	char word[16];
 	const char *b64;
 	struct ztm_buf der;
 
 	memset(out, 0, sizeof(*out));
-	if (ztm_json_members(j, keys, sizeof(keys) / sizeof(keys[0]), err) != 0 ||
+	if (ztm_json_members(j, keys, nkeys, err) != 0 ||
 	    ztm_json_str(j, "serial", ZTM_RECORD_MAX_SERIAL, out->serial, err) != 0 ||
 	    ztm_json_str(j, "product", ZTM_RECORD_MAX_NAME, out->product, err) != 0 ||
 	    ztm_json_str(j, "order", ZTM_RECORD_MAX_NAME, out->order, err) != 0 ||
@@ -413,6 +441,10 @@ int ztm_record_from_obj(const json_t *j, struct ztm_record *out, int full, struc
 	    ztm_key_origin_parse(word, &out->key_origin) != 0)
 		return ztm_error_set(err, ZTM_E_PARSE,
 		                     "key_origin: not \"device\" or \"injected\"");
+	if (json_object_get(j, "kind") != NULL &&
+	    (ztm_json_str(j, "kind", sizeof(word) - 1, word, err) != 0 ||
+	     ztm_record_kind_parse(word, &out->kind) != 0))
+		return ztm_error_set(err, ZTM_E_PARSE, "kind: not \"new\" or \"replacement\"");
 	b64 = json_string_value(json_object_get(j, "bootstrap_cert"));
 	/* One line of canonical base64: no white space (ztm_b64_decode would
 	 * skip it), so equal certificates have equal text. */

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "der.h"
+#include "ztm/crl.h"
 #include "mdcache.h"
 #include "ztm/profile.h"
 
@@ -175,6 +176,8 @@ static void put_extensions(struct ztm_der *w, const struct ztm_tbs *t)
 			ZTM_DER_PUT_OID(w, ZTM_OID_KP_CODE);
 		if (t->eku & ZTM_EKU_OCSP_SIGN)
 			ZTM_DER_PUT_OID(w, ZTM_OID_KP_OCSP);
+		if (t->eku & ZTM_EKU_VOUCHER_SIGN)
+			ZTM_DER_PUT_OID(w, ZTM_OID_KP_VOUCHER);
 		ztm_der_end(w, s);
 		ext_end(w, in, o);
 	}
@@ -317,7 +320,15 @@ int ztm_issue_prepare(const struct ztm_ca *ca, const struct ztm_issue_req *req, 
 	urls = ztm_ca_urls(ca);
 	t->aia_issuers = urls->ca_issuers;
 	t->aia_ocsp = urls->ocsp;
-	t->cdp = urls->crl;
+	t->crl_shard = req->crl_shard;
+	if (urls->crl != NULL) {
+		if (ztm_crl_shard_url(urls->crl, req->crl_shard, t->cdp_buf, sizeof(t->cdp_buf)) !=
+		    0)
+			return ztm_error_set(err, ZTM_E_USAGE,
+			                     "issue: CRL URL of shard %lld too long",
+			                     (long long)req->crl_shard);
+		t->cdp = t->cdp_buf;
+	}
 	return 0;
 }
 

@@ -13,6 +13,7 @@
 
 #include "der.h"
 #include "ztm/ca.h"
+#include "ztm/crl.h"
 #include "ztm/serial.h"
 
 static int fire(struct ztm_error *err, const char *rule, const char *fmt, ...)
@@ -232,6 +233,7 @@ int ztm_lint_tbs(const struct ztm_tbs *t, const struct ztm_ca *ca, struct ztm_er
 {
 	const struct ztm_ca_urls *urls;
 	struct ztm_slice ski;
+	char want[512];
 
 	if (t == NULL || ca == NULL || t->profile == NULL)
 		return fire(err, "profile", "no profile or no CA");
@@ -249,7 +251,13 @@ int ztm_lint_tbs(const struct ztm_tbs *t, const struct ztm_ca *ca, struct ztm_er
 	if (!url_eq(t->aia_issuers, urls->ca_issuers) || !url_eq(t->aia_ocsp, urls->ocsp))
 		return fire(err, "aia", "authorityInfoAccess does not match CA %s's URLs",
 		            ztm_ca_name(ca));
-	if (!url_eq(t->cdp, urls->crl))
+	/* The CDP names the certificate's own CRL shard (docs/revocation.md):
+	 * the CRL listing it carries the same URL as its issuingDistributionPoint. */
+	if (urls->crl == NULL
+	        ? t->cdp != NULL
+	        : (t->cdp == NULL ||
+	           ztm_crl_shard_url(urls->crl, t->crl_shard, want, sizeof(want)) != 0 ||
+	           strcmp(t->cdp, want) != 0))
 		return fire(err, "cdp", "cRLDistributionPoints does not match CA %s's URL",
 		            ztm_ca_name(ca));
 	return 0;

@@ -31,6 +31,11 @@ static const struct ztm_profile profiles[] = {
      ZTM_ATTR_BIT(ZTM_ATTR_CN), 0, 0, ALL_KEYS, 0},
     {"codesign", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_CODE_SIGN, 0, 3 * 365 * DAY,
      3 * 365 * DAY, ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O), 0, 0, ALL_KEYS, 0},
+    /* ztmd's ownership-voucher signer (docs/vouchers.md), from the codesign
+     * CA: devices require its extendedKeyUsage, so a firmware signer
+     * cannot sign vouchers, nor it firmware. */
+    {"voucher", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_VOUCHER_SIGN, 0, 2 * 365 * DAY,
+     3 * 365 * DAY, ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O), 0, 0, ALL_KEYS, 0},
     /* ztmd's own TLS server certificate, from the ceremony's tls CA: clients
      * check the name they dialled, so a DNS or IP SAN is required; 398 days
      * is the CA/Browser Forum ceiling that TLS clients enforce. */

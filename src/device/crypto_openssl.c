@@ -4,6 +4,7 @@
  * through secure-memory BIOs so it is wiped when freed. */
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/cms.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -351,17 +352,21 @@ static int push_decoded(struct ztmdev *dev, STACK_OF(X509) * sk, const struct zd
 	return 0;
 }
 
-int zd_chain_verify(struct ztmdev *dev, const struct zd_buf *leaf, const struct zd_certs *untrusted,
-                    const struct zd_certs *anchors, int64_t at)
+/* leaf (taken) chains through mid (taken) to a self-signed certificate of
+ * anchors (the others there join mid) at time `at`, under
+ * X509_V_FLAG_X509_STRICT; for TLS client authentication when client is
+ * set, else for no purpose OpenSSL knows (the voucher signer's EKU is
+ * checked by the caller). */
+static int chain_verify(struct ztmdev *dev, X509 *x, STACK_OF(X509) * mid,
+                        const struct zd_certs *anchors, int64_t at, int client)
 {
 	X509_STORE *st = X509_STORE_new();
 	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-	STACK_OF(X509) *mid = sk_X509_new_null();
-	X509 *x = NULL, *a;
+	X509 *a;
 	size_t i, roots = 0;
 	int ok = 0; /* default fail (STYLE.md 6) */
 
-	if (st == NULL || ctx == NULL || mid == NULL) {
+	if (st == NULL || ctx == NULL || mid == NULL || x == NULL) {
 		zd_err(dev, "chain: out of memory");
 		goto out;
 	}
@@ -386,13 +391,8 @@ int zd_chain_verify(struct ztmdev *dev, const struct zd_buf *leaf, const struct 
 		zd_err(dev, "chain: the trust anchor holds no self-signed root");
 		goto out;
 	}
-	for (i = 0; i < untrusted->n; i++)
-		if (push_decoded(dev, mid, &untrusted->der[i]) != 0)
-			goto out;
-	if ((x = decode(dev, leaf->p, leaf->len)) == NULL)
-		goto out;
 	if (X509_STORE_CTX_init(ctx, st, x, mid) != 1 ||
-	    X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT) != 1) {
+	    (client && X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT) != 1)) {
 		ossl_err(dev, "chain");
 		goto out;
 	}
@@ -410,6 +410,159 @@ out:
 	X509_STORE_CTX_free(ctx);
 	X509_STORE_free(st);
 	return ok ? 0 : -1;
+}
+
+int zd_chain_verify(struct ztmdev *dev, const struct zd_buf *leaf, const struct zd_certs *untrusted,
+                    const struct zd_certs *anchors, int64_t at)
+{
+	STACK_OF(X509) *mid = sk_X509_new_null();
+	size_t i;
+
+	if (mid == NULL)
+		return zd_err(dev, "chain: out of memory");
+	for (i = 0; i < untrusted->n; i++)
+		if (push_decoded(dev, mid, &untrusted->der[i]) != 0) {
+			sk_X509_pop_free(mid, X509_free);
+			return -1;
+		}
+	return chain_verify(dev, decode(dev, leaf->p, leaf->len), mid, anchors, at, 1);
+}
+
+/* id-ct-animaJSONVoucher (RFC 8366 §8.3) and id-kp-ztmVoucherSigning
+ * (docs/vouchers.md), as DER contents. */
+static const unsigned char oid_ct_voucher[] = {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d,
+                                               0x01, 0x09, 0x10, 0x01, 0x28};
+static const unsigned char oid_kp_voucher[] = {0x69, 0x82, 0xd1, 0x8a, 0x9e, 0xd8, 0x83,
+                                               0x86, 0xa2, 0xac, 0xdd, 0xb1, 0xc4, 0x86,
+                                               0x95, 0xc3, 0xcd, 0xc5, 0x81, 0x64};
+
+static int oid_is(const ASN1_OBJECT *o, const unsigned char *der, size_t n)
+{
+	return o != NULL && OBJ_length(o) == n && memcmp(OBJ_get0_data(o), der, n) == 0;
+}
+
+/* The signer must carry id-kp-ztmVoucherSigning, and digitalSignature when
+ * it has a keyUsage. */
+static int voucher_signer_ok(struct ztmdev *dev, X509 *x)
+{
+	EXTENDED_KEY_USAGE *eku = X509_get_ext_d2i(x, NID_ext_key_usage, NULL, NULL);
+	int i, found = 0;
+
+	for (i = 0; eku != NULL && i < sk_ASN1_OBJECT_num(eku); i++)
+		if (oid_is(sk_ASN1_OBJECT_value(eku, i), oid_kp_voucher, sizeof(oid_kp_voucher)))
+			found = 1;
+	EXTENDED_KEY_USAGE_free(eku);
+	ERR_clear_error();
+	if (!found)
+		return zd_err(dev, "voucher: the signer is not a voucher signer (no "
+		                   "id-kp-ztmVoucherSigning extendedKeyUsage)");
+	if ((X509_get_extension_flags(x) & EXFLAG_KUSAGE) &&
+	    !(X509_get_key_usage(x) & KU_DIGITAL_SIGNATURE))
+		return zd_err(dev, "voucher: the signer's keyUsage forbids signatures");
+	return 0;
+}
+
+int zd_voucher_open(struct ztmdev *dev, const uint8_t *der, size_t len,
+                    const struct zd_certs *anchors, int64_t at, struct zd_buf *content)
+{
+	const unsigned char *p = der;
+	CMS_ContentInfo *cms = NULL;
+	STACK_OF(X509) *signers = NULL, *certs = NULL;
+	ASN1_OCTET_STRING **pos;
+	BIO *out = BIO_new(BIO_s_mem());
+	X509 *signer;
+	char *data;
+	long n;
+	int rc = -1;
+
+	if (out == NULL) {
+		zd_err(dev, "voucher: out of memory");
+		goto out;
+	}
+	if (len == 0 || len > 65536) {
+		zd_err(dev, "voucher: empty or larger than 64 KiB");
+		goto out;
+	}
+	if ((cms = d2i_CMS_ContentInfo(NULL, &p, (long)len)) == NULL) {
+		ossl_err(dev, "voucher: not a CMS structure");
+		goto out;
+	}
+	if (p != der + len) {
+		zd_err(dev, "voucher: bytes after the CMS structure");
+		goto out;
+	}
+	/* Lengths and types before any signature work (STYLE.md 6). */
+	if (OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed ||
+	    !oid_is(CMS_get0_eContentType(cms), oid_ct_voucher, sizeof(oid_ct_voucher))) {
+		zd_err(dev, "voucher: not SignedData of content type id-ct-animaJSONVoucher");
+		goto out;
+	}
+	pos = CMS_get0_content(cms);
+	if (pos == NULL || *pos == NULL || ASN1_STRING_length(*pos) <= 0) {
+		zd_err(dev, "voucher: no embedded content");
+		goto out;
+	}
+	if (sk_CMS_SignerInfo_num(CMS_get0_SignerInfos(cms)) != 1) {
+		zd_err(dev, "voucher: not exactly one signer");
+		goto out;
+	}
+	/* The signature over the content (and its signed attributes) with the
+	 * signer's certificate from the message; the chain is ours to check
+	 * below, for a purpose OpenSSL's S/MIME defaults do not know. */
+	if (CMS_verify(cms, NULL, NULL, NULL, out, CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY) != 1) {
+		ossl_err(dev, "voucher: the signature does not verify");
+		goto out;
+	}
+	signers = CMS_get0_signers(cms);
+	if (signers == NULL || sk_X509_num(signers) != 1 ||
+	    (signer = sk_X509_value(signers, 0)) == NULL) {
+		zd_err(dev, "voucher: no signer certificate");
+		goto out;
+	}
+	if (voucher_signer_ok(dev, signer) != 0)
+		goto out;
+	certs = CMS_get1_certs(cms);
+	if (certs == NULL && (certs = sk_X509_new_null()) == NULL) {
+		zd_err(dev, "voucher: out of memory");
+		goto out;
+	}
+	if (!X509_up_ref(signer)) {
+		zd_err(dev, "voucher: out of memory");
+		goto out;
+	}
+	/* chain_verify takes both. */
+	rc = chain_verify(dev, signer, certs, anchors, at, 0);
+	certs = NULL;
+	if (rc != 0) {
+		char why[sizeof(dev->err)];
+		memcpy(why, dev->err, sizeof(why));
+		zd_err(dev, "voucher: signer: %s", why);
+		rc = -1;
+		goto out;
+	}
+	rc = -1;
+	n = BIO_get_mem_data(out, &data);
+	if (n <= 0 || zd_buf_append(content, data, (size_t)n) != 0) {
+		zd_err(dev, "voucher: content empty or too large");
+		goto out;
+	}
+	rc = 0;
+out:
+	sk_X509_free(signers);
+	sk_X509_pop_free(certs, X509_free);
+	CMS_ContentInfo_free(cms);
+	BIO_free(out);
+	ERR_clear_error();
+	return rc;
+}
+
+int zd_sha256(struct ztmdev *dev, const uint8_t *p, size_t n, uint8_t out[32])
+{
+	unsigned len = 0;
+
+	if (EVP_Digest(p, n, out, &len, EVP_sha256(), NULL) != 1 || len != 32)
+		return ossl_err(dev, "SHA-256");
+	return 0;
 }
 
 int zd_cert_info(struct ztmdev *dev, const struct zd_buf *der, struct ztmdev_status *st)

@@ -224,6 +224,33 @@ out:
 	return rc;
 }
 
+/* device.pem is not for key.pem: a re-key was cut after its certificate
+ * was installed and before its key took key.pem's place (renew.c). When
+ * key.new.pem is the certificate's key, finish it; else the error stands. */
+static int finish_rekey(struct ztmdev *dev)
+{
+	struct zd_key *old = dev->key, *nk = NULL;
+	char why[sizeof(dev->err)];
+
+	memcpy(why, dev->err, sizeof(why));
+	if (!zd_file_exists(dev, ZD_FILE_KEY_NEW) ||
+	    zd_key_load_file(dev, ZD_FILE_KEY_NEW, &nk) != 0)
+		goto fail;
+	dev->key = nk;
+	if (cert_is_ours(dev, &dev->oper.der[0], ZD_FILE_DEVICE) != 0 ||
+	    zd_file_rename(dev, ZD_FILE_KEY_NEW, ZD_FILE_KEY) != 0) {
+		dev->key = old;
+		zd_key_free(nk);
+		goto fail;
+	}
+	zd_key_free(old);
+	dev->err[0] = '\0';
+	return 0;
+fail:
+	memcpy(dev->err, why, sizeof(why));
+	return -1;
+}
+
 int ztmdev_open(struct ztmdev *dev)
 {
 	struct zd_buf pem;
@@ -253,14 +280,18 @@ int ztmdev_open(struct ztmdev *dev)
 		goto out;
 	zd_key_free(dev->key);
 	dev->key = key;
+	/* After a re-key the bootstrap certificate is for the first key: it
+	 * stays as the record of manufacture and authenticates nothing more
+	 * (the server refuses it once the device is active). */
 	if (load_certs(dev, ZD_FILE_BOOTSTRAP, &boot) != 0 ||
-	    cert_is_ours(dev, &boot.der[0], ZD_FILE_BOOTSTRAP) != 0)
+	    (dev->state < ZTMDEV_STATE_PROVISIONED &&
+	     cert_is_ours(dev, &boot.der[0], ZD_FILE_BOOTSTRAP) != 0))
 		goto out;
 	dev->bootstrap.len = 0;
 	zd_buf_append(&dev->bootstrap, boot.der[0].p, boot.der[0].len);
 	if (dev->state >= ZTMDEV_STATE_PROVISIONED &&
 	    (load_certs(dev, ZD_FILE_DEVICE, &dev->oper) != 0 ||
-	     cert_is_ours(dev, &dev->oper.der[0], ZD_FILE_DEVICE) != 0))
+	     (cert_is_ours(dev, &dev->oper.der[0], ZD_FILE_DEVICE) != 0 && finish_rekey(dev) != 0)))
 		goto out;
 	dev->opened = 1;
 	rc = 0;
@@ -343,7 +374,20 @@ int ztmdev_status(struct ztmdev *dev, struct ztmdev_status *st)
 	memcpy(st->serial, dev->serial, sizeof(st->serial));
 	memcpy(st->product, dev->product, sizeof(st->product));
 	st->key_encrypted = dev->key_encrypted;
-	rc = zd_cert_info(dev, &c.der[0], st);
+	if (zd_cert_info(dev, &c.der[0], st) != 0)
+		goto out;
+	/* The owner's anchor, once a voucher installed one. */
+	if (zd_file_exists(dev, ZD_FILE_OWNER)) {
+		struct ztmdev_status o;
+		zd_certs_free(&c);
+		zd_certs_init(&c);
+		memset(&o, 0, sizeof(o));
+		if (load_certs(dev, ZD_FILE_OWNER, &c) != 0 ||
+		    zd_cert_info(dev, &c.der[0], &o) != 0)
+			goto out;
+		memcpy(st->owner_subject, o.subject, sizeof(st->owner_subject));
+	}
+	rc = 0;
 out:
 	zd_certs_free(&c);
 	return rc;

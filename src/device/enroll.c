@@ -128,8 +128,10 @@ static void wait_seconds(struct ztmdev *dev, unsigned s)
 			;
 }
 
-/* Writes device.pem (leaf first, then the chain the server sent). */
-static int install(struct ztmdev *dev, const struct zd_certs *certs, size_t leaf)
+/* Writes device.pem (leaf first, then the chain the server sent), then the
+ * state file with state. */
+int zd_install(struct ztmdev *dev, const struct zd_certs *certs, size_t leaf,
+               enum ztmdev_state state)
 {
 	struct zd_buf pem;
 	size_t i;
@@ -144,7 +146,7 @@ static int install(struct ztmdev *dev, const struct zd_certs *certs, size_t leaf
 	/* Certificate first, state second: a cut between them leaves a
 	 * manufactured device whose retry gets the same certificate (I3). */
 	if (zd_file_write(dev, ZD_FILE_DEVICE, pem.p, pem.len, 0644) != 0 ||
-	    zd_state_write(dev, ZTMDEV_STATE_PROVISIONED) != 0)
+	    zd_state_write(dev, state) != 0)
 		goto out;
 	zd_certs_free(&dev->oper);
 	zd_certs_init(&dev->oper);
@@ -161,9 +163,10 @@ out:
 	return rc;
 }
 
-/* Finds the certificate for our key among those of the reply, checks its
- * chain to the pinned anchor with the others as intermediates, installs. */
-static int accept_certs(struct ztmdev *dev, struct zd_certs *certs)
+/* Finds the certificate for key among those of the reply and checks its
+ * chain to the pinned anchor with the others as intermediates. */
+int zd_pick_leaf(struct ztmdev *dev, const struct zd_key *key, struct zd_certs *certs,
+                 size_t *leaf_out)
 {
 	struct zd_buf ours, spki;
 	struct zd_certs rest;
@@ -173,7 +176,7 @@ static int accept_certs(struct ztmdev *dev, struct zd_certs *certs)
 	zd_buf_init(&ours, 0);
 	zd_buf_init(&spki, 0);
 	zd_certs_init(&rest);
-	if (zd_key_spki(dev, dev->key, &ours) != 0)
+	if (zd_key_spki(dev, key, &ours) != 0)
 		goto out;
 	for (i = 0; i < certs->n; i++) {
 		spki.len = 0;
@@ -191,7 +194,8 @@ static int accept_certs(struct ztmdev *dev, struct zd_certs *certs)
 	}
 	if (zd_chain_verify(dev, &certs->der[leaf], &rest, &dev->anchors, zd_now(dev)) != 0)
 		goto out;
-	rc = install(dev, certs, leaf);
+	*leaf_out = leaf;
+	rc = 0;
 out:
 	zd_buf_free(&ours);
 	zd_buf_free(&spki);
@@ -199,13 +203,56 @@ out:
 	return rc;
 }
 
-int ztmdev_enroll(struct ztmdev *dev)
+int zd_est_request(struct ztmdev *dev, const char *path, enum ztmdev_cred cred,
+                   const struct zd_buf *csr, struct zd_certs *certs)
 {
 	struct ztmdev_request req;
 	struct ztmdev_response resp;
-	struct zd_buf csr, b64, body;
-	struct zd_certs certs;
+	struct zd_buf b64, body;
 	int tries, rc = -1;
+
+	zd_buf_init(&b64, 0);
+	zd_buf_init(&body, REPLY_MAX);
+	if (zd_b64_encode(csr->p, csr->len, &b64) != 0 || zd_buf_reserve(&body, REPLY_MAX) != 0) {
+		zd_err(dev, "%s: out of memory", path);
+		goto out;
+	}
+	memset(&req, 0, sizeof(req));
+	req.method = "POST";
+	req.path = path;
+	req.content_type = "application/pkcs10";
+	req.body = b64.p;
+	req.body_len = b64.len;
+	req.cred = cred;
+	for (tries = 1;; tries++) {
+		if (call(dev, &req, &resp, &body) != 0)
+			goto out;
+		if (resp.status != 202)
+			break;
+		/* RFC 7030 §4.2.3: 202 + Retry-After means the request is being
+		 * processed; ask again after that long, but only so often. */
+		if (tries == TRIES_MAX) {
+			zd_err(dev, "%s: still pending (HTTP 202) after %d requests", path, tries);
+			goto out;
+		}
+		wait_seconds(dev, resp.retry_after < 0           ? RETRY_DEFAULT
+		                  : resp.retry_after == 0        ? 1
+		                  : resp.retry_after > RETRY_MAX ? RETRY_MAX
+		                                                 : (unsigned)resp.retry_after);
+	}
+	rc = zd_reply_certs(dev, &resp, certs);
+out:
+	zd_buf_free(&b64);
+	zd_buf_free(&body);
+	return rc;
+}
+
+int ztmdev_enroll(struct ztmdev *dev)
+{
+	struct zd_buf csr;
+	struct zd_certs certs;
+	size_t leaf;
+	int rc = -1;
 
 	if (zd_ensure_open(dev) != 0)
 		return -1;
@@ -215,45 +262,14 @@ int ztmdev_enroll(struct ztmdev *dev)
 	if (dev->anchors.n == 0)
 		return zd_err(dev, "no trust anchor set (ztmdev_set_anchor)");
 	zd_buf_init(&csr, ZD_CERT_MAX);
-	zd_buf_init(&b64, 0);
-	zd_buf_init(&body, REPLY_MAX);
 	zd_certs_init(&certs);
-	if (zd_make_csr(dev, &csr) != 0)
+	if (zd_make_csr(dev, &csr) != 0 ||
+	    zd_est_request(dev, ENROLL_PATH, ZTMDEV_CRED_BOOTSTRAP, &csr, &certs) != 0 ||
+	    zd_pick_leaf(dev, dev->key, &certs, &leaf) != 0)
 		goto out;
-	if (zd_b64_encode(csr.p, csr.len, &b64) != 0 || zd_buf_reserve(&body, REPLY_MAX) != 0) {
-		zd_err(dev, "enroll: out of memory");
-		goto out;
-	}
-	memset(&req, 0, sizeof(req));
-	req.method = "POST";
-	req.path = ENROLL_PATH;
-	req.content_type = "application/pkcs10";
-	req.body = b64.p;
-	req.body_len = b64.len;
-	req.cred = ZTMDEV_CRED_BOOTSTRAP;
-	for (tries = 1;; tries++) {
-		if (call(dev, &req, &resp, &body) != 0)
-			goto out;
-		if (resp.status != 202)
-			break;
-		/* RFC 7030 §4.2.3: 202 + Retry-After means the request is being
-		 * processed; ask again after that long, but only so often. */
-		if (tries == TRIES_MAX) {
-			zd_err(dev, "enroll: still pending (HTTP 202) after %d requests", tries);
-			goto out;
-		}
-		wait_seconds(dev, resp.retry_after < 0           ? RETRY_DEFAULT
-		                  : resp.retry_after == 0        ? 1
-		                  : resp.retry_after > RETRY_MAX ? RETRY_MAX
-		                                                 : (unsigned)resp.retry_after);
-	}
-	if (zd_reply_certs(dev, &resp, &certs) != 0)
-		goto out;
-	rc = accept_certs(dev, &certs);
+	rc = zd_install(dev, &certs, leaf, ZTMDEV_STATE_PROVISIONED);
 out:
 	zd_buf_free(&csr);
-	zd_buf_free(&b64);
-	zd_buf_free(&body);
 	zd_certs_free(&certs);
 	return rc;
 }

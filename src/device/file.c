@@ -111,6 +111,26 @@ int zd_file_write(struct ztmdev *dev, const char *name, const uint8_t *p, size_t
 	return 0;
 }
 
+int zd_file_rename(struct ztmdev *dev, const char *from, const char *to)
+{
+	char a[600], b[600];
+	int dfd;
+
+	if (zd_path(dev, from, a, sizeof(a)) != 0 || zd_path(dev, to, b, sizeof(b)) != 0)
+		return -1;
+	if (rename(a, b) != 0)
+		return zd_err(dev, "%s -> %s: %s", a, b, strerror(errno));
+	dfd = open(dev->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || fsync(dfd) != 0) {
+		zd_err(dev, "%s: %s", dev->dir, strerror(errno));
+		if (dfd >= 0)
+			close(dfd);
+		return -1;
+	}
+	close(dfd);
+	return 0;
+}
+
 void zd_file_remove(struct ztmdev *dev, const char *name)
 {
 	char path[600];

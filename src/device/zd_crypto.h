@@ -46,6 +46,17 @@ int zd_cert_spki(struct ztmdev *dev, const uint8_t *der, size_t len, struct zd_b
  * client authentication, at time `at`. */
 int zd_chain_verify(struct ztmdev *dev, const struct zd_buf *leaf, const struct zd_certs *untrusted,
                     const struct zd_certs *anchors, int64_t at);
+/* An ownership voucher (docs/vouchers.md): a CMS SignedData (DER, nothing
+ * trailing) of content type id-ct-animaJSONVoucher with embedded content
+ * and exactly one signer, whose signature verifies, whose certificate
+ * chains (through the message's certificates and the anchors'
+ * intermediates) to a self-signed root of anchors at time `at`, and
+ * carries extendedKeyUsage id-kp-ztmVoucherSigning. Only then is the signed
+ * content appended to content. */
+int zd_voucher_open(struct ztmdev *dev, const uint8_t *der, size_t len,
+                    const struct zd_certs *anchors, int64_t at, struct zd_buf *content);
+int zd_sha256(struct ztmdev *dev, const uint8_t *p, size_t n, uint8_t out[32]);
+
 /* Subject, serial and expiry for ztmdev_status. */
 int zd_cert_info(struct ztmdev *dev, const struct zd_buf *der, struct ztmdev_status *st);
 

@@ -100,9 +100,46 @@ int zd_reply_certs(struct ztmdev *dev, const struct ztmdev_response *resp, struc
 /* A refusal's JSON {"error": ..., "message": ...} as "error: message". */
 void zd_reply_reason(const struct ztmdev_response *resp, char *out, size_t outsize);
 
+/* An ownership voucher's fields (docs/vouchers.md), as the strict reader
+ * (voucher.c) found them; the caller checks them against the device. */
+#define ZD_VOUCHER_JSON_MAX ((size_t)32 * 1024)
+struct zd_voucher {
+	int64_t created_on, expires_on;
+	char assertion[16];
+	char serial[65];
+	struct zd_buf pinned; /* pinned-domain-cert, DER */
+	uint8_t spki_sha256[32];
+	int revocation_checks; /* domain-cert-revocation-checks; 0 when absent */
+};
+
+void zd_voucher_init(struct zd_voucher *v);
+void zd_voucher_free(struct zd_voucher *v);
+/* The JSON of a voucher: one object, {"ietf-voucher:voucher": {...}}, every
+ * member known, none twice, strings without escapes, times
+ * "YYYY-MM-DDTHH:MM:SSZ". Sets dev->err naming the member on failure.
+ * Exposed for the fuzzer and the tests. */
+int zd_voucher_parse(struct ztmdev *dev, const uint8_t *json, size_t len, struct zd_voucher *v);
+/* EST over the transport (enroll.c): POSTs the CSR (DER) to path with
+ * credential cred, waits out 202 (bounded), parses a 200 into certs. */
+int zd_est_request(struct ztmdev *dev, const char *path, enum ztmdev_cred cred,
+                   const struct zd_buf *csr, struct zd_certs *certs);
+/* The reply's certificate for key, its chain verified to the anchor. */
+int zd_pick_leaf(struct ztmdev *dev, const struct zd_key *key, struct zd_certs *certs,
+                 size_t *leaf);
+/* device.pem := certs (leaf first), then the state file := state. */
+int zd_install(struct ztmdev *dev, const struct zd_certs *certs, size_t leaf,
+               enum ztmdev_state state);
+/* Reads and decrypts the key file dir/name (renew.c). */
+int zd_key_load_file(struct ztmdev *dev, const char *name, struct zd_key **out);
+/* rename(dir/from, dir/to) and fsync of the directory. */
+int zd_file_rename(struct ztmdev *dev, const char *from, const char *to);
+
 #define ZD_FILE_STATE     "state"
 #define ZD_FILE_KEY       "key.pem"
 #define ZD_FILE_BOOTSTRAP "bootstrap.pem"
 #define ZD_FILE_DEVICE    "device.pem"
+#define ZD_FILE_VOUCHER   "voucher.cms"
+#define ZD_FILE_OWNER     "owner.pem"
+#define ZD_FILE_KEY_NEW   "key.new.pem" /* a re-key's key until its certificate is installed */
 
 #endif

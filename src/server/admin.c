@@ -18,6 +18,7 @@ struct admin_op {
 	struct ztmd_app *app;
 	char actor[160];
 	char factory[65], name[65];
+	char owner[65]; /* operators of role owner: the owner's name */
 	enum ztm_role role;
 	enum ztm_code_kind kind;
 	char code[CODE_BYTES * 2 + CODE_BYTES / 2]; /* xxxx-xxxx-... */
@@ -181,13 +182,27 @@ static int job_station_add(struct ztm_store *s, void *arg, struct ztm_error *err
 static int job_operator_add(struct ztm_store *s, void *arg, struct ztm_error *err)
 {
 	struct admin_op *op = arg;
-	char detail[64];
+	struct ztm_owner_row *owner;
+	char detail[112];
+	int rc;
 
-	if (ztm_store_operator_add(s, op->name, op->role, &op->id, err) != 0 ||
-	    ztm_store_code_add(s, op->code_hash, ZTM_CODE_OPERATOR, op->id, op->expires_at, err) !=
-	        0)
+	if (op->role == ZTM_ROLE_OWNER) {
+		if ((owner = malloc(sizeof(*owner))) == NULL)
+			return ztm_error_set(err, ZTM_E_NOMEM, "owner row");
+		rc = ztm_store_owner_get(s, op->owner, owner, err);
+		if (rc == 0)
+			rc = ztm_store_owner_operator_add(s, op->name, owner->id, &op->id, err);
+		free(owner);
+	} else {
+		rc = ztm_store_operator_add(s, op->name, op->role, &op->id, err);
+	}
+	if (rc != 0 || ztm_store_code_add(s, op->code_hash, ZTM_CODE_OPERATOR, op->id,
+	                                  op->expires_at, err) != 0)
 		return -1;
-	snprintf(detail, sizeof(detail), "role=%s", ztm_role_name(op->role));
+	if (op->role == ZTM_ROLE_OWNER)
+		snprintf(detail, sizeof(detail), "role=owner owner=%s", op->owner);
+	else
+		snprintf(detail, sizeof(detail), "role=%s", ztm_role_name(op->role));
 	return ztm_store_audit(s, op->actor, "operator.add", op->name, "ok", detail, err);
 }
 
@@ -231,7 +246,17 @@ static void admin_write(struct ztmd_req *r, struct ztmd_app *app, enum ztmd_acti
 		    op->role == ZTM_ROLE_STATION || op->role == ZTM_ROLE_DEVICE) {
 			ztm_error_set(&err, ZTM_E_USAGE,
 			              "field 'role': one of admin, security-officer, planner, "
-			              "firmware-signer, release-approver, auditor");
+			              "firmware-signer, release-approver, auditor, owner");
+			goto fail;
+		}
+		/* An owner's operator acts for exactly one owner; no one else
+		 * names one. */
+		if (op->role == ZTM_ROLE_OWNER
+		        ? admin_field_name(j, "owner", op->owner, sizeof(op->owner), &err) != 0
+		        : json_object_get(j, "owner") != NULL) {
+			if (op->role != ZTM_ROLE_OWNER)
+				ztm_error_set(&err, ZTM_E_USAGE,
+				              "field 'owner' is only for role owner");
 			goto fail;
 		}
 		if (new_code(op, &err) != 0)

@@ -12,9 +12,12 @@
 #include "ztm/str.h"
 
 #define DEFAULT_LIFETIME_DAYS 3650
+#define DEFAULT_RENEW_WINDOW  30 /* days before notAfter a device may renew */
+#define RENEW_WINDOW_MAX      36500
+#define RENEW_GRACE_MAX       3650
 #define TIME_MAX              253402300799LL /* 9999-12-31T23:59:59Z */
 
-enum prod_kind { OP_PRODUCT_ADD, OP_ORDER_ADD, OP_ORDER_CLOSE };
+enum prod_kind { OP_PRODUCT_ADD, OP_ORDER_ADD, OP_ORDER_CLOSE, OP_PRODUCT_POLICY };
 
 struct prod_op {
 	enum prod_kind kind;
@@ -28,7 +31,7 @@ static const char *const key_kind_names[] = {"p256", "p384", "ed25519", "rsa3072
 #define N_KEY_KINDS (sizeof(key_kind_names) / sizeof(key_kind_names[0]))
 
 /* Refuses a body key not in the list: a typo must not be silently ignored. */
-static int only_fields(json_t *j, const char *const *allowed, struct ztm_error *err)
+int admin_only_fields(json_t *j, const char *const *allowed, struct ztm_error *err)
 {
 	const char *key;
 	json_t *v;
@@ -63,6 +66,16 @@ static int field_int(json_t *j, const char *key, int64_t min, int64_t max, int64
 		                     (long long)min, (long long)max);
 	*out = (int64_t)json_integer_value(v);
 	return 0;
+}
+
+/* An optional integer field in [min, max]; absent -> -1 ("keep"). */
+static int field_opt(json_t *j, const char *key, int64_t min, int64_t max, int64_t *out,
+                     struct ztm_error *err)
+{
+	*out = -1;
+	if (json_object_get(j, key) == NULL)
+		return 0;
+	return field_int(j, key, min, max, min, out, err);
 }
 
 static int field_bool(json_t *j, const char *key, int *out, struct ztm_error *err)
@@ -181,11 +194,13 @@ static json_t *product_json(const struct ztm_product_row *p)
 	for (i = 0; i < N_KEY_KINDS; i++)
 		if (p->key_kinds & (1u << i))
 			json_array_append_new(kinds, json_string(key_kind_names[i]));
-	return json_pack("{s:I,s:s,s:s,s:I,s:o,s:b,s:b,s:s,s:I}", "id", (json_int_t)p->id, "name",
-	                 p->name, "device_class", p->device_class, "lifetime_days",
+	return json_pack("{s:I,s:s,s:s,s:I,s:o,s:b,s:b,s:s,s:I,s:I,s:I}", "id", (json_int_t)p->id,
+	                 "name", p->name, "device_class", p->device_class, "lifetime_days",
 	                 (json_int_t)p->lifetime_days, "key_types", kinds, "require_fw_hash",
 	                 p->require_fw_hash, "allow_injected", p->allow_injected, "hw_type_oid",
-	                 p->hw_type_oid, "created_at", (json_int_t)p->created_at);
+	                 p->hw_type_oid, "renew_window_days", (json_int_t)p->renew_window_days,
+	                 "renew_grace_days", (json_int_t)p->renew_grace_days, "created_at",
+	                 (json_int_t)p->created_at);
 }
 
 static json_t *order_json(const struct ztm_order_row *o)
@@ -209,10 +224,30 @@ static int job_product_add(struct ztm_store *s, void *arg, struct ztm_error *err
 		return -1;
 	snprintf(detail, sizeof(detail),
 	         "class=%s lifetime_days=%lld key_kinds=0x%x require_fw_hash=%d "
-	         "allow_injected=%d hw_type=%s",
+	         "allow_injected=%d hw_type=%s renew_window_days=%lld renew_grace_days=%lld",
 	         op->p.device_class, (long long)op->p.lifetime_days, op->p.key_kinds,
-	         op->p.require_fw_hash, op->p.allow_injected, op->p.hw_type_oid);
+	         op->p.require_fw_hash, op->p.allow_injected, op->p.hw_type_oid,
+	         (long long)op->p.renew_window_days, (long long)op->p.renew_grace_days);
 	return ztm_store_audit(s, op->actor, "product.add", op->p.name, "ok", detail, err);
+}
+
+/* The certificate policy of a product (lifetime, renewal window, grace);
+ * fields left out keep their value (-1 here). */
+static int job_product_policy(struct ztm_store *s, void *arg, struct ztm_error *err)
+{
+	struct prod_op *op = arg;
+	char detail[160];
+
+	if (ztm_store_product_set_policy(s, op->p.name, op->p.lifetime_days,
+	                                 op->p.renew_window_days, op->p.renew_grace_days,
+	                                 err) != 0 ||
+	    ztm_store_product_get(s, op->p.name, &op->p, err) != 0)
+		return -1;
+	snprintf(detail, sizeof(detail),
+	         "lifetime_days=%lld renew_window_days=%lld renew_grace_days=%lld",
+	         (long long)op->p.lifetime_days, (long long)op->p.renew_window_days,
+	         (long long)op->p.renew_grace_days);
+	return ztm_store_audit(s, op->actor, "product.policy", op->p.name, "ok", detail, err);
 }
 
 static int job_order_add(struct ztm_store *s, void *arg, struct ztm_error *err)
@@ -255,6 +290,8 @@ static void done_prod(struct ztmd_req *r, void *arg, int rc, const struct ztm_er
 		ztmd_reply_error(r, app_status_for(err->code), err);
 	else if (op->kind == OP_PRODUCT_ADD)
 		admin_reply_json(r, 201, product_json(&op->p));
+	else if (op->kind == OP_PRODUCT_POLICY)
+		admin_reply_json(r, 200, product_json(&op->p));
 	else
 		admin_reply_json(r, op->kind == OP_ORDER_ADD ? 201 : 200, order_json(&op->o));
 	free(op);
@@ -262,12 +299,13 @@ static void done_prod(struct ztmd_req *r, void *arg, int rc, const struct ztm_er
 
 static int parse_product(json_t *j, struct prod_op *op, struct ztm_error *err)
 {
-	static const char *const fields[] = {
-	    "name",           "device_class",    "lifetime_days", "key_types",
-	    "allow_injected", "require_fw_hash", "hw_type_oid",   NULL};
+	static const char *const fields[] = {"name",        "device_class",      "lifetime_days",
+	                                     "key_types",   "allow_injected",    "require_fw_hash",
+	                                     "hw_type_oid", "renew_window_days", "renew_grace_days",
+	                                     NULL};
 	const char *oid = json_string_value(json_object_get(j, "hw_type_oid"));
 
-	if (only_fields(j, fields, err) != 0 ||
+	if (admin_only_fields(j, fields, err) != 0 ||
 	    admin_field_name(j, "name", op->p.name, sizeof(op->p.name), err) != 0 ||
 	    admin_field_name(j, "device_class", op->p.device_class, sizeof(op->p.device_class),
 	                     err) != 0 ||
@@ -275,7 +313,11 @@ static int parse_product(json_t *j, struct prod_op *op, struct ztm_error *err)
 	              err) != 0 ||
 	    field_key_types(j, &op->p.key_kinds, err) != 0 ||
 	    field_bool(j, "require_fw_hash", &op->p.require_fw_hash, err) != 0 ||
-	    field_bool(j, "allow_injected", &op->p.allow_injected, err) != 0)
+	    field_bool(j, "allow_injected", &op->p.allow_injected, err) != 0 ||
+	    field_int(j, "renew_window_days", 0, RENEW_WINDOW_MAX, DEFAULT_RENEW_WINDOW,
+	              &op->p.renew_window_days, err) != 0 ||
+	    field_int(j, "renew_grace_days", 0, RENEW_GRACE_MAX, 0, &op->p.renew_grace_days, err) !=
+	        0)
 		return -1;
 	/* the store checks it is a dotted OID */
 	if (oid == NULL || ztm_strlcpy(op->p.hw_type_oid, oid, sizeof(op->p.hw_type_oid)) != 0)
@@ -284,12 +326,34 @@ static int parse_product(json_t *j, struct prod_op *op, struct ztm_error *err)
 	return 0;
 }
 
+/* {"lifetime_days": D, "renew_window_days": W, "renew_grace_days": G},
+ * at least one; absent ones keep their value. */
+static int parse_policy(json_t *j, struct prod_op *op, struct ztm_error *err)
+{
+	static const char *const fields[] = {"lifetime_days", "renew_window_days",
+	                                     "renew_grace_days", NULL};
+
+	if (admin_only_fields(j, fields, err) != 0)
+		return -1;
+	if (json_object_size(j) == 0)
+		return ztm_error_set(err, ZTM_E_USAGE,
+		                     "set at least one of lifetime_days, renew_window_days, "
+		                     "renew_grace_days");
+	return field_opt(j, "lifetime_days", 1, 36500, &op->p.lifetime_days, err) != 0 ||
+	               field_opt(j, "renew_window_days", 0, RENEW_WINDOW_MAX,
+	                         &op->p.renew_window_days, err) != 0 ||
+	               field_opt(j, "renew_grace_days", 0, RENEW_GRACE_MAX, &op->p.renew_grace_days,
+	                         err) != 0
+	           ? -1
+	           : 0;
+}
+
 static int parse_order(json_t *j, struct prod_op *op, struct ztm_error *err)
 {
 	static const char *const fields[] = {"name",       "product",   "factory", "quota",
 	                                     "not_before", "not_after", NULL};
 
-	if (only_fields(j, fields, err) != 0 ||
+	if (admin_only_fields(j, fields, err) != 0 ||
 	    admin_field_name(j, "name", op->o.name, sizeof(op->o.name), err) != 0 ||
 	    admin_field_name(j, "product", op->product, sizeof(op->product), err) != 0 ||
 	    admin_field_name(j, "factory", op->factory, sizeof(op->factory), err) != 0 ||
@@ -306,7 +370,7 @@ static int parse_order(json_t *j, struct prod_op *op, struct ztm_error *err)
 
 /* Authorizes, parses the body (if any) and queues the job. */
 static void prod_write(struct ztmd_req *r, struct ztmd_app *app, enum ztmd_action action,
-                       enum prod_kind kind, const char *order_name)
+                       enum prod_kind kind, const char *path_name)
 {
 	struct ztmd_peer peer;
 	struct prod_op *op;
@@ -324,8 +388,15 @@ static void prod_write(struct ztmd_req *r, struct ztmd_app *app, enum ztmd_actio
 	op->kind = kind;
 	admin_actor_of(&peer, op->actor, sizeof(op->actor));
 	if (kind == OP_ORDER_CLOSE) {
-		ztm_strlcpy(op->o.name, order_name, sizeof(op->o.name));
+		ztm_strlcpy(op->o.name, path_name, sizeof(op->o.name));
 		job = job_order_close;
+	} else if (kind == OP_PRODUCT_POLICY) {
+		ztm_strlcpy(op->p.name, path_name, sizeof(op->p.name));
+		j = admin_read_object(r, &err);
+		if (j == NULL || parse_policy(j, op, &err) != 0)
+			goto fail;
+		job = job_product_policy;
+		json_decref(j);
 	} else {
 		j = admin_read_object(r, &err);
 		if (j == NULL)
@@ -362,14 +433,33 @@ static void not_found(struct ztmd_req *r, const char *want)
 	ztmd_reply_error(r, 404, &err);
 }
 
-/* GET /api/v1/products/<name> */
+/* GET /api/v1/products/<name>, POST /api/v1/products/<name>/policy */
 static void h_product_get(struct ztmd_req *r, void *arg)
 {
-	static const char prefix[] = "/api/v1/products/";
+	static const char prefix[] = "/api/v1/products/", suffix[] = "/policy";
 	const char *name = ztmd_req_path(r) + sizeof(prefix) - 1;
+	size_t n = strlen(name), sl = sizeof(suffix) - 1;
 	struct ztm_product_row p;
 	struct ztmd_peer peer;
 	struct ztm_error err;
+	char pname[65];
+
+	if (ztmd_req_method(r) == ZTMD_POST) {
+		if (n <= sl || strcmp(name + n - sl, suffix) != 0 || n - sl >= sizeof(pname)) {
+			if (app_authorize(arg, r, ZTMD_ACT_PRODUCT_WRITE, &peer) == 0)
+				not_found(r, "POST /api/v1/products/<name>/policy");
+			return;
+		}
+		memcpy(pname, name, n - sl);
+		pname[n - sl] = '\0';
+		if (!admin_valid_name(pname)) {
+			if (app_authorize(arg, r, ZTMD_ACT_PRODUCT_WRITE, &peer) == 0)
+				not_found(r, "POST /api/v1/products/<name>/policy");
+			return;
+		}
+		prod_write(r, arg, ZTMD_ACT_PRODUCT_WRITE, OP_PRODUCT_POLICY, pname);
+		return;
+	}
 
 	if (app_authorize(arg, r, ZTMD_ACT_PRODUCT_READ, &peer) != 0)
 		return;
@@ -429,7 +519,7 @@ size_t admin_prod_routes(struct ztmd_app *app, struct ztmd_route *out, size_t ma
 {
 	const struct ztmd_route routes[] = {
 	    {ZTMD_POST, "/api/v1/products", 0, h_products, app},
-	    {ZTMD_GET, "/api/v1/products/", 1, h_product_get, app},
+	    {ZTMD_GET | ZTMD_POST, "/api/v1/products/", 1, h_product_get, app},
 	    {ZTMD_POST, "/api/v1/orders", 0, h_orders, app},
 	    {ZTMD_GET | ZTMD_POST, "/api/v1/orders/", 1, h_order_path, app},
 	};

@@ -2,6 +2,8 @@
  * /cacerts bodies, peer resolution and the route table of EST and admin. */
 #include "app_int.h"
 
+#include "ocsp_int.h"
+
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <stdlib.h>
@@ -37,16 +39,44 @@ static int cert_der(X509 *x, struct ztm_buf *out)
 	return rc;
 }
 
+/* The OCSP responder key (same passphrase as the CA key) and the CertID
+ * issuer hashes that name this CA; the certificate comes later, from the
+ * store (ocsp_responder.c). */
+static int load_responder_key(struct app_ca *ca, const char *uri, const struct ztm_key_opts *kopts,
+                              struct ztm_error *err)
+{
+	unsigned char md[32], *spki = NULL;
+	unsigned int mdlen = 0;
+	int h, n, ok;
+
+	ca->responder_key = ztm_key_load(uri, kopts, err);
+	if (ca->responder_key == NULL || ztm_key_check_allowed(ca->responder_key, err) != 0)
+		return -1;
+	for (h = 0; h < ZTM_OCSP_HASH_COUNT; h++)
+		if (ztm_ocsp_issuer_hashes(ca->cert, (enum ztm_ocsp_hash)h, ca->id_name[h],
+		                           ca->id_key[h], err) != 0)
+			return -1;
+	n = i2d_PUBKEY(ca->responder_key, &spki);
+	ok = n > 0 && EVP_Digest(spki, (size_t)n, md, &mdlen, EVP_sha256(), NULL) == 1;
+	OPENSSL_free(spki);
+	if (!ok)
+		return ztm_error_ossl(err, ZTM_E_CRYPTO, "[ca.%s] responder_key: encoding",
+		                      ca->name);
+	ztm_hex(md, 32, ca->responder_spki);
+	return 0;
+}
+
 static int load_ca(struct ztmd_app *app, struct ztm_config *cfg, enum app_ca_id id,
                    struct ztm_error *err)
 {
 	char section[32];
-	const char *cert = NULL, *key = NULL, *pass = NULL;
+	const char *cert = NULL, *key = NULL, *pass = NULL, *rkey = NULL;
 	struct ztm_ca_urls urls;
 	struct ztm_key_opts kopts;
 	struct ztm_buf passbuf;
 	EVP_PKEY *pkey = NULL;
 	struct app_ca *ca = &app->cas[id];
+	uint64_t shard = 0;
 	int rc = -1;
 
 	ca->name = ca_names[id];
@@ -58,8 +88,15 @@ static int load_ca(struct ztmd_app *app, struct ztm_config *cfg, enum app_ca_id 
 	    ztm_config_str(cfg, section, "key_pass_file", NULL, &pass, err) != 0 ||
 	    ztm_config_str(cfg, section, "aia_url", NULL, &urls.ca_issuers, err) != 0 ||
 	    ztm_config_str(cfg, section, "ocsp_url", NULL, &urls.ocsp, err) != 0 ||
-	    ztm_config_str(cfg, section, "crl_url", NULL, &urls.crl, err) != 0)
+	    ztm_config_str(cfg, section, "crl_url", NULL, &urls.crl, err) != 0 ||
+	    ztm_config_str(cfg, section, "responder_key", NULL, &rkey, err) != 0 ||
+	    ztm_config_u64(cfg, section, "crl_shard_size", APP_CRL_SHARD_DEFAULT, 0, 1000000,
+	                   &shard, err) != 0)
 		goto out;
+	if (cert == NULL && rkey != NULL) {
+		ztm_error_set(err, ZTM_E_CONFIG, "[%s] has responder_key but no cert", section);
+		goto out;
+	}
 	if (cert == NULL) {
 		/* Not every deployment runs every CA; routes needing it refuse. */
 		rc = 0;
@@ -84,11 +121,15 @@ static int load_ca(struct ztmd_app *app, struct ztm_config *cfg, enum app_ca_id 
 	ca->ca = ztm_ca_new(ca_names[id], ca->cert, pkey, &urls, err);
 	if (ca->ca == NULL)
 		goto out;
+	ca->crl_url = ztm_ca_urls(ca->ca)->crl;
+	ca->crl_shard_size = ca->crl_url != NULL ? (int64_t)shard : 0;
 	ztm_buf_init(&ca->der, 64 * 1024);
 	if (cert_der(ca->cert, &ca->der) != 0) {
 		ztm_error_set(err, ZTM_E_CRYPTO, "%s: cannot encode", cert);
 		goto out;
 	}
+	if (rkey != NULL && load_responder_key(ca, rkey, &kopts, err) != 0)
+		goto out;
 	rc = 0;
 out:
 	EVP_PKEY_free(pkey);
@@ -125,11 +166,19 @@ struct ztmd_app *ztmd_app_new(struct ztm_config *cfg, struct ztm_error *err)
 		return NULL;
 	}
 	ztm_buf_init(&app->root_der, 64 * 1024);
+	app->ocsp_set = calloc(1, sizeof(*app->ocsp_set));
+	if (app->ocsp_set == NULL) {
+		ztm_error_set(err, ZTM_E_NOMEM, "app");
+		goto fail;
+	}
+	if (ocsp_settings_read(cfg, app->ocsp_set, err) != 0)
+		goto fail;
 	if (ztm_config_str(cfg, "ca", "root", NULL, &root, err) != 0 ||
 	    ztm_config_str(cfg, "subject", "organization", "ztm", &org, err) != 0 ||
 	    ztm_config_str(cfg, "bootstrap", "admin_cert", NULL, &admin, err) != 0 ||
 	    ztm_config_duration(cfg, "est", "code_ttl", 86400, 60, 90 * 86400, &app->code_ttl,
-	                        err) != 0)
+	                        err) != 0 ||
+	    app_crl_config(app, cfg, err) != 0)
 		goto fail;
 	if (root == NULL) {
 		ztm_error_set(err, ZTM_E_CONFIG, "[ca] root (the root CA certificate) is required");
@@ -160,6 +209,8 @@ struct ztmd_app *ztmd_app_new(struct ztm_config *cfg, struct ztm_error *err)
 	}
 	if (build_cacerts(app, all, nall, &app->cacerts_all) != 0)
 		goto nomem;
+	if (app_voucher_load(&app->voucher, cfg, err) != 0)
+		goto fail;
 	app->nroutes = est_routes(app, app->routes, APP_MAX_ROUTES);
 	app->nroutes +=
 	    admin_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
@@ -169,6 +220,18 @@ struct ztmd_app *ztmd_app_new(struct ztm_config *cfg, struct ztm_error *err)
 	    records_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
 	app->nroutes +=
 	    device_api_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
+	app->nroutes +=
+	    owners_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
+	/* Before the /api/v1/devices/ prefixes: the exact path reads first. */
+	app->nroutes +=
+	    transfer_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
+	app->nroutes +=
+	    devices_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
+	app->nroutes +=
+	    device_admin_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
+	app->nroutes += ocsp_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
+	revoke_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
+	app->nroutes += crl_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
 	return app;
 nomem:
 	ztm_error_set(err, ZTM_E_NOMEM, "building /cacerts");
@@ -185,8 +248,36 @@ const struct ztmd_route *ztmd_app_routes(struct ztmd_app *app, size_t *n)
 
 int ztmd_app_worker_init(struct ztmd_app *app, struct ztm_store *store, struct ztm_error *err)
 {
+	(void)err;
 	app->store = store;
 	return 0;
+}
+
+int ztmd_app_worker_start(struct ztmd_app *app, struct event_base *base, struct ztm_error *err)
+{
+	unsigned i;
+	int changed = 0;
+
+	if (app_crl_start(app, base, err) != 0)
+		return -1;
+	for (i = 0; i < APP_CA_COUNT; i++)
+		if (app->cas[i].responder_key != NULL)
+			break;
+	if (i == APP_CA_COUNT)
+		return 0; /* no OCSP: /ocsp answers unauthorized */
+	/* The master issued the responders before forking; a worker restarted
+	 * later may be in a new period. */
+	if (ocsp_responders_ensure(app, app->store, (int64_t)time(NULL), &changed, err) != 0)
+		return -1;
+	app->ocsp = ocsp_cache_new(app, app->store, base, err);
+	return app->ocsp != NULL ? 0 : -1;
+}
+
+void ztmd_app_worker_stop(struct ztmd_app *app)
+{
+	ocsp_cache_free(app->ocsp);
+	app->ocsp = NULL;
+	app_crl_stop(app);
 }
 
 void ztmd_app_free(struct ztmd_app *app)
@@ -197,9 +288,14 @@ void ztmd_app_free(struct ztmd_app *app)
 		return;
 	X509_free(app->root);
 	ztm_buf_free(&app->root_der);
+	app_voucher_free(&app->voucher);
 	ztm_buf_free(&app->cacerts_all);
+	ocsp_cache_free(app->ocsp);
+	free(app->ocsp_set);
 	for (i = 0; i < APP_CA_COUNT; i++) {
 		X509_free(app->cas[i].cert);
+		EVP_PKEY_free(app->cas[i].responder_key);
+		ztm_ocsp_responder_free(app->cas[i].responder);
 		ztm_ca_free(app->cas[i].ca);
 		ztm_buf_free(&app->cas[i].der);
 		ztm_buf_free(&app->cacerts_label[i]);
@@ -282,10 +378,16 @@ int app_authorize(struct ztmd_app *app, struct ztmd_req *r, enum ztmd_action act
 		ztmd_reply_error(r, 500, &err);
 		return -1;
 	}
+	peer->expired = ztmd_req_peer_expired(r);
 decide:
 	if (ztmd_authz_decide(action, peer, &err) == 0)
 		return 0;
-	app_refuse(r, app, ztmd_action_name(action), err.code == ZTM_E_AUTH ? 401 : 403, &err);
+	/* End of life is forever, and said with its own code. */
+	if (peer->kind == ZTMD_PEER_RETIRED)
+		app_refuse_named(r, app, ztmd_action_name(action), 403, "device_retired", &err);
+	else
+		app_refuse(r, app, ztmd_action_name(action), err.code == ZTM_E_AUTH ? 401 : 403,
+		           &err);
 	return -1;
 }
 

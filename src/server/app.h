@@ -16,6 +16,13 @@ struct ztmd_app *ztmd_app_new(struct ztm_config *cfg, struct ztm_error *err);
 const struct ztmd_route *ztmd_app_routes(struct ztmd_app *app, size_t *n);
 /* Called once in each worker after fork, with the worker's own store. */
 int ztmd_app_worker_init(struct ztmd_app *app, struct ztm_store *store, struct ztm_error *err);
+/* Called once in each worker when its event loop exists: background tasks
+ * (CRL regeneration, OCSP responders and the pre-signed response cache with
+ * its timers). */
+struct event_base;
+int ztmd_app_worker_start(struct ztmd_app *app, struct event_base *base, struct ztm_error *err);
+/* Before the worker's loop is freed. */
+void ztmd_app_worker_stop(struct ztmd_app *app);
 /* Called in the master before workers start: crash recovery etc. */
 int ztmd_app_recover(struct ztmd_app *app, struct ztm_store *store, struct ztm_error *err);
 void ztmd_app_free(struct ztmd_app *app);

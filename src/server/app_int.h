@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 #include <openssl/x509.h>
+#include <stdint.h>
 
 #include "app.h"
 #include "authz.h"
@@ -21,14 +22,44 @@ enum app_ca_id {
 	APP_CA_COUNT
 };
 
+struct ztm_ocsp_responder;
+
 struct app_ca {
 	const char *name; /* "device", ... */
 	X509 *cert;       /* NULL when not configured */
 	struct ztm_ca *ca;
 	struct ztm_buf der;
+	/* OCSP (ocsp_int.h): the delegated responder's key ([ca.*]
+	 * responder_key, NULL: this CA has no OCSP), its current certificate
+	 * and the CertID issuer hashes naming this CA, per hash algorithm. */
+	EVP_PKEY *responder_key;
+	char responder_spki[ZTM_SHA256_HEX];
+	struct ztm_ocsp_responder *responder;
+	int64_t responder_period; /* which half-lifetime period it was issued for */
+	uint8_t id_name[2][32], id_key[2][32];
+	/* CRL partitioning (docs/revocation.md): certificates per shard, 0
+	 * when the CA has no crl_url (one CRL, no issuingDistributionPoint:
+	 * without a CDP a certificate could not say which shard lists it). */
+	int64_t crl_shard_size;
+	const char *crl_url; /* points into the CA's URLs; NULL = none */
 };
 
-#define APP_MAX_ROUTES 24
+/* Default certificates per CRL shard: a full shard of revoked entries
+ * (about 50 bytes each with a reason code, 17-octet serials) stays near
+ * 800 KB, under the ~1 MB budget (THREATS.md: CRL blow-up). */
+#define APP_CRL_SHARD_DEFAULT 16384
+
+#define APP_MAX_ROUTES 48
+struct ocsp_settings;
+struct ocsp_cache;
+
+/* The ownership-voucher signer ([voucher] in the config; transfer.c). */
+struct app_voucher {
+	X509 *cert;             /* NULL when not configured: transfers refuse */
+	STACK_OF(X509) * chain; /* the certificates after it in the file */
+	EVP_PKEY *key;
+	int64_t days, max_days; /* default and longest validity */
+};
 
 struct ztmd_app {
 	X509 *root;
@@ -40,9 +71,19 @@ struct ztmd_app {
 	uint64_t code_ttl;
 	char org[65];
 	char admin_cert[1024];
-	struct ztm_store *store; /* the worker's */
+	struct app_voucher voucher;
+	struct ztm_store *store;        /* the worker's */
+	struct ocsp_settings *ocsp_set; /* [ocsp] */
+	struct ocsp_cache *ocsp;        /* the worker's, NULL in the master */
 	struct ztmd_route routes[APP_MAX_ROUTES];
 	size_t nroutes;
+	/* CRL regeneration in this worker (crl_srv.c); [crl] config. */
+	struct {
+		int64_t validity;  /* nextUpdate - thisUpdate, seconds */
+		unsigned interval; /* seconds between checks */
+		char holder[64];   /* this worker's name in the store's claims */
+		struct event *timer;
+	} crl;
 };
 
 const char *app_ca_name(enum app_ca_id id);
@@ -59,8 +100,22 @@ int app_serial_hex(X509 *x, char *out);
  * 202 means "retry later" and is not an error body). */
 void app_refuse(struct ztmd_req *r, struct ztmd_app *app, const char *action, int status,
                 const struct ztm_error *why);
+/* The same with the error body's "error" named (a vetting or lifecycle
+ * code) instead of the error class. */
+void app_refuse_named(struct ztmd_req *r, struct ztmd_app *app, const char *action, int status,
+                      const char *name, const struct ztm_error *why);
 /* Reply with a failure from the store/issuer, mapping the error code to a status. */
 int app_status_for(enum ztm_err code);
+
+/* CRLs (crl_srv.c): [crl] config; the timer of a worker; a wake-up after
+ * a revocation; one build under a claim (exposed for tests and benches). */
+struct event_base;
+int app_crl_config(struct ztmd_app *app, struct ztm_config *cfg, struct ztm_error *err);
+int app_crl_start(struct ztmd_app *app, struct event_base *base, struct ztm_error *err);
+void app_crl_kick(struct ztmd_app *app);
+void app_crl_stop(struct ztmd_app *app);
+int app_crl_build(struct ztmd_app *app, struct ztm_store *store, enum app_ca_id id, int64_t shard,
+                  int64_t number, int64_t seq, const char *holder, struct ztm_error *err);
 
 /* Route tables of the modules. */
 size_t est_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
@@ -68,8 +123,29 @@ size_t admin_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
 size_t admin_prod_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
 /* POST /api/v1/records (records.c). */
 size_t records_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
+/* Revocation operations (revoke.c) and CRLs (crl_srv.c). */
+size_t revoke_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
+size_t crl_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
 /* GET /api/v1/device/whoami (device_api.c). */
 size_t device_api_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
+/* /api/v1/owners (owners_api.c). */
+size_t owners_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
+/* GET /api/v1/devices[/<serial>] (devices_api.c). */
+size_t devices_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
+/* POST /api/v1/devices/transfer (transfer.c), and its signer. */
+size_t transfer_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
+int app_voucher_load(struct app_voucher *v, struct ztm_config *cfg, struct ztm_error *err);
+void app_voucher_free(struct app_voucher *v);
+/* Refuses a body key not in the NULL-terminated list (admin_prod.c). */
+int admin_only_fields(json_t *j, const char *const *allowed, struct ztm_error *err);
+/* POST /api/v1/devices/<serial>/retire (device_admin.c). */
+size_t device_admin_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
+/* Retires a device (every certificate revoked, state retired) and replies;
+ * the caller has authorized the request. actor: "operator:<name>". */
+/* POST /api/v1/devices/<serial>/{revoke,suspend,resume} (revoke.c). */
+void revoke_device_post(struct ztmd_req *r, void *arg);
+void device_retire_start(struct ztmd_req *r, struct ztmd_app *app, const char *serial,
+                         const char *actor);
 
 /* Admin API helpers shared by admin.c and admin_prod.c. Names: 1-64
  * characters of A-Z a-z 0-9 . _ - (they become certificate subjects). */

@@ -1,6 +1,7 @@
 /* app_recover.c - what the master does once before workers start:
  * recovery of reservations a crash left behind, and the first admin. */
 #include "app_int.h"
+#include "ocsp_int.h"
 
 #include <openssl/pem.h>
 
@@ -93,6 +94,7 @@ out:
 int ztmd_app_recover(struct ztmd_app *app, struct ztm_store *store, struct ztm_error *err)
 {
 	int64_t n = 0;
+	int changed = 0;
 
 	if (ztm_store_cert_recover(store, (int64_t)time(NULL) + 1 - RECOVER_SLACK_SECONDS, &n,
 	                           err) != 0)
@@ -101,5 +103,6 @@ int ztmd_app_recover(struct ztmd_app *app, struct ztm_store *store, struct ztm_e
 		ztm_log(ZTM_LOG_WARN, "store.recover", "abandoned_reservations=%lld", (long long)n);
 	if (app->admin_cert[0] != '\0' && bootstrap_admin(app, store, err) != 0)
 		return -1;
-	return 0;
+	/* OCSP responder certificates before any worker serves /ocsp. */
+	return ocsp_responders_ensure(app, store, (int64_t)time(NULL), &changed, err);
 }

@@ -13,12 +13,14 @@ struct refusal {
 	int status;
 	char action[32];
 	char peer[64];
+	char name[32]; /* "" = the error class */
 };
 
 static int job_audit_refusal(struct ztm_store *s, void *arg, struct ztm_error *err)
 {
 	struct refusal *f = arg;
-	return ztm_store_audit(s, f->peer, f->action, "-", ztm_err_name(f->err.code), f->err.msg,
+	return ztm_store_audit(s, f->peer, f->action, "-",
+	                       f->name[0] != '\0' ? f->name : ztm_err_name(f->err.code), f->err.msg,
 	                       err);
 }
 
@@ -31,6 +33,8 @@ static void done_refusal(struct ztmd_req *r, void *arg, int rc, const struct ztm
 	if (f->status == 202) {
 		ztmd_reply_header(r, "Retry-After", "1");
 		ztmd_reply(r, 202, "text/plain", "pending\n", 8);
+	} else if (f->name[0] != '\0') {
+		ztmd_reply_error_named(r, f->status, f->name, &f->err);
 	} else {
 		ztmd_reply_error(r, f->status, &f->err);
 	}
@@ -39,6 +43,12 @@ static void done_refusal(struct ztmd_req *r, void *arg, int rc, const struct ztm
 
 void app_refuse(struct ztmd_req *r, struct ztmd_app *app, const char *action, int status,
                 const struct ztm_error *why)
+{
+	app_refuse_named(r, app, action, status, "", why);
+}
+
+void app_refuse_named(struct ztmd_req *r, struct ztmd_app *app, const char *action, int status,
+                      const char *name, const struct ztm_error *why)
 {
 	struct refusal *f = calloc(1, sizeof(*f));
 
@@ -50,6 +60,7 @@ void app_refuse(struct ztmd_req *r, struct ztmd_app *app, const char *action, in
 	f->err = *why;
 	f->status = status;
 	ztm_strlcpy(f->action, action, sizeof(f->action));
+	ztm_strlcpy(f->name, name, sizeof(f->name));
 	ztm_strlcpy(f->peer, ztmd_req_peer_addr(r), sizeof(f->peer));
 	ztmd_req_defer(r, job_audit_refusal, f, done_refusal);
 }

@@ -16,6 +16,7 @@
 static const struct {
 	unsigned roles; /* bit per enum ztm_role, and BOOTSTRAP */
 	int anonymous;  /* no client certificate needed */
+	int expired;    /* an expired device certificate may ask (the handler judges the grace) */
 } access_table[ZTMD_ACT_COUNT] = {
     /* Liveness probes carry no credentials. */
     [ZTMD_ACT_HEALTH] = {0, 1},
@@ -30,7 +31,7 @@ static const struct {
     [ZTMD_ACT_EST_REENROLL] = {ROLE(ZTM_ROLE_STATION) | ROLE(ZTM_ROLE_ADMIN) |
                                    ROLE(ZTM_ROLE_SECURITY_OFFICER) | ROLE(ZTM_ROLE_PLANNER) |
                                    ROLE(ZTM_ROLE_AUDITOR) | ROLE(ZTM_ROLE_FIRMWARE_SIGNER) |
-                                   ROLE(ZTM_ROLE_RELEASE_APPROVER),
+                                   ROLE(ZTM_ROLE_RELEASE_APPROVER) | ROLE(ZTM_ROLE_OWNER),
                                0},
     [ZTMD_ACT_FACTORY_WRITE] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_PLANNER), 0},
     [ZTMD_ACT_FACTORY_READ] = {OPS_READ | ROLE(ZTM_ROLE_PLANNER), 0},
@@ -54,6 +55,47 @@ static const struct {
     [ZTMD_ACT_EST_ENROLL_DEVICE] = {BOOTSTRAP, 0},
     /* A device's first use of its operational certificate activates it. */
     [ZTMD_ACT_DEVICE_WHOAMI] = {ROLE(ZTM_ROLE_DEVICE), 0},
+    /* Customers and their trust anchors are part of the OEM's plan. */
+    [ZTMD_ACT_OWNER_WRITE] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_PLANNER), 0},
+    [ZTMD_ACT_OWNER_READ] = {OPS_READ | ROLE(ZTM_ROLE_PLANNER), 0},
+    /* An owner's operators read devices too, but only their owner's:
+     * ztmd_authz_device_scope narrows every row. */
+    [ZTMD_ACT_DEVICE_READ] = {OPS_READ | ROLE(ZTM_ROLE_PLANNER) | ROLE(ZTM_ROLE_OWNER), 0},
+    /* Handing devices to a customer is the OEM's decision, never an
+     * owner's: a voucher signed for an owner's request could move another
+     * owner's device. */
+    [ZTMD_ACT_DEVICE_TRANSFER] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_PLANNER), 0},
+    /* A device renews its own certificate with it (RFC 7030 §4.2.2); an
+     * expired one too, and the product's grace period decides (renew.c). */
+    [ZTMD_ACT_EST_REENROLL_DEVICE] = {ROLE(ZTM_ROLE_DEVICE), 0, 1},
+    /* End of life revokes everything a device holds, forever. An owner's
+     * operators may retire their own devices (the handler narrows with
+     * ztmd_authz_device_scope). */
+    [ZTMD_ACT_DEVICE_RETIRE] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_SECURITY_OFFICER) |
+                                    ROLE(ZTM_ROLE_OWNER),
+                                0},
+    /* Revocation status is public (RFC 6960): relying parties ask without
+     * credentials, and every answer is signed. */
+    [ZTMD_ACT_OCSP] = {0, 1},
+    /* Taking trust away (docs/revocation.md "Roles"): the security officer's
+     * job; admins may too, as they may revoke stations. */
+    [ZTMD_ACT_CERT_REVOKE] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_SECURITY_OFFICER), 0},
+    /* An owner's operators manage their own devices too (the handler
+     * narrows with ztmd_authz_device_scope). */
+    [ZTMD_ACT_DEVICE_REVOKE] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_SECURITY_OFFICER) |
+                                    ROLE(ZTM_ROLE_OWNER),
+                                0},
+    [ZTMD_ACT_DEVICE_SUSPEND] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_SECURITY_OFFICER) |
+                                     ROLE(ZTM_ROLE_OWNER),
+                                 0},
+    /* Mass revocation (DESIGN 4): an admin or security officer asks (and
+     * may withdraw); only a security officer other than the requester
+     * approves (that second check is the store's: it needs the request). */
+    [ZTMD_ACT_MASS_REQUEST] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_SECURITY_OFFICER), 0},
+    [ZTMD_ACT_MASS_APPROVE] = {ROLE(ZTM_ROLE_SECURITY_OFFICER), 0},
+    [ZTMD_ACT_MASS_READ] = {OPS_READ, 0},
+    /* RFC 5280 §5: CRLs are public; relying parties fetch them anonymously. */
+    [ZTMD_ACT_CRL] = {0, 1},
 };
 
 static const char *const action_names[] = {
@@ -74,6 +116,10 @@ int ztmd_authz_decide(enum ztmd_action action, const struct ztmd_peer *peer, str
 		return ztm_error_set(err, ZTM_E_DENIED, "unknown action");
 	if (access_table[action].anonymous)
 		return 0;
+	/* An expired certificate authenticates nothing, except a device asking
+	 * to renew it. */
+	if (peer->expired && (peer->kind != ZTMD_PEER_DEVICE || !access_table[action].expired))
+		return ztm_error_set(err, ZTM_E_AUTH, "client certificate has expired");
 	switch (peer->kind) {
 	case ZTMD_PEER_ANONYMOUS:
 		return ztm_error_set(err, ZTM_E_AUTH, "%s needs a client certificate",
@@ -82,6 +128,9 @@ int ztmd_authz_decide(enum ztmd_action action, const struct ztmd_peer *peer, str
 		return ztm_error_set(err, ZTM_E_AUTH, "client certificate is not registered");
 	case ZTMD_PEER_REVOKED:
 		return ztm_error_set(err, ZTM_E_AUTH, "client certificate or its owner is revoked");
+	case ZTMD_PEER_RETIRED:
+		return ztm_error_set(err, ZTM_E_DENIED, "device %s is retired: refused forever",
+		                     peer->who.name);
 	case ZTMD_PEER_BOOTSTRAP:
 		/* Unverified by construction: vetted only by device enrollment. */
 		if (access_table[action].roles & BOOTSTRAP)
@@ -92,7 +141,8 @@ int ztmd_authz_decide(enum ztmd_action action, const struct ztmd_peer *peer, str
 	case ZTMD_PEER_OPERATOR:
 	case ZTMD_PEER_STATION:
 	case ZTMD_PEER_DEVICE:
-		if (peer->superseded && action != ZTMD_ACT_EST_REENROLL)
+		if (peer->superseded && action != ZTMD_ACT_EST_REENROLL &&
+		    action != ZTMD_ACT_EST_REENROLL_DEVICE)
 			return ztm_error_set(
 			    err, ZTM_E_AUTH,
 			    "client certificate has been superseded by a newer one");
@@ -103,6 +153,20 @@ int ztmd_authz_decide(enum ztmd_action action, const struct ztmd_peer *peer, str
 		                     ztm_role_name(peer->role), ztmd_action_name(action));
 	}
 	return ztm_error_set(err, ZTM_E_DENIED, "not allowed");
+}
+
+int ztmd_authz_device_scope(const struct ztmd_peer *peer, const struct ztm_device_row *device,
+                            struct ztm_error *err)
+{
+	/* Default-fail: only the two cases below admit. */
+	if (peer->kind != ZTMD_PEER_OPERATOR || peer->superseded ||
+	    (unsigned)peer->role >= ZTM_ROLE_COUNT)
+		return ztm_error_set(err, ZTM_E_NOTFOUND, "device %s not found", device->serial);
+	if (peer->role != ZTM_ROLE_OWNER)
+		return 0;
+	if (peer->who.owner_id > 0 && device->owner_id == peer->who.owner_id)
+		return 0;
+	return ztm_error_set(err, ZTM_E_NOTFOUND, "device %s not found", device->serial);
 }
 
 /* An issued certificate of ours whose owner has a newer one. */
@@ -137,6 +201,7 @@ static int superseded_owner(struct ztm_store *store, const char *ca_name, const 
 		ztm_strlcpy(who->name, op.name, sizeof(who->name));
 		who->role = op.role;
 		who->revoked = op.revoked;
+		who->owner_id = op.owner_id;
 	} else {
 		ztm_error_set(err, ZTM_E_NOTFOUND, "certificate has no station or operator owner");
 		goto out;
@@ -147,6 +212,24 @@ out:
 	return rc;
 }
 
+/* *yes = 1 when the device certificate serial_hex is revoked with reason
+ * superseded (a re-key or a replacement), nothing else. */
+static int revoked_superseded(struct ztm_store *store, const char *serial_hex, int *yes,
+                              struct ztm_error *err)
+{
+	struct ztm_cert_status_row st;
+	struct ztm_error lookup;
+
+	*yes = 0;
+	if (ztm_store_cert_status(store, "device", serial_hex, &st, &lookup) != 0) {
+		if (err != NULL)
+			*err = lookup;
+		return -1;
+	}
+	*yes = st.status == ZTM_STATUS_REVOKED && st.rev.reason == ZTM_REASON_SUPERSEDED;
+	return 0;
+}
+
 /* A device-CA certificate: its device, which must be provisioned or
  * active and hold it as its current certificate. */
 static int device_peer(struct ztm_store *store, const char *serial_hex, struct ztmd_peer *peer,
@@ -154,7 +237,7 @@ static int device_peer(struct ztm_store *store, const char *serial_hex, struct z
 {
 	struct ztm_device_row d;
 	struct ztm_error lookup;
-	int cert_revoked = 0;
+	int cert_revoked = 0, superseded_only = 0;
 
 	if (ztm_store_device_by_cert(store, serial_hex, &d, &cert_revoked, &lookup) != 0) {
 		if (lookup.code != ZTM_E_NOTFOUND) {
@@ -169,11 +252,25 @@ static int device_peer(struct ztm_store *store, const char *serial_hex, struct z
 	peer->who.id = d.id;
 	ztm_strlcpy(peer->who.name, d.serial, sizeof(peer->who.name));
 	peer->who.role = ZTM_ROLE_DEVICE;
-	peer->who.revoked =
-	    cert_revoked || (d.state != ZTM_DEVICE_PROVISIONED && d.state != ZTM_DEVICE_ACTIVE);
-	peer->superseded = strcmp(d.cert_serial, serial_hex) != 0;
-	peer->kind = peer->who.revoked ? ZTMD_PEER_REVOKED : ZTMD_PEER_DEVICE;
 	peer->role = ZTM_ROLE_DEVICE;
+	peer->superseded = strcmp(d.cert_serial, serial_hex) != 0;
+	/* End of life first: every certificate of a retired device is revoked
+	 * too, but it is told why, with its own code. */
+	if (d.state == ZTM_DEVICE_RETIRED) {
+		peer->who.revoked = 1;
+		peer->kind = ZTMD_PEER_RETIRED;
+		return 0;
+	}
+	/* A re-key revokes the old certificate as superseded; the retry of
+	 * that re-enrollment after a lost response still presents it. It may
+	 * fetch what it asked for and nothing else (superseded: re-enrollment
+	 * only, and est_device_renew.c answers only the retry). */
+	if (cert_revoked && peer->superseded &&
+	    revoked_superseded(store, serial_hex, &superseded_only, err) != 0)
+		return -1;
+	peer->who.revoked = (cert_revoked && !superseded_only) ||
+	                    (d.state != ZTM_DEVICE_PROVISIONED && d.state != ZTM_DEVICE_ACTIVE);
+	peer->kind = peer->who.revoked ? ZTMD_PEER_REVOKED : ZTMD_PEER_DEVICE;
 	return 0;
 }
 

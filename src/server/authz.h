@@ -30,7 +30,21 @@
 	X(ZTMD_ACT_AUDIT_READ, "audit.read")                                                       \
 	X(ZTMD_ACT_RECORD_UPLOAD, "record.upload")                                                 \
 	X(ZTMD_ACT_EST_ENROLL_DEVICE, "est.enroll-device")                                         \
-	X(ZTMD_ACT_DEVICE_WHOAMI, "device.whoami")
+	X(ZTMD_ACT_DEVICE_WHOAMI, "device.whoami")                                                 \
+	X(ZTMD_ACT_OWNER_WRITE, "owner.write")                                                     \
+	X(ZTMD_ACT_OWNER_READ, "owner.read")                                                       \
+	X(ZTMD_ACT_DEVICE_READ, "device.read")                                                     \
+	X(ZTMD_ACT_DEVICE_TRANSFER, "device.transfer")                                             \
+	X(ZTMD_ACT_EST_REENROLL_DEVICE, "est.reenroll-device")                                     \
+	X(ZTMD_ACT_DEVICE_RETIRE, "device.retire")                                                 \
+	X(ZTMD_ACT_OCSP, "ocsp")                                                                   \
+	X(ZTMD_ACT_CERT_REVOKE, "cert.revoke")                                                     \
+	X(ZTMD_ACT_DEVICE_REVOKE, "device.revoke")                                                 \
+	X(ZTMD_ACT_DEVICE_SUSPEND, "device.suspend")                                               \
+	X(ZTMD_ACT_MASS_REQUEST, "revocation.request")                                             \
+	X(ZTMD_ACT_MASS_APPROVE, "revocation.approve")                                             \
+	X(ZTMD_ACT_MASS_READ, "revocation.read")                                                   \
+	X(ZTMD_ACT_CRL, "crl")
 
 enum ztmd_action {
 #define ZTMD_X_ACT(e, s) e,
@@ -49,6 +63,7 @@ enum ztmd_principal_kind {
 	ZTMD_PEER_UNKNOWN,   /* chains to a ztm CA but is not in the store */
 	ZTMD_PEER_BOOTSTRAP, /* a self-signed device bootstrap certificate */
 	ZTMD_PEER_DEVICE,    /* device CA, a provisioned/active device's certificate */
+	ZTMD_PEER_RETIRED,   /* device CA, a certificate of a retired device: refused forever */
 };
 
 struct ztmd_peer {
@@ -57,6 +72,10 @@ struct ztmd_peer {
 	 * owner's current one (re-enrolled since). Only a re-enrollment retry
 	 * may use it: it can fetch what it already asked for, nothing else. */
 	int superseded;
+	/* The certificate has expired (TLS let it through, tls.c): only an
+	 * action that takes expired certificates (device re-enrollment within
+	 * its product's grace period) may use it. */
+	int expired;
 	enum ztm_role role; /* operators and stations */
 	struct ztm_principal who;
 };
@@ -64,6 +83,16 @@ struct ztmd_peer {
 /* The decision: 0 = allowed; -1 with ZTM_E_AUTH (no or unknown credential:
  * HTTP 401) or ZTM_E_DENIED (known but not allowed: 403). */
 int ztmd_authz_decide(enum ztmd_action action, const struct ztmd_peer *peer, struct ztm_error *err);
+
+/* Which devices a peer that passed ztmd_authz_decide for a device action
+ * (device.read, and the revoke/retire actions) may act on: an operator of
+ * role owner only those its owner holds (device->owner_id equal to its
+ * own), every other operator every device. 0 = in scope; -1 with
+ * ZTM_E_NOTFOUND otherwise, so another owner's device looks exactly like
+ * one that does not exist (HTTP 404, nothing learned). Devices, stations
+ * and anonymous peers are never in scope. */
+int ztmd_authz_device_scope(const struct ztmd_peer *peer, const struct ztm_device_row *device,
+                            struct ztm_error *err);
 
 /* Fills peer from the verified client certificate (NULL = anonymous): the
  * issuing CA by name ("operator", "station", "device") and the serial are looked up

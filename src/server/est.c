@@ -134,7 +134,15 @@ static void h_simplereenroll(struct ztmd_req *r, void *arg)
 	struct est_op *op;
 	struct ztm_error err;
 	struct ztm_buf der, spki;
+	X509 *x = ztmd_req_peer_cert(r);
+	int label = EST_NO_LABEL, opcode = -1;
 
+	/* A device-CA certificate: a device renewing (est_device_renew.c). */
+	if (x != NULL && !ztmd_req_peer_bootstrap(r) && app_peer_ca(app, x) == APP_CA_DEVICE) {
+		(void)est_parse_path(ztmd_req_path(r), &label, &opcode);
+		est_device_reenroll(r, app, label);
+		return;
+	}
 	if (app_authorize(app, r, ZTMD_ACT_EST_REENROLL, &peer) != 0)
 		return;
 	ztm_buf_init(&der, 16 * 1024);

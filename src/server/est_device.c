@@ -191,6 +191,7 @@ static int look_up(struct ztm_store *s, struct est_op *op, struct lookups *l, st
 	in->rec_injected = l->rec.key_origin == ZTM_KEY_ORIGIN_INJECTED;
 	in->rec_recorded_at = l->rec.recorded_at;
 	in->rec_received_at = l->rec.received_at;
+	in->rec_replacement = l->rec.kind == ZTM_RECORD_REPLACEMENT;
 	if (ztm_store_station_get(s, l->rec.station_id, &l->st, err) != 0 ||
 	    ztm_store_order_get_id(s, l->rec.order_id, &l->order, err) != 0 ||
 	    ztm_store_product_get(s, l->order.product, &l->product, err) != 0)
@@ -214,6 +215,7 @@ static int look_up(struct ztm_store *s, struct est_op *op, struct lookups *l, st
 		l->have_device = 1;
 		in->device_state = vet_state(l->device.state);
 		in->device_spki = l->device.key_spki_sha256;
+		in->device_registered_at = l->device.registered_at;
 	} else if (err->code != ZTM_E_NOTFOUND) {
 		return -1;
 	}
@@ -235,6 +237,31 @@ static void refusal_detail(struct est_op *op, const struct lookups *l, const str
 		         (long long)l->rec.id, l->rec.serial, l->st.name, l->order.name,
 		         d->boot_spki, d->peer_addr);
 	ztm_strlcpy(d->serial, in->have_record ? l->rec.serial : d->boot_serial, sizeof(d->serial));
+}
+
+/* A replacement (docs/lifecycle.md): every certificate of the device's old
+ * key is revoked (superseded), the device moves to the replacement record
+ * and the new key, and registration goes on as for a new device, without
+ * quota. One savepoint with the reservation: all of it, or none. */
+static int replace_device(struct ztm_store *s, struct est_op *op, const struct lookups *l,
+                          struct ztm_error *err)
+{
+	struct est_device *d = &op->dev;
+	char detail[400];
+	int64_t n = 0;
+
+	if (ztm_store_owner_revoke(s, "device", l->device.id, ZTM_REASON_SUPERSEDED,
+	                           (int64_t)time(NULL), "system:replacement", &n, err) != 0 ||
+	    ztm_store_device_replace(s, d->serial, l->rec.id, op->csr.spki_sha256, err) != 0)
+		return -1;
+	snprintf(detail, sizeof(detail),
+	         "old key %.16s new key %.16s record %lld station %s certificates revoked %lld "
+	         "from %s",
+	         l->device.key_spki_sha256, op->csr.spki_sha256, (long long)l->rec.id, l->st.name,
+	         (long long)n, d->peer_addr);
+	ztm_log(ZTM_LOG_WARN, "device.replace", "serial=%s revoked=%lld", d->serial, (long long)n);
+	return ztm_store_audit(s, "device:bootstrap", "device.replace", d->serial, "ok", detail,
+	                       err);
 }
 
 int est_device_claim(struct ztm_store *s, struct est_op *op, struct ztm_error *err)
@@ -267,7 +294,12 @@ int est_device_claim(struct ztm_store *s, struct est_op *op, struct ztm_error *e
 	ztm_strlcpy(op->owner_kind, "device", sizeof(op->owner_kind));
 	ztm_strlcpy(op->cn, d->serial, sizeof(op->cn));
 	est_idem_key(op);
-	if (l->have_device) {
+	if (l->have_device && strcmp(l->device.key_spki_sha256, op->csr.spki_sha256) != 0) {
+		/* Vetted with another key than the device's: a replacement. */
+		op->owner_id = l->device.id;
+		if (replace_device(s, op, l, err) != 0)
+			goto out;
+	} else if (l->have_device) {
 		/* A retry (I3): what was issued, or 202 while in flight. An
 		 * attempt that died left its reservation abandoned: reserve
 		 * anew for the same device, without a second registration. */
@@ -339,6 +371,7 @@ int est_device_sign(struct est_op *op, struct ztm_error *err)
 	req.san = &san;
 	req.n_san = 1;
 	req.spki = op->csr.spki;
+	req.crl_shard = op->row.crl_shard;
 	req.not_before = now;
 	/* The product's lifetime, cut at the device CA's own end (RFC 5280
 	 * §6.1.3: a certificate outliving its issuer fails validation). */
@@ -356,8 +389,23 @@ int est_device_record(struct ztm_store *s, struct est_op *op, struct ztm_error *
 	struct est_device *d = &op->dev;
 	char detail[320];
 
-	if (ztm_store_cert_issue(s, op->row.serial, op->cert.data, op->cert.len, err) != 0 ||
-	    ztm_store_device_set_state(s, d->serial, ZTM_DEVICE_PROVISIONED, op->row.serial,
+	if (ztm_store_cert_issue(s, op->row.serial, op->cert.data, op->cert.len, err) != 0) {
+		struct ztm_cert_status_row st;
+		struct ztm_error e2;
+		/* A revocation of the device (or a mass revocation) raced this
+		 * registration and revoked the reservation: the signed bytes
+		 * are dropped, the serial is listed anyway (docs/revocation.md). */
+		if (err->code == ZTM_E_CONFLICT &&
+		    ztm_store_cert_status(s, "device", op->row.serial, &st, &e2) == 0 &&
+		    st.status == ZTM_STATUS_REVOKED)
+			ztm_error_set(
+			    err, ZTM_E_POLICY,
+			    "device %s was revoked while it registered: certificate %s is "
+			    "listed as revoked and was not handed out",
+			    d->serial, op->row.serial);
+		return -1;
+	}
+	if (ztm_store_device_set_state(s, d->serial, ZTM_DEVICE_PROVISIONED, op->row.serial,
 	                               op->csr.spki_sha256, err) != 0)
 		return -1;
 	snprintf(detail, sizeof(detail), "serial=%s product=%s record=%lld order=%lld",

@@ -77,6 +77,7 @@ void est_idem_key(struct est_op *op)
 		     EVP_DigestUpdate(md, op->code_hash, sizeof(op->code_hash)) == 1;
 		break;
 	case EST_BY_CERT:
+	case EST_BY_DEVICE_CERT:
 		ok = ok && EVP_DigestUpdate(md, "reenroll", 8) == 1 &&
 		     EVP_DigestUpdate(md, op->old_serial, strlen(op->old_serial)) == 1;
 		break;
@@ -204,6 +205,7 @@ int est_reserve(struct ztm_store *s, struct est_op *op, const char *subject, str
 	ztm_strlcpy(op->row.owner_kind, op->owner_kind, sizeof(op->row.owner_kind));
 	op->row.owner_id = op->owner_id;
 	op->row.created_at = (int64_t)time(NULL);
+	op->row.crl_shard_size = op->app->cas[op->ca].crl_shard_size;
 	return ztm_store_cert_reserve(s, &op->row, err);
 }
 
@@ -217,6 +219,8 @@ static int job_claim(struct ztm_store *s, void *arg, struct ztm_error *err)
 
 	if (op->kind == EST_BY_BOOTSTRAP)
 		return est_device_claim(s, op, err);
+	if (op->kind == EST_BY_DEVICE_CERT)
+		return est_renew_claim(s, op, err);
 	est_idem_key(op);
 	if (op->kind == EST_BY_CODE &&
 	    (ztm_store_code_claim(s, op->code_hash, op->csr.spki_sha256, (int64_t)time(NULL), &code,
@@ -243,6 +247,8 @@ static int job_record(struct ztm_store *s, void *arg, struct ztm_error *err)
 
 	if (op->kind == EST_BY_BOOTSTRAP)
 		return est_device_record(s, op, err);
+	if (op->kind == EST_BY_DEVICE_CERT)
+		return est_renew_record(s, op, err);
 	if (ztm_store_cert_issue(s, op->row.serial, op->cert.data, op->cert.len, err) != 0)
 		return -1;
 	if (op->kind == EST_BY_CODE &&
@@ -281,10 +287,21 @@ static void reply_cert(struct ztmd_req *r, struct est_op *op)
 	ztm_buf_free(&b64);
 }
 
+static const char *action_of(const struct est_op *op);
+
 static void done_record(struct ztmd_req *r, void *arg, int rc, const struct ztm_error *err)
 {
 	struct est_op *op = arg;
 
+	if (rc != 0 && err->code == ZTM_E_POLICY) {
+		/* Revoked while in flight (est_device_record): refused, audited. */
+		struct ztmd_app *app = op->app;
+		const char *action = action_of(op);
+		ztm_log(ZTM_LOG_WARN, "est.revoked_in_flight", "serial=%s", op->row.serial);
+		est_op_free(op);
+		app_refuse(r, app, action, 403, err);
+		return;
+	}
 	if (rc != 0) {
 		/* Nothing was returned; the reservation stays and start-up recovery
 		 * turns it into "abandoned" if this process dies now. */
@@ -313,6 +330,7 @@ static int sign_cert(struct est_op *op, struct ztm_error *err)
 	req.subject = subject;
 	req.n_subject = 3;
 	req.spki = op->csr.spki;
+	req.crl_shard = op->row.crl_shard;
 	memcpy(req.serial, op->serial, sizeof(op->serial));
 	return ztm_issue(op->app->cas[op->ca].ca, &req, &op->cert, err);
 }
@@ -326,9 +344,10 @@ static int job_abandon(struct ztm_store *s, void *arg, struct ztm_error *err)
 
 static const char *action_of(const struct est_op *op)
 {
-	return op->kind == EST_BY_CODE   ? "est.enroll"
-	       : op->kind == EST_BY_CERT ? "est.reenroll"
-	                                 : "est.enroll-device";
+	return op->kind == EST_BY_CODE          ? "est.enroll"
+	       : op->kind == EST_BY_CERT        ? "est.reenroll"
+	       : op->kind == EST_BY_DEVICE_CERT ? "est.reenroll-device"
+	                                        : "est.enroll-device";
 }
 
 static void done_abandon(struct ztmd_req *r, void *arg, int rc, const struct ztm_error *err)
@@ -355,6 +374,10 @@ static void done_claim(struct ztmd_req *r, void *arg, int rc, const struct ztm_e
 		est_device_refuse(r, op);
 		return;
 	}
+	if (rc != 0 && op->kind == EST_BY_DEVICE_CERT && op->renew.verdict != RENEW_OK) {
+		est_renew_refuse(r, op);
+		return;
+	}
 	if (rc != 0) {
 		struct ztmd_app *app = op->app;
 		int status = err->code == ZTM_E_CONFLICT ? 202 : app_status_for(err->code);
@@ -369,8 +392,9 @@ static void done_claim(struct ztmd_req *r, void *arg, int rc, const struct ztm_e
 		est_op_free(op);
 		return;
 	}
-	if ((op->kind == EST_BY_BOOTSTRAP ? est_device_sign(op, &op->sign_err)
-	                                  : sign_cert(op, &op->sign_err)) != 0) {
+	if ((op->kind == EST_BY_BOOTSTRAP || op->kind == EST_BY_DEVICE_CERT
+	         ? est_device_sign(op, &op->sign_err)
+	         : sign_cert(op, &op->sign_err)) != 0) {
 		ztm_log(ZTM_LOG_ERROR, "est.sign_failed", "serial=%s err=%s", op->row.serial,
 		        ztm_err_name(op->sign_err.code));
 		/* Give the serial up now, so a retry is not told "in progress". */

@@ -3,14 +3,27 @@
 #define ZTMD_EST_OPS_H
 
 #include "app_int.h"
+#include "renew.h"
 #include "vet.h"
 #include "ztm/csr.h"
 #include "ztm/serial.h"
 
 /* How the request authenticates: a one-time code (stations, operators),
- * the current certificate (re-enrollment), or a device's self-signed
- * bootstrap certificate (registration, vetted: est_device.c). */
-enum est_kind { EST_BY_CODE, EST_BY_CERT, EST_BY_BOOTSTRAP };
+ * the current certificate (re-enrollment), a device's self-signed
+ * bootstrap certificate (registration, vetted: est_device.c), or a device's
+ * operational certificate (re-enrollment: est_device_renew.c). */
+enum est_kind { EST_BY_CODE, EST_BY_CERT, EST_BY_BOOTSTRAP, EST_BY_DEVICE_CERT };
+
+/* A device re-enrollment: what the presented certificate says, and the
+ * verdict. */
+struct est_renew {
+	int64_t peer_not_after; /* the presented certificate's notAfter */
+	int expired;            /* TLS let it through expired */
+	int rekey;              /* the CSR's key is not the device's current one */
+	char old_key[ZTM_SHA256_HEX];
+	enum renew_code verdict;
+	char detail[256];
+};
 
 /* A device registration: what the request claims, what the store says,
  * and the verdict. */
@@ -39,7 +52,8 @@ struct est_op {
 	uint8_t code_hash[32];               /* EST_BY_CODE */
 	struct ztmd_peer peer;               /* EST_BY_CERT */
 	char old_serial[ZTM_SERIAL_HEX_MAX]; /* EST_BY_CERT */
-	struct est_device dev;               /* EST_BY_BOOTSTRAP */
+	struct est_device dev;               /* EST_BY_BOOTSTRAP, EST_BY_DEVICE_CERT */
+	struct est_renew renew;              /* EST_BY_DEVICE_CERT */
 	/* Filled by the claim job. */
 	enum app_ca_id ca;
 	char owner_kind[16];
@@ -89,5 +103,14 @@ int est_device_record(struct ztm_store *s, struct est_op *op, struct ztm_error *
 /* After a refused claim: quarantine, alert, audit, then the EST error body
  * with the vetting code. Takes op. */
 void est_device_refuse(struct ztmd_req *r, struct est_op *op);
+
+/* Device re-enrollment (est_device_renew.c): the handler (peer: the
+ * device's operational certificate, authorized for
+ * ZTMD_ACT_EST_REENROLL_DEVICE by the handler itself), and the steps. */
+void est_device_reenroll(struct ztmd_req *r, struct ztmd_app *app, int label);
+int est_renew_claim(struct ztm_store *s, struct est_op *op, struct ztm_error *err);
+int est_renew_record(struct ztm_store *s, struct est_op *op, struct ztm_error *err);
+/* After a refused claim: audit, then the EST error body with the code. */
+void est_renew_refuse(struct ztmd_req *r, struct est_op *op);
 
 #endif

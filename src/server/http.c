@@ -37,6 +37,7 @@ struct ztmd_req {
 	struct ztm_buf body;
 	X509 *peer;
 	int peer_bootstrap; /* peer is a self-signed bootstrap certificate */
+	int peer_expired;   /* peer chains to a client CA but has expired */
 	char peer_addr[80];
 	size_t route;
 	struct timespec start;
@@ -86,6 +87,11 @@ X509 *ztmd_req_peer_cert(const struct ztmd_req *r)
 int ztmd_req_peer_bootstrap(const struct ztmd_req *r)
 {
 	return r->peer_bootstrap;
+}
+
+int ztmd_req_peer_expired(const struct ztmd_req *r)
+{
+	return r->peer_expired;
 }
 
 const char *ztmd_req_peer_addr(const struct ztmd_req *r)
@@ -334,6 +340,9 @@ static void set_peer(struct ztmd_req *r, struct evhttp_connection *evcon)
 	} else if (ssl != NULL && ztmd_tls_peer_is_bootstrap(ssl)) {
 		r->peer = SSL_get1_peer_certificate(ssl);
 		r->peer_bootstrap = 1;
+	} else if (ssl != NULL && ztmd_tls_peer_is_expired(ssl)) {
+		r->peer = SSL_get1_peer_certificate(ssl);
+		r->peer_expired = 1;
 	}
 }
 

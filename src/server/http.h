@@ -53,6 +53,9 @@ X509 *ztmd_req_peer_cert(const struct ztmd_req *r);
 /* 1 when the peer certificate is a self-signed bootstrap certificate that
  * chains to nothing: an identity to vet, never a verified credential. */
 int ztmd_req_peer_bootstrap(const struct ztmd_req *r);
+/* 1 when the peer certificate chains to a client CA but has expired: an
+ * identity the access module admits for device re-enrollment only. */
+int ztmd_req_peer_expired(const struct ztmd_req *r);
 /* Address of the peer for logs: "127.0.0.1:5555". */
 const char *ztmd_req_peer_addr(const struct ztmd_req *r);
 /* The worker's store connection (for reads in a handler; writes go through

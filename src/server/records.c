@@ -41,7 +41,7 @@ struct upload {
 	/* out of the job */
 	int64_t id;
 	int duplicate;
-	size_t accepted, repeats;
+	size_t accepted, repeats, replacements;
 	/* the quota refusal: which record and order */
 	int overbuild;
 	char ob_serial[ZTM_RECORD_MAX_SERIAL + 1];
@@ -62,6 +62,35 @@ static void upload_free(struct upload *u)
 	ztm_batch_free(&u->b);
 	free(u->slot_order);
 	free(u);
+}
+
+/* A replacement record (docs/lifecycle.md) is only for a device that is
+ * registered, of the order's product, and not ended: a repaired device
+ * keeps its identity, a retired or revoked one never comes back, and a
+ * suspended or quarantined one waits for a person's decision. */
+static int replacement_check(struct ztm_store *s, const struct ztm_record *rec, size_t idx,
+                             const struct ztm_order_row *o, struct ztm_error *err)
+{
+	struct ztm_device_row d;
+
+	if (ztm_store_device_get(s, rec->serial, &d, err) != 0) {
+		if (err->code != ZTM_E_NOTFOUND)
+			return -1;
+		return ztm_error_set(err, ZTM_E_POLICY,
+		                     "record %zu (serial %s): a replacement for a device that is "
+		                     "not registered",
+		                     idx, rec->serial);
+	}
+	if (d.product_id != o->product_id)
+		return ztm_error_set(err, ZTM_E_POLICY,
+		                     "record %zu (serial %s): the device is registered as another "
+		                     "product than order '%s' builds",
+		                     idx, rec->serial, o->name);
+	if (d.state != ZTM_DEVICE_PROVISIONED && d.state != ZTM_DEVICE_ACTIVE)
+		return ztm_error_set(err, ZTM_E_POLICY,
+		                     "record %zu (serial %s): the device is %s, not replaceable",
+		                     idx, rec->serial, ztm_device_state_name(d.state));
+	return 0;
 }
 
 /* One record against its order: the order must exist, be of the station's
@@ -105,6 +134,8 @@ static int store_record(struct ztm_store *s, struct upload *u, const struct ztm_
 	}
 	if (record_policy_check(rec, idx, &u->product, err) != 0)
 		return -1;
+	if (rec->kind == ZTM_RECORD_REPLACEMENT && replacement_check(s, rec, idx, &o, err) != 0)
+		return -1;
 	ztm_record_row_init(&row);
 	row.batch_id = u->id;
 	row.station_id = u->station_id;
@@ -121,6 +152,7 @@ static int store_record(struct ztm_store *s, struct upload *u, const struct ztm_
 	}
 	row.test_result = rec->test_result;
 	row.key_origin = rec->key_origin;
+	row.kind = rec->kind;
 	row.recorded_at = rec->recorded_at;
 	row.received_at = now;
 	if (ztm_buf_append(&row.bootstrap_der, rec->cert, rec->cert_len) != 0) {
@@ -134,6 +166,12 @@ static int store_record(struct ztm_store *s, struct upload *u, const struct ztm_
 	}
 	if (repeat) {
 		u->repeats++;
+		rc = 0;
+		goto out;
+	}
+	/* A replacement rebuilds a device the order already counted. */
+	if (rec->kind == ZTM_RECORD_REPLACEMENT) {
+		u->replacements++;
 		rc = 0;
 		goto out;
 	}
@@ -242,7 +280,7 @@ static int job_upload(struct ztm_store *s, void *arg, struct ztm_error *err)
 	char detail[192];
 	size_t i;
 
-	u->accepted = u->repeats = 0;
+	u->accepted = u->repeats = u->replacements = 0;
 	u->overbuild = 0;
 	u->have_product = 0;
 	/* The handler's access check ran before this transaction: a revocation
@@ -274,8 +312,9 @@ static int job_upload(struct ztm_store *s, void *arg, struct ztm_error *err)
 	}
 	if (take_slots(s, u, u->b.n, now, err) != 0)
 		return -1;
-	snprintf(detail, sizeof(detail), "batch %s sha256 %.16s accepted %zu repeats %zu",
-	         u->b.batch_id, u->b.sha256, u->accepted, u->repeats);
+	snprintf(detail, sizeof(detail),
+	         "batch %s sha256 %.16s accepted %zu repeats %zu replacements %zu", u->b.batch_id,
+	         u->b.sha256, u->accepted, u->repeats, u->replacements);
 	return ztm_store_audit(s, u->actor, ACTION, u->b.batch_id, "ok", detail, err);
 }
 
@@ -316,8 +355,9 @@ static void done_upload(struct ztmd_req *r, void *arg, int rc, const struct ztm_
 		upload_free(u);
 		return;
 	}
-	j = json_pack("{s:I,s:s,s:I,s:I,s:b}", "id", (json_int_t)u->id, "batch_id", u->b.batch_id,
-	              "accepted", (json_int_t)u->accepted, "repeats", (json_int_t)u->repeats,
+	j = json_pack("{s:I,s:s,s:I,s:I,s:I,s:b}", "id", (json_int_t)u->id, "batch_id",
+	              u->b.batch_id, "accepted", (json_int_t)u->accepted, "repeats",
+	              (json_int_t)u->repeats, "replacements", (json_int_t)u->replacements,
 	              "duplicate", u->duplicate);
 	admin_reply_json(r, u->duplicate ? 200 : 201, j);
 	upload_free(u);

@@ -64,6 +64,10 @@ EVP_PKEY *ztmd_tls_load_key(const char *uri, const char *pass_file, struct ztm_e
 /* 1 if the client presented a self-signed bootstrap certificate (let
  * through the handshake unverified, see tls.c). */
 int ztmd_tls_peer_is_bootstrap(const SSL *ssl);
+/* 1 if the client's certificate chains to a client CA and its only fault
+ * is that it has expired (let through, see tls.c; authz.c admits it for a
+ * device's re-enrollment only). */
+int ztmd_tls_peer_is_expired(const SSL *ssl);
 /* Server context per [tls]; handshake failures are counted in m (may be NULL). */
 SSL_CTX *ztmd_tls_ctx_new(const struct ztmd_settings *s, struct ztmd_metrics *m,
                           struct ztm_error *err);

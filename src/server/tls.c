@@ -45,6 +45,31 @@ out:
 /* Where the verify callback marks a connection whose client presented a
  * self-signed bootstrap certificate. Created once, before workers fork. */
 static int bootstrap_idx = -1;
+/* Where it marks a connection whose client certificate's only fault is
+ * that it has expired. */
+static int expired_idx = -1;
+
+/* An expired end-entity certificate at depth 0, its chain otherwise good:
+ * an offline device renewing late (docs/lifecycle.md). It passes the
+ * handshake marked, never as verified; the access module admits it for
+ * device re-enrollment alone and the product's grace period decides
+ * there. OpenSSL checks validity last, leaf last (x509_vfy.c
+ * internal_verify), so every other fault of the chain has been reported
+ * to verify_cb before, and refused. */
+static int expired_leaf(X509_STORE_CTX *x)
+{
+	SSL *ssl;
+	X509 *cert;
+
+	if (X509_STORE_CTX_get_error(x) != X509_V_ERR_CERT_HAS_EXPIRED ||
+	    X509_STORE_CTX_get_error_depth(x) != 0 || expired_idx < 0)
+		return 0;
+	cert = X509_STORE_CTX_get_current_cert(x);
+	ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
+	if (cert == NULL || ssl == NULL || X509_check_ca(cert) != 0)
+		return 0;
+	return SSL_set_ex_data(ssl, expired_idx, (void *)1) == 1;
+}
 
 /* Device bootstrap certificates (DESIGN.md 3, step 2) are self-signed and
  * chain to nothing. They are let through the handshake -- marked, never
@@ -53,9 +78,10 @@ static int bootstrap_idx = -1;
  * situation passes: a leaf (not a CA) at depth 0 that OpenSSL found
  * self-signed by its names and key identifiers, and whose DER passes
  * ztm_bootstrap_shape (self-issued byte for byte, the key policy: what a
- * station could have recorded). Every other verification error (expired,
- * bad chain, a CA certificate) still fails the handshake, and every
- * CA-issued chain is verified in full, signatures included.
+ * station could have recorded). Every other verification error (bad
+ * chain, a CA certificate, expired but for expired_leaf) still fails the
+ * handshake, and every CA-issued chain is verified in full, signatures
+ * included.
  *
  * The bootstrap certificate's own signature is not verified (X509_self_
  * signed(cert, 1) was ~85 us of a ~1,400 us registration): it authenticates
@@ -74,6 +100,8 @@ static int verify_cb(int ok, X509_STORE_CTX *x)
 	int n, pass = 0;
 
 	if (ok)
+		return 1;
+	if (expired_leaf(x))
 		return 1;
 	if (X509_STORE_CTX_get_error(x) != X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
 	    X509_STORE_CTX_get_error_depth(x) != 0)
@@ -95,6 +123,12 @@ int ztmd_tls_peer_is_bootstrap(const SSL *ssl)
 {
 	return bootstrap_idx >= 0 && SSL_get_ex_data(ssl, bootstrap_idx) != NULL &&
 	       SSL_get_verify_result(ssl) == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT;
+}
+
+int ztmd_tls_peer_is_expired(const SSL *ssl)
+{
+	return expired_idx >= 0 && SSL_get_ex_data(ssl, expired_idx) != NULL &&
+	       SSL_get_verify_result(ssl) == X509_V_ERR_CERT_HAS_EXPIRED;
 }
 
 static void info_cb(const SSL *ssl, int where, int ret)
@@ -155,7 +189,9 @@ SSL_CTX *ztmd_tls_ctx_new(const struct ztmd_settings *s, struct ztmd_metrics *m,
 	 * self-signed bootstrap certificate (verify_cb). */
 	if (bootstrap_idx < 0)
 		bootstrap_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
-	if (bootstrap_idx < 0) {
+	if (expired_idx < 0)
+		expired_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	if (bootstrap_idx < 0 || expired_idx < 0) {
 		ztm_error_ossl(err, ZTM_E_CRYPTO, "TLS ex_data index");
 		goto fail;
 	}

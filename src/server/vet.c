@@ -59,18 +59,34 @@ enum vet_code vet_decide(const struct vet_input *in, int *quarantine)
 	 * clone whatever its record says. */
 	switch (in->device_state) {
 	case VET_DEV_NONE:
+		/* A replacement rebuilds a registered device, nothing else. */
+		if (in->rec_replacement)
+			return VET_NOT_REPLACEABLE;
 		break;
 	case VET_DEV_QUARANTINED:
 		return VET_QUARANTINED;
 	case VET_DEV_REVOKED:
-	case VET_DEV_RETIRED:
 		return VET_ENDED;
+	case VET_DEV_RETIRED:
+		return VET_RETIRED;
 	case VET_DEV_PROVISIONED:
 	case VET_DEV_ACTIVE:
 	case VET_DEV_SUSPENDED:
 		if (!same(in->device_spki, in->csr_spki)) {
-			*quarantine = 1;
-			return VET_CLONE;
+			/* Another key for a known serial is a clone, unless a
+			 * station recorded exactly this key as the device's
+			 * replacement after its current key was registered (a
+			 * repair). An older replacement record was for an
+			 * earlier repair and proves nothing now. */
+			if (!in->rec_replacement ||
+			    in->rec_received_at < in->device_registered_at) {
+				*quarantine = 1;
+				return VET_CLONE;
+			}
+			/* A suspension waits for a person, repair or not. */
+			if (in->device_state == VET_DEV_SUSPENDED)
+				return VET_NOT_REPLACEABLE;
+			break; /* vetted like a new device below, without quota */
 		}
 		if (in->device_state == VET_DEV_ACTIVE || in->device_state == VET_DEV_SUSPENDED)
 			return VET_REPLAY;
@@ -87,7 +103,8 @@ enum vet_code vet_decide(const struct vet_input *in, int *quarantine)
 		return VET_FW_NOT_APPROVED;
 	if (!in->order_open)
 		return VET_ORDER_CLOSED;
-	if (in->order_quota_left <= 0)
+	/* A replacement's device was counted when it first registered. */
+	if (!in->rec_replacement && in->order_quota_left <= 0)
 		return VET_QUOTA;
 	return VET_OK;
 }

@@ -31,7 +31,10 @@
 	  "the recording station was revoked before it made this record")                          \
 	X(VET_CLONE, "clone", 1, "the serial is registered with another key")                      \
 	X(VET_QUARANTINED, "quarantined", 1, "the serial is quarantined")                          \
-	X(VET_ENDED, "device_ended", 1, "the device is revoked or retired")                        \
+	X(VET_ENDED, "device_ended", 1, "the device is revoked")                                   \
+	X(VET_RETIRED, "device_retired", 1, "the device is retired: refused forever")              \
+	X(VET_NOT_REPLACEABLE, "not_replaceable", 1,                                               \
+	  "a replacement record for a device that is not registered, or is suspended")             \
 	X(VET_REPLAY, "bootstrap_replay", 1,                                                       \
 	  "the device is active: its bootstrap credential is no longer accepted")                  \
 	X(VET_ORDER_CLOSED, "order_closed", 0, "the work order is closed or outside its window")   \
@@ -76,13 +79,15 @@ struct vet_input {
 	int64_t rec_recorded_at;    /* the station's clock */
 	int64_t rec_received_at;    /* the server's clock (upload) */
 	int64_t station_revoked_at; /* 0 = not revoked */
+	int rec_replacement;        /* the record is a replacement (docs/lifecycle.md) */
 	/* The product's policy. */
 	unsigned product_key_kinds; /* ZTM_KK_BIT set */
 	int product_requires_fw;
 	int product_allows_injected;
 	/* What the store knows about the serial. */
 	enum vet_device_state device_state;
-	const char *device_spki; /* key the serial is bound to, when registered */
+	const char *device_spki;      /* key the serial is bound to, when registered */
+	int64_t device_registered_at; /* when that key was registered */
 	/* The work order of the record. */
 	int order_open;       /* open and now inside its window */
 	int order_quota_left; /* registrations left: > 0 to pass */
@@ -90,7 +95,10 @@ struct vet_input {
 
 /* The verdict; rules are checked in a fixed order (see vet.c). A retry of an
  * already provisioned device with its own key is VET_OK: idempotency is the
- * caller's (it returns the existing certificate). *quarantine is set when
+ * caller's (it returns the existing certificate). VET_OK for a registered
+ * serial with another key is a replacement: a replacement record for this
+ * key, received after the device's current registration; the caller moves
+ * the device to the new key and takes no quota. *quarantine is set when
  * the serial must be quarantined (clone). */
 enum vet_code vet_decide(const struct vet_input *in, int *quarantine);
 

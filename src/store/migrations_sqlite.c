@@ -206,6 +206,183 @@ static const struct migration migrations[] = {
      " BEGIN SELECT RAISE(ABORT, 'alerts are immutable'); END;"
      "CREATE TRIGGER alerts_no_delete BEFORE DELETE ON alerts"
      " BEGIN SELECT RAISE(ABORT, 'alerts are immutable'); END;"},
+
+    {3, "revocation",
+     /* The CRL partition of a certificate, fixed when it is reserved
+      * (docs/revocation.md); rows from before this step are in shard 0. */
+     "ALTER TABLE certificates ADD COLUMN crl_shard INTEGER NOT NULL DEFAULT 0"
+     " CHECK (crl_shard >= 0);"
+     /* Everything of one owner (a device's certificates, a station's). */
+     "CREATE INDEX certificates_owner ON certificates (owner_kind, owner_id);"
+
+     /* The current revocation of a certificate: what CRLs list and OCSP
+      * answers. A row goes away only when a hold is lifted, and changes
+      * only from a hold to a final reason; certificates.state is 'revoked'
+      * exactly while a row exists. */
+     "CREATE TABLE revocations ("
+     " serial TEXT PRIMARY KEY NOT NULL REFERENCES certificates (serial),"
+     " ca TEXT NOT NULL,"
+     " crl_shard INTEGER NOT NULL CHECK (crl_shard >= 0),"
+     " reason INTEGER NOT NULL CHECK (reason IN (0, 1, 2, 3, 4, 5, 6, 9, 10)),"
+     " revoked_at INTEGER NOT NULL CHECK (revoked_at >= 1),"
+     " seq INTEGER NOT NULL) WITHOUT ROWID;"
+     "CREATE INDEX revocations_shard ON revocations (ca, crl_shard, serial);"
+     "CREATE TRIGGER revocations_final BEFORE UPDATE ON revocations"
+     " WHEN OLD.reason <> 6 OR NEW.serial IS NOT OLD.serial OR NEW.ca IS NOT OLD.ca"
+     "  OR NEW.crl_shard IS NOT OLD.crl_shard"
+     " BEGIN SELECT RAISE(ABORT, 'a final revocation never changes'); END;"
+     "CREATE TRIGGER revocations_no_unrevoke BEFORE DELETE ON revocations"
+     " WHEN OLD.reason <> 6"
+     " BEGIN SELECT RAISE(ABORT, 'only a hold can be lifted'); END;"
+
+     /* Every change, in order: who, what, when. seq is the change feed
+      * CRL and OCSP caches follow; AUTOINCREMENT never reuses a number. */
+     "CREATE TABLE revocation_log ("
+     " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+     " ts INTEGER NOT NULL,"
+     " serial TEXT NOT NULL,"
+     " ca TEXT NOT NULL,"
+     " crl_shard INTEGER NOT NULL,"
+     " action TEXT NOT NULL CHECK (action IN ('revoke', 'hold', 'resume')),"
+     " reason INTEGER NOT NULL,"
+     " actor TEXT NOT NULL CHECK (length(actor) BETWEEN 1 AND 127));"
+     "CREATE TRIGGER revocation_log_no_update BEFORE UPDATE ON revocation_log"
+     " BEGIN SELECT RAISE(ABORT, 'revocation log rows are immutable'); END;"
+     "CREATE TRIGGER revocation_log_no_delete BEFORE DELETE ON revocation_log"
+     " BEGIN SELECT RAISE(ABORT, 'revocation log rows are immutable'); END;"
+
+     /* Certificates revoked before this step (stations) get their row. */
+     "INSERT INTO revocation_log (ts, serial, ca, crl_shard, action, reason, actor)"
+     " SELECT issued_at, serial, ca, 0, 'revoke', 9, 'system:migration'"
+     " FROM certificates WHERE state = 'revoked' ORDER BY serial;"
+     "INSERT INTO revocations (serial, ca, crl_shard, reason, revoked_at, seq)"
+     " SELECT l.serial, l.ca, 0, 9, max(l.ts, 1), l.seq FROM revocation_log l;"},
+
+    {4, "owners and vouchers",
+     /* The customers devices are handed to. anchor_der is the certificate
+      * the owner's devices trust from the transfer on (the voucher's
+      * pinned-domain-cert). */
+     "CREATE TABLE owners ("
+     " id INTEGER PRIMARY KEY,"
+     " name TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 127),"
+     " anchor_der BLOB NOT NULL CHECK (length(anchor_der) BETWEEN 1 AND 8192),"
+     " anchor_sha256 TEXT NOT NULL"
+     "  CHECK (length(anchor_sha256) = 64 AND anchor_sha256 NOT GLOB '*[^0-9a-f]*'),"
+     " created_at INTEGER NOT NULL);"
+
+     /* Operators gain the role 'owner', bound to one owner. SQLite cannot
+      * alter a CHECK constraint, so the table is rebuilt with the same ids
+      * (nothing references operators by a foreign key). */
+     "CREATE TABLE operators_v3 ("
+     " id INTEGER PRIMARY KEY,"
+     " name TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 127),"
+     " role TEXT NOT NULL CHECK (role IN ('admin', 'security-officer', 'planner',"
+     "  'station', 'firmware-signer', 'release-approver', 'auditor', 'device', 'owner')),"
+     " revoked INTEGER NOT NULL DEFAULT 0 CHECK (revoked IN (0, 1)),"
+     " cert_serial TEXT NOT NULL DEFAULT '',"
+     " created_at INTEGER NOT NULL,"
+     " owner_id INTEGER REFERENCES owners (id),"
+     " CHECK ((role = 'owner') = (owner_id IS NOT NULL)));"
+     "INSERT INTO operators_v3 (id, name, role, revoked, cert_serial, created_at)"
+     " SELECT id, name, role, revoked, cert_serial, created_at FROM operators;"
+     "DROP TABLE operators;"
+     "ALTER TABLE operators_v3 RENAME TO operators;"
+     "CREATE INDEX operators_cert ON operators (cert_serial) WHERE cert_serial <> '';"
+
+     /* Who a device belongs to; NULL while the OEM holds it. */
+     "ALTER TABLE devices ADD COLUMN owner_id INTEGER REFERENCES owners (id);"
+     "CREATE INDEX devices_owner ON devices (owner_id, id) WHERE owner_id IS NOT NULL;"
+
+     /* Every ownership voucher signed, append-only like audit. */
+     "CREATE TABLE vouchers ("
+     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+     " device_id INTEGER NOT NULL REFERENCES devices (id),"
+     " owner_id INTEGER NOT NULL REFERENCES owners (id),"
+     " created_on INTEGER NOT NULL,"
+     " expires_on INTEGER NOT NULL CHECK (expires_on > created_on),"
+     " sha256 TEXT NOT NULL CHECK (length(sha256) = 64 AND sha256 NOT GLOB '*[^0-9a-f]*'),"
+     " actor TEXT NOT NULL);"
+     "CREATE INDEX vouchers_device ON vouchers (device_id);"
+     "CREATE TRIGGER vouchers_no_update BEFORE UPDATE ON vouchers"
+     " BEGIN SELECT RAISE(ABORT, 'vouchers are immutable'); END;"
+     "CREATE TRIGGER vouchers_no_delete BEFORE DELETE ON vouchers"
+     " BEGIN SELECT RAISE(ABORT, 'vouchers are immutable'); END;"},
+
+    {5, "device lifecycle",
+     /* Re-enrollment policy (docs/lifecycle.md): the last N days of a
+      * certificate in which renewal is allowed, and how long after expiry
+      * an offline device may still renew (0 = not at all). */
+     "ALTER TABLE products ADD COLUMN renew_window_days INTEGER NOT NULL DEFAULT 30"
+     " CHECK (renew_window_days BETWEEN 0 AND 36500);"
+     "ALTER TABLE products ADD COLUMN renew_grace_days INTEGER NOT NULL DEFAULT 0"
+     " CHECK (renew_grace_days BETWEEN 0 AND 3650);"
+     /* A replacement record: a registered device recorded again with a new
+      * key after repair; it takes no quota. */
+     "ALTER TABLE records ADD COLUMN kind TEXT NOT NULL DEFAULT 'new'"
+     " CHECK (kind IN ('new', 'replacement'));"
+     /* When the device's current key was registered: a replacement record
+      * counts only if received after it. */
+     "ALTER TABLE devices ADD COLUMN registered_at INTEGER NOT NULL DEFAULT 0;"
+     "UPDATE devices SET registered_at = created_at;"},
+
+    {6, "revocation operations and CRLs",
+     /* The shards of a CA, found by index seeks (store_sqlite_crl.c). */
+     "CREATE INDEX certificates_ca_shard ON certificates (ca, crl_shard);"
+     /* One CRL shard is one range of a covering index: building it reads
+      * no table row (a lookup per entry cost 5 us, most of the build). */
+     "DROP INDEX revocations_shard;"
+     "CREATE INDEX revocations_crl ON revocations (ca, crl_shard, serial, revoked_at, reason, seq);"
+     /* A mass revocation selects records by station or order and time. */
+     "CREATE INDEX records_station_time ON records (station_id, recorded_at);"
+     "CREATE INDEX records_order_time ON records (order_id, recorded_at);"
+
+     /* Mass revocation requests (two-person rule, DESIGN 4): made by one
+      * operator, decided by another; a decided request never changes. */
+     "CREATE TABLE mass_revocations ("
+     " id INTEGER PRIMARY KEY,"
+     " selector TEXT NOT NULL CHECK (selector IN ('station', 'order')),"
+     " target_id INTEGER NOT NULL,"
+     " target TEXT NOT NULL CHECK (length(target) BETWEEN 1 AND 259),"
+     " from_ts INTEGER NOT NULL,"
+     " to_ts INTEGER NOT NULL CHECK (to_ts >= from_ts),"
+     " reason INTEGER NOT NULL CHECK (reason IN (0, 1, 2, 3, 4, 5, 9, 10)),"
+     " requested_by TEXT NOT NULL CHECK (length(requested_by) BETWEEN 1 AND 127),"
+     " requested_at INTEGER NOT NULL,"
+     " preview INTEGER NOT NULL CHECK (preview >= 0),"
+     " state TEXT NOT NULL DEFAULT 'pending'"
+     "  CHECK (state IN ('pending', 'executed', 'rejected')),"
+     " decided_by TEXT NOT NULL DEFAULT '',"
+     " decided_at INTEGER NOT NULL DEFAULT 0,"
+     " devices INTEGER NOT NULL DEFAULT 0,"
+     " certificates INTEGER NOT NULL DEFAULT 0,"
+     " CHECK (state = 'pending' OR decided_by <> ''),"
+     " CHECK (state <> 'executed' OR decided_by <> requested_by));"
+     "CREATE TRIGGER mass_revocations_decided BEFORE UPDATE ON mass_revocations"
+     " WHEN OLD.state <> 'pending'"
+     " BEGIN SELECT RAISE(ABORT, 'a decided mass revocation never changes'); END;"
+     "CREATE TRIGGER mass_revocations_no_delete BEFORE DELETE ON mass_revocations"
+     " BEGIN SELECT RAISE(ABORT, 'mass revocation requests are kept'); END;"
+
+     /* The current CRL of each (CA, shard) and who is rebuilding it. The
+      * number only grows (DESIGN I5): a new CRL is stored with number + 1
+      * in the transaction that stores its bytes. */
+     "CREATE TABLE crls ("
+     " ca TEXT NOT NULL,"
+     " shard INTEGER NOT NULL CHECK (shard >= 0),"
+     " number INTEGER NOT NULL DEFAULT 0 CHECK (number >= 0),"
+     " built_seq INTEGER NOT NULL DEFAULT 0,"
+     " this_update INTEGER NOT NULL DEFAULT 0,"
+     " next_update INTEGER NOT NULL DEFAULT 0,"
+     " der BLOB NOT NULL DEFAULT x'',"
+     " claimed_by TEXT NOT NULL DEFAULT '',"
+     " claimed_until INTEGER NOT NULL DEFAULT 0,"
+     " PRIMARY KEY (ca, shard)) WITHOUT ROWID;"
+     "CREATE TRIGGER crls_number_grows BEFORE UPDATE ON crls"
+     " WHEN NEW.number < OLD.number"
+     "  OR (NEW.number = OLD.number AND NEW.this_update IS NOT OLD.this_update)"
+     " BEGIN SELECT RAISE(ABORT, 'CRL numbers only grow'); END;"
+     "CREATE TRIGGER crls_no_delete BEFORE DELETE ON crls"
+     " BEGIN SELECT RAISE(ABORT, 'CRL rows are kept'); END;"},
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

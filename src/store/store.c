@@ -1,5 +1,6 @@
 /* store.c - backend selection by URL scheme and the dispatching calls. */
 #include <string.h>
+#include <strings.h>
 
 #include "store_impl.h"
 #include "ztm/buf.h"
@@ -38,6 +39,38 @@ const char *ztm_cert_state_name(enum ztm_cert_state s)
 	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "unknown";
 }
 
+static const struct {
+	int value;
+	const char *name;
+} reasons[] = {
+#define ZTM_X_REASON(e, v, s) {v, s},
+    ZTM_REASON_TABLE(ZTM_X_REASON)
+#undef ZTM_X_REASON
+};
+
+const char *ztm_reason_name(int reason)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+		if (reasons[i].value == reason)
+			return reasons[i].name;
+	return NULL;
+}
+
+int ztm_reason_parse(const char *name, enum ztm_reason *out)
+{
+	size_t i;
+
+	for (i = 0; name != NULL && i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+		if (strcasecmp(name, reasons[i].name) == 0) {
+			*out = (enum ztm_reason)reasons[i].value;
+			return 0;
+		}
+	}
+	return -1;
+}
+
 void ztm_cert_row_init(struct ztm_cert_row *row)
 {
 	memset(row, 0, sizeof(*row));
@@ -48,6 +81,25 @@ void ztm_cert_row_free(struct ztm_cert_row *row)
 {
 	if (row != NULL)
 		ztm_buf_free(&row->der);
+}
+
+void ztm_crl_row_init(struct ztm_crl_row *row)
+{
+	memset(row, 0, sizeof(*row));
+	ztm_buf_init(&row->der, 64 * 1024 * 1024);
+}
+
+void ztm_crl_row_free(struct ztm_crl_row *row)
+{
+	if (row != NULL)
+		ztm_buf_free(&row->der);
+}
+
+const char *ztm_mass_state_name(enum ztm_mass_state st)
+{
+	static const char *const names[] = {"pending", "executed", "rejected"};
+
+	return (unsigned)st < 3 ? names[st] : "unknown";
 }
 
 void ztm_record_row_init(struct ztm_record_row *row)
@@ -179,8 +231,7 @@ void ztm_store_rollback(struct ztm_store *s)
 {
 	s->ops->rollback(s);
 }
-int ztm_store_cert_reserve(struct ztm_store *s, const struct ztm_cert_row *row,
-                           struct ztm_error *err)
+int ztm_store_cert_reserve(struct ztm_store *s, struct ztm_cert_row *row, struct ztm_error *err)
 {
 	DISPATCH(cert_reserve, row, err);
 }
@@ -217,6 +268,93 @@ int ztm_store_cert_each(struct ztm_store *s, enum ztm_cert_state state,
                         struct ztm_error *err)
 {
 	DISPATCH(cert_each, state, fn, arg, err);
+}
+int ztm_store_cert_revoke(struct ztm_store *s, const char *serial, enum ztm_reason reason,
+                          int64_t when, const char *actor, int *changed, struct ztm_error *err)
+{
+	DISPATCH(cert_revoke, serial, reason, when, actor, changed, err);
+}
+int ztm_store_owner_revoke(struct ztm_store *s, const char *owner_kind, int64_t owner_id,
+                           enum ztm_reason reason, int64_t when, const char *actor, int64_t *n,
+                           struct ztm_error *err)
+{
+	DISPATCH(owner_revoke, owner_kind, owner_id, reason, when, actor, n, err);
+}
+int ztm_store_cert_resume(struct ztm_store *s, const char *serial, const char *actor,
+                          struct ztm_error *err)
+{
+	DISPATCH(cert_resume, serial, actor, err);
+}
+int ztm_store_cert_status(struct ztm_store *s, const char *ca, const char *serial,
+                          struct ztm_cert_status_row *out, struct ztm_error *err)
+{
+	DISPATCH(cert_status, ca, serial, out, err);
+}
+int ztm_store_revocation_seq(struct ztm_store *s, int64_t *seq, struct ztm_error *err)
+{
+	DISPATCH(revocation_seq, seq, err);
+}
+int ztm_store_revocation_changes(struct ztm_store *s, int64_t since, int64_t limit,
+                                 int (*fn)(const struct ztm_revocation_event *ev, void *arg),
+                                 void *arg, struct ztm_error *err)
+{
+	DISPATCH(revocation_changes, since, limit, fn, arg, err);
+}
+int ztm_store_revocations_each(struct ztm_store *s, const char *ca, int64_t crl_shard,
+                               int (*fn)(const struct ztm_revocation *rev, void *arg), void *arg,
+                               struct ztm_error *err)
+{
+	DISPATCH(revocations_each, ca, crl_shard, fn, arg, err);
+}
+int ztm_store_device_revoke(struct ztm_store *s, const char *serial, enum ztm_reason reason,
+                            int64_t when, const char *actor, int64_t *n, struct ztm_error *err)
+{
+	DISPATCH(device_revoke, serial, reason, when, actor, n, err);
+}
+int ztm_store_device_suspend(struct ztm_store *s, const char *serial, int64_t when,
+                             const char *actor, struct ztm_error *err)
+{
+	DISPATCH(device_suspend, serial, when, actor, err);
+}
+int ztm_store_device_resume(struct ztm_store *s, const char *serial, const char *actor,
+                            struct ztm_error *err)
+{
+	DISPATCH(device_resume, serial, actor, err);
+}
+int ztm_store_mass_request(struct ztm_store *s, struct ztm_mass_row *row, struct ztm_error *err)
+{
+	DISPATCH(mass_request, row, err);
+}
+int ztm_store_mass_get(struct ztm_store *s, int64_t id, struct ztm_mass_row *out,
+                       struct ztm_error *err)
+{
+	DISPATCH(mass_get, id, out, err);
+}
+int ztm_store_mass_decide(struct ztm_store *s, int64_t id, int approve, const char *who,
+                          int64_t when, struct ztm_mass_row *out, struct ztm_error *err)
+{
+	DISPATCH(mass_decide, id, approve, who, when, out, err);
+}
+int ztm_store_crl_shards(struct ztm_store *s, const char *ca, int (*fn)(int64_t shard, void *arg),
+                         void *arg, struct ztm_error *err)
+{
+	DISPATCH(crl_shards, ca, fn, arg, err);
+}
+int ztm_store_crl_get(struct ztm_store *s, const char *ca, int64_t shard, int want_der,
+                      struct ztm_crl_row *out, struct ztm_error *err)
+{
+	DISPATCH(crl_get, ca, shard, want_der, out, err);
+}
+int ztm_store_crl_claim(struct ztm_store *s, const char *ca, int64_t shard, const char *holder,
+                        int64_t now, int64_t lease, int64_t refresh, int *got, int64_t *number,
+                        int64_t *seq, struct ztm_error *err)
+{
+	DISPATCH(crl_claim, ca, shard, holder, now, lease, refresh, got, number, seq, err);
+}
+int ztm_store_crl_put(struct ztm_store *s, const struct ztm_crl_row *row, const char *holder,
+                      struct ztm_error *err)
+{
+	DISPATCH(crl_put, row, holder, err);
 }
 int ztm_store_factory_add(struct ztm_store *s, const char *name, int64_t *id, struct ztm_error *err)
 {
@@ -397,4 +535,77 @@ int ztm_store_alert(struct ztm_store *s, const char *kind, const char *serial, c
 int ztm_store_alert_count(struct ztm_store *s, const char *kind, int64_t *n, struct ztm_error *err)
 {
 	DISPATCH(alert_count, kind, n, err);
+}
+int ztm_store_owner_add(struct ztm_store *s, const char *name, const uint8_t *der, size_t len,
+                        int64_t *id, struct ztm_error *err)
+{
+	DISPATCH(owner_add, name, der, len, id, err);
+}
+int ztm_store_owner_get(struct ztm_store *s, const char *name, struct ztm_owner_row *out,
+                        struct ztm_error *err)
+{
+	DISPATCH(owner_get, name, out, err);
+}
+int ztm_store_owner_get_id(struct ztm_store *s, int64_t id, struct ztm_owner_row *out,
+                           struct ztm_error *err)
+{
+	DISPATCH(owner_get_id, id, out, err);
+}
+int ztm_store_owner_each(struct ztm_store *s, int (*fn)(const struct ztm_owner_row *row, void *arg),
+                         void *arg, struct ztm_error *err)
+{
+	DISPATCH(owner_each, fn, arg, err);
+}
+int ztm_store_owner_operator_add(struct ztm_store *s, const char *name, int64_t owner_id,
+                                 int64_t *id, struct ztm_error *err)
+{
+	DISPATCH(owner_operator_add, name, owner_id, id, err);
+}
+int ztm_store_device_set_owner(struct ztm_store *s, const char *serial, int64_t owner_id,
+                               struct ztm_error *err)
+{
+	DISPATCH(device_set_owner, serial, owner_id, err);
+}
+int ztm_store_device_each(struct ztm_store *s, int64_t owner_id, int64_t after_id, int64_t limit,
+                          int (*fn)(const struct ztm_device_row *row, void *arg), void *arg,
+                          struct ztm_error *err)
+{
+	DISPATCH(device_each, owner_id, after_id, limit, fn, arg, err);
+}
+int ztm_store_voucher_add(struct ztm_store *s, int64_t device_id, int64_t owner_id,
+                          int64_t created_on, int64_t expires_on, const char *sha256,
+                          const char *actor, struct ztm_error *err)
+{
+	DISPATCH(voucher_add, device_id, owner_id, created_on, expires_on, sha256, actor, err);
+}
+int ztm_store_voucher_count(struct ztm_store *s, int64_t device_id, int64_t *n,
+                            struct ztm_error *err)
+{
+	DISPATCH(voucher_count, device_id, n, err);
+}
+
+int ztm_store_product_set_policy(struct ztm_store *s, const char *name, int64_t lifetime_days,
+                                 int64_t renew_window_days, int64_t renew_grace_days,
+                                 struct ztm_error *err)
+{
+	DISPATCH(product_set_policy, name, lifetime_days, renew_window_days, renew_grace_days, err);
+}
+
+int ztm_store_device_replace(struct ztm_store *s, const char *serial, int64_t record_id,
+                             const char *key_spki, struct ztm_error *err)
+{
+	DISPATCH(device_replace, serial, record_id, key_spki, err);
+}
+
+int ztm_store_owner_revoke_except(struct ztm_store *s, const char *owner_kind, int64_t owner_id,
+                                  const char *keep, enum ztm_reason reason, int64_t when,
+                                  const char *actor, int64_t *n, struct ztm_error *err)
+{
+	DISPATCH(owner_revoke_except, owner_kind, owner_id, keep, reason, when, actor, n, err);
+}
+
+int ztm_store_product_get_id(struct ztm_store *s, int64_t id, struct ztm_product_row *out,
+                             struct ztm_error *err)
+{
+	DISPATCH(product_get_id, id, out, err);
 }

@@ -21,8 +21,7 @@ struct ztm_store_ops {
 	int (*release)(struct ztm_store *s, struct ztm_error *err);
 	void (*rollback_to)(struct ztm_store *s);
 
-	int (*cert_reserve)(struct ztm_store *s, const struct ztm_cert_row *row,
-	                    struct ztm_error *err);
+	int (*cert_reserve)(struct ztm_store *s, struct ztm_cert_row *row, struct ztm_error *err);
 	int (*cert_issue)(struct ztm_store *s, const char *serial, const uint8_t *der, size_t len,
 	                  struct ztm_error *err);
 	int (*cert_get)(struct ztm_store *s, const char *serial, struct ztm_cert_row *out,
@@ -36,6 +35,43 @@ struct ztm_store_ops {
 	int (*cert_each)(struct ztm_store *s, enum ztm_cert_state state,
 	                 int (*fn)(const struct ztm_cert_row *row, void *arg), void *arg,
 	                 struct ztm_error *err);
+	int (*cert_revoke)(struct ztm_store *s, const char *serial, enum ztm_reason reason,
+	                   int64_t when, const char *actor, int *changed, struct ztm_error *err);
+	int (*owner_revoke)(struct ztm_store *s, const char *kind, int64_t id,
+	                    enum ztm_reason reason, int64_t when, const char *actor, int64_t *n,
+	                    struct ztm_error *err);
+	int (*cert_resume)(struct ztm_store *s, const char *serial, const char *actor,
+	                   struct ztm_error *err);
+	int (*cert_status)(struct ztm_store *s, const char *ca, const char *serial,
+	                   struct ztm_cert_status_row *out, struct ztm_error *err);
+	int (*revocation_seq)(struct ztm_store *s, int64_t *seq, struct ztm_error *err);
+	int (*revocation_changes)(struct ztm_store *s, int64_t since, int64_t limit,
+	                          int (*fn)(const struct ztm_revocation_event *ev, void *arg),
+	                          void *arg, struct ztm_error *err);
+	int (*revocations_each)(struct ztm_store *s, const char *ca, int64_t crl_shard,
+	                        int (*fn)(const struct ztm_revocation *rev, void *arg), void *arg,
+	                        struct ztm_error *err);
+
+	int (*device_revoke)(struct ztm_store *s, const char *serial, enum ztm_reason reason,
+	                     int64_t when, const char *actor, int64_t *n, struct ztm_error *err);
+	int (*device_suspend)(struct ztm_store *s, const char *serial, int64_t when,
+	                      const char *actor, struct ztm_error *err);
+	int (*device_resume)(struct ztm_store *s, const char *serial, const char *actor,
+	                     struct ztm_error *err);
+	int (*mass_request)(struct ztm_store *s, struct ztm_mass_row *row, struct ztm_error *err);
+	int (*mass_get)(struct ztm_store *s, int64_t id, struct ztm_mass_row *out,
+	                struct ztm_error *err);
+	int (*mass_decide)(struct ztm_store *s, int64_t id, int approve, const char *who,
+	                   int64_t when, struct ztm_mass_row *out, struct ztm_error *err);
+	int (*crl_shards)(struct ztm_store *s, const char *ca, int (*fn)(int64_t shard, void *arg),
+	                  void *arg, struct ztm_error *err);
+	int (*crl_get)(struct ztm_store *s, const char *ca, int64_t shard, int want_der,
+	               struct ztm_crl_row *out, struct ztm_error *err);
+	int (*crl_claim)(struct ztm_store *s, const char *ca, int64_t shard, const char *holder,
+	                 int64_t now, int64_t lease, int64_t refresh, int *got, int64_t *number,
+	                 int64_t *seq, struct ztm_error *err);
+	int (*crl_put)(struct ztm_store *s, const struct ztm_crl_row *row, const char *holder,
+	               struct ztm_error *err);
 
 	int (*factory_add)(struct ztm_store *s, const char *name, int64_t *id,
 	                   struct ztm_error *err);
@@ -111,6 +147,38 @@ struct ztm_store_ops {
 	             struct ztm_error *err);
 	int (*alert_count)(struct ztm_store *s, const char *kind, int64_t *n,
 	                   struct ztm_error *err);
+
+	int (*owner_add)(struct ztm_store *s, const char *name, const uint8_t *der, size_t len,
+	                 int64_t *id, struct ztm_error *err);
+	int (*owner_get)(struct ztm_store *s, const char *name, struct ztm_owner_row *out,
+	                 struct ztm_error *err);
+	int (*owner_get_id)(struct ztm_store *s, int64_t id, struct ztm_owner_row *out,
+	                    struct ztm_error *err);
+	int (*owner_each)(struct ztm_store *s,
+	                  int (*fn)(const struct ztm_owner_row *row, void *arg), void *arg,
+	                  struct ztm_error *err);
+	int (*owner_operator_add)(struct ztm_store *s, const char *name, int64_t owner_id,
+	                          int64_t *id, struct ztm_error *err);
+	int (*device_set_owner)(struct ztm_store *s, const char *serial, int64_t owner_id,
+	                        struct ztm_error *err);
+	int (*device_each)(struct ztm_store *s, int64_t owner_id, int64_t after_id, int64_t limit,
+	                   int (*fn)(const struct ztm_device_row *row, void *arg), void *arg,
+	                   struct ztm_error *err);
+	int (*voucher_add)(struct ztm_store *s, int64_t device_id, int64_t owner_id,
+	                   int64_t created_on, int64_t expires_on, const char *sha256,
+	                   const char *actor, struct ztm_error *err);
+	int (*voucher_count)(struct ztm_store *s, int64_t device_id, int64_t *n,
+	                     struct ztm_error *err);
+	int (*product_set_policy)(struct ztm_store *s, const char *name, int64_t lifetime_days,
+	                          int64_t renew_window_days, int64_t renew_grace_days,
+	                          struct ztm_error *err);
+	int (*product_get_id)(struct ztm_store *s, int64_t id, struct ztm_product_row *out,
+	                      struct ztm_error *err);
+	int (*device_replace)(struct ztm_store *s, const char *serial, int64_t record_id,
+	                      const char *key_spki, struct ztm_error *err);
+	int (*owner_revoke_except)(struct ztm_store *s, const char *kind, int64_t id,
+	                           const char *keep, enum ztm_reason reason, int64_t when,
+	                           const char *actor, int64_t *n, struct ztm_error *err);
 };
 
 /* Every backend's store struct starts with this header. */

@@ -31,6 +31,30 @@ enum sq_slot {
 	SQ_CERT_ABANDON,
 	SQ_CERT_COUNT,
 	SQ_CERT_EACH,
+	SQ_REV_CERT,
+	SQ_REV_GET,
+	SQ_REV_INSERT,
+	SQ_REV_UPGRADE,
+	SQ_REV_DELETE,
+	SQ_REV_CERT_STATE,
+	SQ_REV_CERT_RESUME,
+	SQ_REV_LOG,
+	SQ_REV_STATUS,
+	SQ_REV_SEQ,
+	SQ_REV_CHANGES,
+	SQ_REV_EACH,
+	SQ_REV_OWNER,
+	SQ_MASS_BY_STATION,
+	SQ_MASS_BY_ORDER,
+	SQ_MASS_ADD,
+	SQ_MASS_GET,
+	SQ_MASS_DECIDE,
+	SQ_CRL_SHARD_NEXT,
+	SQ_CRL_GET,
+	SQ_CRL_ENSURE,
+	SQ_CRL_DUE,
+	SQ_CRL_CLAIM,
+	SQ_CRL_PUT,
 	SQ_FACTORY_ADD,
 	SQ_FACTORY_GET,
 	SQ_STATION_ADD,
@@ -39,7 +63,6 @@ enum sq_slot {
 	SQ_STATION_SET_CERT,
 	SQ_STATION_STATE,
 	SQ_STATION_REVOKE,
-	SQ_STATION_REVOKE_CERT,
 	SQ_OPERATOR_ADD,
 	SQ_OPERATOR_GET,
 	SQ_OPERATOR_SET_CERT,
@@ -74,6 +97,20 @@ enum sq_slot {
 	SQ_ALERT_ADD,
 	SQ_ALERT_COUNT,
 	SQ_ALERT_COUNT_ALL,
+	SQ_OWNER_ADD,
+	SQ_OWNER_GET,
+	SQ_OWNER_GET_ID,
+	SQ_OWNER_EACH,
+	SQ_OWNER_OPERATOR_ADD,
+	SQ_DEVICE_SET_OWNER,
+	SQ_DEVICE_EACH,
+	SQ_VOUCHER_ADD,
+	SQ_VOUCHER_COUNT,
+	SQ_VOUCHER_COUNT_ALL,
+	SQ_PRODUCT_SET_POLICY,
+	SQ_DEVICE_REPLACE,
+	SQ_OWNER_EXCEPT,
+	SQ_PRODUCT_GET_ID,
 	SQ_SLOT_COUNT
 };
 
@@ -159,7 +196,7 @@ int sq_schema_version(struct sq_store *s, int *out, struct ztm_error *err);
 int sq_schema_latest(void);
 
 /* The per-concept halves of the ops table. */
-int sq_cert_reserve(struct ztm_store *s, const struct ztm_cert_row *row, struct ztm_error *err);
+int sq_cert_reserve(struct ztm_store *s, struct ztm_cert_row *row, struct ztm_error *err);
 int sq_cert_issue(struct ztm_store *s, const char *serial, const uint8_t *der, size_t len,
                   struct ztm_error *err);
 int sq_cert_get(struct ztm_store *s, const char *serial, struct ztm_cert_row *out,
@@ -173,6 +210,51 @@ int sq_cert_count(struct ztm_store *s, enum ztm_cert_state state, int64_t *n,
 int sq_cert_each(struct ztm_store *s, enum ztm_cert_state state,
                  int (*fn)(const struct ztm_cert_row *row, void *arg), void *arg,
                  struct ztm_error *err);
+int sq_cert_revoke(struct ztm_store *s, const char *serial, enum ztm_reason reason, int64_t when,
+                   const char *actor, int *changed, struct ztm_error *err);
+/* sq_cert_revoke inside a write transaction the caller holds. */
+int sq_cert_revoke_in(struct sq_store *s, const char *serial, enum ztm_reason reason, int64_t when,
+                      const char *actor, int *changed, struct ztm_error *err);
+/* Revokes every reserved or issued certificate of one owner ("device",
+ * "station", "operator"); *n (may be NULL) counts those that changed.
+ * The _in form runs in the caller's write transaction. */
+int sq_owner_revoke_in(struct sq_store *s, const char *kind, int64_t id, enum ztm_reason reason,
+                       int64_t when, const char *actor, int64_t *n, struct ztm_error *err);
+int sq_owner_revoke(struct ztm_store *s, const char *kind, int64_t id, enum ztm_reason reason,
+                    int64_t when, const char *actor, int64_t *n, struct ztm_error *err);
+int sq_cert_resume(struct ztm_store *s, const char *serial, const char *actor,
+                   struct ztm_error *err);
+int sq_cert_status(struct ztm_store *s, const char *ca, const char *serial,
+                   struct ztm_cert_status_row *out, struct ztm_error *err);
+int sq_revocation_seq(struct ztm_store *s, int64_t *seq, struct ztm_error *err);
+int sq_revocation_changes(struct ztm_store *s, int64_t since, int64_t limit,
+                          int (*fn)(const struct ztm_revocation_event *ev, void *arg), void *arg,
+                          struct ztm_error *err);
+int sq_revocations_each(struct ztm_store *s, const char *ca, int64_t crl_shard,
+                        int (*fn)(const struct ztm_revocation *rev, void *arg), void *arg,
+                        struct ztm_error *err);
+
+/* store_sqlite_revops.c: device revoke/suspend/resume, mass revocation. */
+int sq_device_revoke(struct ztm_store *s, const char *serial, enum ztm_reason reason, int64_t when,
+                     const char *actor, int64_t *n, struct ztm_error *err);
+int sq_device_suspend(struct ztm_store *s, const char *serial, int64_t when, const char *actor,
+                      struct ztm_error *err);
+int sq_device_resume(struct ztm_store *s, const char *serial, const char *actor,
+                     struct ztm_error *err);
+int sq_mass_request(struct ztm_store *s, struct ztm_mass_row *row, struct ztm_error *err);
+int sq_mass_get(struct ztm_store *s, int64_t id, struct ztm_mass_row *out, struct ztm_error *err);
+int sq_mass_decide(struct ztm_store *s, int64_t id, int approve, const char *who, int64_t when,
+                   struct ztm_mass_row *out, struct ztm_error *err);
+/* store_sqlite_crl.c */
+int sq_crl_shards(struct ztm_store *s, const char *ca, int (*fn)(int64_t shard, void *arg),
+                  void *arg, struct ztm_error *err);
+int sq_crl_get(struct ztm_store *s, const char *ca, int64_t shard, int want_der,
+               struct ztm_crl_row *out, struct ztm_error *err);
+int sq_crl_claim(struct ztm_store *s, const char *ca, int64_t shard, const char *holder,
+                 int64_t now, int64_t lease, int64_t refresh, int *got, int64_t *number,
+                 int64_t *seq, struct ztm_error *err);
+int sq_crl_put(struct ztm_store *s, const struct ztm_crl_row *row, const char *holder,
+               struct ztm_error *err);
 
 int sq_factory_add(struct ztm_store *s, const char *name, int64_t *id, struct ztm_error *err);
 int sq_factory_get(struct ztm_store *s, const char *name, int64_t *id, struct ztm_error *err);
@@ -233,6 +315,16 @@ int sq_device_by_cert(struct ztm_store *s, const char *cert_serial, struct ztm_d
                       int *cert_revoked, struct ztm_error *err);
 int sq_device_count(struct ztm_store *s, enum ztm_device_state state, int64_t *n,
                     struct ztm_error *err);
+int sq_product_get_id(struct ztm_store *s, int64_t id, struct ztm_product_row *out,
+                      struct ztm_error *err);
+int sq_product_set_policy(struct ztm_store *s, const char *name, int64_t lifetime_days,
+                          int64_t renew_window_days, int64_t renew_grace_days,
+                          struct ztm_error *err);
+int sq_device_replace(struct ztm_store *s, const char *serial, int64_t record_id,
+                      const char *key_spki, struct ztm_error *err);
+int sq_owner_revoke_except(struct ztm_store *s, const char *kind, int64_t id, const char *keep,
+                           enum ztm_reason reason, int64_t when, const char *actor, int64_t *n,
+                           struct ztm_error *err);
 int sq_device_set_state(struct ztm_store *s, const char *serial, enum ztm_device_state state,
                         const char *cert_serial, const char *key_spki, struct ztm_error *err);
 int sq_firmware_approve(struct ztm_store *s, int64_t product_id, const char *sha256,
@@ -242,5 +334,33 @@ int sq_firmware_approved(struct ztm_store *s, int64_t product_id, const char *sh
 int sq_alert(struct ztm_store *s, const char *kind, const char *serial, const char *detail,
              struct ztm_error *err);
 int sq_alert_count(struct ztm_store *s, const char *kind, int64_t *n, struct ztm_error *err);
+
+/* store_sqlite_rec.c: the device columns every device SELECT starts with,
+ * and their reader (columns 0..9); non-zero if a value does not fit. */
+#define SQ_DEVICE_COLS                                                                             \
+	"d.id, d.serial, d.product_id, d.record_id, d.state, d.key_spki_sha256, d.cert_serial,"    \
+	" d.created_at, d.updated_at, coalesce(d.owner_id, 0), d.registered_at"
+int sq_device_cols(sqlite3_stmt *st, struct ztm_device_row *out);
+
+/* store_sqlite_owner.c */
+int sq_owner_add(struct ztm_store *s, const char *name, const uint8_t *der, size_t len, int64_t *id,
+                 struct ztm_error *err);
+int sq_owner_get(struct ztm_store *s, const char *name, struct ztm_owner_row *out,
+                 struct ztm_error *err);
+int sq_owner_get_id(struct ztm_store *s, int64_t id, struct ztm_owner_row *out,
+                    struct ztm_error *err);
+int sq_owner_each(struct ztm_store *s, int (*fn)(const struct ztm_owner_row *row, void *arg),
+                  void *arg, struct ztm_error *err);
+int sq_owner_operator_add(struct ztm_store *s, const char *name, int64_t owner_id, int64_t *id,
+                          struct ztm_error *err);
+int sq_device_set_owner(struct ztm_store *s, const char *serial, int64_t owner_id,
+                        struct ztm_error *err);
+int sq_device_each(struct ztm_store *s, int64_t owner_id, int64_t after_id, int64_t limit,
+                   int (*fn)(const struct ztm_device_row *row, void *arg), void *arg,
+                   struct ztm_error *err);
+int sq_voucher_add(struct ztm_store *s, int64_t device_id, int64_t owner_id, int64_t created_on,
+                   int64_t expires_on, const char *sha256, const char *actor,
+                   struct ztm_error *err);
+int sq_voucher_count(struct ztm_store *s, int64_t device_id, int64_t *n, struct ztm_error *err);
 
 #endif

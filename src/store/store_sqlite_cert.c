@@ -11,13 +11,19 @@
 
 #define CERT_COLUMNS                                                                               \
 	"serial, ca, profile, subject, state, idem_key, spki_sha256, owner_kind, "                 \
-	"owner_id, not_before, not_after, created_at, der"
+	"owner_id, not_before, not_after, created_at, der, crl_shard"
 
 static const struct sq_query q_insert = {
     SQ_CERT_INSERT,
     "INSERT INTO certificates (serial, ca, profile, subject, state, idem_key, spki_sha256,"
-    " owner_kind, owner_id, not_before, not_after, created_at)"
-    " VALUES (?1, ?2, ?3, ?4, 'reserved', ?5, ?6, ?7, ?8, ?9, ?10, ?11)"};
+    " owner_kind, owner_id, not_before, not_after, created_at, crl_shard)"
+    " VALUES (?1, ?2, ?3, ?4, 'reserved', ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
+    /* The shard follows the order of reservation: the number of rows
+     * before this one over the shard size, so no shard ever holds more
+     * than crl_shard_size certificates (docs/revocation.md). */
+    "  CASE WHEN ?12 > 0 THEN (SELECT coalesce(max(rowid), 0) FROM certificates) / ?12"
+    "  ELSE 0 END)"
+    " RETURNING crl_shard"};
 static const struct sq_query q_issue = {
     SQ_CERT_ISSUE, "UPDATE certificates SET state = 'issued', der = ?2, issued_at = ?3"
                    " WHERE serial = ?1 AND state = 'reserved'"};
@@ -81,6 +87,7 @@ static int read_row(sqlite3_stmt *st, struct ztm_cert_row *out, struct ztm_error
 	out->not_before = sqlite3_column_int64(st, 9);
 	out->not_after = sqlite3_column_int64(st, 10);
 	out->created_at = sqlite3_column_int64(st, 11);
+	out->crl_shard = sqlite3_column_int64(st, 13);
 	if (bad)
 		return ztm_error_set(err, ZTM_E_STORE,
 		                     "certificate row '%.40s' does not fit its fields",
@@ -110,7 +117,7 @@ static int check_row(const struct ztm_cert_row *row, struct ztm_error *err)
 	return 0;
 }
 
-int sq_cert_reserve(struct ztm_store *base, const struct ztm_cert_row *row, struct ztm_error *err)
+int sq_cert_reserve(struct ztm_store *base, struct ztm_cert_row *row, struct ztm_error *err)
 {
 	struct sq_store *s = sq_of(base);
 	sqlite3_stmt *st;
@@ -119,16 +126,23 @@ int sq_cert_reserve(struct ztm_store *base, const struct ztm_cert_row *row, stru
 
 	if (check_row(row, err) != 0)
 		return -1;
+	if (row->crl_shard_size < 0)
+		return ztm_error_set(err, ZTM_E_USAGE, "CRL shard size %lld: must be 0 or more",
+		                     (long long)row->crl_shard_size);
 	if (sq_wbegin(s, &own, err) != 0)
 		return -1;
 	st = sq_stmt(s, &q_insert, err);
 	if (st == NULL)
 		goto out;
-	rc = sq_bind(st, "tttttttiiii", row->serial, row->ca, row->profile, row->subject,
+	rc = sq_bind(st, "tttttttiiiii", row->serial, row->ca, row->profile, row->subject,
 	             row->idem_key, row->spki_sha256, row->owner_kind, row->owner_id,
-	             row->not_before, row->not_after, created);
+	             row->not_before, row->not_after, created, row->crl_shard_size);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		row->crl_shard = sqlite3_column_int64(st, 0);
+		rc = sqlite3_step(st);
+	}
 	if (rc != SQLITE_DONE) {
 		/* Name what was taken: the caller retries with a new serial
 		 * but answers a taken idempotency key with the old row. */

@@ -40,19 +40,11 @@ static const struct sq_query q_station_revoke = {
     "UPDATE stations SET state = 'revoked', revoked_at = CASE"
     " WHEN state = 'revoked' AND revoked_at BETWEEN 1 AND ?2 THEN revoked_at ELSE ?2 END"
     " WHERE id = ?1"};
-/* The station's current certificate, found by its primary key. Earlier
- * (superseded) certificates of the station stay 'issued': finding them
- * needs an index on the owner, which the schema does not have yet; the
- * access module refuses them anyway, because their owner is revoked. */
-static const struct sq_query q_station_revoke_cert = {
-    SQ_STATION_REVOKE_CERT,
-    "UPDATE certificates SET state = 'revoked'"
-    " WHERE serial = (SELECT cert_serial FROM stations WHERE id = ?1)"
-    " AND ca = 'station' AND owner_kind = 'station' AND owner_id = ?1 AND state = 'issued'"};
 static const struct sq_query q_operator_add = {
     SQ_OPERATOR_ADD, "INSERT INTO operators (name, role, created_at) VALUES (?1, ?2, ?3)"};
 static const struct sq_query q_operator_get = {
-    SQ_OPERATOR_GET, "SELECT id, name, role, revoked, cert_serial FROM operators WHERE id = ?1"};
+    SQ_OPERATOR_GET, "SELECT id, name, role, revoked, cert_serial, coalesce(owner_id, 0)"
+                     " FROM operators WHERE id = ?1"};
 static const struct sq_query q_operator_set_cert = {
     SQ_OPERATOR_SET_CERT, "UPDATE operators SET cert_serial = ?2"
                           " WHERE id = ?1 AND revoked = 0 AND " CERT_LIVE};
@@ -62,11 +54,11 @@ static const struct sq_query q_operator_state = {SQ_OPERATOR_STATE,
  * principal, and only while it is the owner's current certificate. */
 static const struct sq_query q_principal = {
     SQ_PRINCIPAL,
-    "SELECT 'station', s.id, s.name, 'station', s.state = 'revoked', s.factory_id, c.state"
+    "SELECT 'station', s.id, s.name, 'station', s.state = 'revoked', s.factory_id, c.state, 0"
     " FROM certificates c JOIN stations s ON s.cert_serial = c.serial"
     " WHERE c.serial = ?2 AND c.ca = ?1 AND c.state IN ('issued', 'revoked')"
     " UNION ALL "
-    "SELECT 'operator', o.id, o.name, o.role, o.revoked, 0, c.state"
+    "SELECT 'operator', o.id, o.name, o.role, o.revoked, 0, c.state, coalesce(o.owner_id, 0)"
     " FROM certificates c JOIN operators o ON o.cert_serial = c.serial"
     " WHERE c.serial = ?2 AND c.ca = ?1 AND c.state IN ('issued', 'revoked')"
     " LIMIT 1"};
@@ -317,7 +309,7 @@ int sq_station_set_cert(struct ztm_store *base, int64_t id, const char *serial,
 }
 
 /* Revoking a revoked station succeeds; revoked_at becomes the earlier of
- * the two times. The station's current certificate is revoked with it. */
+ * the two times. Every live certificate of the station is revoked with it. */
 int sq_station_revoke(struct ztm_store *base, int64_t id, int64_t when, struct ztm_error *err)
 {
 	struct sq_store *s = sq_of(base);
@@ -345,16 +337,8 @@ int sq_station_revoke(struct ztm_store *base, int64_t id, int64_t when, struct z
 		ztm_error_set(err, ZTM_E_NOTFOUND, "station %lld not found", (long long)id);
 		goto out;
 	}
-	st = sq_stmt(s, &q_station_revoke_cert, err);
-	if (st == NULL)
-		goto out;
-	rc = sq_bind(st, "i", id);
-	if (rc != SQLITE_OK) {
-		sq_fail(s, err, rc, "revoking the certificate of station %lld", (long long)id);
-		sq_reset(st);
-		goto out;
-	}
-	if (sq_step_done(s, st, err, "revoking the station's certificate") != 0)
+	if (sq_owner_revoke_in(s, "station", id, ZTM_REASON_PRIVILEGE_WITHDRAWN,
+	                       (int64_t)time(NULL), "system:station-revoke", NULL, err) != 0)
 		goto out;
 	ret = 0;
 out:
@@ -399,6 +383,7 @@ int sq_operator_get(struct ztm_store *base, int64_t id, struct ztm_operator_row 
 	bad |= role_col(st, 2, &out->role);
 	out->revoked = sqlite3_column_int(st, 3) != 0;
 	bad |= sq_col_text(st, 4, out->cert_serial, sizeof(out->cert_serial));
+	out->owner_id = sqlite3_column_int64(st, 5);
 	if (bad) {
 		ztm_error_set(err, ZTM_E_STORE, "operator %lld: row does not fit its fields",
 		              (long long)id);
@@ -451,6 +436,7 @@ int sq_principal_by_cert(struct ztm_store *base, const char *ca, const char *ser
 	out->revoked = sqlite3_column_int(st, 4) != 0 ||
 	               (cert_state != NULL && strcmp((const char *)cert_state, "revoked") == 0);
 	out->factory_id = sqlite3_column_int64(st, 5);
+	out->owner_id = sqlite3_column_int64(st, 7);
 	if (bad) {
 		ztm_error_set(err, ZTM_E_STORE, "owner of certificate %s: row does not fit",
 		              serial);

@@ -14,14 +14,21 @@
 
 #define QUOTA_MAX    1000000000LL
 #define LIFETIME_MAX 36500 /* days: 100 years */
+#define GRACE_MAX    3650  /* days after expiry a device may still renew */
 
 static const struct sq_query q_product_add = {
     SQ_PRODUCT_ADD,
     "INSERT INTO products (name, device_class, lifetime_days, key_kinds, require_fw_hash,"
-    " allow_injected, hw_type_oid, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"};
+    " allow_injected, hw_type_oid, created_at, renew_window_days, renew_grace_days)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"};
 static const struct sq_query q_product_get = {
     SQ_PRODUCT_GET, "SELECT id, name, device_class, lifetime_days, key_kinds, require_fw_hash,"
-                    " allow_injected, hw_type_oid, created_at FROM products WHERE name = ?1"};
+                    " allow_injected, hw_type_oid, created_at, renew_window_days,"
+                    " renew_grace_days FROM products WHERE name = ?1"};
+static const struct sq_query q_product_get_id = {
+    SQ_PRODUCT_GET_ID, "SELECT id, name, device_class, lifetime_days, key_kinds, require_fw_hash,"
+                       " allow_injected, hw_type_oid, created_at, renew_window_days,"
+                       " renew_grace_days FROM products WHERE id = ?1"};
 static const struct sq_query q_order_add = {
     SQ_ORDER_ADD, "INSERT INTO work_orders (name, product_id, factory_id, quota, not_before,"
                   " not_after, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"};
@@ -80,6 +87,11 @@ static int check_product(const struct ztm_product_row *r, struct ztm_error *err)
 	    (r->allow_injected != 0 && r->allow_injected != 1))
 		return ztm_error_set(err, ZTM_E_USAGE, "product '%s': flags must be 0 or 1",
 		                     r->name);
+	if (r->renew_window_days < 0 || r->renew_window_days > LIFETIME_MAX ||
+	    r->renew_grace_days < 0 || r->renew_grace_days > GRACE_MAX)
+		return ztm_error_set(err, ZTM_E_USAGE,
+		                     "product '%s': renewal window 0..%d days, grace 0..%d days",
+		                     r->name, LIFETIME_MAX, GRACE_MAX);
 	if (!valid_oid(r->hw_type_oid))
 		return ztm_error_set(err, ZTM_E_USAGE,
 		                     "product '%s': hardware type '%s' is not a dotted OID",
@@ -124,34 +136,28 @@ int sq_product_add(struct ztm_store *base, const struct ztm_product_row *row, in
 	if (st != NULL)
 		ret = insert_step(
 		    s, st,
-		    sq_bind(st, "ttiiiiti", row->name, row->device_class, row->lifetime_days,
+		    sq_bind(st, "ttiiiitiii", row->name, row->device_class, row->lifetime_days,
 		            (int64_t)row->key_kinds, (int64_t)row->require_fw_hash,
-		            (int64_t)row->allow_injected, row->hw_type_oid, (int64_t)time(NULL)),
+		            (int64_t)row->allow_injected, row->hw_type_oid, (int64_t)time(NULL),
+		            row->renew_window_days, row->renew_grace_days),
 		    "product", row->name, id, err);
 	return sq_wend(s, own, ret, err);
 }
 
-int sq_product_get(struct ztm_store *base, const char *name, struct ztm_product_row *out,
-                   struct ztm_error *err)
+/* The product row st was bound for, read into out; what names it. */
+static int product_read(struct sq_store *s, sqlite3_stmt *st, int rc, const char *what,
+                        struct ztm_product_row *out, struct ztm_error *err)
 {
-	struct sq_store *s = sq_of(base);
-	sqlite3_stmt *st;
-	int rc, bad = 0, ret = -1;
+	int bad = 0, ret = -1;
 
-	if (sq_check_text("product name", name, ZTM_NAME_MAX, 1, err) != 0)
-		return -1;
-	st = sq_stmt(s, &q_product_get, err);
-	if (st == NULL)
-		return -1;
-	rc = sq_bind(st, "t", name);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {
-		ztm_error_set(err, ZTM_E_NOTFOUND, "product '%s' not found", name);
+		ztm_error_set(err, ZTM_E_NOTFOUND, "product %s not found", what);
 		goto out;
 	}
 	if (rc != SQLITE_ROW) {
-		sq_fail(s, err, rc, "looking up product '%s'", name);
+		sq_fail(s, err, rc, "looking up product %s", what);
 		goto out;
 	}
 	memset(out, 0, sizeof(*out));
@@ -164,14 +170,45 @@ int sq_product_get(struct ztm_store *base, const char *name, struct ztm_product_
 	out->allow_injected = sqlite3_column_int(st, 6) != 0;
 	bad |= sq_col_text(st, 7, out->hw_type_oid, sizeof(out->hw_type_oid));
 	out->created_at = sqlite3_column_int64(st, 8);
+	out->renew_window_days = sqlite3_column_int64(st, 9);
+	out->renew_grace_days = sqlite3_column_int64(st, 10);
 	if (bad) {
-		ztm_error_set(err, ZTM_E_STORE, "product '%s': row does not fit its fields", name);
+		ztm_error_set(err, ZTM_E_STORE, "product %s: row does not fit its fields", what);
 		goto out;
 	}
 	ret = 0;
 out:
 	sq_reset(st);
 	return ret;
+}
+
+int sq_product_get(struct ztm_store *base, const char *name, struct ztm_product_row *out,
+                   struct ztm_error *err)
+{
+	struct sq_store *s = sq_of(base);
+	sqlite3_stmt *st;
+	char what[ZTM_NAME_MAX + 2];
+
+	if (sq_check_text("product name", name, ZTM_NAME_MAX, 1, err) != 0)
+		return -1;
+	st = sq_stmt(s, &q_product_get, err);
+	if (st == NULL)
+		return -1;
+	snprintf(what, sizeof(what), "'%s'", name);
+	return product_read(s, st, sq_bind(st, "t", name), what, out, err);
+}
+
+int sq_product_get_id(struct ztm_store *base, int64_t id, struct ztm_product_row *out,
+                      struct ztm_error *err)
+{
+	struct sq_store *s = sq_of(base);
+	sqlite3_stmt *st = sq_stmt(s, &q_product_get_id, err);
+	char what[32];
+
+	if (st == NULL)
+		return -1;
+	snprintf(what, sizeof(what), "%lld", (long long)id);
+	return product_read(s, st, sq_bind(st, "i", id), what, out, err);
 }
 
 int sq_order_add(struct ztm_store *base, const struct ztm_order_row *row, int64_t *id,

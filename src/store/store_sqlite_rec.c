@@ -18,20 +18,18 @@ static const struct sq_query q_batch_by_hash = {SQ_BATCH_BY_HASH,
 static const struct sq_query q_record_add = {
     SQ_RECORD_ADD,
     "INSERT INTO records (batch_id, station_id, order_id, serial, spki_sha256, bootstrap_der,"
-    " hw_rev, mac, fw_version, fw_sha256, test_result, key_origin, recorded_at, received_at)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"};
+    " hw_rev, mac, fw_version, fw_sha256, test_result, key_origin, recorded_at, received_at,"
+    " kind) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"};
 static const struct sq_query q_record_by_spki = {
     SQ_RECORD_BY_SPKI,
     "SELECT id, batch_id, station_id, order_id, serial, spki_sha256, bootstrap_der, hw_rev, mac,"
-    " fw_version, fw_sha256, test_result, key_origin, recorded_at, received_at"
+    " fw_version, fw_sha256, test_result, key_origin, recorded_at, received_at, kind"
     " FROM records WHERE spki_sha256 = ?1"};
 static const struct sq_query q_device_add = {
     SQ_DEVICE_ADD,
     "INSERT INTO devices (serial, product_id, record_id, state, key_spki_sha256, cert_serial,"
-    " created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)"};
-#define DEVICE_COLS                                                                                \
-	"d.id, d.serial, d.product_id, d.record_id, d.state, d.key_spki_sha256, d.cert_serial,"    \
-	" d.created_at, d.updated_at"
+    " created_at, updated_at, registered_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7)"};
+#define DEVICE_COLS SQ_DEVICE_COLS
 static const struct sq_query q_device_get = {SQ_DEVICE_GET, "SELECT " DEVICE_COLS
                                                             " FROM devices d WHERE d.serial = ?1"};
 /* The device that owns a device-CA certificate (its current one or an
@@ -211,6 +209,10 @@ static int record_read(struct sq_store *s, sqlite3_stmt *st, int rc, const char 
 	                      : ZTM_KEY_ORIGIN_DEVICE;
 	out->recorded_at = sqlite3_column_int64(st, 13);
 	out->received_at = sqlite3_column_int64(st, 14);
+	t = sqlite3_column_text(st, 15);
+	out->kind = t != NULL && strcmp((const char *)t, "replacement") == 0
+	                ? ZTM_RECORD_REPLACEMENT
+	                : ZTM_RECORD_NEW;
 	if (bad) {
 		ztm_error_set(err, ZTM_E_STORE, "record of %s: row does not fit its fields", what);
 		goto out;
@@ -276,12 +278,13 @@ int sq_record_add(struct ztm_store *base, const struct ztm_record_row *row, int6
 	st = sq_stmt(s, &q_record_add, err);
 	if (st == NULL)
 		goto out;
-	rc = sq_bind(st, "iiittbttttttii", row->batch_id, row->station_id, row->order_id,
+	rc = sq_bind(st, "iiittbttttttiit", row->batch_id, row->station_id, row->order_id,
 	             row->serial, row->spki_sha256, row->bootstrap_der.data, row->bootstrap_der.len,
 	             row->hw_rev, row->mac, row->fw_version, row->fw_sha256,
 	             row->test_result == ZTM_TEST_PASS ? "pass" : "fail",
 	             row->key_origin == ZTM_KEY_ORIGIN_INJECTED ? "injected" : "device",
-	             row->recorded_at, row->received_at > 0 ? row->received_at : now);
+	             row->recorded_at, row->received_at > 0 ? row->received_at : now,
+	             row->kind == ZTM_RECORD_REPLACEMENT ? "replacement" : "new");
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(st);
 	sq_reset(st);
@@ -339,8 +342,8 @@ out:
 	return sq_wend(s, own, ret, err);
 }
 
-/* Columns 0..8 of DEVICE_COLS into out. */
-static int device_cols(sqlite3_stmt *st, struct ztm_device_row *out)
+/* Columns 0..9 of DEVICE_COLS into out. */
+int sq_device_cols(sqlite3_stmt *st, struct ztm_device_row *out)
 {
 	int bad = 0;
 
@@ -354,11 +357,13 @@ static int device_cols(sqlite3_stmt *st, struct ztm_device_row *out)
 	bad |= sq_col_text(st, 6, out->cert_serial, sizeof(out->cert_serial));
 	out->created_at = sqlite3_column_int64(st, 7);
 	out->updated_at = sqlite3_column_int64(st, 8);
+	out->owner_id = sqlite3_column_int64(st, 9);
+	out->registered_at = sqlite3_column_int64(st, 10);
 	return bad;
 }
 
 /* One device row by the text key `what` through q; *cert_revoked (when not
- * NULL) from column 9. */
+ * NULL) from column 10. */
 static int device_one(struct sq_store *s, const struct sq_query *q, const char *what,
                       const char *key, struct ztm_device_row *out, int *cert_revoked,
                       struct ztm_error *err)
@@ -379,12 +384,12 @@ static int device_one(struct sq_store *s, const struct sq_query *q, const char *
 		sq_fail(s, err, rc, "looking up %s %s", what, key);
 		goto out;
 	}
-	if (device_cols(st, out) != 0) {
+	if (sq_device_cols(st, out) != 0) {
 		ztm_error_set(err, ZTM_E_STORE, "%s %s: row does not fit its fields", what, key);
 		goto out;
 	}
 	if (cert_revoked != NULL) {
-		const unsigned char *cs = sqlite3_column_text(st, 9);
+		const unsigned char *cs = sqlite3_column_text(st, 10);
 		*cert_revoked = cs != NULL && strcmp((const char *)cs, "revoked") == 0;
 	}
 	ret = 0;

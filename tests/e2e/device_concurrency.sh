@@ -58,7 +58,7 @@ race() {
   done
   echo "$n200 $n403 $n409 $other"
 }
-issued() { db "SELECT count(*) FROM certificates WHERE ca = 'device' AND state = 'issued'"; }
+issued() { db "SELECT count(*) FROM certificates WHERE ca = 'device' AND profile = 'device' AND state = 'issued'"; }
 
 # --- 1: quota 24, 64 built ----------------------------------------------------------
 for i in $(seq -w 1 24); do build "A-$i" WO-A qa; done

@@ -44,7 +44,7 @@ mkcfg() { # OUTDIR: one curl transfer per device
   done
 }
 mkcfg out | sed '$d' >reg.cfg
-issued() { db "SELECT count(*) FROM certificates WHERE ca = 'device' AND state = 'issued'"; }
+issued() { db "SELECT count(*) FROM certificates WHERE ca = 'device' AND profile = 'device' AND state = 'issued'"; }
 
 curl -s --parallel --parallel-max 48 -K reg.cfg >statuses 2>curl1.err &
 CURL=$!
@@ -99,7 +99,7 @@ done <statuses
 ok "after the restart all $N devices registered (the $midway half-done ones resumed without new quota); those that had a certificate got the same bytes"
 
 [ "$(issued)" = "$N" ] || fail "$(issued) device certificates for $N devices"
-[ "$(db "SELECT count(*) FROM (SELECT owner_id FROM certificates WHERE ca = 'device' AND state = 'issued'
+[ "$(db "SELECT count(*) FROM (SELECT owner_id FROM certificates WHERE ca = 'device' AND profile = 'device' AND state = 'issued'
         GROUP BY owner_id HAVING count(*) > 1)")" = 0 ] || fail "a device holds two certificates"
 [ "$(db "SELECT registered FROM work_orders WHERE name = 'WO-1'")" = "$N" ] || fail "registration count"
 [ "$(db "SELECT count(*) FROM devices WHERE state = 'provisioned'")" = "$N" ] || fail "devices not provisioned"

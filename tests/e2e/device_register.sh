@@ -63,7 +63,7 @@ enroll() {
     -H 'Content-Type: application/pkcs10' --data-binary "@$name.csr" \
     "$ZTM_SERVER/.well-known/est/device/simpleenroll"
 }
-certs() { db "SELECT count(*) FROM certificates WHERE ca = 'device' AND state = 'issued'"; }
+certs() { db "SELECT count(*) FROM certificates WHERE ca = 'device' AND profile = 'device' AND state = 'issued'"; }
 registered() { db "SELECT registered FROM work_orders WHERE name = '$1'"; }
 
 for sn in SN-100 SN-101 SN-102; do device $sn; record $sn; done

@@ -42,7 +42,7 @@ inject() {
     --cert line-1.crt --key "file:$T/line-1.key" --key-pass-file line-1.pass "$@"
 }
 recorded() { db "SELECT recorded FROM work_orders WHERE name = '$1'"; }
-certs() { db "SELECT count(*) FROM certificates WHERE ca = 'device' AND state = 'issued'"; }
+certs() { db "SELECT count(*) FROM certificates WHERE ca = 'device' AND profile = 'device' AND state = 'issued'"; }
 
 # --- the happy path --------------------------------------------------------------------
 inject INJ-1 gizmo WO-G --test pass --bundle out/INJ-1.p12 --bundle-pass-file bundle.pass 2>err ||

@@ -485,6 +485,8 @@ static void test_record_json(void **state)
 	    {"mac of 7 octets", "mac", "\"02:00:5e:10:00:01:02\""},
 	    {"fw_sha256 of 65 digits", "fw_sha256",
 	     "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\""},
+	    {"kind other", "kind", "\"repair\""},
+	    {"kind a number", "kind", "1"},
 	};
 	struct ztm_record r = fx.good[1], back;
 	struct ztm_buf js;
@@ -499,7 +501,23 @@ static void test_record_json(void **state)
 	assert_string_equal(back.serial, r.serial);
 	assert_int_equal(back.key_origin, ZTM_KEY_ORIGIN_INJECTED);
 	assert_memory_equal(back.cert, r.cert, r.cert_len);
+	assert_int_equal(back.kind, ZTM_RECORD_NEW);
+	assert_null(strstr(ztm_buf_cstr(&js), "\"kind\""));
 	write_seed("record.json", js.data, js.len);
+	/* A replacement carries "kind" and reads back as one. */
+	{
+		struct ztm_buf rj;
+		r.kind = ZTM_RECORD_REPLACEMENT;
+		ztm_buf_init(&rj, 0);
+		if (ztm_record_to_json(&r, &rj, &e) != 0)
+			fail_msg("%s", e.msg);
+		assert_non_null(strstr(ztm_buf_cstr(&rj), "\"kind\":\"replacement\""));
+		if (ztm_record_from_json(rj.data, rj.len, &back, &e) != 0)
+			fail_msg("%s", e.msg);
+		assert_int_equal(back.kind, ZTM_RECORD_REPLACEMENT);
+		ztm_buf_free(&rj);
+		r.kind = ZTM_RECORD_NEW;
+	}
 
 	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		json_t *j = json_loadb((const char *)js.data, js.len, 0, NULL);
@@ -924,6 +942,9 @@ static void test_doc_reader(void **state)
 	    {"mac of 7 octets", "mac", "\"02:00:5e:10:00:01:02\""},
 	    {"serial non-ASCII", "serial", "\"SN-\\u00e9\""},
 	    {"serial NUL", "serial", "\"SN\\u0000\""},
+	    {"kind other", "kind", "\"repair\""},
+	    {"kind a number", "kind", "1"},
+	    {"kind null", "kind", "null"},
 	};
 	/* Whole documents: pre, record 0, post. */
 	static const struct {
@@ -939,6 +960,16 @@ static void test_doc_reader(void **state)
 	    {"unterminated", "{" HEAD_OK "\"records\":[", "]", 0},
 	    {"records an object", "{" HEAD_OK "\"records\":{\"a\":", "}}", 0},
 	    {"version 01", "{\"version\":01," HEAD_OK "\"records\":[", "]}", 0},
+	};
+	/* The optional "kind" member of a record, as the reader takes it. */
+	static const struct {
+		const char *kind; /* JSON text */
+		int ok;
+		enum ztm_record_kind want;
+	} kind_rows[] = {
+	    {"\"new\"", 1, ZTM_RECORD_NEW},
+	    {"\"replacement\"", 1, ZTM_RECORD_REPLACEMENT},
+	    {"\"Replacement\"", 0, ZTM_RECORD_NEW},
 	};
 	char *r0 = rec_json(0), *r1 = rec_json(1);
 	struct ztm_record g;
@@ -1002,6 +1033,20 @@ static void test_doc_reader(void **state)
 			assert_string_equal(b.records[0].serial, fx.good[0].serial);
 			assert_memory_equal(b.records[0].cert, fx.good[0].cert,
 			                    fx.good[0].cert_len);
+			ztm_batch_free(&b);
+		}
+	}
+	for (i = 0; i < sizeof(kind_rows) / sizeof(kind_rows[0]); i++) {
+		doc.len = 0;
+		assert_int_equal(ztm_buf_printf(&doc,
+		                                "{" HEAD_OK "\"records\":[%.*s,\"kind\":%s}]}",
+		                                (int)strlen(r0) - 1, r0, kind_rows[i].kind),
+		                 0);
+		if ((ztm_batch_parse_json(doc.data, doc.len, &b, &e) == 0) != kind_rows[i].ok)
+			fail_msg("kind %s: %s", kind_rows[i].kind,
+			         kind_rows[i].ok ? e.msg : "accepted");
+		if (kind_rows[i].ok) {
+			assert_int_equal(b.records[0].kind, kind_rows[i].want);
 			ztm_batch_free(&b);
 		}
 	}

@@ -28,6 +28,8 @@ static void test_table(void **state)
 	     ZTM_ATTR_BIT(ZTM_ATTR_CN)},
 	    {"codesign", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_CODE_SIGN, 3 * 365,
 	     ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O)},
+	    {"voucher", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_VOUCHER_SIGN, 2 * 365,
+	     ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O)},
 	    {"tls-server", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_SERVER_AUTH, 365,
 	     ZTM_ATTR_BIT(ZTM_ATTR_CN)},
 	    {"root", 1, -1, ZTM_KU_KEY_CERT_SIGN | ZTM_KU_CRL_SIGN, 0, 20 * 365,

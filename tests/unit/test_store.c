@@ -110,8 +110,8 @@ static void test_open_file_and_pragmas(void **state)
 	/* WAL is a property of the file: a fresh connection sees it */
 	assert_int_equal(raw_int(&f->t, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
 	CHECK(ztm_store_schema_version(f->s, &v, E), ZTM_OK);
-	assert_int_equal(v, 2);
-	assert_int_equal(raw_int(&f->t, "SELECT count(*) FROM schema_version"), 2);
+	assert_int_equal(v, SCHEMA_LATEST);
+	assert_int_equal(raw_int(&f->t, "SELECT count(*) FROM schema_version"), SCHEMA_LATEST);
 }
 
 static void test_reopen_keeps_data_and_version(void **state)
@@ -129,9 +129,9 @@ static void test_reopen_keeps_data_and_version(void **state)
 	f->s = NULL;
 	CHECK(ztm_store_open(f->t.url, &f->s, E), ZTM_OK);
 	CHECK(ztm_store_schema_version(f->s, &v, E), ZTM_OK);
-	assert_int_equal(v, 2);
+	assert_int_equal(v, SCHEMA_LATEST);
 	/* re-opening applies nothing again */
-	assert_int_equal(raw_int(&f->t, "SELECT count(*) FROM schema_version"), 2);
+	assert_int_equal(raw_int(&f->t, "SELECT count(*) FROM schema_version"), SCHEMA_LATEST);
 	CHECK(ztm_store_cert_get(f->s, SERIAL_A, &row, E), ZTM_OK);
 	assert_int_equal(row.state, ZTM_CERT_RESERVED);
 	CHECK(ztm_store_factory_get(f->s, "plant-1", &id2, E), ZTM_OK);
@@ -515,9 +515,13 @@ static void test_station_revoke(void **state)
 	CHECK(ztm_store_principal_by_cert(f->s, "station", "5b02", &p, E), ZTM_OK);
 	assert_int_equal(p.id, s1);
 	assert_int_equal(p.revoked, 1);
-	/* The superseded certificate stays issued (no owner index yet); the
-	 * other station and its certificate are untouched. */
-	assert_int_equal(cert_state(f->s, "5b01"), ZTM_CERT_ISSUED);
+	/* The superseded certificate is revoked too, both listed with the
+	 * station's reason; the other station and its certificate are
+	 * untouched. */
+	assert_int_equal(cert_state(f->s, "5b01"), ZTM_CERT_REVOKED);
+	assert_int_equal(raw_int(&f->t, "SELECT count(*) FROM revocations WHERE reason = 9"
+	                                " AND serial IN ('5b01', '5b02')"),
+	                 2);
 	assert_int_equal(cert_state(f->s, "5b03"), ZTM_CERT_ISSUED);
 	CHECK(ztm_store_station_get(f->s, s2, &st, E), ZTM_OK);
 	assert_int_equal(st.state, ZTM_STATION_ENROLLED);
@@ -525,7 +529,7 @@ static void test_station_revoke(void **state)
 	CHECK(ztm_store_principal_by_cert(f->s, "station", "5b03", &p, E), ZTM_OK);
 	assert_int_equal(p.revoked, 0);
 	assert_int_equal(
-	    raw_int(&f->t, "SELECT count(*) FROM certificates WHERE state = 'revoked'"), 1);
+	    raw_int(&f->t, "SELECT count(*) FROM certificates WHERE state = 'revoked'"), 2);
 
 	/* A pending station (no certificate yet) is revoked all the same. */
 	CHECK(ztm_store_station_add(f->s, fac, "line-3", &s2, E), ZTM_OK);

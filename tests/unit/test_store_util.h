@@ -58,6 +58,33 @@ static inline int raw_exec(const struct tdir *t, const char *sql)
 	return rc;
 }
 
+/* The newest schema version (src/store/migrations_sqlite.c). */
+#define SCHEMA_LATEST 6
+
+/* SQL taking a database from version N back to N - 1, for tests that
+ * migrate an older file (with PRAGMA foreign_keys=OFF before them). Run
+ * newest first: UNDO_6 UNDO_5 UNDO_4 UNDO_3 gives version 2. Migration 4's operators
+ * rebuild needs no undo: it copies from either shape. */
+#define UNDO_6                                                                                     \
+	"DROP TABLE crls; DROP TABLE mass_revocations; DROP INDEX certificates_ca_shard;"          \
+	"DROP INDEX records_station_time; DROP INDEX records_order_time;"                          \
+	"DROP INDEX revocations_crl;"                                                              \
+	"CREATE INDEX revocations_shard ON revocations (ca, crl_shard, serial);"                   \
+	"DELETE FROM schema_version WHERE version = 6;"
+#define UNDO_5                                                                                     \
+	"ALTER TABLE products DROP COLUMN renew_window_days;"                                      \
+	"ALTER TABLE products DROP COLUMN renew_grace_days;"                                       \
+	"ALTER TABLE records DROP COLUMN kind; ALTER TABLE devices DROP COLUMN registered_at;"     \
+	"DELETE FROM schema_version WHERE version = 5;"
+#define UNDO_4                                                                                     \
+	"DROP TABLE vouchers; DROP INDEX devices_owner;"                                           \
+	"ALTER TABLE devices DROP COLUMN owner_id; DROP TABLE owners;"                             \
+	"DELETE FROM schema_version WHERE version = 4;"
+#define UNDO_3                                                                                     \
+	"DROP TABLE revocation_log; DROP TABLE revocations; DROP INDEX certificates_owner;"        \
+	"ALTER TABLE certificates DROP COLUMN crl_shard;"                                          \
+	"DELETE FROM schema_version WHERE version = 3;"
+
 /* The integer result of a one-value query on a raw connection, or -1. */
 static inline long long raw_int(const struct tdir *t, const char *sql)
 {

@@ -72,7 +72,24 @@ enum breakage {
 	B_QUOTA,
 	B_CLONE_BEATS_FAILED_TEST,
 	B_UNRECORDED_BEATS_ALL,
+	/* Replacement (docs/lifecycle.md): the device holds KEY_B, registered
+	 * at 1000; the request's KEY_A was recorded as its replacement. */
+	B_REPLACE_ACTIVE,
+	B_REPLACE_PROVISIONED,
+	B_REPLACE_SAME_SECOND,
+	B_REPLACE_STALE,
+	B_REPLACE_NOT_A_REPLACEMENT,
+	B_REPLACE_SUSPENDED,
+	B_REPLACE_QUARANTINED,
+	B_REPLACE_RETIRED,
+	B_REPLACE_REVOKED,
+	B_REPLACE_UNREGISTERED,
+	B_REPLACE_NO_QUOTA,
+	B_REPLACE_ORDER_CLOSED,
+	B_REPLACE_TEST_FAILED,
 };
+
+static void replace(struct vet_input *in, enum breakage b);
 
 static void apply(struct vet_input *in, enum breakage b)
 {
@@ -178,6 +195,58 @@ static void apply(struct vet_input *in, enum breakage b)
 		in->csr_spki = KEY_B;
 		in->order_quota_left = 0;
 		break;
+	default:
+		replace(in, b);
+		break;
+	}
+}
+
+static void replace(struct vet_input *in, enum breakage b)
+{
+	in->rec_replacement = 1;
+	in->device_state = VET_DEV_ACTIVE;
+	in->device_spki = KEY_B;
+	in->device_registered_at = 1000; /* the record was received at 1500 */
+	switch (b) {
+	case B_REPLACE_PROVISIONED:
+		in->device_state = VET_DEV_PROVISIONED;
+		break;
+	case B_REPLACE_SAME_SECOND:
+		in->device_registered_at = in->rec_received_at;
+		break;
+	case B_REPLACE_STALE:
+		in->device_registered_at = in->rec_received_at + 1;
+		break;
+	case B_REPLACE_NOT_A_REPLACEMENT:
+		in->rec_replacement = 0;
+		break;
+	case B_REPLACE_SUSPENDED:
+		in->device_state = VET_DEV_SUSPENDED;
+		break;
+	case B_REPLACE_QUARANTINED:
+		in->device_state = VET_DEV_QUARANTINED;
+		break;
+	case B_REPLACE_RETIRED:
+		in->device_state = VET_DEV_RETIRED;
+		break;
+	case B_REPLACE_REVOKED:
+		in->device_state = VET_DEV_REVOKED;
+		break;
+	case B_REPLACE_UNREGISTERED:
+		in->device_state = VET_DEV_NONE;
+		in->device_spki = NULL;
+		break;
+	case B_REPLACE_NO_QUOTA:
+		in->order_quota_left = 0;
+		break;
+	case B_REPLACE_ORDER_CLOSED:
+		in->order_open = 0;
+		break;
+	case B_REPLACE_TEST_FAILED:
+		in->rec_test_passed = 0;
+		break;
+	default:
+		break;
 	}
 }
 
@@ -213,11 +282,24 @@ static void test_rules(void **state)
 	    {B_SUSPENDED_SAME_KEY, VET_REPLAY, 0},
 	    {B_QUARANTINED, VET_QUARANTINED, 0},
 	    {B_REVOKED, VET_ENDED, 0},
-	    {B_RETIRED, VET_ENDED, 0},
+	    {B_RETIRED, VET_RETIRED, 0},
 	    {B_ORDER_CLOSED, VET_ORDER_CLOSED, 0},
 	    {B_QUOTA, VET_QUOTA, 0},
 	    {B_CLONE_BEATS_FAILED_TEST, VET_CLONE, 1},
 	    {B_UNRECORDED_BEATS_ALL, VET_UNRECORDED, 0},
+	    {B_REPLACE_ACTIVE, VET_OK, 0},
+	    {B_REPLACE_PROVISIONED, VET_OK, 0},
+	    {B_REPLACE_SAME_SECOND, VET_OK, 0},
+	    {B_REPLACE_STALE, VET_CLONE, 1},
+	    {B_REPLACE_NOT_A_REPLACEMENT, VET_CLONE, 1},
+	    {B_REPLACE_SUSPENDED, VET_NOT_REPLACEABLE, 0},
+	    {B_REPLACE_QUARANTINED, VET_QUARANTINED, 0},
+	    {B_REPLACE_RETIRED, VET_RETIRED, 0},
+	    {B_REPLACE_REVOKED, VET_ENDED, 0},
+	    {B_REPLACE_UNREGISTERED, VET_NOT_REPLACEABLE, 0},
+	    {B_REPLACE_NO_QUOTA, VET_OK, 0},
+	    {B_REPLACE_ORDER_CLOSED, VET_ORDER_CLOSED, 0},
+	    {B_REPLACE_TEST_FAILED, VET_TEST_FAILED, 0},
 	};
 	size_t i;
 

@@ -2,7 +2,9 @@
  *   ztm-device init     --dir D --serial S --product P [--pass-file F]
  *   ztm-device enroll   --dir D --server URL --ca ROOT.pem [--pass-file F]
  *   ztm-device activate --dir D --server URL --ca ROOT.pem [--pass-file F]
+ *   ztm-device renew    --dir D --server URL --ca ROOT.pem [--pass-file F] [--rekey]
  *   ztm-device status   --dir D
+ *   ztm-device voucher  FILE --dir D --ca ROOT.pem [--pass-file F]
  * Exit 0 on success, 1 when the operation failed, 2 on misuse. */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +24,7 @@
 
 struct opts {
 	const char *dir, *serial, *product, *pass_file, *server, *ca;
+	int rekey;
 };
 
 static void usage(void)
@@ -30,11 +33,16 @@ static void usage(void)
 	        "usage: ztm-device init     --dir D --serial S --product P [--pass-file F]\n"
 	        "       ztm-device enroll   --dir D --server URL --ca ROOT.pem [--pass-file F]\n"
 	        "       ztm-device activate --dir D --server URL --ca ROOT.pem [--pass-file F]\n"
-	        "       ztm-device status   --dir D\n");
+	        "       ztm-device renew    --dir D --server URL --ca ROOT.pem [--pass-file F]\n"
+	        "                           [--rekey]\n"
+	        "       ztm-device status   --dir D\n"
+	        "       ztm-device voucher  FILE --dir D --ca ROOT.pem [--pass-file F]\n"
+	        "         verifies an ownership voucher (CMS, DER) and installs its owner's "
+	        "anchor\n");
 	exit(2);
 }
 
-static void parse(int argc, char **argv, struct opts *o)
+static void parse(int argc, char **argv, int first, struct opts *o)
 {
 	static const struct {
 		const char *name;
@@ -51,7 +59,12 @@ static void parse(int argc, char **argv, struct opts *o)
 	size_t f;
 
 	memset(o, 0, sizeof(*o));
-	for (i = 2; i < argc; i += 2) {
+	for (i = first; i < argc; i += 2) {
+		if (strcmp(argv[i], "--rekey") == 0) {
+			o->rekey = 1;
+			i--; /* no value */
+			continue;
+		}
 		for (f = 0; f < sizeof(flags) / sizeof(flags[0]); f++)
 			if (strcmp(argv[i], flags[f].name) == 0)
 				break;
@@ -137,19 +150,19 @@ static int print_status(struct ztmdev *dev)
 	    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
 		snprintf(when, sizeof(when), "%lld", (long long)st.not_after);
 	printf("serial: %s\nproduct: %s\nstate: %s\nkey: %s\ncertificate: %s\n"
-	       "subject: %s\ncert_serial: %s\nnot_after: %s\n",
+	       "subject: %s\ncert_serial: %s\nnot_after: %s\nowner: %s\n",
 	       st.serial, st.product, ztmdev_state_name(st.state),
 	       st.key_encrypted ? "encrypted" : "plain",
 	       st.state >= ZTMDEV_STATE_PROVISIONED ? "operational" : "bootstrap", st.subject,
-	       st.cert_serial, when);
+	       st.cert_serial, when, st.owner_subject[0] != '\0' ? st.owner_subject : "-");
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	static uint8_t anchor[65536];
+	static uint8_t anchor[65536], voucher[65536 + 1];
 	char pass[PASS_MAX + 1] = "";
-	size_t pass_len = 0, anchor_len = 0;
+	size_t pass_len = 0, anchor_len = 0, voucher_len = 0;
 	struct ztmdev_tls tls;
 	struct ztmdev *dev;
 	struct opts o;
@@ -164,14 +177,30 @@ int main(int argc, char **argv)
 		usage();
 	cmd = argv[1];
 	if (strcmp(cmd, "init") != 0 && strcmp(cmd, "enroll") != 0 &&
-	    strcmp(cmd, "activate") != 0 && strcmp(cmd, "status") != 0)
+	    strcmp(cmd, "activate") != 0 && strcmp(cmd, "renew") != 0 &&
+	    strcmp(cmd, "status") != 0 && strcmp(cmd, "voucher") != 0)
 		usage();
-	parse(argc, argv, &o);
+	if (strcmp(cmd, "voucher") == 0) {
+		if (argc < 3 || argv[2][0] == '-')
+			usage();
+		parse(argc, argv, 3, &o);
+		if (o.ca == NULL) {
+			fprintf(stderr, "ztm-device voucher: --ca is required\n");
+			usage();
+		}
+	} else {
+		parse(argc, argv, 2, &o);
+	}
+	if (o.rekey && strcmp(cmd, "renew") != 0) {
+		fprintf(stderr, "ztm-device %s: --rekey is an option of renew\n", cmd);
+		usage();
+	}
 	if (strcmp(cmd, "init") == 0 && (o.serial == NULL || o.product == NULL)) {
 		fprintf(stderr, "ztm-device init: --serial and --product are required\n");
 		usage();
 	}
-	if ((strcmp(cmd, "enroll") == 0 || strcmp(cmd, "activate") == 0) &&
+	if ((strcmp(cmd, "enroll") == 0 || strcmp(cmd, "activate") == 0 ||
+	     strcmp(cmd, "renew") == 0) &&
 	    (o.server == NULL || o.ca == NULL)) {
 		fprintf(stderr, "ztm-device %s: --server and --ca are required\n", cmd);
 		usage();
@@ -195,6 +224,20 @@ int main(int argc, char **argv)
 		rc = print_status(dev);
 	} else if (strcmp(cmd, "status") == 0) {
 		rc = print_status(dev);
+	} else if (strcmp(cmd, "voucher") == 0) {
+		/* The pinned anchor: what the device got at manufacturing. */
+		if (slurp(o.ca, anchor, sizeof(anchor), &anchor_len) != 0 ||
+		    slurp(argv[2], voucher, sizeof(voucher), &voucher_len) != 0)
+			goto out;
+		if (ztmdev_set_anchor(dev, anchor, anchor_len) != 0) {
+			rc = fail(dev, o.ca);
+			goto out;
+		}
+		if (ztmdev_voucher_install(dev, voucher, voucher_len) != 0) {
+			rc = fail(dev, argv[2]);
+			goto out;
+		}
+		rc = print_status(dev);
 	} else {
 		memset(&tls, 0, sizeof(tls));
 		tls.url = o.server;
@@ -210,7 +253,9 @@ int main(int argc, char **argv)
 			rc = fail(dev, o.ca);
 			goto out;
 		}
-		if (strcmp(cmd, "enroll") == 0 ? ztmdev_enroll(dev) : ztmdev_activate(dev)) {
+		if (strcmp(cmd, "enroll") == 0  ? ztmdev_enroll(dev)
+		    : strcmp(cmd, "renew") == 0 ? ztmdev_renew(dev, o.rekey)
+		                                : ztmdev_activate(dev)) {
 			rc = fail(dev, cmd);
 			goto out;
 		}

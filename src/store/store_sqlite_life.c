@@ -1,0 +1,176 @@
+/* store_sqlite_life.c - the device lifecycle in the SQLite store
+ * (docs/lifecycle.md, migration 4): a product's certificate policy, a
+ * replacement registration moving a device to its new key, and the
+ * revocation of a device's older certificates when it re-keys. */
+#include "store_sqlite.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define LIFETIME_MAX 36500 /* days, as products.lifetime_days */
+#define GRACE_MAX    3650  /* days, as products.renew_grace_days */
+
+/* A negative value keeps the stored one. */
+static const struct sq_query q_product_set_policy = {
+    SQ_PRODUCT_SET_POLICY,
+    "UPDATE products SET"
+    " lifetime_days = CASE WHEN ?2 < 0 THEN lifetime_days ELSE ?2 END,"
+    " renew_window_days = CASE WHEN ?3 < 0 THEN renew_window_days ELSE ?3 END,"
+    " renew_grace_days = CASE WHEN ?4 < 0 THEN renew_grace_days ELSE ?4 END"
+    " WHERE name = ?1"};
+static const struct sq_query q_device_replace = {
+    SQ_DEVICE_REPLACE,
+    "UPDATE devices SET record_id = ?2, key_spki_sha256 = ?3, cert_serial = '',"
+    " state = 'manufactured', registered_at = ?4, updated_at = ?4 WHERE serial = ?1"};
+static const struct sq_query q_owner_except = {
+    SQ_OWNER_EXCEPT, "SELECT serial FROM certificates WHERE owner_kind = ?1 AND owner_id = ?2"
+                     " AND state IN ('reserved', 'issued') AND serial <> ?3 ORDER BY serial"};
+
+/* Runs an UPDATE that must change exactly one row; else ZTM_E_NOTFOUND
+ * naming what. */
+static int update_one(struct sq_store *s, sqlite3_stmt *st, int rc, const char *what,
+                      struct ztm_error *err)
+{
+	if (rc != SQLITE_OK) {
+		sq_reset(st);
+		return sq_fail(s, err, rc, "updating %s", what);
+	}
+	if (sq_step_done(s, st, err, what) != 0)
+		return -1;
+	if (sqlite3_changes(s->db) != 1)
+		return ztm_error_set(err, ZTM_E_NOTFOUND, "%s not found", what);
+	return 0;
+}
+
+int sq_product_set_policy(struct ztm_store *base, const char *name, int64_t lifetime_days,
+                          int64_t renew_window_days, int64_t renew_grace_days,
+                          struct ztm_error *err)
+{
+	struct sq_store *s = sq_of(base);
+	sqlite3_stmt *st;
+	char what[160];
+	int own, ret = -1;
+
+	if (sq_check_text("product name", name, ZTM_NAME_MAX, 1, err) != 0)
+		return -1;
+	if (lifetime_days == 0 || lifetime_days > LIFETIME_MAX ||
+	    renew_window_days > LIFETIME_MAX || renew_grace_days > GRACE_MAX)
+		return ztm_error_set(err, ZTM_E_USAGE,
+		                     "product '%s': lifetime 1..%d days, renewal window 0..%d, "
+		                     "grace 0..%d",
+		                     name, LIFETIME_MAX, LIFETIME_MAX, GRACE_MAX);
+	snprintf(what, sizeof(what), "product '%s'", name);
+	if (sq_wbegin(s, &own, err) != 0)
+		return -1;
+	st = sq_stmt(s, &q_product_set_policy, err);
+	if (st != NULL)
+		ret = update_one(
+		    s, st,
+		    sq_bind(st, "tiii", name, lifetime_days, renew_window_days, renew_grace_days),
+		    what, err);
+	return sq_wend(s, own, ret, err);
+}
+
+int sq_device_replace(struct ztm_store *base, const char *serial, int64_t record_id,
+                      const char *key_spki, struct ztm_error *err)
+{
+	struct sq_store *s = sq_of(base);
+	sqlite3_stmt *st;
+	char what[96];
+	size_t i;
+	int own, ret = -1;
+
+	if (sq_check_text("device serial", serial, ZTM_DEV_SERIAL_MAX, 1, err) != 0)
+		return -1;
+	for (i = 0; key_spki != NULL && i < 64; i++)
+		if (!((key_spki[i] >= '0' && key_spki[i] <= '9') ||
+		      (key_spki[i] >= 'a' && key_spki[i] <= 'f')))
+			break;
+	if (key_spki == NULL || i != 64 || key_spki[64] != '\0')
+		return ztm_error_set(err, ZTM_E_USAGE, "device key hash: want 64 lower-case hex");
+	snprintf(what, sizeof(what), "device %s", serial);
+	if (sq_wbegin(s, &own, err) != 0)
+		return -1;
+	st = sq_stmt(s, &q_device_replace, err);
+	if (st != NULL)
+		ret = update_one(
+		    s, st, sq_bind(st, "titi", serial, record_id, key_spki, (int64_t)time(NULL)),
+		    what, err);
+	return sq_wend(s, own, ret, err);
+}
+
+/* The owner's live serials but keep, collected before any revocation is
+ * written (the statement must not run while the rows change). */
+static int serials_except(struct sq_store *s, const char *kind, int64_t id, const char *keep,
+                          char (**out)[ZTM_SERIAL_HEX_MAX], size_t *n, struct ztm_error *err)
+{
+	char(*serials)[ZTM_SERIAL_HEX_MAX] = NULL;
+	size_t cap = 0;
+	sqlite3_stmt *st = sq_stmt(s, &q_owner_except, err);
+	int rc;
+
+	*n = 0;
+	if (st == NULL)
+		return -1;
+	rc = sq_bind(st, "tit", kind, id, keep != NULL ? keep : "");
+	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n == cap) {
+			void *p = realloc(serials, (cap = cap ? 2 * cap : 8) * sizeof(*serials));
+			if (p == NULL) {
+				ztm_error_set(err, ZTM_E_NOMEM, "certificates of %s %lld", kind,
+				              (long long)id);
+				goto fail;
+			}
+			serials = p;
+		}
+		if (sq_col_text(st, 0, serials[(*n)++], sizeof(*serials)) != 0) {
+			ztm_error_set(err, ZTM_E_STORE,
+			              "a certificate row does not fit its fields");
+			goto fail;
+		}
+		rc = SQLITE_OK;
+	}
+	if (rc != SQLITE_DONE) {
+		sq_fail(s, err, rc, "finding the certificates of %s %lld", kind, (long long)id);
+		goto fail;
+	}
+	sq_reset(st);
+	*out = serials;
+	return 0;
+fail:
+	sq_reset(st);
+	free(serials);
+	return -1;
+}
+
+int sq_owner_revoke_except(struct ztm_store *base, const char *kind, int64_t id, const char *keep,
+                           enum ztm_reason reason, int64_t when, const char *actor, int64_t *n,
+                           struct ztm_error *err)
+{
+	struct sq_store *s = sq_of(base);
+	char(*serials)[ZTM_SERIAL_HEX_MAX] = NULL;
+	size_t count = 0, i;
+	int own, changed, ret = -1;
+
+	if (n != NULL)
+		*n = 0;
+	if (sq_check_text("owner kind", kind, 16, 1, err) != 0 ||
+	    (keep != NULL && sq_check_serial(keep, err) != 0))
+		return -1;
+	if (sq_wbegin(s, &own, err) != 0)
+		return -1;
+	if (serials_except(s, kind, id, keep, &serials, &count, err) != 0)
+		goto out;
+	for (i = 0; i < count; i++) {
+		if (sq_cert_revoke_in(s, serials[i], reason, when, actor, &changed, err) != 0)
+			goto out;
+		if (n != NULL)
+			*n += changed;
+	}
+	ret = 0;
+out:
+	free(serials);
+	return sq_wend(s, own, ret, err);
+}

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# OCSP (RFC 6960) at /ocsp with `openssl ocsp` as the relying party: good for
+# an active device, revoked (reason and time) for a revoked station
+# certificate, unknown for a foreign serial of our CA, unauthorized for
+# another issuer; with and without nonce, SHA-1 and SHA-256 CertIDs, POST and
+# GET; every response verifies against the delegated responder certificate,
+# which ztmd issued from the CA itself; a status change shows in the
+# pre-signed (nonce-less) answers within the poll interval.
+. "$(dirname "$0")/lib.sh"
+
+DEV=$ZTM_BIN/src/device/ztm-device
+cd "$T"
+umask 077
+ceremony_and_server
+C=$T/ceremony
+# A short poll so the test sees the bound quickly (default 1 s).
+printf '\n[ocsp]\npoll_ms = 200\nresponse_lifetime = 10m\n' >>"$T/srv/ztmd.conf"
+start_ztmd
+
+# --- responder certificates -----------------------------------------------------
+[ "$(db "SELECT group_concat(ca, ',') FROM (SELECT ca FROM certificates WHERE profile = 'ocsp' AND state = 'issued' ORDER BY ca)")" = device,operator,station ] ||
+  fail "responder certificates in the store: $(db "SELECT ca, state FROM certificates WHERE profile = 'ocsp'")"
+for ca in device station operator; do
+  db "SELECT hex(der) FROM certificates WHERE profile = 'ocsp' AND ca = '$ca'" | xxd -r -p |
+    openssl x509 -inform DER -out "resp-$ca.pem" || fail "responder $ca certificate"
+  openssl verify -CAfile "$C/root/root.crt" -untrusted "$C/ca/$ca.crt" -purpose ocsphelper "resp-$ca.pem" >/dev/null ||
+    fail "responder $ca does not chain to its CA"
+  openssl x509 -in "resp-$ca.pem" -noout -ext extendedKeyUsage,noCheck >ext.txt
+  grep -q 'OCSP Signing' ext.txt && grep -q 'OCSP No Check' ext.txt || fail "responder $ca extensions: $(cat ext.txt)"
+  [ "$(openssl x509 -in "resp-$ca.pem" -noout -issuer -nameopt RFC2253)" = "$(openssl x509 -in "$C/ca/$ca.crt" -noout -subject -nameopt RFC2253 | sed 's/^subject/issuer/')" ] ||
+    fail "responder $ca is not issued by the $ca CA"
+done
+life=$(( $(date -d "$(openssl x509 -in resp-device.pem -noout -enddate | cut -d= -f2)" +%s) - $(date +%s) ))
+[ "$life" -gt 3 ] && [ "$life" -le $((7 * 86400)) ] || fail "responder lifetime $life s"
+ok "one responder per CA, issued by that CA, OCSPSigning + ocsp-nocheck, at most 7 days, recorded in the store"
+
+# --- an active device -------------------------------------------------------------
+"$DEV" init --dir d1 --serial SN-0001 --product widget >/dev/null || fail "init"
+enrolled_station plant-1 line-1
+"$ZTM" product add --name widget --class sensor --hw-type 1.3.6.1.4.1.99999.7 >/dev/null 2>err || fail "product: $(cat err)"
+"$ZTM" order add --name WO-1 --product widget --factory plant-1 --quota 10 \
+  --not-after 2099-12-31T00:00:00Z >/dev/null 2>err || fail "order add: $(cat err)"
+"$ZTM" station record --queue q --bootstrap-cert d1/bootstrap.pem --serial SN-0001 --product widget \
+  --order WO-1 --hw-rev A --mac 02:00:5e:00:00:01 --fw-version 1 \
+  --fw-sha256 "$(printf fw | sha256sum | cut -c1-64)" --test pass 2>err || fail "record: $(cat err)"
+"$ZTM" station sync --queue q --cert line-1.crt --key "file:$T/line-1.key" --key-pass-file line-1.pass \
+  >/dev/null 2>err || fail "sync: $(cat err)"
+"$DEV" enroll --dir d1 --server "$ZTM_SERVER" --ca "$ZTM_CA" >/dev/null 2>err || fail "enroll: $(cat err)"
+"$DEV" activate --dir d1 --server "$ZTM_SERVER" --ca "$ZTM_CA" >/dev/null 2>err || fail "activate: $(cat err)"
+
+# ask ISSUER CERT-OR-SERIAL VAFILE [openssl ocsp options...]: the status line.
+ask() {
+  local issuer=$1 what=$2 va=$3
+  shift 3
+  local sel=(-cert "$what")
+  case $what in 0x*) sel=(-serial "$what") ;; esac
+  # openssl wants the digest before -cert/-serial.
+  openssl ocsp "$@" -issuer "$issuer" "${sel[@]}" -url "$ZTM_SERVER/ocsp" -CAfile "$ZTM_CA" \
+    -VAfile "$va" >ask.out 2>ask.err || { cat ask.err >&2; return 1; }
+  grep -q 'Response verify OK' ask.err || { cat ask.err >&2; return 1; }
+  cat ask.out
+}
+
+for opt in "" -no_nonce -sha256 "-sha256 -no_nonce"; do
+  # shellcheck disable=SC2086
+  out=$(ask "$C/ca/device.crt" d1/device.pem resp-device.pem $opt) || fail "device $opt: not verified"
+  grep -q '^d1/device.pem: good$' <<<"$out" || fail "device $opt: $out"
+done
+# Without -VAfile: the responder is found in the response and checked by
+# openssl's own rules (issued by the certificate's CA, OCSPSigning).
+openssl ocsp -issuer "$C/ca/device.crt" -cert d1/device.pem -url "$ZTM_SERVER/ocsp" -CAfile "$ZTM_CA" \
+  >out 2>err || fail "chain verification: $(cat err)"
+grep -q 'Response verify OK' err && grep -q ': good$' out || fail "chain verification: $(cat out err)"
+ok "active device: good, verified against the responder certificate and through the chain; nonce and SHA-256 CertIDs"
+
+# Unknown: a serial of our device CA that was never issued.
+out=$(ask "$C/ca/device.crt" 0x5a00112233445566778899aabbccddeeff resp-device.pem -no_nonce) || fail "unknown: not verified"
+grep -q ': unknown$' <<<"$out" || fail "foreign serial: $out"
+# Unauthorized: a CertID of an issuer we do not answer for (the root).
+openssl ocsp -issuer "$C/root/root.crt" -serial 0x5a01 -url "$ZTM_SERVER/ocsp" -CAfile "$ZTM_CA" >out 2>&1 || true
+grep -q 'unauthorized (6)' out || fail "other issuer: $(cat out)"
+ok "foreign serial of our CA: unknown (signed); another issuer: unauthorized"
+
+# --- a revoked certificate, and how fast the cache follows ----------------------
+out=$(ask "$C/ca/station.crt" line-1.crt resp-station.pem -no_nonce) || fail "station before revoke"
+grep -q ': good$' <<<"$out" || fail "station before revoke: $out"
+"$ZTM" station revoke --factory plant-1 --name line-1 >/dev/null 2>err || fail "station revoke: $(cat err)"
+t0=$(date +%s%N)
+for _ in $(seq 40); do
+  out=$(ask "$C/ca/station.crt" line-1.crt resp-station.pem -no_nonce) || fail "station after revoke"
+  grep -q ': revoked$' <<<"$out" && break
+  sleep 0.05
+done
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+grep -q ': revoked$' <<<"$out" || fail "revocation not reflected after ${ms} ms: $out"
+# openssl names reasons 0..8 only: privilegeWithdrawn (9) shows as its value.
+out=$(ask "$C/ca/station.crt" line-1.crt resp-station.pem -no_nonce -resp_text) || fail "resp_text"
+grep -q 'Revocation Reason: (UNKNOWN) (0x9)' <<<"$out" && grep -q 'Revocation Time:' <<<"$out" ||
+  fail "revoked: $out"
+rt=$(date -d "$(sed -n 's/^ *Revocation Time: //p' <<<"$out" | head -1)" +%s)
+st=$(db "SELECT revoked_at FROM revocations WHERE serial = '$(openssl x509 -in line-1.crt -noout -serial | cut -d= -f2 | tr A-F a-f)'")
+[ "$rt" = "$st" ] || fail "revocation time $rt, store says $st"
+[ "$ms" -le 1500 ] || fail "reflected after $ms ms (bound: poll 200 ms + signing)"
+out=$(ask "$C/ca/station.crt" line-1.crt resp-station.pem) || fail "station with nonce"
+grep -q ': revoked$' <<<"$out" || fail "station with nonce: $out"
+ok "revoked station certificate: revoked, privilegeWithdrawn (9), the store's revocation time; pre-signed answer changed within ${ms} ms"
+
+# --- GET (RFC 6960 A.1, RFC 5019) ----------------------------------------------------
+openssl ocsp -issuer "$C/ca/device.crt" -cert d1/device.pem -no_nonce -reqout req.der >/dev/null 2>&1 ||
+  fail "reqout"
+b64=$(base64 -w0 req.der)
+enc=$(printf '%s' "$b64" | sed 's/+/%2B/g; s/\//%2F/g; s/=/%3D/g')
+url=$(printf '%s' "$b64" | tr '+/' '-_' | tr -d '=')
+for p in "$enc" "$url"; do
+  curl -sf --cacert "$ZTM_CA" -D hdr -o resp.der "$ZTM_SERVER/ocsp/$p" || fail "GET /ocsp/$p"
+  grep -qi '^content-type: application/ocsp-response' hdr || fail "GET content type: $(cat hdr)"
+  grep -qi '^cache-control: max-age=[0-9]*, public' hdr || fail "GET cache headers: $(cat hdr)"
+  openssl ocsp -respin resp.der -reqin req.der -issuer "$C/ca/device.crt" -cert d1/device.pem \
+    -VAfile resp-device.pem >out 2>err || fail "GET response: $(cat err)"
+  grep -q 'Response verify OK' err && grep -q ': good$' out || fail "GET response: $(cat out err)"
+done
+ok "GET with percent-encoded base64 and with base64url: good, verified, RFC 5019 cache headers"
+
+# --- malformed requests: unsigned malformedRequest, audited, nothing else changed --
+snapshot before
+a0=$(db "SELECT count(*) FROM audit WHERE action = 'ocsp'")
+printf 'not DER' >junk
+curl -sf --cacert "$ZTM_CA" -H 'Content-Type: application/ocsp-request' --data-binary @junk \
+  -o r1 "$ZTM_SERVER/ocsp" || fail "junk POST"
+curl -sf --cacert "$ZTM_CA" -H 'Content-Type: text/plain' --data-binary @req.der -o r2 "$ZTM_SERVER/ocsp" ||
+  fail "wrong content type"
+curl -sf --cacert "$ZTM_CA" -o r3 "$ZTM_SERVER/ocsp/AAAA" || fail "junk GET"
+for f in r1 r2 r3; do
+  [ "$(xxd -p "$f")" = 30030a0101 ] || fail "$f: $(xxd -p "$f")"
+done
+[ "$(db "SELECT count(*) FROM audit WHERE action = 'ocsp'")" = $((a0 + 3)) ] || fail "refusals not audited"
+same_as before
+ok "malformed requests: malformedRequest (unsigned), audited, store unchanged"
