@@ -36,7 +36,8 @@ static int usage(void)
 	                "  OUT/ztmd.conf (defaults: --listen 127.0.0.1:8443 --dns localhost --ip "
 	                "127.0.0.1).\n"
 	                "  --public-url URL: where relying parties reach ztmd; each CA's crl_url\n"
-	                "  becomes URL/crl/<ca> (certificates then name their CRL shard).\n");
+	                "  becomes URL/crl/<ca> (certificates then name their CRL shard) and the\n"
+	                "  OCSP-answering CAs' ocsp_url URL/ocsp (their authorityInfoAccess).\n");
 	return ZTM_EXIT_USAGE;
 }
 
@@ -275,10 +276,16 @@ static int write_config(struct init_opts *o, struct ztm_error *err)
 		               "\n[ca.%s]\ncert = %s/ca/%s.crt\nkey = file:%s/ca/%s.key\n"
 		               "key_pass_file = %s/online.pass\n",
 		               cas[i], o->cdir, cas[i], o->cdir, cas[i], o->cdir);
-		for (k = 0; k < sizeof(ocsp_cas) / sizeof(ocsp_cas[0]); k++)
-			if (strcmp(cas[i], ocsp_cas[k]) == 0)
-				ztm_buf_printf(&c, "responder_key = file:%s/ocsp-%s.key\n", o->odir,
-				               cas[i]);
+		for (k = 0; k < sizeof(ocsp_cas) / sizeof(ocsp_cas[0]); k++) {
+			if (strcmp(cas[i], ocsp_cas[k]) != 0)
+				continue;
+			ztm_buf_printf(&c, "responder_key = file:%s/ocsp-%s.key\n", o->odir,
+			               cas[i]);
+			/* Its certificates name the responder in their AIA. */
+			if (o->public_url != NULL)
+				ztm_buf_printf(&c, "ocsp_url = %.*s/ocsp\n", (int)o->public_len,
+				               o->public_url);
+		}
 		/* The CRL shards of this CA are served at <url>/crl/<ca>/<n>.crl. */
 		if (o->public_url != NULL)
 			ztm_buf_printf(&c, "crl_url = %.*s/crl/%s\n", (int)o->public_len,

@@ -153,12 +153,20 @@ static int build_cacerts(struct ztmd_app *app, const struct ztm_slice *certs, si
 	return rc;
 }
 
+/* Every route of the app, in matching order. transfer_routes (an exact
+ * path) comes before the /api/v1/devices/ prefixes. */
+static size_t (*const route_sets[])(struct ztmd_app *, struct ztmd_route *, size_t) = {
+    est_routes,          admin_routes,  admin_prod_routes, records_routes,
+    device_api_routes,   owners_routes, transfer_routes,   devices_routes,
+    device_admin_routes, ocsp_routes,   revoke_routes,     crl_routes,
+};
+
 struct ztmd_app *ztmd_app_new(struct ztm_config *cfg, struct ztm_error *err)
 {
 	struct ztmd_app *app = calloc(1, sizeof(*app));
 	const char *root = NULL, *org = NULL, *admin = NULL;
 	struct ztm_slice all[APP_CA_COUNT + 1], pair[2];
-	size_t nall = 0;
+	size_t nall = 0, k;
 	unsigned i;
 
 	if (app == NULL) {
@@ -211,27 +219,16 @@ struct ztmd_app *ztmd_app_new(struct ztm_config *cfg, struct ztm_error *err)
 		goto nomem;
 	if (app_voucher_load(&app->voucher, cfg, err) != 0)
 		goto fail;
-	app->nroutes = est_routes(app, app->routes, APP_MAX_ROUTES);
-	app->nroutes +=
-	    admin_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
-	app->nroutes +=
-	    admin_prod_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
-	app->nroutes +=
-	    records_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
-	app->nroutes +=
-	    device_api_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
-	app->nroutes +=
-	    owners_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
-	/* Before the /api/v1/devices/ prefixes: the exact path reads first. */
-	app->nroutes +=
-	    transfer_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
-	app->nroutes +=
-	    devices_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
-	app->nroutes +=
-	    device_admin_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
-	app->nroutes += ocsp_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
-	revoke_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
-	app->nroutes += crl_routes(app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
+	/* Order matters where paths overlap: an exact path before a prefix. */
+	for (k = 0; k < sizeof(route_sets) / sizeof(route_sets[0]); k++)
+		app->nroutes +=
+		    route_sets[k](app, app->routes + app->nroutes, APP_MAX_ROUTES - app->nroutes);
+	/* A full table may have dropped routes silently: refuse to start. */
+	if (app->nroutes >= APP_MAX_ROUTES) {
+		ztm_error_set(err, ZTM_E_INTERNAL, "route table full (%d): raise APP_MAX_ROUTES",
+		              APP_MAX_ROUTES);
+		goto fail;
+	}
 	return app;
 nomem:
 	ztm_error_set(err, ZTM_E_NOMEM, "building /cacerts");

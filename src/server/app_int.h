@@ -49,7 +49,7 @@ struct app_ca {
  * 800 KB, under the ~1 MB budget (THREATS.md: CRL blow-up). */
 #define APP_CRL_SHARD_DEFAULT 16384
 
-#define APP_MAX_ROUTES 48
+#define APP_MAX_ROUTES 64
 struct ocsp_settings;
 struct ocsp_cache;
 

@@ -2,8 +2,9 @@
 # A real MQTT broker as the relying party: mosquitto on 127.0.0.1 with
 # require_certificate, the device CA chain as cafile and ztmd's CRL bundle
 # (/crl/device.pem, fetched anonymously) as crlfile. An active device
-# publishes with its operational certificate; a revoked device and a
-# bootstrap-only (never vetted) device are refused at the TLS handshake.
+# publishes with its operational certificate; a revoked device, a retired
+# device and a bootstrap-only (never vetted) device are refused at the TLS
+# handshake.
 . "$(dirname "$0")/lib.sh"
 
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] ||
@@ -48,20 +49,25 @@ register() {
 
 device DEV-A; register DEV-A
 device DEV-R; register DEV-R
+device DEV-T; register DEV-T
 device DEV-B # bootstrap-only: recorded nowhere, never vetted
 "$ZTM" device revoke DEV-R --reason keyCompromise >/dev/null 2>err || fail "revoke DEV-R: $(cat err)"
-ok "DEV-A active, DEV-R registered then revoked, DEV-B bootstrap-only"
+"$ZTM" device retire DEV-T >/dev/null 2>err || fail "retire DEV-T: $(cat err)"
+ok "DEV-A active, DEV-R registered then revoked, DEV-T retired, DEV-B bootstrap-only"
 
 # The CRL bundle, fetched as any relying party would (no client certificate),
-# once it lists DEV-R.
+# once it lists DEV-R and DEV-T.
 cat "$T/ceremony/root/root.crt" "$T/ceremony/ca/device.crt" >cafile.pem
 for _ in $(seq 100); do
   curl -sf --cacert "$ZTM_CA" -o crl.pem "$ZTM_SERVER/crl/device.pem" &&
-    ! openssl verify -crl_check -CAfile cafile.pem -CRLfile crl.pem DEV-R.crt >/dev/null 2>&1 && break
+    ! openssl verify -crl_check -CAfile cafile.pem -CRLfile crl.pem DEV-R.crt >/dev/null 2>&1 &&
+    ! openssl verify -crl_check -CAfile cafile.pem -CRLfile crl.pem DEV-T.crt >/dev/null 2>&1 && break
   sleep 0.1
 done
 openssl verify -crl_check -CAfile cafile.pem -CRLfile crl.pem DEV-R.crt >/dev/null 2>&1 &&
   fail "the CRL bundle does not list DEV-R"
+openssl verify -crl_check -CAfile cafile.pem -CRLfile crl.pem DEV-T.crt >/dev/null 2>&1 &&
+  fail "the CRL bundle does not list retired DEV-T"
 openssl verify -crl_check -CAfile cafile.pem -CRLfile crl.pem DEV-A.crt >/dev/null 2>&1 ||
   fail "the CRL bundle refuses DEV-A"
 
@@ -108,6 +114,5 @@ pub DEV-R DEV-R.crt && fail "revoked DEV-R published"
 ok "revoked DEV-R refused by the broker"
 pub DEV-B DEV-B.boot && fail "bootstrap-only DEV-B published"
 ok "bootstrap-only DEV-B refused by the broker"
-# --- RETIRED DEVICE: added when the lifecycle branch (ztm device retire,
-# reason cessationOfOperation) is merged: retire a registered device, fetch
-# the bundle again, restart mosquitto with it, and expect `pub` to fail. ---
+pub DEV-T DEV-T.crt && fail "retired DEV-T published"
+ok "retired DEV-T refused by the broker"

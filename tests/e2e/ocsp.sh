@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # OCSP (RFC 6960) at /ocsp with `openssl ocsp` as the relying party: good for
 # an active device, revoked (reason and time) for a revoked station
-# certificate, unknown for a foreign serial of our CA, unauthorized for
+# certificate and a revoked device, unknown for a foreign serial of our CA, unauthorized for
 # another issuer; with and without nonce, SHA-1 and SHA-256 CertIDs, POST and
 # GET; every response verifies against the delegated responder certificate,
 # which ztmd issued from the CA itself; a status change shows in the
@@ -136,3 +136,17 @@ done
 [ "$(db "SELECT count(*) FROM audit WHERE action = 'ocsp'")" = $((a0 + 3)) ] || fail "refusals not audited"
 same_as before
 ok "malformed requests: malformedRequest (unsigned), audited, store unchanged"
+
+# --- a revoked device ------------------------------------------------------------------
+"$ZTM" device revoke SN-0001 --reason keyCompromise >/dev/null 2>err || fail "device revoke: $(cat err)"
+for _ in $(seq 40); do
+  out=$(ask "$C/ca/device.crt" d1/device.pem resp-device.pem -no_nonce -resp_text) || fail "device after revoke"
+  grep -q ': revoked$' <<<"$out" && break
+  sleep 0.05
+done
+grep -q ': revoked$' <<<"$out" && grep -q 'Revocation Reason: keyCompromise (0x1)' <<<"$out" ||
+  fail "revoked device: $out"
+rt=$(date -d "$(sed -n 's/^ *Revocation Time: //p' <<<"$out" | head -1)" +%s)
+st=$(db "SELECT revoked_at FROM revocations WHERE serial = '$(openssl x509 -in d1/device.pem -noout -serial | cut -d= -f2 | tr A-F a-f)'")
+[ "$rt" = "$st" ] || fail "device revocation time $rt, store says $st"
+ok "revoked device: revoked, keyCompromise (1), the store's revocation time"
