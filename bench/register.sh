@@ -111,7 +111,7 @@ ZTMD_PID=
 # Every success must be in the store: the certificate and the device.
 db() { sqlite3 -batch -noheader "$T/srv/ztm.db" "$1"; }
 ok=$(sed -nE 's/^phase .*: ([0-9]+) registered.*/\1/p' "$T/result.txt" | awk '{ n += $1 } END { print n + 0 }')
-certs=$(db "SELECT count(*) FROM certificates WHERE ca = 'device' AND state = 'issued'")
+certs=$(db "SELECT count(*) FROM certificates WHERE ca = 'device' AND profile = 'device' AND state = 'issued'")
 prov=$(db "SELECT count(*) FROM devices WHERE state = 'provisioned'")
 reg=$(db "SELECT registered FROM work_orders WHERE name = 'WO-BENCH'")
 batches=$(sed -n 's/^ztmd_commit_batches_total //p' "$T/metrics.txt")

@@ -104,6 +104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct est_device d;
 	struct ztm_csr csr;
 	struct ztm_error err;
+	struct ztm_buf spki;
 	X509 *boot;
 	size_t n;
 
@@ -117,9 +118,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (boot == NULL)
 		return 0;
 	memset(&csr, 0, sizeof(csr));
-	if (ztm_csr_parse(data + 3 + n, size - 3 - n, &csr, &err) == 0) {
+	ztm_buf_init(&spki, 16 * 1024);
+	/* As ztmd: the CSR against the bootstrap key (proof of possession by
+	 * the handshake when they are the same key). */
+	if (est_peer_spki(boot, &spki, &err) == 0 &&
+	    ztm_csr_parse_pop(data + 3 + n, size - 3 - n, &(struct ztm_slice){spki.data, spki.len},
+	                      &csr, &err) == 0) {
 		memset(&d, 0, sizeof(d));
-		if (est_device_claims(boot, &csr, &d, &err) == 0) {
+		/* The verify was skipped only for exactly the bootstrap key. */
+		if (csr.pop_by_peer &&
+		    (csr.spki.len != spki.len || memcmp(csr.spki.p, spki.data, spki.len) != 0))
+			__builtin_trap();
+		if (est_device_claims(boot, ztm_buf_slice(&spki), &csr, &d, &err) == 0) {
 			check_claims(boot, &d);
 			vet_both(&d, &csr, data[0]);
 		} else if (err.msg[0] == '\0') {
@@ -127,6 +137,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	ztm_csr_free(&csr);
+	ztm_buf_free(&spki);
 	X509_free(boot);
 	return 0;
 }

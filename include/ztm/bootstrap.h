@@ -15,7 +15,9 @@
 #include <openssl/x509.h>
 #include <stdint.h>
 
+#include "ztm/buf.h"
 #include "ztm/err.h"
+#include "ztm/lint.h"
 
 /* What libztmdev uses: valid from an hour ago (clock skew on the line) for
  * twenty years and five days. */
@@ -34,5 +36,28 @@
  * valid record fields (ztm/batch.h). NULL with err on failure. */
 X509 *ztm_bootstrap_cert(EVP_PKEY *key, const char *serial, const char *product, int64_t not_before,
                          int64_t not_after, struct ztm_error *err);
+
+/* What ztm_bootstrap_shape read; the slices point into the DER it was given. */
+struct ztm_bootstrap_shape {
+	struct ztm_slice subject; /* subject Name contents (the RDNs) */
+	struct ztm_slice spki;    /* SubjectPublicKeyInfo TLV */
+	struct ztm_spki_info key; /* from ztm_spki_check */
+};
+
+/* A certificate's DER judged as a device bootstrap certificate without
+ * decoding it or verifying its self-signature: at most ZTM_RECORD_MAX_CERT
+ * bytes, strict DER framing of the certificate and its TBS, nothing
+ * trailing, both signature algorithms equal, issuer == subject byte for
+ * byte (self-issued), the key passes the key policy (ztm_spki_check).
+ * ZTM_E_TOOBIG / ZTM_E_PARSE / ZTM_E_POLICY / ZTM_E_WEAKKEY.
+ *
+ * The same check runs at record ingest (ztm_record_check_cert_shape) and
+ * in ztmd's TLS handshake for a self-signed client certificate
+ * (src/server/tls.c), so a certificate the handshake lets through is one a
+ * station could have recorded. Why the self-signature is left out in both
+ * places: docs/records.md "Checks at ingest", docs/vetting.md "Proof of
+ * possession". */
+int ztm_bootstrap_shape(const uint8_t *der, size_t len, struct ztm_bootstrap_shape *out,
+                        struct ztm_error *err);
 
 #endif

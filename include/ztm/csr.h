@@ -40,13 +40,25 @@ struct ztm_csr {
 	/* challengePassword value bytes, or p == NULL. A secret: never log it;
 	 * ztm_csr_free wipes it. */
 	struct ztm_slice challenge;
-	EVP_PKEY *pkey; /* the verified public key, owned */
+	EVP_PKEY *pkey; /* the verified public key, owned; NULL when pop_by_peer */
+	/* 1: the self-signature was not verified because the caller proved
+	 * possession of this very key otherwise (ztm_csr_parse_pop). */
+	int pop_by_peer;
 };
 
 /* 0 and *out filled, or -1: ZTM_E_TOOBIG (over the cap), ZTM_E_PARSE
  * (malformed, with where), ZTM_E_WEAKKEY (key policy), ZTM_E_BADSIG. On
  * failure *out holds nothing to free (ztm_csr_free is still safe). */
 int ztm_csr_parse(const uint8_t *der, size_t len, struct ztm_csr *out, struct ztm_error *err);
+/* As ztm_csr_parse, except when proven is not NULL and the CSR's
+ * SubjectPublicKeyInfo is byte for byte proven: then the caller already
+ * holds proof of possession of that key (ztmd: the TLS client
+ * certificate's key, proven by the handshake's CertificateVerify), and the
+ * key is neither decoded nor the self-signature verified (csr->pop_by_peer
+ * = 1, csr->pkey NULL). Every other check is the same; a CSR for any other
+ * key is verified, and refused with ZTM_E_BADSIG when it does not. */
+int ztm_csr_parse_pop(const uint8_t *der, size_t len, const struct ztm_slice *proven,
+                      struct ztm_csr *out, struct ztm_error *err);
 void ztm_csr_free(struct ztm_csr *csr);
 
 /* Decodes the subject for display or policy (not on the issuance path:

@@ -244,6 +244,15 @@ struct ztm_store_job {
  * was committed. */
 int ztm_store_run_batch(struct ztm_store *s, struct ztm_store_job *jobs, size_t n,
                         struct ztm_error *err);
+/* The same, but the commit need not wait for the disk (SQLite:
+ * synchronous=NORMAL for this one transaction): it is atomic and visible
+ * at once, survives a crash of the process, and is made durable by the
+ * next durable commit of any process on the store (one WAL, appended in
+ * order) -- only a power loss before that can undo it. For jobs whose
+ * results are not answered to anyone before a later durable commit
+ * (docs/store.md, "Commits that need not wait"). */
+int ztm_store_run_batch_nosync(struct ztm_store *s, struct ztm_store_job *jobs, size_t n,
+                               struct ztm_error *err);
 
 /* --- certificates ------------------------------------------------------ */
 /* Inserts a reservation (state reserved) and sets row->crl_shard.
@@ -534,6 +543,12 @@ int ztm_store_order_close(struct ztm_store *s, const char *name, int64_t when,
  * nothing changed. */
 int ztm_store_order_take_record_slot(struct ztm_store *s, int64_t order_id, int64_t now,
                                      struct ztm_error *err);
+/* n (1..INT32_MAX) record slots at once, all or none: recorded += n iff the
+ * order is open, in its window and recorded + n <= quota (one statement, as
+ * above). The refusals are the same; which of the n would have crossed the
+ * quota is for the caller to find (one slot at a time). */
+int ztm_store_order_take_record_slots(struct ztm_store *s, int64_t order_id, int64_t n, int64_t now,
+                                      struct ztm_error *err);
 int ztm_store_order_take_registration(struct ztm_store *s, int64_t order_id, int64_t now,
                                       struct ztm_error *err);
 

@@ -12,6 +12,7 @@
 #include "batch_int.h"
 #include "der.h"
 #include "mdcache.h"
+#include "ztm/bootstrap.h"
 #include "ztm/lint.h"
 #include "ztm/str.h"
 
@@ -206,66 +207,20 @@ bad:
 	return ztm_error_set(err, ZTM_E_PARSE, "bootstrap certificate subject is not a DER Name");
 }
 
-/* RFC 5280 §4.1: Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm,
- * signatureValue }; TBSCertificate ::= SEQUENCE { [0] version OPTIONAL,
- * serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo,
- * [1] [2] unique ids OPTIONAL, [3] extensions OPTIONAL }. Framing is read
- * strictly (ztm_der_get: definite minimal lengths, nothing trailing at any
- * level read); extensions are framed, not interpreted. */
+/* The shape of a bootstrap certificate (ztm_bootstrap_shape, shared with
+ * the TLS handshake), then the record's own claims on it. */
 int ztm_record_check_cert_shape(struct ztm_record *r, struct ztm_error *err)
 {
-	struct ztm_cursor c, cert, tbs;
-	struct ztm_slice v, tbs_alg, alg, issuer, subject, spki;
+	struct ztm_bootstrap_shape shape;
 	unsigned char md[32];
-	int tag;
 
-	if (r->cert_len == 0 || r->cert_len > ZTM_RECORD_MAX_CERT)
-		return ztm_error_set(err, ZTM_E_TOOBIG, "bootstrap certificate: %zu bytes (1..%d)",
-		                     r->cert_len, ZTM_RECORD_MAX_CERT);
-	ztm_cursor_init(&c, r->cert, r->cert_len);
-	if (ztm_der_get(&c, ZTM_DER_SEQUENCE, &v, NULL) != 0 || ztm_cursor_left(&c) != 0)
-		goto bad;
-	ztm_cursor_init(&cert, v.p, v.len);
-	if (ztm_der_get(&cert, ZTM_DER_SEQUENCE, &v, NULL) != 0 ||
-	    ztm_der_get(&cert, ZTM_DER_SEQUENCE, NULL, &alg) != 0 ||
-	    ztm_der_get(&cert, ZTM_DER_BITSTRING, NULL, NULL) != 0 || ztm_cursor_left(&cert) != 0)
-		goto bad;
-	ztm_cursor_init(&tbs, v.p, v.len);
-	if (ztm_der_peek(&tbs) == ZTM_DER_CTX_CONS(0) &&
-	    ztm_der_get(&tbs, ZTM_DER_CTX_CONS(0), NULL, NULL) != 0)
-		goto bad;
-	if (ztm_der_get(&tbs, ZTM_DER_INTEGER, NULL, NULL) != 0 ||
-	    ztm_der_get(&tbs, ZTM_DER_SEQUENCE, NULL, &tbs_alg) != 0 ||
-	    ztm_der_get(&tbs, ZTM_DER_SEQUENCE, &issuer, NULL) != 0 ||
-	    ztm_der_get(&tbs, ZTM_DER_SEQUENCE, NULL, NULL) != 0 ||
-	    ztm_der_get(&tbs, ZTM_DER_SEQUENCE, &subject, NULL) != 0 ||
-	    ztm_der_get(&tbs, ZTM_DER_SEQUENCE, NULL, &spki) != 0)
-		goto bad;
-	for (tag = 1; tag <= 2; tag++)
-		if (ztm_der_peek(&tbs) == ZTM_DER_CTX(tag) &&
-		    ztm_der_get(&tbs, ZTM_DER_CTX(tag), NULL, NULL) != 0)
-			goto bad;
-	if (ztm_der_peek(&tbs) == ZTM_DER_CTX_CONS(3) &&
-	    ztm_der_get(&tbs, ZTM_DER_CTX_CONS(3), NULL, NULL) != 0)
-		goto bad;
-	if (ztm_cursor_left(&tbs) != 0)
-		goto bad;
-	/* RFC 5280 §4.1.1.2: the two signature algorithms MUST be the same. */
-	if (alg.len != tbs_alg.len || memcmp(alg.p, tbs_alg.p, alg.len) != 0)
-		return ztm_error_set(err, ZTM_E_PARSE,
-		                     "bootstrap certificate signature algorithms differ");
-	/* Self-issued: the issuer is the subject, byte for byte. */
-	if (issuer.len != subject.len || memcmp(issuer.p, subject.p, subject.len) != 0)
-		return ztm_error_set(err, ZTM_E_POLICY, "bootstrap certificate is not self-issued");
-	if (ztm_spki_check(spki.p, spki.len, NULL, err) != 0 ||
-	    shape_serial(subject, r->serial, err) != 0)
+	if (ztm_bootstrap_shape(r->cert, r->cert_len, &shape, err) != 0 ||
+	    shape_serial(shape.subject, r->serial, err) != 0)
 		return -1;
-	if (EVP_Digest(spki.p, spki.len, md, NULL, ztm_md_sha256(), NULL) != 1)
+	if (EVP_Digest(shape.spki.p, shape.spki.len, md, NULL, ztm_md_sha256(), NULL) != 1)
 		return ztm_error_ossl(err, ZTM_E_CRYPTO, "SHA-256");
 	ztm_hex(md, sizeof(md), r->spki_sha256);
 	return 0;
-bad:
-	return ztm_error_set(err, ZTM_E_PARSE, "bootstrap certificate is not one DER certificate");
 }
 
 int ztm_record_check_cert(struct ztm_record *r, struct ztm_error *err)

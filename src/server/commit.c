@@ -13,6 +13,12 @@
  * Under a steady stream of I/O a low-priority event could wait forever, so a
  * high-priority timer (ZTMD_COMMIT_MAX_WAIT_MS) bounds the wait, and a queue
  * of ZTMD_COMMIT_MAX_JOBS flushes at once.
+ *
+ * A queue made only of ztmd_req_defer_nosync jobs (an enrollment's reserve
+ * step, whose reply always waits for the durable commit of its issue step)
+ * commits without an fsync: the fsync blocks this whole event loop, and
+ * the issue step's durable commit, in this process or another, makes the
+ * reservation durable with it (one WAL, appended in order).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +34,7 @@ struct pending {
 	ztmd_job_fn fn;
 	void *arg;
 	ztmd_done_fn done;
+	int nosync;
 };
 
 struct ztmd_commit {
@@ -45,7 +52,7 @@ static void flush(struct ztmd_commit *c)
 	size_t i, n = c->n;
 	struct ztm_store_job *jobs;
 	struct ztm_error err;
-	int rc = -1;
+	int rc = -1, durable = 0;
 
 	if (n == 0)
 		return;
@@ -60,10 +67,12 @@ static void flush(struct ztmd_commit *c)
 		for (i = 0; i < n; i++) {
 			jobs[i].fn = q[i].fn;
 			jobs[i].arg = q[i].arg;
+			durable |= !q[i].nosync;
 		}
-		rc = ztm_store_run_batch(c->store, jobs, n, &err);
+		rc = durable ? ztm_store_run_batch(c->store, jobs, n, &err)
+		             : ztm_store_run_batch_nosync(c->store, jobs, n, &err);
 	}
-	ztmd_metrics_batch(c->metrics, n, rc == 0);
+	ztmd_metrics_batch(c->metrics, n, rc == 0, durable);
 	if (rc != 0)
 		ztm_log(ZTM_LOG_ERROR, "commit_failed", "jobs=%zu error=%s", n,
 		        ztm_err_name(err.code));
@@ -127,7 +136,7 @@ size_t ztmd_commit_pending(const struct ztmd_commit *c)
 	return c->n;
 }
 
-void ztmd_req_defer(struct ztmd_req *r, ztmd_job_fn fn, void *arg, ztmd_done_fn done)
+static void defer(struct ztmd_req *r, ztmd_job_fn fn, void *arg, ztmd_done_fn done, int nosync)
 {
 	struct ztmd_commit *c = ztmd_worker_commit(ztmd_req_worker(r));
 
@@ -150,6 +159,7 @@ void ztmd_req_defer(struct ztmd_req *r, ztmd_job_fn fn, void *arg, ztmd_done_fn 
 	c->q[c->n].fn = fn;
 	c->q[c->n].arg = arg;
 	c->q[c->n].done = done;
+	c->q[c->n].nosync = nosync;
 	c->n++;
 	ztmd_req_ref(r);
 	if (c->n == 1) {
@@ -159,4 +169,14 @@ void ztmd_req_defer(struct ztmd_req *r, ztmd_job_fn fn, void *arg, ztmd_done_fn 
 	} else if (c->n == ZTMD_COMMIT_MAX_JOBS) {
 		event_active(c->late_ev, EV_TIMEOUT, 1);
 	}
+}
+
+void ztmd_req_defer(struct ztmd_req *r, ztmd_job_fn fn, void *arg, ztmd_done_fn done)
+{
+	defer(r, fn, arg, done, 0);
+}
+
+void ztmd_req_defer_nosync(struct ztmd_req *r, ztmd_job_fn fn, void *arg, ztmd_done_fn done)
+{
+	defer(r, fn, arg, done, 1);
 }

@@ -112,7 +112,9 @@ static void h_simpleenroll(struct ztmd_req *r, void *arg)
 		app_refuse(r, app, "est.enroll", app_status_for(err.code), &err);
 		goto out;
 	}
-	op = est_op_new(app, &der, &err);
+	/* A one-time code: the client certificate, if any, is not whose
+	 * key this is, so the CSR's own signature is the proof. */
+	op = est_op_new(app, &der, NULL, &err);
 	if (op == NULL) {
 		app_refuse(r, app, "est.enroll", app_status_for(err.code), &err);
 		goto out;
@@ -131,7 +133,7 @@ static void h_simplereenroll(struct ztmd_req *r, void *arg)
 	struct ztmd_peer peer;
 	struct est_op *op;
 	struct ztm_error err;
-	struct ztm_buf der;
+	struct ztm_buf der, spki;
 	X509 *x = ztmd_req_peer_cert(r);
 	int label = EST_NO_LABEL, opcode = -1;
 
@@ -144,11 +146,18 @@ static void h_simplereenroll(struct ztmd_req *r, void *arg)
 	if (app_authorize(app, r, ZTMD_ACT_EST_REENROLL, &peer) != 0)
 		return;
 	ztm_buf_init(&der, 16 * 1024);
+	ztm_buf_init(&spki, 16 * 1024);
 	if (est_read_csr(r, &der, &err) != 0) {
 		app_refuse(r, app, "est.reenroll", app_status_for(err.code), &err);
 		goto out;
 	}
-	op = est_op_new(app, &der, &err);
+	/* Renewal with the same key: the handshake proved possession of it
+	 * (est_op_new); a re-key's CSR is verified. */
+	if (est_peer_spki(ztmd_req_peer_cert(r), &spki, &err) != 0) {
+		app_refuse(r, app, "est.reenroll", 401, &err);
+		goto out;
+	}
+	op = est_op_new(app, &der, &spki, &err);
 	if (op == NULL) {
 		app_refuse(r, app, "est.reenroll", app_status_for(err.code), &err);
 		goto out;
@@ -164,6 +173,7 @@ static void h_simplereenroll(struct ztmd_req *r, void *arg)
 	est_op_start(r, op);
 out:
 	ztm_buf_free(&der);
+	ztm_buf_free(&spki);
 }
 
 /* One prefix route: /.well-known/est/[<label>/]<operation>, where the label

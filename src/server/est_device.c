@@ -50,14 +50,13 @@ static void subject_attr(X509_NAME *name, int nid, char *out, size_t outsize)
 	out[len] = '\0';
 }
 
-int est_device_claims(X509 *boot, const struct ztm_csr *csr, struct est_device *d,
-                      struct ztm_error *err)
+int est_device_claims(X509 *boot, struct ztm_slice boot_spki, const struct ztm_csr *csr,
+                      struct est_device *d, struct ztm_error *err)
 {
-	uint8_t *spki = NULL, md[32];
+	uint8_t md[32];
 	char cn[ZTM_NAME_MAX + ZTM_DEV_SERIAL_MAX];
 	size_t cl, sl;
 	X509_NAME *csr_name;
-	int n;
 
 	subject_attr(X509_get_subject_name(boot), NID_serialNumber, d->boot_serial,
 	             sizeof(d->boot_serial));
@@ -70,12 +69,9 @@ int est_device_claims(X509 *boot, const struct ztm_csr *csr, struct est_device *
 		memcpy(d->boot_product, cn, cl - sl - 1);
 		d->boot_product[cl - sl - 1] = '\0';
 	}
-	n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(boot), &spki);
-	if (n <= 0 || EVP_Digest(spki, (size_t)n, md, NULL, EVP_sha256(), NULL) != 1) {
-		OPENSSL_free(spki);
+	if (boot_spki.len == 0 ||
+	    EVP_Digest(boot_spki.p, boot_spki.len, md, NULL, EVP_sha256(), NULL) != 1)
 		return ztm_error_ossl(err, ZTM_E_PARSE, "bootstrap certificate key");
-	}
-	OPENSSL_free(spki);
 	ztm_hex(md, sizeof(md), d->boot_spki);
 	csr_name = ztm_csr_subject_name(csr, err);
 	if (csr_name == NULL)
@@ -90,7 +86,7 @@ void est_device_enroll(struct ztmd_req *r, struct ztmd_app *app, int label)
 	struct ztmd_peer peer;
 	struct est_op *op;
 	struct ztm_error err;
-	struct ztm_buf der;
+	struct ztm_buf der, spki;
 
 	if (app_authorize(app, r, ZTMD_ACT_EST_ENROLL_DEVICE, &peer) != 0)
 		return;
@@ -102,24 +98,31 @@ void est_device_enroll(struct ztmd_req *r, struct ztmd_app *app, int label)
 		return;
 	}
 	ztm_buf_init(&der, 16 * 1024);
+	ztm_buf_init(&spki, 16 * 1024);
+	/* The bootstrap key's possession is proven by the handshake: a CSR
+	 * for that key is not verified again (est_op_new). */
 	if (est_parse_csr_body(ztmd_req_header(r, "Content-Type"), ztmd_req_body(r), &der, &err) !=
 	        0 ||
-	    (op = est_op_new(app, &der, &err)) == NULL) {
-		ztm_buf_free(&der);
-		app_refuse(r, app, ACTION, app_status_for(err.code), &err);
-		return;
-	}
-	ztm_buf_free(&der);
+	    est_peer_spki(ztmd_req_peer_cert(r), &spki, &err) != 0 ||
+	    (op = est_op_new(app, &der, &spki, &err)) == NULL)
+		goto refuse;
 	op->kind = EST_BY_BOOTSTRAP;
 	op->ca = APP_CA_DEVICE;
 	op->dev.verdict = VET_OK;
 	ztm_strlcpy(op->dev.peer_addr, ztmd_req_peer_addr(r), sizeof(op->dev.peer_addr));
-	if (est_device_claims(ztmd_req_peer_cert(r), &op->csr, &op->dev, &err) != 0) {
+	if (est_device_claims(ztmd_req_peer_cert(r), ztm_buf_slice(&spki), &op->csr, &op->dev,
+	                      &err) != 0) {
 		est_op_free(op);
-		app_refuse(r, app, ACTION, app_status_for(err.code), &err);
-		return;
+		goto refuse;
 	}
+	ztm_buf_free(&der);
+	ztm_buf_free(&spki);
 	est_op_start(r, op);
+	return;
+refuse:
+	ztm_buf_free(&der);
+	ztm_buf_free(&spki);
+	app_refuse(r, app, ACTION, app_status_for(err.code), &err);
 }
 
 static enum vet_device_state vet_state(enum ztm_device_state s)

@@ -57,7 +57,7 @@ void est_device_reenroll(struct ztmd_req *r, struct ztmd_app *app, int label)
 	ztm_buf_init(&der, 16 * 1024);
 	if (est_parse_csr_body(ztmd_req_header(r, "Content-Type"), ztmd_req_body(r), &der, &err) !=
 	        0 ||
-	    (op = est_op_new(app, &der, &err)) == NULL) {
+	    (op = est_op_new(app, &der, NULL, &err)) == NULL) {
 		ztm_buf_free(&der);
 		app_refuse(r, app, ACTION, app_status_for(err.code), &err);
 		return;

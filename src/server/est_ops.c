@@ -11,9 +11,12 @@
 #include "ztm/pkcs7.h"
 #include "ztm/str.h"
 
-struct est_op *est_op_new(struct ztmd_app *app, const struct ztm_buf *der, struct ztm_error *err)
+struct est_op *est_op_new(struct ztmd_app *app, const struct ztm_buf *der,
+                          const struct ztm_buf *peer_spki, struct ztm_error *err)
 {
 	struct est_op *op = calloc(1, sizeof(*op));
+	struct ztm_slice proven =
+	    peer_spki != NULL ? ztm_buf_slice(peer_spki) : (struct ztm_slice){0};
 
 	if (op == NULL) {
 		ztm_error_set(err, ZTM_E_NOMEM, "enrollment");
@@ -22,11 +25,27 @@ struct est_op *est_op_new(struct ztmd_app *app, const struct ztm_buf *der, struc
 	op->app = app;
 	ztm_cert_row_init(&op->row);
 	ztm_buf_init(&op->cert, 64 * 1024);
-	if (ztm_csr_parse(der->data, der->len, &op->csr, err) != 0) {
+	if (ztm_csr_parse_pop(der->data, der->len, peer_spki != NULL ? &proven : NULL, &op->csr,
+	                      err) != 0) {
 		est_op_free(op);
 		return NULL;
 	}
 	return op;
+}
+
+int est_peer_spki(X509 *peer, struct ztm_buf *out, struct ztm_error *err)
+{
+	unsigned char *spki = NULL;
+	int n = peer != NULL ? i2d_X509_PUBKEY(X509_get_X509_PUBKEY(peer), &spki) : -1;
+	int rc = 0;
+
+	ztm_buf_reset(out);
+	if (n <= 0)
+		rc = ztm_error_ossl(err, ZTM_E_PARSE, "client certificate key");
+	else if (ztm_buf_append(out, spki, (size_t)n) != 0)
+		rc = ztm_error_set(err, ZTM_E_TOOBIG, "client certificate key");
+	OPENSSL_free(spki);
+	return rc;
 }
 
 void est_op_free(struct est_op *op)
@@ -385,7 +404,15 @@ static void done_claim(struct ztmd_req *r, void *arg, int rc, const struct ztm_e
 	ztmd_req_defer(r, job_record, op, done_record);
 }
 
+/* The claim needs no fsync of its own: done_claim never answers on the
+ * strength of it. A success is signed and answered only after job_record's
+ * durable commit, which carries the reservation to disk with it (one WAL);
+ * a refusal is answered after its audit job's durable commit; a retry is
+ * answered with a certificate whose own issue commit was durable. Until
+ * then only a power loss can undo the claim, and with it nothing has left
+ * the process (DESIGN I1): the quota slot, the device row and the
+ * reservation go together, as after a refused request. */
 void est_op_start(struct ztmd_req *r, struct est_op *op)
 {
-	ztmd_req_defer(r, job_claim, op, done_claim);
+	ztmd_req_defer_nosync(r, job_claim, op, done_claim);
 }

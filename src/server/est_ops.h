@@ -66,8 +66,15 @@ struct est_op {
 	struct ztm_error sign_err; /* why signing failed */
 };
 
-/* Parses and verifies the CSR; NULL with err (400-class) on bad input. */
-struct est_op *est_op_new(struct ztmd_app *app, const struct ztm_buf *der, struct ztm_error *err);
+/* Parses and verifies the CSR; NULL with err (400-class) on bad input.
+ * peer_spki, when not NULL, is the SubjectPublicKeyInfo DER of the TLS
+ * client certificate (est_peer_spki): the handshake proved possession of
+ * that key, so a CSR for the same key is not verified again
+ * (ztm_csr_parse_pop); a CSR for any other key is. */
+struct est_op *est_op_new(struct ztmd_app *app, const struct ztm_buf *der,
+                          const struct ztm_buf *peer_spki, struct ztm_error *err);
+/* The SubjectPublicKeyInfo DER of a client certificate into out. */
+int est_peer_spki(X509 *peer, struct ztm_buf *out, struct ztm_error *err);
 void est_op_free(struct est_op *op);
 /* Runs the claim/reserve -> sign -> issue sequence and replies. Takes op. */
 void est_op_start(struct ztmd_req *r, struct est_op *op);
@@ -85,10 +92,11 @@ int est_reserve(struct ztm_store *s, struct est_op *op, const char *subject, str
  * sequence calls for EST_BY_BOOTSTRAP. */
 void est_device_enroll(struct ztmd_req *r, struct ztmd_app *app, int label);
 /* The request's claims into d (boot_serial, boot_product, boot_spki,
- * csr_serial) from the bootstrap certificate and the parsed CSR; a claim
+ * csr_serial) from the bootstrap certificate, its SubjectPublicKeyInfo DER
+ * (est_peer_spki) and the parsed CSR; a claim
  * that is absent, repeated or does not fit is "" (vetting refuses it). */
-int est_device_claims(X509 *boot, const struct ztm_csr *csr, struct est_device *d,
-                      struct ztm_error *err);
+int est_device_claims(X509 *boot, struct ztm_slice boot_spki, const struct ztm_csr *csr,
+                      struct est_device *d, struct ztm_error *err);
 int est_device_claim(struct ztm_store *s, struct est_op *op, struct ztm_error *err);
 int est_device_sign(struct est_op *op, struct ztm_error *err);
 int est_device_record(struct ztm_store *s, struct est_op *op, struct ztm_error *err);

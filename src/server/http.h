@@ -80,5 +80,12 @@ typedef void (*ztmd_done_fn)(struct ztmd_req *r, void *arg, int rc, const struct
  * If the client went away meanwhile, done still runs (the work is
  * committed); its reply is dropped. */
 void ztmd_req_defer(struct ztmd_req *r, ztmd_job_fn fn, void *arg, ztmd_done_fn done);
+/* The same for a job whose commit need not wait for the disk: done() must
+ * send nothing that rests on this job's writes being durable -- it replies
+ * only after a later ztmd_req_defer job, or with what an earlier durable
+ * commit holds. A group commit made only of such jobs commits without an
+ * fsync (ztm_store_run_batch_nosync); with any other job in it, it is
+ * durable as always. The enrollment's reserve step (est_ops.c). */
+void ztmd_req_defer_nosync(struct ztmd_req *r, ztmd_job_fn fn, void *arg, ztmd_done_fn done);
 
 #endif

@@ -19,7 +19,7 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "shared counters need lock-free 64-b
 struct ztmd_metrics {
 	_Atomic unsigned long long requests[ZTMD_METRICS_ROUTES][STATUS_SLOTS];
 	_Atomic unsigned long long tls_failures;
-	_Atomic unsigned long long batches, batch_failures, jobs;
+	_Atomic unsigned long long batches, batch_failures, jobs, batches_nosync;
 	_Atomic unsigned long long worker_restarts;
 	_Atomic long long inflight[ZTMD_METRICS_WORKERS];
 	size_t n_routes;
@@ -82,11 +82,13 @@ void ztmd_metrics_tls_failure(struct ztmd_metrics *m)
 		atomic_fetch_add_explicit(&m->tls_failures, 1, memory_order_relaxed);
 }
 
-void ztmd_metrics_batch(struct ztmd_metrics *m, size_t jobs, int ok)
+void ztmd_metrics_batch(struct ztmd_metrics *m, size_t jobs, int ok, int durable)
 {
 	if (m == NULL)
 		return;
 	atomic_fetch_add_explicit(&m->batches, 1, memory_order_relaxed);
+	if (!durable)
+		atomic_fetch_add_explicit(&m->batches_nosync, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&m->jobs, jobs, memory_order_relaxed);
 	if (!ok)
 		atomic_fetch_add_explicit(&m->batch_failures, 1, memory_order_relaxed);
@@ -145,9 +147,13 @@ int ztmd_metrics_render(const struct ztmd_metrics *m, struct ztm_buf *out)
 	                     "# HELP ztmd_tls_handshake_failures_total TLS handshakes that ended "
 	                     "in a fatal alert.\n# TYPE ztmd_tls_handshake_failures_total counter\n"
 	                     "ztmd_tls_handshake_failures_total %llu\n"
-	                     "# HELP ztmd_commit_batches_total Group commits (one durable commit "
+	                     "# HELP ztmd_commit_batches_total Group commits (one commit "
 	                     "each).\n# TYPE ztmd_commit_batches_total counter\n"
 	                     "ztmd_commit_batches_total %llu\n"
+	                     "# HELP ztmd_commit_batches_nosync_total Group commits that did not "
+	                     "wait for the disk (only enrollment reserve steps in them).\n"
+	                     "# TYPE ztmd_commit_batches_nosync_total counter\n"
+	                     "ztmd_commit_batches_nosync_total %llu\n"
 	                     "# HELP ztmd_commit_batch_failures_total Group commits that did not "
 	                     "commit.\n# TYPE ztmd_commit_batch_failures_total counter\n"
 	                     "ztmd_commit_batch_failures_total %llu\n"
@@ -158,6 +164,7 @@ int ztmd_metrics_render(const struct ztmd_metrics *m, struct ztm_buf *out)
 	                     "dying.\n# TYPE ztmd_worker_restarts_total counter\n"
 	                     "ztmd_worker_restarts_total %llu\n",
 	                     inflight < 0 ? 0 : inflight, load(&m->tls_failures), load(&m->batches),
-	                     load(&m->batch_failures), load(&m->jobs), load(&m->worker_restarts));
+	                     load(&m->batches_nosync), load(&m->batch_failures), load(&m->jobs),
+	                     load(&m->worker_restarts));
 	return rc != 0 ? -1 : 0;
 }

@@ -8,7 +8,13 @@
  * first upload's id, nothing else done) and every record against its work
  * order, all or nothing. A record past the order's quota refuses the whole
  * batch; the "overbuild" alert is appended by a second job, after the
- * rollback of the first, so it survives. */
+ * rollback of the first, so it survives.
+ *
+ * The quota is taken once per order per batch (take_slots): a conditional
+ * UPDATE per record was a third of the job's statements. Only a refused
+ * batch takes one slot at a time again, to name the record that crossed the
+ * quota, and the refusal is the one the per-record takes would have given:
+ * the same record, message, status and alert. */
 #include <jansson.h>
 #include <openssl/x509.h>
 #include <stdlib.h>
@@ -46,11 +52,15 @@ struct upload {
 	 * change inside the transaction are used from it (not `recorded`). */
 	int have_order;
 	struct ztm_order_row order;
+	/* Per record: the id of the order it takes a slot of, 0 for a repeat
+	 * (or not reached yet). Slots are taken in take_slots. */
+	int64_t *slot_order;
 };
 
 static void upload_free(struct upload *u)
 {
 	ztm_batch_free(&u->b);
+	free(u->slot_order);
 	free(u);
 }
 
@@ -90,7 +100,7 @@ static int store_record(struct ztm_store *s, struct upload *u, const struct ztm_
                         size_t idx, int64_t now, struct ztm_error *err)
 {
 	struct ztm_record_row row;
-	struct ztm_order_row o, now_o;
+	struct ztm_order_row o;
 	char why[sizeof(err->msg)];
 	int64_t rid;
 	int repeat = 0, rc = -1;
@@ -165,28 +175,101 @@ static int store_record(struct ztm_store *s, struct upload *u, const struct ztm_
 		rc = 0;
 		goto out;
 	}
-	if (ztm_store_order_take_record_slot(s, o.id, now, err) != 0) {
-		enum ztm_err code = err->code;
-		struct ztm_error e2;
-
-		ztm_strlcpy(why, err->msg, sizeof(why));
-		if (ztm_store_order_get_id(s, o.id, &now_o, &e2) == 0 &&
-		    now_o.state == ZTM_ORDER_OPEN && now_o.recorded >= now_o.quota) {
-			u->overbuild = 1;
-			ztm_strlcpy(u->ob_serial, rec->serial, sizeof(u->ob_serial));
-			snprintf(u->ob_detail, sizeof(u->ob_detail),
-			         "order %s quota %lld reached; station %s batch %s refused", o.name,
-			         (long long)o.quota, u->actor, u->b.batch_id);
-		}
-		ztm_error_set(err, u->overbuild ? ZTM_E_CONFLICT : code,
-		              "record %zu (serial %s): %s", idx, rec->serial, why);
-		goto out;
-	}
+	u->slot_order[idx] = o.id; /* its slot: take_slots */
 	u->accepted++;
 	rc = 0;
 out:
 	ztm_record_row_free(&row);
 	return rc;
+}
+
+/* A refused take of one order's slots, replayed one slot per record in
+ * record order: which record crossed, and the refusal the per-record take
+ * gave (sets *idx, *e and, for an overbuild, *ob with serial and detail). */
+struct crossing {
+	size_t idx;
+	struct ztm_error e;
+	int overbuild;
+	char serial[ZTM_RECORD_MAX_SERIAL + 1];
+	char detail[512];
+};
+
+static int find_crossing(struct ztm_store *s, struct upload *u, int64_t order_id, size_t upto,
+                         int64_t now, struct crossing *c)
+{
+	struct ztm_order_row now_o;
+	struct ztm_error e2;
+	char why[sizeof(c->e.msg)];
+	size_t i;
+
+	for (i = 0; i < upto; i++) {
+		const struct ztm_record *rec = &u->b.records[i];
+		enum ztm_err code;
+
+		if (u->slot_order[i] != order_id ||
+		    ztm_store_order_take_record_slot(s, order_id, now, &c->e) == 0)
+			continue;
+		code = c->e.code;
+		ztm_strlcpy(why, c->e.msg, sizeof(why));
+		c->idx = i;
+		c->overbuild = 0;
+		if (ztm_store_order_get_id(s, order_id, &now_o, &e2) == 0 &&
+		    now_o.state == ZTM_ORDER_OPEN && now_o.recorded >= now_o.quota) {
+			c->overbuild = 1;
+			ztm_strlcpy(c->serial, rec->serial, sizeof(c->serial));
+			snprintf(c->detail, sizeof(c->detail),
+			         "order %s quota %lld reached; station %s batch %s refused",
+			         now_o.name, (long long)now_o.quota, u->actor, u->b.batch_id);
+		}
+		ztm_error_set(&c->e, c->overbuild ? ZTM_E_CONFLICT : code,
+		              "record %zu (serial %s): %s", i, rec->serial, why);
+		return 1;
+	}
+	return 0; /* one at a time they all fit: the batch take failed otherwise */
+}
+
+/* The slots of records 0..upto-1, one conditional UPDATE per order. A
+ * refusal is reported for the first record (in batch order) whose own take
+ * would have failed, as taking them one by one did. */
+static int take_slots(struct ztm_store *s, struct upload *u, size_t upto, int64_t now,
+                      struct ztm_error *err)
+{
+	struct crossing first, c;
+	int64_t order_id;
+	size_t i, j, n;
+	int crossed = 0;
+
+	for (i = 0; i < upto; i++) {
+		order_id = u->slot_order[i];
+		if (order_id == 0)
+			continue;
+		/* Once per order: at its first record (a batch is mostly one
+		 * order, so this finds it at once). */
+		for (j = 0; j < i && u->slot_order[j] != order_id; j++)
+			;
+		if (j < i)
+			continue;
+		for (n = 0, j = i; j < upto; j++)
+			n += u->slot_order[j] == order_id;
+		if (ztm_store_order_take_record_slots(s, order_id, (int64_t)n, now, err) == 0)
+			continue;
+		if (err->code != ZTM_E_POLICY)
+			return -1; /* the store failed: nothing to name */
+		if (find_crossing(s, u, order_id, upto, now, &c) == 0)
+			return -1;
+		if (!crossed || c.idx < first.idx)
+			first = c;
+		crossed = 1;
+	}
+	if (!crossed)
+		return 0;
+	*err = first.e;
+	u->overbuild = first.overbuild;
+	if (first.overbuild) {
+		ztm_strlcpy(u->ob_serial, first.serial, sizeof(u->ob_serial));
+		ztm_strlcpy(u->ob_detail, first.detail, sizeof(u->ob_detail));
+	}
+	return -1;
 }
 
 static int job_upload(struct ztm_store *s, void *arg, struct ztm_error *err)
@@ -215,9 +298,20 @@ static int job_upload(struct ztm_store *s, void *arg, struct ztm_error *err)
 		ztm_error_clear(err);
 		return 0;
 	}
-	for (i = 0; i < u->b.n; i++)
-		if (store_record(s, u, &u->b.records[i], i, now, err) != 0)
+	memset(u->slot_order, 0, u->b.n * sizeof(*u->slot_order));
+	for (i = 0; i < u->b.n; i++) {
+		if (store_record(s, u, &u->b.records[i], i, now, err) != 0) {
+			/* Taking one slot per record, an earlier record could have
+			 * crossed the quota before this one was looked at: that
+			 * refusal comes first. */
+			struct ztm_error qerr;
+			if (take_slots(s, u, i, now, &qerr) != 0)
+				*err = qerr;
 			return -1;
+		}
+	}
+	if (take_slots(s, u, u->b.n, now, err) != 0)
+		return -1;
 	snprintf(detail, sizeof(detail),
 	         "batch %s sha256 %.16s accepted %zu repeats %zu replacements %zu", u->b.batch_id,
 	         u->b.sha256, u->accepted, u->repeats, u->replacements);
@@ -319,6 +413,12 @@ static void h_records(struct ztmd_req *r, void *arg)
 	snprintf(u->actor, sizeof(u->actor), "station:%s", peer.who.name);
 	if (ztm_batch_verify(body.p, body.len, trusted, &u->b, &signer, &err) != 0) {
 		status = app_status_for(err.code);
+		goto refuse;
+	}
+	u->slot_order = calloc(u->b.n, sizeof(*u->slot_order));
+	if (u->slot_order == NULL) {
+		ztm_error_set(&err, ZTM_E_NOMEM, "request");
+		status = 500;
 		goto refuse;
 	}
 	/* The same certificate, not merely the same name: a station uploads

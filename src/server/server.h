@@ -47,7 +47,8 @@ struct ztmd_metrics *ztmd_metrics_new(const char *const *route_names, size_t n,
 void ztmd_metrics_free(struct ztmd_metrics *m);
 void ztmd_metrics_request(struct ztmd_metrics *m, size_t route, int status);
 void ztmd_metrics_tls_failure(struct ztmd_metrics *m);
-void ztmd_metrics_batch(struct ztmd_metrics *m, size_t jobs, int ok);
+/* One group commit of jobs; durable = 0: committed without an fsync. */
+void ztmd_metrics_batch(struct ztmd_metrics *m, size_t jobs, int ok, int durable);
 void ztmd_metrics_worker_restart(struct ztmd_metrics *m);
 void ztmd_metrics_inflight(struct ztmd_metrics *m, unsigned slot, int delta);
 void ztmd_metrics_inflight_reset(struct ztmd_metrics *m, unsigned slot);

@@ -161,11 +161,13 @@ void ztm_store_close(struct ztm_store *s)
 		s->ops->close(s);
 }
 
-int ztm_store_run_batch(struct ztm_store *s, struct ztm_store_job *jobs, size_t n,
-                        struct ztm_error *err)
+static int run_batch(struct ztm_store *s, struct ztm_store_job *jobs, size_t n, int durable,
+                     struct ztm_error *err)
 {
 	size_t i;
 
+	if (!durable && s->ops->nosync_next != NULL)
+		s->ops->nosync_next(s);
 	if (s->ops->begin(s, err) != 0) {
 		for (i = 0; i < n; i++) {
 			jobs[i].rc = -1;
@@ -196,6 +198,18 @@ int ztm_store_run_batch(struct ztm_store *s, struct ztm_store_job *jobs, size_t 
 		return -1;
 	}
 	return 0;
+}
+
+int ztm_store_run_batch(struct ztm_store *s, struct ztm_store_job *jobs, size_t n,
+                        struct ztm_error *err)
+{
+	return run_batch(s, jobs, n, 1, err);
+}
+
+int ztm_store_run_batch_nosync(struct ztm_store *s, struct ztm_store_job *jobs, size_t n,
+                               struct ztm_error *err)
+{
+	return run_batch(s, jobs, n, 0, err);
 }
 
 /* The rest is plain dispatch. */
@@ -451,7 +465,12 @@ int ztm_store_order_close(struct ztm_store *s, const char *name, int64_t when,
 int ztm_store_order_take_record_slot(struct ztm_store *s, int64_t order_id, int64_t now,
                                      struct ztm_error *err)
 {
-	DISPATCH(order_take_record_slot, order_id, now, err);
+	DISPATCH(order_take_record_slots, order_id, 1, now, err);
+}
+int ztm_store_order_take_record_slots(struct ztm_store *s, int64_t order_id, int64_t n, int64_t now,
+                                      struct ztm_error *err)
+{
+	DISPATCH(order_take_record_slots, order_id, n, now, err);
 }
 int ztm_store_order_take_registration(struct ztm_store *s, int64_t order_id, int64_t now,
                                       struct ztm_error *err)

@@ -11,6 +11,10 @@ struct ztm_store_ops {
 	void (*close)(struct ztm_store *s);
 	int (*schema_version)(struct ztm_store *s, int *out, struct ztm_error *err);
 	int (*begin)(struct ztm_store *s, struct ztm_error *err);
+	/* Optional: the next begin()'s transaction may commit without waiting
+	 * for the disk (ztm_store_run_batch_nosync). NULL: every commit is
+	 * durable. */
+	void (*nosync_next)(struct ztm_store *s);
 	int (*commit)(struct ztm_store *s, struct ztm_error *err);
 	void (*rollback)(struct ztm_store *s);
 	int (*savepoint)(struct ztm_store *s, struct ztm_error *err);
@@ -114,8 +118,8 @@ struct ztm_store_ops {
 	                    struct ztm_error *err);
 	int (*order_close)(struct ztm_store *s, const char *name, int64_t when,
 	                   struct ztm_error *err);
-	int (*order_take_record_slot)(struct ztm_store *s, int64_t order_id, int64_t now,
-	                              struct ztm_error *err);
+	int (*order_take_record_slots)(struct ztm_store *s, int64_t order_id, int64_t n,
+	                               int64_t now, struct ztm_error *err);
 	int (*order_take_registration)(struct ztm_store *s, int64_t order_id, int64_t now,
 	                               struct ztm_error *err);
 	int (*batch_add)(struct ztm_store *s, int64_t station_id, const char *hash,

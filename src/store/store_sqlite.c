@@ -210,14 +210,53 @@ static int txn_alive(struct sq_store *s, struct ztm_error *err)
 	return 0;
 }
 
+/* PRAGMA synchronous for the next transaction: NORMAL only when asked for
+ * it, FULL for every other one. Not a cached statement: SQLite applies
+ * this pragma when it is prepared, not when it runs. Out of a
+ * transaction only. */
+static int set_sync(struct sq_store *s, int normal, struct ztm_error *err)
+{
+	int rc;
+
+	if (s->sync_normal == normal)
+		return 0;
+	rc = sqlite3_exec(s->db, normal ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=FULL",
+	                  NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return sq_fail(s, err, rc, "setting synchronous=%s", normal ? "NORMAL" : "FULL");
+	s->sync_normal = normal;
+	return 0;
+}
+
+static void sq_nosync_next(struct ztm_store *base)
+{
+	sq_of(base)->nosync_once = 1;
+}
+
+/* Back to FULL as soon as a NORMAL transaction ends; should that fail,
+ * every begin tries again before anything else is written. */
+static void sync_restore(struct sq_store *s)
+{
+	struct ztm_error ignored;
+
+	if (s->sync_normal)
+		(void)set_sync(s, 0, &ignored);
+}
+
 static int sq_begin(struct ztm_store *base, struct ztm_error *err)
 {
 	struct sq_store *s = sq_of(base);
+	int normal = s->nosync_once;
 
+	s->nosync_once = 0;
 	if (s->txn || !sqlite3_get_autocommit(s->db))
 		return ztm_error_set(err, ZTM_E_USAGE, "store transaction already open");
-	if (run_simple(s, &q_begin, err, "beginning store transaction") != 0)
+	if (set_sync(s, normal, err) != 0)
 		return -1;
+	if (run_simple(s, &q_begin, err, "beginning store transaction") != 0) {
+		sync_restore(s);
+		return -1;
+	}
 	s->txn = 1;
 	return 0;
 }
@@ -235,6 +274,7 @@ static int sq_commit(struct ztm_store *base, struct ztm_error *err)
 	if (run_simple(s, &q_commit, err, "committing store transaction") != 0)
 		return -1; /* still open: the caller rolls back */
 	s->txn = 0;
+	sync_restore(s);
 	return 0;
 }
 
@@ -246,6 +286,7 @@ static void sq_rollback(struct ztm_store *base)
 	s->txn = 0;
 	if (!sqlite3_get_autocommit(s->db))
 		run_simple(s, &q_rollback, &ignored, "rolling back store transaction");
+	sync_restore(s);
 }
 
 static int sq_savepoint(struct ztm_store *base, struct ztm_error *err)
@@ -286,6 +327,8 @@ int sq_wbegin(struct sq_store *s, int *own, struct ztm_error *err)
 	*own = 0;
 	if (s->txn)
 		return txn_alive(s, err);
+	if (set_sync(s, 0, err) != 0) /* a write of its own is always durable */
+		return -1;
 	if (run_simple(s, &q_begin, err, "beginning store transaction") != 0)
 		return -1;
 	*own = 1;
@@ -470,6 +513,7 @@ const struct ztm_store_ops ztm_store_sqlite_ops = {
     .close = sq_close,
     .schema_version = sq_schema_version_op,
     .begin = sq_begin,
+    .nosync_next = sq_nosync_next,
     .commit = sq_commit,
     .rollback = sq_rollback,
     .savepoint = sq_savepoint,
@@ -522,7 +566,7 @@ const struct ztm_store_ops ztm_store_sqlite_ops = {
     .order_get = sq_order_get,
     .order_get_id = sq_order_get_id,
     .order_close = sq_order_close,
-    .order_take_record_slot = sq_order_take_record_slot,
+    .order_take_record_slots = sq_order_take_record_slots,
     .order_take_registration = sq_order_take_registration,
     .batch_add = sq_batch_add,
     .record_add = sq_record_add,

@@ -129,6 +129,9 @@ struct sq_store {
 	 * difference between the two is how we notice and refuse to commit
 	 * the jobs that ran after it. */
 	int txn;
+	/* synchronous=NORMAL is set on the connection (only for a transaction
+	 * that asked: nosync_next), and asked for the next begin(). */
+	int sync_normal, nosync_once;
 	sqlite3_stmt *stmt[SQ_SLOT_COUNT];
 	struct timespec busy_since; /* first SQLITE_BUSY of the current wait */
 };
@@ -294,8 +297,8 @@ int sq_order_get(struct ztm_store *s, const char *name, struct ztm_order_row *ou
 int sq_order_get_id(struct ztm_store *s, int64_t id, struct ztm_order_row *out,
                     struct ztm_error *err);
 int sq_order_close(struct ztm_store *s, const char *name, int64_t when, struct ztm_error *err);
-int sq_order_take_record_slot(struct ztm_store *s, int64_t order_id, int64_t now,
-                              struct ztm_error *err);
+int sq_order_take_record_slots(struct ztm_store *s, int64_t order_id, int64_t n, int64_t now,
+                               struct ztm_error *err);
 int sq_order_take_registration(struct ztm_store *s, int64_t order_id, int64_t now,
                                struct ztm_error *err);
 int sq_batch_add(struct ztm_store *s, int64_t station_id, const char *hash, int64_t n_records,

@@ -45,10 +45,10 @@ static const struct sq_query q_order_close = {
 #define TAKE_WHERE " WHERE id = ?1 AND state = 'open' AND not_before <= ?2 AND ?2 < not_after"
 static const struct sq_query q_take_record = {
     SQ_ORDER_TAKE_RECORD,
-    "UPDATE work_orders SET recorded = recorded + 1" TAKE_WHERE " AND recorded < quota"};
+    "UPDATE work_orders SET recorded = recorded + ?3" TAKE_WHERE " AND recorded + ?3 <= quota"};
 static const struct sq_query q_take_reg = {
-    SQ_ORDER_TAKE_REG,
-    "UPDATE work_orders SET registered = registered + 1" TAKE_WHERE " AND registered < quota"};
+    SQ_ORDER_TAKE_REG, "UPDATE work_orders SET registered = registered + ?3" TAKE_WHERE
+                       " AND registered + ?3 <= quota"};
 
 /* A dotted OID of at least two arcs: "1.3.6.1.4.1.99999.1". */
 static int valid_oid(const char *s)
@@ -346,20 +346,24 @@ out:
 	return sq_wend(s, own, ret, err);
 }
 
-/* Takes one unit of a counter; on refusal reads the order to say why. */
+/* Takes n units of a counter, all or none; on refusal reads the order to
+ * say why. */
 static int take(struct sq_store *s, const struct sq_query *q, const char *counter, int64_t order_id,
-                int64_t now, struct ztm_error *err)
+                int64_t n, int64_t now, struct ztm_error *err)
 {
 	struct ztm_order_row row;
 	sqlite3_stmt *st;
 	int own, rc, ret = -1;
 
+	if (n < 1 || n > INT32_MAX)
+		return ztm_error_set(err, ZTM_E_USAGE, "taking %lld %s slots", (long long)n,
+		                     counter);
 	if (sq_wbegin(s, &own, err) != 0)
 		return -1;
 	st = sq_stmt(s, q, err);
 	if (st == NULL)
 		goto out;
-	rc = sq_bind(st, "ii", order_id, now);
+	rc = sq_bind(st, "iii", order_id, now, n);
 	if (rc != SQLITE_OK) {
 		sq_fail(s, err, rc, "taking %s slot of order %lld", counter, (long long)order_id);
 		sq_reset(st);
@@ -377,21 +381,27 @@ static int take(struct sq_store *s, const struct sq_query *q, const char *counte
 		ztm_error_set(err, ZTM_E_POLICY, "order '%s' is closed", row.name);
 	else if (now < row.not_before || now >= row.not_after)
 		ztm_error_set(err, ZTM_E_POLICY, "order '%s' is outside its window", row.name);
-	else
+	else if (n == 1)
 		ztm_error_set(err, ZTM_E_POLICY, "order '%s': %s quota exhausted (%lld)", row.name,
 		              counter, (long long)row.quota);
+	else
+		ztm_error_set(err, ZTM_E_POLICY,
+		              "order '%s': %s quota exhausted (%lld, %lld taken, %lld more asked)",
+		              row.name, counter, (long long)row.quota,
+		              (long long)(q == &q_take_reg ? row.registered : row.recorded),
+		              (long long)n);
 out:
 	return sq_wend(s, own, ret, err);
 }
 
-int sq_order_take_record_slot(struct ztm_store *base, int64_t order_id, int64_t now,
-                              struct ztm_error *err)
+int sq_order_take_record_slots(struct ztm_store *base, int64_t order_id, int64_t n, int64_t now,
+                               struct ztm_error *err)
 {
-	return take(sq_of(base), &q_take_record, "record", order_id, now, err);
+	return take(sq_of(base), &q_take_record, "record", order_id, n, now, err);
 }
 
 int sq_order_take_registration(struct ztm_store *base, int64_t order_id, int64_t now,
                                struct ztm_error *err)
 {
-	return take(sq_of(base), &q_take_reg, "registration", order_id, now, err);
+	return take(sq_of(base), &q_take_reg, "registration", order_id, 1, now, err);
 }

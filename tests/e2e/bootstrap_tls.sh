@@ -26,6 +26,29 @@ openssl req -new -key boot.key -subj /CN=x -outform DER | base64 >csr.b64
 [ "$(code --cert boot.crt --key boot.key "$ZTM_SERVER/metrics")" = 401 ] || fail "bootstrap certificate on /metrics"
 ok "a bootstrap certificate authenticates nothing else (401)"
 
+# The bootstrap certificate's own signature is not what the handshake
+# checks (docs/vetting.md, "Proof of possession"): one with a broken
+# self-signature still passes, marked bootstrap, and still authenticates
+# nothing else; what it may do rests on the key it proves in the handshake.
+openssl x509 -in boot.crt -outform DER -out boot.der
+n=$(stat -c %s boot.der)
+byte=$(xxd -s $((n - 4)) -l 1 -p boot.der); flip=$(printf '%02x' $((0x$byte ^ 0x01)))
+printf "\\x$flip" | dd of=boot.der bs=1 seek=$((n - 4)) conv=notrunc 2>/dev/null
+openssl x509 -inform DER -in boot.der -out badsig.crt
+openssl x509 -in badsig.crt -noout 2>/dev/null || fail "badsig.crt does not parse"
+cmp -s boot.crt badsig.crt && fail "the signature was not changed"
+[ "$(code --cert badsig.crt --key boot.key "$ZTM_SERVER/healthz")" = 200 ] || fail "a broken self-signature failed the handshake"
+[ "$(code --cert badsig.crt --key boot.key "$ZTM_SERVER/metrics")" = 401 ] || fail "broken self-signature on /metrics"
+ok "a broken self-signature passes the handshake as a bootstrap certificate, and authenticates nothing else"
+
+# The key policy holds at the handshake: an RSA key with e=3 (TLS itself
+# would take it) is refused, as a station would refuse to record it.
+openssl req -x509 -newkey rsa:2048 -pkeyopt rsa_keygen_pubexp:3 -nodes -keyout e3.key -out e3.crt \
+  -subj "/serialNumber=SN0002/CN=widget-SN0002" -days 30 \
+  -addext basicConstraints=critical,CA:FALSE 2>/dev/null
+[ "$(code --cert e3.crt --key e3.key "$ZTM_SERVER/healthz")" = 000 ] || fail "a weak bootstrap key passed the handshake"
+ok "a self-signed certificate whose key fails the key policy fails the handshake"
+
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt \
   -subj "/CN=rogue root" -days 30 -addext basicConstraints=critical,CA:TRUE 2>/dev/null
 [ "$(code --cert ca.crt --key ca.key "$ZTM_SERVER/healthz")" = 000 ] || fail "self-signed CA certificate passed the handshake"

@@ -246,7 +246,7 @@ ok "refused: text/plain (415), no client certificate (401), an operator (403)"
 "$ZTM" station add --factory acme-shenzhen --name line-2 >line-2.code 2>/dev/null || fail "station add line-2"
 "$ZTM" station enroll --name line-2 --code-file line-2.code --key "file:$T/line-2.key" \
   --key-pass-file line-1.pass --out line-2.crt 2>err || fail "station enroll line-2: $(cat err)"
-for sn in SN-0005 SN-0006 SN-0007; do bootstrap $sn; done
+for sn in SN-0005 SN-0006 SN-0007 SN-0009; do bootstrap $sn; done
 Q2=$T/queue2
 Q=$Q2 record SN-0005 --order WO-NONE 2>err || fail "record for line-2: $(cat err)"
 "$ZTM" station sync --queue "$Q2" --cert line-2.crt --key "file:$T/line-2.key" --key-pass-file line-1.pass \
@@ -277,6 +277,10 @@ Q=$Q4 record SN-0007 2>err || fail "record SN-0007: $(cat err)"
 "$ZTM" station sync --queue "$Q4" --cert line-1.crt --key "file:$T/line-1.key" --key-pass-file line-1.pass \
   2>err && fail "a batch past the quota was accepted"
 grep -q '(409)' err && grep -q 'quota' err || fail "overbuild: $(cat err)"
+# The quota is taken per batch; the refusal still names the record that
+# crossed it: the second of the two (index 1), as one slot per record did.
+grep -q 'record 1 (serial SN-0007)' err || fail "overbuild does not name SN-0007: $(cat err)"
+[ "$(db "SELECT serial FROM alerts WHERE kind = 'overbuild'")" = SN-0007 ] || fail "overbuild alert serial"
 [ "$(db "SELECT recorded FROM work_orders WHERE name = 'WO-1'")" = 2 ] || fail "quota count changed"
 [ "$(db "SELECT count(*) FROM records WHERE serial IN ('SN-0006', 'SN-0007')")" = 0 ] ||
   fail "part of a refused batch was stored"
@@ -285,5 +289,21 @@ grep -q '(409)' err && grep -q 'quota' err || fail "overbuild: $(cat err)"
 [ "$(db "SELECT count(*) FROM audit WHERE action = 'record.upload' AND outcome <> 'ok'")" -ge 4 ] ||
   fail "refusals not audited: $(db "SELECT outcome FROM audit WHERE action = 'record.upload'")"
 ok "refused: quota + 1 (409), no record of the batch stored, WO-1 still at 2, overbuild alert kept"
+
+# --- the record that crosses the quota comes before a later bad record -----
+# SN-0006 takes WO-1's last slot, SN-0007 would need a 4th; SN-0009, after
+# them, names another factory's order. One slot per record refused SN-0007
+# first (409); the quota taken per batch must say the same.
+Q5=$T/queue5
+Q=$Q5 record SN-0006 2>err || fail "record SN-0006: $(cat err)"
+Q=$Q5 record SN-0007 2>err || fail "record SN-0007: $(cat err)"
+Q=$Q5 record SN-0009 --order WO-OTHER 2>err || fail "record SN-0009 for WO-OTHER: $(cat err)"
+"$ZTM" station sync --queue "$Q5" --cert line-1.crt --key "file:$T/line-1.key" --key-pass-file line-1.pass \
+  2>err && fail "a batch past the quota, then of another factory's order, was accepted"
+grep -q '(409)' err && grep -q 'record 1 (serial SN-0007)' err || fail "not the quota refusal first: $(cat err)"
+[ "$(db "SELECT count(*) FROM alerts WHERE kind = 'overbuild'")" = 2 ] || fail "no second overbuild alert"
+[ "$(db "SELECT recorded FROM work_orders WHERE name = 'WO-1'")/$(db "SELECT count(*) FROM records WHERE serial IN ('SN-0006', 'SN-0007', 'SN-0009')")" = 2/0 ] ||
+  fail "part of the batch was stored"
+ok "refused: the record crossing the quota is named before a later record's refusal (409)"
 
 echo "all station record checks passed"

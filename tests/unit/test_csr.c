@@ -1,5 +1,6 @@
 /* test_csr.c - ztm_csr_parse: good CSRs for every allowed key type, and one
- * row per refusal (key policy, signature, framing, caps). CSRs are made with
+ * row per refusal (key policy, signature, framing, caps); ztm_csr_parse_pop's
+ * two branches. CSRs are made with
  * OpenSSL's X509_REQ API, independent of the parser under test. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -272,12 +273,82 @@ static void test_openssl_cli_csrs(void **state)
 	}
 }
 
+/* ztm_csr_parse_pop: the self-signature is skipped only when the CSR's
+ * SPKI is byte for byte the proven key; a CSR with a bad signature is still
+ * refused when its key differs (or nothing is proven), and the other
+ * checks (key policy, framing) hold on both branches. */
+static void test_pop(void **state)
+{
+	static const struct {
+		const char *name;
+		int bad_sig; /* flip a signature bit */
+		int proven;  /* 0: NULL, 1: the CSR's key, 2: another key, 3: prefix */
+		int weak;    /* RSA-1024 CSR */
+		enum ztm_err want;
+		int by_peer;
+	} rows[] = {
+	    {"same key, good signature", 0, 1, 0, ZTM_OK, 1},
+	    {"same key, bad signature (proven by TLS)", 1, 1, 0, ZTM_OK, 1},
+	    {"other key, good signature", 0, 2, 0, ZTM_OK, 0},
+	    {"other key, bad signature", 1, 2, 0, ZTM_E_BADSIG, 0},
+	    {"SPKI prefix proven, bad signature", 1, 3, 0, ZTM_E_BADSIG, 0},
+	    {"nothing proven, bad signature", 1, 0, 0, ZTM_E_BADSIG, 0},
+	    {"same weak key proven", 0, 1, 1, ZTM_E_WEAKKEY, 0},
+	};
+	EVP_PKEY *other = fx_key("P-256");
+	struct ztm_buf other_spki;
+	size_t i;
+
+	ztm_buf_init(&other_spki, 0);
+	fx_spki(other, &other_spki);
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		EVP_PKEY *k = fx_key(rows[i].weak ? "RSA1024" : "P-256");
+		struct ztm_buf der, spki;
+		struct ztm_slice proven;
+		struct ztm_csr csr;
+		struct ztm_error e;
+		int rc;
+
+		ztm_buf_init(&der, 0);
+		ztm_buf_init(&spki, 0);
+		fx_csr(k, "dev-0001", NULL, NULL, &der);
+		fx_spki(k, &spki);
+		if (rows[i].bad_sig)
+			der.data[der.len - 8] ^= 0x01;
+		proven = rows[i].proven == 2 ? ztm_buf_slice(&other_spki) : ztm_buf_slice(&spki);
+		if (rows[i].proven == 3)
+			proven.len--;
+		memset(&e, 0, sizeof(e));
+		rc = ztm_csr_parse_pop(der.data, der.len, rows[i].proven != 0 ? &proven : NULL,
+		                       &csr, &e);
+		if ((rc == 0 ? ZTM_OK : e.code) != rows[i].want)
+			fail_msg("%s: rc=%d %s %s", rows[i].name, rc, ztm_err_name(e.code), e.msg);
+		assert_int_equal(csr.pop_by_peer, rows[i].by_peer);
+		if (rc == 0) {
+			/* Either way the SPKI and its hash are the CSR's. */
+			assert_int_equal(csr.spki.len, spki.len);
+			assert_memory_equal(csr.spki.p, spki.data, spki.len);
+			assert_int_equal(strlen(csr.spki_sha256), 64);
+			if (rows[i].by_peer)
+				assert_null(csr.pkey);
+			else
+				assert_int_equal(EVP_PKEY_eq(csr.pkey, k), 1);
+		}
+		ztm_csr_free(&csr);
+		ztm_buf_free(&der);
+		ztm_buf_free(&spki);
+		EVP_PKEY_free(k);
+	}
+	ztm_buf_free(&other_spki);
+	EVP_PKEY_free(other);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_good_keys),        cmocka_unit_test(test_no_attributes),
 	    cmocka_unit_test(test_refusals),         cmocka_unit_test(test_all_truncations),
-	    cmocka_unit_test(test_openssl_cli_csrs),
+	    cmocka_unit_test(test_openssl_cli_csrs), cmocka_unit_test(test_pop),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,12 +7,31 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "test_store_util.h"
 #include "ztm/store.h"
+
+/* Every fsync and fdatasync of the process, SQLite's included: the
+ * executable's definitions take the place of libc's for the shared
+ * library too. They still sync, through the system call. */
+static unsigned long n_syncs;
+
+int fsync(int fd)
+{
+	n_syncs++;
+	return (int)syscall(SYS_fsync, fd);
+}
+
+int fdatasync(int fd)
+{
+	n_syncs++;
+	return (int)syscall(SYS_fdatasync, fd);
+}
 
 #define SERIAL_A "4a01"
 #define SERIAL_B "4a02"
@@ -770,6 +789,52 @@ static void test_run_batch(void **state)
 	ztm_cert_row_free(&row);
 }
 
+/* run_batch syncs the WAL at its commit; run_batch_nosync does not, and
+ * leaves the connection syncing again for everything after it: a batch, an
+ * explicit transaction, a write of its own. What it committed is there. */
+static void test_run_batch_nosync(void **state)
+{
+	struct job_arg a = {"9c01", "", 0};
+	struct ztm_store_job job = {.fn = job_fn, .arg = &a};
+	struct fx *f = *state;
+	unsigned long before;
+	struct ztm_error err;
+
+	before = n_syncs;
+	CHECK(ztm_store_run_batch(f->s, &job, 1, E), ZTM_OK);
+	assert_int_equal(job.rc, 0);
+	assert_true(n_syncs > before);
+
+	a.serial = "9c02";
+	before = n_syncs;
+	CHECK(ztm_store_run_batch_nosync(f->s, &job, 1, E), ZTM_OK);
+	assert_int_equal(job.rc, 0);
+	assert_int_equal(n_syncs, before);
+	/* committed and visible to another connection at once */
+	assert_int_equal(raw_int(&f->t, "SELECT count(*) FROM certificates WHERE serial = '9c02'"),
+	                 1);
+
+	a.serial = "9c03";
+	before = n_syncs;
+	CHECK(ztm_store_run_batch(f->s, &job, 1, E), ZTM_OK);
+	assert_true(n_syncs > before);
+	a.serial = "9c04";
+	before = n_syncs;
+	CHECK(ztm_store_begin(f->s, E), ZTM_OK);
+	assert_int_equal(job_fn(f->s, &a, &err), 0);
+	CHECK(ztm_store_commit(f->s, E), ZTM_OK);
+	assert_true(n_syncs > before);
+	/* a failed nosync batch (it cannot begin inside a transaction) does
+	 * not leave the connection unsynced either */
+	CHECK(ztm_store_begin(f->s, E), ZTM_OK);
+	CHECK(ztm_store_run_batch_nosync(f->s, &job, 1, E), ZTM_E_USAGE);
+	CHECK(ztm_store_commit(f->s, E), ZTM_OK);
+	before = n_syncs;
+	CHECK(ztm_store_audit(f->s, "t", "a", "", "ok", "", E), ZTM_OK);
+	assert_true(n_syncs > before);
+	assert_int_equal(count(f->s, ZTM_CERT_RESERVED), 4);
+}
+
 static void test_explicit_transactions(void **state)
 {
 	struct fx *f = *state;
@@ -814,6 +879,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_codes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_run_batch, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_run_batch_nosync, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_explicit_transactions, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

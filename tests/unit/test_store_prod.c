@@ -301,6 +301,30 @@ static void test_quota(void **state)
 	}
 	CHECK(ztm_store_order_take_record_slot(f->s, 999, now, E), ZTM_E_NOTFOUND);
 	CHECK(ztm_store_order_take_registration(f->s, 999, now, E), ZTM_E_NOTFOUND);
+	/* n slots at once: all or none. Quota 10: 4, then 6 (exactly full),
+	 * then 1 more refused; on a fresh order 11 are refused with nothing
+	 * taken. */
+	order_fill(&o, "q-n", f->product, f->factory, 10);
+	o.not_before = now - 10;
+	o.not_after = now + 10;
+	assert_int_equal(ztm_store_order_add(f->s, &o, &id, &err), 0);
+	assert_int_equal(ztm_store_order_take_record_slots(f->s, id, 11, now, &err), -1);
+	assert_int_equal(err.code, ZTM_E_POLICY);
+	assert_non_null(
+	    strstr(ztm_error_msg(&err), "quota exhausted (10, 0 taken, 11 more asked)"));
+	CHECK(ztm_store_order_take_record_slots(f->s, id, 0, now, E), ZTM_E_USAGE);
+	CHECK(ztm_store_order_take_record_slots(f->s, id, 4, now, E), ZTM_OK);
+	CHECK(ztm_store_order_take_record_slots(f->s, id, 7, now, E), ZTM_E_POLICY);
+	assert_int_equal(ztm_store_order_get(f->s, "q-n", &o, &err), 0);
+	assert_int_equal(o.recorded, 4);
+	CHECK(ztm_store_order_take_record_slots(f->s, id, 6, now, E), ZTM_OK);
+	assert_int_equal(ztm_store_order_take_record_slots(f->s, id, 1, now, &err), -1);
+	assert_int_equal(err.code, ZTM_E_POLICY);
+	assert_non_null(strstr(ztm_error_msg(&err), "record quota exhausted (10)"));
+	assert_int_equal(ztm_store_order_get(f->s, "q-n", &o, &err), 0);
+	assert_int_equal(o.recorded, 10);
+	assert_int_equal(o.registered, 0);
+	CHECK(ztm_store_order_take_record_slots(f->s, 999, 2, now, E), ZTM_E_NOTFOUND);
 	/* the schema refuses a counter above the quota whatever the caller */
 	assert_int_not_equal(raw_exec(&f->t, "UPDATE work_orders SET recorded = quota + 1"),
 	                     SQLITE_OK);
