@@ -50,57 +50,105 @@ struct init_opts {
 	char org[65]; /* from the tls CA's subject: the ceremony's --org */
 };
 
-/* Issues OUT/server.crt (leaf + tls CA, a chain file) for OUT/server.key. */
-static int issue_server_cert(struct init_opts *o, struct ztm_error *err)
+/* Loads the ceremony's CA ca_name (online key), generates OUT/<name>.key
+ * (P-256, encrypted with the online passphrase), issues its certificate
+ * from req (profile, subject, SANs; the key and serial are filled in here)
+ * and writes OUT/<name>.crt: the leaf, then the CA. */
+static int issue_leaf(struct init_opts *o, const char *ca_name, const char *name,
+                      struct ztm_issue_req *req, struct ztm_error *err)
 {
 	char path[PATH_MAX + 64], keyuri[PATH_MAX + 80], passfile[PATH_MAX + 64];
 	struct ztm_key_opts kopts;
-	struct ztm_buf pass, der, pem;
-	struct ztm_san san[2 * MAX_SAN];
-	struct ztm_name_attr subject[2];
-	struct ztm_issue_req req;
+	struct ztm_buf pass, der;
 	X509 *ca_cert = NULL, *leaf = NULL;
 	EVP_PKEY *ca_key = NULL, *key = NULL;
 	struct ztm_ca *ca = NULL;
 	unsigned char *spki = NULL;
 	const unsigned char *p;
 	int spki_len, rc = -1;
-	size_t i, nsan = 0;
 	BIO *mem = NULL;
 	char *mp;
 	long mn;
 
 	ztm_buf_init(&pass, 4096);
 	ztm_buf_init(&der, 0);
-	ztm_buf_init(&pem, 0);
 	memset(&kopts, 0, sizeof(kopts));
 	snprintf(passfile, sizeof(passfile), "%s/online.pass", o->cdir);
 	if (ztm_secret_read(passfile, &pass, err) != 0)
 		goto out;
 	kopts.pass = (const char *)pass.data;
-	snprintf(path, sizeof(path), "%s/ca/tls.crt", o->cdir);
+	snprintf(path, sizeof(path), "%s/ca/%s.crt", o->cdir, ca_name);
 	if ((ca_cert = ztm_cert_load_pem(path, err)) == NULL)
 		goto out;
-	snprintf(keyuri, sizeof(keyuri), "file:%s/ca/tls.key", o->cdir);
-	if ((ca_key = ztm_key_load(keyuri, &kopts, err)) == NULL)
+	snprintf(keyuri, sizeof(keyuri), "file:%s/ca/%s.key", o->cdir, ca_name);
+	if ((ca_key = ztm_key_load(keyuri, &kopts, err)) == NULL ||
+	    (ca = ztm_ca_new(ca_name, ca_cert, ca_key, NULL, err)) == NULL)
 		goto out;
-	if ((ca = ztm_ca_new("tls", ca_cert, ca_key, NULL, err)) == NULL)
-		goto out;
-	if (X509_NAME_get_text_by_NID(X509_get_subject_name(ca_cert), NID_organizationName, o->org,
-	                              sizeof(o->org)) <= 0 ||
-	    strpbrk(o->org, "\"\\\n") != NULL) {
-		ztm_error_set(err, ZTM_E_CONFIG, "%s: no usable organization (O) in the subject",
-		              path);
-		goto out;
-	}
-	snprintf(keyuri, sizeof(keyuri), "file:%s/server.key", o->odir);
+	snprintf(keyuri, sizeof(keyuri), "file:%s/%s.key", o->odir, name);
 	if ((key = ztm_key_generate(keyuri, ZTM_KEY_P256, &kopts, err)) == NULL)
 		goto out;
-	spki_len = i2d_PUBKEY(key, &spki);
-	if (spki_len <= 0) {
-		ztm_error_ossl(err, ZTM_E_CRYPTO, "encoding the server key");
+	if ((spki_len = i2d_PUBKEY(key, &spki)) <= 0) {
+		ztm_error_ossl(err, ZTM_E_CRYPTO, "encoding the %s key", name);
 		goto out;
 	}
+	req->spki.p = spki;
+	req->spki.len = (size_t)spki_len;
+	if (ztm_serial_new(req->serial, err) != 0 || ztm_issue(ca, req, &der, err) != 0)
+		goto out;
+	p = der.data;
+	leaf = d2i_X509(NULL, &p, (long)der.len);
+	mem = BIO_new(BIO_s_mem());
+	if (leaf == NULL || mem == NULL || PEM_write_bio_X509(mem, leaf) != 1 ||
+	    PEM_write_bio_X509(mem, ca_cert) != 1) {
+		ztm_error_ossl(err, ZTM_E_CRYPTO, "encoding the %s certificate", name);
+		goto out;
+	}
+	mn = BIO_get_mem_data(mem, &mp);
+	snprintf(path, sizeof(path), "%s/%s.crt", o->odir, name);
+	rc = ztm_file_write(path, mp, (size_t)mn, 0644, 1, err);
+out:
+	req->spki.p = NULL;
+	BIO_free(mem);
+	X509_free(leaf);
+	OPENSSL_free(spki);
+	ztm_ca_free(ca);
+	EVP_PKEY_free(key);
+	EVP_PKEY_free(ca_key);
+	X509_free(ca_cert);
+	ztm_buf_free(&pass);
+	ztm_buf_free(&der);
+	return rc;
+}
+
+/* o->org: the O of the tls CA's subject (the ceremony's --org). */
+static int read_org(struct init_opts *o, struct ztm_error *err)
+{
+	char path[PATH_MAX + 64];
+	X509 *ca_cert;
+	int rc = 0;
+
+	snprintf(path, sizeof(path), "%s/ca/tls.crt", o->cdir);
+	if ((ca_cert = ztm_cert_load_pem(path, err)) == NULL)
+		return -1;
+	if (X509_NAME_get_text_by_NID(X509_get_subject_name(ca_cert), NID_organizationName, o->org,
+	                              sizeof(o->org)) <= 0 ||
+	    strpbrk(o->org, "\"\\\n") != NULL)
+		rc = ztm_error_set(err, ZTM_E_CONFIG,
+		                   "%s: no usable organization (O) in the subject", path);
+	X509_free(ca_cert);
+	return rc;
+}
+
+/* Issues OUT/server.crt (leaf + tls CA, a chain file) for OUT/server.key. */
+static int issue_server_cert(struct init_opts *o, struct ztm_error *err)
+{
+	struct ztm_san san[2 * MAX_SAN];
+	struct ztm_name_attr subject[2];
+	struct ztm_issue_req req;
+	size_t i, nsan = 0;
+
+	if (read_org(o, err) != 0)
+		return -1;
 	for (i = 0; i < o->ndns; i++)
 		san[nsan++] = (struct ztm_san){ZTM_SAN_DNS, o->dns[i], NULL};
 	for (i = 0; i < o->nip; i++)
@@ -113,33 +161,7 @@ static int issue_server_cert(struct init_opts *o, struct ztm_error *err)
 	req.n_subject = 2;
 	req.san = san;
 	req.n_san = nsan;
-	req.spki.p = spki;
-	req.spki.len = (size_t)spki_len;
-	if (ztm_serial_new(req.serial, err) != 0 || ztm_issue(ca, &req, &der, err) != 0)
-		goto out;
-	p = der.data;
-	leaf = d2i_X509(NULL, &p, (long)der.len);
-	mem = BIO_new(BIO_s_mem());
-	if (leaf == NULL || mem == NULL || PEM_write_bio_X509(mem, leaf) != 1 ||
-	    PEM_write_bio_X509(mem, ca_cert) != 1) {
-		ztm_error_ossl(err, ZTM_E_CRYPTO, "encoding the server certificate");
-		goto out;
-	}
-	mn = BIO_get_mem_data(mem, &mp);
-	snprintf(path, sizeof(path), "%s/server.crt", o->odir);
-	rc = ztm_file_write(path, mp, (size_t)mn, 0644, 1, err);
-out:
-	BIO_free(mem);
-	X509_free(leaf);
-	OPENSSL_free(spki);
-	ztm_ca_free(ca);
-	EVP_PKEY_free(key);
-	EVP_PKEY_free(ca_key);
-	X509_free(ca_cert);
-	ztm_buf_free(&pass);
-	ztm_buf_free(&der);
-	ztm_buf_free(&pem);
-	return rc;
+	return issue_leaf(o, "tls", "server", &req, err);
 }
 
 /* The CAs with an OCSP responder. */
@@ -179,74 +201,16 @@ out:
  * (firmware); the voucher EKU keeps the two kinds of signer apart. */
 static int issue_voucher_signer(struct init_opts *o, struct ztm_error *err)
 {
-	char path[PATH_MAX + 64], keyuri[PATH_MAX + 80], passfile[PATH_MAX + 64];
-	struct ztm_key_opts kopts;
-	struct ztm_buf pass, der;
 	struct ztm_name_attr subject[2];
 	struct ztm_issue_req req;
-	X509 *ca_cert = NULL, *leaf = NULL;
-	EVP_PKEY *ca_key = NULL, *key = NULL;
-	struct ztm_ca *ca = NULL;
-	unsigned char *spki = NULL;
-	const unsigned char *p;
-	int spki_len, rc = -1;
-	BIO *mem = NULL;
-	char *mp;
-	long mn;
 
-	ztm_buf_init(&pass, 4096);
-	ztm_buf_init(&der, 0);
-	memset(&kopts, 0, sizeof(kopts));
-	snprintf(passfile, sizeof(passfile), "%s/online.pass", o->cdir);
-	if (ztm_secret_read(passfile, &pass, err) != 0)
-		goto out;
-	kopts.pass = (const char *)pass.data;
-	snprintf(path, sizeof(path), "%s/ca/codesign.crt", o->cdir);
-	if ((ca_cert = ztm_cert_load_pem(path, err)) == NULL)
-		goto out;
-	snprintf(keyuri, sizeof(keyuri), "file:%s/ca/codesign.key", o->cdir);
-	if ((ca_key = ztm_key_load(keyuri, &kopts, err)) == NULL ||
-	    (ca = ztm_ca_new("codesign", ca_cert, ca_key, NULL, err)) == NULL)
-		goto out;
-	snprintf(keyuri, sizeof(keyuri), "file:%s/voucher.key", o->odir);
-	if ((key = ztm_key_generate(keyuri, ZTM_KEY_P256, &kopts, err)) == NULL)
-		goto out;
-	if ((spki_len = i2d_PUBKEY(key, &spki)) <= 0) {
-		ztm_error_ossl(err, ZTM_E_CRYPTO, "encoding the voucher signer key");
-		goto out;
-	}
 	subject[0] = (struct ztm_name_attr){ZTM_ATTR_O, o->org};
 	subject[1] = (struct ztm_name_attr){ZTM_ATTR_CN, "ztmd voucher signer"};
 	memset(&req, 0, sizeof(req));
 	req.profile = "voucher";
 	req.subject = subject;
 	req.n_subject = 2;
-	req.spki.p = spki;
-	req.spki.len = (size_t)spki_len;
-	if (ztm_serial_new(req.serial, err) != 0 || ztm_issue(ca, &req, &der, err) != 0)
-		goto out;
-	p = der.data;
-	leaf = d2i_X509(NULL, &p, (long)der.len);
-	mem = BIO_new(BIO_s_mem());
-	if (leaf == NULL || mem == NULL || PEM_write_bio_X509(mem, leaf) != 1 ||
-	    PEM_write_bio_X509(mem, ca_cert) != 1) {
-		ztm_error_ossl(err, ZTM_E_CRYPTO, "encoding the voucher signer certificate");
-		goto out;
-	}
-	mn = BIO_get_mem_data(mem, &mp);
-	snprintf(path, sizeof(path), "%s/voucher.crt", o->odir);
-	rc = ztm_file_write(path, mp, (size_t)mn, 0644, 1, err);
-out:
-	BIO_free(mem);
-	X509_free(leaf);
-	OPENSSL_free(spki);
-	ztm_ca_free(ca);
-	EVP_PKEY_free(key);
-	EVP_PKEY_free(ca_key);
-	X509_free(ca_cert);
-	ztm_buf_free(&pass);
-	ztm_buf_free(&der);
-	return rc;
+	return issue_leaf(o, "codesign", "voucher", &req, err);
 }
 
 static int write_config(struct init_opts *o, struct ztm_error *err)

@@ -39,36 +39,6 @@ int fdatasync(int fd)
 #define IDEM_1   "1111111111111111111111111111111111111111111111111111111111111111"
 #define IDEM_2   "2222222222222222222222222222222222222222222222222222222222222222"
 
-struct fx {
-	struct tdir t;
-	struct ztm_store *s;
-};
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-	struct ztm_error err;
-
-	if (f == NULL || tdir_make(&f->t) != 0)
-		return -1;
-	if (ztm_store_open(f->t.url, &f->s, &err) != 0) {
-		fprintf(stderr, "open: %s\n", ztm_error_msg(&err));
-		return -1;
-	}
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	ztm_store_close(f->s);
-	tdir_remove(&f->t);
-	free(f);
-	return 0;
-}
-
 static int64_t count(struct ztm_store *s, enum ztm_cert_state st)
 {
 	struct ztm_error err;
@@ -100,7 +70,7 @@ static void test_open_refusals(void **state)
 
 static void test_open_file_and_pragmas(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct stat sb;
 	int v = 0;
 
@@ -116,7 +86,7 @@ static void test_open_file_and_pragmas(void **state)
 
 static void test_reopen_keeps_data_and_version(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct ztm_cert_row row;
 	int64_t id = 0, id2 = 0;
 	int v = 0;
@@ -141,7 +111,7 @@ static void test_reopen_keeps_data_and_version(void **state)
 
 static void test_newer_schema_refused(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct ztm_store *s = NULL;
 	struct ztm_error err;
 
@@ -182,7 +152,7 @@ static void test_cert_calls(void **state)
 	    {BY_IDEM, NULL, IDEM_2, ZTM_E_NOTFOUND},
 	    {BY_IDEM, NULL, "", ZTM_E_USAGE},
 	};
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct ztm_cert_row row, got;
 	size_t i;
 
@@ -263,7 +233,7 @@ static void test_cert_recover_and_each(void **state)
 		const char *serial;
 		int64_t created;
 	} rows[] = {{"4a30", 300}, {"4a10", 100}, {"4a20", 200}, {"4a40", 400}};
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct ztm_cert_row row;
 	struct collect c = {.stop_after = 0};
 	int64_t n = -1;
@@ -307,7 +277,7 @@ static struct ztm_store *reentry_store;
  * its idempotency key must be free again, while the old row keeps it. */
 static void test_abandoned_frees_idem_key(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct ztm_cert_row row, got;
 	static const char key[] =
 	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -362,7 +332,7 @@ static int reentry_fn(const struct ztm_cert_row *row, void *arg)
 
 static void test_cert_each_reentry_refused(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct ztm_cert_row row;
 	struct collect c = {.stop_after = 0};
 
@@ -391,7 +361,7 @@ static void issue(struct ztm_store *s, const char *ca, const char *serial)
 
 static void test_factories_stations(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct ztm_station_row st;
 	int64_t f1 = 0, f2 = 0, s1 = 0, s2 = 0, id = 0;
 
@@ -469,7 +439,7 @@ static enum ztm_cert_state cert_state(struct ztm_store *s, const char *serial)
  * certificate is revoked with the station, nobody else's is touched. */
 static void test_station_revoke(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct ztm_station_row st;
 	struct ztm_principal p;
 	int64_t fac = 0, s1 = 0, s2 = 0;
@@ -541,7 +511,7 @@ static void test_station_revoke(void **state)
 
 static void test_operators_principals(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct ztm_operator_row op;
 	struct ztm_principal p;
 	struct ztm_cert_row row;
@@ -647,7 +617,7 @@ static void test_codes(void **state)
 	    {CLAIM, h_ok, spki_a, 9000, 1, ZTM_OK, 1500, "8a01"}, /* retry after expiry */
 	    {CLAIM, h_ok, "", 1600, 1, ZTM_E_USAGE, 0, NULL},
 	};
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct ztm_code_row code;
 	int64_t fac = 0, st = 0;
 	size_t i;
@@ -692,7 +662,7 @@ static void test_codes(void **state)
 
 static void test_audit(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	int64_t n = -1;
 	char big[5000];
 
@@ -749,7 +719,7 @@ static void test_run_batch(void **state)
 	static const enum ztm_err want[] = {ZTM_OK, ZTM_E_POLICY, ZTM_E_EXISTS, ZTM_E_EXISTS,
 	                                    ZTM_OK};
 	struct ztm_store_job jobs[5];
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct ztm_cert_row row;
 	int64_t n = 0;
 	size_t i;
@@ -796,7 +766,7 @@ static void test_run_batch_nosync(void **state)
 {
 	struct job_arg a = {"9c01", "", 0};
 	struct ztm_store_job job = {.fn = job_fn, .arg = &a};
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	unsigned long before;
 	struct ztm_error err;
 
@@ -837,7 +807,7 @@ static void test_run_batch_nosync(void **state)
 
 static void test_explicit_transactions(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct job_arg a = {"9b01", "", 0};
 	struct ztm_error err;
 
@@ -866,21 +836,31 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_open_refusals),
-	    cmocka_unit_test_setup_teardown(test_open_file_and_pragmas, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_reopen_keeps_data_and_version, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cert_calls, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cert_recover_and_each, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_abandoned_frees_idem_key, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cert_each_reentry_refused, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_factories_stations, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_station_revoke, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_operators_principals, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_codes, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_run_batch, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_run_batch_nosync, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_explicit_transactions, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_open_file_and_pragmas, store_fx_setup,
+	                                    store_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_reopen_keeps_data_and_version, store_fx_setup,
+	                                    store_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_newer_schema_refused, store_fx_setup,
+	                                    store_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_cert_calls, store_fx_setup, store_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_cert_recover_and_each, store_fx_setup,
+	                                    store_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_abandoned_frees_idem_key, store_fx_setup,
+	                                    store_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_cert_each_reentry_refused, store_fx_setup,
+	                                    store_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_factories_stations, store_fx_setup,
+	                                    store_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_station_revoke, store_fx_setup, store_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_operators_principals, store_fx_setup,
+	                                    store_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_codes, store_fx_setup, store_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_audit, store_fx_setup, store_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_run_batch, store_fx_setup, store_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_run_batch_nosync, store_fx_setup,
+	                                    store_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_explicit_transactions, store_fx_setup,
+	                                    store_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

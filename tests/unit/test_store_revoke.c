@@ -13,36 +13,6 @@
 #include "test_store_util.h"
 #include "ztm/store.h"
 
-struct fx {
-	struct tdir t;
-	struct ztm_store *s;
-};
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-	struct ztm_error err;
-
-	if (f == NULL || tdir_make(&f->t) != 0)
-		return -1;
-	if (ztm_store_open(f->t.url, &f->s, &err) != 0) {
-		fprintf(stderr, "open: %s\n", ztm_error_msg(&err));
-		return -1;
-	}
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	ztm_store_close(f->s);
-	tdir_remove(&f->t);
-	free(f);
-	return 0;
-}
-
 /* Reserves serial (CA "device", shard size n), and issues it unless
  * reserved_only. Returns the shard it got. */
 static int64_t put(struct ztm_store *s, const char *serial, int64_t shard_size, int reserved_only)
@@ -90,7 +60,7 @@ static void test_reason_names(void **state)
  * returns and what the status is afterwards. */
 static void test_revoke_hold_resume(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	static const struct {
 		const char *what;
 		int op; /* 'r' revoke, 'u' resume */
@@ -157,7 +127,7 @@ static void test_revoke_hold_resume(void **state)
 
 static void test_status_unknown_and_refusals(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct ztm_cert_status_row st;
 	int64_t n = 0;
 
@@ -185,7 +155,7 @@ static void test_status_unknown_and_refusals(void **state)
  * is signed, so it can never be issued, and it is listed. */
 static void test_revoked_reservation_never_issues(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	static const uint8_t der[] = {0x30, 0x00};
 	struct ztm_cert_status_row st;
 
@@ -229,7 +199,7 @@ static int on_event(const struct ztm_revocation_event *ev, void *arg)
 
 static void test_change_feed(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct seen seen;
 	int64_t last = 0;
 
@@ -285,7 +255,7 @@ static int on_rev(const struct ztm_revocation *rev, void *arg)
  * per-shard listing holds exactly that shard's revocations of that CA. */
 static void test_shards(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	static const char *serials[] = {"7e01", "7e02", "7e03", "7e04", "7e05", "7e06", "7e07"};
 	int64_t shard[7];
 	struct listed l;
@@ -339,7 +309,7 @@ static void test_shards(void **state)
  * counts nothing. */
 static void test_owner_revoke(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct ztm_cert_row row;
 	int64_t n = -1;
 
@@ -370,7 +340,7 @@ static void test_owner_revoke(void **state)
 /* Revocation runs inside a caller's transaction and rolls back with it. */
 static void test_in_transaction(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	int64_t n = -1;
 
 	put(f->s, "7f01", 0, 0);
@@ -387,7 +357,7 @@ static void test_in_transaction(void **state)
  * station revocation gets its revocation row and log entry. */
 static void test_migration_backfills(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct ztm_cert_status_row st;
 	int v = 0;
 
@@ -414,14 +384,18 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_reason_names),
-	    cmocka_unit_test_setup_teardown(test_revoke_hold_resume, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_status_unknown_and_refusals, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_revoked_reservation_never_issues, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_change_feed, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_shards, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_owner_revoke, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_in_transaction, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_migration_backfills, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_revoke_hold_resume, store_fx_setup,
+	                                    store_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_status_unknown_and_refusals, store_fx_setup,
+	                                    store_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_revoked_reservation_never_issues, store_fx_setup,
+	                                    store_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_change_feed, store_fx_setup, store_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_shards, store_fx_setup, store_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_owner_revoke, store_fx_setup, store_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_in_transaction, store_fx_setup, store_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_migration_backfills, store_fx_setup,
+	                                    store_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

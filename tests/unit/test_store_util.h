@@ -58,6 +58,38 @@ static inline int raw_exec(const struct tdir *t, const char *sql)
 	return rc;
 }
 
+/* The fixture of the store tests that need nothing but an open store on
+ * a fresh file: cmocka setup/teardown. */
+struct store_fx {
+	struct tdir t;
+	struct ztm_store *s;
+};
+
+static inline int store_fx_setup(void **state)
+{
+	struct store_fx *f = calloc(1, sizeof(*f));
+	struct ztm_error err;
+
+	if (f == NULL || tdir_make(&f->t) != 0)
+		return -1;
+	if (ztm_store_open(f->t.url, &f->s, &err) != 0) {
+		fprintf(stderr, "open: %s\n", ztm_error_msg(&err));
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static inline int store_fx_teardown(void **state)
+{
+	struct store_fx *f = *state;
+
+	ztm_store_close(f->s);
+	tdir_remove(&f->t);
+	free(f);
+	return 0;
+}
+
 /* The newest schema version (src/store/migrations_sqlite.c). */
 #define SCHEMA_LATEST 6
 
