@@ -24,7 +24,8 @@ struct b {
 static void raw(struct b *o, const void *p, size_t n)
 {
 	assert_true(o->n + n <= sizeof(o->p));
-	memcpy(o->p + o->n, p, n);
+	if (n > 0) /* an empty value may come with a NULL pointer */
+		memcpy(o->p + o->n, p, n);
 	o->n += n;
 }
 
