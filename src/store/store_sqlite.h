@@ -109,7 +109,6 @@ enum sq_slot {
 	SQ_VOUCHER_COUNT_ALL,
 	SQ_PRODUCT_SET_POLICY,
 	SQ_DEVICE_REPLACE,
-	SQ_OWNER_EXCEPT,
 	SQ_PRODUCT_GET_ID,
 	SQ_SLOT_COUNT
 };
@@ -216,10 +215,12 @@ int sq_cert_revoke(struct ztm_store *s, const char *serial, enum ztm_reason reas
 int sq_cert_revoke_in(struct sq_store *s, const char *serial, enum ztm_reason reason, int64_t when,
                       const char *actor, int *changed, struct ztm_error *err);
 /* Revokes every reserved or issued certificate of one owner ("device",
- * "station", "operator"); *n (may be NULL) counts those that changed.
+ * "station", "operator") but keep (NULL: none); *n (may be NULL) counts
+ * those that changed.
  * The _in form runs in the caller's write transaction. */
-int sq_owner_revoke_in(struct sq_store *s, const char *kind, int64_t id, enum ztm_reason reason,
-                       int64_t when, const char *actor, int64_t *n, struct ztm_error *err);
+int sq_owner_revoke_in(struct sq_store *s, const char *kind, int64_t id, const char *keep,
+                       enum ztm_reason reason, int64_t when, const char *actor, int64_t *n,
+                       struct ztm_error *err);
 int sq_owner_revoke(struct ztm_store *s, const char *kind, int64_t id, enum ztm_reason reason,
                     int64_t when, const char *actor, int64_t *n, struct ztm_error *err);
 int sq_cert_resume(struct ztm_store *s, const char *serial, const char *actor,

@@ -5,7 +5,6 @@
 #include "store_sqlite.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -24,10 +23,6 @@ static const struct sq_query q_device_replace = {
     SQ_DEVICE_REPLACE,
     "UPDATE devices SET record_id = ?2, key_spki_sha256 = ?3, cert_serial = '',"
     " state = 'manufactured', registered_at = ?4, updated_at = ?4 WHERE serial = ?1"};
-static const struct sq_query q_owner_except = {
-    SQ_OWNER_EXCEPT, "SELECT serial FROM certificates WHERE owner_kind = ?1 AND owner_id = ?2"
-                     " AND state IN ('reserved', 'issued') AND serial <> ?3 ORDER BY serial"};
-
 /* Runs an UPDATE that must change exactly one row; else ZTM_E_NOTFOUND
  * naming what. */
 static int update_one(struct sq_store *s, sqlite3_stmt *st, int rc, const char *what,
@@ -101,76 +96,15 @@ int sq_device_replace(struct ztm_store *base, const char *serial, int64_t record
 	return sq_wend(s, own, ret, err);
 }
 
-/* The owner's live serials but keep, collected before any revocation is
- * written (the statement must not run while the rows change). */
-static int serials_except(struct sq_store *s, const char *kind, int64_t id, const char *keep,
-                          char (**out)[ZTM_SERIAL_HEX_MAX], size_t *n, struct ztm_error *err)
-{
-	char(*serials)[ZTM_SERIAL_HEX_MAX] = NULL;
-	size_t cap = 0;
-	sqlite3_stmt *st = sq_stmt(s, &q_owner_except, err);
-	int rc;
-
-	*n = 0;
-	if (st == NULL)
-		return -1;
-	rc = sq_bind(st, "tit", kind, id, keep != NULL ? keep : "");
-	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (*n == cap) {
-			void *p = realloc(serials, (cap = cap ? 2 * cap : 8) * sizeof(*serials));
-			if (p == NULL) {
-				ztm_error_set(err, ZTM_E_NOMEM, "certificates of %s %lld", kind,
-				              (long long)id);
-				goto fail;
-			}
-			serials = p;
-		}
-		if (sq_col_text(st, 0, serials[(*n)++], sizeof(*serials)) != 0) {
-			ztm_error_set(err, ZTM_E_STORE,
-			              "a certificate row does not fit its fields");
-			goto fail;
-		}
-		rc = SQLITE_OK;
-	}
-	if (rc != SQLITE_DONE) {
-		sq_fail(s, err, rc, "finding the certificates of %s %lld", kind, (long long)id);
-		goto fail;
-	}
-	sq_reset(st);
-	*out = serials;
-	return 0;
-fail:
-	sq_reset(st);
-	free(serials);
-	return -1;
-}
-
 int sq_owner_revoke_except(struct ztm_store *base, const char *kind, int64_t id, const char *keep,
                            enum ztm_reason reason, int64_t when, const char *actor, int64_t *n,
                            struct ztm_error *err)
 {
 	struct sq_store *s = sq_of(base);
-	char(*serials)[ZTM_SERIAL_HEX_MAX] = NULL;
-	size_t count = 0, i;
-	int own, changed, ret = -1;
+	int own;
 
-	if (n != NULL)
-		*n = 0;
-	if (sq_check_text("owner kind", kind, 16, 1, err) != 0 ||
-	    (keep != NULL && sq_check_serial(keep, err) != 0))
-		return -1;
 	if (sq_wbegin(s, &own, err) != 0)
 		return -1;
-	if (serials_except(s, kind, id, keep, &serials, &count, err) != 0)
-		goto out;
-	for (i = 0; i < count; i++) {
-		if (sq_cert_revoke_in(s, serials[i], reason, when, actor, &changed, err) != 0)
-			goto out;
-		if (n != NULL)
-			*n += changed;
-	}
-	ret = 0;
-out:
-	free(serials);
-	return sq_wend(s, own, ret, err);
+	return sq_wend(s, own, sq_owner_revoke_in(s, kind, id, keep, reason, when, actor, n, err),
+	               err);
 }

@@ -337,7 +337,7 @@ int sq_station_revoke(struct ztm_store *base, int64_t id, int64_t when, struct z
 		ztm_error_set(err, ZTM_E_NOTFOUND, "station %lld not found", (long long)id);
 		goto out;
 	}
-	if (sq_owner_revoke_in(s, "station", id, ZTM_REASON_PRIVILEGE_WITHDRAWN,
+	if (sq_owner_revoke_in(s, "station", id, NULL, ZTM_REASON_PRIVILEGE_WITHDRAWN,
 	                       (int64_t)time(NULL), "system:station-revoke", NULL, err) != 0)
 		goto out;
 	ret = 0;

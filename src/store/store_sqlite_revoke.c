@@ -53,7 +53,7 @@ static const struct sq_query q_each = {
 /* Every live certificate of one owner (index certificates_owner). */
 static const struct sq_query q_owner = {
     SQ_REV_OWNER, "SELECT serial FROM certificates WHERE owner_kind = ?1 AND owner_id = ?2"
-                  " AND state IN ('reserved', 'issued') ORDER BY serial"};
+                  " AND state IN ('reserved', 'issued') AND serial <> ?3 ORDER BY serial"};
 
 static const char *const action_names[] = {"revoke", "hold", "resume"};
 
@@ -222,7 +222,7 @@ int sq_cert_revoke(struct ztm_store *base, const char *serial, enum ztm_reason r
 
 /* The owner's live serials, collected first so the revocation writes do not
  * run under the open SELECT. */
-static int owner_serials(struct sq_store *s, const char *kind, int64_t id,
+static int owner_serials(struct sq_store *s, const char *kind, int64_t id, const char *keep,
                          char (**out)[ZTM_SERIAL_HEX_MAX], size_t *n, struct ztm_error *err)
 {
 	char(*serials)[ZTM_SERIAL_HEX_MAX] = NULL;
@@ -233,7 +233,7 @@ static int owner_serials(struct sq_store *s, const char *kind, int64_t id,
 	*n = 0;
 	if (st == NULL)
 		return -1;
-	rc = sq_bind(st, "ti", kind, id);
+	rc = sq_bind(st, "tit", kind, id, keep != NULL ? keep : "");
 	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (*n == cap) {
 			void *p = realloc(serials, (cap = cap ? 2 * cap : 8) * sizeof(*serials));
@@ -264,8 +264,9 @@ fail:
 	return -1;
 }
 
-int sq_owner_revoke_in(struct sq_store *s, const char *kind, int64_t id, enum ztm_reason reason,
-                       int64_t when, const char *actor, int64_t *n, struct ztm_error *err)
+int sq_owner_revoke_in(struct sq_store *s, const char *kind, int64_t id, const char *keep,
+                       enum ztm_reason reason, int64_t when, const char *actor, int64_t *n,
+                       struct ztm_error *err)
 {
 	char(*serials)[ZTM_SERIAL_HEX_MAX] = NULL;
 	size_t count = 0, i;
@@ -274,7 +275,8 @@ int sq_owner_revoke_in(struct sq_store *s, const char *kind, int64_t id, enum zt
 	if (n != NULL)
 		*n = 0;
 	if (sq_check_text("owner kind", kind, 16, 1, err) != 0 ||
-	    owner_serials(s, kind, id, &serials, &count, err) != 0)
+	    (keep != NULL && sq_check_serial(keep, err) != 0) ||
+	    owner_serials(s, kind, id, keep, &serials, &count, err) != 0)
 		return -1;
 	for (i = 0; i < count; i++) {
 		if (sq_cert_revoke_in(s, serials[i], reason, when, actor, &changed, err) != 0)
@@ -296,7 +298,8 @@ int sq_owner_revoke(struct ztm_store *base, const char *kind, int64_t id, enum z
 
 	if (sq_wbegin(s, &own, err) != 0)
 		return -1;
-	return sq_wend(s, own, sq_owner_revoke_in(s, kind, id, reason, when, actor, n, err), err);
+	return sq_wend(s, own, sq_owner_revoke_in(s, kind, id, NULL, reason, when, actor, n, err),
+	               err);
 }
 
 int sq_cert_resume(struct ztm_store *base, const char *serial, const char *actor,

@@ -51,7 +51,7 @@ static int revoke_device_in(struct sq_store *s, const struct ztm_device_row *d,
 {
 	if (d->state == ZTM_DEVICE_RETIRED)
 		return ztm_error_set(err, ZTM_E_CONFLICT, "device %s is retired", d->serial);
-	if (sq_owner_revoke_in(s, "device", d->id, reason, when, actor, n, err) != 0)
+	if (sq_owner_revoke_in(s, "device", d->id, NULL, reason, when, actor, n, err) != 0)
 		return -1;
 	if (d->state == ZTM_DEVICE_REVOKED)
 		return 0;
