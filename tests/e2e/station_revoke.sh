@@ -36,7 +36,7 @@ enroll_station line-2
 
 FW=$(printf 'firmware 1.0' | sha256sum | cut -c1-64)
 record() { # STATION QUEUE SERIAL
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "dev-$3.key" \
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -addext basicConstraints=critical,CA:FALSE -keyout "dev-$3.key" \
     -subj "/CN=device/serialNumber=$3" -days 3650 -out "dev-$3.crt" 2>/dev/null || fail "openssl req $3"
   "$ZTM" station record --queue "$2" --bootstrap-cert "dev-$3.crt" --serial "$3" --product sensor \
     --order WO-1 --hw-rev A --mac 02:00:5e:10:00:01 --fw-version 1.0 --fw-sha256 "$FW" --test pass \

@@ -1,7 +1,8 @@
 /* test_bootstrap.c - the host-made bootstrap certificate (ztm/bootstrap.h):
  * one row per key type, each held to the record check the server applies
  * (ztm_record_check_cert), to OpenSSL's strict self-signed client
- * verification and to the shape libztmdev writes; then one row per refusal. */
+ * verification and to the shape libztmdev writes; then one row per refusal,
+ * and the shape's CA judgment held to OpenSSL's (X509_check_ca). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -189,12 +190,112 @@ static void test_refusals(void **state)
 	EVP_PKEY_free(k);
 }
 
+/* A self-issued P-256 certificate with the given version and extensions
+ * ("name=value" for X509V3_EXT_conf_nid), DER into out. */
+static size_t self_issued(EVP_PKEY *k, long version, const char *const *exts, uint8_t *out,
+                          size_t cap)
+{
+	X509 *x = X509_new();
+	X509_NAME *n = X509_NAME_new();
+	unsigned char *p = out;
+	size_t i;
+	int len;
+
+	assert_non_null(x);
+	assert_non_null(n);
+	assert_int_equal(X509_set_version(x, version), 1);
+	assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), 7), 1);
+	assert_int_equal(X509_NAME_add_entry_by_NID(n, NID_serialNumber, MBSTRING_ASC,
+	                                            (unsigned char *)"SN-1", -1, -1, 0),
+	                 1);
+	assert_int_equal(X509_set_subject_name(x, n), 1);
+	assert_int_equal(X509_set_issuer_name(x, n), 1);
+	assert_non_null(X509_time_adj_ex(X509_getm_notBefore(x), 0, 0, NULL));
+	assert_non_null(X509_time_adj_ex(X509_getm_notAfter(x), 1, 0, NULL));
+	assert_int_equal(X509_set_pubkey(x, k), 1);
+	for (i = 0; exts != NULL && exts[i] != NULL; i += 2) {
+		X509_EXTENSION *e =
+		    X509V3_EXT_conf_nid(NULL, NULL, OBJ_txt2nid(exts[i]), exts[i + 1]);
+		assert_non_null(e);
+		assert_int_equal(X509_add_ext(x, e, -1), 1);
+		X509_EXTENSION_free(e);
+	}
+	assert_true(X509_sign(x, k, EVP_sha256()) > 0);
+	len = i2d_X509(x, NULL);
+	assert_true(len > 0 && (size_t)len <= cap);
+	assert_int_equal(i2d_X509(x, &p), len);
+	X509_NAME_free(n);
+	X509_free(x);
+	return (size_t)len;
+}
+
+/* The shape refuses exactly what OpenSSL takes for a CA (X509_check_ca !=
+ * 0), which ztmd's handshake refuses: a station must not record a device
+ * that can never register. */
+static void test_ca_like(void **state)
+{
+	static const char *const bc_false[] = {"basicConstraints", "critical,CA:FALSE", NULL};
+	static const char *const bc_true[] = {"basicConstraints", "critical,CA:TRUE", NULL};
+	static const char *const bc_true_ku_ds[] = {"basicConstraints", "CA:TRUE", "keyUsage",
+	                                            "critical,digitalSignature", NULL};
+	static const char *const ku_sign[] = {"keyUsage", "digitalSignature,keyCertSign", NULL};
+	static const char *const ku_ds[] = {"keyUsage", "digitalSignature", NULL};
+	static const char *const eku_only[] = {"extendedKeyUsage", "clientAuth", NULL};
+	static const char *const ns_ca[] = {"nsCertType", "sslCA", NULL};
+	static const char *const ns_client[] = {"nsCertType", "client", NULL};
+	static const struct {
+		const char *what;
+		long version;
+		const char *const *exts;
+		int ca;
+	} rows[] = {
+	    {"v3 CA:FALSE", 2, bc_false, 0},
+	    {"v3 CA:TRUE (openssl req -x509)", 2, bc_true, 1},
+	    {"v3 CA:TRUE but keyUsage without keyCertSign", 2, bc_true_ku_ds, 0},
+	    {"v3 keyUsage keyCertSign, no basicConstraints", 2, ku_sign, 1},
+	    {"v3 keyUsage digitalSignature only", 2, ku_ds, 0},
+	    {"v3 extendedKeyUsage only", 2, eku_only, 0},
+	    {"v3 no extensions", 2, NULL, 0},
+	    {"v1 (a v1 root to OpenSSL)", 0, NULL, 1},
+	    {"v3 Netscape sslCA", 2, ns_ca, 1},
+	    {"v3 Netscape client", 2, ns_client, 0},
+	};
+	struct ztm_error e;
+	EVP_PKEY *k = ztm_key_new(ZTM_KEY_P256, &e);
+	size_t i;
+
+	assert_non_null(k);
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct ztm_bootstrap_shape shape;
+		uint8_t der[1024];
+		const unsigned char *p = der;
+		size_t n = self_issued(k, rows[i].version, rows[i].exts, der, sizeof(der));
+		X509 *x = d2i_X509(NULL, &p, (long)n);
+		int refused;
+
+		assert_non_null(x);
+		if ((X509_check_ca(x) != 0) != rows[i].ca)
+			fail_msg("%s: the table disagrees with OpenSSL (X509_check_ca %d)",
+			         rows[i].what, X509_check_ca(x));
+		memset(&e, 0, sizeof(e));
+		refused = ztm_bootstrap_shape(der, n, &shape, &e) != 0;
+		if (refused != rows[i].ca)
+			fail_msg("%s: shape %s (%s)", rows[i].what,
+			         refused ? "refused" : "accepted", e.msg);
+		if (refused && (e.code != ZTM_E_POLICY || strstr(e.msg, "CA certificate") == NULL))
+			fail_msg("%s: %s: %s", rows[i].what, ztm_err_name(e.code), e.msg);
+		X509_free(x);
+	}
+	EVP_PKEY_free(k);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_key_types),
 	    cmocka_unit_test(test_serials_differ),
 	    cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_ca_like),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
