@@ -483,9 +483,12 @@ int ztm_store_station_set_cert(struct ztm_store *s, int64_t id, const char *seri
  * records the station made at or after it no longer vet. Revoking a revoked
  * station succeeds and keeps the earlier time, so a second revocation can
  * only widen the voided range. The station's current certificate is
- * revoked too (reason privilegeWithdrawn, by "system:station-revoke"; it
- * appears on the station CA's CRL). ZTM_E_NOTFOUND for an unknown id. */
-int ztm_store_station_revoke(struct ztm_store *s, int64_t id, int64_t when, struct ztm_error *err);
+ * revoked too, with `reason` (never certificateHold: ZTM_E_USAGE) by `actor`
+ * (both as ztm_store_owner_revoke; a certificate already revoked keeps its
+ * first reason). They appear on the station CA's CRL. ZTM_E_NOTFOUND for an
+ * unknown id. */
+int ztm_store_station_revoke(struct ztm_store *s, int64_t id, int64_t when, enum ztm_reason reason,
+                             const char *actor, struct ztm_error *err);
 int ztm_store_operator_add(struct ztm_store *s, const char *name, enum ztm_role role, int64_t *id,
                            struct ztm_error *err);
 int ztm_store_operator_get(struct ztm_store *s, int64_t id, struct ztm_operator_row *out,

@@ -125,6 +125,9 @@ size_t admin_prod_routes(struct ztmd_app *app, struct ztmd_route *out, size_t ma
 size_t records_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
 /* Revocation operations (revoke.c) and CRLs (crl_srv.c). */
 size_t revoke_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
+/* A JSON body's "reason": an RFC 5280 name other than certificateHold;
+ * absent -> def (required when def < 0). */
+int revoke_field_reason(json_t *j, int def, enum ztm_reason *out, struct ztm_error *err);
 size_t crl_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
 /* GET /api/v1/device/whoami (device_api.c). */
 size_t device_api_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);

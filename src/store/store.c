@@ -384,9 +384,10 @@ int ztm_store_station_set_cert(struct ztm_store *s, int64_t id, const char *seri
 {
 	DISPATCH(station_set_cert, id, serial, err);
 }
-int ztm_store_station_revoke(struct ztm_store *s, int64_t id, int64_t when, struct ztm_error *err)
+int ztm_store_station_revoke(struct ztm_store *s, int64_t id, int64_t when, enum ztm_reason reason,
+                             const char *actor, struct ztm_error *err)
 {
-	DISPATCH(station_revoke, id, when, err);
+	DISPATCH(station_revoke, id, when, reason, actor, err);
 }
 int ztm_store_operator_add(struct ztm_store *s, const char *name, enum ztm_role role, int64_t *id,
                            struct ztm_error *err)

@@ -85,7 +85,8 @@ struct ztm_store_ops {
 	                    struct ztm_station_row *out, struct ztm_error *err);
 	int (*station_set_cert)(struct ztm_store *s, int64_t id, const char *serial,
 	                        struct ztm_error *err);
-	int (*station_revoke)(struct ztm_store *s, int64_t id, int64_t when, struct ztm_error *err);
+	int (*station_revoke)(struct ztm_store *s, int64_t id, int64_t when, enum ztm_reason reason,
+	                      const char *actor, struct ztm_error *err);
 	int (*operator_add)(struct ztm_store *s, const char *name, enum ztm_role role, int64_t *id,
 	                    struct ztm_error *err);
 	int (*operator_get)(struct ztm_store *s, int64_t id, struct ztm_operator_row *out,

@@ -398,9 +398,12 @@ static void test_factories_stations(void **state)
 	assert_int_equal(st.state, ZTM_STATION_ENROLLED);
 	assert_string_equal(st.cert_serial, "5a01");
 
-	CHECK(ztm_store_station_revoke(f->s, s1, 5000, E), ZTM_OK);
-	CHECK(ztm_store_station_revoke(f->s, s1, 6000, E), ZTM_OK); /* idempotent */
-	CHECK(ztm_store_station_revoke(f->s, 999, 6000, E), ZTM_E_NOTFOUND);
+	CHECK(ztm_store_station_revoke(f->s, s1, 5000, ZTM_REASON_PRIVILEGE_WITHDRAWN, "test", E),
+	      ZTM_OK);
+	CHECK(ztm_store_station_revoke(f->s, s1, 6000, ZTM_REASON_PRIVILEGE_WITHDRAWN, "test", E),
+	      ZTM_OK); /* idempotent */
+	CHECK(ztm_store_station_revoke(f->s, 999, 6000, ZTM_REASON_PRIVILEGE_WITHDRAWN, "test", E),
+	      ZTM_E_NOTFOUND);
 	CHECK(ztm_store_station_get(f->s, s1, &st, E), ZTM_OK);
 	assert_int_equal(st.state, ZTM_STATION_REVOKED);
 	assert_int_equal(st.revoked_at, 5000);
@@ -471,7 +474,9 @@ static void test_station_revoke(void **state)
 
 	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
 		print_message("revoke at %lld\n", (long long)steps[i].when);
-		CHECK(ztm_store_station_revoke(f->s, s1, steps[i].when, E), steps[i].want);
+		CHECK(ztm_store_station_revoke(f->s, s1, steps[i].when,
+		                               ZTM_REASON_PRIVILEGE_WITHDRAWN, "test", E),
+		      steps[i].want);
 		CHECK(ztm_store_station_get(f->s, s1, &st, E), ZTM_OK);
 		assert_int_equal(st.revoked_at, steps[i].revoked_at);
 		assert_int_equal(st.state,
@@ -479,7 +484,8 @@ static void test_station_revoke(void **state)
 		assert_int_equal(cert_state(f->s, "5b02"),
 		                 steps[i].revoked_at ? ZTM_CERT_REVOKED : ZTM_CERT_ISSUED);
 	}
-	CHECK(ztm_store_station_revoke(f->s, 999, 5000, E), ZTM_E_NOTFOUND);
+	CHECK(ztm_store_station_revoke(f->s, 999, 5000, ZTM_REASON_PRIVILEGE_WITHDRAWN, "test", E),
+	      ZTM_E_NOTFOUND);
 
 	/* The revoked certificate still names its owner, as revoked. */
 	CHECK(ztm_store_principal_by_cert(f->s, "station", "5b02", &p, E), ZTM_OK);
@@ -503,7 +509,8 @@ static void test_station_revoke(void **state)
 
 	/* A pending station (no certificate yet) is revoked all the same. */
 	CHECK(ztm_store_station_add(f->s, fac, "line-3", &s2, E), ZTM_OK);
-	CHECK(ztm_store_station_revoke(f->s, s2, 7000, E), ZTM_OK);
+	CHECK(ztm_store_station_revoke(f->s, s2, 7000, ZTM_REASON_PRIVILEGE_WITHDRAWN, "test", E),
+	      ZTM_OK);
 	CHECK(ztm_store_station_get(f->s, s2, &st, E), ZTM_OK);
 	assert_int_equal(st.state, ZTM_STATION_REVOKED);
 	assert_int_equal(st.revoked_at, 7000);
@@ -561,7 +568,8 @@ static void test_operators_principals(void **state)
 	assert_int_equal(p.role, ZTM_ROLE_STATION);
 	assert_int_equal(p.factory_id, fac);
 	assert_int_equal(p.revoked, 0);
-	CHECK(ztm_store_station_revoke(f->s, st, 5000, E), ZTM_OK);
+	CHECK(ztm_store_station_revoke(f->s, st, 5000, ZTM_REASON_PRIVILEGE_WITHDRAWN, "test", E),
+	      ZTM_OK);
 	CHECK(ztm_store_principal_by_cert(f->s, "station", "7a01", &p, E), ZTM_OK);
 	assert_int_equal(p.revoked, 1);
 

@@ -522,7 +522,9 @@ static void test_station_revoke_voids_records(void **state)
 	}
 	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		if (rows[i].since != 0)
-			CHECK(ztm_store_station_revoke(f->s, f->station, rows[i].since, E), ZTM_OK);
+			CHECK(ztm_store_station_revoke(f->s, f->station, rows[i].since,
+			                               ZTM_REASON_PRIVILEGE_WITHDRAWN, "test", E),
+			      ZTM_OK);
 		for (k = 0; k < 3; k++)
 			if (vet_stored(f, spki[k]) != rows[i].want[k])
 				fail_msg("since %lld, record at %lld: want %s, got %s",
