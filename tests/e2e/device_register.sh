@@ -91,6 +91,13 @@ grep -q 'OBJECT *:1.3.6.1.5.5.7.8.4$' san && grep -q 'OBJECT *:1.3.6.1.4.1.99999
   fail "the certificate is not for the device key"
 [ "$(db "SELECT state FROM devices WHERE serial = 'SN-100'")" = provisioned ] || fail "device not provisioned"
 [ "$(registered WO-1)" = 1 ] || fail "registration not counted"
+# The store's row carries the certificate's own validity (EST reserves the
+# serial before it signs, so the row learns it at issue).
+sn=$(openssl x509 -in SN-100.crt -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f')
+nb=$(date -u -d "$(openssl x509 -in SN-100.crt -noout -startdate | cut -d= -f2)" +%s)
+na=$(date -u -d "$(openssl x509 -in SN-100.crt -noout -enddate | cut -d= -f2)" +%s)
+[ "$(db "SELECT not_before || ' ' || not_after FROM certificates WHERE serial = '$sn'")" = "$nb $na" ] ||
+  fail "certificate row validity: $(db "SELECT not_before, not_after FROM certificates WHERE serial = '$sn'") want $nb $na"
 ok "curl + openssl: registered SN-100; subject and hardwareModuleName SAN from the record; provisioned"
 
 # The operational certificate's lifetime: the product's 7300 days, cut at the device CA's end.
