@@ -8,19 +8,13 @@
 #include "ztm/batch.h"
 #include "ztm/bootstrap.h"
 
-/* RFC 5280 §4.1: Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm,
- * signatureValue }; TBSCertificate ::= SEQUENCE { [0] version OPTIONAL,
- * serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo,
- * [1] [2] unique ids OPTIONAL, [3] extensions OPTIONAL }. Framing is read
- * strictly (ztm_der_get: definite minimal lengths, nothing trailing at any
- * level read); extensions are framed, not interpreted. */
 /* The extensions a CA judgment needs, from Extensions contents. -1 if the
- * framing is bad. An extension is Extension ::= SEQUENCE { extnID,
+ * framing is bad or one of them comes twice. An extension is Extension ::= SEQUENCE { extnID,
  * critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING }. */
 struct ca_exts {
 	int has_bc, bc_ca;       /* basicConstraints present; its cA */
 	int has_ku, ku_certsign; /* keyUsage present; keyCertSign (bit 5) set */
-	int ns_ca;               /* nsCertType with any CA bit */
+	int has_ns, ns_ca;       /* nsCertType present; with any CA bit */
 };
 
 static int read_ca_exts(struct ztm_slice exts, struct ca_exts *e)
@@ -44,23 +38,28 @@ static int read_ca_exts(struct ztm_slice exts, struct ca_exts *e)
 		    ztm_cursor_left(&ext) != 0)
 			return -1;
 		ztm_cursor_init(&val, os.p, os.len);
+		/* RFC 5280 §4.2: no extension twice (OpenSSL marks such a
+		 * certificate invalid; which copy counts would be a guess). */
 		if (ZTM_DER_OID_IS(oid, ZTM_OID_BC)) {
 			/* BasicConstraints ::= SEQUENCE { cA BOOLEAN DEFAULT FALSE, ... } */
-			if (ztm_der_get(&val, ZTM_DER_SEQUENCE, &in, NULL) != 0)
+			if (e->has_bc || ztm_der_get(&val, ZTM_DER_SEQUENCE, &in, NULL) != 0)
 				return -1;
 			e->has_bc = 1;
 			e->bc_ca = in.len >= 3 && in.p[0] == ZTM_DER_BOOLEAN && in.p[1] == 1 &&
 			           in.p[2] != 0;
 		} else if (ZTM_DER_OID_IS(oid, ZTM_OID_KU)) {
 			/* KeyUsage BIT STRING: unused-bits octet, then bit 0 = 0x80. */
-			if (ztm_der_get(&val, ZTM_DER_BITSTRING, &in, NULL) != 0 || in.len < 1)
+			if (e->has_ku || ztm_der_get(&val, ZTM_DER_BITSTRING, &in, NULL) != 0 ||
+			    in.len < 1)
 				return -1;
 			e->has_ku = 1;
 			e->ku_certsign = in.len >= 2 && (in.p[1] & 0x04) != 0;
 		} else if (ztm_der_oid_is(oid, ns_cert_type, sizeof(ns_cert_type) - 1)) {
 			/* NetscapeCertType BIT STRING: sslCA, emailCA, objCA = bits 5-7. */
-			if (ztm_der_get(&val, ZTM_DER_BITSTRING, &in, NULL) != 0 || in.len < 1)
+			if (e->has_ns || ztm_der_get(&val, ZTM_DER_BITSTRING, &in, NULL) != 0 ||
+			    in.len < 1)
 				return -1;
+			e->has_ns = 1;
 			e->ns_ca = in.len >= 2 && (in.p[1] & 0x07) != 0;
 		}
 	}
@@ -93,6 +92,13 @@ static int looks_like_ca(int v1, const struct ztm_slice *exts, int *ca)
 	return 0;
 }
 
+/* RFC 5280 §4.1: Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm,
+ * signatureValue }; TBSCertificate ::= SEQUENCE { [0] version OPTIONAL,
+ * serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo,
+ * [1] [2] unique ids OPTIONAL, [3] extensions OPTIONAL }. Framing is read
+ * strictly (ztm_der_get: definite minimal lengths, nothing trailing at any
+ * level read); of the extensions only the three a CA judgment needs are
+ * interpreted (looks_like_ca). */
 int ztm_bootstrap_shape(const uint8_t *der, size_t len, struct ztm_bootstrap_shape *out,
                         struct ztm_error *err)
 {
