@@ -404,7 +404,7 @@ struct ztm_mass_row {
 	enum ztm_mass_selector selector;
 	int64_t target_id;      /* station or work order id */
 	char target[260];       /* "factory/station" or the order name, for people */
-	int64_t from, to;       /* recorded_at window, inclusive */
+	int64_t from, to;       /* window, inclusive: recorded_at or received_at in it */
 	enum ztm_reason reason; /* never certificateHold */
 	char requested_by[128];
 	int64_t requested_at;
