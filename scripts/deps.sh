@@ -6,10 +6,14 @@ set -euo pipefail
 # clang + libclang-rt-14-dev: the sanitizer and libFuzzer builds (the runtime
 # is only a Recommends of clang, and we install without recommends);
 # curl, openssl, sqlite3, xxd: the end-to-end tests use them as independent tools;
-# mosquitto + mosquitto-clients: the real MQTT broker of tests/e2e/mqtt.sh.
+# mosquitto + mosquitto-clients: the real MQTT broker of tests/e2e/mqtt.sh;
+# libp11-kit-dev: pkcs11.h for the pkcs11: key backend (modules are dlopen()ed);
+# softhsm2, opensc (pkcs11-tool), p11-kit + p11-kit-modules (`p11-kit server`
+# and its client module): the HSM tests (tests/e2e/hsm.sh, docs/hsm.md).
 need=(build-essential cmake pkg-config clang libclang-rt-14-dev llvm libssl-dev openssl
       libevent-dev libsqlite3-dev sqlite3 libjansson-dev libcmocka-dev libgfshare-dev
-      curl ca-certificates xxd mosquitto mosquitto-clients)
+      curl ca-certificates xxd mosquitto mosquitto-clients
+      libp11-kit-dev softhsm2 opensc p11-kit p11-kit-modules)
 
 missing=()
 for p in "${need[@]}"; do
