@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -360,6 +361,38 @@ static const struct row rows[] = {
      "unknown claim key 10"},
 };
 
+/* ZTM_FUZZ_SEEDS=DIR: the rows' signatures as fuzz seeds (docs/fuzzing.md):
+ * DIR/fuzz_fw_manifest/<n> (manifests) and DIR/fuzz_fw_cms/<n> (framed: the
+ * root, flags, image length, the signature). */
+static void write_seed(const char *target, size_t n, const struct row *r, const struct tf_buf *sig)
+{
+	const char *dir = getenv("ZTM_FUZZ_SEEDS");
+	char path[512];
+	unsigned char *root = NULL;
+	int root_len;
+	FILE *f;
+
+	if (dir == NULL || (strcmp(target, "fuzz_fw_manifest") == 0 && r->form != 'M'))
+		return;
+	snprintf(path, sizeof(path), "%s/%s/row-%02zu", dir, target, n);
+	f = fopen(path, "wb");
+	if (f == NULL)
+		fail_msg("%s: cannot write (make the directory)", path);
+	if (strcmp(target, "fuzz_fw_cms") == 0) {
+		root_len = i2d_X509(K.root, &root);
+		assert_true(root_len > 0);
+		fputc(root_len >> 8, f);
+		fputc(root_len & 0xff, f);
+		fwrite(root, 1, (size_t)root_len, f);
+		fputc(r->test_device, f);
+		fputc(0, f);
+		fputc(0, f);
+		OPENSSL_free(root);
+	}
+	fwrite(sig->p, 1, sig->len, f);
+	assert_int_equal(fclose(f), 0);
+}
+
 static void make_sig(const struct row *r, struct tf_buf *sig)
 {
 	struct tf_buf claims = {0};
@@ -462,6 +495,8 @@ static void test_verify_table(void **state)
 		const struct row *r = &rows[i];
 		sig.len = 0;
 		make_sig(r, &sig);
+		write_seed("fuzz_fw_manifest", i, r, &sig);
+		write_seed("fuzz_fw_cms", i, r, &sig);
 		memcpy(img, image, IMAGE_LEN);
 		img[IMAGE_LEN] = 0x5a;
 		if (r->flip == 1)
