@@ -642,6 +642,77 @@ static void test_commit_svn(void **state)
 	ztmdev_free(dev);
 }
 
+/* CMS shapes the format forbids, and a manifest whose alg is not its key's,
+ * each refused at begin with its reason. */
+static void test_shapes(void **state)
+{
+	enum { EMBEDDED, TWO_SIGNERS, NO_CLAIMS, NO_ATTRS, DIGEST_MISMATCH, ALG_MISMATCH, N };
+	static const char *want[N] = {
+	    [EMBEDDED] = "not a detached signature",
+	    [TWO_SIGNERS] = "not exactly one SignerInfo",
+	    [NO_CLAIMS] = "id-aa-ztmFirmwareClaims",
+	    [NO_ATTRS] = "no signed attributes",
+	    [DIGEST_MISMATCH] = "does not match the algorithm",
+	    [ALG_MISMATCH] = "alg -8 does not match the signer's key",
+	};
+	struct ztmdev *dev = ztmdev_new("/nonexistent");
+	struct ztmdev_fw_policy pol;
+	struct tf_svn svn = {5, 0, 0};
+	struct tf_buf claims = {0}, sig = {0};
+	struct tf_claims c;
+	ASN1_OBJECT *oid = OBJ_txt2obj(TF_OID_CLAIMS, 1);
+	int k;
+
+	(void)state;
+	good_claims(&c);
+	tf_claims_encode(&c, &claims);
+	policy_of(&pol, 0, &svn);
+	for (k = 0; k < N; k++) {
+		int flags = CMS_BINARY | CMS_PARTIAL | CMS_NOSMIMECAP |
+		            (k == EMBEDDED ? 0 : CMS_DETACHED) | (k == NO_ATTRS ? CMS_NOATTR : 0);
+		BIO *in = BIO_new_mem_buf(image, k == EMBEDDED ? 100 : IMAGE_LEN);
+		CMS_ContentInfo *cms = CMS_sign(NULL, NULL, NULL, NULL, flags);
+		CMS_SignerInfo *si;
+		unsigned char *der = NULL;
+		int n;
+
+		sig.len = 0;
+		if (k == ALG_MISMATCH) {
+			X509 *chain[2] = {K.cert[TF_P256], K.ca};
+			tf_manifest(K.key[TF_P256], chain, 2, -8, &claims, &sig);
+		} else {
+			assert_non_null(cms);
+			si = CMS_add1_signer(cms, K.cert[TF_P256], K.key[TF_P256],
+			                     k == DIGEST_MISMATCH ? EVP_sha384() : EVP_sha256(),
+			                     flags);
+			assert_non_null(si);
+			if (k != NO_CLAIMS && k != NO_ATTRS)
+				assert_int_equal(
+				    CMS_signed_add1_attr_by_OBJ(si, oid, V_ASN1_OCTET_STRING,
+				                                claims.p, (int)claims.len),
+				    1);
+			if (k == TWO_SIGNERS)
+				assert_non_null(CMS_add1_signer(
+				    cms, K.cert[TF_P384], K.key[TF_P384], EVP_sha384(), flags));
+			assert_int_equal(CMS_add1_cert(cms, K.ca), 1);
+			assert_int_equal(CMS_final(cms, in, NULL, flags), 1);
+			n = i2d_CMS_ContentInfo(cms, &der);
+			assert_true(n > 0);
+			tf_put(&sig, der, (size_t)n);
+			OPENSSL_free(der);
+		}
+		CMS_ContentInfo_free(cms);
+		BIO_free(in);
+		assert_null(ztmdev_fw_begin(dev, sig.p, sig.len, &pol));
+		if (strstr(ztmdev_error(dev), want[k]) == NULL)
+			fail_msg("shape %d: \"%s\", want \"%s\"", k, ztmdev_error(dev), want[k]);
+	}
+	ASN1_OBJECT_free(oid);
+	tf_free(&claims);
+	tf_free(&sig);
+	ztmdev_free(dev);
+}
+
 static int setup(void **state)
 {
 	size_t i;
@@ -673,6 +744,7 @@ int main(void)
 	    cmocka_unit_test(test_claims_table),    cmocka_unit_test(test_cbor_heads),
 	    cmocka_unit_test(test_manifest_reader), cmocka_unit_test(test_verify_table),
 	    cmocka_unit_test(test_policy_errors),   cmocka_unit_test(test_commit_svn),
+	    cmocka_unit_test(test_shapes),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
