@@ -5,7 +5,7 @@
  * this is a small cursor reader (STYLE.md 2): every read checks the bytes
  * left, refuses indefinite lengths, non-shortest heads, floats and simple
  * values; map keys are checked in ascending bytewise order by the caller
- * through zd_cbor_key_next. Plain C, no crypto. */
+ * through zd_cbor_key. Plain C, no crypto. */
 #ifndef ZTMDEV_ZD_CBOR_H
 #define ZTMDEV_ZD_CBOR_H
 
