@@ -8,7 +8,7 @@ set -euo pipefail
 # curl, openssl, sqlite3, xxd: the end-to-end tests use them as independent tools;
 # mosquitto + mosquitto-clients: the real MQTT broker of tests/e2e/mqtt.sh.
 need=(build-essential cmake pkg-config clang libclang-rt-14-dev llvm libssl-dev openssl
-      libevent-dev libsqlite3-dev sqlite3 libjansson-dev libcmocka-dev libgfshare-dev
+      libevent-dev libsqlite3-dev sqlite3 libjansson-dev libcbor-dev libcmocka-dev libgfshare-dev
       curl ca-certificates xxd mosquitto mosquitto-clients)
 
 missing=()
