@@ -46,7 +46,8 @@ static const struct sq_query q_release_blobs = {
     SQ_FW_RELEASE_BLOBS, "SELECT cms, manifest, signed_at, origin FROM fw_releases WHERE id = ?1"};
 static const struct sq_query q_release_sign = {
     SQ_FW_RELEASE_SIGN,
-    "UPDATE fw_releases SET signer_id = ?2, approved_by = ?3, approved_at = ?4, signed_at = ?4,"
+    "UPDATE fw_releases SET signer_id = ?2, approved_by = ?3,"
+    " approved_at = CASE WHEN ?3 = '' THEN 0 ELSE ?4 END, signed_at = ?4,"
     " state = 'signed', cms = ?5, manifest = ?6 WHERE id = ?1 AND state = 'pending'"};
 static const struct sq_query q_release_revoke = {
     SQ_FW_RELEASE_REVOKE,
