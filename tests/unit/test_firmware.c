@@ -19,6 +19,7 @@
 #include "x509_fixture.h"
 #include "ztm/firmware.h"
 #include "ztm/issue.h"
+#include "ztm/str.h"
 
 static uint8_t image[4096];
 
@@ -86,8 +87,8 @@ static int teardown(void **state)
 static void claims_of(struct ztm_fw_claims *c)
 {
 	memset(c, 0, sizeof(*c));
-	strcpy(c->product, "p");
-	strcpy(c->version, "1.0");
+	ztm_strlcpy(c->product, "p", sizeof(c->product));
+	ztm_strlcpy(c->version, "1.0", sizeof(c->version));
 	c->security_version = 3;
 	c->size = sizeof(image);
 	EVP_Digest(image, sizeof(image), c->digest, NULL, EVP_sha256(), NULL);
@@ -172,7 +173,7 @@ static void test_claims_refused(void **state)
 	(void)state;
 	ztm_buf_init(&b, 0);
 	claims_of(&c);
-	strcpy(c.version, "1.0 beta");
+	ztm_strlcpy(c.version, "1.0 beta", sizeof(c.version));
 	assert_int_equal(ztm_fw_claims_encode(&c, &b, &e), -1);
 	claims_of(&c);
 	c.size = 0;
