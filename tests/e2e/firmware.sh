@@ -156,3 +156,52 @@ ok "refused: lower security version, duplicate version, test key on production; 
 [ "$(api fay GET '/api/v1/firmware/releases?product=widget&state=revoked')" = 200 ] &&
   grep -q "\"id\":$PID" out || fail "list by state: $(cat out)"
 ok "revoked release: GET shows revoked, listed as such"
+
+# --- the CLI: sign, approve, show, verify, list, revoke, signers ----------------------------
+as() { local who=$1; shift; ZTM_CERT=$T/$who.crt ZTM_KEY=file:$T/$who.key ZTM_KEY_PASS_FILE=$T/$who.pass "$ZTM" "$@"; }
+mkdir -p outdir
+head -c 123457 /dev/urandom >app.bin
+as fay firmware sign --product widget --version 1.1.0-dev --svn 3 --channel test --image app.bin \
+  --out-dir outdir >cli.json 2>err || fail "firmware sign (test): $(cat err)"
+[ -s outdir/app.bin.cms ] && [ -s outdir/widget-1.1.0-dev.ztmfw ] || fail "sign wrote no files: $(ls outdir)"
+"$ZTM" firmware verify --image app.bin --cms outdir/app.bin.cms --root "$ROOT" --product widget \
+  2>err || fail "firmware verify: $(cat err)"
+openssl cms -verify -binary -inform DER -in outdir/app.bin.cms -content app.bin -CAfile "$ROOT" \
+  -purpose any -out /dev/null 2>/dev/null || fail "openssl refuses the CLI's CMS"
+"$ZTM" firmware verify --image app.bin --cms outdir/app.bin.cms --root "$ROOT" --channel production \
+  2>/dev/null && fail "verify accepted a test-channel image as production"
+"$ZTM" firmware verify --image app.bin --cms outdir/app.bin.cms --root "$ROOT" --product gadget \
+  2>/dev/null && fail "verify accepted another product's image"
+head -c 1000 app.bin >short.bin
+"$ZTM" firmware verify --image short.bin --cms outdir/app.bin.cms --root "$ROOT" 2>/dev/null &&
+  fail "verify accepted a truncated image"
+"$ZTM" firmware verify --image app.bin --cms outdir/app.bin.cms --root "$T/ceremony/ca/device.crt" \
+  2>/dev/null && fail "verify accepted a foreign root"
+ok "CLI: test release signed, files written, ztm firmware verify accepts; wrong channel/product/size/root refused"
+
+head -c 54321 /dev/urandom >prod.bin
+as fay firmware sign --product widget --version 1.2.0 --svn 4 --channel production --image prod.bin \
+  --out-dir outdir >cli.json 2>err || fail "firmware sign (production): $(cat err)"
+[ -e outdir/prod.bin.cms ] && fail "production release wrote files before approval"
+CID=$(sed -n 's/^  "id": \([0-9]*\),*$/\1/p' cli.json | head -1)
+as fay firmware approve "$CID" 2>err >/dev/null && fail "the submitter approved through the CLI"
+as ann firmware approve "$CID" --image prod.bin --out-dir outdir >/dev/null 2>err ||
+  fail "firmware approve: $(cat err)"
+"$ZTM" firmware verify --image prod.bin --cms outdir/prod.bin.cms --root "$ROOT" --product widget \
+  --channel production 2>err || fail "verify production: $(cat err)"
+[ -s outdir/widget-1.2.0.ztmfw ] || fail "no manifest after approval"
+as ann firmware show "$CID" >show.json 2>err && grep -q '"state": "signed"' show.json ||
+  fail "firmware show: $(cat err show.json)"
+as aud_none firmware list 2>/dev/null && fail "list without a credential"
+as sam firmware list --product widget --state signed >list.json 2>err || fail "firmware list: $(cat err)"
+grep -q '"version": "1.2.0"' list.json || fail "list: $(cat list.json)"
+as sam firmware revoke "$CID" --reason "bad build" >/dev/null 2>err || fail "firmware revoke: $(cat err)"
+as sam firmware signer list --product widget >signers.json 2>err || fail "signer list: $(cat err)"
+[ "$(grep -c '"channel"' signers.json)" = 2 ] || fail "signer list: $(cat signers.json)"
+TS=$(db "SELECT id FROM fw_signers WHERE channel = 'test' AND retired_at = 0")
+as sam firmware signer retire "$TS" >/dev/null 2>err || fail "signer retire: $(cat err)"
+as fay firmware sign --product widget --version 1.3.0-dev --svn 4 --channel test --image app.bin \
+  >/dev/null 2>err && fail "signed with a retired test signer"
+grep -q "no active test firmware signer" err || fail "retired signer refusal unclear: $(cat err)"
+as sam firmware signer create --product widget --channel test >/dev/null 2>err || fail "new test signer: $(cat err)"
+ok "CLI: production needs approve by another operator; show, list, revoke; signers listed, retired, replaced"
