@@ -205,3 +205,43 @@ as fay firmware sign --product widget --version 1.3.0-dev --svn 4 --channel test
 grep -q "no active test firmware signer" err || fail "retired signer refusal unclear: $(cat err)"
 as sam firmware signer create --product widget --channel test >/dev/null 2>err || fail "new test signer: $(cat err)"
 ok "CLI: production needs approve by another operator; show, list, revoke; signers listed, retired, replaced"
+
+# --- vetting: a registration needs a signed, unrevoked release ------------------------------
+enrolled_station plant-1 line-1
+"$ZTM" order add --name WO-1 --product widget --factory plant-1 --quota 10 \
+  --not-after 2099-12-31T00:00:00Z >/dev/null 2>err || fail "order add: $(cat err)"
+EE=(-addext basicConstraints=critical,CA:FALSE -addext extendedKeyUsage=clientAuth)
+Q=$T/queue
+vet_device() { # SERIAL FW-SHA256: a bootstrap certificate, recorded with that firmware hash
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$1.key" \
+    -subj "/CN=widget-$1/serialNumber=$1" -days 7300 "${EE[@]}" -out "$1.boot" 2>/dev/null
+  "$ZTM" station record --queue "$Q" --bootstrap-cert "$1.boot" --serial "$1" --product widget \
+    --order WO-1 --hw-rev A --mac 02:00:5e:00:00:01 --fw-version x --fw-sha256 "$2" \
+    --test pass 2>err || fail "record $1: $(cat err)"
+}
+register() { # SERIAL: EST simpleenroll with the bootstrap certificate; prints the status
+  openssl req -new -key "$1.key" -subj "/CN=x" -outform DER 2>/dev/null | base64 -w 64 >"$1.csr"
+  curl -s -o "$1.body" -w '%{http_code}' --cacert "$ZTM_CA" --cert "$1.boot" --key "$1.key" \
+    -H 'Content-Type: application/pkcs10' --data-binary "@$1.csr" \
+    "$ZTM_SERVER/.well-known/est/device/simpleenroll"
+}
+SIGNED=$(sha256sum img-test.bin | cut -c1-64)  # release $TID, signed (test channel)
+REVOKED=$(sha256sum img.bin | cut -c1-64)      # release $PID, revoked above
+UNKNOWN=$(printf 'never released' | sha256sum | cut -c1-64)
+vet_device SN-1 "$SIGNED"
+vet_device SN-2 "$REVOKED"
+vet_device SN-3 "$UNKNOWN"
+vet_device SN-4 "$SIGNED"
+"$ZTM" station sync --queue "$Q" --cert line-1.crt --key "file:$T/line-1.key" \
+  --key-pass-file line-1.pass >/dev/null 2>err || fail "sync: $(cat err)"
+[ "$(register SN-1)" = 200 ] || fail "signed release refused at registration: $(cat SN-1.body)"
+[ "$(register SN-2)" = 403 ] && grep -q firmware_not_approved SN-2.body ||
+  fail "revoked release registered: $(cat SN-2.body)"
+[ "$(register SN-3)" = 403 ] && grep -q firmware_not_approved SN-3.body ||
+  fail "unknown firmware registered: $(cat SN-3.body)"
+# Revoking a release stops new registrations with its hash at once.
+[ "$(api sam POST /api/v1/firmware/releases/$TID/revoke '{"reason":"recalled"}')" = 200 ] ||
+  fail "revoke test release: $(cat out)"
+[ "$(register SN-4)" = 403 ] && grep -q firmware_not_approved SN-4.body ||
+  fail "registered after its release was revoked: $(cat SN-4.body)"
+ok "vetting: signed release registers; revoked, unknown, and newly revoked releases refused"
