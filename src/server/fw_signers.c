@@ -378,6 +378,17 @@ static void h_create(struct ztmd_req *r, struct ztmd_app *app, const struct ztmd
 	if (ztm_store_product_get(ztmd_req_store(r), op->product, &prod, &err) != 0)
 		goto fail;
 	op->product_id = prod.id;
+	/* Checked before a key is generated, so a refused request leaves no
+	 * key file behind (the store's unique index still decides a race). */
+	if (ztm_store_fw_signer_active(ztmd_req_store(r), prod.id, op->channel, &op->row, &err) ==
+	    0) {
+		ztm_error_set(
+		    &err, ZTM_E_EXISTS,
+		    "product %s already has an active %s firmware signer (%lld): retire it "
+		    "first",
+		    prod.name, ztm_fw_channel_name(ch), (long long)op->row.id);
+		goto fail;
+	}
 	/* A fresh name each time: a key file is never overwritten, and a
 	 * retired signer's key stays where its row says. */
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {

@@ -54,6 +54,7 @@ TEST_SIGNER=$(jget id)
 [ "$(api sam POST /api/v1/firmware/signers '{"product":"widget","channel":"test"}')" = 409 ] ||
   fail "second active test signer: $(cat out)"
 ls "$T"/srv/firmware/fw-widget-test-*.key >/dev/null || fail "no signer key file"
+[ "$(ls "$T"/srv/firmware/ | wc -l)" = 2 ] || fail "a refused signer request left a key file: $(ls "$T"/srv/firmware)"
 grep -q "ENCRYPTED PRIVATE KEY" "$T"/srv/firmware/fw-widget-production-*.key ||
   fail "signer key not encrypted"
 [ "$(db "SELECT count(*) FROM certificates WHERE ca = 'codesign' AND owner_kind = 'fw-signer'
