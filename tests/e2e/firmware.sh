@@ -193,7 +193,8 @@ as ann firmware approve "$CID" --image prod.bin --out-dir outdir >/dev/null 2>er
 [ -s outdir/widget-1.2.0.ztmfw ] || fail "no manifest after approval"
 as ann firmware show "$CID" >show.json 2>err && grep -q '"state": "signed"' show.json ||
   fail "firmware show: $(cat err show.json)"
-as aud_none firmware list 2>/dev/null && fail "list without a credential"
+[ "$(curl -s -o out -w '%{http_code}' --cacert "$ZTM_CA" "$ZTM_SERVER/api/v1/firmware/releases")" = 401 ] ||
+  fail "anonymous list: $(cat out)"
 as sam firmware list --product widget --state signed >list.json 2>err || fail "firmware list: $(cat err)"
 grep -q '"version": "1.2.0"' list.json || fail "list: $(cat list.json)"
 as sam firmware revoke "$CID" --reason "bad build" >/dev/null 2>err || fail "firmware revoke: $(cat err)"
