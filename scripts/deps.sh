@@ -11,7 +11,7 @@ set -euo pipefail
 # softhsm2, opensc (pkcs11-tool), p11-kit + p11-kit-modules (`p11-kit server`
 # and its client module): the HSM tests (tests/e2e/hsm.sh, docs/hsm.md).
 need=(build-essential cmake pkg-config clang libclang-rt-14-dev llvm libssl-dev openssl
-      libevent-dev libsqlite3-dev sqlite3 libjansson-dev libcmocka-dev libgfshare-dev
+      libevent-dev libsqlite3-dev sqlite3 libjansson-dev libcbor-dev libcmocka-dev libgfshare-dev
       curl ca-certificates xxd mosquitto mosquitto-clients
       libp11-kit-dev softhsm2 opensc p11-kit p11-kit-modules)
 

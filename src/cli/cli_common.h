@@ -54,6 +54,8 @@ int cmd_device(int argc, char **argv);
 /* revoke_cmd.c */
 int cmd_cert(int argc, char **argv);
 int cmd_revocation(int argc, char **argv);
+/* `ztm firmware ...` (firmware_cmd.c). */
+int cmd_firmware(int argc, char **argv);
 /* `ztm demo` (demo.c). */
 int cmd_demo(int argc, char **argv);
 

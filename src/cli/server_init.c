@@ -9,6 +9,7 @@
  * the CA keys. It does not certify them: ztmd issues each responder's short
  * lived certificate from the CA itself and renews it before it expires
  * (src/server/ocsp_responder.c), which a one-time command could not. */
+#include <errno.h>
 #include <limits.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -366,6 +367,15 @@ static int write_config(struct init_opts *o, struct ztm_error *err)
 	               "\n[voucher]\ncert = %s/voucher.crt\nkey = file:%s/voucher.key\n"
 	               "key_pass_file = %s/online.pass\n",
 	               o->odir, o->odir, o->cdir);
+	/* Firmware signer keys (docs/firmware.md): ztmd generates them here,
+	 * encrypted with the online passphrase like the CA keys. */
+	ztm_buf_printf(&c, "\n[firmware]\nkey_dir = %s/firmware\nkey_pass_file = %s/online.pass\n",
+	               o->odir, o->cdir);
+	snprintf(path, sizeof(path), "%s/firmware", o->odir);
+	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+		ztm_buf_free(&c);
+		return ztm_error_set(err, ZTM_E_IO, "%s: %s", path, strerror(errno));
+	}
 	snprintf(path, sizeof(path), "%s/ztmd.conf", o->odir);
 	rc = ztm_file_write(path, c.data, c.len, 0600, 1, err);
 	ztm_buf_free(&c);

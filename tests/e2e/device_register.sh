@@ -28,10 +28,12 @@ enrolled_station plant-1 line-1
   --not-after 2099-12-31T00:00:00Z >/dev/null 2>err || fail "order add WO-2: $(cat err)"
 FW=$(printf 'widget firmware 2.0.1' | sha256sum | cut -c1-64)
 FW_BAD=$(printf 'patched firmware' | sha256sum | cut -c1-64)
-# The firmware release process (a later issue) approves releases; here the
-# approval is one row.
-db "INSERT INTO approved_firmware (product_id, sha256, added_at)
-    SELECT id, '$FW', 0 FROM products WHERE name = 'widget'"
+# The firmware release process (tests/e2e/firmware.sh) signs releases; here
+# the approval is one imported release row (docs/firmware.md "Vetting").
+db "INSERT INTO fw_releases (product_id, version, security_version, size, sha256, channel,
+      origin, submitted_by, submitted_at, signed_at, state)
+    SELECT id, 'imported-1', 0, 0, '$FW', 'production', 'imported', 'system:import', 1, 1,
+      'signed' FROM products WHERE name = 'widget'"
 ok "factory, enrolled station, product widget (P-256 only, approved firmware required), orders"
 
 # A bootstrap certificate is an end-entity certificate (openssl's default

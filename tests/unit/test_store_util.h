@@ -91,12 +91,20 @@ static inline int store_fx_teardown(void **state)
 }
 
 /* The newest schema version (src/store/migrations_sqlite.c). */
-#define SCHEMA_LATEST 6
+#define SCHEMA_LATEST 7
 
 /* SQL taking a database from version N back to N - 1, for tests that
  * migrate an older file (with PRAGMA foreign_keys=OFF before them). Run
- * newest first: UNDO_6 UNDO_5 UNDO_4 UNDO_3 gives version 2. Migration 4's operators
+ * newest first: UNDO_7 UNDO_6 UNDO_5 UNDO_4 UNDO_3 gives version 2. Migration 4's operators
  * rebuild needs no undo: it copies from either shape. */
+#define UNDO_7                                                                                     \
+	"CREATE TABLE approved_firmware (product_id INTEGER NOT NULL REFERENCES products (id),"    \
+	" sha256 TEXT NOT NULL CHECK (length(sha256) = 64 AND sha256 NOT GLOB '*[^0-9a-f]*'),"     \
+	" added_at INTEGER NOT NULL, PRIMARY KEY (product_id, sha256)) WITHOUT ROWID;"             \
+	"INSERT INTO approved_firmware SELECT product_id, sha256, submitted_at FROM fw_releases"   \
+	" WHERE origin = 'imported';"                                                              \
+	"DROP TABLE fw_releases; DROP TABLE fw_signers;"                                           \
+	"DELETE FROM schema_version WHERE version = 7;"
 #define UNDO_6                                                                                     \
 	"DROP TABLE crls; DROP TABLE mass_revocations; DROP INDEX certificates_ca_shard;"          \
 	"DROP INDEX records_station_time; DROP INDEX records_order_time;"                          \
