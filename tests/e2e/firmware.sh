@@ -191,6 +191,32 @@ as ann firmware approve "$CID" --image prod.bin --out-dir outdir >/dev/null 2>er
 "$ZTM" firmware verify --image prod.bin --cms outdir/prod.bin.cms --root "$ROOT" --product widget \
   --channel production 2>err || fail "verify production: $(cat err)"
 [ -s outdir/widget-1.2.0.ztmfw ] || fail "no manifest after approval"
+# The device side (libztmdev through ztm-device) on what ztmd signed: both
+# forms of the production release pass on a production device; the test
+# release, another product, a raised counter and a truncated image do not.
+DEVB=$ZTM_BIN/src/device/ztm-device
+echo 0 >svn0
+fwv() { "$DEVB" fw-verify --root "$ROOT" --product widget --svn-file "${SVNF:-svn0}" "$@"; }
+for sig in outdir/widget-1.2.0.ztmfw outdir/prod.bin.cms; do
+  fwv --image prod.bin --sig "$sig" >fwv.out 2>&1 || fail "ztm-device fw-verify $sig: $(cat fwv.out)"
+done
+fwv --image app.bin --sig outdir/widget-1.1.0-dev.ztmfw >fwv.out 2>&1 &&
+  fail "a production device accepted the test-channel manifest"
+fwv --test-device --image app.bin --sig outdir/widget-1.1.0-dev.ztmfw >fwv.out 2>&1 ||
+  fail "a test device refused the test-channel manifest: $(cat fwv.out)"
+"$DEVB" fw-verify --root "$ROOT" --product gadget --svn-file svn0 --image prod.bin \
+  --sig outdir/widget-1.2.0.ztmfw >fwv.out 2>&1 && fail "fw-verify accepted another product's manifest"
+echo 5 >svn
+SVNF=svn fwv --image prod.bin --sig outdir/widget-1.2.0.ztmfw >fwv.out 2>&1 &&
+  fail "fw-verify accepted security version 4 over counter 5"
+echo 3 >svn
+SVNF=svn fwv --commit --image prod.bin --sig outdir/widget-1.2.0.ztmfw >fwv.out 2>&1 ||
+  fail "fw-verify at counter 3: $(cat fwv.out)"
+[ "$(cat svn)" = 4 ] || fail "--commit did not raise the counter to 4: $(cat svn)"
+head -c 5000 prod.bin >prod-short.bin
+fwv --image prod-short.bin --sig outdir/widget-1.2.0.ztmfw >fwv.out 2>&1 &&
+  fail "fw-verify accepted a truncated image"
+ok "ztm-device fw-verify on ztmd's signatures: manifest and CMS accepted; test channel, product, rollback, truncation refused; --commit raised the counter"
 as ann firmware show "$CID" >show.json 2>err && grep -q '"state": "signed"' show.json ||
   fail "firmware show: $(cat err show.json)"
 [ "$(curl -s -o out -w '%{http_code}' --cacert "$ZTM_CA" "$ZTM_SERVER/api/v1/firmware/releases")" = 401 ] ||
