@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,7 @@ static int usage(void)
 	fprintf(
 	    stderr,
 	    "usage: ztm firmware sign --product P --version V --svn N --channel test|production\n"
-	    "         --image FILE [--out-dir D] [connection]\n"
+	    "         --image FILE [--upload] [--out-dir D] [connection]\n"
 	    "       ztm firmware approve ID [--image FILE] [--out-dir D] [connection]\n"
 	    "       ztm firmware show ID [--image FILE] [--out-dir D] [connection]\n"
 	    "       ztm firmware list [--product P] [--channel C] [--state S] [connection]\n"
@@ -37,7 +38,9 @@ static int usage(void)
 	    "       ztm firmware signer create --product P --channel test|production [connection]\n"
 	    "       ztm firmware signer list [--product P] [connection]\n"
 	    "       ztm firmware signer retire ID [connection]\n"
-	    "  sign sends only the image's SHA-256; a test release is signed at once, a\n"
+	    "  sign sends only the image's SHA-256 (with --upload, the image itself, for\n"
+	    "  ztmd to hash: up to its [server] max_upload_bytes, 16 MiB by default); a\n"
+	    "  test release is signed at once, a\n"
 	    "  production release waits for `approve` by another operator (release-approver).\n"
 	    "  With --out-dir, a signed release is written as IMAGE.cms (the CMS form) and\n"
 	    "  <product>-<version>.ztmfw (the manifest).\n\n" CLI_CONN_USAGE);
@@ -49,6 +52,7 @@ struct fargs {
 	const char *product, *version, *svn, *channel, *image, *out_dir, *state, *reason, *cms,
 	    *root;
 	const char *arg;
+	int upload;
 };
 
 static int parse(int argc, char **argv, struct fargs *a)
@@ -65,6 +69,7 @@ static int parse(int argc, char **argv, struct fargs *a)
 	    {"reason", required_argument, NULL, 'r'},
 	    {"cms", required_argument, NULL, 'm'},
 	    {"root", required_argument, NULL, 'R'},
+	    {"upload", no_argument, NULL, 'U'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -76,6 +81,10 @@ static int parse(int argc, char **argv, struct fargs *a)
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (cli_conn_option(c, &a->conn))
 			continue;
+		if (c == 'U') {
+			a->upload = 1;
+			continue;
+		}
 		switch (c) {
 		case 'p':
 			slot = &a->product;
@@ -240,6 +249,62 @@ out:
 	return rc;
 }
 
+/* Appends s to b percent-encoded for a query value (RFC 3986: all but
+ * the unreserved characters; '+' too, which a query reader takes for a
+ * space). */
+static int query_value(struct ztm_buf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (isalnum(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+			if (ztm_buf_append(b, s, 1) != 0)
+				return -1;
+		} else if (ztm_buf_printf(b, "%%%c%c", hex[ch >> 4], hex[ch & 15]) != 0) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* sign --upload: the image itself goes to ztmd, which hashes it; the
+ * digest it measured must be the one measured here. */
+static json_t *sign_upload(struct fargs *a, const char *hex, struct ztm_error *err)
+{
+	struct ztm_buf path, img;
+	const char *got;
+	json_t *j = NULL;
+
+	ztm_buf_init(&path, 0);
+	ztm_buf_init(&img, 0);
+	if (ztm_buf_printf(&path, "/api/v1/firmware/releases?product=") != 0 ||
+	    query_value(&path, a->product) != 0 || ztm_buf_printf(&path, "&version=") != 0 ||
+	    query_value(&path, a->version) != 0 ||
+	    ztm_buf_printf(&path, "&security_version=%s&channel=", a->svn) != 0 ||
+	    query_value(&path, a->channel) != 0) {
+		ztm_error_set(err, ZTM_E_NOMEM, "request path");
+		goto out;
+	}
+	if (ztm_file_read(a->image, (size_t)256 * 1024 * 1024, &img, err) != 0)
+		goto out;
+	j = cli_post_body(&a->conn, ztm_buf_cstr(&path), "application/octet-stream", img.data,
+	                  img.len, err);
+	got = json_string_value(json_object_get(j, "sha256"));
+	if (j != NULL && (got == NULL || strcmp(got, hex) != 0)) {
+		ztm_error_set(
+		    err, ZTM_E_CRYPTO,
+		    "ztmd hashed the upload to %s, this machine to %s: not the same image",
+		    got != NULL ? got : "?", hex);
+		json_decref(j);
+		j = NULL;
+	}
+out:
+	ztm_buf_free(&path);
+	ztm_buf_free(&img);
+	return j;
+}
+
 static int do_sign(struct fargs *a)
 {
 	struct ztm_error err;
@@ -259,10 +324,14 @@ static int do_sign(struct fargs *a)
 	    hash_file(a->image, md, &size, &err) != 0)
 		return cli_fail("firmware sign", &err);
 	ztm_hex(md, 32, hex);
-	body = json_pack("{ss ss sI sI ss ss}", "product", a->product, "version", a->version,
-	                 "security_version", (json_int_t)svn, "size", (json_int_t)size, "sha256",
-	                 hex, "channel", a->channel);
-	j = cli_post_json(&a->conn, "/api/v1/firmware/releases", body, &err);
+	if (a->upload) {
+		j = sign_upload(a, hex, &err);
+	} else {
+		body = json_pack("{ss ss sI sI ss ss}", "product", a->product, "version",
+		                 a->version, "security_version", (json_int_t)svn, "size",
+		                 (json_int_t)size, "sha256", hex, "channel", a->channel);
+		j = cli_post_json(&a->conn, "/api/v1/firmware/releases", body, &err);
+	}
 	if (j == NULL)
 		return cli_fail("firmware sign", &err);
 	fprintf(stderr, ch == ZTM_FW_TEST
@@ -538,7 +607,7 @@ int cmd_firmware(int argc, char **argv)
 	op = argv[1];
 	if (strcmp(op, "signer") == 0)
 		return do_signer(argc - 1, argv + 1);
-	if (parse(argc - 1, argv + 1, &a) != 0)
+	if (parse(argc - 1, argv + 1, &a) != 0 || (a.upload && strcmp(op, "sign") != 0))
 		return usage();
 	if (strcmp(op, "sign") == 0)
 		return do_sign(&a);

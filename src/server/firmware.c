@@ -7,6 +7,7 @@
  * committed (DESIGN I1). Releases can be revoked; vetting then refuses
  * their hash. Every act is audited; every refusal by app_refuse. */
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -260,6 +261,28 @@ static void get_release(struct ztmd_req *r, int64_t id, const char *what)
 
 /* --- handlers ------------------------------------------------------------- */
 
+/* The release request: a JSON body with the image's size and SHA-256, or
+ * (Content-Type application/octet-stream) the image itself, which is
+ * hashed here, with the other fields in the query (docs/api.md). */
+static int upload_request(struct ztmd_req *r, struct ztm_slice body, struct fw_release_req *req,
+                          struct ztm_error *err)
+{
+	const char *ct = ztmd_req_header(r, "Content-Type");
+	uint8_t md[32];
+	char hex[65];
+
+	if (ct == NULL || strncmp(ct, "application/octet-stream", 24) != 0)
+		return fw_release_parse(body.p, body.len, req, err);
+	if (body.len == 0)
+		return ztm_error_set(err, ZTM_E_USAGE, "upload: the image is empty");
+	if (EVP_Digest(body.p, body.len, md, NULL, EVP_sha256(), NULL) != 1)
+		return ztm_error_ossl(err, ZTM_E_CRYPTO, "hashing the uploaded image");
+	ztm_hex(md, sizeof(md), hex);
+	return fw_release_upload(ztmd_req_query(r, "product"), ztmd_req_query(r, "version"),
+	                         ztmd_req_query(r, "security_version"),
+	                         ztmd_req_query(r, "channel"), (uint64_t)body.len, hex, req, err);
+}
+
 /* POST /api/v1/firmware/releases (submit) and GET (list). */
 static void h_releases(struct ztmd_req *r, void *arg)
 {
@@ -281,7 +304,7 @@ static void h_releases(struct ztmd_req *r, void *arg)
 		goto fail;
 	}
 	body = ztmd_req_body(r);
-	if (fw_release_parse(body.p, body.len, &op->req, &err) != 0)
+	if (upload_request(r, body, &op->req, &err) != 0)
 		goto fail;
 	ztmd_req_defer(r, job_fw, op, done_fw);
 	return;
@@ -363,7 +386,8 @@ notfound:
 size_t firmware_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max)
 {
 	const struct ztmd_route routes[] = {
-	    {ZTMD_GET | ZTMD_POST, "/api/v1/firmware/releases", 0, h_releases, app},
+	    {ZTMD_GET | ZTMD_POST, "/api/v1/firmware/releases", ZTMD_ROUTE_UPLOAD_BODY, h_releases,
+	     app},
 	    {ZTMD_GET | ZTMD_POST, "/api/v1/firmware/releases/", ZTMD_ROUTE_PREFIX, h_release_path,
 	     app},
 	};

@@ -27,5 +27,12 @@ struct fw_release_req {
  * ZTM_E_TOOBIG naming the field. */
 int fw_release_parse(const uint8_t *body, size_t len, struct fw_release_req *out,
                      struct ztm_error *err);
+/* The same request for an uploaded image (docs/api.md "Uploading the
+ * image"): the query's product, version, security_version (decimal text)
+ * and channel (each may be NULL: refused as missing), with the size and
+ * SHA-256 (lower-case hex) the server measured. Same rules, same errors. */
+int fw_release_upload(const char *product, const char *version, const char *svn,
+                      const char *channel, uint64_t size, const char *sha256,
+                      struct fw_release_req *out, struct ztm_error *err);
 
 #endif

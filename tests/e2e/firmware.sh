@@ -180,6 +180,35 @@ head -c 1000 app.bin >short.bin
   2>/dev/null && fail "verify accepted a foreign root"
 ok "CLI: test release signed, files written, ztm firmware verify accepts; wrong channel/product/size/root refused"
 
+# --- the image itself, uploaded for ztmd to hash ------------------------------------------
+up() { # QUERY FILE: POST the file as application/octet-stream; prints the status
+  curl -s -o out -w '%{http_code}' --cacert "$ZTM_CA" --cert fay.crt --key fay.plain.key \
+    -H 'Content-Type: application/octet-stream' --data-binary "@$2" \
+    "$ZTM_SERVER/api/v1/firmware/releases?$1"
+}
+head -c 2345678 /dev/urandom >up.bin
+as fay firmware sign --product widget --version 1.1.1+up --svn 3 --channel test --image up.bin \
+  --upload --out-dir outdir >cli.json 2>err || fail "firmware sign --upload: $(cat err)"
+grep -q "\"sha256\": \"$(sha256sum up.bin | cut -c1-64)\"" cli.json &&
+  grep -q '"size": 2345678' cli.json && grep -q '"version": "1.1.1+up"' cli.json ||
+  fail "upload: ztmd's size/digest/version: $(cat cli.json)"
+openssl cms -verify -binary -inform DER -in outdir/up.bin.cms -content up.bin -CAfile "$ROOT" \
+  -purpose any -out /dev/null 2>/dev/null || fail "openssl refuses the uploaded release's CMS"
+N0=$(db "SELECT count(*) FROM fw_releases")
+: >empty.bin
+head -c $((16 * 1024 * 1024 + 1)) /dev/zero >big.bin
+for c in "400 product=widget&version=9.0&security_version=x1&channel=test up.bin" \
+  "400 product=widget&version=9.0&security_version=-1&channel=test up.bin" \
+  "400 version=9.0&security_version=3&channel=test up.bin" \
+  "400 product=widget&version=9.0&security_version=3&channel=beta up.bin" \
+  "400 product=widget&version=9.0&security_version=3&channel=test empty.bin" \
+  "413 product=widget&version=9.0&security_version=3&channel=test big.bin"; do
+  set -- $c
+  [ "$(up "$2" "$3")" = "$1" ] || fail "upload ?$2 $3: want $1: $(cat out)"
+done
+[ "$(db "SELECT count(*) FROM fw_releases")" = "$N0" ] || fail "a refused upload stored a release"
+ok "upload: ztmd hashes the image (2.3 MB), signs the same release; bad query, empty and over-cap (413) uploads refused, nothing stored"
+
 head -c 54321 /dev/urandom >prod.bin
 as fay firmware sign --product widget --version 1.2.0 --svn 4 --channel production --image prod.bin \
   --out-dir outdir >cli.json 2>err || fail "firmware sign (production): $(cat err)"
