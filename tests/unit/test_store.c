@@ -74,6 +74,7 @@ static void test_open_file_and_pragmas(void **state)
 	struct stat sb;
 	int v = 0;
 
+	SQLITE_ONLY();
 	/* created 0600 whatever the umask */
 	assert_int_equal(stat(f->t.db, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
@@ -208,7 +209,7 @@ static void test_cert_calls(void **state)
 	/* the schema itself refuses deleting a certificate or changing issued bytes */
 	assert_int_not_equal(raw_exec(&f->t, "DELETE FROM certificates"), SQLITE_OK);
 	assert_int_not_equal(
-	    raw_exec(&f->t, "UPDATE certificates SET der = x'00' WHERE serial = '" SERIAL_A "'"),
+	    raw_exec(&f->t, "UPDATE certificates SET der = substr(der, 1, 1) WHERE serial = '" SERIAL_A "'"),
 	    SQLITE_OK);
 	ztm_cert_row_free(&row);
 	ztm_cert_row_free(&got);

@@ -361,6 +361,8 @@ static void test_migration_backfills(void **state)
 	struct ztm_cert_status_row st;
 	int v = 0;
 
+	SQLITE_ONLY();
+
 	put(f->s, "7f10", 0, 0);
 	put(f->s, "7f11", 0, 0);
 	ztm_store_close(f->s);
