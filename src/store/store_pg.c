@@ -228,7 +228,8 @@ static int run(struct pq_stmt *st)
 			char keep[sizeof(s->errmsg)], state[sizeof(s->sqlstate)];
 			memcpy(keep, s->errmsg, sizeof(keep));
 			memcpy(state, s->sqlstate, sizeof(state));
-			(void)simple(s, "ROLLBACK TO SAVEPOINT ztm_stmt; RELEASE SAVEPOINT ztm_stmt");
+			(void)simple(s,
+			             "ROLLBACK TO SAVEPOINT ztm_stmt; RELEASE SAVEPOINT ztm_stmt");
 			memcpy(s->errmsg, keep, sizeof(keep));
 			memcpy(s->sqlstate, state, sizeof(state));
 		}
@@ -263,8 +264,8 @@ int pq_step(struct pq_stmt *st)
 
 static const char *cell(struct pq_stmt *st, int col)
 {
-	if (st->res == NULL || st->row < 0 || st->row >= st->ntuples ||
-	    col >= PQnfields(st->res) || PQgetisnull(st->res, st->row, col))
+	if (st->res == NULL || st->row < 0 || st->row >= st->ntuples || col >= PQnfields(st->res) ||
+	    PQgetisnull(st->res, st->row, col))
 		return NULL;
 	return PQgetvalue(st->res, st->row, col);
 }
@@ -664,92 +665,47 @@ static int pq_schema_version_op(struct ztm_store *base, int *out, struct ztm_err
 #define PQ_OPS_BODY                                                                                \
 	.close = pq_close, .schema_version = pq_schema_version_op, .begin = pq_begin,              \
 	.nosync_next = pq_nosync_next, .commit = pq_commit, .rollback = pq_rollback,               \
-	.savepoint = pq_savepoint, .release = pq_release, .rollback_to = pq_rollback_to, PQ_OPS_CALLS
+	.savepoint = pq_savepoint, .release = pq_release, .rollback_to = pq_rollback_to,           \
+	PQ_OPS_CALLS
 
-#define PQ_OPS_CALLS \
-	.cert_reserve = pq_cert_reserve, \
-	.cert_issue = pq_cert_issue, \
-	.cert_get = pq_cert_get, \
-	.cert_by_idem = pq_cert_by_idem, \
-	.cert_recover = pq_cert_recover, \
-	.cert_abandon = pq_cert_abandon, \
-	.cert_count = pq_cert_count, \
-	.cert_each = pq_cert_each, \
-	.cert_revoke = pq_cert_revoke, \
-	.owner_revoke = pq_owner_revoke, \
-	.cert_resume = pq_cert_resume, \
-	.cert_status = pq_cert_status, \
-	.revocation_seq = pq_revocation_seq, \
-	.revocation_changes = pq_revocation_changes, \
-	.revocations_each = pq_revocations_each, \
-	.device_revoke = pq_device_revoke, \
-	.device_suspend = pq_device_suspend, \
-	.device_resume = pq_device_resume, \
-	.mass_request = pq_mass_request, \
-	.mass_get = pq_mass_get, \
-	.mass_decide = pq_mass_decide, \
-	.crl_shards = pq_crl_shards, \
-	.crl_get = pq_crl_get, \
-	.crl_claim = pq_crl_claim, \
-	.crl_put = pq_crl_put, \
-	.factory_add = pq_factory_add, \
-	.factory_get = pq_factory_get, \
-	.station_add = pq_station_add, \
-	.station_get = pq_station_get, \
-	.station_find = pq_station_find, \
-	.station_set_cert = pq_station_set_cert, \
-	.station_revoke = pq_station_revoke, \
-	.operator_add = pq_operator_add, \
-	.operator_get = pq_operator_get, \
-	.operator_set_cert = pq_operator_set_cert, \
-	.principal_by_cert = pq_principal_by_cert, \
-	.code_add = pq_code_add, \
-	.code_claim = pq_code_claim, \
-	.code_bind = pq_code_bind, \
-	.audit = pq_audit, \
-	.audit_count = pq_audit_count, \
-	.product_add = pq_product_add, \
-	.product_get = pq_product_get, \
-	.order_add = pq_order_add, \
-	.order_get = pq_order_get, \
-	.order_get_id = pq_order_get_id, \
-	.order_close = pq_order_close, \
-	.order_take_record_slots = pq_order_take_record_slots, \
-	.order_take_registration = pq_order_take_registration, \
-	.batch_add = pq_batch_add, \
-	.record_add = pq_record_add, \
-	.record_by_spki = pq_record_by_spki, \
-	.device_add = pq_device_add, \
-	.device_get = pq_device_get, \
-	.device_by_cert = pq_device_by_cert, \
-	.device_count = pq_device_count, \
-	.device_set_state = pq_device_set_state, \
-	.firmware_approve = pq_firmware_approve, \
-	.firmware_approved = pq_firmware_approved, \
-	.alert = pq_alert, \
-	.alert_count = pq_alert_count, \
-	.owner_add = pq_owner_add, \
-	.owner_get = pq_owner_get, \
-	.owner_get_id = pq_owner_get_id, \
-	.owner_each = pq_owner_each, \
-	.owner_operator_add = pq_owner_operator_add, \
-	.device_set_owner = pq_device_set_owner, \
-	.device_each = pq_device_each, \
-	.voucher_add = pq_voucher_add, \
-	.voucher_count = pq_voucher_count, \
-	.product_set_policy = pq_product_set_policy, \
-	.product_get_id = pq_product_get_id, \
-	.device_replace = pq_device_replace, \
+#define PQ_OPS_CALLS                                                                               \
+	.cert_reserve = pq_cert_reserve, .cert_issue = pq_cert_issue, .cert_get = pq_cert_get,     \
+	.cert_by_idem = pq_cert_by_idem, .cert_recover = pq_cert_recover,                          \
+	.cert_abandon = pq_cert_abandon, .cert_count = pq_cert_count, .cert_each = pq_cert_each,   \
+	.cert_revoke = pq_cert_revoke, .owner_revoke = pq_owner_revoke,                            \
+	.cert_resume = pq_cert_resume, .cert_status = pq_cert_status,                              \
+	.revocation_seq = pq_revocation_seq, .revocation_changes = pq_revocation_changes,          \
+	.revocations_each = pq_revocations_each, .device_revoke = pq_device_revoke,                \
+	.device_suspend = pq_device_suspend, .device_resume = pq_device_resume,                    \
+	.mass_request = pq_mass_request, .mass_get = pq_mass_get, .mass_decide = pq_mass_decide,   \
+	.crl_shards = pq_crl_shards, .crl_get = pq_crl_get, .crl_claim = pq_crl_claim,             \
+	.crl_put = pq_crl_put, .factory_add = pq_factory_add, .factory_get = pq_factory_get,       \
+	.station_add = pq_station_add, .station_get = pq_station_get,                              \
+	.station_find = pq_station_find, .station_set_cert = pq_station_set_cert,                  \
+	.station_revoke = pq_station_revoke, .operator_add = pq_operator_add,                      \
+	.operator_get = pq_operator_get, .operator_set_cert = pq_operator_set_cert,                \
+	.principal_by_cert = pq_principal_by_cert, .code_add = pq_code_add,                        \
+	.code_claim = pq_code_claim, .code_bind = pq_code_bind, .audit = pq_audit,                 \
+	.audit_count = pq_audit_count, .product_add = pq_product_add,                              \
+	.product_get = pq_product_get, .order_add = pq_order_add, .order_get = pq_order_get,       \
+	.order_get_id = pq_order_get_id, .order_close = pq_order_close,                            \
+	.order_take_record_slots = pq_order_take_record_slots,                                     \
+	.order_take_registration = pq_order_take_registration, .batch_add = pq_batch_add,          \
+	.record_add = pq_record_add, .record_by_spki = pq_record_by_spki,                          \
+	.device_add = pq_device_add, .device_get = pq_device_get,                                  \
+	.device_by_cert = pq_device_by_cert, .device_count = pq_device_count,                      \
+	.device_set_state = pq_device_set_state, .firmware_approve = pq_firmware_approve,          \
+	.firmware_approved = pq_firmware_approved, .alert = pq_alert,                              \
+	.alert_count = pq_alert_count, .owner_add = pq_owner_add, .owner_get = pq_owner_get,       \
+	.owner_get_id = pq_owner_get_id, .owner_each = pq_owner_each,                              \
+	.owner_operator_add = pq_owner_operator_add, .device_set_owner = pq_device_set_owner,      \
+	.device_each = pq_device_each, .voucher_add = pq_voucher_add,                              \
+	.voucher_count = pq_voucher_count, .product_set_policy = pq_product_set_policy,            \
+	.product_get_id = pq_product_get_id, .device_replace = pq_device_replace,                  \
 	.owner_revoke_except = pq_owner_revoke_except,
 
 const struct ztm_store_ops ztm_store_pg_ops = {
-    .scheme = "postgresql",
-    .open = pq_open_postgresql,
-    PQ_OPS_BODY
-};
+    .scheme = "postgresql", .open = pq_open_postgresql, PQ_OPS_BODY};
 
 const struct ztm_store_ops ztm_store_postgres_ops = {
-    .scheme = "postgres",
-    .open = pq_open_postgres,
-    PQ_OPS_BODY
-};
+    .scheme = "postgres", .open = pq_open_postgres, PQ_OPS_BODY};

@@ -116,8 +116,9 @@ enum pq_slot {
 };
 
 /* Query flags. */
-#define PQ_RET_ID 1 /* an INSERT ... RETURNING id: pq_step keeps the id
-                       (pq_last_id) and reports PQ_DONE, like an INSERT */
+#define PQ_RET_ID                                                                                  \
+	1 /* an INSERT ... RETURNING id: pq_step keeps the id                                      \
+	     (pq_last_id) and reports PQ_DONE, like an INSERT */
 
 /* A statement and its cache slot; defined next to the code that uses it. */
 struct pq_query {
@@ -132,12 +133,12 @@ enum {
 	PQ_OK = 0,
 	PQ_ROW = 100,
 	PQ_DONE = 101,
-	PQ_E_ERROR = 1,  /* anything else: connection, syntax, I/O */
-	PQ_E_UNIQUE,     /* 23505 */
-	PQ_E_FK,         /* 23503 */
-	PQ_E_CHECK,      /* 23514, 23502 (NOT NULL), 22xxx (bad value) */
-	PQ_E_TRIGGER,    /* P0001: a refusal raised by a schema trigger */
-	PQ_E_MISUSE      /* a binding this layer cannot take */
+	PQ_E_ERROR = 1, /* anything else: connection, syntax, I/O */
+	PQ_E_UNIQUE,    /* 23505 */
+	PQ_E_FK,        /* 23503 */
+	PQ_E_CHECK,     /* 23514, 23502 (NOT NULL), 22xxx (bad value) */
+	PQ_E_TRIGGER,   /* P0001: a refusal raised by a schema trigger */
+	PQ_E_MISUSE     /* a binding this layer cannot take */
 };
 #define PQ_NULL 5 /* pq_col_type of an SQL NULL; anything else is 1 */
 
@@ -382,7 +383,6 @@ int pq_alert(struct ztm_store *s, const char *kind, const char *serial, const ch
              struct ztm_error *err);
 int pq_alert_count(struct ztm_store *s, const char *kind, int64_t *n, struct ztm_error *err);
 
-
 /* store_pg_owner.c */
 int pq_owner_add(struct ztm_store *s, const char *name, const uint8_t *der, size_t len, int64_t *id,
                  struct ztm_error *err);
@@ -403,6 +403,5 @@ int pq_voucher_add(struct ztm_store *s, int64_t device_id, int64_t owner_id, int
                    int64_t expires_on, const char *sha256, const char *actor,
                    struct ztm_error *err);
 int pq_voucher_count(struct ztm_store *s, int64_t device_id, int64_t *n, struct ztm_error *err);
-
 
 #endif

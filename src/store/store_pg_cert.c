@@ -24,21 +24,27 @@ static const struct pq_query q_insert = {
      * than crl_shard_size certificates (docs/revocation.md). */
     "  CASE WHEN $12 > 0 THEN (SELECT coalesce(max(rowid), 0) FROM certificates) / $12"
     "  ELSE 0 END)"
-    " RETURNING crl_shard", 0};
+    " RETURNING crl_shard",
+    0};
 static const struct pq_query q_issue = {
-    PQ_CERT_ISSUE, "UPDATE certificates SET state = 'issued', der = $2, issued_at = $3,"
-                   " not_before = coalesce($4, not_before), not_after = coalesce($5, not_after)"
-                   " WHERE serial = $1 AND state = 'reserved'", 0};
+    PQ_CERT_ISSUE,
+    "UPDATE certificates SET state = 'issued', der = $2, issued_at = $3,"
+    " not_before = coalesce($4, not_before), not_after = coalesce($5, not_after)"
+    " WHERE serial = $1 AND state = 'reserved'",
+    0};
 static const struct pq_query q_state = {PQ_CERT_STATE,
                                         "SELECT state FROM certificates WHERE serial = $1", 0};
-static const struct pq_query q_get = {PQ_CERT_GET, "SELECT " CERT_COLUMNS
-                                                   " FROM certificates WHERE serial = $1", 0};
-static const struct pq_query q_by_idem = {
-    PQ_CERT_BY_IDEM, "SELECT " CERT_COLUMNS " FROM certificates WHERE idem_key = $1"
-                     " AND idem_key <> '' AND state <> 'abandoned'", 0};
+static const struct pq_query q_get = {
+    PQ_CERT_GET, "SELECT " CERT_COLUMNS " FROM certificates WHERE serial = $1", 0};
+static const struct pq_query q_by_idem = {PQ_CERT_BY_IDEM,
+                                          "SELECT " CERT_COLUMNS
+                                          " FROM certificates WHERE idem_key = $1"
+                                          " AND idem_key <> '' AND state <> 'abandoned'",
+                                          0};
 static const struct pq_query q_recover = {PQ_CERT_RECOVER,
                                           "UPDATE certificates SET state = 'abandoned'"
-                                          " WHERE state = 'reserved' AND created_at < $1", 0};
+                                          " WHERE state = 'reserved' AND created_at < $1",
+                                          0};
 static const struct pq_query q_abandon = {
     PQ_CERT_ABANDON,
     "UPDATE certificates SET state = 'abandoned' WHERE serial = $1 AND state = 'reserved'", 0};
@@ -189,8 +195,7 @@ int pq_cert_issue(struct ztm_store *base, const char *serial, const uint8_t *der
 		goto out;
 	rc = pq_bind(st, "tbi", serial, der, len, (int64_t)time(NULL));
 	if (rc == PQ_OK && dated) /* else $4 and $5 stay NULL */
-		rc = pq_bind_int64(st, 4, nb) == PQ_OK ? pq_bind_int64(st, 5, na)
-		                                                : PQ_E_ERROR;
+		rc = pq_bind_int64(st, 4, nb) == PQ_OK ? pq_bind_int64(st, 5, na) : PQ_E_ERROR;
 	if (rc == PQ_OK)
 		rc = pq_step(st);
 	if (rc != PQ_DONE) {

@@ -14,27 +14,38 @@
 #define AUDIT_DETAIL_MAX 4096
 
 static const struct pq_query q_code_subject = {
-    PQ_CODE_SUBJECT, "SELECT CASE $1 WHEN 'station'"
-                     " THEN EXISTS (SELECT 1 FROM stations WHERE id = $2)"
-                     " ELSE EXISTS (SELECT 1 FROM operators WHERE id = $2) END", 0};
+    PQ_CODE_SUBJECT,
+    "SELECT CASE $1 WHEN 'station'"
+    " THEN EXISTS (SELECT 1 FROM stations WHERE id = $2)"
+    " ELSE EXISTS (SELECT 1 FROM operators WHERE id = $2) END",
+    0};
 static const struct pq_query q_code_add = {
-    PQ_CODE_ADD, "INSERT INTO enroll_codes (hash, kind, subject_id, created_at, expires_at)"
-                 " VALUES ($1, $2, $3, $4, $5)", 0};
+    PQ_CODE_ADD,
+    "INSERT INTO enroll_codes (hash, kind, subject_id, created_at, expires_at)"
+    " VALUES ($1, $2, $3, $4, $5)",
+    0};
 /* The claim itself: one conditional UPDATE. Two processes claiming the same
  * code serialize on the write lock; the second finds used_at set and
  * changes nothing. */
-static const struct pq_query q_code_claim = {
-    PQ_CODE_CLAIM, "UPDATE enroll_codes SET used_at = $3, used_spki = $2"
-                   " WHERE hash = $1 AND used_at = 0 AND expires_at > $3", 0};
+static const struct pq_query q_code_claim = {PQ_CODE_CLAIM,
+                                             "UPDATE enroll_codes SET used_at = $3, used_spki = $2"
+                                             " WHERE hash = $1 AND used_at = 0 AND expires_at > $3",
+                                             0};
 static const struct pq_query q_code_get = {
-    PQ_CODE_GET, "SELECT kind, subject_id, expires_at, used_at, used_spki, cert_serial"
-                 " FROM enroll_codes WHERE hash = $1", 0};
+    PQ_CODE_GET,
+    "SELECT kind, subject_id, expires_at, used_at, used_spki, cert_serial"
+    " FROM enroll_codes WHERE hash = $1",
+    0};
 static const struct pq_query q_code_bind = {
-    PQ_CODE_BIND, "UPDATE enroll_codes SET cert_serial = $2 WHERE hash = $1"
-                  " AND used_at <> 0 AND (cert_serial = '' OR cert_serial = $2)", 0};
+    PQ_CODE_BIND,
+    "UPDATE enroll_codes SET cert_serial = $2 WHERE hash = $1"
+    " AND used_at <> 0 AND (cert_serial = '' OR cert_serial = $2)",
+    0};
 static const struct pq_query q_audit_add = {
-    PQ_AUDIT_ADD, "INSERT INTO audit (ts, actor, action, object, outcome, detail)"
-                  " VALUES ($1, $2, $3, $4, $5, $6)", 0};
+    PQ_AUDIT_ADD,
+    "INSERT INTO audit (ts, actor, action, object, outcome, detail)"
+    " VALUES ($1, $2, $3, $4, $5, $6)",
+    0};
 static const struct pq_query q_audit_count = {PQ_AUDIT_COUNT, "SELECT count(*) FROM audit", 0};
 
 static const char *kind_name(enum ztm_code_kind kind)

@@ -11,21 +11,26 @@
 
 /* The next shard of a CA after $2: one index seek (certificates_ca_shard). */
 static const struct pq_query q_next = {
-    PQ_CRL_SHARD_NEXT, "SELECT min(crl_shard) FROM certificates WHERE ca = $1 AND crl_shard > $2", 0};
+    PQ_CRL_SHARD_NEXT, "SELECT min(crl_shard) FROM certificates WHERE ca = $1 AND crl_shard > $2",
+    0};
 static const struct pq_query q_get = {
-    PQ_CRL_GET, "SELECT number, built_seq, this_update, next_update, CASE WHEN $3 THEN der END"
-                " FROM crls WHERE ca = $1 AND shard = $2", 0};
-static const struct pq_query q_ensure = {PQ_CRL_ENSURE,
-                                         "INSERT INTO crls (ca, shard) VALUES ($1, $2) ON CONFLICT DO NOTHING", 0};
+    PQ_CRL_GET,
+    "SELECT number, built_seq, this_update, next_update, CASE WHEN $3 THEN der END"
+    " FROM crls WHERE ca = $1 AND shard = $2",
+    0};
+static const struct pq_query q_ensure = {
+    PQ_CRL_ENSURE, "INSERT INTO crls (ca, shard) VALUES ($1, $2) ON CONFLICT DO NOTHING", 0};
 /* Due: never built, a change for this shard since it was built, or its
  * refresh time reached. Claimable: no live claim of someone else. */
 static const struct pq_query q_due = {
-    PQ_CRL_DUE, "SELECT number, (number = 0 OR next_update - $3 <= $4"
-                "  OR EXISTS (SELECT 1 FROM revocation_log l WHERE l.seq > c.built_seq"
-                "   AND l.ca = c.ca AND l.crl_shard = c.shard)),"
-                " (claimed_until < $4 OR claimed_by = $5),"
-                " (SELECT coalesce(max(seq), 0) FROM revocation_log)"
-                " FROM crls c WHERE ca = $1 AND shard = $2", 0};
+    PQ_CRL_DUE,
+    "SELECT number, (number = 0 OR next_update - $3 <= $4"
+    "  OR EXISTS (SELECT 1 FROM revocation_log l WHERE l.seq > c.built_seq"
+    "   AND l.ca = c.ca AND l.crl_shard = c.shard)),"
+    " (claimed_until < $4 OR claimed_by = $5),"
+    " (SELECT coalesce(max(seq), 0) FROM revocation_log)"
+    " FROM crls c WHERE ca = $1 AND shard = $2",
+    0};
 static const struct pq_query q_claim = {
     PQ_CRL_CLAIM,
     "UPDATE crls SET claimed_by = $3, claimed_until = $4 WHERE ca = $1 AND shard = $2", 0};
@@ -33,7 +38,8 @@ static const struct pq_query q_put = {
     PQ_CRL_PUT,
     "UPDATE crls SET number = $3, built_seq = $4, this_update = $5, next_update = $6, der = $7,"
     " claimed_by = '', claimed_until = 0"
-    " WHERE ca = $1 AND shard = $2 AND number = $3 - 1 AND claimed_by = $8", 0};
+    " WHERE ca = $1 AND shard = $2 AND number = $3 - 1 AND claimed_by = $8",
+    0};
 
 static int check_ca(const char *ca, int64_t shard, struct ztm_error *err)
 {
@@ -102,8 +108,8 @@ int pq_crl_get(struct ztm_store *base, const char *ca, int64_t shard, int want_d
 		out->built_seq = pq_col_int64(st, 1);
 		out->this_update = pq_col_int64(st, 2);
 		out->next_update = pq_col_int64(st, 3);
-		if (want_der && ztm_buf_append(&out->der, pq_col_blob(st, 4),
-		                               (size_t)pq_col_bytes(st, 4)) != 0)
+		if (want_der &&
+		    ztm_buf_append(&out->der, pq_col_blob(st, 4), (size_t)pq_col_bytes(st, 4)) != 0)
 			ztm_error_set(err, ZTM_E_TOOBIG, "CRL %s/%lld does not fit its buffer", ca,
 			              (long long)shard);
 		else
@@ -181,8 +187,7 @@ int pq_crl_claim(struct ztm_store *base, const char *ca, int64_t shard, const ch
 		goto out;
 	if (is_due && free_) {
 		st = pq_stmt(s, &q_claim, err);
-		if (st == NULL ||
-		    pq_bind(st, "titi", ca, shard, holder, now + lease) != PQ_OK ||
+		if (st == NULL || pq_bind(st, "titi", ca, shard, holder, now + lease) != PQ_OK ||
 		    pq_step_done(s, st, err, "claiming a CRL") != 0)
 			goto out;
 		*number += 1;
@@ -220,8 +225,7 @@ int pq_crl_put(struct ztm_store *base, const struct ztm_crl_row *row, const char
 	if (pq_bind(st, "tiiiiibt", row->ca, row->shard, row->number, row->built_seq,
 	            row->this_update, row->next_update, row->der.data, row->der.len,
 	            holder) != PQ_OK) {
-		pq_fail(s, err, PQ_E_MISUSE, "storing CRL %s/%lld", row->ca,
-		        (long long)row->shard);
+		pq_fail(s, err, PQ_E_MISUSE, "storing CRL %s/%lld", row->ca, (long long)row->shard);
 		goto out;
 	}
 	if (pq_step_done(s, st, err, "storing a CRL") != 0)

@@ -18,11 +18,13 @@ static const struct pq_query q_product_set_policy = {
     " lifetime_days = CASE WHEN $2 < 0 THEN lifetime_days ELSE $2 END,"
     " renew_window_days = CASE WHEN $3 < 0 THEN renew_window_days ELSE $3 END,"
     " renew_grace_days = CASE WHEN $4 < 0 THEN renew_grace_days ELSE $4 END"
-    " WHERE name = $1", 0};
+    " WHERE name = $1",
+    0};
 static const struct pq_query q_device_replace = {
     PQ_DEVICE_REPLACE,
     "UPDATE devices SET record_id = $2, key_spki_sha256 = $3, cert_serial = '',"
-    " state = 'manufactured', registered_at = $4, updated_at = $4 WHERE serial = $1", 0};
+    " state = 'manufactured', registered_at = $4, updated_at = $4 WHERE serial = $1",
+    0};
 /* Runs an UPDATE that must change exactly one row; else ZTM_E_NOTFOUND
  * naming what. */
 static int update_one(struct pq_store *s, struct pq_stmt *st, int rc, const char *what,

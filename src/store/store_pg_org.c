@@ -12,25 +12,30 @@
 #define NAME_MAX_BYTES 128 /* the name fields of the row structs */
 
 static const struct pq_query q_factory_add = {
-    PQ_FACTORY_ADD, "INSERT INTO factories (name, created_at) VALUES ($1, $2) RETURNING id", PQ_RET_ID};
+    PQ_FACTORY_ADD, "INSERT INTO factories (name, created_at) VALUES ($1, $2) RETURNING id",
+    PQ_RET_ID};
 static const struct pq_query q_factory_get = {PQ_FACTORY_GET,
                                               "SELECT id FROM factories WHERE name = $1", 0};
 static const struct pq_query q_station_add = {
-    PQ_STATION_ADD, "INSERT INTO stations (factory_id, name, created_at) VALUES ($1, $2, $3) RETURNING id", PQ_RET_ID};
+    PQ_STATION_ADD,
+    "INSERT INTO stations (factory_id, name, created_at) VALUES ($1, $2, $3) RETURNING id",
+    PQ_RET_ID};
 #define STATION_SELECT                                                                             \
 	"SELECT s.id, s.factory_id, f.name, s.name, s.state, s.cert_serial, s.created_at,"         \
 	" s.revoked_at FROM stations s JOIN factories f ON f.id = s.factory_id "
 static const struct pq_query q_station_get = {PQ_STATION_GET, STATION_SELECT "WHERE s.id = $1", 0};
-static const struct pq_query q_station_find = {PQ_STATION_FIND,
-                                               STATION_SELECT "WHERE f.name = $1 AND s.name = $2", 0};
+static const struct pq_query q_station_find = {
+    PQ_STATION_FIND, STATION_SELECT "WHERE f.name = $1 AND s.name = $2", 0};
 /* A station or operator may only point at a certificate that exists and is
  * live (reserved in the same transaction, or issued). */
 #define CERT_LIVE                                                                                  \
 	"EXISTS (SELECT 1 FROM certificates WHERE serial = $2"                                     \
 	" AND state IN ('reserved', 'issued'))"
 static const struct pq_query q_station_set_cert = {
-    PQ_STATION_SET_CERT, "UPDATE stations SET state = 'enrolled', cert_serial = $2"
-                         " WHERE id = $1 AND state <> 'revoked' AND " CERT_LIVE, 0};
+    PQ_STATION_SET_CERT,
+    "UPDATE stations SET state = 'enrolled', cert_serial = $2"
+    " WHERE id = $1 AND state <> 'revoked' AND " CERT_LIVE,
+    0};
 static const struct pq_query q_station_state = {PQ_STATION_STATE,
                                                 "SELECT state FROM stations WHERE id = $1", 0};
 /* A second revocation can only move revoked_at earlier: it widens the range
@@ -39,29 +44,36 @@ static const struct pq_query q_station_revoke = {
     PQ_STATION_REVOKE,
     "UPDATE stations SET state = 'revoked', revoked_at = CASE"
     " WHEN state = 'revoked' AND revoked_at BETWEEN 1 AND $2 THEN revoked_at ELSE $2 END"
-    " WHERE id = $1", 0};
+    " WHERE id = $1",
+    0};
 static const struct pq_query q_operator_add = {
-    PQ_OPERATOR_ADD, "INSERT INTO operators (name, role, created_at) VALUES ($1, $2, $3) RETURNING id", PQ_RET_ID};
+    PQ_OPERATOR_ADD,
+    "INSERT INTO operators (name, role, created_at) VALUES ($1, $2, $3) RETURNING id", PQ_RET_ID};
 static const struct pq_query q_operator_get = {
-    PQ_OPERATOR_GET, "SELECT id, name, role, revoked, cert_serial, coalesce(owner_id, 0)"
-                     " FROM operators WHERE id = $1", 0};
-static const struct pq_query q_operator_set_cert = {
-    PQ_OPERATOR_SET_CERT, "UPDATE operators SET cert_serial = $2"
-                          " WHERE id = $1 AND revoked = 0 AND " CERT_LIVE, 0};
+    PQ_OPERATOR_GET,
+    "SELECT id, name, role, revoked, cert_serial, coalesce(owner_id, 0)"
+    " FROM operators WHERE id = $1",
+    0};
+static const struct pq_query q_operator_set_cert = {PQ_OPERATOR_SET_CERT,
+                                                    "UPDATE operators SET cert_serial = $2"
+                                                    " WHERE id = $1 AND revoked = 0 AND " CERT_LIVE,
+                                                    0};
 static const struct pq_query q_operator_state = {PQ_OPERATOR_STATE,
                                                  "SELECT revoked FROM operators WHERE id = $1", 0};
 /* Only an issued (or since revoked) certificate of that CA names a
  * principal, and only while it is the owner's current certificate. */
 static const struct pq_query q_principal = {
     PQ_PRINCIPAL,
-    "SELECT 'station', s.id, s.name, 'station', s.state = 'revoked', s.factory_id, c.state, 0"
+    "SELECT 'station', s.id, s.name, 'station', (s.state = 'revoked')::int, s.factory_id, c.state, "
+    "0"
     " FROM certificates c JOIN stations s ON s.cert_serial = c.serial"
     " WHERE c.serial = $2 AND c.ca = $1 AND c.state IN ('issued', 'revoked')"
     " UNION ALL "
     "SELECT 'operator', o.id, o.name, o.role, o.revoked, 0, c.state, coalesce(o.owner_id, 0)"
     " FROM certificates c JOIN operators o ON o.cert_serial = c.serial"
     " WHERE c.serial = $2 AND c.ca = $1 AND c.state IN ('issued', 'revoked')"
-    " LIMIT 1", 0};
+    " LIMIT 1",
+    0};
 
 static int role_col(struct pq_stmt *st, int col, enum ztm_role *out)
 {

@@ -12,26 +12,34 @@
 #define NAME_MAX_BYTES 128
 
 static const struct pq_query q_owner_add = {
-    PQ_OWNER_ADD, "INSERT INTO owners (name, anchor_der, anchor_sha256, created_at)"
-                  " VALUES ($1, $2, $3, $4) RETURNING id", PQ_RET_ID};
+    PQ_OWNER_ADD,
+    "INSERT INTO owners (name, anchor_der, anchor_sha256, created_at)"
+    " VALUES ($1, $2, $3, $4) RETURNING id",
+    PQ_RET_ID};
 #define OWNER_SELECT "SELECT id, name, anchor_der, anchor_sha256, created_at FROM owners "
 static const struct pq_query q_owner_get = {PQ_OWNER_GET, OWNER_SELECT "WHERE name = $1", 0};
 static const struct pq_query q_owner_get_id = {PQ_OWNER_GET_ID, OWNER_SELECT "WHERE id = $1", 0};
 static const struct pq_query q_owner_each = {PQ_OWNER_EACH, OWNER_SELECT "ORDER BY name", 0};
 /* The CHECK of migration 3 ties role 'owner' to a non-NULL owner_id. */
 static const struct pq_query q_owner_operator_add = {
-    PQ_OWNER_OPERATOR_ADD, "INSERT INTO operators (name, role, owner_id, created_at)"
-                           " VALUES ($1, 'owner', $2, $3) RETURNING id", PQ_RET_ID};
+    PQ_OWNER_OPERATOR_ADD,
+    "INSERT INTO operators (name, role, owner_id, created_at)"
+    " VALUES ($1, 'owner', $2, $3) RETURNING id",
+    PQ_RET_ID};
 static const struct pq_query q_device_set_owner = {
     PQ_DEVICE_SET_OWNER, "UPDATE devices SET owner_id = $2, updated_at = $3 WHERE serial = $1", 0};
 /* $1 = 0 lists every device; the partial index devices_owner serves the
  * other case. */
 static const struct pq_query q_device_each = {
-    PQ_DEVICE_EACH, "SELECT " PQ_DEVICE_COLS " FROM devices d"
-                    " WHERE ($1 = 0 OR d.owner_id = $1) AND d.id > $2 ORDER BY d.id LIMIT $3", 0};
+    PQ_DEVICE_EACH,
+    "SELECT " PQ_DEVICE_COLS " FROM devices d"
+    " WHERE ($1 = 0 OR d.owner_id = $1) AND d.id > $2 ORDER BY d.id LIMIT $3",
+    0};
 static const struct pq_query q_voucher_add = {
-    PQ_VOUCHER_ADD, "INSERT INTO vouchers (device_id, owner_id, created_on, expires_on, sha256,"
-                    " actor) VALUES ($1, $2, $3, $4, $5, $6)", 0};
+    PQ_VOUCHER_ADD,
+    "INSERT INTO vouchers (device_id, owner_id, created_on, expires_on, sha256,"
+    " actor) VALUES ($1, $2, $3, $4, $5, $6)",
+    0};
 static const struct pq_query q_voucher_count = {
     PQ_VOUCHER_COUNT, "SELECT count(*) FROM vouchers WHERE device_id = $1", 0};
 static const struct pq_query q_voucher_count_all = {PQ_VOUCHER_COUNT_ALL,

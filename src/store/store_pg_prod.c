@@ -20,18 +20,25 @@ static const struct pq_query q_product_add = {
     PQ_PRODUCT_ADD,
     "INSERT INTO products (name, device_class, lifetime_days, key_kinds, require_fw_hash,"
     " allow_injected, hw_type_oid, created_at, renew_window_days, renew_grace_days)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id", PQ_RET_ID};
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+    PQ_RET_ID};
 static const struct pq_query q_product_get = {
-    PQ_PRODUCT_GET, "SELECT id, name, device_class, lifetime_days, key_kinds, require_fw_hash,"
-                    " allow_injected, hw_type_oid, created_at, renew_window_days,"
-                    " renew_grace_days FROM products WHERE name = $1", 0};
+    PQ_PRODUCT_GET,
+    "SELECT id, name, device_class, lifetime_days, key_kinds, require_fw_hash,"
+    " allow_injected, hw_type_oid, created_at, renew_window_days,"
+    " renew_grace_days FROM products WHERE name = $1",
+    0};
 static const struct pq_query q_product_get_id = {
-    PQ_PRODUCT_GET_ID, "SELECT id, name, device_class, lifetime_days, key_kinds, require_fw_hash,"
-                       " allow_injected, hw_type_oid, created_at, renew_window_days,"
-                       " renew_grace_days FROM products WHERE id = $1", 0};
+    PQ_PRODUCT_GET_ID,
+    "SELECT id, name, device_class, lifetime_days, key_kinds, require_fw_hash,"
+    " allow_injected, hw_type_oid, created_at, renew_window_days,"
+    " renew_grace_days FROM products WHERE id = $1",
+    0};
 static const struct pq_query q_order_add = {
-    PQ_ORDER_ADD, "INSERT INTO work_orders (name, product_id, factory_id, quota, not_before,"
-                  " not_after, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id", PQ_RET_ID};
+    PQ_ORDER_ADD,
+    "INSERT INTO work_orders (name, product_id, factory_id, quota, not_before,"
+    " not_after, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    PQ_RET_ID};
 #define ORDER_SELECT                                                                               \
 	"SELECT o.id, o.name, o.product_id, p.name, o.factory_id, f.name, o.quota, o.recorded,"    \
 	" o.registered, o.not_before, o.not_after, o.state, o.closed_at, o.created_at"             \
@@ -40,15 +47,19 @@ static const struct pq_query q_order_add = {
 static const struct pq_query q_order_get = {PQ_ORDER_GET, ORDER_SELECT "WHERE o.name = $1", 0};
 static const struct pq_query q_order_get_id = {PQ_ORDER_GET_ID, ORDER_SELECT "WHERE o.id = $1", 0};
 static const struct pq_query q_order_close = {
-    PQ_ORDER_CLOSE, "UPDATE work_orders SET state = 'closed', closed_at = $2"
-                    " WHERE name = $1 AND state = 'open'", 0};
+    PQ_ORDER_CLOSE,
+    "UPDATE work_orders SET state = 'closed', closed_at = $2"
+    " WHERE name = $1 AND state = 'open'",
+    0};
 #define TAKE_WHERE " WHERE id = $1 AND state = 'open' AND not_before <= $2 AND $2 < not_after"
 static const struct pq_query q_take_record = {
     PQ_ORDER_TAKE_RECORD,
     "UPDATE work_orders SET recorded = recorded + $3" TAKE_WHERE " AND recorded + $3 <= quota", 0};
 static const struct pq_query q_take_reg = {
-    PQ_ORDER_TAKE_REG, "UPDATE work_orders SET registered = registered + $3" TAKE_WHERE
-                       " AND registered + $3 <= quota", 0};
+    PQ_ORDER_TAKE_REG,
+    "UPDATE work_orders SET registered = registered + $3" TAKE_WHERE
+    " AND registered + $3 <= quota",
+    0};
 
 /* A dotted OID of at least two arcs: "1.3.6.1.4.1.99999.1". */
 static int valid_oid(const char *s)

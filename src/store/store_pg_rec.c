@@ -11,53 +11,65 @@
 #define DETAIL_MAX 1024
 
 static const struct pq_query q_batch_add = {
-    PQ_BATCH_ADD, "INSERT INTO record_batches (station_id, hash, n_records, received_at)"
-                  " VALUES ($1, $2, $3, $4) RETURNING id", PQ_RET_ID};
+    PQ_BATCH_ADD,
+    "INSERT INTO record_batches (station_id, hash, n_records, received_at)"
+    " VALUES ($1, $2, $3, $4) RETURNING id",
+    PQ_RET_ID};
 static const struct pq_query q_batch_by_hash = {PQ_BATCH_BY_HASH,
                                                 "SELECT id FROM record_batches WHERE hash = $1", 0};
 static const struct pq_query q_record_add = {
     PQ_RECORD_ADD,
     "INSERT INTO records (batch_id, station_id, order_id, serial, spki_sha256, bootstrap_der,"
     " hw_rev, mac, fw_version, fw_sha256, test_result, key_origin, recorded_at, received_at,"
-    " kind) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id", PQ_RET_ID};
+    " kind) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
+    PQ_RET_ID};
 static const struct pq_query q_record_by_spki = {
     PQ_RECORD_BY_SPKI,
     "SELECT id, batch_id, station_id, order_id, serial, spki_sha256, bootstrap_der, hw_rev, mac,"
     " fw_version, fw_sha256, test_result, key_origin, recorded_at, received_at, kind"
-    " FROM records WHERE spki_sha256 = $1", 0};
+    " FROM records WHERE spki_sha256 = $1",
+    0};
 static const struct pq_query q_device_add = {
     PQ_DEVICE_ADD,
     "INSERT INTO devices (serial, product_id, record_id, state, key_spki_sha256, cert_serial,"
-    " created_at, updated_at, registered_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7) RETURNING id", PQ_RET_ID};
+    " created_at, updated_at, registered_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7) RETURNING "
+    "id",
+    PQ_RET_ID};
 #define DEVICE_COLS PQ_DEVICE_COLS
-static const struct pq_query q_device_get = {PQ_DEVICE_GET, "SELECT " DEVICE_COLS
-                                                            " FROM devices d WHERE d.serial = $1", 0};
+static const struct pq_query q_device_get = {
+    PQ_DEVICE_GET, "SELECT " DEVICE_COLS " FROM devices d WHERE d.serial = $1", 0};
 /* The device that owns a device-CA certificate (its current one or an
  * earlier one), with the certificate's state. */
 static const struct pq_query q_device_by_cert = {
-    PQ_DEVICE_BY_CERT, "SELECT " DEVICE_COLS ", c.state FROM certificates c"
-                       " JOIN devices d ON d.id = c.owner_id"
-                       " WHERE c.serial = $1 AND c.ca = 'device' AND c.owner_kind = 'device'"
-                       " AND c.state IN ('issued', 'revoked')", 0};
+    PQ_DEVICE_BY_CERT,
+    "SELECT " DEVICE_COLS ", c.state FROM certificates c"
+    " JOIN devices d ON d.id = c.owner_id"
+    " WHERE c.serial = $1 AND c.ca = 'device' AND c.owner_kind = 'device'"
+    " AND c.state IN ('issued', 'revoked')",
+    0};
 static const struct pq_query q_device_count = {PQ_DEVICE_COUNT,
                                                "SELECT count(*) FROM devices WHERE state = $1", 0};
 /* NULL for the certificate or key keeps the stored one. */
 static const struct pq_query q_device_set_state = {
     PQ_DEVICE_SET_STATE,
     "UPDATE devices SET state = $2, cert_serial = coalesce($3, cert_serial),"
-    " key_spki_sha256 = coalesce($4, key_spki_sha256), updated_at = $5 WHERE serial = $1", 0};
+    " key_spki_sha256 = coalesce($4, key_spki_sha256), updated_at = $5 WHERE serial = $1",
+    0};
 static const struct pq_query q_fw_approve = {
-    PQ_FIRMWARE_APPROVE, "INSERT INTO approved_firmware (product_id, sha256, added_at)"
-                         " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", 0};
+    PQ_FIRMWARE_APPROVE,
+    "INSERT INTO approved_firmware (product_id, sha256, added_at)"
+    " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    0};
 static const struct pq_query q_fw_approved = {PQ_FIRMWARE_APPROVED,
                                               "SELECT EXISTS (SELECT 1 FROM approved_firmware"
-                                              " WHERE product_id = $1 AND sha256 = $2)", 0};
+                                              " WHERE product_id = $1 AND sha256 = $2)",
+                                              0};
 static const struct pq_query q_alert_add = {
     PQ_ALERT_ADD, "INSERT INTO alerts (ts, kind, serial, detail) VALUES ($1, $2, $3, $4)", 0};
 static const struct pq_query q_alert_count = {PQ_ALERT_COUNT,
                                               "SELECT count(*) FROM alerts WHERE kind = $1", 0};
-static const struct pq_query q_alert_count_all = {PQ_ALERT_COUNT_ALL,
-                                                  "SELECT count(*) FROM alerts", 0};
+static const struct pq_query q_alert_count_all = {PQ_ALERT_COUNT_ALL, "SELECT count(*) FROM alerts",
+                                                  0};
 
 /* 64 lower-case hex digits (a SHA-256); "" too when optional. */
 static int check_sha(const char *what, const char *v, int optional, struct ztm_error *err)
@@ -193,8 +205,8 @@ static int record_read(struct pq_store *s, struct pq_stmt *st, int rc, const cha
 	out->order_id = pq_col_int64(st, 3);
 	bad |= pq_col_text(st, 4, out->serial, sizeof(out->serial));
 	bad |= pq_col_text(st, 5, out->spki_sha256, sizeof(out->spki_sha256));
-	if (ztm_buf_append(&out->bootstrap_der, pq_col_blob(st, 6),
-	                   (size_t)pq_col_bytes(st, 6)) != 0)
+	if (ztm_buf_append(&out->bootstrap_der, pq_col_blob(st, 6), (size_t)pq_col_bytes(st, 6)) !=
+	    0)
 		bad = -1;
 	bad |= pq_col_text(st, 7, out->hw_rev, sizeof(out->hw_rev));
 	bad |= pq_col_text(st, 8, out->mac, sizeof(out->mac));
@@ -559,6 +571,6 @@ int pq_alert_count(struct ztm_store *base, const char *kind, int64_t *n, struct 
 	st = pq_stmt(s, kind != NULL ? &q_alert_count : &q_alert_count_all, err);
 	if (st == NULL)
 		return -1;
-	return read_int(s, st, kind != NULL ? pq_bind(st, "t", kind) : PQ_OK, n,
-	                "counting alerts", err);
+	return read_int(s, st, kind != NULL ? pq_bind(st, "t", kind) : PQ_OK, n, "counting alerts",
+	                err);
 }

@@ -13,47 +13,64 @@
 
 /* The certificate and its current revocation, if any. */
 static const struct pq_query q_cert = {
-    PQ_REV_CERT, "SELECT c.ca, c.crl_shard, c.state, r.reason, r.revoked_at"
-                 " FROM certificates c LEFT JOIN revocations r ON r.serial = c.serial"
-                 " WHERE c.serial = $1", 0};
+    PQ_REV_CERT,
+    "SELECT c.ca, c.crl_shard, c.state, r.reason, r.revoked_at"
+    " FROM certificates c LEFT JOIN revocations r ON r.serial = c.serial"
+    " WHERE c.serial = $1",
+    0};
 static const struct pq_query q_log = {
-    PQ_REV_LOG, "INSERT INTO revocation_log (ts, serial, ca, crl_shard, action, reason, actor)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq", PQ_RET_ID};
+    PQ_REV_LOG,
+    "INSERT INTO revocation_log (ts, serial, ca, crl_shard, action, reason, actor)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq",
+    PQ_RET_ID};
 static const struct pq_query q_insert = {
-    PQ_REV_INSERT, "INSERT INTO revocations (serial, ca, crl_shard, reason, revoked_at, seq)"
-                   " VALUES ($1, $2, $3, $4, $5, $6)", 0};
+    PQ_REV_INSERT,
+    "INSERT INTO revocations (serial, ca, crl_shard, reason, revoked_at, seq)"
+    " VALUES ($1, $2, $3, $4, $5, $6)",
+    0};
 /* From a hold to a final reason; the hold's time stands. */
 static const struct pq_query q_upgrade = {
-    PQ_REV_UPGRADE,
-    "UPDATE revocations SET reason = $2, seq = $3 WHERE serial = $1 AND reason = 6", 0};
+    PQ_REV_UPGRADE, "UPDATE revocations SET reason = $2, seq = $3 WHERE serial = $1 AND reason = 6",
+    0};
 static const struct pq_query q_delete = {
     PQ_REV_DELETE, "DELETE FROM revocations WHERE serial = $1 AND reason = 6", 0};
 static const struct pq_query q_cert_state = {
-    PQ_REV_CERT_STATE, "UPDATE certificates SET state = 'revoked'"
-                       " WHERE serial = $1 AND state IN ('reserved', 'issued')", 0};
+    PQ_REV_CERT_STATE,
+    "UPDATE certificates SET state = 'revoked'"
+    " WHERE serial = $1 AND state IN ('reserved', 'issued')",
+    0};
 /* A lifted hold: issued again, or, for a reservation that was held before
  * it was signed, abandoned (it can no longer be issued). */
 static const struct pq_query q_cert_resume = {
     PQ_REV_CERT_RESUME,
     "UPDATE certificates SET state = CASE WHEN length(der) > 0 THEN 'issued' ELSE 'abandoned' END"
-    " WHERE serial = $1 AND state = 'revoked'", 0};
+    " WHERE serial = $1 AND state = 'revoked'",
+    0};
 static const struct pq_query q_status = {
-    PQ_REV_STATUS, "SELECT c.state, c.not_after, r.crl_shard, r.reason, r.revoked_at, r.seq"
-                   " FROM certificates c LEFT JOIN revocations r ON r.serial = c.serial"
-                   " WHERE c.serial = $1 AND c.ca = $2", 0};
+    PQ_REV_STATUS,
+    "SELECT c.state, c.not_after, r.crl_shard, r.reason, r.revoked_at, r.seq"
+    " FROM certificates c LEFT JOIN revocations r ON r.serial = c.serial"
+    " WHERE c.serial = $1 AND c.ca = $2",
+    0};
 static const struct pq_query q_seq = {PQ_REV_SEQ,
                                       "SELECT coalesce(max(seq), 0) FROM revocation_log", 0};
 static const struct pq_query q_changes = {
-    PQ_REV_CHANGES, "SELECT seq, ts, serial, ca, crl_shard, action, reason, actor"
-                    " FROM revocation_log WHERE seq > $1 ORDER BY seq LIMIT $2", 0};
+    PQ_REV_CHANGES,
+    "SELECT seq, ts, serial, ca, crl_shard, action, reason, actor"
+    " FROM revocation_log WHERE seq > $1 ORDER BY seq LIMIT nullif($2::bigint, -1)",
+    0};
 static const struct pq_query q_each = {
-    PQ_REV_EACH, "SELECT serial, ca, crl_shard, reason, revoked_at, seq FROM revocations"
-                 " WHERE ca = $1 AND crl_shard = $2 ORDER BY serial", 0};
+    PQ_REV_EACH,
+    "SELECT serial, ca, crl_shard, reason, revoked_at, seq FROM revocations"
+    " WHERE ca = $1 AND crl_shard = $2 ORDER BY serial",
+    0};
 
 /* Every live certificate of one owner (index certificates_owner). */
 static const struct pq_query q_owner = {
-    PQ_REV_OWNER, "SELECT serial FROM certificates WHERE owner_kind = $1 AND owner_id = $2"
-                  " AND state IN ('reserved', 'issued') AND serial <> $3 ORDER BY serial", 0};
+    PQ_REV_OWNER,
+    "SELECT serial FROM certificates WHERE owner_kind = $1 AND owner_id = $2"
+    " AND state IN ('reserved', 'issued') AND serial <> $3 ORDER BY serial",
+    0};
 
 static const char *const action_names[] = {"revoke", "hold", "resume"};
 
@@ -418,7 +435,7 @@ int pq_revocation_changes(struct ztm_store *base, int64_t since, int64_t limit,
 
 	if (st == NULL)
 		return -1;
-	rc = pq_bind(st, "ii", since, limit > 0 ? limit : (int64_t)-1);
+	rc = pq_bind(st, "ii", since, limit > 0 ? limit : (int64_t)-1); /* -1: no limit */
 	while (rc == PQ_OK && (rc = pq_step(st)) == PQ_ROW) {
 		memset(&ev, 0, sizeof(ev));
 		ev.seq = pq_col_int64(st, 0);

@@ -17,23 +17,32 @@
 	" FROM records r JOIN work_orders o ON o.id = r.order_id"                                  \
 	" LEFT JOIN devices d ON d.serial = r.serial"
 static const struct pq_query q_by_station = {
-    PQ_MASS_BY_STATION, MASS_SELECT " WHERE r.station_id = $1 AND r.recorded_at BETWEEN $2 AND $3"
-                                    " ORDER BY r.id", 0};
+    PQ_MASS_BY_STATION,
+    MASS_SELECT " WHERE r.station_id = $1 AND r.recorded_at BETWEEN $2 AND $3"
+                " ORDER BY r.id",
+    0};
 static const struct pq_query q_by_order = {
-    PQ_MASS_BY_ORDER, MASS_SELECT " WHERE r.order_id = $1 AND r.recorded_at BETWEEN $2 AND $3"
-                                  " ORDER BY r.id", 0};
+    PQ_MASS_BY_ORDER,
+    MASS_SELECT " WHERE r.order_id = $1 AND r.recorded_at BETWEEN $2 AND $3"
+                " ORDER BY r.id",
+    0};
 static const struct pq_query q_mass_add = {
     PQ_MASS_ADD,
     "INSERT INTO mass_revocations (selector, target_id, target, from_ts, to_ts, reason,"
-    " requested_by, requested_at, preview) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id", PQ_RET_ID};
+    " requested_by, requested_at, preview) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING "
+    "id",
+    PQ_RET_ID};
 static const struct pq_query q_mass_get = {
-    PQ_MASS_GET, "SELECT id, selector, target_id, target, from_ts, to_ts, reason, requested_by,"
-                 " requested_at, preview, state, decided_by, decided_at, devices, certificates"
-                 " FROM mass_revocations WHERE id = $1", 0};
+    PQ_MASS_GET,
+    "SELECT id, selector, target_id, target, from_ts, to_ts, reason, requested_by,"
+    " requested_at, preview, state, decided_by, decided_at, devices, certificates"
+    " FROM mass_revocations WHERE id = $1",
+    0};
 static const struct pq_query q_mass_decide = {
     PQ_MASS_DECIDE,
     "UPDATE mass_revocations SET state = $2, decided_by = $3, decided_at = $4, devices = $5,"
-    " certificates = $6 WHERE id = $1 AND state = 'pending'", 0};
+    " certificates = $6 WHERE id = $1 AND state = 'pending'",
+    0};
 
 static const char *const selector_names[] = {"station", "order"};
 static const char *const state_names[] = {"pending", "executed", "rejected"};
