@@ -436,6 +436,39 @@ int pq_check_text(const char *what, const char *v, size_t max, int required, str
 	return 0;
 }
 
+static const struct pq_query q_locks[] = {
+    {PQ_LOCK_CERT, "SELECT 1 FROM certificates WHERE serial = $1 FOR UPDATE", 0},
+    {PQ_LOCK_DEVICE, "SELECT 1 FROM devices WHERE serial = $1 FOR UPDATE", 0},
+    {PQ_LOCK_CRL, "SELECT 1 FROM crls WHERE ca = $1 AND shard = $2 FOR UPDATE", 0},
+    {PQ_LOCK_MASS, "SELECT 1 FROM mass_revocations WHERE id = $1 FOR UPDATE", 0},
+};
+
+int pq_lock(struct pq_store *s, enum pq_lock what, const char *key, int64_t id,
+            struct ztm_error *err)
+{
+	struct pq_stmt *st = pq_stmt(s, &q_locks[what], err);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	if (what == PQ_LK_MASS)
+		rc = pq_bind(st, "i", id);
+	else if (what == PQ_LK_CRL)
+		rc = pq_bind(st, "ti", key, id);
+	else
+		rc = pq_bind(st, "t", key);
+	if (rc == PQ_OK)
+		while ((rc = pq_step(st)) == PQ_ROW)
+			;
+	if (rc != PQ_DONE) {
+		pq_fail(s, err, rc, "locking a store row");
+		pq_reset(st);
+		return -1;
+	}
+	pq_reset(st);
+	return 0;
+}
+
 /* --- transactions ------------------------------------------------------ */
 
 int pq_exec(struct pq_store *s, const char *sql, struct ztm_error *err, const char *what)
@@ -607,9 +640,10 @@ static int open_url(const char *scheme, const char *rest, struct ztm_store **out
 
 	*out = NULL;
 	if (rest == NULL || strncmp(rest, "//", 2) != 0)
+		/* The rest is not echoed: it may hold a password. */
 		return ztm_error_set(err, ZTM_E_CONFIG,
-		                     "store URL '%s:%.64s': want %s://[user@][host][:port]/db",
-		                     scheme, rest != NULL ? rest : "", scheme);
+		                     "store URL '%s:...': want %s://[user@][host][:port]/db",
+		                     scheme, scheme);
 	s = calloc(1, sizeof(*s));
 	n = strlen(scheme) + strlen(rest) + 2;
 	uri = malloc(n);

@@ -109,9 +109,10 @@ enum pq_slot {
 	PQ_PRODUCT_SET_POLICY,
 	PQ_DEVICE_REPLACE,
 	PQ_PRODUCT_GET_ID,
-	PQ_LOCK_ORDER,
 	PQ_LOCK_CERT,
 	PQ_LOCK_DEVICE,
+	PQ_LOCK_CRL,
+	PQ_LOCK_MASS,
 	PQ_SLOT_COUNT
 };
 
@@ -229,6 +230,17 @@ int pq_exec(struct pq_store *s, const char *sql, struct ztm_error *err, const ch
 
 int pq_check_serial(const char *serial, struct ztm_error *err);
 int pq_check_text(const char *what, const char *v, size_t max, int required, struct ztm_error *err);
+
+/* Row locks for the calls that read a row, decide, then write (what SQLite's
+ * single writer gave for free): SELECT ... FOR UPDATE of the one row, held
+ * to the end of the transaction; a second node's call waits for the first
+ * to commit and then reads what it wrote (READ COMMITTED: every statement
+ * after the lock sees the latest commit). A row that does not exist locks
+ * nothing; the read that follows reports it. Inside a write transaction
+ * only. docs/store.md, "PostgreSQL: concurrent writers". */
+enum pq_lock { PQ_LK_CERT, PQ_LK_DEVICE, PQ_LK_CRL, PQ_LK_MASS };
+int pq_lock(struct pq_store *s, enum pq_lock what, const char *key, int64_t id,
+            struct ztm_error *err);
 
 /* migrations_pg.c */
 int pq_migrate(struct pq_store *s, struct ztm_error *err);

@@ -17,13 +17,15 @@
 static const struct pq_query q_insert = {
     PQ_CERT_INSERT,
     "INSERT INTO certificates (serial, ca, profile, subject, state, idem_key, spki_sha256,"
-    " owner_kind, owner_id, not_before, not_after, created_at, crl_shard)"
-    " VALUES ($1, $2, $3, $4, 'reserved', $5, $6, $7, $8, $9, $10, $11,"
-    /* The shard follows the order of reservation: the number of rows
-     * before this one over the shard size, so no shard ever holds more
-     * than crl_shard_size certificates (docs/revocation.md). */
-    "  CASE WHEN $12 > 0 THEN (SELECT coalesce(max(rowid), 0) FROM certificates) / $12"
-    "  ELSE 0 END)"
+    " owner_kind, owner_id, not_before, not_after, created_at, rowid, crl_shard)"
+    " SELECT $1, $2, $3, $4, 'reserved', $5, $6, $7, $8, $9, $10, $11, n.r,"
+    /* The shard follows the order of reservation: the row's own number
+     * (from the sequence, so two nodes never share one) less one, over
+     * the shard size, so no shard ever holds more than crl_shard_size
+     * certificates (docs/revocation.md). A rolled-back reservation leaves
+     * a gap: a shard may hold fewer, never more. */
+    "  CASE WHEN $12::bigint > 0 THEN (n.r - 1) / $12::bigint ELSE 0 END"
+    " FROM (SELECT nextval(pg_get_serial_sequence('certificates', 'rowid')) AS r) n"
     " RETURNING crl_shard",
     0};
 static const struct pq_query q_issue = {

@@ -182,8 +182,9 @@ int pq_crl_claim(struct ztm_store *base, const char *ca, int64_t shard, const ch
 	if (st == NULL || pq_bind(st, "ti", ca, shard) != PQ_OK ||
 	    pq_step_done(s, st, err, "adding a CRL shard") != 0)
 		goto out;
-	/* Again under the write lock: another worker may have claimed it. */
-	if (due(s, ca, shard, holder, now, refresh, &is_due, &free_, number, seq, err) != 0)
+	/* Again under the row lock: another worker or node may have claimed it. */
+	if (pq_lock(s, PQ_LK_CRL, ca, shard, err) != 0 ||
+	    due(s, ca, shard, holder, now, refresh, &is_due, &free_, number, seq, err) != 0)
 		goto out;
 	if (is_due && free_) {
 		st = pq_stmt(s, &q_claim, err);

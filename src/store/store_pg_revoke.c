@@ -85,9 +85,14 @@ struct cur {
 
 static int load(struct pq_store *s, const char *serial, struct cur *c, struct ztm_error *err)
 {
-	struct pq_stmt *st = pq_stmt(s, &q_cert, err);
+	struct pq_stmt *st;
 	int rc, ret = -1;
 
+	/* Every caller writes what it decides from this read: another node's
+	 * revocation of the same certificate waits for ours, then sees it. */
+	if (pq_lock(s, PQ_LK_CERT, serial, 0, err) != 0)
+		return -1;
+	st = pq_stmt(s, &q_cert, err);
 	if (st == NULL)
 		return -1;
 	memset(c, 0, sizeof(*c));

@@ -85,7 +85,8 @@ int pq_device_revoke(struct ztm_store *base, const char *serial, enum ztm_reason
 		                     (int)reason);
 	if (pq_wbegin(s, &own, err) != 0)
 		return -1;
-	if (pq_device_get(base, serial, &d, err) == 0)
+	if (pq_lock(s, PQ_LK_DEVICE, serial, 0, err) == 0 &&
+	    pq_device_get(base, serial, &d, err) == 0)
 		rc = revoke_device_in(s, &d, reason, when, actor, n, err);
 	return pq_wend(s, own, rc, err);
 }
@@ -99,7 +100,8 @@ int pq_device_suspend(struct ztm_store *base, const char *serial, int64_t when, 
 
 	if (check_actor(actor, err) != 0 || pq_wbegin(s, &own, err) != 0)
 		return -1;
-	if (pq_device_get(base, serial, &d, err) != 0)
+	if (pq_lock(s, PQ_LK_DEVICE, serial, 0, err) != 0 ||
+	    pq_device_get(base, serial, &d, err) != 0)
 		goto out;
 	if ((d.state != ZTM_DEVICE_ACTIVE && d.state != ZTM_DEVICE_PROVISIONED) ||
 	    d.cert_serial[0] == '\0') {
@@ -125,7 +127,8 @@ int pq_device_resume(struct ztm_store *base, const char *serial, const char *act
 
 	if (check_actor(actor, err) != 0 || pq_wbegin(s, &own, err) != 0)
 		return -1;
-	if (pq_device_get(base, serial, &d, err) != 0)
+	if (pq_lock(s, PQ_LK_DEVICE, serial, 0, err) != 0 ||
+	    pq_device_get(base, serial, &d, err) != 0)
 		goto out;
 	if (d.state != ZTM_DEVICE_SUSPENDED) {
 		ztm_error_set(err, ZTM_E_CONFLICT, "device %s is %s, not suspended", serial,
@@ -368,7 +371,8 @@ int pq_mass_decide(struct ztm_store *base, int64_t id, int approve, const char *
 		return ztm_error_set(err, ZTM_E_USAGE, "mass revocation: time must be 1 or later");
 	if (pq_wbegin(s, &own, err) != 0)
 		return -1;
-	if (pq_mass_get(base, id, out, err) != 0)
+	/* Two officers deciding at once: the second waits, then sees it decided. */
+	if (pq_lock(s, PQ_LK_MASS, "", id, err) != 0 || pq_mass_get(base, id, out, err) != 0)
 		goto out;
 	if (out->state != ZTM_MASS_PENDING) {
 		ztm_error_set(err, ZTM_E_CONFLICT, "mass revocation %lld is already %s by %s",
