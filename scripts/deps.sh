@@ -6,10 +6,13 @@ set -euo pipefail
 # clang + libclang-rt-14-dev: the sanitizer and libFuzzer builds (the runtime
 # is only a Recommends of clang, and we install without recommends);
 # curl, openssl, sqlite3, xxd: the end-to-end tests use them as independent tools;
-# mosquitto + mosquitto-clients: the real MQTT broker of tests/e2e/mqtt.sh.
+# mosquitto + mosquitto-clients: the real MQTT broker of tests/e2e/mqtt.sh;
+# libpq-dev: the PostgreSQL store backend; postgresql (server and psql): the
+# throwaway servers of the pg/ tests and tests/e2e/pg_*.sh (tests/pg/pg_start.sh
+# runs initdb itself; the Debian cluster the package creates is not used).
 need=(build-essential cmake pkg-config clang libclang-rt-14-dev llvm libssl-dev openssl
       libevent-dev libsqlite3-dev sqlite3 libjansson-dev libcmocka-dev libgfshare-dev
-      curl ca-certificates xxd mosquitto mosquitto-clients)
+      curl ca-certificates xxd mosquitto mosquitto-clients libpq-dev postgresql)
 
 missing=()
 for p in "${need[@]}"; do

@@ -21,7 +21,7 @@ static int max_param(const char *sql)
 	const char *p;
 
 	for (p = sql; (p = strchr(p, '$')) != NULL; p++) {
-		int v = atoi(p + 1);
+		int v = (int)strtol(p + 1, NULL, 10);
 		if (v > n)
 			n = v;
 	}

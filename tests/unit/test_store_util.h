@@ -143,7 +143,7 @@ static inline void tdir_remove(struct tdir *t)
 static inline char *pg_sql(const char *in)
 {
 	size_t i = 0, o = 0, n = strlen(in);
-	char *out = malloc(2 * n + 1);
+	char *out = malloc(4 * n + 16); /* x'' (3 bytes) becomes 11 */
 
 	if (out == NULL)
 		return NULL;
@@ -153,7 +153,8 @@ static inline char *pg_sql(const char *in)
 		} else if (in[i] == 'x' && in[i + 1] == '\'' && (i == 0 || in[i - 1] == ' ')) {
 			const char *end = strchr(in + i + 2, '\'');
 			size_t k = end != NULL ? (size_t)(end - (in + i + 2)) : 0;
-			o += (size_t)sprintf(out + o, "'\\x%.*s'::bytea", (int)k, in + i + 2);
+			o += (size_t)snprintf(out + o, 4 * n + 16 - o, "'\\x%.*s'::bytea", (int)k,
+			                      in + i + 2);
 			i += k + 3;
 		} else {
 			out[o++] = in[i++];
