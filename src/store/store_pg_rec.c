@@ -375,7 +375,7 @@ int pq_device_cols(struct pq_stmt *st, struct ztm_device_row *out)
 }
 
 /* One device row by the text key `what` through q; *cert_revoked (when not
- * NULL) from column 10. */
+ * NULL) from column 11, the certificate state after PQ_DEVICE_COLS. */
 static int device_one(struct pq_store *s, const struct pq_query *q, const char *what,
                       const char *key, struct ztm_device_row *out, int *cert_revoked,
                       struct ztm_error *err)
@@ -401,7 +401,7 @@ static int device_one(struct pq_store *s, const struct pq_query *q, const char *
 		goto out;
 	}
 	if (cert_revoked != NULL) {
-		const unsigned char *cs = pq_col_textp(st, 10);
+		const unsigned char *cs = pq_col_textp(st, 11);
 		*cert_revoked = cs != NULL && strcmp((const char *)cs, "revoked") == 0;
 	}
 	ret = 0;

@@ -363,7 +363,7 @@ int sq_device_cols(sqlite3_stmt *st, struct ztm_device_row *out)
 }
 
 /* One device row by the text key `what` through q; *cert_revoked (when not
- * NULL) from column 10. */
+ * NULL) from column 11, the certificate state after SQ_DEVICE_COLS. */
 static int device_one(struct sq_store *s, const struct sq_query *q, const char *what,
                       const char *key, struct ztm_device_row *out, int *cert_revoked,
                       struct ztm_error *err)
@@ -389,7 +389,7 @@ static int device_one(struct sq_store *s, const struct sq_query *q, const char *
 		goto out;
 	}
 	if (cert_revoked != NULL) {
-		const unsigned char *cs = sqlite3_column_text(st, 10);
+		const unsigned char *cs = sqlite3_column_text(st, 11);
 		*cert_revoked = cs != NULL && strcmp((const char *)cs, "revoked") == 0;
 	}
 	ret = 0;

@@ -582,6 +582,32 @@ static void test_devices(void **state)
 	CHECK(ztm_store_device_set_state(f->s, "SN-0001", ZTM_DEVICE_ACTIVE, "XYZ", NULL, E),
 	      ZTM_E_USAGE);
 	CHECK(ztm_store_device_get(f->s, "SN-0404", &got, E), ZTM_E_NOTFOUND);
+
+	/* The device behind a device certificate, and whether that
+	 * certificate is revoked (authz.c refuses a revoked one). */
+	{
+		static const uint8_t der[] = {0x30, 0x03, 0x02, 0x01, 0x01};
+		struct ztm_cert_row c;
+		int revoked = -1, changed = 0;
+
+		ztm_cert_row_init(&c);
+		row_fill(&c, "4a01", "");
+		c.owner_id = id;
+		CHECK(ztm_store_cert_reserve(f->s, &c, E), ZTM_OK);
+		CHECK(ztm_store_device_by_cert(f->s, "4a01", &got, &revoked, E), ZTM_E_NOTFOUND);
+		CHECK(ztm_store_cert_issue(f->s, "4a01", der, sizeof(der), E), ZTM_OK);
+		CHECK(ztm_store_device_by_cert(f->s, "4a01", &got, &revoked, E), ZTM_OK);
+		assert_string_equal(got.serial, "SN-0001");
+		assert_int_equal(got.id, id);
+		assert_int_equal(revoked, 0);
+		CHECK(ztm_store_cert_revoke(f->s, "4a01", ZTM_REASON_KEY_COMPROMISE, 1700000000,
+		                            "test", &changed, E),
+		      ZTM_OK);
+		assert_int_equal(changed, 1);
+		CHECK(ztm_store_device_by_cert(f->s, "4a01", &got, &revoked, E), ZTM_OK);
+		assert_int_equal(revoked, 1);
+		ztm_cert_row_free(&c);
+	}
 }
 
 static void test_firmware_and_alerts(void **state)
