@@ -95,7 +95,9 @@ struct pq_stmt *pq_stmt(struct pq_store *s, const struct pq_query *q, struct ztm
 	st->s = s;
 	st->q = q;
 	st->nparams = max_param(q->sql);
-	st->write = is_write(q->sql);
+	/* A row lock can fail (deadlock, lock timeout) like a write: it gets
+	 * the same savepoint, so the failure stays the call's. */
+	st->write = is_write(q->sql) || strstr(q->sql, "FOR UPDATE") != NULL;
 	if (st->nparams > PQ_MAX_PARAMS) {
 		free(st);
 		ztm_error_set(err, ZTM_E_STORE, "store statement %d: too many parameters",

@@ -38,6 +38,12 @@ static const struct pq_query q_device_add = {
 #define DEVICE_COLS PQ_DEVICE_COLS
 static const struct pq_query q_device_get = {
     PQ_DEVICE_GET, "SELECT " DEVICE_COLS " FROM devices d WHERE d.serial = $1", 0};
+/* Inside a transaction a device is read to decide what to write (a
+ * registration, a retry, a replacement): the read locks the row, so the same
+ * device's jobs on two nodes run one after the other, the second seeing what
+ * the first committed (docs/store.md, "Concurrent writers"). */
+static const struct pq_query q_device_get_lock = {
+    PQ_DEVICE_GET_LOCK, "SELECT " DEVICE_COLS " FROM devices d WHERE d.serial = $1 FOR UPDATE", 0};
 /* The device that owns a device-CA certificate (its current one or an
  * earlier one), with the certificate's state. */
 static const struct pq_query q_device_by_cert = {
@@ -413,9 +419,13 @@ out:
 int pq_device_get(struct ztm_store *base, const char *serial, struct ztm_device_row *out,
                   struct ztm_error *err)
 {
+	struct pq_store *s = pq_of(base);
+	const struct pq_query *q =
+	    PQtransactionStatus(s->conn) == PQTRANS_INTRANS ? &q_device_get_lock : &q_device_get;
+
 	if (check_dev_serial(serial, err) != 0)
 		return -1;
-	return device_one(pq_of(base), &q_device_get, "device", serial, out, NULL, err);
+	return device_one(s, q, "device", serial, out, NULL, err);
 }
 
 int pq_device_by_cert(struct ztm_store *base, const char *cert_serial, struct ztm_device_row *out,
