@@ -208,6 +208,67 @@ static int simple(struct pq_store *s, const char *sql)
 	return rc;
 }
 
+/* The first result of the next query of a pipeline; drops the rest of its
+ * results (up to its terminating NULL). */
+static PGresult *next_result(PGconn *c)
+{
+	PGresult *r = PQgetResult(c), *extra;
+
+	if (r == NULL || PQresultStatus(r) == PGRES_PIPELINE_SYNC)
+		return r;
+	while ((extra = PQgetResult(c)) != NULL)
+		PQclear(extra);
+	return r;
+}
+
+/* SAVEPOINT, the statement and RELEASE in one pipeline: one round trip.
+ * On failure, the statement's result is NULL and the error noted; the
+ * transaction is then aborted and the caller rolls back to the savepoint. */
+static int run_pipelined(struct pq_stmt *st, PGresult **out)
+{
+	struct pq_store *s = st->s;
+	PGconn *c = s->conn;
+	PGresult *r[3] = {NULL, NULL, NULL}, *sync;
+	int i, rc = PQ_OK;
+
+	*out = NULL;
+	if (PQenterPipelineMode(c) != 1)
+		return note_failure(s, NULL);
+	if (PQsendQueryParams(c, "SAVEPOINT ztm_stmt", 0, NULL, NULL, NULL, NULL, 0) != 1 ||
+	    PQsendQueryPrepared(c, st->name, st->nparams, st->vals, st->lens, st->fmts, 0) != 1 ||
+	    PQsendQueryParams(c, "RELEASE SAVEPOINT ztm_stmt", 0, NULL, NULL, NULL, NULL, 0) != 1 ||
+	    PQpipelineSync(c) != 1) {
+		rc = note_failure(s, NULL);
+		/* A send that failed means a broken connection: whatever was
+		 * queued is gone with it. */
+		while ((sync = PQgetResult(c)) != NULL &&
+		       PQresultStatus(sync) != PGRES_PIPELINE_SYNC)
+			PQclear(sync);
+		PQclear(sync);
+		(void)PQexitPipelineMode(c);
+		return rc;
+	}
+	for (i = 0; i < 3; i++)
+		r[i] = next_result(c);
+	sync = PQgetResult(c);
+	PQclear(sync);
+	(void)PQexitPipelineMode(c);
+	/* The first failure is the one to report; the queries after it were
+	 * not run (PGRES_PIPELINE_ABORTED). */
+	for (i = 0; i < 3 && rc == PQ_OK; i++) {
+		ExecStatusType status = PQresultStatus(r[i]);
+		if (r[i] == NULL || (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK))
+			rc = note_failure(s, r[i]);
+	}
+	if (rc == PQ_OK) {
+		*out = r[1];
+		r[1] = NULL;
+	}
+	for (i = 0; i < 3; i++)
+		PQclear(r[i]);
+	return rc;
+}
+
 static int run(struct pq_stmt *st)
 {
 	struct pq_store *s = st->s;
@@ -218,29 +279,29 @@ static int run(struct pq_stmt *st)
 	/* A failed statement aborts a PostgreSQL transaction as a whole; the
 	 * calls (like SQLite) expect it to undo only itself and go on (read
 	 * why, try something else), so a write runs under a savepoint. */
-	if (guard && (rc = simple(s, "SAVEPOINT ztm_stmt")) != PQ_OK)
-		return rc;
-	st->res = PQexecPrepared(s->conn, st->name, st->nparams, st->vals, st->lens, st->fmts, 0);
-	status = PQresultStatus(st->res);
-	if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-		rc = note_failure(s, st->res);
-		PQclear(st->res);
-		st->res = NULL;
-		if (guard) {
+	if (guard) {
+		rc = run_pipelined(st, &st->res);
+		if (rc != PQ_OK) {
 			char keep[sizeof(s->errmsg)], state[sizeof(s->sqlstate)];
 			memcpy(keep, s->errmsg, sizeof(keep));
 			memcpy(state, s->sqlstate, sizeof(state));
-			(void)simple(s,
-			             "ROLLBACK TO SAVEPOINT ztm_stmt; RELEASE SAVEPOINT ztm_stmt");
+			if (PQtransactionStatus(s->conn) == PQTRANS_INERROR)
+				(void)simple(s, "ROLLBACK TO SAVEPOINT ztm_stmt;"
+				                " RELEASE SAVEPOINT ztm_stmt");
 			memcpy(s->errmsg, keep, sizeof(keep));
 			memcpy(s->sqlstate, state, sizeof(state));
+			return rc;
 		}
-		return rc;
-	}
-	if (guard && (rc = simple(s, "RELEASE SAVEPOINT ztm_stmt")) != PQ_OK) {
-		PQclear(st->res);
-		st->res = NULL;
-		return rc;
+	} else {
+		st->res =
+		    PQexecPrepared(s->conn, st->name, st->nparams, st->vals, st->lens, st->fmts, 0);
+		status = PQresultStatus(st->res);
+		if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+			rc = note_failure(s, st->res);
+			PQclear(st->res);
+			st->res = NULL;
+			return rc;
+		}
 	}
 	s->changes = strtoll(PQcmdTuples(st->res), NULL, 10);
 	st->ntuples = PQntuples(st->res);
