@@ -25,8 +25,8 @@ static const struct pq_query q_code_add = {
     " VALUES ($1, $2, $3, $4, $5)",
     0};
 /* The claim itself: one conditional UPDATE. Two processes claiming the same
- * code serialize on the write lock; the second finds used_at set and
- * changes nothing. */
+ * code serialize on its row lock; the second re-checks the condition on
+ * the first's committed row, finds used_at set and changes nothing. */
 static const struct pq_query q_code_claim = {PQ_CODE_CLAIM,
                                              "UPDATE enroll_codes SET used_at = $3, used_spki = $2"
                                              " WHERE hash = $1 AND used_at = 0 AND expires_at > $3",

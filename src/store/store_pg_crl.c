@@ -170,7 +170,7 @@ int pq_crl_claim(struct ztm_store *base, const char *ca, int64_t shard, const ch
 		return -1;
 	if (lease < 1)
 		return ztm_error_set(err, ZTM_E_USAGE, "CRL claim lease must be 1 s or more");
-	/* A read first: most calls find nothing due and take no write lock. */
+	/* A read first: most calls find nothing due and take no row lock. */
 	if (s->txn == 0 &&
 	    due(s, ca, shard, holder, now, refresh, &is_due, &free_, number, seq, err) != 0)
 		return -1;

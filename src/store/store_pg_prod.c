@@ -3,9 +3,10 @@
  * "Production model").
  *
  * A quota is taken with one conditional UPDATE (counter < quota, order open,
- * now in the window): PostgreSQL serializes writers, so two processes can never
- * both take the last slot. When it changes nothing, a read of the order in
- * the same transaction says why. */
+ * now in the window): a second writer of the same order (another node) waits
+ * for the first's row lock and re-checks the condition on the row it
+ * committed (READ COMMITTED), so two nodes can never both take the last slot. When it changes
+ * nothing, a read of the order in the same transaction says why. */
 #include "store_pg.h"
 
 #include <stdio.h>
