@@ -74,10 +74,47 @@ static int note_failure(struct pq_store *s, const PGresult *res)
 	return classify(state);
 }
 
+static int session_setup(struct pq_store *s, struct ztm_error *err);
+
+/* A connection the server dropped (restart, failover, network) is opened
+ * again before the next statement, but only between transactions and while
+ * no statement's rows are being read: the statements prepared on the old
+ * session are gone with it, so the cache is emptied. What was in flight
+ * failed with ZTM_E_STORE; its outcome is the caller's to reconcile
+ * (idempotency keys, issue 7 point 4). */
+static int reconnect_if_lost(struct pq_store *s, struct ztm_error *err)
+{
+	size_t i;
+
+	if (PQstatus(s->conn) != CONNECTION_BAD || s->txn)
+		return 0;
+	for (i = 0; i < PQ_SLOT_COUNT; i++)
+		if (s->stmt[i] != NULL && s->stmt[i]->busy)
+			return 0;
+	for (i = 0; i < PQ_SLOT_COUNT; i++) {
+		if (s->stmt[i] != NULL) {
+			pq_reset(s->stmt[i]);
+			free(s->stmt[i]);
+			s->stmt[i] = NULL;
+		}
+	}
+	PQreset(s->conn);
+	if (PQstatus(s->conn) != CONNECTION_OK) {
+		const char *m = PQerrorMessage(s->conn);
+		return ztm_error_set(err, ZTM_E_STORE, "reconnecting to PostgreSQL store: %.*s",
+		                     (int)strcspn(m, "\n"), m);
+	}
+	return session_setup(s, err);
+}
+
 struct pq_stmt *pq_stmt(struct pq_store *s, const struct pq_query *q, struct ztm_error *err)
 {
-	struct pq_stmt *st = s->stmt[q->slot];
+	struct pq_stmt *st;
 	PGresult *res;
+
+	if (reconnect_if_lost(s, err) != 0)
+		return NULL;
+	st = s->stmt[q->slot];
 
 	if (st != NULL) {
 		if (st->busy) {
@@ -568,8 +605,11 @@ static int pq_begin(struct ztm_store *base, struct ztm_error *err)
 	int nosync = s->nosync_once;
 
 	s->nosync_once = 0;
-	if (s->txn || PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+	if (s->txn || PQtransactionStatus(s->conn) == PQTRANS_INTRANS ||
+	    PQtransactionStatus(s->conn) == PQTRANS_INERROR)
 		return ztm_error_set(err, ZTM_E_USAGE, "store transaction already open");
+	if (reconnect_if_lost(s, err) != 0)
+		return -1;
 	if (pq_exec(s, "BEGIN", err, "beginning store transaction") != 0)
 		return -1;
 	if (nosync && pq_exec(s, "SET LOCAL synchronous_commit = off", err,
@@ -644,6 +684,8 @@ int pq_wbegin(struct pq_store *s, int *own, struct ztm_error *err)
 	*own = 0;
 	if (s->txn)
 		return txn_alive(s, err);
+	if (reconnect_if_lost(s, err) != 0)
+		return -1;
 	if (pq_exec(s, "BEGIN", err, "beginning store transaction") != 0)
 		return -1;
 	*own = 1;
@@ -693,6 +735,17 @@ static void quiet(void *arg, const PGresult *res)
 	(void)res;
 }
 
+/* The session settings every statement relies on: UTC, no statement of ours
+ * waits forever on a lock, and commits are durable unless one transaction
+ * says otherwise (nosync_next). */
+static int session_setup(struct pq_store *s, struct ztm_error *err)
+{
+	return pq_exec(s,
+	               "SET TIME ZONE 'UTC'; SET lock_timeout = '10s';"
+	               " SET synchronous_commit = on; SET client_min_messages = warning",
+	               err, "setting store session");
+}
+
 /* rest is what follows "postgresql:" or "postgres:" in the store URL. */
 static int open_url(const char *scheme, const char *rest, struct ztm_store **out,
                     struct ztm_error *err)
@@ -727,13 +780,7 @@ static int open_url(const char *scheme, const char *rest, struct ztm_store **out
 		goto fail;
 	}
 	PQsetNoticeReceiver(s->conn, quiet, NULL);
-	/* The session settings every statement relies on: UTC, no statement
-	 * of ours waits forever on a lock, and commits are durable unless one
-	 * transaction says otherwise (nosync_next). */
-	if (pq_exec(s,
-	            "SET TIME ZONE 'UTC'; SET lock_timeout = '10s';"
-	            " SET synchronous_commit = on; SET client_min_messages = warning",
-	            err, "setting store session") != 0)
+	if (session_setup(s, err) != 0)
 		goto fail;
 	if (pq_migrate(s, err) != 0)
 		goto fail;
