@@ -404,7 +404,7 @@ struct ztm_mass_row {
 	enum ztm_mass_selector selector;
 	int64_t target_id;      /* station or work order id */
 	char target[260];       /* "factory/station" or the order name, for people */
-	int64_t from, to;       /* recorded_at window, inclusive */
+	int64_t from, to;       /* window, inclusive: recorded_at or received_at in it */
 	enum ztm_reason reason; /* never certificateHold */
 	char requested_by[128];
 	int64_t requested_at;
@@ -648,7 +648,9 @@ int ztm_store_device_set_owner(struct ztm_store *s, const char *serial, int64_t 
 int ztm_store_device_each(struct ztm_store *s, int64_t owner_id, int64_t after_id, int64_t limit,
                           int (*fn)(const struct ztm_device_row *row, void *arg), void *arg,
                           struct ztm_error *err);
-/* Appends a record of a signed voucher (hex SHA-256 of its DER). */
+/* Appends a record of a signed voucher (hex SHA-256 of its DER).
+ * ZTM_E_CONFLICT if the device has one created at or after created_on: a
+ * device refuses a voucher not newer than the one it holds. */
 int ztm_store_voucher_add(struct ztm_store *s, int64_t device_id, int64_t owner_id,
                           int64_t created_on, int64_t expires_on, const char *sha256,
                           const char *actor, struct ztm_error *err);

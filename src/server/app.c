@@ -343,6 +343,9 @@ int app_status_for(enum ztm_err code)
 		return 409;
 	case ZTM_E_TOOBIG:
 		return 413;
+	case ZTM_E_UNAVAILABLE:
+		/* The HSM is away: the client may retry; nothing was issued. */
+		return 503;
 	default:
 		return 500;
 	}

@@ -327,6 +327,10 @@ int sq_wbegin(struct sq_store *s, int *own, struct ztm_error *err)
 	*own = 0;
 	if (s->txn)
 		return txn_alive(s, err);
+	/* Called from a call that began its own (sq_mass_decide adding a
+	 * device row): that outer call commits or rolls back for both. */
+	if (!sqlite3_get_autocommit(s->db))
+		return 0;
 	if (set_sync(s, 0, err) != 0) /* a write of its own is always durable */
 		return -1;
 	if (run_simple(s, &q_begin, err, "beginning store transaction") != 0)

@@ -16,6 +16,7 @@
 
 #include <openssl/x509v3.h>
 
+#include "x509_fixture.h"
 #include "ztm/batch.h"
 #include "ztm/bootstrap.h"
 #include "ztm/key.h"
@@ -190,45 +191,6 @@ static void test_refusals(void **state)
 	EVP_PKEY_free(k);
 }
 
-/* A self-issued P-256 certificate with the given version and extensions
- * ("name=value" for X509V3_EXT_conf_nid), DER into out. */
-static size_t self_issued(EVP_PKEY *k, long version, const char *const *exts, uint8_t *out,
-                          size_t cap)
-{
-	X509 *x = X509_new();
-	X509_NAME *n = X509_NAME_new();
-	unsigned char *p = out;
-	size_t i;
-	int len;
-
-	assert_non_null(x);
-	assert_non_null(n);
-	assert_int_equal(X509_set_version(x, version), 1);
-	assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), 7), 1);
-	assert_int_equal(X509_NAME_add_entry_by_NID(n, NID_serialNumber, MBSTRING_ASC,
-	                                            (unsigned char *)"SN-1", -1, -1, 0),
-	                 1);
-	assert_int_equal(X509_set_subject_name(x, n), 1);
-	assert_int_equal(X509_set_issuer_name(x, n), 1);
-	assert_non_null(X509_time_adj_ex(X509_getm_notBefore(x), 0, 0, NULL));
-	assert_non_null(X509_time_adj_ex(X509_getm_notAfter(x), 1, 0, NULL));
-	assert_int_equal(X509_set_pubkey(x, k), 1);
-	for (i = 0; exts != NULL && exts[i] != NULL; i += 2) {
-		X509_EXTENSION *e =
-		    X509V3_EXT_conf_nid(NULL, NULL, OBJ_txt2nid(exts[i]), exts[i + 1]);
-		assert_non_null(e);
-		assert_int_equal(X509_add_ext(x, e, -1), 1);
-		X509_EXTENSION_free(e);
-	}
-	assert_true(X509_sign(x, k, EVP_sha256()) > 0);
-	len = i2d_X509(x, NULL);
-	assert_true(len > 0 && (size_t)len <= cap);
-	assert_int_equal(i2d_X509(x, &p), len);
-	X509_NAME_free(n);
-	X509_free(x);
-	return (size_t)len;
-}
-
 /* The shape refuses exactly what OpenSSL takes for a CA (X509_check_ca !=
  * 0), which ztmd's handshake refuses: a station must not record a device
  * that can never register. */
@@ -269,7 +231,8 @@ static void test_ca_like(void **state)
 		struct ztm_bootstrap_shape shape;
 		uint8_t der[1024];
 		const unsigned char *p = der;
-		size_t n = self_issued(k, rows[i].version, rows[i].exts, der, sizeof(der));
+		size_t n = fx_self_issued_der(k, rows[i].version, NOW - 60, NOW + 86400,
+		                              rows[i].exts, der, sizeof(der));
 		X509 *x = d2i_X509(NULL, &p, (long)n);
 		int refused;
 

@@ -537,6 +537,57 @@ static void test_station_revoke_voids_records(void **state)
 	ztm_record_row_free(&r);
 }
 
+/* A mass revocation's window selects a record made OR received in it: a
+ * stolen station key can backdate recorded_at, never received_at (ours). */
+static void test_mass_window(void **state)
+{
+	struct fx *f = *state;
+	static const struct {
+		const char *serial, *spki;
+		int64_t recorded, received;
+		int in;
+	} rows[] = {
+	    {"SN-0", SPKI_1, 5500, 5500, 1}, /* made and received in the window */
+	    {"SN-1", SPKI_2, 100, 5600, 1},  /* backdated, received in the window */
+	    {"SN-2", SPKI_3, 100, 200, 0},   /* both before it */
+	};
+	struct ztm_record_row r;
+	struct ztm_mass_row m, out;
+	struct ztm_device_row d;
+	int64_t id = 0;
+	int repeat = 0;
+	size_t k;
+
+	ztm_record_row_init(&r);
+	for (k = 0; k < 3; k++) {
+		record_fill(&r, f, rows[k].serial, rows[k].spki);
+		r.recorded_at = rows[k].recorded;
+		r.received_at = rows[k].received;
+		CHECK(ztm_store_record_add(f->s, &r, &id, &repeat, E), ZTM_OK);
+	}
+	memset(&m, 0, sizeof(m));
+	m.selector = ZTM_MASS_STATION;
+	m.target_id = f->station;
+	ztm_strlcpy(m.target, "plant-1/line-1", sizeof(m.target));
+	m.from = 5000;
+	m.to = 6000;
+	m.reason = ZTM_REASON_KEY_COMPROMISE;
+	ztm_strlcpy(m.requested_by, "operator:sofia", sizeof(m.requested_by));
+	m.requested_at = 7000;
+	CHECK(ztm_store_mass_request(f->s, &m, E), ZTM_OK);
+	assert_int_equal(m.preview, 2);
+	CHECK(ztm_store_mass_decide(f->s, m.id, 1, "operator:omar", 7001, &out, E), ZTM_OK);
+	assert_int_equal(out.state, ZTM_MASS_EXECUTED);
+	assert_int_equal(out.devices, 2);
+	for (k = 0; k < 3; k++) {
+		CHECK(ztm_store_device_get(f->s, rows[k].serial, &d, E),
+		      rows[k].in ? ZTM_OK : ZTM_E_NOTFOUND);
+		if (rows[k].in)
+			assert_int_equal(d.state, ZTM_DEVICE_REVOKED);
+	}
+	ztm_record_row_free(&r);
+}
+
 static void test_devices(void **state)
 {
 	struct fx *f = *state;
@@ -734,6 +785,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_batches, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_records, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_station_revoke_voids_records, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mass_window, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_devices, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_firmware_and_alerts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_processes_drain_quota, setup, teardown),
