@@ -541,6 +541,7 @@ static const struct pq_query q_locks[] = {
     {PQ_LOCK_DEVICE, "SELECT 1 FROM devices WHERE serial = $1 FOR UPDATE", 0},
     {PQ_LOCK_CRL, "SELECT 1 FROM crls WHERE ca = $1 AND shard = $2 FOR UPDATE", 0},
     {PQ_LOCK_MASS, "SELECT 1 FROM mass_revocations WHERE id = $1 FOR UPDATE", 0},
+    {PQ_LOCK_DEVICE_ID, "SELECT 1 FROM devices WHERE id = $1 FOR UPDATE", 0},
 };
 
 int pq_lock(struct pq_store *s, enum pq_lock what, const char *key, int64_t id,
@@ -551,7 +552,7 @@ int pq_lock(struct pq_store *s, enum pq_lock what, const char *key, int64_t id,
 
 	if (st == NULL)
 		return -1;
-	if (what == PQ_LK_MASS)
+	if (what == PQ_LK_MASS || what == PQ_LK_DEVICE_ID)
 		rc = pq_bind(st, "i", id);
 	else if (what == PQ_LK_CRL)
 		rc = pq_bind(st, "ti", key, id);
@@ -684,6 +685,10 @@ int pq_wbegin(struct pq_store *s, int *own, struct ztm_error *err)
 	*own = 0;
 	if (s->txn)
 		return txn_alive(s, err);
+	/* Called from a call that began its own (pq_mass_decide adding a
+	 * device row): that outer call commits or rolls back for both. */
+	if (PQtransactionStatus(s->conn) == PQTRANS_INTRANS)
+		return 0;
 	if (reconnect_if_lost(s, err) != 0)
 		return -1;
 	if (pq_exec(s, "BEGIN", err, "beginning store transaction") != 0)

@@ -114,6 +114,7 @@ enum pq_slot {
 	PQ_LOCK_DEVICE,
 	PQ_LOCK_CRL,
 	PQ_LOCK_MASS,
+	PQ_LOCK_DEVICE_ID,
 	PQ_SLOT_COUNT
 };
 
@@ -239,7 +240,7 @@ int pq_check_text(const char *what, const char *v, size_t max, int required, str
  * after the lock sees the latest commit). A row that does not exist locks
  * nothing; the read that follows reports it. Inside a write transaction
  * only. docs/store.md, "PostgreSQL: concurrent writers". */
-enum pq_lock { PQ_LK_CERT, PQ_LK_DEVICE, PQ_LK_CRL, PQ_LK_MASS };
+enum pq_lock { PQ_LK_CERT, PQ_LK_DEVICE, PQ_LK_CRL, PQ_LK_MASS, PQ_LK_DEVICE_ID };
 int pq_lock(struct pq_store *s, enum pq_lock what, const char *key, int64_t id,
             struct ztm_error *err);
 

@@ -37,8 +37,13 @@ static const struct pq_query q_device_each = {
     0};
 static const struct pq_query q_voucher_add = {
     PQ_VOUCHER_ADD,
-    "INSERT INTO vouchers (device_id, owner_id, created_on, expires_on, sha256,"
-    " actor) VALUES ($1, $2, $3, $4, $5, $6)",
+    /* A device's vouchers have strictly increasing created-on: the device
+     * refuses one not newer than the one it holds (docs/vouchers.md). Two
+     * nodes adding one for the same device at once: pq_voucher_add locks
+     * the device row first, so the second sees the first's voucher. */
+    "INSERT INTO vouchers (device_id, owner_id, created_on, expires_on, sha256, actor)"
+    " SELECT $1::bigint, $2::bigint, $3::bigint, $4::bigint, $5::text, $6::text WHERE NOT EXISTS"
+    " (SELECT 1 FROM vouchers WHERE device_id = $1 AND created_on >= $3)",
     0};
 static const struct pq_query q_voucher_count = {
     PQ_VOUCHER_COUNT, "SELECT count(*) FROM vouchers WHERE device_id = $1", 0};
@@ -303,6 +308,8 @@ int pq_voucher_add(struct ztm_store *base, int64_t device_id, int64_t owner_id, 
 		return -1;
 	if (pq_wbegin(s, &own, err) != 0)
 		return -1;
+	if (pq_lock(s, PQ_LK_DEVICE_ID, "", device_id, err) != 0)
+		goto out;
 	st = pq_stmt(s, &q_voucher_add, err);
 	if (st == NULL)
 		goto out;
@@ -314,6 +321,13 @@ int pq_voucher_add(struct ztm_store *base, int64_t device_id, int64_t owner_id, 
 	}
 	if (pq_step_done(s, st, err, "recording a voucher") != 0)
 		goto out;
+	if (pq_changes(s) != 1) {
+		ztm_error_set(err, ZTM_E_CONFLICT,
+		              "device %lld already has a voucher created at or after %lld: a "
+		              "device's vouchers must be newer each time (retry in a second)",
+		              (long long)device_id, (long long)created_on);
+		goto out;
+	}
 	ret = 0;
 out:
 	return pq_wend(s, own, ret, err);
