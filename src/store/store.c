@@ -7,6 +7,8 @@
 
 static const struct ztm_store_ops *const backends[] = {
     &ztm_store_sqlite_ops,
+    &ztm_store_pg_ops,
+    &ztm_store_postgres_ops,
 };
 
 static const char *const role_names[] = {

@@ -216,5 +216,7 @@ struct ztm_store {
 };
 
 extern const struct ztm_store_ops ztm_store_sqlite_ops;
+extern const struct ztm_store_ops ztm_store_pg_ops;
+extern const struct ztm_store_ops ztm_store_postgres_ops;
 
 #endif

@@ -250,6 +250,8 @@ static void test_migration_from_v2(void **state)
 	int64_t id = 0, acme = 0;
 	int v = 0;
 
+	SQLITE_ONLY();
+
 	CHECK(ztm_store_operator_add(f->s, "pat", ZTM_ROLE_PLANNER, &id, E), ZTM_OK);
 	ztm_store_close(f->s);
 	f->s = NULL;

@@ -119,6 +119,8 @@ static void test_migration_from_v1(void **state)
 	int64_t id = 0;
 	int v = 0;
 
+	SQLITE_ONLY();
+
 	ztm_store_close(f->s);
 	f->s = NULL;
 	assert_int_equal(raw_exec(&f->t,
