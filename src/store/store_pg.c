@@ -134,7 +134,8 @@ struct pq_stmt *pq_stmt(struct pq_store *s, const struct pq_query *q, struct ztm
 	st->nparams = max_param(q->sql);
 	/* A row lock can fail (deadlock, lock timeout) like a write: it gets
 	 * the same savepoint, so the failure stays the call's. */
-	st->write = is_write(q->sql) || strstr(q->sql, "FOR UPDATE") != NULL;
+	st->write = is_write(q->sql) || strstr(q->sql, "FOR UPDATE") != NULL ||
+	            strstr(q->sql, "FOR NO KEY UPDATE") != NULL;
 	if (st->nparams > PQ_MAX_PARAMS) {
 		free(st);
 		ztm_error_set(err, ZTM_E_STORE, "store statement %d: too many parameters",
@@ -542,6 +543,16 @@ static const struct pq_query q_locks[] = {
     {PQ_LOCK_CRL, "SELECT 1 FROM crls WHERE ca = $1 AND shard = $2 FOR UPDATE", 0},
     {PQ_LOCK_MASS, "SELECT 1 FROM mass_revocations WHERE id = $1 FOR UPDATE", 0},
     {PQ_LOCK_DEVICE_ID, "SELECT 1 FROM devices WHERE id = $1 FOR UPDATE", 0},
+    {PQ_LOCK_PRODUCT, "SELECT 1 FROM products WHERE id = $1 FOR NO KEY UPDATE", 0},
+    {PQ_LOCK_FW_RELEASE_PRODUCT,
+     "SELECT 1 FROM products WHERE id = (SELECT product_id FROM fw_releases WHERE id = $1)"
+     " FOR NO KEY UPDATE",
+     0},
+    {PQ_LOCK_FW_SIGNER_PRODUCT,
+     "SELECT 1 FROM products WHERE id = (SELECT product_id FROM fw_signers WHERE id = $1)"
+     " FOR NO KEY UPDATE",
+     0},
+    {PQ_LOCK_FW_RELEASE, "SELECT 1 FROM fw_releases WHERE id = $1 FOR UPDATE", 0},
 };
 
 int pq_lock(struct pq_store *s, enum pq_lock what, const char *key, int64_t id,
@@ -552,7 +563,7 @@ int pq_lock(struct pq_store *s, enum pq_lock what, const char *key, int64_t id,
 
 	if (st == NULL)
 		return -1;
-	if (what == PQ_LK_MASS || what == PQ_LK_DEVICE_ID)
+	if (what == PQ_LK_MASS || what >= PQ_LK_DEVICE_ID)
 		rc = pq_bind(st, "i", id);
 	else if (what == PQ_LK_CRL)
 		rc = pq_bind(st, "ti", key, id);
@@ -851,7 +862,13 @@ static int pq_schema_version_op(struct ztm_store *base, int *out, struct ztm_err
 	.device_each = pq_device_each, .voucher_add = pq_voucher_add,                              \
 	.voucher_count = pq_voucher_count, .product_set_policy = pq_product_set_policy,            \
 	.product_get_id = pq_product_get_id, .device_replace = pq_device_replace,                  \
-	.owner_revoke_except = pq_owner_revoke_except,
+	.owner_revoke_except = pq_owner_revoke_except, .fw_signer_add = pq_fw_signer_add,          \
+	.fw_signer_get = pq_fw_signer_get, .fw_signer_active = pq_fw_signer_active,                \
+	.fw_signer_each = pq_fw_signer_each, .fw_signer_retire = pq_fw_signer_retire,              \
+	.fw_svn_floor = pq_fw_svn_floor, .fw_release_add = pq_fw_release_add,                      \
+	.fw_release_get = pq_fw_release_get, .fw_release_blobs = pq_fw_release_blobs,              \
+	.fw_release_sign = pq_fw_release_sign, .fw_release_revoke = pq_fw_release_revoke,          \
+	.fw_release_each = pq_fw_release_each,
 
 const struct ztm_store_ops ztm_store_pg_ops = {
     .scheme = "postgresql", .open = pq_open_postgresql, PQ_OPS_BODY};

@@ -115,6 +115,22 @@ enum pq_slot {
 	PQ_LOCK_CRL,
 	PQ_LOCK_MASS,
 	PQ_LOCK_DEVICE_ID,
+	PQ_LOCK_PRODUCT,
+	PQ_LOCK_FW_RELEASE_PRODUCT,
+	PQ_LOCK_FW_SIGNER_PRODUCT,
+	PQ_LOCK_FW_RELEASE,
+	PQ_FW_SIGNER_ADD,
+	PQ_FW_SIGNER_GET,
+	PQ_FW_SIGNER_ACTIVE,
+	PQ_FW_SIGNER_EACH,
+	PQ_FW_SIGNER_RETIRE,
+	PQ_FW_SVN_FLOOR,
+	PQ_FW_RELEASE_ADD,
+	PQ_FW_RELEASE_GET,
+	PQ_FW_RELEASE_BLOBS,
+	PQ_FW_RELEASE_SIGN,
+	PQ_FW_RELEASE_REVOKE,
+	PQ_FW_RELEASE_EACH,
 	PQ_SLOT_COUNT
 };
 
@@ -240,7 +256,19 @@ int pq_check_text(const char *what, const char *v, size_t max, int required, str
  * after the lock sees the latest commit). A row that does not exist locks
  * nothing; the read that follows reports it. Inside a write transaction
  * only. docs/store.md, "PostgreSQL: concurrent writers". */
-enum pq_lock { PQ_LK_CERT, PQ_LK_DEVICE, PQ_LK_CRL, PQ_LK_MASS, PQ_LK_DEVICE_ID };
+/* The firmware locks take a product row (FOR NO KEY UPDATE, by its id, or
+ * that of release or signer id) or a release row (by id). */
+enum pq_lock {
+	PQ_LK_CERT,
+	PQ_LK_DEVICE,
+	PQ_LK_CRL,
+	PQ_LK_MASS,
+	PQ_LK_DEVICE_ID,
+	PQ_LK_PRODUCT,
+	PQ_LK_FW_RELEASE_PRODUCT,
+	PQ_LK_FW_SIGNER_PRODUCT,
+	PQ_LK_FW_RELEASE
+};
 int pq_lock(struct pq_store *s, enum pq_lock what, const char *key, int64_t id,
             struct ztm_error *err);
 
@@ -396,6 +424,31 @@ int pq_firmware_approved(struct ztm_store *s, int64_t product_id, const char *sh
 int pq_alert(struct ztm_store *s, const char *kind, const char *serial, const char *detail,
              struct ztm_error *err);
 int pq_alert_count(struct ztm_store *s, const char *kind, int64_t *n, struct ztm_error *err);
+
+/* store_pg_fw.c: firmware signers and releases. */
+int pq_fw_signer_add(struct ztm_store *s, struct ztm_fw_signer_row *row, struct ztm_error *err);
+int pq_fw_signer_get(struct ztm_store *s, int64_t id, struct ztm_fw_signer_row *out,
+                     struct ztm_error *err);
+int pq_fw_signer_active(struct ztm_store *s, int64_t product_id, int channel,
+                        struct ztm_fw_signer_row *out, struct ztm_error *err);
+int pq_fw_signer_each(struct ztm_store *s, int64_t product_id,
+                      int (*fn)(const struct ztm_fw_signer_row *row, void *arg), void *arg,
+                      struct ztm_error *err);
+int pq_fw_signer_retire(struct ztm_store *s, int64_t id, int64_t when, struct ztm_error *err);
+int pq_fw_svn_floor(struct ztm_store *s, int64_t product_id, int64_t *floor, struct ztm_error *err);
+int pq_fw_release_add(struct ztm_store *s, struct ztm_fw_release_row *row, struct ztm_error *err);
+int pq_fw_release_get(struct ztm_store *s, int64_t id, struct ztm_fw_release_row *out,
+                      struct ztm_error *err);
+int pq_fw_release_blobs(struct ztm_store *s, int64_t id, struct ztm_buf *cms,
+                        struct ztm_buf *manifest, struct ztm_error *err);
+int pq_fw_release_sign(struct ztm_store *s, int64_t id, int64_t signer_id, const char *approver,
+                       int64_t when, const uint8_t *cms, size_t cms_len, const uint8_t *manifest,
+                       size_t manifest_len, struct ztm_error *err);
+int pq_fw_release_revoke(struct ztm_store *s, int64_t id, const char *who, const char *reason,
+                         int64_t when, struct ztm_error *err);
+int pq_fw_release_each(struct ztm_store *s, const struct ztm_fw_filter *f,
+                       int (*fn)(const struct ztm_fw_release_row *row, void *arg), void *arg,
+                       struct ztm_error *err);
 
 /* store_pg_owner.c */
 int pq_owner_add(struct ztm_store *s, const char *name, const uint8_t *der, size_t len, int64_t *id,

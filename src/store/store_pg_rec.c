@@ -1,5 +1,5 @@
 /* store_pg_rec.c - what the factory line produces, in the PostgreSQL store:
- * station record batches, records, devices, approved firmware and alerts
+ * station record batches, records, devices, approved (imported) firmware and alerts
  * (docs/store.md, "Production model"). Records and alerts are append-only
  * (triggers refuse UPDATE and DELETE). */
 #include "store_pg.h"
@@ -61,14 +61,20 @@ static const struct pq_query q_device_set_state = {
     "UPDATE devices SET state = $2, cert_serial = coalesce($3, cert_serial),"
     " key_spki_sha256 = coalesce($4, key_spki_sha256), updated_at = $5 WHERE serial = $1",
     0};
+/* Since migration 7 an approved hash is an imported release (as in
+ * store_sqlite_rec.c): ON CONFLICT DO NOTHING is SQLite's INSERT OR IGNORE
+ * on UNIQUE (product_id, version). */
 static const struct pq_query q_fw_approve = {
     PQ_FIRMWARE_APPROVE,
-    "INSERT INTO approved_firmware (product_id, sha256, added_at)"
-    " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    "INSERT INTO fw_releases (product_id, version, security_version, size, sha256,"
+    " channel, origin, submitted_by, submitted_at, signed_at, state) VALUES ($1,"
+    " 'imported-' || substr($2, 1, 16), 0, 0, $2, 'production', 'imported', 'system:import', $3,"
+    " $3, 'signed') ON CONFLICT DO NOTHING",
     0};
 static const struct pq_query q_fw_approved = {PQ_FIRMWARE_APPROVED,
-                                              "SELECT EXISTS (SELECT 1 FROM approved_firmware"
-                                              " WHERE product_id = $1 AND sha256 = $2)",
+                                              "SELECT EXISTS (SELECT 1 FROM fw_releases"
+                                              " WHERE product_id = $1 AND sha256 = $2"
+                                              " AND state = 'signed')",
                                               0};
 static const struct pq_query q_alert_add = {
     PQ_ALERT_ADD, "INSERT INTO alerts (ts, kind, serial, detail) VALUES ($1, $2, $3, $4)", 0};
