@@ -1,13 +1,17 @@
-/* test_store_fw.c - firmware signers and releases in the SQLite store
- * (migration 7): the two-person rule, UNIQUE versions, the security-version
+/* test_store_fw.c - firmware signers and releases in the store, SQLite and
+ * PostgreSQL (migration 7): the two-person rule, UNIQUE versions, the security-version
  * floor and the channel binding hold through the API with a clear error
  * and in the schema itself (raw SQL is refused too); vetting sees exactly
- * the signed, unrevoked releases; the old approved_firmware rows migrate. */
+ * the signed, unrevoked releases; the old approved_firmware rows migrate;
+ * two nodes cannot both pass the security-version floor. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -146,17 +150,17 @@ static void test_two_person(void **state)
 	snprintf(sql, sizeof(sql),
 	         "UPDATE fw_releases SET approved_by = 'operator:alice' WHERE id = %lld",
 	         (long long)id);
-	assert_int_equal(raw_exec(&f->t, sql), SQLITE_CONSTRAINT);
+	assert_true(raw_refused(&f->t, sql));
 	snprintf(sql, sizeof(sql),
 	         "UPDATE fw_releases SET signer_id = %lld, signed_at = 5, state = 'signed',"
 	         " approved_by = 'operator:bob', cms = x'01', manifest = x'01' WHERE id = %lld",
 	         (long long)f->test_signer, (long long)id);
-	assert_int_equal(raw_exec(&f->t, sql), SQLITE_CONSTRAINT);
+	assert_true(raw_refused(&f->t, sql));
 	snprintf(sql, sizeof(sql),
 	         "UPDATE fw_releases SET signer_id = %lld, signed_at = 5, state = 'signed',"
 	         " cms = x'01', manifest = x'01' WHERE id = %lld",
 	         (long long)f->prod_signer, (long long)id);
-	assert_int_equal(raw_exec(&f->t, sql), SQLITE_CONSTRAINT);
+	assert_true(raw_refused(&f->t, sql));
 	/* A second person: signed, and then immutable. */
 	assert_int_equal(sign(f, id, f->prod_signer, "operator:bob", &e), 0);
 	assert_int_equal(ztm_store_fw_release_get(f->s, id, &r, &e), 0);
@@ -167,7 +171,7 @@ static void test_two_person(void **state)
 	assert_int_equal(e.code, ZTM_E_CONFLICT);
 	snprintf(sql, sizeof(sql), "UPDATE fw_releases SET cms = x'02' WHERE id = %lld",
 	         (long long)id);
-	assert_int_equal(raw_exec(&f->t, sql), SQLITE_CONSTRAINT);
+	assert_true(raw_refused(&f->t, sql));
 	/* A test release is signed without approval, by the test key only. */
 	id = submit(f, "1.1-dev", 1, 1, HASH_B, &e);
 	assert_true(id > 0);
@@ -201,7 +205,7 @@ static void test_unique_and_svn(void **state)
 	         " channel, submitted_by, submitted_at) VALUES (%lld, 'x', 1, 1, '%s', 'test',"
 	         " 'operator:x', 1)",
 	         (long long)f->product, HASH_A);
-	assert_int_equal(raw_exec(&f->t, sql), SQLITE_CONSTRAINT);
+	assert_true(raw_refused(&f->t, sql));
 	/* A revoked release still holds the floor (devices may run it). */
 	assert_int_equal(
 	    ztm_store_fw_release_revoke(f->s, id, "operator:sec", "CVE", 1700000200, &e), 0);
@@ -273,16 +277,28 @@ static void test_migrate_imported(void **state)
 
 	ztm_store_close(f->s);
 	f->s = NULL;
-	snprintf(
-	    sql, sizeof(sql),
-	    "PRAGMA foreign_keys=OFF; DELETE FROM fw_releases WHERE 0;"
-	    " DROP TABLE fw_releases; DROP TABLE fw_signers;"
-	    " CREATE TABLE approved_firmware (product_id INTEGER NOT NULL, sha256 TEXT NOT NULL,"
-	    " added_at INTEGER NOT NULL, PRIMARY KEY (product_id, sha256)) WITHOUT ROWID;"
-	    " INSERT INTO approved_firmware VALUES (%lld, '%s', 1600000000);"
-	    " DELETE FROM schema_version WHERE version = 7;",
-	    (long long)f->product, HASH_A);
-	assert_int_equal(raw_exec(&f->t, sql), SQLITE_OK);
+	if (f->t.pg)
+		snprintf(sql, sizeof(sql),
+		         "DROP TABLE fw_releases; DROP TABLE fw_signers;"
+		         " DROP FUNCTION ztm_fw_signer_check(); DROP FUNCTION ztm_fw_svn_check();"
+		         " CREATE TABLE approved_firmware (product_id BIGINT NOT NULL,"
+		         " sha256 TEXT NOT NULL, added_at BIGINT NOT NULL,"
+		         " PRIMARY KEY (product_id, sha256));"
+		         " INSERT INTO approved_firmware VALUES (%lld, '%s', 1600000000);"
+		         " DELETE FROM schema_version WHERE version = 7;",
+		         (long long)f->product, HASH_A);
+	else
+		snprintf(
+		    sql, sizeof(sql),
+		    "PRAGMA foreign_keys=OFF; DELETE FROM fw_releases WHERE 0;"
+		    " DROP TABLE fw_releases; DROP TABLE fw_signers;"
+		    " CREATE TABLE approved_firmware (product_id INTEGER NOT NULL, sha256 TEXT NOT "
+		    "NULL,"
+		    " added_at INTEGER NOT NULL, PRIMARY KEY (product_id, sha256)) WITHOUT ROWID;"
+		    " INSERT INTO approved_firmware VALUES (%lld, '%s', 1600000000);"
+		    " DELETE FROM schema_version WHERE version = 7;",
+		    (long long)f->product, HASH_A);
+	assert_int_equal(raw_exec(&f->t, sql), 0);
 	assert_int_equal(ztm_store_open(f->t.url, &f->s, &e), 0);
 	assert_int_equal(ztm_store_schema_version(f->s, &v, &e), 0);
 	assert_int_equal(v, SCHEMA_LATEST);
@@ -296,6 +312,67 @@ static void test_migrate_imported(void **state)
 	assert_int_equal(raw_int(&f->t, "SELECT count(*) FROM fw_releases"), 1);
 }
 
+/* Two nodes at once: node a signs a production release with security
+ * version 5 in an open transaction; node b submits version 3 meanwhile. b
+ * must wait for a and then be refused, not read the old floor (0) and get
+ * in below the new one. SQLite's write lock orders them; on PostgreSQL the
+ * product row lock (docs/store.md, "Concurrent writers"). */
+static void test_concurrent_floor(void **state)
+{
+	struct fx *f = *state;
+	struct timespec pause = {0, 300 * 1000 * 1000L};
+	int wstatus = 0, ready[2], go[2];
+	struct ztm_error e;
+	int64_t id = submit(f, "5.0", 5, 0, HASH_A, &e);
+	char c = 0;
+	pid_t pid;
+
+	assert_true(id > 0);
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(pipe(go), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct ztm_fw_release_row r;
+		struct ztm_store *b = NULL;
+		struct ztm_error err;
+
+		if (ztm_store_open(f->t.url, &b, &err) != 0)
+			_exit(2);
+		if (write(ready[1], "r", 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(5);
+		memset(&r, 0, sizeof(r));
+		r.product_id = f->product;
+		ztm_strlcpy(r.version, "3.0", sizeof(r.version));
+		r.security_version = 3;
+		r.size = 4096;
+		ztm_strlcpy(r.sha256, HASH_B, sizeof(r.sha256));
+		r.channel = 0;
+		ztm_strlcpy(r.submitted_by, "operator:carol", sizeof(r.submitted_by));
+		r.submitted_at = 1700000000;
+		if (ztm_store_fw_release_add(b, &r, &err) == 0)
+			_exit(3);
+		fprintf(stderr, "node-b: %s\n", ztm_error_msg(&err));
+		ztm_store_close(b);
+		_exit(err.code == ZTM_E_POLICY ? 0 : 4);
+	}
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	assert_int_equal(ztm_store_begin(f->s, &e), 0);
+	assert_int_equal(sign(f, id, f->prod_signer, "operator:bob", &e), 0);
+	assert_int_equal(write(go[1], "g", 1), 1);
+	nanosleep(&pause, NULL); /* node b is waiting for our lock now */
+	assert_int_equal(ztm_store_commit(f->s, &e), 0);
+	assert_int_equal(waitpid(pid, &wstatus, 0), pid);
+	assert_true(WIFEXITED(wstatus));
+	assert_int_equal(WEXITSTATUS(wstatus), 0);
+	assert_int_equal(raw_int(&f->t, "SELECT count(*) FROM fw_releases WHERE version = '3.0'"),
+	                 0);
+	close(ready[0]);
+	close(ready[1]);
+	close(go[0]);
+	close(go[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -305,6 +382,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_vetting_and_revoke, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_retire, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_migrate_imported, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_concurrent_floor, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -194,6 +194,31 @@ static inline int raw_exec(const struct tdir *t, const char *sql)
 	return rc;
 }
 
+/* Runs SQL as raw_exec and says whether the schema refused it: a CHECK,
+ * UNIQUE, foreign key or trigger (SQLite: SQLITE_CONSTRAINT; PostgreSQL:
+ * SQLSTATE class 23 or P0001, the triggers' refusals), not any other
+ * failure such as a syntax error. */
+static inline int raw_refused(const struct tdir *t, const char *sql)
+{
+	if (t->pg) {
+		PGconn *c = PQconnectdb(t->conninfo);
+		char *q = pg_sql(sql);
+		PGresult *r = PQexec(c, q);
+		const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+		int refused =
+		    state != NULL && (strncmp(state, "23", 2) == 0 || strcmp(state, "P0001") == 0);
+
+		if (!refused)
+			fprintf(stderr, "raw_refused: %s: %s\n", state != NULL ? state : "ok",
+			        PQresultErrorMessage(r));
+		free(q);
+		PQclear(r);
+		PQfinish(c);
+		return refused;
+	}
+	return raw_exec(t, sql) == SQLITE_CONSTRAINT;
+}
+
 /* The fixture of the store tests that need nothing but an open store on
  * a fresh file: cmocka setup/teardown. */
 struct store_fx {
