@@ -168,8 +168,12 @@ int ztm_store_open(const char *url, struct ztm_store **out, struct ztm_error *er
 		                     "store URL '%s' has no scheme (want sqlite:/path)", url);
 	n = (size_t)(colon - url);
 	for (i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
-		if (strlen(backends[i]->scheme) == n && strncmp(url, backends[i]->scheme, n) == 0)
-			return backends[i]->open(colon + 1, out, err);
+		if (strlen(backends[i]->scheme) != n || strncmp(url, backends[i]->scheme, n) != 0)
+			continue;
+		/* A NULL op would crash at its first call, maybe far from here. */
+		if (ztm_store_ops_check(backends[i], err) != 0)
+			return -1;
+		return backends[i]->open(colon + 1, out, err);
 	}
 	return ztm_error_set(err, ZTM_E_CONFIG, "store URL '%s': unknown scheme", url);
 }

@@ -215,6 +215,11 @@ struct ztm_store {
 	const struct ztm_store_ops *ops;
 };
 
+/* 0 if every op but the optional ones (nosync_next) is set; else -1 with
+ * ZTM_E_CONFIG naming the missing ones (store_ops.c). ztm_store_open
+ * checks the backend with it before opening. */
+int ztm_store_ops_check(const struct ztm_store_ops *ops, struct ztm_error *err);
+
 extern const struct ztm_store_ops ztm_store_sqlite_ops;
 extern const struct ztm_store_ops ztm_store_pg_ops;
 extern const struct ztm_store_ops ztm_store_postgres_ops;
