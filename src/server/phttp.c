@@ -58,11 +58,15 @@ struct ztmd_phttp_conn {
 	size_t pos;         /* start of the request being answered or next */
 	struct ztm_buf out; /* to write, from out_off on */
 	size_t out_off;
-	struct ztmd_phttp_head head; /* of the request being answered */
-	struct ztmd_req *req;        /* in flight (answer not made yet) */
-	size_t req_len;              /* head + body of it */
-	int in_process;              /* inside process(): replies only append */
-	int close_after;             /* close once out is written */
+	/* The head being answered, parsed in place in a copy of its own: the
+	 * read buffer may move (grow) while the body comes in. */
+	char *hbuf; /* max_header_bytes */
+	struct ztmd_phttp_head head;
+	int head_ready;       /* head is parsed, its body not all in yet */
+	struct ztmd_req *req; /* in flight (answer not made yet) */
+	size_t req_len;       /* head + body of it */
+	int in_process;       /* inside process(): replies only append */
+	int close_after;      /* close once out is written */
 	int read_paused;
 	int continued; /* 100 Continue sent for the current request */
 	char peer[64];
@@ -90,6 +94,7 @@ static void conn_close(struct ztmd_phttp_conn *pc)
 		evutil_closesocket(pc->fd);
 	ztm_buf_free(&pc->in);
 	ztm_buf_free(&pc->out);
+	free(pc->hbuf);
 	free(pc);
 	if (p->paused && p->lev != NULL && p->n < p->w->set->max_connections) {
 		evconnlistener_enable(p->lev);
@@ -206,42 +211,61 @@ static void refuse(struct ztmd_phttp_conn *pc, int status, const char *why)
 	ztmd_phttp_reply(pc, status, ct, sizeof(ct) - 1, why, strlen(why));
 }
 
+/* Reads the head at the start of what is left into pc->head; 1 when
+ * there, 0 to wait for more, -1 after refusing it. */
+static int read_head(struct ztmd_phttp_conn *pc, char *at, size_t avail)
+{
+	const struct ztmd_settings *set = pc->p->w->set;
+	size_t end = ztmd_phttp_head_end(at, avail);
+	int rc;
+
+	if (end == 0) {
+		/* Not all in: refuse early what no head can hold. */
+		if (avail >= set->max_header_bytes)
+			refuse(pc, 431, "request head too large");
+		else if (ztmd_phttp_parse(at, avail, &pc->head) != ZTMD_PHTTP_MORE)
+			refuse(pc, 400, "malformed request head");
+		else
+			return 0;
+		return -1;
+	}
+	if (end > set->max_header_bytes) {
+		refuse(pc, 431, "request head too large");
+		return -1;
+	}
+	memcpy(pc->hbuf, at, end);
+	rc = ztmd_phttp_parse(pc->hbuf, end, &pc->head);
+	if (rc < 0) {
+		refuse(pc,
+		       rc == ZTMD_PHTTP_UNSUPPORTED ? 501
+		       : rc == ZTMD_PHTTP_TOOBIG    ? 431
+		       : rc == ZTMD_PHTTP_EXPECT    ? 417
+		                                    : 400,
+		       rc == ZTMD_PHTTP_UNSUPPORTED ? "Transfer-Encoding is not supported"
+		                                    : "malformed request head");
+		return -1;
+	}
+	/* Refused before the body is read. */
+	if (pc->head.content_length > set->max_body_bytes) {
+		refuse(pc, 413, "request body too large");
+		return -1;
+	}
+	return 1;
+}
+
 /* Answers what is complete in the buffer, one request at a time. */
 static void process(struct ztmd_phttp_conn *pc)
 {
-	const struct ztmd_settings *set = pc->p->w->set;
 	size_t avail, body;
-	int rc;
 
 	pc->in_process = 1;
 	while (pc->req == NULL && !pc->close_after && pc->out.len < OUT_HIGH) {
+		char *at = (char *)pc->in.data + pc->pos;
+
 		avail = pc->in.len - pc->pos;
-		if (avail == 0)
+		if (avail == 0 || (!pc->head_ready && read_head(pc, at, avail) != 1))
 			break;
-		rc = ztmd_phttp_parse((char *)pc->in.data + pc->pos, avail, &pc->head);
-		if (rc == ZTMD_PHTTP_MORE) {
-			if (avail >= set->max_header_bytes)
-				refuse(pc, 431, "request head too large");
-			break;
-		}
-		if (rc < 0) {
-			refuse(pc,
-			       rc == ZTMD_PHTTP_UNSUPPORTED ? 501
-			       : rc == ZTMD_PHTTP_TOOBIG    ? 431
-			       : rc == ZTMD_PHTTP_EXPECT    ? 417
-			                                    : 400,
-			       rc == ZTMD_PHTTP_UNSUPPORTED ? "Transfer-Encoding is not supported"
-			                                    : "malformed request head");
-			break;
-		}
-		if (pc->head.head_len > set->max_header_bytes) {
-			refuse(pc, 431, "request head too large");
-			break;
-		}
-		if (pc->head.content_length > set->max_body_bytes) {
-			refuse(pc, 413, "request body too large");
-			break;
-		}
+		pc->head_ready = 1;
 		body = (size_t)pc->head.content_length;
 		if (avail < pc->head.head_len + body) {
 			/* RFC 9110 §10.1.1: tell a waiting client to send the body. */
@@ -254,13 +278,14 @@ static void process(struct ztmd_phttp_conn *pc)
 			break;
 		}
 		pc->continued = 0;
+		pc->head_ready = 0;
 		pc->req_len = pc->head.head_len + body;
 		if (pc->p->w->draining)
 			pc->head.close = 1;
 		if (ztmd_http_dispatch_plain(
 		        pc->p->w, pc, &pc->head,
-		        (struct ztm_slice){pc->in.data + pc->pos + pc->head.head_len, body},
-		        pc->peer, &pc->req) != 0) {
+		        (struct ztm_slice){(const uint8_t *)at + pc->head.head_len, body}, pc->peer,
+		        &pc->req) != 0) {
 			refuse(pc, 503, "out of memory");
 			break;
 		}
@@ -431,6 +456,7 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 	snprintf(pc->peer, sizeof(pc->peer), "%s:%u", addr, port);
 	pc->p = p;
 	pc->fd = fd;
+	pc->hbuf = malloc(p->w->set->max_header_bytes);
 	ztm_buf_init(&pc->in, p->w->set->max_header_bytes + p->w->set->max_body_bytes);
 	/* The largest answer: a CA's CRL bundle (16 MiB cap where it is built). */
 	ztm_buf_init(&pc->out, 32 * 1024 * 1024);
@@ -442,8 +468,9 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 	pc->rev = event_new(p->w->base, fd, EV_READ | EV_PERSIST, on_read, pc);
 	pc->wev = event_new(p->w->base, fd, EV_WRITE, on_write, pc);
 	/* All connection I/O runs at priority 0, before the group commit. */
-	if (pc->rev == NULL || pc->wev == NULL || event_priority_set(pc->rev, 0) != 0 ||
-	    event_priority_set(pc->wev, 0) != 0 || event_add(pc->rev, p->tmo) != 0) {
+	if (pc->hbuf == NULL || pc->rev == NULL || pc->wev == NULL ||
+	    event_priority_set(pc->rev, 0) != 0 || event_priority_set(pc->wev, 0) != 0 ||
+	    event_add(pc->rev, p->tmo) != 0) {
 		ztm_log(ZTM_LOG_ERROR, "accept_failed", "listener=public reason=no_memory");
 		conn_close(pc);
 		return;

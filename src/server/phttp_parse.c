@@ -10,6 +10,7 @@
  * characters, any Transfer-Encoding (RFC 9112 §6.1: a server that does not
  * understand it answers 501).
  */
+#define _GNU_SOURCE /* memmem */
 #include <string.h>
 #include <strings.h>
 
@@ -158,18 +159,21 @@ static int field(char *p, size_t n, struct ztmd_phttp_head *h, int *keep_alive)
 	return 0;
 }
 
+size_t ztmd_phttp_head_end(const char *p, size_t n)
+{
+	const char *e = memmem(p, n, "\r\n\r\n", 4);
+
+	return e != NULL ? (size_t)(e - p) + 4 : 0;
+}
+
 int ztmd_phttp_parse(char *p, size_t n, struct ztmd_phttp_head *h)
 {
-	size_t i, line, end = 0;
+	size_t i, line, end;
 	int keep_alive = 0, rc;
 
 	memset(h, 0, sizeof(*h));
 	/* The head ends with an empty line; until it is in, wait for more. */
-	for (i = 3; i < n; i++)
-		if (p[i] == '\n' && p[i - 1] == '\r' && p[i - 2] == '\n' && p[i - 3] == '\r') {
-			end = i + 1;
-			break;
-		}
+	end = ztmd_phttp_head_end(p, n);
 	if (end == 0) {
 		/* Refuse a NUL or a bare LF early: no head can hold them. */
 		for (i = 0; i < n; i++)

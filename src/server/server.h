@@ -200,6 +200,9 @@ struct ztmd_phttp_head {
 /* Parses the request head at the start of p[0..n) in place (NULs written
  * over separators). 1, or one of ZTMD_PHTTP_*. */
 int ztmd_phttp_parse(char *p, size_t n, struct ztmd_phttp_head *h);
+/* Length of the head at the start of p[0..n) (through the empty line), or
+ * 0 when it is not all there. */
+size_t ztmd_phttp_head_end(const char *p, size_t n);
 /* A header field's value (the first of that name, case-insensitive), or NULL. */
 const char *ztmd_phttp_header(const struct ztmd_phttp_head *h, const char *name);
 
