@@ -68,6 +68,7 @@ struct ztmd_phttp_conn {
 	int in_process;       /* inside process(): replies only append */
 	int close_after;      /* close once out is written */
 	int read_paused;
+	int lingering; /* answered and shut down for writing: reading to EOF */
 	int continued; /* 100 Continue sent for the current request */
 	char peer[64];
 	struct ztmd_phttp_conn *prev, *next;
@@ -192,8 +193,23 @@ static int flush(struct ztmd_phttp_conn *pc)
 	if (event_pending(pc->wev, EV_WRITE, NULL))
 		event_del(pc->wev);
 	if (pc->close_after && pc->req == NULL) {
-		conn_close(pc);
-		return -1;
+		/* RFC 9112 §9.6: close in steps. Closing with unread input (the
+		 * rest of a refused request) makes the kernel send a reset, which
+		 * can destroy the answer before the client reads it; so send FIN,
+		 * then read and drop until the client closes or the timeout. */
+		if (pc->lingering || shutdown(pc->fd, SHUT_WR) != 0) {
+			conn_close(pc);
+			return -1;
+		}
+		pc->lingering = 1;
+		if (pc->read_paused) {
+			pc->read_paused = 0;
+			if (event_add(pc->rev, pc->p->tmo) != 0) {
+				conn_close(pc);
+				return -1;
+			}
+		}
+		return -1; /* nothing more is answered on it */
 	}
 	return 0;
 }
@@ -392,6 +408,13 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 	if (what & EV_TIMEOUT) {
 		/* An answer waiting for the group commit is not the client's delay. */
 		if (pc->req == NULL)
+			conn_close(pc);
+		return;
+	}
+	if (pc->lingering) {
+		char sink[4096];
+		n = read(fd, sink, sizeof(sink));
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
 			conn_close(pc);
 		return;
 	}
