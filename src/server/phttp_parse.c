@@ -24,6 +24,7 @@ static int is_tchar(unsigned char c)
 	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
 
+/* a[0..n) equals lower, ignoring ASCII case; lower is n characters. */
 static int lower_eq(const char *a, size_t n, const char *lower)
 {
 	size_t i;
@@ -75,7 +76,9 @@ static int parse_length(const char *v, size_t n, uint64_t *out)
 	return 0;
 }
 
-/* The request line: METHOD SP origin-form SP HTTP/1.x */
+/* The request line: METHOD SP request-target SP HTTP/1.x. The target is
+ * origin-form ("/ocsp"), or absolute-form ("http://host/ocsp", RFC 9112
+ * §3.2.2: a server must accept it) of which the path is kept. */
 static int request_line(char *p, size_t n, struct ztmd_phttp_head *h)
 {
 	size_t i = 0, s;
@@ -88,11 +91,21 @@ static int request_line(char *p, size_t n, struct ztmd_phttp_head *h)
 	h->method_len = i;
 	p[i++] = '\0';
 	s = i;
-	/* Visible ASCII only; origin-form starts with '/'. */
+	/* Visible ASCII only. */
 	while (i < n && (unsigned char)p[i] > 0x20 && (unsigned char)p[i] < 0x7f)
 		i++;
-	if (i == s || i >= n || p[i] != ' ' || p[s] != '/')
+	if (i == s || i >= n || p[i] != ' ')
 		return ZTMD_PHTTP_BAD;
+	if (p[s] != '/') {
+		const char *path;
+		if (i - s <= 7 || !lower_eq(p + s, 7, "http://"))
+			return ZTMD_PHTTP_BAD;
+		/* The authority is not looked at: one host serves all. */
+		path = memchr(p + s + 7, '/', i - s - 7);
+		if (path == NULL || memchr(p + s + 7, '?', (size_t)(path - (p + s + 7))) != NULL)
+			return ZTMD_PHTTP_BAD;
+		s = (size_t)(path - p);
+	}
 	h->target = p + s;
 	h->target_len = i - s;
 	p[i++] = '\0';

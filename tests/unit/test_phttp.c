@@ -39,7 +39,11 @@ static void test_parse_table(void **state)
 	    /* refused */
 	    {"GET / HTTP/1.1\nHost: a\n\n", ZTMD_PHTTP_BAD, NULL, NULL, NULL, 0, 0, 0},
 	    {"GET / HTTP/2.0\r\n\r\n", ZTMD_PHTTP_BAD, NULL, NULL, NULL, 0, 0, 0},
-	    {"GET http://a/ocsp HTTP/1.1\r\n\r\n", ZTMD_PHTTP_BAD, NULL, NULL, NULL, 0, 0, 0},
+	    {"GET HTTP://a:80/ocsp/x?y HTTP/1.1\r\n\r\n", 1, "GET", "/ocsp/x", "y", 0, 0, 0},
+	    {"GET http://a HTTP/1.1\r\n\r\n", ZTMD_PHTTP_BAD, NULL, NULL, NULL, 0, 0, 0},
+	    {"GET http://a?b/c HTTP/1.1\r\n\r\n", ZTMD_PHTTP_BAD, NULL, NULL, NULL, 0, 0, 0},
+	    {"GET https://a/ocsp HTTP/1.1\r\n\r\n", ZTMD_PHTTP_BAD, NULL, NULL, NULL, 0, 0, 0},
+	    {"GET ftp://a/ocsp HTTP/1.1\r\n\r\n", ZTMD_PHTTP_BAD, NULL, NULL, NULL, 0, 0, 0},
 	    {"GET  / HTTP/1.1\r\n\r\n", ZTMD_PHTTP_BAD, NULL, NULL, NULL, 0, 0, 0},
 	    {"GET / HTTP/1.1 \r\n\r\n", ZTMD_PHTTP_BAD, NULL, NULL, NULL, 0, 0, 0},
 	    {"G(T / HTTP/1.1\r\n\r\n", ZTMD_PHTTP_BAD, NULL, NULL, NULL, 0, 0, 0},
