@@ -5,6 +5,7 @@
  *   2. ztm_batch_parse_json: the batch document and every record;
  *   3. ztm_record_from_json: one record as a station queue file.
  * Seeds in fuzz/corpus/fuzz_batch/ are written by tests/unit/test_batch.c
+ * and test_batch_doc.c
  * (ZTM_FUZZ_SEEDS=DIR): signed batches, a batch document, a record.
  *
  * Invariants (__builtin_trap on violation): nothing verifies against a CA

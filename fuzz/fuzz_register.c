@@ -17,17 +17,65 @@
  * bounded, and the key hash is 64 lower-case hex digits; a product is named
  * only when the CN is "<product>-<serial>"; the verdict is a known code;
  * VET_OK never goes to a request whose CSR key differs from its bootstrap
- * key or whose serials differ from the record's. */
+ * key or whose serials differ from the record's; the DER validity reader
+ * (ztm/certder.h) agrees with OpenSSL on the certificate's times; the
+ * bootstrap shape refuses as a CA exactly what X509_check_ca calls one. */
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include "est_ops.h"
 #include "vet.h"
+#include "ztm/bootstrap.h"
+#include "ztm/certder.h"
 #include "ztm/csr.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static int64_t epoch_of(const ASN1_TIME *t, int *ok)
+{
+	struct tm tm;
+
+	*ok = t != NULL && ASN1_TIME_to_tm(t, &tm) == 1;
+	return *ok ? (int64_t)timegm(&tm) : 0;
+}
+
+/* The bootstrap shape (ingest and handshake) takes for a CA exactly what
+ * OpenSSL does (X509_check_ca), whenever OpenSSL read the same bytes. */
+static void check_shape(const uint8_t *der, size_t n, X509 *x)
+{
+	struct ztm_bootstrap_shape shape;
+	struct ztm_error err;
+	int rc;
+
+	memset(&err, 0, sizeof(err));
+	rc = ztm_bootstrap_shape(der, n, &shape, &err);
+	if (x == NULL)
+		return;
+	if (rc == 0 && X509_check_ca(x) != 0)
+		__builtin_trap();
+	if (rc != 0 && strstr(err.msg, "is a CA certificate") != NULL && X509_check_ca(x) == 0)
+		__builtin_trap();
+}
+
+/* The store's validity reader (ztm/certder.h) on the certificate bytes:
+ * whenever it and OpenSSL both read a validity, they agree. */
+static void check_validity(const uint8_t *der, size_t n, const X509 *x)
+{
+	struct ztm_error err;
+	int64_t nb, na, onb, ona;
+	int ok1, ok2;
+
+	if (ztm_cert_der_validity(der, n, &nb, &na, &err) != 0 || x == NULL)
+		return;
+	onb = epoch_of(X509_get0_notBefore(x), &ok1);
+	ona = epoch_of(X509_get0_notAfter(x), &ok2);
+	if (ok1 && ok2 && (onb != nb || ona != na))
+		__builtin_trap();
+}
 
 static void check_str(const char *s, size_t cap)
 {
@@ -115,6 +163,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	p = data + 3;
 	boot = d2i_X509(NULL, &p, (long)n);
+	check_validity(data + 3, n, boot != NULL && p == data + 3 + n ? boot : NULL);
+	check_shape(data + 3, n, boot != NULL && p == data + 3 + n ? boot : NULL);
 	if (boot == NULL)
 		return 0;
 	memset(&csr, 0, sizeof(csr));

@@ -6,10 +6,17 @@ set -euo pipefail
 # clang + libclang-rt-14-dev: the sanitizer and libFuzzer builds (the runtime
 # is only a Recommends of clang, and we install without recommends);
 # curl, openssl, sqlite3, xxd: the end-to-end tests use them as independent tools;
-# mosquitto + mosquitto-clients: the real MQTT broker of tests/e2e/mqtt.sh.
+# mosquitto + mosquitto-clients: the real MQTT broker of tests/e2e/mqtt.sh;
+# libp11-kit-dev: pkcs11.h for the pkcs11: key backend (modules are dlopen()ed);
+# softhsm2, opensc (pkcs11-tool), p11-kit + p11-kit-modules (`p11-kit server`
+# and its client module): the HSM tests (tests/e2e/hsm.sh, docs/hsm.md);
+# libpq-dev: the PostgreSQL store backend; postgresql (server and psql): the
+# throwaway servers of the pg/ tests and tests/e2e/pg_*.sh (tests/pg/pg_start.sh
+# runs initdb itself; the Debian cluster the package creates is not used).
 need=(build-essential cmake pkg-config clang libclang-rt-14-dev llvm libssl-dev openssl
-      libevent-dev libsqlite3-dev sqlite3 libjansson-dev libcmocka-dev libgfshare-dev
-      curl ca-certificates xxd mosquitto mosquitto-clients)
+      libevent-dev libsqlite3-dev sqlite3 libjansson-dev libcbor-dev libcmocka-dev libgfshare-dev
+      curl ca-certificates xxd mosquitto mosquitto-clients
+      libp11-kit-dev softhsm2 opensc p11-kit p11-kit-modules libpq-dev postgresql)
 
 missing=()
 for p in "${need[@]}"; do

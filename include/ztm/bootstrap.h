@@ -48,7 +48,9 @@ struct ztm_bootstrap_shape {
  * decoding it or verifying its self-signature: at most ZTM_RECORD_MAX_CERT
  * bytes, strict DER framing of the certificate and its TBS, nothing
  * trailing, both signature algorithms equal, issuer == subject byte for
- * byte (self-issued), the key passes the key policy (ztm_spki_check).
+ * byte (self-issued), not a CA certificate by X509_check_ca's rules
+ * (basicConstraints cA, or without it keyCertSign, a Netscape CA type or
+ * version 1), the key passes the key policy (ztm_spki_check).
  * ZTM_E_TOOBIG / ZTM_E_PARSE / ZTM_E_POLICY / ZTM_E_WEAKKEY.
  *
  * The same check runs at record ingest (ztm_record_check_cert_shape) and

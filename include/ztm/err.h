@@ -33,6 +33,7 @@
 	X(ZTM_E_CRYPTO, "crypto", "cryptographic library error")                                   \
 	X(ZTM_E_STORE, "store", "store error")                                                     \
 	X(ZTM_E_NOMEM, "no_memory", "out of memory")                                               \
+	X(ZTM_E_UNAVAILABLE, "unavailable", "a key store (HSM) is unavailable")                    \
 	X(ZTM_E_INTERNAL, "internal", "internal error")
 
 enum ztm_err {
@@ -59,6 +60,12 @@ int ztm_error_set(struct ztm_error *e, enum ztm_err code, const char *fmt, ...)
  * clears the queue (STYLE.md 8). */
 int ztm_error_ossl(struct ztm_error *e, enum ztm_err code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Puts a ztm error on OpenSSL's queue, from inside an OpenSSL callback (a
+ * PKCS#11 signature): ztm_error_ossl, called by whoever drove OpenSSL, then
+ * reports `code` and this message instead of its own code, so a lost HSM
+ * reaches the HTTP layer as ZTM_E_UNAVAILABLE (503), not as a crypto error. */
+void ztm_error_raise_ossl(enum ztm_err code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 void ztm_error_clear(struct ztm_error *e);
 /* "name: message" for humans, e.g. "policy: work order closed". */
 const char *ztm_error_msg(const struct ztm_error *e);

@@ -64,7 +64,8 @@ struct ztm_tbs {
 	unsigned key_usage;
 	unsigned eku;
 	int ocsp_nocheck;
-	struct ztm_slice spki; /* copied verbatim into the certificate */
+	enum ztm_cert_policy policy; /* certificatePolicies, the profile's */
+	struct ztm_slice spki;       /* copied verbatim into the certificate */
 	const struct ztm_name_attr *subject;
 	size_t n_subject;
 	const struct ztm_san *san;

@@ -53,6 +53,15 @@ enum ztm_san_type {
 	(ZTM_EKU_SERVER_AUTH | ZTM_EKU_CLIENT_AUTH | ZTM_EKU_CODE_SIGN | ZTM_EKU_OCSP_SIGN |       \
 	 ZTM_EKU_VOUCHER_SIGN)
 
+/* certificatePolicies a profile writes (docs/firmware-manifest.md): the
+ * firmware channel of a firmware signer, bound into its certificate by the
+ * CA so a test-channel key can never claim production. */
+enum ztm_cert_policy {
+	ZTM_POLICY_NONE,
+	ZTM_POLICY_FW_PRODUCTION, /* id-ztm-fw-channel-production */
+	ZTM_POLICY_FW_TEST,       /* id-ztm-fw-channel-test */
+};
+
 /* Key algorithms a profile may certify (further limited by
  * ztm_key_check_allowed, which applies to every profile). */
 enum ztm_key_kind { ZTM_KK_P256, ZTM_KK_P384, ZTM_KK_ED25519, ZTM_KK_RSA, ZTM_KK_COUNT };
@@ -76,10 +85,14 @@ struct ztm_profile {
 	 * its leaves may be used for (the EKU chaining OpenSSL enforces), so
 	 * each CA asks for the purposes of what it issues. 0 = exactly eku. */
 	unsigned eku_request;
+	/* The one certificatePolicies OID the profile writes (fixed: a request
+	 * cannot change it), ZTM_POLICY_NONE for no extension. */
+	enum ztm_cert_policy policy;
 };
 
-/* "device", "station", "operator", "ocsp", "codesign", "root",
- * "issuing-ca"; NULL if unknown. The profiles are static and immutable. */
+/* "device", "station", "operator", "ocsp", "codesign", "fw-production",
+ * "fw-test", "voucher", "tls-server", "root", "issuing-ca"; NULL if unknown. The profiles are
+ * static and immutable. */
 const struct ztm_profile *ztm_profile_get(const char *name);
 /* i-th profile for listing (NULL past the end). */
 const struct ztm_profile *ztm_profile_at(size_t i);

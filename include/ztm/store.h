@@ -404,7 +404,7 @@ struct ztm_mass_row {
 	enum ztm_mass_selector selector;
 	int64_t target_id;      /* station or work order id */
 	char target[260];       /* "factory/station" or the order name, for people */
-	int64_t from, to;       /* recorded_at window, inclusive */
+	int64_t from, to;       /* window, inclusive: recorded_at or received_at in it */
 	enum ztm_reason reason; /* never certificateHold */
 	char requested_by[128];
 	int64_t requested_at;
@@ -429,6 +429,94 @@ int ztm_store_mass_get(struct ztm_store *s, int64_t id, struct ztm_mass_row *out
  * registered gets a device row in state revoked, so it never can. */
 int ztm_store_mass_decide(struct ztm_store *s, int64_t id, int approve, const char *who,
                           int64_t when, struct ztm_mass_row *out, struct ztm_error *err);
+
+/* --- Firmware signers and releases (docs/firmware.md, migration 7) ----- */
+enum ztm_fw_state { ZTM_FW_PENDING, ZTM_FW_SIGNED, ZTM_FW_REVOKED };
+const char *ztm_fw_state_name(enum ztm_fw_state st);
+int ztm_fw_state_parse(const char *name, enum ztm_fw_state *out);
+#define ZTM_FW_CERT_MAX 8192
+struct ztm_fw_signer_row {
+	int64_t id, product_id;
+	int channel; /* enum ztm_fw_channel: 0 production, 1 test */
+	char key_uri[1024];
+	char cert_serial[ZTM_SERIAL_HEX_MAX];
+	uint8_t cert_der[ZTM_FW_CERT_MAX];
+	size_t cert_len;
+	char created_by[128];
+	int64_t created_at, retired_at; /* retired_at 0: active */
+};
+struct ztm_fw_release_row {
+	int64_t id, product_id;
+	char version[65];
+	int64_t security_version, size;
+	char sha256[ZTM_SHA256_HEX];
+	int channel;       /* enum ztm_fw_channel */
+	int imported;      /* from the old approved_firmware list: never signed by ztmd */
+	int64_t signer_id; /* 0 until signed */
+	char submitted_by[128];
+	int64_t submitted_at;
+	char approved_by[128]; /* "" for test releases */
+	int64_t approved_at, signed_at;
+	enum ztm_fw_state state;
+	char revoked_by[128];
+	int64_t revoked_at;
+	char revoke_reason[256];
+};
+/* Adds an active signer (sets row->id). ZTM_E_EXISTS when the product
+ * already has an active signer for that channel. */
+int ztm_store_fw_signer_add(struct ztm_store *s, struct ztm_fw_signer_row *row,
+                            struct ztm_error *err);
+int ztm_store_fw_signer_get(struct ztm_store *s, int64_t id, struct ztm_fw_signer_row *out,
+                            struct ztm_error *err);
+/* The active signer of a product and channel; ZTM_E_NOTFOUND if none. */
+int ztm_store_fw_signer_active(struct ztm_store *s, int64_t product_id, int channel,
+                               struct ztm_fw_signer_row *out, struct ztm_error *err);
+/* Every signer (product_id 0) or a product's, oldest first. */
+int ztm_store_fw_signer_each(struct ztm_store *s, int64_t product_id,
+                             int (*fn)(const struct ztm_fw_signer_row *row, void *arg), void *arg,
+                             struct ztm_error *err);
+/* Retires an active signer; ZTM_E_CONFLICT if already retired. */
+int ztm_store_fw_signer_retire(struct ztm_store *s, int64_t id, int64_t when,
+                               struct ztm_error *err);
+/* The lowest security_version a new release of the product may carry: the
+ * highest of its production releases ever signed (revoked ones too), 0 if
+ * none. */
+int ztm_store_fw_svn_floor(struct ztm_store *s, int64_t product_id, int64_t *floor,
+                           struct ztm_error *err);
+/* Inserts a pending release from row (product_id .. submitted_at); sets
+ * row->id. ZTM_E_EXISTS for a version the product has; ZTM_E_POLICY for a
+ * security_version below ztm_store_fw_svn_floor. */
+int ztm_store_fw_release_add(struct ztm_store *s, struct ztm_fw_release_row *row,
+                             struct ztm_error *err);
+int ztm_store_fw_release_get(struct ztm_store *s, int64_t id, struct ztm_fw_release_row *out,
+                             struct ztm_error *err);
+/* Appends the release's CMS and/or manifest bytes (either may be NULL);
+ * ZTM_E_CONFLICT when it is not signed. */
+int ztm_store_fw_release_blobs(struct ztm_store *s, int64_t id, struct ztm_buf *cms,
+                               struct ztm_buf *manifest, struct ztm_error *err);
+/* Stores the signatures of a pending release and marks it signed. The
+ * signer must be the active signer of the release's product and channel
+ * (ZTM_E_POLICY: a test key never signs production). A production release
+ * needs approver, who is not the submitter (ZTM_E_DENIED); a test release
+ * takes none. The svn floor is checked again (ZTM_E_POLICY). */
+int ztm_store_fw_release_sign(struct ztm_store *s, int64_t id, int64_t signer_id,
+                              const char *approver, int64_t when, const uint8_t *cms,
+                              size_t cms_len, const uint8_t *manifest, size_t manifest_len,
+                              struct ztm_error *err);
+/* Revokes a pending or signed release (a pending one is thereby rejected);
+ * ZTM_E_CONFLICT if already revoked. reason: 1-255 bytes. */
+int ztm_store_fw_release_revoke(struct ztm_store *s, int64_t id, const char *who,
+                                const char *reason, int64_t when, struct ztm_error *err);
+struct ztm_fw_filter {
+	int64_t product_id; /* 0: all */
+	int channel;        /* -1: all */
+	int state;          /* -1: all, else enum ztm_fw_state */
+	int64_t limit;      /* 0: 1000 */
+};
+/* Releases matching f, newest first. */
+int ztm_store_fw_release_each(struct ztm_store *s, const struct ztm_fw_filter *f,
+                              int (*fn)(const struct ztm_fw_release_row *row, void *arg), void *arg,
+                              struct ztm_error *err);
 
 /* --- CRLs (docs/revocation.md, migration 4) ---------------------------- */
 /* The current CRL of one (CA, shard); number 0 = never built. */
@@ -483,9 +571,12 @@ int ztm_store_station_set_cert(struct ztm_store *s, int64_t id, const char *seri
  * records the station made at or after it no longer vet. Revoking a revoked
  * station succeeds and keeps the earlier time, so a second revocation can
  * only widen the voided range. The station's current certificate is
- * revoked too (reason privilegeWithdrawn, by "system:station-revoke"; it
- * appears on the station CA's CRL). ZTM_E_NOTFOUND for an unknown id. */
-int ztm_store_station_revoke(struct ztm_store *s, int64_t id, int64_t when, struct ztm_error *err);
+ * revoked too, with `reason` (never certificateHold: ZTM_E_USAGE) by `actor`
+ * (both as ztm_store_owner_revoke; a certificate already revoked keeps its
+ * first reason). They appear on the station CA's CRL. ZTM_E_NOTFOUND for an
+ * unknown id. */
+int ztm_store_station_revoke(struct ztm_store *s, int64_t id, int64_t when, enum ztm_reason reason,
+                             const char *actor, struct ztm_error *err);
 int ztm_store_operator_add(struct ztm_store *s, const char *name, enum ztm_role role, int64_t *id,
                            struct ztm_error *err);
 int ztm_store_operator_get(struct ztm_store *s, int64_t id, struct ztm_operator_row *out,
@@ -608,10 +699,14 @@ int ztm_store_owner_revoke_except(struct ztm_store *s, const char *owner_kind, i
                                   const char *keep, enum ztm_reason reason, int64_t when,
                                   const char *actor, int64_t *n, struct ztm_error *err);
 
-/* Adds a firmware SHA-256 (hex) to a product's approved list (again: success). */
+/* Imports a firmware SHA-256 (hex) as an approved release of a product
+ * without a ztmd signature (origin 'imported', version "imported-<16 hex>";
+ * again: success): how deployments from before issue 5 and benchmarks
+ * approve a hash. Signed releases come from ztm_store_fw_release_*. */
 int ztm_store_firmware_approve(struct ztm_store *s, int64_t product_id, const char *sha256,
                                struct ztm_error *err);
-/* *yes = 1 if approved for that product. */
+/* *yes = 1 if sha256 is a signed, unrevoked release of that product
+ * (vetting, docs/vetting.md). */
 int ztm_store_firmware_approved(struct ztm_store *s, int64_t product_id, const char *sha256,
                                 int *yes, struct ztm_error *err);
 /* Appends an alert: kind ("clone", "overbuild", "unrecorded",
@@ -645,7 +740,9 @@ int ztm_store_device_set_owner(struct ztm_store *s, const char *serial, int64_t 
 int ztm_store_device_each(struct ztm_store *s, int64_t owner_id, int64_t after_id, int64_t limit,
                           int (*fn)(const struct ztm_device_row *row, void *arg), void *arg,
                           struct ztm_error *err);
-/* Appends a record of a signed voucher (hex SHA-256 of its DER). */
+/* Appends a record of a signed voucher (hex SHA-256 of its DER).
+ * ZTM_E_CONFLICT if the device has one created at or after created_on: a
+ * device refuses a voucher not newer than the one it holds. */
 int ztm_store_voucher_add(struct ztm_store *s, int64_t device_id, int64_t owner_id,
                           int64_t created_on, int64_t expires_on, const char *sha256,
                           const char *actor, struct ztm_error *err);

@@ -22,10 +22,13 @@ static int usage_station(void)
 	        "usage: ztm station add --factory F --name S [connection]\n"
 	        "         prints the station's one-time enrollment code on stdout\n"
 	        "       ztm station show --factory F --name S [connection]\n"
-	        "       ztm station revoke --factory F --name S [--since T] [connection]\n"
+	        "       ztm station revoke --factory F --name S [--since T] [--reason R]\n"
+	        "         [connection]\n"
 	        "         refuses the station's certificate at once; records it made at or\n"
 	        "         after T no longer vet (T: Unix seconds or RFC 3339 UTC, not in the\n"
-	        "         future; default now)\n"
+	        "         future; default now). R: the RFC 5280 reason its certificates are\n"
+	        "         revoked with (default privilegeWithdrawn; keyCompromise for a\n"
+	        "         stolen station)\n"
 	        "       ztm station enroll --name S (--code-file FILE | env ZTM_ENROLL_CODE)\n"
 	        "         --key KEY-URI [--key-pass-file FILE] [--alg p256|p384|ed25519|rsa3072]\n"
 	        "         --out STATION.crt --server URL --ca CHAIN.pem\n"
@@ -52,7 +55,7 @@ static int usage_operator(void)
 
 struct args {
 	struct ztm_client_opts conn;
-	const char *name, *factory, *role, *code_file, *out, *alg, *since, *owner;
+	const char *name, *factory, *role, *code_file, *out, *alg, *since, *owner, *reason;
 };
 
 static int parse(int argc, char **argv, struct args *a)
@@ -66,6 +69,7 @@ static int parse(int argc, char **argv, struct args *a)
 	    {"out", required_argument, NULL, 'o'},
 	    {"alg", required_argument, NULL, 'a'},
 	    {"since", required_argument, NULL, 's'},
+	    {"reason", required_argument, NULL, 'R'},
 	    {"owner", required_argument, NULL, 'O'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -101,6 +105,9 @@ static int parse(int argc, char **argv, struct args *a)
 			break;
 		case 'O':
 			a->owner = optarg;
+			break;
+		case 'R':
+			a->reason = optarg;
 			break;
 		default:
 			return -1;
@@ -210,6 +217,8 @@ static int station_revoke(struct args *a)
 	body = json_object();
 	if (body != NULL && a->since != NULL)
 		json_object_set_new(body, "since", cli_json_time(a->since));
+	if (body != NULL && a->reason != NULL)
+		json_object_set_new(body, "reason", json_string(a->reason));
 	j = cli_post_json(&a->conn, path, body, &err);
 	if (j == NULL)
 		return cli_fail("station revoke", &err);
@@ -250,7 +259,7 @@ int cmd_station(int argc, char **argv)
 	if (a.factory == NULL || a.name == NULL ||
 	    (strcmp(argv[1], "add") != 0 && strcmp(argv[1], "show") != 0 &&
 	     strcmp(argv[1], "revoke") != 0) ||
-	    (a.since != NULL && strcmp(argv[1], "revoke") != 0))
+	    ((a.since != NULL || a.reason != NULL) && strcmp(argv[1], "revoke") != 0))
 		return usage_station();
 	if (ztm_client_opts_env(&a.conn, 1, &err) != 0)
 		return cli_fail("station", &err);

@@ -45,12 +45,18 @@ static int init_usage(void)
 	fprintf(stderr,
 	        "usage: ztm ceremony init --dir DIR [--alg p256|p384|rsa3072] [--org NAME]\n"
 	        "         [--root-pass-file F] [--online-pass-file F] [--shares N --threshold M]\n"
-	        "         [--operator NAME] [--custodian NAME]...\n");
+	        "         [--operator NAME] [--custodian NAME]...\n"
+	        "         [--root-key pkcs11:URI] [--ca-key-uri pkcs11:URI]\n"
+	        "  --root-key: generate the root key inside a PKCS#11 token (no root\n"
+	        "  passphrase, no shares: the token keeps it); --ca-key-uri: the issuing-CA\n"
+	        "  keys too, as object=ca-<name> in that token (docs/hsm.md). The PIN comes\n"
+	        "  from the URI's pin-source, ZTM_PKCS11_PIN or a prompt.\n");
 	return ZTM_EXIT_USAGE;
 }
 
 struct init_opts {
 	const char *dir, *org, *root_pass_file, *online_pass_file, *operator_name;
+	const char *root_key_uri, *ca_key_uri; /* pkcs11: URIs, or NULL: files */
 	enum ztm_key_alg alg;
 	int shares, threshold;
 	const char *custodians[MAX_CUSTODIANS];
@@ -86,9 +92,9 @@ static int pem_append(struct ztm_buf *b, X509 *x)
  * owns it) and, via key_out, the key when wanted. */
 static X509 *make_one(struct init_run *r, const char *name, const char *role, const char *rel_base,
                       const struct cer_cert_req *tmpl, const char *pass, const char *protection,
-                      EVP_PKEY **key_out, struct ztm_error *err)
+                      const char *key_uri, EVP_PKEY **key_out, struct ztm_error *err)
 {
-	char keyrel[256], crtrel[256], path[4400];
+	char keyrel[256], crtrel[256], path[4400], pub_uri[4400];
 	struct cer_cert_req req = *tmpl;
 	struct ztm_buf spki;
 	EVP_PKEY *k = NULL;
@@ -96,14 +102,30 @@ static X509 *make_one(struct init_run *r, const char *name, const char *role, co
 	json_t *e;
 
 	ztm_buf_init(&spki, 0);
-	snprintf(keyrel, sizeof(keyrel), "%s.key", rel_base);
 	snprintf(crtrel, sizeof(crtrel), "%s.crt", rel_base);
-	k = ztm_key_new(r->o->alg, err);
-	if (k == NULL)
-		goto fail;
-	snprintf(path, sizeof(path), "%s/%s", r->tmp, keyrel);
-	if (ztm_key_save(k, path, pass, err) != 0)
-		goto fail;
+	if (key_uri != NULL) {
+		/* Inside the token; what the directory keeps is where to find it:
+		 * <base>.uri, hashed into the transcript like a key file. */
+		struct ztm_key_opts ko = {NULL, 1};
+		snprintf(keyrel, sizeof(keyrel), "%s.uri", rel_base);
+		k = ztm_key_generate(key_uri, r->o->alg, &ko, err);
+		if (k == NULL || cer_key_uri(key_uri, NULL, 0, pub_uri, sizeof(pub_uri), err) != 0)
+			goto fail;
+		snprintf(path, sizeof(path), "%s/%s", r->tmp, keyrel);
+		if (ztm_buf_printf(&spki, "%s\n", pub_uri) != 0 ||
+		    ztm_file_write(path, spki.data, spki.len, 0644, 1, err) != 0)
+			goto fail;
+		ztm_buf_reset(&spki);
+		protection = "pkcs11";
+	} else {
+		snprintf(keyrel, sizeof(keyrel), "%s.key", rel_base);
+		k = ztm_key_new(r->o->alg, err);
+		if (k == NULL)
+			goto fail;
+		snprintf(path, sizeof(path), "%s/%s", r->tmp, keyrel);
+		if (ztm_key_save(k, path, pass, err) != 0)
+			goto fail;
+	}
 	if (cer_spki(k, &spki, err) != 0)
 		goto fail;
 	req.spki = ztm_buf_slice(&spki);
@@ -185,7 +207,9 @@ out:
 
 static int get_passes(struct init_run *r, struct ztm_error *err)
 {
-	if (cer_pass(r->o->root_pass_file, "root key", 1, CER_PASS_MIN, &r->root_pass, err) != 0)
+	/* A root in a token needs no passphrase: the token's PIN guards it. */
+	if (r->o->root_key_uri == NULL &&
+	    cer_pass(r->o->root_pass_file, "root key", 1, CER_PASS_MIN, &r->root_pass, err) != 0)
 		return -1;
 	if (r->o->online_pass_file != NULL)
 		return cer_pass(r->o->online_pass_file, "online keys", 1, CER_PASS_MIN,
@@ -240,7 +264,7 @@ static int run_init(struct init_run *r, struct ztm_error *err)
 	req.cn = cn;
 	req.lifetime = ROOT_DAYS * DAY;
 	r->root = make_one(r, "root", "root", "root/root", &req, ztm_buf_cstr(&r->root_pass),
-	                   "root-passphrase", &r->root_key, err);
+	                   "root-passphrase", o->root_key_uri, &r->root_key, err);
 	if (r->root == NULL)
 		goto out;
 	/* From here on the root signs only through the engine (lint first). */
@@ -249,9 +273,13 @@ static int run_init(struct init_run *r, struct ztm_error *err)
 		goto out;
 
 	for (i = 0; i < sizeof(issuing) / sizeof(issuing[0]); i++) {
-		char rel[64];
+		char rel[64], obj[64], uri[4400];
 		int is_op = strcmp(issuing[i].name, "operator") == 0;
 
+		snprintf(obj, sizeof(obj), "ca-%s", issuing[i].name);
+		if (o->ca_key_uri != NULL &&
+		    cer_key_uri(o->ca_key_uri, obj, 1, uri, sizeof(uri), err) != 0)
+			goto out;
 		snprintf(cn, sizeof(cn), "%s %s CA", o->org, issuing[i].name);
 		snprintf(rel, sizeof(rel), "ca/%s", issuing[i].name);
 		req.profile = "issuing-ca";
@@ -259,7 +287,8 @@ static int run_init(struct init_run *r, struct ztm_error *err)
 		req.eku = issuing[i].eku;
 		req.lifetime = CA_DAYS * DAY;
 		x = make_one(r, issuing[i].name, "ca", rel, &req, ztm_buf_cstr(&r->online_pass),
-		             "online-passphrase", is_op ? &operator_key : NULL, err);
+		             "online-passphrase", o->ca_key_uri != NULL ? uri : NULL,
+		             is_op ? &operator_key : NULL, err);
 		if (x == NULL)
 			goto out;
 		if (is_op)
@@ -280,7 +309,7 @@ static int run_init(struct init_run *r, struct ztm_error *err)
 		char rel[300];
 		snprintf(rel, sizeof(rel), "operators/%s", o->operator_name);
 		x = make_one(r, o->operator_name, "leaf", rel, &req, ztm_buf_cstr(&r->online_pass),
-		             "online-passphrase", NULL, err);
+		             "online-passphrase", NULL, NULL, err);
 	}
 	if (x == NULL)
 		goto out;
@@ -367,6 +396,8 @@ static int parse_init(int argc, char **argv, struct init_opts *o)
 	    {"threshold", required_argument, NULL, 'm'},
 	    {"operator", required_argument, NULL, 'u'},
 	    {"custodian", required_argument, NULL, 'c'},
+	    {"root-key", required_argument, NULL, 'k'},
+	    {"ca-key-uri", required_argument, NULL, 'K'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -393,6 +424,20 @@ static int parse_init(int argc, char **argv, struct init_opts *o)
 			break;
 		case 'u':
 			o->operator_name = optarg;
+			break;
+		case 'k':
+		case 'K':
+			if (strncmp(optarg, "pkcs11:", 7) != 0) {
+				fprintf(stderr,
+				        "ztm ceremony init: --%s wants a pkcs11: URI (file keys "
+				        "are the default)\n",
+				        c == 'k' ? "root-key" : "ca-key-uri");
+				return -1;
+			}
+			if (c == 'k')
+				o->root_key_uri = optarg;
+			else
+				o->ca_key_uri = optarg;
 			break;
 		case 'a':
 			if (ztm_key_alg_parse(optarg, &o->alg) != 0) {
@@ -438,6 +483,23 @@ static int parse_init(int argc, char **argv, struct init_opts *o)
 		fprintf(stderr, "ztm ceremony init: --dir is required; --shares and --threshold "
 		                "go together, threshold <= shares\n");
 		return -1;
+	}
+	if (o->root_key_uri != NULL && o->shares > 0) {
+		fprintf(stderr, "ztm ceremony init: a root key in a token cannot be split into "
+		                "shares: back it up with the HSM's own means (docs/hsm.md)\n");
+		return -1;
+	}
+	if (o->ca_key_uri != NULL) {
+		const char *q = strchr(o->ca_key_uri, '?');
+		size_t pl = q != NULL ? (size_t)(q - o->ca_key_uri) : strlen(o->ca_key_uri);
+		char path[512];
+		snprintf(path, sizeof(path), ";%.*s", (int)(pl > 500 ? 500 : pl), o->ca_key_uri);
+		if (strstr(path, ";object=") != NULL || strstr(path, ";id=") != NULL ||
+		    strstr(path, ":object=") != NULL || strstr(path, ":id=") != NULL) {
+			fprintf(stderr, "ztm ceremony init: --ca-key-uri names the token only; "
+			                "each CA's key becomes object=ca-<name>\n");
+			return -1;
+		}
 	}
 	if (o->operator_name[0] == '\0' || strchr(o->operator_name, '/') != NULL ||
 	    o->operator_name[0] == '.') {

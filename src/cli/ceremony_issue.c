@@ -155,10 +155,27 @@ static int issue(const struct issue_opts *o, struct ztm_error *err)
 		goto out;
 	snprintf(path, sizeof(path), "%s/root/root.crt", o->dir);
 	root = cer_cert_read(path, err);
-	if (root == NULL || cer_pass(o->pass_file, "root key", 0, 1, &pass, err) != 0)
+	if (root == NULL)
 		goto out;
-	ko.pass = ztm_buf_cstr(&pass);
-	snprintf(path, sizeof(path), "%s/root/root.key", o->dir);
+	/* A root in a token (ceremony init --root-key): root/root.uri says
+	 * where; the PIN comes from ZTM_PKCS11_PIN or a prompt. */
+	snprintf(path, sizeof(path), "%s/root/root.uri", o->dir);
+	if (access(path, F_OK) == 0) {
+		char *nl;
+		ztm_buf_reset(&pass);
+		if (ztm_file_read(path, 8192, &pass, err) != 0)
+			goto out;
+		snprintf(path, sizeof(path), "%s", ztm_buf_cstr(&pass));
+		if ((nl = strchr(path, '\n')) != NULL)
+			*nl = '\0';
+		ztm_buf_reset(&pass);
+		ko.prompt = 1;
+	} else {
+		if (cer_pass(o->pass_file, "root key", 0, 1, &pass, err) != 0)
+			goto out;
+		ko.pass = ztm_buf_cstr(&pass);
+		snprintf(path, sizeof(path), "%s/root/root.key", o->dir);
+	}
 	root_key = ztm_key_load(path, &ko, err);
 	if (root_key == NULL)
 		goto out;

@@ -59,26 +59,31 @@ static json_t *handle_reply(struct ztm_http_resp *resp, struct ztm_error *err)
 	return NULL;
 }
 
-json_t *cli_post_json(const struct ztm_client_opts *o, const char *path, json_t *body,
-                      struct ztm_error *err)
+json_t *cli_post_body(const struct ztm_client_opts *o, const char *path, const char *content_type,
+                      const void *body, size_t len, struct ztm_error *err)
 {
 	struct ztm_http_resp resp;
-	char *s = json_dumps(body, JSON_COMPACT);
 	json_t *j = NULL;
 
 	ztm_http_resp_init(&resp);
-	if (s == NULL) {
+	if (ztm_client_request(o, "POST", path, content_type, NULL, body, len, &resp, err) == 0)
+		j = handle_reply(&resp, err);
+	ztm_http_resp_free(&resp);
+	return j;
+}
+
+json_t *cli_post_json(const struct ztm_client_opts *o, const char *path, json_t *body,
+                      struct ztm_error *err)
+{
+	char *s = json_dumps(body, JSON_COMPACT);
+	json_t *j = NULL;
+
+	if (s == NULL)
 		ztm_error_set(err, ZTM_E_NOMEM, "JSON");
-		goto out;
-	}
-	if (ztm_client_request(o, "POST", path, "application/json", NULL, s, strlen(s), &resp,
-	                       err) != 0)
-		goto out;
-	j = handle_reply(&resp, err);
-out:
+	else
+		j = cli_post_body(o, path, "application/json", s, strlen(s), err);
 	free(s);
 	json_decref(body);
-	ztm_http_resp_free(&resp);
 	return j;
 }
 

@@ -30,6 +30,9 @@ int cli_fail(const char *cmd, const struct ztm_error *err);
 /* POSTs a JSON object to the admin API (taking the reference to body); on
  * 2xx returns the parsed reply (caller json_decref's), else NULL with err
  * from the server's JSON error. */
+/* POSTs len bytes of content_type; the JSON reply as cli_post_json. */
+json_t *cli_post_body(const struct ztm_client_opts *o, const char *path, const char *content_type,
+                      const void *body, size_t len, struct ztm_error *err);
 json_t *cli_post_json(const struct ztm_client_opts *o, const char *path, json_t *body,
                       struct ztm_error *err);
 json_t *cli_get_json(const struct ztm_client_opts *o, const char *path, struct ztm_error *err);
@@ -54,6 +57,8 @@ int cmd_device(int argc, char **argv);
 /* revoke_cmd.c */
 int cmd_cert(int argc, char **argv);
 int cmd_revocation(int argc, char **argv);
+/* `ztm firmware ...` (firmware_cmd.c). */
+int cmd_firmware(int argc, char **argv);
 /* `ztm demo` (demo.c). */
 int cmd_demo(int argc, char **argv);
 

@@ -267,6 +267,7 @@ int ztm_client_request(const struct ztm_client_opts *o, const char *method, cons
 	SSL *ssl = NULL;
 	BIO *bio = NULL;
 	struct ztm_buf req, raw;
+	size_t sent, piece = 0;
 	int rc = -1, is_ip;
 	unsigned char ipbuf[16];
 
@@ -316,14 +317,22 @@ int ztm_client_request(const struct ztm_client_opts *o, const char *method, cons
 	    (content_type != NULL &&
 	     ztm_buf_printf(&req, "Content-Type: %s\r\n", content_type) != 0) ||
 	    (extra_header != NULL && ztm_buf_printf(&req, "%s\r\n", extra_header) != 0) ||
-	    ztm_buf_append(&req, "\r\n", 2) != 0 ||
-	    (len > 0 && ztm_buf_append(&req, body, len) != 0)) {
+	    ztm_buf_append(&req, "\r\n", 2) != 0) {
 		ztm_error_set(err, ZTM_E_TOOBIG, "request too large");
 		goto out;
 	}
+	/* The head, then the body as it is (an uploaded image is not copied),
+	 * in pieces SSL_write takes whole. */
 	if (SSL_write(ssl, req.data, (int)req.len) != (int)req.len) {
 		ztm_error_ossl(err, ZTM_E_IO, "%s: write failed", target);
 		goto out;
+	}
+	for (sent = 0; sent < len; sent += piece) {
+		piece = len - sent < (size_t)1 << 20 ? len - sent : (size_t)1 << 20;
+		if (SSL_write(ssl, (const uint8_t *)body + sent, (int)piece) != (int)piece) {
+			ztm_error_ossl(err, ZTM_E_IO, "%s: write failed", target);
+			goto out;
+		}
 	}
 	for (;;) {
 		uint8_t *dst = ztm_buf_reserve(&raw, 16384);

@@ -19,6 +19,8 @@ static const struct ztm_cli_group groups[] = {
      cmd_device},
     {"cert", "revoke a certificate (admin API)", cmd_cert},
     {"revocation", "mass revocation by station or work order, two-person approved", cmd_revocation},
+    {"firmware", "sign, approve, verify, list, show and revoke firmware releases; signers",
+     cmd_firmware},
     {"demo", "run a whole factory on the embedded defaults, attacks included", cmd_demo},
     {NULL, NULL, NULL},
 };

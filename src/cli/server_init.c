@@ -9,6 +9,7 @@
  * the CA keys. It does not certify them: ztmd issues each responder's short
  * lived certificate from the CA itself and renews it before it expires
  * (src/server/ocsp_responder.c), which a one-time command could not. */
+#include <errno.h>
 #include <limits.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -18,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ceremony.h"
 #include "cli_common.h"
 #include "ztm/ca.h"
 #include "ztm/certfile.h"
@@ -42,18 +44,67 @@ static int usage(void)
 	                "  http:// is the normal choice: the answers are signed, and relying\n"
 	                "  parties fetch revocation over plain HTTP (docs/ocsp.md).\n"
 	                "  --public-listen HOST:PORT: also serve OCSP, CRLs and /healthz (nothing\n"
-	                "  else) over plain HTTP there ([public] listen).\n");
+	                "  else) over plain HTTP there ([public] listen).\n"
+	                "  CA keys in a PKCS#11 token (ceremony --ca-key-uri) are used where they\n"
+	                "  are; --pin-file F becomes their key_pass_file (else ztmd reads\n"
+	                "  ZTM_PKCS11_PIN); --responder-key-uri pkcs11:URI generates the OCSP\n"
+	                "  responder keys in that token too (object=ocsp-<ca>).\n");
 	return ZTM_EXIT_USAGE;
 }
 
 struct init_opts {
 	const char *ceremony, *out, *listen, *workers, *public_url, *public_listen;
-	size_t public_len; /* without a trailing '/' */
+	const char *pin_file, *responder_uri; /* PKCS#11 (docs/hsm.md) */
+	size_t public_len;                    /* without a trailing '/' */
 	const char *dns[MAX_SAN], *ip[MAX_SAN];
 	size_t ndns, nip;
 	char cdir[PATH_MAX], odir[PATH_MAX];
 	char org[65]; /* from the tls CA's subject: the ceremony's --org */
 };
+
+/* The ceremony's key URI of CA ca_name: its ca/<name>.uri when the key is in
+ * a token (1), else file:<dir>/ca/<name>.key (0); -1 on error. */
+static int ca_key_uri(const struct init_opts *o, const char *ca_name, char *out, size_t n,
+                      struct ztm_error *err)
+{
+	char path[PATH_MAX + 64];
+	struct ztm_buf b;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/ca/%s.uri", o->cdir, ca_name);
+	if (access(path, F_OK) != 0) {
+		snprintf(out, n, "file:%s/ca/%s.key", o->cdir, ca_name);
+		return 0;
+	}
+	ztm_buf_init(&b, 8192);
+	rc = ztm_file_read(path, 8192, &b, err);
+	if (rc == 0) {
+		ztm_buf_cstr(&b);
+		b.len = strcspn((const char *)b.data, "\r\n");
+		if (b.len == 0 || b.len >= n || strncmp((const char *)b.data, "pkcs11:", 7) != 0)
+			rc = ztm_error_set(err, ZTM_E_PARSE, "%s: not a pkcs11: URI", path);
+		else
+			snprintf(out, n, "%.*s", (int)b.len, (const char *)b.data);
+	}
+	ztm_buf_free(&b);
+	return rc == 0 ? 1 : -1;
+}
+
+/* The key options for a token key: the --pin-file's PIN, else the backend's
+ * own order (pin-source, ZTM_PKCS11_PIN, a prompt). */
+static int token_opts(const struct init_opts *o, struct ztm_buf *pin, struct ztm_key_opts *kopts,
+                      struct ztm_error *err)
+{
+	memset(kopts, 0, sizeof(*kopts));
+	kopts->prompt = 1;
+	if (o->pin_file == NULL)
+		return 0;
+	ztm_buf_reset(pin);
+	if (ztm_secret_read(o->pin_file, pin, err) != 0)
+		return -1;
+	kopts->pass = ztm_buf_cstr(pin);
+	return 0;
+}
 
 /* Loads the ceremony's CA ca_name (online key), generates OUT/<name>.key
  * (P-256, encrypted with the online passphrase), issues its certificate
@@ -85,10 +136,22 @@ static int issue_leaf(struct init_opts *o, const char *ca_name, const char *name
 	snprintf(path, sizeof(path), "%s/ca/%s.crt", o->cdir, ca_name);
 	if ((ca_cert = ztm_cert_load_pem(path, err)) == NULL)
 		goto out;
-	snprintf(keyuri, sizeof(keyuri), "file:%s/ca/%s.key", o->cdir, ca_name);
-	if ((ca_key = ztm_key_load(keyuri, &kopts, err)) == NULL ||
-	    (ca = ztm_ca_new(ca_name, ca_cert, ca_key, NULL, err)) == NULL)
-		goto out;
+	{
+		struct ztm_key_opts tko;
+		struct ztm_buf pin;
+		int in_token;
+
+		ztm_buf_init(&pin, 4096);
+		in_token = ca_key_uri(o, ca_name, keyuri, sizeof(keyuri), err);
+		if (in_token == 1 && token_opts(o, &pin, &tko, err) != 0)
+			in_token = -1;
+		if (in_token >= 0)
+			ca_key = ztm_key_load(keyuri, in_token ? &tko : &kopts, err);
+		ztm_buf_free(&pin);
+		if (ca_key == NULL ||
+		    (ca = ztm_ca_new(ca_name, ca_cert, ca_key, NULL, err)) == NULL)
+			goto out;
+	}
 	snprintf(keyuri, sizeof(keyuri), "file:%s/%s.key", o->odir, name);
 	if ((key = ztm_key_generate(keyuri, ZTM_KEY_P256, &kopts, err)) == NULL)
 		goto out;
@@ -172,6 +235,17 @@ static int issue_server_cert(struct init_opts *o, struct ztm_error *err)
 /* The CAs with an OCSP responder. */
 static const char *const ocsp_cas[] = {"device", "station", "operator"};
 
+/* --responder-key-uri with object=ocsp-<ca> added; the written form (for
+ * ztmd.conf) drops the pin-source. */
+static int responder_uri(const struct init_opts *o, const char *ca, int with_pin, char *out,
+                         size_t n, struct ztm_error *err)
+{
+	char obj[64];
+
+	snprintf(obj, sizeof(obj), "ocsp-%s", ca);
+	return cer_key_uri(o->responder_uri, obj, with_pin, out, n, err);
+}
+
 static int make_responder_keys(struct init_opts *o, struct ztm_error *err)
 {
 	char passfile[PATH_MAX + 64], uri[PATH_MAX + 80];
@@ -188,6 +262,20 @@ static int make_responder_keys(struct init_opts *o, struct ztm_error *err)
 		goto out;
 	kopts.pass = (const char *)pass.data;
 	for (i = 0; i < sizeof(ocsp_cas) / sizeof(ocsp_cas[0]); i++) {
+		struct ztm_key_opts tko;
+		if (o->responder_uri != NULL) {
+			struct ztm_buf pin;
+			ztm_buf_init(&pin, 4096);
+			k = NULL;
+			if (responder_uri(o, ocsp_cas[i], 1, uri, sizeof(uri), err) == 0 &&
+			    token_opts(o, &pin, &tko, err) == 0)
+				k = ztm_key_generate(uri, ZTM_KEY_P256, &tko, err);
+			ztm_buf_free(&pin);
+			if (k == NULL)
+				goto out;
+			EVP_PKEY_free(k);
+			continue;
+		}
 		snprintf(uri, sizeof(uri), "file:%s/ocsp-%s.key", o->odir, ocsp_cas[i]);
 		k = ztm_key_generate(uri, ZTM_KEY_P256, &kopts, err);
 		if (k == NULL)
@@ -246,15 +334,33 @@ static int write_config(struct init_opts *o, struct ztm_error *err)
 	               o->odir, o->odir, o->cdir, o->cdir, o->odir, o->cdir);
 	for (i = 0; i < sizeof(cas) / sizeof(cas[0]); i++) {
 		size_t k;
-		ztm_buf_printf(&c,
-		               "\n[ca.%s]\ncert = %s/ca/%s.crt\nkey = file:%s/ca/%s.key\n"
-		               "key_pass_file = %s/online.pass\n",
-		               cas[i], o->cdir, cas[i], o->cdir, cas[i], o->cdir);
+		char uri[PATH_MAX + 80];
+		int in_token = ca_key_uri(o, cas[i], uri, sizeof(uri), err);
+
+		if (in_token < 0) {
+			ztm_buf_free(&c);
+			return -1;
+		}
+		ztm_buf_printf(&c, "\n[ca.%s]\ncert = %s/ca/%s.crt\nkey = %s\n", cas[i], o->cdir,
+		               cas[i], uri);
+		if (!in_token)
+			ztm_buf_printf(&c, "key_pass_file = %s/online.pass\n", o->cdir);
+		else if (o->pin_file != NULL)
+			ztm_buf_printf(&c, "key_pass_file = %s\n", o->pin_file);
 		for (k = 0; k < sizeof(ocsp_cas) / sizeof(ocsp_cas[0]); k++) {
 			if (strcmp(cas[i], ocsp_cas[k]) != 0)
 				continue;
-			ztm_buf_printf(&c, "responder_key = file:%s/ocsp-%s.key\n", o->odir,
-			               cas[i]);
+			/* The responder key shares the CA key's passphrase or PIN. */
+			if (o->responder_uri != NULL) {
+				if (responder_uri(o, cas[i], 0, uri, sizeof(uri), err) != 0) {
+					ztm_buf_free(&c);
+					return -1;
+				}
+				ztm_buf_printf(&c, "responder_key = %s\n", uri);
+			} else {
+				ztm_buf_printf(&c, "responder_key = file:%s/ocsp-%s.key\n", o->odir,
+				               cas[i]);
+			}
 			/* Its certificates name the responder in their AIA. */
 			if (o->public_url != NULL)
 				ztm_buf_printf(&c, "ocsp_url = %.*s/ocsp\n", (int)o->public_len,
@@ -271,6 +377,15 @@ static int write_config(struct init_opts *o, struct ztm_error *err)
 	               "\n[voucher]\ncert = %s/voucher.crt\nkey = file:%s/voucher.key\n"
 	               "key_pass_file = %s/online.pass\n",
 	               o->odir, o->odir, o->cdir);
+	/* Firmware signer keys (docs/firmware.md): ztmd generates them here,
+	 * encrypted with the online passphrase like the CA keys. */
+	ztm_buf_printf(&c, "\n[firmware]\nkey_dir = %s/firmware\nkey_pass_file = %s/online.pass\n",
+	               o->odir, o->cdir);
+	snprintf(path, sizeof(path), "%s/firmware", o->odir);
+	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+		ztm_buf_free(&c);
+		return ztm_error_set(err, ZTM_E_IO, "%s: %s", path, strerror(errno));
+	}
 	snprintf(path, sizeof(path), "%s/ztmd.conf", o->odir);
 	rc = ztm_file_write(path, c.data, c.len, 0600, 1, err);
 	ztm_buf_free(&c);
@@ -316,7 +431,9 @@ int cmd_server(int argc, char **argv)
 	    {"ip", required_argument, NULL, 'i'},
 	    {"workers", required_argument, NULL, 'w'},
 	    {"public-url", required_argument, NULL, 'u'},
-	    {"public-listen", required_argument, NULL, 'p'},
+	    {"public-listen", required_argument, NULL, 'P'},
+	    {"pin-file", required_argument, NULL, 'p'},
+	    {"responder-key-uri", required_argument, NULL, 'r'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct init_opts o;
@@ -345,8 +462,16 @@ int cmd_server(int argc, char **argv)
 		case 'u':
 			o.public_url = optarg;
 			break;
-		case 'p':
+		case 'P':
 			o.public_listen = optarg;
+			break;
+		case 'p':
+			o.pin_file = optarg;
+			break;
+		case 'r':
+			if (strncmp(optarg, "pkcs11:", 7) != 0)
+				return usage();
+			o.responder_uri = optarg;
 			break;
 		case 'd':
 			if (o.ndns == MAX_SAN)

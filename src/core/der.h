@@ -62,14 +62,23 @@
 /* 2.25.224028085098781984838351753433500958948 (ZTM_OID_KP_VOUCHER_TEXT) */
 #define ZTM_OID_KP_VOUCHER                                                                         \
 	"\x69\x82\xd1\x8a\x9e\xd8\x83\x86\xa2\xac\xdd\xb1\xc4\x86\x95\xc3\xcd\xc5\x81\x64"
-#define ZTM_OID_HW_MODULE "\x2b\x06\x01\x05\x05\x07\x08\x04"
-#define ZTM_OID_AT_CN     "\x55\x04\x03"
-#define ZTM_OID_AT_SERIAL "\x55\x04\x05"
-#define ZTM_OID_AT_C      "\x55\x04\x06"
-#define ZTM_OID_AT_L      "\x55\x04\x07"
-#define ZTM_OID_AT_ST     "\x55\x04\x08"
-#define ZTM_OID_AT_O      "\x55\x04\x0a"
-#define ZTM_OID_AT_OU     "\x55\x04\x0b"
+/* id-ztm-fw = 2.25.89904570167144526415718935782041833074 (docs/firmware-
+ * manifest.md): .1 production channel policy, .2 test channel policy, .3 the
+ * CMS signed attribute id-aa-ztmFirmwareClaims. */
+#define ZTM_OID_FW_ARC                                                                             \
+	"\x69\x81\x87\xa2\xfe\xe2\xb6\x85\xfa\x91\xbb\x93\xb4\xf5\xdd\xd1\x86\x9f\x9c\x72"
+#define ZTM_OID_FW_PRODUCTION ZTM_OID_FW_ARC "\x01"
+#define ZTM_OID_FW_TEST       ZTM_OID_FW_ARC "\x02"
+#define ZTM_OID_FW_CLAIMS     ZTM_OID_FW_ARC "\x03"
+#define ZTM_OID_CERT_POLICIES "\x55\x1d\x20"
+#define ZTM_OID_HW_MODULE     "\x2b\x06\x01\x05\x05\x07\x08\x04"
+#define ZTM_OID_AT_CN         "\x55\x04\x03"
+#define ZTM_OID_AT_SERIAL     "\x55\x04\x05"
+#define ZTM_OID_AT_C          "\x55\x04\x06"
+#define ZTM_OID_AT_L          "\x55\x04\x07"
+#define ZTM_OID_AT_ST         "\x55\x04\x08"
+#define ZTM_OID_AT_O          "\x55\x04\x0a"
+#define ZTM_OID_AT_OU         "\x55\x04\x0b"
 
 /* Reads one TLV whose tag is `tag` at the cursor. Strict DER: definite,
  * minimal length; the value must fit in what is left. `content` gets the

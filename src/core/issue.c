@@ -237,6 +237,25 @@ static void put_extensions(struct ztm_der *w, const struct ztm_tbs *t)
 		ext_end(w, in, o);
 	}
 
+	if (t->policy != ZTM_POLICY_NONE) {
+		size_t pi;
+		/* certificatePolicies { PolicyInformation { policyIdentifier } },
+		 * not critical (RFC 5280 §4.2.1.4): a verifier that does not know
+		 * the channel policies still checks the chain; ztm's does. */
+		in = EXT_BEGIN(w, ZTM_OID_CERT_POLICIES, 0, &o);
+		s = ztm_der_begin(w, ZTM_DER_SEQUENCE);
+		pi = ztm_der_begin(w, ZTM_DER_SEQUENCE);
+		if (t->policy == ZTM_POLICY_FW_PRODUCTION)
+			ZTM_DER_PUT_OID(w, ZTM_OID_FW_PRODUCTION);
+		else if (t->policy == ZTM_POLICY_FW_TEST)
+			ZTM_DER_PUT_OID(w, ZTM_OID_FW_TEST);
+		else
+			w->failed = 1;
+		ztm_der_end(w, pi);
+		ztm_der_end(w, s);
+		ext_end(w, in, o);
+	}
+
 	if (t->ocsp_nocheck) {
 		in = EXT_BEGIN(w, ZTM_OID_OCSP_NOCHECK, 0, &o);
 		ztm_der_tlv(w, ZTM_DER_NULL, NULL, 0);
@@ -296,6 +315,7 @@ int ztm_issue_prepare(const struct ztm_ca *ca, const struct ztm_issue_req *req, 
 	/* The lint ("eku") decides whether the profile lets a request choose. */
 	t->eku = req->eku != 0 ? req->eku : p->eku;
 	t->ocsp_nocheck = p->ocsp_nocheck;
+	t->policy = p->policy;
 	t->spki = req->spki;
 	t->subject = req->subject;
 	t->n_subject = req->n_subject;

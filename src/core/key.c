@@ -1,9 +1,9 @@
 /* key.c - private keys by URI (include/ztm/key.h): a backend table keyed by
  * URI scheme, and the file: backend (PEM PKCS#8, plain or encrypted).
  *
- * Only file: exists now. pkcs11: and tpm: become rows of `backends[]`, so no
- * caller changes when they land (DESIGN.md 2). ztm_key_check_allowed lives in
- * keypolicy.c.
+ * pkcs11: (p11.c, docs/hsm.md) is a row of `backends[]` too, one that takes
+ * the whole URI; tpm: will be another, so no caller changes when it lands
+ * (DESIGN.md 2). ztm_key_check_allowed lives in keypolicy.c.
  */
 #include "ztm/key.h"
 
@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "p11_int.h"
 #include "ztm/buf.h"
 #include "ztm/file.h"
 #include "ztm/str.h"
@@ -101,6 +102,12 @@ struct key_backend {
 	            struct ztm_error *err);
 	EVP_PKEY *(*load)(const struct key_uri *u, const char *pass, int prompt,
 	                  struct ztm_error *err);
+	/* Backends with URIs of their own (RFC 7512) take the whole URI, find
+	 * their own secrets and generate inside their device; no save. */
+	EVP_PKEY *(*load_uri)(const char *uri, const struct ztm_key_opts *opts,
+	                      struct ztm_error *err);
+	EVP_PKEY *(*generate_uri)(const char *uri, enum ztm_key_alg alg,
+	                          const struct ztm_key_opts *opts, struct ztm_error *err);
 };
 
 /* ---- file: backend ---------------------------------------------------- */
@@ -271,7 +278,8 @@ out:
 }
 
 static const struct key_backend backends[] = {
-    {"file:", file_save, file_load},
+    {"file:", file_save, file_load, NULL, NULL},
+    {"pkcs11:", NULL, NULL, p11_load, p11_generate},
 };
 
 /* Splits "scheme:rest?pass=file:/p" into the backend and a key_uri. A bare
@@ -303,10 +311,12 @@ static const struct key_backend *parse_uri(const char *uri, struct key_uri *u,
 		}
 		if (be == NULL) {
 			ztm_error_set(err, ZTM_E_USAGE,
-			              "key URI %.*s...: unknown scheme (supported: file:)",
+			              "key URI %.*s...: unknown scheme (supported: file:, pkcs11:)",
 			              (int)(colon - uri), uri);
 			return NULL;
 		}
+		if (be->load_uri != NULL)
+			return be;
 		/* file:///abs/path: the empty authority is dropped. */
 		if (strncmp(rest, "//", 2) == 0)
 			rest += 2;
@@ -362,6 +372,10 @@ EVP_PKEY *ztm_key_load(const char *uri, const struct ztm_key_opts *opts, struct 
 
 	ztm_buf_init(&pbuf, 0); /* ztm_secret_read caps at 4 KiB */
 	be = parse_uri(uri, &u, err);
+	if (be != NULL && be->load_uri != NULL) {
+		k = be->load_uri(uri, opts, err);
+		goto out;
+	}
 	if (be == NULL || resolve_pass(&u, opts, &pbuf, &pass, err) != 0)
 		goto out;
 	k = be->load(&u, pass, opts != NULL && opts->prompt, err);
@@ -386,6 +400,13 @@ int ztm_key_save(EVP_PKEY *key, const char *uri, const char *pass, struct ztm_er
 		goto out;
 	}
 	be = parse_uri(uri, &u, err);
+	if (be != NULL && be->save == NULL) {
+		/* A token key is generated inside it; none is ever imported. */
+		ztm_error_set(err, ZTM_E_USAGE,
+		              "%s keys are generated inside their device, never saved into it",
+		              be->scheme);
+		goto out;
+	}
 	if (be == NULL || resolve_pass(&u, &opts, &pbuf, &p, err) != 0)
 		goto out;
 	rc = be->save(key, &u, p, err);
@@ -405,7 +426,12 @@ EVP_PKEY *ztm_key_generate(const char *uri, enum ztm_key_alg alg, const struct z
 	EVP_PKEY *k = NULL;
 
 	ztm_buf_init(&pbuf, 0); /* ztm_secret_read caps at 4 KiB */
+	typed[0] = '\0';
 	be = parse_uri(uri, &u, err);
+	if (be != NULL && be->generate_uri != NULL) {
+		k = be->generate_uri(uri, alg, opts, err);
+		goto out;
+	}
 	if (be == NULL || resolve_pass(&u, opts, &pbuf, &pass, err) != 0)
 		goto out;
 	if (pass == NULL && opts != NULL && opts->prompt) {

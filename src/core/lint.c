@@ -214,6 +214,10 @@ static int check_body(const struct ztm_tbs *t, struct ztm_error *err)
 	if (t->ocsp_nocheck != p->ocsp_nocheck)
 		return fire(err, "ocsp-nocheck", "profile %s wants %s", p->name,
 		            p->ocsp_nocheck ? "present" : "absent");
+	/* The firmware channel is the profile's alone (docs/firmware-manifest.md). */
+	if (t->policy != p->policy)
+		return fire(err, "policy", "certificate policy %d, profile %s wants %d",
+		            (int)t->policy, p->name, (int)p->policy);
 	if (ztm_spki_check(t->spki.p, t->spki.len, &ki, &kerr) != 0) {
 		if (ki.ec_explicit)
 			return fire(err, "ec-params", "explicit EC parameters (named curves only)");

@@ -22,32 +22,47 @@ static const struct ztm_profile profiles[] = {
     /* Device identities live as long as the product says (up to 100 years,
      * like IEEE 802.1AR IDevIDs), cut at the device CA's own end. */
     {"device", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_CLIENT_AUTH, 0, 365 * DAY, 36500 * DAY,
-     ZTM_ATTR_BIT(ZTM_ATTR_SERIAL), ALL_SANS, 0, ALL_KEYS, 0},
+     ZTM_ATTR_BIT(ZTM_ATTR_SERIAL), ALL_SANS, 0, ALL_KEYS, 0, ZTM_POLICY_NONE},
     {"station", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_CLIENT_AUTH, 0, 365 * DAY, 365 * DAY,
-     ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O), ALL_SANS, 0, ALL_KEYS, 0},
+     ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O), ALL_SANS, 0, ALL_KEYS, 0,
+     ZTM_POLICY_NONE},
     {"operator", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_CLIENT_AUTH, 0, 90 * DAY, 365 * DAY,
-     ZTM_ATTR_BIT(ZTM_ATTR_CN), ZTM_SAN_BIT(ZTM_SAN_URI), 0, ALL_KEYS, 0},
+     ZTM_ATTR_BIT(ZTM_ATTR_CN), ZTM_SAN_BIT(ZTM_SAN_URI), 0, ALL_KEYS, 0, ZTM_POLICY_NONE},
     {"ocsp", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_OCSP_SIGN, 1, 30 * DAY, 90 * DAY,
-     ZTM_ATTR_BIT(ZTM_ATTR_CN), 0, 0, ALL_KEYS, 0},
+     ZTM_ATTR_BIT(ZTM_ATTR_CN), 0, 0, ALL_KEYS, 0, ZTM_POLICY_NONE},
     {"codesign", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_CODE_SIGN, 0, 3 * 365 * DAY,
-     3 * 365 * DAY, ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O), 0, 0, ALL_KEYS, 0},
+     3 * 365 * DAY, ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O), 0, 0, ALL_KEYS, 0,
+     ZTM_POLICY_NONE},
+    /* Firmware signers (docs/firmware.md), issued by ztmd from the codesign
+     * CA, one per product line and channel: the channel is the certificate
+     * policy, fixed by the profile, so the caller picks a profile, never a
+     * policy. P-256 only: the CMS form's messageDigest must be the SHA-256
+     * the service was given (docs/firmware-manifest.md). */
+    {"fw-production", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_CODE_SIGN, 0, 3 * 365 * DAY,
+     3 * 365 * DAY, ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O), 0, 0,
+     ZTM_KK_BIT(ZTM_KK_P256), 0, ZTM_POLICY_FW_PRODUCTION},
+    {"fw-test", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_CODE_SIGN, 0, 3 * 365 * DAY, 3 * 365 * DAY,
+     ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O), 0, 0, ZTM_KK_BIT(ZTM_KK_P256), 0,
+     ZTM_POLICY_FW_TEST},
     /* ztmd's ownership-voucher signer (docs/vouchers.md), from the codesign
      * CA: devices require its extendedKeyUsage, so a firmware signer
      * cannot sign vouchers, nor it firmware. */
     {"voucher", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_VOUCHER_SIGN, 0, 2 * 365 * DAY,
-     3 * 365 * DAY, ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O), 0, 0, ALL_KEYS, 0},
+     3 * 365 * DAY, ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O), 0, 0, ALL_KEYS, 0,
+     ZTM_POLICY_NONE},
     /* ztmd's own TLS server certificate, from the ceremony's tls CA: clients
      * check the name they dialled, so a DNS or IP SAN is required; 398 days
      * is the CA/Browser Forum ceiling that TLS clients enforce. */
     {"tls-server", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_SERVER_AUTH, 0, 365 * DAY, 398 * DAY,
      ZTM_ATTR_BIT(ZTM_ATTR_CN), ZTM_SAN_BIT(ZTM_SAN_DNS) | ZTM_SAN_BIT(ZTM_SAN_IP), 1,
      /* Client support for Ed25519 server certificates is uneven. */
-     ZTM_KK_BIT(ZTM_KK_P256) | ZTM_KK_BIT(ZTM_KK_P384) | ZTM_KK_BIT(ZTM_KK_RSA), 0},
+     ZTM_KK_BIT(ZTM_KK_P256) | ZTM_KK_BIT(ZTM_KK_P384) | ZTM_KK_BIT(ZTM_KK_RSA), 0,
+     ZTM_POLICY_NONE},
     {"root", 1, -1, ZTM_KU_KEY_CERT_SIGN | ZTM_KU_CRL_SIGN, 0, 0, 20 * 365 * DAY, 25 * 365 * DAY,
-     ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O), 0, 0, CA_KEYS, 0},
+     ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O), 0, 0, CA_KEYS, 0, ZTM_POLICY_NONE},
     {"issuing-ca", 1, 0, ZTM_KU_DIGITAL_SIGNATURE | ZTM_KU_KEY_CERT_SIGN | ZTM_KU_CRL_SIGN, 0, 0,
      10 * 365 * DAY, 15 * 365 * DAY, ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O), 0, 0,
-     CA_KEYS, ZTM_EKU_ALL},
+     CA_KEYS, ZTM_EKU_ALL, ZTM_POLICY_NONE},
 };
 
 const struct ztm_profile *ztm_profile_get(const char *name)

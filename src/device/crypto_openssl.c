@@ -15,13 +15,13 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "zd_crypto.h"
+#include "zd_ossl.h"
 
 struct zd_key {
 	EVP_PKEY *pk;
 };
 
-static int ossl_err(struct ztmdev *dev, const char *what)
+int zd_ossl_err(struct ztmdev *dev, const char *what)
 {
 	unsigned long e = ERR_peek_last_error();
 	char reason[160];
@@ -53,7 +53,7 @@ int zd_key_generate(struct ztmdev *dev, struct zd_key **out)
 	k->pk = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 	if (k->pk == NULL) {
 		OPENSSL_free(k);
-		return ossl_err(dev, "key generation (EC P-256)");
+		return zd_ossl_err(dev, "key generation (EC P-256)");
 	}
 	*out = k;
 	return 0;
@@ -74,12 +74,12 @@ int zd_key_write(struct ztmdev *dev, const struct zd_key *k, const uint8_t *pass
 	int rc = -1;
 
 	if (b == NULL || passlen > 1024)
-		return ossl_err(dev, "key encoding");
+		return zd_ossl_err(dev, "key encoding");
 	/* PKCS#8 with PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC): what OpenSSL 3
 	 * writes for a cipher given here, readable by any PKCS#8 reader. */
 	if (PEM_write_bio_PKCS8PrivateKey(b, k->pk, passlen > 0 ? EVP_aes_256_cbc() : NULL,
 	                                  (const char *)pass, (int)passlen, NULL, NULL) != 1) {
-		ossl_err(dev, "key encoding");
+		zd_ossl_err(dev, "key encoding");
 		goto out;
 	}
 	rc = bio_to_buf(dev, b, pem, "key encoding");
@@ -118,8 +118,8 @@ int zd_key_read(struct ztmdev *dev, const uint8_t *pem, size_t len, const uint8_
 	pk = PEM_read_bio_PrivateKey_ex(b, NULL, pass_cb, &a, NULL, NULL);
 	BIO_free(b);
 	if (pk == NULL)
-		return ossl_err(dev, passlen > 0 ? "key: wrong passphrase or damaged key file"
-		                                 : "key: damaged key file");
+		return zd_ossl_err(dev, passlen > 0 ? "key: wrong passphrase or damaged key file"
+		                                    : "key: damaged key file");
 	if (!EVP_PKEY_is_a(pk, "EC") ||
 	    EVP_PKEY_get_group_name(pk, group, sizeof(group), NULL) != 1 ||
 	    (strcmp(group, "prime256v1") != 0 && strcmp(group, "P-256") != 0)) {
@@ -144,7 +144,7 @@ int zd_key_spki(struct ztmdev *dev, const struct zd_key *k, struct zd_buf *out)
 	int rc = 0;
 
 	if (n <= 0)
-		return ossl_err(dev, "public key encoding");
+		return zd_ossl_err(dev, "public key encoding");
 	if (zd_buf_append(out, der, (size_t)n) != 0)
 		rc = zd_err(dev, "public key encoding: too large");
 	OPENSSL_free(der);
@@ -210,7 +210,7 @@ static int append_der(struct ztmdev *dev, int n, unsigned char *der, struct zd_b
 	int rc = 0;
 
 	if (n <= 0)
-		return ossl_err(dev, what);
+		return zd_ossl_err(dev, what);
 	if (zd_buf_append(out, der, (size_t)n) != 0)
 		rc = zd_err(dev, "%s: too large", what);
 	OPENSSL_free(der);
@@ -236,7 +236,7 @@ int zd_cert_self_signed(struct ztmdev *dev, const struct zd_key *k, const struct
 	    add_ext(x, x, NULL, NULL, NID_ext_key_usage, "clientAuth") != 0 ||
 	    add_ext(x, x, NULL, NULL, NID_subject_key_identifier, "hash") != 0 ||
 	    X509_sign(x, k->pk, EVP_sha256()) <= 0) {
-		ossl_err(dev, "bootstrap certificate");
+		zd_ossl_err(dev, "bootstrap certificate");
 		goto out;
 	}
 	len = i2d_X509(x, &p);
@@ -258,7 +258,7 @@ int zd_csr_make(struct ztmdev *dev, const struct zd_key *k, const struct zd_subj
 	if (r == NULL || n == NULL || X509_REQ_set_version(r, X509_REQ_VERSION_1) != 1 ||
 	    X509_REQ_set_subject_name(r, n) != 1 || X509_REQ_set_pubkey(r, k->pk) != 1 ||
 	    X509_REQ_sign(r, k->pk, EVP_sha256()) <= 0) {
-		ossl_err(dev, "CSR");
+		zd_ossl_err(dev, "CSR");
 		goto out;
 	}
 	len = i2d_X509_REQ(r, &p);
@@ -280,7 +280,7 @@ int zd_p7_certs(struct ztmdev *dev, const uint8_t *der, size_t len, struct zd_ce
 		return zd_err(dev, "reply: PKCS#7 empty or larger than 64 KiB");
 	p7 = d2i_PKCS7(NULL, &p, (long)len);
 	if (p7 == NULL)
-		return ossl_err(dev, "reply: not a PKCS#7 structure");
+		return zd_ossl_err(dev, "reply: not a PKCS#7 structure");
 	if (p != der + len) {
 		zd_err(dev, "reply: bytes after the PKCS#7 structure");
 		goto out;
@@ -308,13 +308,13 @@ out:
 	return rc;
 }
 
-static X509 *decode(struct ztmdev *dev, const uint8_t *der, size_t len)
+X509 *zd_ossl_decode(struct ztmdev *dev, const uint8_t *der, size_t len)
 {
 	const unsigned char *p = der;
 	X509 *x = d2i_X509(NULL, &p, (long)len);
 
 	if (x == NULL) {
-		ossl_err(dev, "certificate: not DER X.509");
+		zd_ossl_err(dev, "certificate: not DER X.509");
 		return NULL;
 	}
 	if (p != der + len) {
@@ -327,7 +327,7 @@ static X509 *decode(struct ztmdev *dev, const uint8_t *der, size_t len)
 
 int zd_cert_spki(struct ztmdev *dev, const uint8_t *der, size_t len, struct zd_buf *out)
 {
-	X509 *x = decode(dev, der, len);
+	X509 *x = zd_ossl_decode(dev, der, len);
 	unsigned char *p = NULL;
 	int n, rc;
 
@@ -341,7 +341,7 @@ int zd_cert_spki(struct ztmdev *dev, const uint8_t *der, size_t len, struct zd_b
 
 static int push_decoded(struct ztmdev *dev, STACK_OF(X509) * sk, const struct zd_buf *b)
 {
-	X509 *x = decode(dev, b->p, b->len);
+	X509 *x = zd_ossl_decode(dev, b->p, b->len);
 
 	if (x == NULL)
 		return -1;
@@ -357,8 +357,8 @@ static int push_decoded(struct ztmdev *dev, STACK_OF(X509) * sk, const struct zd
  * X509_V_FLAG_X509_STRICT; for TLS client authentication when client is
  * set, else for no purpose OpenSSL knows (the voucher signer's EKU is
  * checked by the caller). */
-static int chain_verify(struct ztmdev *dev, X509 *x, STACK_OF(X509) * mid,
-                        const struct zd_certs *anchors, int64_t at, int client)
+int zd_ossl_chain_verify(struct ztmdev *dev, X509 *x, STACK_OF(X509) * mid,
+                         const struct zd_certs *anchors, int64_t at, int client)
 {
 	X509_STORE *st = X509_STORE_new();
 	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
@@ -371,12 +371,12 @@ static int chain_verify(struct ztmdev *dev, X509 *x, STACK_OF(X509) * mid,
 		goto out;
 	}
 	for (i = 0; i < anchors->n; i++) {
-		if ((a = decode(dev, anchors->der[i].p, anchors->der[i].len)) == NULL)
+		if ((a = zd_ossl_decode(dev, anchors->der[i].p, anchors->der[i].len)) == NULL)
 			goto out;
 		if (X509_self_signed(a, 1) == 1) {
 			if (X509_STORE_add_cert(st, a) != 1) {
 				X509_free(a);
-				ossl_err(dev, "chain: trust anchor");
+				zd_ossl_err(dev, "chain: trust anchor");
 				goto out;
 			}
 			roots++;
@@ -393,7 +393,7 @@ static int chain_verify(struct ztmdev *dev, X509 *x, STACK_OF(X509) * mid,
 	}
 	if (X509_STORE_CTX_init(ctx, st, x, mid) != 1 ||
 	    (client && X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT) != 1)) {
-		ossl_err(dev, "chain");
+		zd_ossl_err(dev, "chain");
 		goto out;
 	}
 	X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx), (time_t)at);
@@ -425,7 +425,8 @@ int zd_chain_verify(struct ztmdev *dev, const struct zd_buf *leaf, const struct 
 			sk_X509_pop_free(mid, X509_free);
 			return -1;
 		}
-	return chain_verify(dev, decode(dev, leaf->p, leaf->len), mid, anchors, at, 1);
+	return zd_ossl_chain_verify(dev, zd_ossl_decode(dev, leaf->p, leaf->len), mid, anchors, at,
+	                            1);
 }
 
 /* id-ct-animaJSONVoucher (RFC 8366 §8.3) and id-kp-ztmVoucherSigning
@@ -484,7 +485,7 @@ int zd_voucher_open(struct ztmdev *dev, const uint8_t *der, size_t len,
 		goto out;
 	}
 	if ((cms = d2i_CMS_ContentInfo(NULL, &p, (long)len)) == NULL) {
-		ossl_err(dev, "voucher: not a CMS structure");
+		zd_ossl_err(dev, "voucher: not a CMS structure");
 		goto out;
 	}
 	if (p != der + len) {
@@ -510,7 +511,7 @@ int zd_voucher_open(struct ztmdev *dev, const uint8_t *der, size_t len,
 	 * signer's certificate from the message; the chain is ours to check
 	 * below, for a purpose OpenSSL's S/MIME defaults do not know. */
 	if (CMS_verify(cms, NULL, NULL, NULL, out, CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY) != 1) {
-		ossl_err(dev, "voucher: the signature does not verify");
+		zd_ossl_err(dev, "voucher: the signature does not verify");
 		goto out;
 	}
 	signers = CMS_get0_signers(cms);
@@ -531,7 +532,7 @@ int zd_voucher_open(struct ztmdev *dev, const uint8_t *der, size_t len,
 		goto out;
 	}
 	/* chain_verify takes both. */
-	rc = chain_verify(dev, signer, certs, anchors, at, 0);
+	rc = zd_ossl_chain_verify(dev, signer, certs, anchors, at, 0);
 	certs = NULL;
 	if (rc != 0) {
 		char why[sizeof(dev->err)];
@@ -561,13 +562,13 @@ int zd_sha256(struct ztmdev *dev, const uint8_t *p, size_t n, uint8_t out[32])
 	unsigned len = 0;
 
 	if (EVP_Digest(p, n, out, &len, EVP_sha256(), NULL) != 1 || len != 32)
-		return ossl_err(dev, "SHA-256");
+		return zd_ossl_err(dev, "SHA-256");
 	return 0;
 }
 
 int zd_cert_info(struct ztmdev *dev, const struct zd_buf *der, struct ztmdev_status *st)
 {
-	X509 *x = decode(dev, der->p, der->len);
+	X509 *x = zd_ossl_decode(dev, der->p, der->len);
 	BIO *b = BIO_new(BIO_s_mem());
 	ASN1_TIME *epoch = ASN1_TIME_set(NULL, 0);
 	BIGNUM *bn = NULL;
@@ -579,7 +580,7 @@ int zd_cert_info(struct ztmdev *dev, const struct zd_buf *der, struct ztmdev_sta
 	if (x == NULL)
 		goto out;
 	if (b == NULL || epoch == NULL) {
-		ossl_err(dev, "certificate details");
+		zd_ossl_err(dev, "certificate details");
 		goto out;
 	}
 	if (X509_NAME_print_ex(b, X509_get_subject_name(x), 0, XN_FLAG_RFC2253) < 0 ||
@@ -587,7 +588,7 @@ int zd_cert_info(struct ztmdev *dev, const struct zd_buf *der, struct ztmdev_sta
 	    (bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL)) == NULL ||
 	    (hex = BN_bn2hex(bn)) == NULL ||
 	    ASN1_TIME_diff(&days, &secs, epoch, X509_get0_notAfter(x)) != 1) {
-		ossl_err(dev, "certificate details");
+		zd_ossl_err(dev, "certificate details");
 		goto out;
 	}
 	snprintf(st->subject, sizeof(st->subject), "%.*s", (int)n, p);

@@ -7,7 +7,9 @@
  * and boolean members, and refuses everything else by name. Strings carry
  * no escapes (no value ztm writes needs one), so what is compared is what
  * was signed. Plain C over a cursor: it runs on every backend. */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "zd_crypto.h"
@@ -331,8 +333,61 @@ out:
 	return ok ? 0 : -1;
 }
 
+/* A voucher older than the installed one is a replay: an earlier owner's
+ * voucher, still unexpired, must not take the device back. The installed
+ * voucher's created-on is kept beside it (ZD_FILE_VOUCHER_ON); the same
+ * voucher again (a power cut mid-install) is not a replay. No file: no
+ * voucher installed yet (or one installed by a library before this
+ * check). */
+static int check_newer(struct ztmdev *dev, const struct zd_voucher *v, const uint8_t *der,
+                       size_t len)
+{
+	struct zd_buf on, cur;
+	char text[24], *end;
+	long long prev;
+	int rc = -1;
+
+	zd_buf_init(&on, 0);
+	zd_buf_init(&cur, 0);
+	if (!zd_file_exists(dev, ZD_FILE_VOUCHER_ON)) {
+		rc = 0;
+		goto out;
+	}
+	if (zd_file_read(dev, ZD_FILE_VOUCHER_ON, sizeof(text) - 1, &on) != 0)
+		goto out;
+	memcpy(text, on.p, on.len);
+	text[on.len] = '\0';
+	errno = 0;
+	prev = strtoll(text, &end, 10);
+	if (errno != 0 || end == text || *end != '\n') {
+		zd_err(dev, "%s: not a time", ZD_FILE_VOUCHER_ON);
+		goto out;
+	}
+	if (v->created_on > (int64_t)prev) {
+		rc = 0;
+		goto out;
+	}
+	/* Not newer: only the very voucher installed (a retry) passes. */
+	if (v->created_on == (int64_t)prev && zd_file_exists(dev, ZD_FILE_VOUCHER) &&
+	    zd_file_read(dev, ZD_FILE_VOUCHER, VOUCHER_MAX, &cur) == 0 && cur.len == len &&
+	    memcmp(cur.p, der, len) == 0) {
+		rc = 0;
+		goto out;
+	}
+	zd_err(dev,
+	       "voucher: created %lld, not after the installed voucher's %lld (an older "
+	       "voucher cannot take the device back)",
+	       (long long)v->created_on, prev);
+out:
+	zd_buf_free(&on);
+	zd_buf_free(&cur);
+	return rc;
+}
+
 int ztmdev_voucher_install(struct ztmdev *dev, const uint8_t *der, size_t len)
 {
+	char on[24];
+	int n;
 	struct zd_buf content, pem;
 	struct zd_voucher v;
 	int64_t now;
@@ -360,15 +415,18 @@ int ztmdev_voucher_install(struct ztmdev *dev, const uint8_t *der, size_t len)
 	now = zd_now(dev);
 	if (zd_voucher_open(dev, der, len, &dev->anchors, now, &content) != 0 ||
 	    zd_voucher_parse(dev, content.p, content.len, &v) != 0 ||
-	    check_voucher(dev, &v, now) != 0)
+	    check_voucher(dev, &v, now) != 0 || check_newer(dev, &v, der, len) != 0)
 		goto out;
 	if (zd_pem_cert_write(v.pinned.p, v.pinned.len, &pem) != 0) {
 		zd_err(dev, "voucher: encoding the owner's anchor");
 		goto out;
 	}
-	/* The voucher first: a power cut between the two leaves the proof
-	 * and the old anchor, and installing the same voucher again finishes. */
+	/* The voucher first, then its time, then the anchor: a power cut
+	 * anywhere leaves the old anchor or the new one, and installing the
+	 * same voucher again finishes (check_newer lets the same bytes by). */
+	n = snprintf(on, sizeof(on), "%lld\n", (long long)v.created_on);
 	if (zd_file_write(dev, ZD_FILE_VOUCHER, der, len, 0644) != 0 ||
+	    zd_file_write(dev, ZD_FILE_VOUCHER_ON, (const uint8_t *)on, (size_t)n, 0644) != 0 ||
 	    zd_file_write(dev, ZD_FILE_OWNER, pem.p, pem.len, 0644) != 0)
 		goto out;
 	rc = 0;

@@ -60,4 +60,76 @@ int zd_sha256(struct ztmdev *dev, const uint8_t *p, size_t n, uint8_t out[32]);
 /* Subject, serial and expiry for ztmdev_status. */
 int zd_cert_info(struct ztmdev *dev, const struct zd_buf *der, struct ztmdev_status *st);
 
+/* --- firmware verification (fw.c, docs/firmware-manifest.md) ----------- */
+
+/* Signature algorithms of the firmware path. The raw forms are COSE's
+ * (r || s, each the curve's size, RFC 9053 §2.1), converted to the
+ * backend's form inside zd_sig_verify; the DER forms are CMS's. */
+enum zd_sig_alg {
+	ZD_SIG_ES256 = 1, /* ECDSA P-256 SHA-256, raw r || s (64 bytes) */
+	ZD_SIG_ES384,     /* ECDSA P-384 SHA-384, raw r || s (96 bytes) */
+	ZD_SIG_ED25519,   /* PureEdDSA Ed25519 (64 bytes) */
+	ZD_SIG_ES256_DER, /* ECDSA P-256 SHA-256, DER Ecdsa-Sig-Value */
+	ZD_SIG_ES384_DER, /* ECDSA P-384 SHA-384, DER Ecdsa-Sig-Value */
+};
+
+/* The one signature check of firmware verification (both forms, and the
+ * Wycheproof test): spki (SubjectPublicKeyInfo DER, named curve only) must
+ * be the key type of alg; 0 only when sig is a valid signature of msg. */
+int zd_sig_verify(struct ztmdev *dev, enum zd_sig_alg alg, const uint8_t *spki, size_t spki_len,
+                  const uint8_t *msg, size_t msg_len, const uint8_t *sig, size_t sig_len);
+
+enum zd_key_type { ZD_KEY_NONE = 0, ZD_KEY_P256, ZD_KEY_P384, ZD_KEY_ED25519 };
+
+/* A firmware signer as zd_fw_signer_verify found it. */
+struct zd_fw_signer {
+	struct zd_buf spki; /* DER */
+	enum zd_key_type key;
+	int channel_production; /* certificatePolicies has id-ztm-fw-channel-production */
+	int channel_test;       /* ... id-ztm-fw-channel-test */
+	char subject[256];      /* RFC 2253 */
+};
+
+void zd_fw_signer_init(struct zd_fw_signer *s);
+void zd_fw_signer_free(struct zd_fw_signer *s);
+/* chain[0] (the signer) chains through chain[1..] to a self-signed
+ * certificate of roots at time at (X509_V_FLAG_X509_STRICT), carries
+ * extendedKeyUsage id-kp-codeSigning and keyUsage digitalSignature, and
+ * has a P-256, P-384 or Ed25519 key; its key and channel policies go to
+ * out. The chain error comes before the usage error (the check order of
+ * docs/firmware-manifest.md). */
+int zd_fw_signer_verify(struct ztmdev *dev, const struct zd_certs *chain,
+                        const struct zd_certs *roots, int64_t at, struct zd_fw_signer *out);
+
+/* A streamed digest. */
+enum zd_md_alg { ZD_MD_SHA256 = 1, ZD_MD_SHA384, ZD_MD_SHA512 };
+struct zd_md;
+struct zd_md *zd_md_new(struct ztmdev *dev, enum zd_md_alg alg);
+int zd_md_update(struct zd_md *m, const uint8_t *p, size_t n);
+/* out holds at least 64 bytes; *len is the digest's size. */
+int zd_md_final(struct ztmdev *dev, struct zd_md *m, uint8_t *out, size_t *len);
+void zd_md_free(struct zd_md *m);
+
+/* A detached CMS firmware signature as the backend parsed it: everything
+ * the checks need, none of them done yet except the structure. */
+struct zd_fw_cms {
+	struct zd_certs chain; /* the signer's certificate first, then the others */
+	enum zd_md_alg md;     /* digestAlgorithm */
+	uint8_t message_digest[64];
+	size_t message_digest_len;
+	enum zd_sig_alg sig_alg; /* from signatureAlgorithm (and md) */
+	struct zd_buf tbs;       /* the signed attributes, DER SET OF (RFC 5652 §5.4) */
+	struct zd_buf sig;
+	struct zd_buf claims; /* id-aa-ztmFirmwareClaims: the claims CBOR */
+};
+
+void zd_fw_cms_init(struct zd_fw_cms *c);
+void zd_fw_cms_free(struct zd_fw_cms *c);
+/* DER ContentInfo of SignedData, nothing trailing, detached (no
+ * eContent), eContentType id-data, exactly one SignerInfo whose
+ * certificate is in the message, signed attributes with contentType
+ * id-data, one messageDigest of the digest's size and one claims
+ * attribute. */
+int zd_fw_cms_parse(struct ztmdev *dev, const uint8_t *der, size_t len, struct zd_fw_cms *out);
+
 #endif

@@ -134,12 +134,13 @@ int zd_key_load_file(struct ztmdev *dev, const char *name, struct zd_key **out);
 /* rename(dir/from, dir/to) and fsync of the directory. */
 int zd_file_rename(struct ztmdev *dev, const char *from, const char *to);
 
-#define ZD_FILE_STATE     "state"
-#define ZD_FILE_KEY       "key.pem"
-#define ZD_FILE_BOOTSTRAP "bootstrap.pem"
-#define ZD_FILE_DEVICE    "device.pem"
-#define ZD_FILE_VOUCHER   "voucher.cms"
-#define ZD_FILE_OWNER     "owner.pem"
-#define ZD_FILE_KEY_NEW   "key.new.pem" /* a re-key's key until its certificate is installed */
+#define ZD_FILE_STATE      "state"
+#define ZD_FILE_KEY        "key.pem"
+#define ZD_FILE_BOOTSTRAP  "bootstrap.pem"
+#define ZD_FILE_DEVICE     "device.pem"
+#define ZD_FILE_VOUCHER    "voucher.cms"
+#define ZD_FILE_VOUCHER_ON "voucher.created" /* the installed voucher's created-on, decimal */
+#define ZD_FILE_OWNER      "owner.pem"
+#define ZD_FILE_KEY_NEW    "key.new.pem" /* a re-key's key until its certificate is installed */
 
 #endif

@@ -353,6 +353,7 @@ struct revoke_op {
 	char actor[160];
 	char factory[65], name[65];
 	int64_t since;
+	enum ztm_reason reason;
 	struct ztm_station_row st;
 };
 
@@ -362,12 +363,13 @@ static int job_station_revoke(struct ztm_store *s, void *arg, struct ztm_error *
 	char object[140], detail[160];
 
 	if (ztm_store_station_find(s, op->factory, op->name, &op->st, err) != 0 ||
-	    ztm_store_station_revoke(s, op->st.id, op->since, err) != 0 ||
+	    ztm_store_station_revoke(s, op->st.id, op->since, op->reason, op->actor, err) != 0 ||
 	    ztm_store_station_get(s, op->st.id, &op->st, err) != 0)
 		return -1;
 	snprintf(object, sizeof(object), "%s/%s", op->factory, op->name);
-	snprintf(detail, sizeof(detail), "since=%lld revoked_at=%lld cert=%s", (long long)op->since,
-	         (long long)op->st.revoked_at,
+	snprintf(detail, sizeof(detail), "since=%lld revoked_at=%lld reason=%s cert=%s",
+	         (long long)op->since, (long long)op->st.revoked_at,
+	         ztm_reason_name((int)op->reason),
 	         op->st.cert_serial[0] != '\0' ? op->st.cert_serial : "-");
 	return ztm_store_audit(s, op->actor, "station.revoke", object, "ok", detail, err);
 }
@@ -383,24 +385,29 @@ static void done_station_revoke(struct ztmd_req *r, void *arg, int rc, const str
 	free(op);
 }
 
-/* The body: empty, {} or {"since": TIME}; since defaults to now and may not
- * lie in the future (a revocation is never postponed). */
-static int parse_revoke(struct ztmd_req *r, int64_t now, int64_t *since, struct ztm_error *err)
+/* The body: empty, {} or {"since": TIME, "reason": NAME}; since defaults to
+ * now and may not lie in the future (a revocation is never postponed); the
+ * reason for the station's certificates defaults to privilegeWithdrawn. */
+static int parse_revoke(struct ztmd_req *r, int64_t now, int64_t *since, enum ztm_reason *reason,
+                        struct ztm_error *err)
 {
 	json_t *j;
 	int rc = -1;
 
 	*since = now;
+	*reason = ZTM_REASON_PRIVILEGE_WITHDRAWN;
 	if (ztmd_req_body(r).len == 0)
 		return 0;
 	j = admin_read_object(r, err);
 	if (j == NULL)
 		return -1;
-	if (json_object_size(j) > (json_object_get(j, "since") != NULL ? 1u : 0u)) {
-		ztm_error_set(err, ZTM_E_USAGE, "the only field is 'since'");
+	if (json_object_size(j) > (json_object_get(j, "since") != NULL ? 1u : 0u) +
+	                              (json_object_get(j, "reason") != NULL ? 1u : 0u)) {
+		ztm_error_set(err, ZTM_E_USAGE, "the only fields are 'since' and 'reason'");
 		goto out;
 	}
-	if (admin_field_time(j, "since", now, since, err) != 0)
+	if (admin_field_time(j, "since", now, since, err) != 0 ||
+	    revoke_field_reason(j, ZTM_REASON_PRIVILEGE_WITHDRAWN, reason, err) != 0)
 		goto out;
 	if (*since > now) {
 		ztm_error_set(err, ZTM_E_USAGE,
@@ -445,7 +452,7 @@ static void h_station_revoke(struct ztmd_req *r, void *arg)
 		status = 404;
 		goto refuse;
 	}
-	if (parse_revoke(r, (int64_t)time(NULL), &op->since, &err) != 0)
+	if (parse_revoke(r, (int64_t)time(NULL), &op->since, &op->reason, &err) != 0)
 		goto refuse;
 	ztmd_req_defer(r, job_station_revoke, op, done_station_revoke);
 	return;

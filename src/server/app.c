@@ -156,9 +156,9 @@ static int build_cacerts(struct ztmd_app *app, const struct ztm_slice *certs, si
 /* Every route of the app, in matching order. transfer_routes (an exact
  * path) comes before the /api/v1/devices/ prefixes. */
 static size_t (*const route_sets[])(struct ztmd_app *, struct ztmd_route *, size_t) = {
-    est_routes,          admin_routes,  admin_prod_routes, records_routes,
-    device_api_routes,   owners_routes, transfer_routes,   devices_routes,
-    device_admin_routes, ocsp_routes,   revoke_routes,     crl_routes,
+    est_routes,    admin_routes,    admin_prod_routes, records_routes,      device_api_routes,
+    owners_routes, transfer_routes, devices_routes,    device_admin_routes, ocsp_routes,
+    revoke_routes, crl_routes,      fw_signer_routes,  firmware_routes,
 };
 
 struct ztmd_app *ztmd_app_new(struct ztm_config *cfg, struct ztm_error *err)
@@ -217,7 +217,7 @@ struct ztmd_app *ztmd_app_new(struct ztm_config *cfg, struct ztm_error *err)
 	}
 	if (build_cacerts(app, all, nall, &app->cacerts_all) != 0)
 		goto nomem;
-	if (app_voucher_load(&app->voucher, cfg, err) != 0)
+	if (app_voucher_load(&app->voucher, cfg, err) != 0 || app_fw_load(&app->fw, cfg, err) != 0)
 		goto fail;
 	/* Order matters where paths overlap: an exact path before a prefix. */
 	for (k = 0; k < sizeof(route_sets) / sizeof(route_sets[0]); k++)
@@ -286,6 +286,7 @@ void ztmd_app_free(struct ztmd_app *app)
 	X509_free(app->root);
 	ztm_buf_free(&app->root_der);
 	app_voucher_free(&app->voucher);
+	app_fw_free(&app->fw);
 	ztm_buf_free(&app->cacerts_all);
 	ocsp_cache_free(app->ocsp);
 	free(app->ocsp_set);
@@ -343,6 +344,9 @@ int app_status_for(enum ztm_err code)
 		return 409;
 	case ZTM_E_TOOBIG:
 		return 413;
+	case ZTM_E_UNAVAILABLE:
+		/* The HSM is away: the client may retry; nothing was issued. */
+		return 503;
 	default:
 		return 500;
 	}

@@ -61,6 +61,19 @@ struct app_voucher {
 	int64_t days, max_days; /* default and longest validity */
 };
 
+/* Firmware signing ([firmware] in the config; fw_signers.c). */
+#define APP_FW_KEYS 8
+struct app_fw {
+	char key_dir[512];   /* where new signer keys go; "" = signer creation refused */
+	struct ztm_buf pass; /* their passphrase (the online one), wiped at exit */
+	/* Signer keys loaded once (decrypting a file key costs milliseconds). */
+	struct {
+		int64_t id;
+		EVP_PKEY *key;
+	} keys[APP_FW_KEYS];
+	unsigned next;
+};
+
 struct ztmd_app {
 	X509 *root;
 	struct ztm_buf root_der;
@@ -72,6 +85,7 @@ struct ztmd_app {
 	char org[65];
 	char admin_cert[1024];
 	struct app_voucher voucher;
+	struct app_fw fw;
 	struct ztm_store *store;        /* the worker's */
 	struct ocsp_settings *ocsp_set; /* [ocsp] */
 	struct ocsp_cache *ocsp;        /* the worker's, NULL in the master */
@@ -125,6 +139,9 @@ size_t admin_prod_routes(struct ztmd_app *app, struct ztmd_route *out, size_t ma
 size_t records_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
 /* Revocation operations (revoke.c) and CRLs (crl_srv.c). */
 size_t revoke_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
+/* A JSON body's "reason": an RFC 5280 name other than certificateHold;
+ * absent -> def (required when def < 0). */
+int revoke_field_reason(json_t *j, int def, enum ztm_reason *out, struct ztm_error *err);
 size_t crl_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
 /* GET /api/v1/device/whoami (device_api.c). */
 size_t device_api_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
@@ -136,6 +153,17 @@ size_t devices_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
 size_t transfer_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
 int app_voucher_load(struct app_voucher *v, struct ztm_config *cfg, struct ztm_error *err);
 void app_voucher_free(struct app_voucher *v);
+/* Firmware signers and releases (fw_signers.c, firmware.c). */
+size_t fw_signer_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
+size_t firmware_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max);
+int app_fw_load(struct app_fw *fw, struct ztm_config *cfg, struct ztm_error *err);
+void app_fw_free(struct app_fw *fw);
+struct ztm_fw_release_row;
+/* Signs a pending release in the caller's store transaction (a store job):
+ * the active signer of its product and channel, whose certificate must
+ * carry that channel's policy; approver NULL for the test channel. */
+int app_fw_sign(struct ztmd_app *app, struct ztm_store *s, const struct ztm_fw_release_row *rel,
+                const char *approver, struct ztm_error *err);
 /* Refuses a body key not in the NULL-terminated list (admin_prod.c). */
 int admin_only_fields(json_t *j, const char *const *allowed, struct ztm_error *err);
 /* POST /api/v1/devices/<serial>/retire (device_admin.c). */

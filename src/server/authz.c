@@ -96,6 +96,25 @@ static const struct {
     [ZTMD_ACT_MASS_READ] = {OPS_READ, 0, 0},
     /* RFC 5280 §5: CRLs are public; relying parties fetch them anonymously. */
     [ZTMD_ACT_CRL] = {0, 1, 0},
+    /* Firmware (docs/firmware.md). Signing keys are trust the OEM hands
+     * out: admins and security officers create and retire them. */
+    [ZTMD_ACT_FW_SIGNER_WRITE] = {ROLE(ZTM_ROLE_ADMIN) | ROLE(ZTM_ROLE_SECURITY_OFFICER), 0, 0},
+    [ZTMD_ACT_FW_SIGNER_READ] = {OPS_READ | ROLE(ZTM_ROLE_FIRMWARE_SIGNER) |
+                                     ROLE(ZTM_ROLE_RELEASE_APPROVER),
+                                 0, 0},
+    /* The two-person rule (DESIGN 4): only a firmware signer submits, only
+     * a release approver approves, and the store refuses the same person
+     * doing both (a person holds one role, but an approver's name is
+     * checked against the submitter's all the same). */
+    [ZTMD_ACT_FW_SUBMIT] = {ROLE(ZTM_ROLE_FIRMWARE_SIGNER), 0, 0},
+    [ZTMD_ACT_FW_APPROVE] = {ROLE(ZTM_ROLE_RELEASE_APPROVER), 0, 0},
+    /* Taking a release back is a safety act: the security officer's, and
+     * the approver's who let it out. */
+    [ZTMD_ACT_FW_REVOKE] = {ROLE(ZTM_ROLE_SECURITY_OFFICER) | ROLE(ZTM_ROLE_RELEASE_APPROVER), 0,
+                            0},
+    [ZTMD_ACT_FW_READ] = {OPS_READ | ROLE(ZTM_ROLE_FIRMWARE_SIGNER) |
+                              ROLE(ZTM_ROLE_RELEASE_APPROVER),
+                          0, 0},
 };
 
 static const char *const action_names[] = {

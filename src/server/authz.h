@@ -44,7 +44,13 @@
 	X(ZTMD_ACT_MASS_REQUEST, "revocation.request")                                             \
 	X(ZTMD_ACT_MASS_APPROVE, "revocation.approve")                                             \
 	X(ZTMD_ACT_MASS_READ, "revocation.read")                                                   \
-	X(ZTMD_ACT_CRL, "crl")
+	X(ZTMD_ACT_CRL, "crl")                                                                     \
+	X(ZTMD_ACT_FW_SIGNER_WRITE, "firmware.signer.write")                                       \
+	X(ZTMD_ACT_FW_SIGNER_READ, "firmware.signer.read")                                         \
+	X(ZTMD_ACT_FW_SUBMIT, "firmware.release.submit")                                           \
+	X(ZTMD_ACT_FW_APPROVE, "firmware.release.approve")                                         \
+	X(ZTMD_ACT_FW_REVOKE, "firmware.release.revoke")                                           \
+	X(ZTMD_ACT_FW_READ, "firmware.release.read")
 
 enum ztmd_action {
 #define ZTMD_X_ACT(e, s) e,

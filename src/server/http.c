@@ -594,6 +594,8 @@ void ztmd_http_dispatch(struct evhttp_request *ev, void *arg)
 	 * as long as r, whatever happens to the connection. */
 	if (match != NULL && (match->flags & ZTMD_ROUTE_BATCH_BODY))
 		r->body.max = w->set->max_batch_bytes;
+	if (match != NULL && (match->flags & ZTMD_ROUTE_UPLOAD_BODY))
+		r->body.max = w->set->max_upload_bytes;
 	in = evhttp_request_get_input_buffer(ev);
 	len = evbuffer_get_length(in);
 	if (len > r->body.max) {

@@ -29,12 +29,15 @@ typedef void (*ztmd_handler)(struct ztmd_req *r, void *arg);
 /* The body may be up to [server] max_batch_bytes instead of max_body_bytes:
  * the station's signed record batches (records.c). */
 #define ZTMD_ROUTE_BATCH_BODY 2u
+/* The body may be up to [server] max_upload_bytes: a firmware image
+ * uploaded for the server to hash (firmware.c). */
+#define ZTMD_ROUTE_UPLOAD_BODY 4u
 /* Served on the public plain-HTTP listener too ([public] listen): OCSP,
  * CRLs, /healthz. Every other route is absent there (404). */
-#define ZTMD_ROUTE_PUBLIC 4u
+#define ZTMD_ROUTE_PUBLIC 8u
 /* A success (status < 400, no store work queued) is counted in the metrics
  * and not logged (http.c: quiet). */
-#define ZTMD_ROUTE_QUIET 8u
+#define ZTMD_ROUTE_QUIET 16u
 
 struct ztmd_route {
 	unsigned methods; /* mask of enum ztmd_method */
@@ -51,7 +54,8 @@ const char *ztmd_req_path(const struct ztmd_req *r);
 const char *ztmd_req_query(struct ztmd_req *r, const char *name);
 const char *ztmd_req_header(const struct ztmd_req *r, const char *name);
 /* The request body, already capped before any handler sees it (413): at
- * max_body_bytes, or max_batch_bytes on a ZTMD_ROUTE_BATCH_BODY route. */
+ * max_body_bytes, or max_batch_bytes on a ZTMD_ROUTE_BATCH_BODY route, or
+ * max_upload_bytes on a ZTMD_ROUTE_UPLOAD_BODY route. */
 struct ztm_slice ztmd_req_body(struct ztmd_req *r);
 /* The TLS client certificate, verified against the configured client CAs,
  * or NULL when the client sent none. Borrowed: valid for the request. */

@@ -98,9 +98,7 @@ static int only_keys(json_t *j, const char *const *keys, struct ztm_error *err)
 	return 0;
 }
 
-/* "reason": an RFC 5280 name other than certificateHold; absent ->
- * unspecified (required when def < 0). */
-static int field_reason(json_t *j, int def, enum ztm_reason *out, struct ztm_error *err)
+int revoke_field_reason(json_t *j, int def, enum ztm_reason *out, struct ztm_error *err)
 {
 	json_t *v = json_object_get(j, "reason");
 	const char *name = json_string_value(v);
@@ -325,7 +323,7 @@ static void h_cert_revoke(struct ztmd_req *r, void *arg)
 		goto fail;
 	}
 	j = read_body(r, keys, &err);
-	if (j == NULL || field_reason(j, ZTM_REASON_UNSPECIFIED, &op->reason, &err) != 0)
+	if (j == NULL || revoke_field_reason(j, ZTM_REASON_UNSPECIFIED, &op->reason, &err) != 0)
 		goto fail;
 	json_decref(j);
 	ztmd_req_defer(r, job_rev, op, done_rev);
@@ -403,7 +401,7 @@ void revoke_device_post(struct ztmd_req *r, void *arg)
 	}
 	j = read_body(r, ops[i].kind == REV_DEVICE ? keys : none, &err);
 	if (j == NULL || (ops[i].kind == REV_DEVICE &&
-	                  field_reason(j, ZTM_REASON_UNSPECIFIED, &op->reason, &err) != 0))
+	                  revoke_field_reason(j, ZTM_REASON_UNSPECIFIED, &op->reason, &err) != 0))
 		goto fail;
 	json_decref(j);
 	ztmd_req_defer(r, job_rev, op, done_rev);
@@ -456,7 +454,7 @@ static void h_mass_request(struct ztmd_req *r, void *arg)
 	}
 	if (admin_field_time(j, "from", -1, &op->mass.from, &err) != 0 ||
 	    admin_field_time(j, "to", -1, &op->mass.to, &err) != 0 ||
-	    field_reason(j, -1, &op->mass.reason, &err) != 0)
+	    revoke_field_reason(j, -1, &op->mass.reason, &err) != 0)
 		goto fail;
 	if (op->mass.from > op->mass.to) {
 		ztm_error_set(&err, ZTM_E_USAGE, "'from' is after 'to'");

@@ -25,6 +25,7 @@ struct ztmd_settings {
 	unsigned workers;
 	size_t max_header_bytes, max_body_bytes;
 	size_t max_batch_bytes;   /* body cap of ZTMD_ROUTE_BATCH_BODY routes */
+	size_t max_upload_bytes;  /* body cap of ZTMD_ROUTE_UPLOAD_BODY routes */
 	unsigned timeout;         /* seconds, read and write */
 	unsigned max_connections; /* per worker */
 	unsigned grace;           /* seconds to finish in-flight requests on stop */

@@ -93,6 +93,15 @@ int ztmd_settings_read(struct ztm_config *cfg, struct ztmd_settings *s, struct z
 	                   ZTM_BATCH_MAX_DER, &v, err) != 0)
 		return -1;
 	s->max_batch_bytes = (size_t)v;
+	/* A firmware image uploaded for ztmd to hash (POST /api/v1/firmware/
+	 * releases, application/octet-stream). libevent 2.1 reads a body whole
+	 * before any handler runs, and evhttp's cap is the largest of all
+	 * routes', so this bounds what any connection may make a worker hold;
+	 * larger images are signed by digest (ztm firmware sign). */
+	if (ztm_config_u64(cfg, "server", "max_upload_bytes", 16 * 1024 * 1024, 1024,
+	                   256 * 1024 * 1024, &v, err) != 0)
+		return -1;
+	s->max_upload_bytes = (size_t)v;
 	if (ztm_config_duration(cfg, "server", "timeout", 30, 1, 3600, &v, err) != 0)
 		return -1;
 	s->timeout = (unsigned)v;

@@ -60,13 +60,23 @@ static int expired_leaf(X509_STORE_CTX *x)
 {
 	SSL *ssl;
 	X509 *cert;
+	int e = X509_STORE_CTX_get_error(x);
 
-	if (X509_STORE_CTX_get_error(x) != X509_V_ERR_CERT_HAS_EXPIRED ||
+	if ((e != X509_V_ERR_CERT_HAS_EXPIRED && e != X509_V_ERR_CERT_NOT_YET_VALID) ||
 	    X509_STORE_CTX_get_error_depth(x) != 0 || expired_idx < 0)
 		return 0;
 	cert = X509_STORE_CTX_get_current_cert(x);
 	ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
 	if (cert == NULL || ssl == NULL || X509_check_ca(cert) != 0)
+		return 0;
+	/* A bootstrap certificate's dates say nothing: its holder can sign
+	 * itself new ones at will (docs/records.md). It stays a bootstrap
+	 * certificate, however old, or however far ahead the device's clock
+	 * ran when it made it. OpenSSL reports "self-signed" before any date
+	 * (chain building comes before internal_verify), so the mark is set. */
+	if (bootstrap_idx >= 0 && SSL_get_ex_data(ssl, bootstrap_idx) != NULL)
+		return 1;
+	if (e != X509_V_ERR_CERT_HAS_EXPIRED)
 		return 0;
 	return SSL_set_ex_data(ssl, expired_idx, (void *)1) == 1;
 }
@@ -121,8 +131,13 @@ static int verify_cb(int ok, X509_STORE_CTX *x)
 
 int ztmd_tls_peer_is_bootstrap(const SSL *ssl)
 {
+	long v = SSL_get_verify_result(ssl);
+
+	/* The last error verify_cb let through: "self-signed", or a date of
+	 * the same bootstrap certificate (expired_leaf). */
 	return bootstrap_idx >= 0 && SSL_get_ex_data(ssl, bootstrap_idx) != NULL &&
-	       SSL_get_verify_result(ssl) == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT;
+	       (v == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT || v == X509_V_ERR_CERT_HAS_EXPIRED ||
+	        v == X509_V_ERR_CERT_NOT_YET_VALID);
 }
 
 int ztmd_tls_peer_is_expired(const SSL *ssl)

@@ -48,7 +48,6 @@ enum vet_code vet_decide(const struct vet_input *in, int *quarantine)
 		return VET_SERIAL_MISMATCH;
 	if (in->asked_product != NULL && !same(in->asked_product, in->rec_product))
 		return VET_PRODUCT_MISMATCH;
-	/* A record made after its station was revoked counts for nothing. */
 	/* A record made, or received, after its station's revocation time
 	 * counts for nothing: the received time (our clock) also voids records
 	 * a stolen station key backdated and uploaded before the revoke. */

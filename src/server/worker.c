@@ -195,6 +195,9 @@ static size_t body_cap(const struct ztmd_worker *w)
 	for (i = 0; i < w->n_routes; i++)
 		if ((w->routes[i].flags & ZTMD_ROUTE_BATCH_BODY) && w->set->max_batch_bytes > cap)
 			cap = w->set->max_batch_bytes;
+		else if ((w->routes[i].flags & ZTMD_ROUTE_UPLOAD_BODY) &&
+		         w->set->max_upload_bytes > cap)
+			cap = w->set->max_upload_bytes;
 	return cap;
 }
 

@@ -383,6 +383,114 @@ static const struct migration migrations[] = {
      " BEGIN SELECT RAISE(ABORT, 'CRL numbers only grow'); END;"
      "CREATE TRIGGER crls_no_delete BEFORE DELETE ON crls"
      " BEGIN SELECT RAISE(ABORT, 'CRL rows are kept'); END;"},
+
+    {7, "firmware signers and releases",
+     /* Firmware signers (docs/firmware.md): one key and certificate per
+      * product line and channel, issued by ztmd from the codesign CA. At
+      * most one active signer per (product, channel); a retired signer
+      * stays for the audit trail and never comes back. */
+     "CREATE TABLE fw_signers ("
+     " id INTEGER PRIMARY KEY,"
+     " product_id INTEGER NOT NULL REFERENCES products (id),"
+     " channel TEXT NOT NULL CHECK (channel IN ('production', 'test')),"
+     " key_uri TEXT NOT NULL CHECK (length(key_uri) BETWEEN 1 AND 1023),"
+     " cert_serial TEXT NOT NULL UNIQUE REFERENCES certificates (serial),"
+     " cert_der BLOB NOT NULL CHECK (length(cert_der) BETWEEN 1 AND 8192),"
+     " created_by TEXT NOT NULL CHECK (length(created_by) BETWEEN 1 AND 127),"
+     " created_at INTEGER NOT NULL,"
+     " retired_at INTEGER NOT NULL DEFAULT 0 CHECK (retired_at >= 0));"
+     "CREATE UNIQUE INDEX fw_signers_active ON fw_signers (product_id, channel)"
+     " WHERE retired_at = 0;"
+     "CREATE TRIGGER fw_signers_fixed BEFORE UPDATE ON fw_signers"
+     " WHEN OLD.retired_at <> 0 OR NEW.id IS NOT OLD.id OR NEW.product_id IS NOT OLD.product_id"
+     "  OR NEW.channel IS NOT OLD.channel OR NEW.key_uri IS NOT OLD.key_uri"
+     "  OR NEW.cert_der IS NOT OLD.cert_der OR NEW.cert_serial IS NOT OLD.cert_serial"
+     " BEGIN SELECT RAISE(ABORT, 'a firmware signer only ever retires'); END;"
+     "CREATE TRIGGER fw_signers_no_delete BEFORE DELETE ON fw_signers"
+     " BEGIN SELECT RAISE(ABORT, 'firmware signers are kept'); END;"
+
+     /* Firmware releases: submitted by a firmware signer, signed at once
+      * (test) or after a release approver who is not the submitter
+      * approves (production: DESIGN 4, the two-person rule, held here by
+      * CHECK like mass_revocations). 'imported' rows are the hashes of the
+      * old approved_firmware table (before issue 5): approved, never
+      * signed by ztmd. signed_at > 0 once signed, also after revocation. */
+     "CREATE TABLE fw_releases ("
+     " id INTEGER PRIMARY KEY,"
+     " product_id INTEGER NOT NULL REFERENCES products (id),"
+     " version TEXT NOT NULL CHECK (length(version) BETWEEN 1 AND 64"
+     "  AND version NOT GLOB '*[^A-Za-z0-9._+~-]*'),"
+     " security_version INTEGER NOT NULL CHECK (security_version BETWEEN 0 AND 4294967295),"
+     " size INTEGER NOT NULL CHECK (size BETWEEN 0 AND 1099511627776),"
+     " sha256 TEXT NOT NULL CHECK (length(sha256) = 64 AND sha256 NOT GLOB '*[^0-9a-f]*'),"
+     " channel TEXT NOT NULL CHECK (channel IN ('production', 'test')),"
+     " origin TEXT NOT NULL DEFAULT 'signed' CHECK (origin IN ('signed', 'imported')),"
+     " signer_id INTEGER REFERENCES fw_signers (id),"
+     " submitted_by TEXT NOT NULL CHECK (length(submitted_by) BETWEEN 1 AND 127),"
+     " submitted_at INTEGER NOT NULL,"
+     " approved_by TEXT NOT NULL DEFAULT '' CHECK (length(approved_by) <= 127),"
+     " approved_at INTEGER NOT NULL DEFAULT 0,"
+     " signed_at INTEGER NOT NULL DEFAULT 0 CHECK (signed_at >= 0),"
+     " state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'signed', 'revoked')),"
+     " revoked_by TEXT NOT NULL DEFAULT '',"
+     " revoked_at INTEGER NOT NULL DEFAULT 0,"
+     " revoke_reason TEXT NOT NULL DEFAULT '' CHECK (length(revoke_reason) <= 255),"
+     " cms BLOB NOT NULL DEFAULT x'',"
+     " manifest BLOB NOT NULL DEFAULT x'',"
+     " UNIQUE (product_id, version),"
+     " CHECK (origin = 'imported' OR size >= 1),"
+     /* The two-person rule: the approver is never the submitter, and a
+      * signed production release always has an approver. */
+     " CHECK (approved_by = '' OR approved_by <> submitted_by),"
+     " CHECK (origin = 'imported' OR channel = 'test' OR signed_at = 0 OR approved_by <> ''),"
+     " CHECK (state <> 'signed' OR signed_at > 0),"
+     " CHECK (state <> 'revoked' OR (revoke_reason <> '' AND revoked_by <> '')),"
+     " CHECK (origin = 'imported' OR signed_at = 0"
+     "  OR (signer_id IS NOT NULL AND length(cms) > 0 AND length(manifest) > 0)));"
+     "CREATE INDEX fw_releases_hash ON fw_releases (product_id, sha256, state);"
+     /* Test keys never sign production (THREATS: PKfail): the signer of a
+      * release is of its product and its channel, and active. */
+     "CREATE TRIGGER fw_releases_signer BEFORE UPDATE OF signer_id ON fw_releases"
+     " WHEN NEW.signer_id IS NOT OLD.signer_id AND NOT EXISTS (SELECT 1 FROM fw_signers s"
+     "  WHERE s.id = NEW.signer_id AND s.product_id = NEW.product_id"
+     "  AND s.channel = NEW.channel AND s.retired_at = 0)"
+     " BEGIN SELECT RAISE(ABORT, 'firmware signer is not of this release''s product and"
+     " channel'); END;"
+     /* Anti-rollback: no release below the highest production release
+      * ever signed for the product (revoked ones count: devices may have
+      * raised their counter to it). */
+     "CREATE TRIGGER fw_releases_svn_insert BEFORE INSERT ON fw_releases"
+     " WHEN NEW.origin = 'signed' AND NEW.security_version < (SELECT"
+     "  coalesce(max(security_version), 0) FROM fw_releases WHERE product_id = NEW.product_id"
+     "  AND channel = 'production' AND signed_at > 0 AND origin = 'signed')"
+     " BEGIN SELECT RAISE(ABORT, 'security_version below the product''s highest signed"
+     " production release'); END;"
+     "CREATE TRIGGER fw_releases_svn_sign BEFORE UPDATE OF signed_at ON fw_releases"
+     " WHEN OLD.signed_at = 0 AND NEW.signed_at > 0 AND NEW.security_version < (SELECT"
+     "  coalesce(max(security_version), 0) FROM fw_releases WHERE product_id = NEW.product_id"
+     "  AND channel = 'production' AND signed_at > 0 AND origin = 'signed')"
+     " BEGIN SELECT RAISE(ABORT, 'security_version below the product''s highest signed"
+     " production release'); END;"
+     /* What was signed never changes; a revoked release never comes back. */
+     "CREATE TRIGGER fw_releases_fixed BEFORE UPDATE ON fw_releases"
+     " WHEN OLD.state = 'revoked' OR NEW.product_id IS NOT OLD.product_id"
+     "  OR NEW.version IS NOT OLD.version OR NEW.sha256 IS NOT OLD.sha256"
+     "  OR NEW.size IS NOT OLD.size OR NEW.security_version IS NOT OLD.security_version"
+     "  OR NEW.channel IS NOT OLD.channel OR NEW.submitted_by IS NOT OLD.submitted_by"
+     "  OR (OLD.signed_at > 0 AND (NEW.cms IS NOT OLD.cms OR NEW.manifest IS NOT OLD.manifest"
+     "   OR NEW.signer_id IS NOT OLD.signer_id OR NEW.approved_by IS NOT OLD.approved_by"
+     "   OR NEW.signed_at IS NOT OLD.signed_at OR NEW.state = 'pending'))"
+     " BEGIN SELECT RAISE(ABORT, 'a signed or revoked firmware release is immutable'); END;"
+     "CREATE TRIGGER fw_releases_no_delete BEFORE DELETE ON fw_releases"
+     " BEGIN SELECT RAISE(ABORT, 'firmware releases are kept'); END;"
+     /* Vetting now asks fw_releases (a signed, unrevoked release); the old
+      * allow-list moves in as imported releases, still revocable. */
+     "INSERT INTO fw_releases (product_id, version, security_version, size, sha256, channel,"
+     " origin, submitted_by, submitted_at, signed_at, state)"
+     " SELECT product_id, 'imported-' || substr(sha256, 1, 16), 0, 0, sha256, 'production',"
+     " 'imported', 'system:migration', added_at, max(added_at, 1), 'signed'"
+     " FROM approved_firmware;"
+     "DROP TABLE approved_firmware;"},
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

@@ -7,6 +7,8 @@
 
 static const struct ztm_store_ops *const backends[] = {
     &ztm_store_sqlite_ops,
+    &ztm_store_pg_ops,
+    &ztm_store_postgres_ops,
 };
 
 static const char *const role_names[] = {
@@ -93,6 +95,23 @@ void ztm_crl_row_free(struct ztm_crl_row *row)
 {
 	if (row != NULL)
 		ztm_buf_free(&row->der);
+}
+
+static const char *const fw_state_names[] = {"pending", "signed", "revoked"};
+const char *ztm_fw_state_name(enum ztm_fw_state st)
+{
+	return (unsigned)st < 3 ? fw_state_names[st] : "unknown";
+}
+int ztm_fw_state_parse(const char *name, enum ztm_fw_state *out)
+{
+	int i;
+
+	for (i = 0; name != NULL && i < 3; i++)
+		if (strcmp(name, fw_state_names[i]) == 0) {
+			*out = (enum ztm_fw_state)i;
+			return 0;
+		}
+	return -1;
 }
 
 const char *ztm_mass_state_name(enum ztm_mass_state st)
@@ -384,9 +403,10 @@ int ztm_store_station_set_cert(struct ztm_store *s, int64_t id, const char *seri
 {
 	DISPATCH(station_set_cert, id, serial, err);
 }
-int ztm_store_station_revoke(struct ztm_store *s, int64_t id, int64_t when, struct ztm_error *err)
+int ztm_store_station_revoke(struct ztm_store *s, int64_t id, int64_t when, enum ztm_reason reason,
+                             const char *actor, struct ztm_error *err)
 {
-	DISPATCH(station_revoke, id, when, err);
+	DISPATCH(station_revoke, id, when, reason, actor, err);
 }
 int ztm_store_operator_add(struct ztm_store *s, const char *name, enum ztm_role role, int64_t *id,
                            struct ztm_error *err)
@@ -516,6 +536,70 @@ int ztm_store_device_set_state(struct ztm_store *s, const char *serial, enum ztm
                                const char *cert_serial, const char *key_spki, struct ztm_error *err)
 {
 	DISPATCH(device_set_state, serial, state, cert_serial, key_spki, err);
+}
+int ztm_store_fw_signer_add(struct ztm_store *s, struct ztm_fw_signer_row *row,
+                            struct ztm_error *err)
+{
+	DISPATCH(fw_signer_add, row, err);
+}
+int ztm_store_fw_signer_get(struct ztm_store *s, int64_t id, struct ztm_fw_signer_row *out,
+                            struct ztm_error *err)
+{
+	DISPATCH(fw_signer_get, id, out, err);
+}
+int ztm_store_fw_signer_active(struct ztm_store *s, int64_t product_id, int channel,
+                               struct ztm_fw_signer_row *out, struct ztm_error *err)
+{
+	DISPATCH(fw_signer_active, product_id, channel, out, err);
+}
+int ztm_store_fw_signer_each(struct ztm_store *s, int64_t product_id,
+                             int (*fn)(const struct ztm_fw_signer_row *row, void *arg), void *arg,
+                             struct ztm_error *err)
+{
+	DISPATCH(fw_signer_each, product_id, fn, arg, err);
+}
+int ztm_store_fw_signer_retire(struct ztm_store *s, int64_t id, int64_t when, struct ztm_error *err)
+{
+	DISPATCH(fw_signer_retire, id, when, err);
+}
+int ztm_store_fw_svn_floor(struct ztm_store *s, int64_t product_id, int64_t *floor,
+                           struct ztm_error *err)
+{
+	DISPATCH(fw_svn_floor, product_id, floor, err);
+}
+int ztm_store_fw_release_add(struct ztm_store *s, struct ztm_fw_release_row *row,
+                             struct ztm_error *err)
+{
+	DISPATCH(fw_release_add, row, err);
+}
+int ztm_store_fw_release_get(struct ztm_store *s, int64_t id, struct ztm_fw_release_row *out,
+                             struct ztm_error *err)
+{
+	DISPATCH(fw_release_get, id, out, err);
+}
+int ztm_store_fw_release_blobs(struct ztm_store *s, int64_t id, struct ztm_buf *cms,
+                               struct ztm_buf *manifest, struct ztm_error *err)
+{
+	DISPATCH(fw_release_blobs, id, cms, manifest, err);
+}
+int ztm_store_fw_release_sign(struct ztm_store *s, int64_t id, int64_t signer_id,
+                              const char *approver, int64_t when, const uint8_t *cms,
+                              size_t cms_len, const uint8_t *manifest, size_t manifest_len,
+                              struct ztm_error *err)
+{
+	DISPATCH(fw_release_sign, id, signer_id, approver, when, cms, cms_len, manifest,
+	         manifest_len, err);
+}
+int ztm_store_fw_release_revoke(struct ztm_store *s, int64_t id, const char *who,
+                                const char *reason, int64_t when, struct ztm_error *err)
+{
+	DISPATCH(fw_release_revoke, id, who, reason, when, err);
+}
+int ztm_store_fw_release_each(struct ztm_store *s, const struct ztm_fw_filter *f,
+                              int (*fn)(const struct ztm_fw_release_row *row, void *arg), void *arg,
+                              struct ztm_error *err)
+{
+	DISPATCH(fw_release_each, f, fn, arg, err);
 }
 int ztm_store_firmware_approve(struct ztm_store *s, int64_t product_id, const char *sha256,
                                struct ztm_error *err)

@@ -85,7 +85,8 @@ struct ztm_store_ops {
 	                    struct ztm_station_row *out, struct ztm_error *err);
 	int (*station_set_cert)(struct ztm_store *s, int64_t id, const char *serial,
 	                        struct ztm_error *err);
-	int (*station_revoke)(struct ztm_store *s, int64_t id, int64_t when, struct ztm_error *err);
+	int (*station_revoke)(struct ztm_store *s, int64_t id, int64_t when, enum ztm_reason reason,
+	                      const char *actor, struct ztm_error *err);
 	int (*operator_add)(struct ztm_store *s, const char *name, enum ztm_role role, int64_t *id,
 	                    struct ztm_error *err);
 	int (*operator_get)(struct ztm_store *s, int64_t id, struct ztm_operator_row *out,
@@ -143,6 +144,34 @@ struct ztm_store_ops {
 	                        struct ztm_error *err);
 	int (*firmware_approved)(struct ztm_store *s, int64_t product_id, const char *sha256,
 	                         int *yes, struct ztm_error *err);
+	int (*fw_signer_add)(struct ztm_store *s, struct ztm_fw_signer_row *row,
+	                     struct ztm_error *err);
+	int (*fw_signer_get)(struct ztm_store *s, int64_t id, struct ztm_fw_signer_row *out,
+	                     struct ztm_error *err);
+	int (*fw_signer_active)(struct ztm_store *s, int64_t product_id, int channel,
+	                        struct ztm_fw_signer_row *out, struct ztm_error *err);
+	int (*fw_signer_each)(struct ztm_store *s, int64_t product_id,
+	                      int (*fn)(const struct ztm_fw_signer_row *row, void *arg), void *arg,
+	                      struct ztm_error *err);
+	int (*fw_signer_retire)(struct ztm_store *s, int64_t id, int64_t when,
+	                        struct ztm_error *err);
+	int (*fw_svn_floor)(struct ztm_store *s, int64_t product_id, int64_t *floor,
+	                    struct ztm_error *err);
+	int (*fw_release_add)(struct ztm_store *s, struct ztm_fw_release_row *row,
+	                      struct ztm_error *err);
+	int (*fw_release_get)(struct ztm_store *s, int64_t id, struct ztm_fw_release_row *out,
+	                      struct ztm_error *err);
+	int (*fw_release_blobs)(struct ztm_store *s, int64_t id, struct ztm_buf *cms,
+	                        struct ztm_buf *manifest, struct ztm_error *err);
+	int (*fw_release_sign)(struct ztm_store *s, int64_t id, int64_t signer_id,
+	                       const char *approver, int64_t when, const uint8_t *cms,
+	                       size_t cms_len, const uint8_t *manifest, size_t manifest_len,
+	                       struct ztm_error *err);
+	int (*fw_release_revoke)(struct ztm_store *s, int64_t id, const char *who,
+	                         const char *reason, int64_t when, struct ztm_error *err);
+	int (*fw_release_each)(struct ztm_store *s, const struct ztm_fw_filter *f,
+	                       int (*fn)(const struct ztm_fw_release_row *row, void *arg),
+	                       void *arg, struct ztm_error *err);
 	int (*alert)(struct ztm_store *s, const char *kind, const char *serial, const char *detail,
 	             struct ztm_error *err);
 	int (*alert_count)(struct ztm_store *s, const char *kind, int64_t *n,
@@ -187,5 +216,7 @@ struct ztm_store {
 };
 
 extern const struct ztm_store_ops ztm_store_sqlite_ops;
+extern const struct ztm_store_ops ztm_store_pg_ops;
+extern const struct ztm_store_ops ztm_store_postgres_ops;
 
 #endif

@@ -327,6 +327,10 @@ int sq_wbegin(struct sq_store *s, int *own, struct ztm_error *err)
 	*own = 0;
 	if (s->txn)
 		return txn_alive(s, err);
+	/* Called from a call that began its own (sq_mass_decide adding a
+	 * device row): that outer call commits or rolls back for both. */
+	if (!sqlite3_get_autocommit(s->db))
+		return 0;
 	if (set_sync(s, 0, err) != 0) /* a write of its own is always durable */
 		return -1;
 	if (run_simple(s, &q_begin, err, "beginning store transaction") != 0)
@@ -576,6 +580,18 @@ const struct ztm_store_ops ztm_store_sqlite_ops = {
     .device_by_cert = sq_device_by_cert,
     .device_count = sq_device_count,
     .device_set_state = sq_device_set_state,
+    .fw_signer_add = sq_fw_signer_add,
+    .fw_signer_get = sq_fw_signer_get,
+    .fw_signer_active = sq_fw_signer_active,
+    .fw_signer_each = sq_fw_signer_each,
+    .fw_signer_retire = sq_fw_signer_retire,
+    .fw_svn_floor = sq_fw_svn_floor,
+    .fw_release_add = sq_fw_release_add,
+    .fw_release_get = sq_fw_release_get,
+    .fw_release_blobs = sq_fw_release_blobs,
+    .fw_release_sign = sq_fw_release_sign,
+    .fw_release_revoke = sq_fw_release_revoke,
+    .fw_release_each = sq_fw_release_each,
     .firmware_approve = sq_firmware_approve,
     .firmware_approved = sq_firmware_approved,
     .alert = sq_alert,

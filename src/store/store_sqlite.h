@@ -92,6 +92,18 @@ enum sq_slot {
 	SQ_DEVICE_BY_CERT,
 	SQ_DEVICE_COUNT,
 	SQ_DEVICE_SET_STATE,
+	SQ_FW_SIGNER_ADD,
+	SQ_FW_SIGNER_GET,
+	SQ_FW_SIGNER_ACTIVE,
+	SQ_FW_SIGNER_EACH,
+	SQ_FW_SIGNER_RETIRE,
+	SQ_FW_SVN_FLOOR,
+	SQ_FW_RELEASE_ADD,
+	SQ_FW_RELEASE_GET,
+	SQ_FW_RELEASE_BLOBS,
+	SQ_FW_RELEASE_SIGN,
+	SQ_FW_RELEASE_REVOKE,
+	SQ_FW_RELEASE_EACH,
 	SQ_FIRMWARE_APPROVE,
 	SQ_FIRMWARE_APPROVED,
 	SQ_ALERT_ADD,
@@ -266,7 +278,8 @@ int sq_station_get(struct ztm_store *s, int64_t id, struct ztm_station_row *out,
 int sq_station_find(struct ztm_store *s, const char *factory, const char *name,
                     struct ztm_station_row *out, struct ztm_error *err);
 int sq_station_set_cert(struct ztm_store *s, int64_t id, const char *serial, struct ztm_error *err);
-int sq_station_revoke(struct ztm_store *s, int64_t id, int64_t when, struct ztm_error *err);
+int sq_station_revoke(struct ztm_store *s, int64_t id, int64_t when, enum ztm_reason reason,
+                      const char *actor, struct ztm_error *err);
 int sq_operator_add(struct ztm_store *s, const char *name, enum ztm_role role, int64_t *id,
                     struct ztm_error *err);
 int sq_operator_get(struct ztm_store *s, int64_t id, struct ztm_operator_row *out,
@@ -328,6 +341,30 @@ int sq_owner_revoke_except(struct ztm_store *s, const char *kind, int64_t id, co
                            struct ztm_error *err);
 int sq_device_set_state(struct ztm_store *s, const char *serial, enum ztm_device_state state,
                         const char *cert_serial, const char *key_spki, struct ztm_error *err);
+/* store_sqlite_fw.c: firmware signers and releases. */
+int sq_fw_signer_add(struct ztm_store *s, struct ztm_fw_signer_row *row, struct ztm_error *err);
+int sq_fw_signer_get(struct ztm_store *s, int64_t id, struct ztm_fw_signer_row *out,
+                     struct ztm_error *err);
+int sq_fw_signer_active(struct ztm_store *s, int64_t product_id, int channel,
+                        struct ztm_fw_signer_row *out, struct ztm_error *err);
+int sq_fw_signer_each(struct ztm_store *s, int64_t product_id,
+                      int (*fn)(const struct ztm_fw_signer_row *row, void *arg), void *arg,
+                      struct ztm_error *err);
+int sq_fw_signer_retire(struct ztm_store *s, int64_t id, int64_t when, struct ztm_error *err);
+int sq_fw_svn_floor(struct ztm_store *s, int64_t product_id, int64_t *floor, struct ztm_error *err);
+int sq_fw_release_add(struct ztm_store *s, struct ztm_fw_release_row *row, struct ztm_error *err);
+int sq_fw_release_get(struct ztm_store *s, int64_t id, struct ztm_fw_release_row *out,
+                      struct ztm_error *err);
+int sq_fw_release_blobs(struct ztm_store *s, int64_t id, struct ztm_buf *cms,
+                        struct ztm_buf *manifest, struct ztm_error *err);
+int sq_fw_release_sign(struct ztm_store *s, int64_t id, int64_t signer_id, const char *approver,
+                       int64_t when, const uint8_t *cms, size_t cms_len, const uint8_t *manifest,
+                       size_t manifest_len, struct ztm_error *err);
+int sq_fw_release_revoke(struct ztm_store *s, int64_t id, const char *who, const char *reason,
+                         int64_t when, struct ztm_error *err);
+int sq_fw_release_each(struct ztm_store *s, const struct ztm_fw_filter *f,
+                       int (*fn)(const struct ztm_fw_release_row *row, void *arg), void *arg,
+                       struct ztm_error *err);
 int sq_firmware_approve(struct ztm_store *s, int64_t product_id, const char *sha256,
                         struct ztm_error *err);
 int sq_firmware_approved(struct ztm_store *s, int64_t product_id, const char *sha256, int *yes,

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ztm/certder.h"
 #include "ztm/str.h"
 
 #define CERT_COLUMNS                                                                               \
@@ -25,7 +26,8 @@ static const struct sq_query q_insert = {
     "  ELSE 0 END)"
     " RETURNING crl_shard"};
 static const struct sq_query q_issue = {
-    SQ_CERT_ISSUE, "UPDATE certificates SET state = 'issued', der = ?2, issued_at = ?3"
+    SQ_CERT_ISSUE, "UPDATE certificates SET state = 'issued', der = ?2, issued_at = ?3,"
+                   " not_before = coalesce(?4, not_before), not_after = coalesce(?5, not_after)"
                    " WHERE serial = ?1 AND state = 'reserved'"};
 static const struct sq_query q_state = {SQ_CERT_STATE,
                                         "SELECT state FROM certificates WHERE serial = ?1"};
@@ -166,20 +168,29 @@ int sq_cert_issue(struct ztm_store *base, const char *serial, const uint8_t *der
                   struct ztm_error *err)
 {
 	struct sq_store *s = sq_of(base);
+	struct ztm_error ignore;
 	sqlite3_stmt *st;
-	int own, rc, ret = -1;
+	int64_t nb, na;
+	int own, rc, ret = -1, dated;
 
 	if (sq_check_serial(serial, err) != 0)
 		return -1;
 	if (der == NULL || len == 0)
 		return ztm_error_set(err, ZTM_E_USAGE, "certificate %s: no DER bytes to issue",
 		                     serial);
+	/* The row's validity is the certificate's own (a reservation may not
+	 * know it yet: EST reserves before it signs). Bytes without a readable
+	 * validity (tests) keep the reservation's. */
+	dated = ztm_cert_der_validity(der, len, &nb, &na, &ignore) == 0;
 	if (sq_wbegin(s, &own, err) != 0)
 		return -1;
 	st = sq_stmt(s, &q_issue, err);
 	if (st == NULL)
 		goto out;
 	rc = sq_bind(st, "tbi", serial, der, len, (int64_t)time(NULL));
+	if (rc == SQLITE_OK && dated) /* else ?4 and ?5 stay NULL */
+		rc = sqlite3_bind_int64(st, 4, nb) == SQLITE_OK ? sqlite3_bind_int64(st, 5, na)
+		                                                : SQLITE_ERROR;
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE) {

@@ -310,7 +310,8 @@ int sq_station_set_cert(struct ztm_store *base, int64_t id, const char *serial,
 
 /* Revoking a revoked station succeeds; revoked_at becomes the earlier of
  * the two times. Every live certificate of the station is revoked with it. */
-int sq_station_revoke(struct ztm_store *base, int64_t id, int64_t when, struct ztm_error *err)
+int sq_station_revoke(struct ztm_store *base, int64_t id, int64_t when, enum ztm_reason reason,
+                      const char *actor, struct ztm_error *err)
 {
 	struct sq_store *s = sq_of(base);
 	sqlite3_stmt *st;
@@ -320,6 +321,9 @@ int sq_station_revoke(struct ztm_store *base, int64_t id, int64_t when, struct z
 	if (when < 1)
 		return ztm_error_set(err, ZTM_E_USAGE, "revocation time %lld: must be 1 or later",
 		                     (long long)when);
+	if (reason == ZTM_REASON_HOLD)
+		return ztm_error_set(err, ZTM_E_USAGE,
+		                     "a station revocation is final: not certificateHold");
 	if (sq_wbegin(s, &own, err) != 0)
 		return -1;
 	st = sq_stmt(s, &q_station_revoke, err);
@@ -337,8 +341,8 @@ int sq_station_revoke(struct ztm_store *base, int64_t id, int64_t when, struct z
 		ztm_error_set(err, ZTM_E_NOTFOUND, "station %lld not found", (long long)id);
 		goto out;
 	}
-	if (sq_owner_revoke_in(s, "station", id, NULL, ZTM_REASON_PRIVILEGE_WITHDRAWN,
-	                       (int64_t)time(NULL), "system:station-revoke", NULL, err) != 0)
+	if (sq_owner_revoke_in(s, "station", id, NULL, reason, (int64_t)time(NULL), actor, NULL,
+	                       err) != 0)
 		goto out;
 	ret = 0;
 out:

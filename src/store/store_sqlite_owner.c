@@ -30,8 +30,12 @@ static const struct sq_query q_device_each = {
     SQ_DEVICE_EACH, "SELECT " SQ_DEVICE_COLS " FROM devices d"
                     " WHERE (?1 = 0 OR d.owner_id = ?1) AND d.id > ?2 ORDER BY d.id LIMIT ?3"};
 static const struct sq_query q_voucher_add = {
-    SQ_VOUCHER_ADD, "INSERT INTO vouchers (device_id, owner_id, created_on, expires_on, sha256,"
-                    " actor) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"};
+    SQ_VOUCHER_ADD,
+    /* A device's vouchers have strictly increasing created-on: the device
+     * refuses one not newer than the one it holds (docs/vouchers.md). */
+    "INSERT INTO vouchers (device_id, owner_id, created_on, expires_on, sha256, actor)"
+    " SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE NOT EXISTS"
+    " (SELECT 1 FROM vouchers WHERE device_id = ?1 AND created_on >= ?3)"};
 static const struct sq_query q_voucher_count = {
     SQ_VOUCHER_COUNT, "SELECT count(*) FROM vouchers WHERE device_id = ?1"};
 static const struct sq_query q_voucher_count_all = {SQ_VOUCHER_COUNT_ALL,
@@ -306,6 +310,13 @@ int sq_voucher_add(struct ztm_store *base, int64_t device_id, int64_t owner_id, 
 	}
 	if (sq_step_done(s, st, err, "recording a voucher") != 0)
 		goto out;
+	if (sqlite3_changes(s->db) != 1) {
+		ztm_error_set(err, ZTM_E_CONFLICT,
+		              "device %lld already has a voucher created at or after %lld: a "
+		              "device's vouchers must be newer each time (retry in a second)",
+		              (long long)device_id, (long long)created_on);
+		goto out;
+	}
 	ret = 0;
 out:
 	return sq_wend(s, own, ret, err);

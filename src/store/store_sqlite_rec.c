@@ -47,11 +47,15 @@ static const struct sq_query q_device_set_state = {
     "UPDATE devices SET state = ?2, cert_serial = coalesce(?3, cert_serial),"
     " key_spki_sha256 = coalesce(?4, key_spki_sha256), updated_at = ?5 WHERE serial = ?1"};
 static const struct sq_query q_fw_approve = {
-    SQ_FIRMWARE_APPROVE, "INSERT OR IGNORE INTO approved_firmware (product_id, sha256, added_at)"
-                         " VALUES (?1, ?2, ?3)"};
+    SQ_FIRMWARE_APPROVE,
+    "INSERT OR IGNORE INTO fw_releases (product_id, version, security_version, size, sha256,"
+    " channel, origin, submitted_by, submitted_at, signed_at, state) VALUES (?1,"
+    " 'imported-' || substr(?2, 1, 16), 0, 0, ?2, 'production', 'imported', 'system:import', ?3,"
+    " ?3, 'signed')"};
 static const struct sq_query q_fw_approved = {SQ_FIRMWARE_APPROVED,
-                                              "SELECT EXISTS (SELECT 1 FROM approved_firmware"
-                                              " WHERE product_id = ?1 AND sha256 = ?2)"};
+                                              "SELECT EXISTS (SELECT 1 FROM fw_releases"
+                                              " WHERE product_id = ?1 AND sha256 = ?2"
+                                              " AND state = 'signed')"};
 static const struct sq_query q_alert_add = {
     SQ_ALERT_ADD, "INSERT INTO alerts (ts, kind, serial, detail) VALUES (?1, ?2, ?3, ?4)"};
 static const struct sq_query q_alert_count = {SQ_ALERT_COUNT,
@@ -363,7 +367,7 @@ int sq_device_cols(sqlite3_stmt *st, struct ztm_device_row *out)
 }
 
 /* One device row by the text key `what` through q; *cert_revoked (when not
- * NULL) from column 10. */
+ * NULL) from column 11, the certificate state after SQ_DEVICE_COLS. */
 static int device_one(struct sq_store *s, const struct sq_query *q, const char *what,
                       const char *key, struct ztm_device_row *out, int *cert_revoked,
                       struct ztm_error *err)
@@ -389,7 +393,7 @@ static int device_one(struct sq_store *s, const struct sq_query *q, const char *
 		goto out;
 	}
 	if (cert_revoked != NULL) {
-		const unsigned char *cs = sqlite3_column_text(st, 10);
+		const unsigned char *cs = sqlite3_column_text(st, 11);
 		*cert_revoked = cs != NULL && strcmp((const char *)cs, "revoked") == 0;
 	}
 	ret = 0;

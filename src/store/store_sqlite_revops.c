@@ -11,17 +11,19 @@
 #include "ztm/str.h"
 
 /* The devices a window selects: each record with its order's product and
- * the device of its serial, if any. */
+ * the device of its serial, if any. A record is in the window when it was
+ * made (recorded_at, the station's clock) or received (received_at, ours)
+ * in it: a stolen station key can backdate what it uploads, never when we
+ * received it (as vet.c voids records after a station revocation). */
 #define MASS_SELECT                                                                                \
 	"SELECT r.id, r.serial, r.spki_sha256, o.product_id, d.record_id, d.state"                 \
 	" FROM records r JOIN work_orders o ON o.id = r.order_id"                                  \
 	" LEFT JOIN devices d ON d.serial = r.serial"
+#define IN_WINDOW "(r.recorded_at BETWEEN ?2 AND ?3 OR r.received_at BETWEEN ?2 AND ?3)"
 static const struct sq_query q_by_station = {
-    SQ_MASS_BY_STATION, MASS_SELECT " WHERE r.station_id = ?1 AND r.recorded_at BETWEEN ?2 AND ?3"
-                                    " ORDER BY r.id"};
+    SQ_MASS_BY_STATION, MASS_SELECT " WHERE r.station_id = ?1 AND " IN_WINDOW " ORDER BY r.id"};
 static const struct sq_query q_by_order = {
-    SQ_MASS_BY_ORDER, MASS_SELECT " WHERE r.order_id = ?1 AND r.recorded_at BETWEEN ?2 AND ?3"
-                                  " ORDER BY r.id"};
+    SQ_MASS_BY_ORDER, MASS_SELECT " WHERE r.order_id = ?1 AND " IN_WINDOW " ORDER BY r.id"};
 static const struct sq_query q_mass_add = {
     SQ_MASS_ADD,
     "INSERT INTO mass_revocations (selector, target_id, target, from_ts, to_ts, reason,"

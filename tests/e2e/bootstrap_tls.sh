@@ -41,6 +41,44 @@ cmp -s boot.crt badsig.crt && fail "the signature was not changed"
 [ "$(code --cert badsig.crt --key boot.key "$ZTM_SERVER/metrics")" = 401 ] || fail "broken self-signature on /metrics"
 ok "a broken self-signature passes the handshake as a bootstrap certificate, and authenticates nothing else"
 
+# A bootstrap certificate's dates say nothing (its holder can sign itself
+# new ones): an expired one, and one not valid yet (a device clock ahead),
+# still pass as bootstrap certificates and reach registration, where the
+# record decides (here: none, 403 unrecorded) -- not "expired" (401).
+cat >ca.cnf <<'CNF'
+[ca]
+default_ca = d
+[d]
+database = db/index
+new_certs_dir = db
+serial = db/serial
+default_md = sha256
+policy = p
+x509_extensions = e
+unique_subject = no
+[p]
+serialNumber = supplied
+commonName = supplied
+[e]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+CNF
+mkdir -p db && : >db/index && echo 01 >db/serial
+openssl req -new -key boot.key -subj "/serialNumber=SN0001/CN=widget-SN0001" -out boot.csr 2>/dev/null
+for dates in "20200101000000Z 20200102000000Z expired" "20990101000000Z 20990102000000Z not-yet-valid"; do
+  set -- $dates
+  openssl ca -batch -config ca.cnf -selfsign -keyfile boot.key -in boot.csr -startdate "$1" -enddate "$2" \
+    -out "$3.crt" >/dev/null 2>&1 || fail "making the $3 bootstrap certificate"
+  [ "$(code --cert "$3.crt" --key boot.key "$ZTM_SERVER/healthz")" = 200 ] || fail "$3 bootstrap certificate failed the handshake"
+  [ "$(code --cert "$3.crt" --key boot.key "$ZTM_SERVER/metrics")" = 401 ] && grep -q 'bootstrap' body ||
+    fail "$3 bootstrap certificate not taken as one: $(cat body)"
+  [ "$(code --cert "$3.crt" --key boot.key -H 'Content-Type: application/pkcs10' --data-binary @csr.b64 \
+    "$ZTM_SERVER/.well-known/est/simpleenroll")" = 403 ] && grep -q 'unrecorded' body ||
+    fail "$3 bootstrap certificate did not reach registration: $(cat body)"
+done
+ok "an expired and a not-yet-valid bootstrap certificate are still bootstrap certificates: registration decides"
+
 # The key policy holds at the handshake: an RSA key with e=3 (TLS itself
 # would take it) is refused, as a station would refuse to record it.
 openssl req -x509 -newkey rsa:2048 -pkeyopt rsa_keygen_pubexp:3 -nodes -keyout e3.key -out e3.crt \

@@ -189,8 +189,12 @@ fetch_crl SN-5; n0=$(( $(crl_number SN-5) ))
 grep -q '"reason": "superseded"' out || fail "cert revoke reply: $(cat out)"
 wait_number SN-5 "$n0"
 verify SN-5 && fail "revoked certificate verifies"
+# The device is still active; its revoked certificate alone is refused.
+code=$(curl -s -o whoami.out -w '%{http_code}' --cacert "$ZTM_CA" --cert SN-5.crt --key SN-5.key \
+  "$ZTM_SERVER/api/v1/device/whoami")
+[ "$code" = 401 ] || fail "a revoked device certificate still authenticates: $code $(cat whoami.out)"
 "$ZTM" cert revoke 5a00zz >/dev/null 2>&1 && fail "a non-hex serial accepted"
-ok "ztm cert revoke: listed (superseded)"
+ok "ztm cert revoke: listed (superseded); ztmd refuses the certificate (401) though the device is active"
 
 # --- mass revocation of line-1, two people ---------------------------------------------
 as sofia revocation request --station plant-1/line-1 --from 0 --to 2099-01-01T00:00:00Z \

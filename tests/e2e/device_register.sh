@@ -28,10 +28,12 @@ enrolled_station plant-1 line-1
   --not-after 2099-12-31T00:00:00Z >/dev/null 2>err || fail "order add WO-2: $(cat err)"
 FW=$(printf 'widget firmware 2.0.1' | sha256sum | cut -c1-64)
 FW_BAD=$(printf 'patched firmware' | sha256sum | cut -c1-64)
-# The firmware release process (a later issue) approves releases; here the
-# approval is one row.
-db "INSERT INTO approved_firmware (product_id, sha256, added_at)
-    SELECT id, '$FW', 0 FROM products WHERE name = 'widget'"
+# The firmware release process (tests/e2e/firmware.sh) signs releases; here
+# the approval is one imported release row (docs/firmware.md "Vetting").
+db "INSERT INTO fw_releases (product_id, version, security_version, size, sha256, channel,
+      origin, submitted_by, submitted_at, signed_at, state)
+    SELECT id, 'imported-1', 0, 0, '$FW', 'production', 'imported', 'system:import', 1, 1,
+      'signed' FROM products WHERE name = 'widget'"
 ok "factory, enrolled station, product widget (P-256 only, approved firmware required), orders"
 
 # A bootstrap certificate is an end-entity certificate (openssl's default
@@ -91,6 +93,13 @@ grep -q 'OBJECT *:1.3.6.1.5.5.7.8.4$' san && grep -q 'OBJECT *:1.3.6.1.4.1.99999
   fail "the certificate is not for the device key"
 [ "$(db "SELECT state FROM devices WHERE serial = 'SN-100'")" = provisioned ] || fail "device not provisioned"
 [ "$(registered WO-1)" = 1 ] || fail "registration not counted"
+# The store's row carries the certificate's own validity (EST reserves the
+# serial before it signs, so the row learns it at issue).
+sn=$(openssl x509 -in SN-100.crt -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f')
+nb=$(date -u -d "$(openssl x509 -in SN-100.crt -noout -startdate | cut -d= -f2)" +%s)
+na=$(date -u -d "$(openssl x509 -in SN-100.crt -noout -enddate | cut -d= -f2)" +%s)
+[ "$(db "SELECT not_before || ' ' || not_after FROM certificates WHERE serial = '$sn'")" = "$nb $na" ] ||
+  fail "certificate row validity: $(db "SELECT not_before, not_after FROM certificates WHERE serial = '$sn'") want $nb $na"
 ok "curl + openssl: registered SN-100; subject and hardwareModuleName SAN from the record; provisioned"
 
 # The operational certificate's lifetime: the product's 7300 days, cut at the device CA's end.

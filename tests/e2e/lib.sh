@@ -1,6 +1,9 @@
 # lib.sh - shared set-up for the end-to-end tests: a ceremony, a ztmd on
 # 127.0.0.1 with a port file, and helpers. Sourced, not run.
 # Needs ZTM_BIN (the build directory); CTest sets it.
+# ZTM_E2E_STORE=pg: ztmd's store is a throwaway PostgreSQL server in $T/pg
+# (tests/pg/pg_start.sh) instead of $T/srv/ztm.db; db() then queries it with
+# psql. Skips (77) where PostgreSQL is not installed.
 set -euo pipefail
 
 : "${ZTM_BIN:?ZTM_BIN must point at the build directory}"
@@ -22,6 +25,7 @@ cleanup() {
     grep -E -A12 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T/ztmd.log" | head -60 >&2
     sanitizer=1
   fi
+  if [ -d "$T/pg" ]; then bash "$ZTM_SRC/tests/pg/pg_stop.sh" "$T/pg"; fi
   if [ "${KEEP:-0}" = 1 ]; then echo "kept $T" >&2; else rm -rf "$T"; fi
   [ "$sanitizer" = 1 ] && [ "$rc" = 0 -o "$rc" = 77 ] && exit 1
   exit "$rc"
@@ -46,6 +50,7 @@ ceremony_and_server() {
     >"$T/server-init.log" 2>&1 || { cat "$T/server-init.log"; fail "server init"; }
   # With --public-listen: its port (0 in tests) lands in $T/pport.
   sed -i "s|^\[public\]\$|[public]\nport_file = $T/pport|" "$T/srv/ztmd.conf"
+  [ "${ZTM_E2E_STORE:-sqlite}" = pg ] && use_pg_store
   export ZTM_CA=$T/ceremony/chain.pem
   export ZTM_CERT=$T/ceremony/operators/admin.crt
   export ZTM_KEY=file:$T/ceremony/operators/admin.key
@@ -82,8 +87,32 @@ stop_ztmd() {
   ZTMD_PID=
 }
 
+# use_pg_store: starts PostgreSQL in $T/pg, creates database ztm and points
+# ztmd.conf's [store] url at it.
+use_pg_store() {
+  : "${ZTM_SRC:?ZTM_SRC must point at the source tree}"
+  command -v psql >/dev/null || skip "psql is not installed (scripts/deps.sh installs postgresql)"
+  chmod 711 "$T" # the server runs as the postgres user and needs to reach $T/pg
+  local rc=0
+  bash "$ZTM_SRC/tests/pg/pg_start.sh" "$T/pg" >"$T/pg-start.log" 2>&1 || rc=$?
+  [ "$rc" = 77 ] && skip "PostgreSQL: $(cat "$T/pg-start.log")"
+  [ "$rc" = 0 ] || { cat "$T/pg-start.log" >&2; fail "starting PostgreSQL"; }
+  PG_PORT=$(cat "$T/pg/port")
+  psql -h "$T/pg/sock" -p "$PG_PORT" -U postgres -d postgres -qAt -c "CREATE DATABASE ztm" ||
+    fail "creating the ztm database"
+  sed -i "s|^url = sqlite:.*|url = postgresql://postgres@/ztm?host=$T/pg/sock\&port=$PG_PORT|" \
+    "$T/srv/ztmd.conf"
+  grep -q '^url = postgresql://' "$T/srv/ztmd.conf" || fail "ztmd.conf store url not rewritten"
+}
+
 # db "SQL": query the store directly (read-only use in assertions).
-db() { sqlite3 -batch -noheader "$T/srv/ztm.db" "$1"; }
+db() {
+  if [ -n "${PG_PORT:-}" ]; then
+    psql -h "$T/pg/sock" -p "$PG_PORT" -U postgres -d ztm -qAt -c "$1"
+  else
+    sqlite3 -batch -noheader "$T/srv/ztm.db" "$1"
+  fi
+}
 
 # snapshot NAME: counts that a refusal must leave unchanged.
 snapshot() {

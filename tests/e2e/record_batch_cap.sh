@@ -29,7 +29,7 @@ printf 'station-key-passphrase\n' >line-1.pass
 FW=$(printf 'fw' | sha256sum | cut -c1-64)
 for i in $(seq -w 1 200); do
   sn=SN-$i
-  openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null \
+  openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -addext basicConstraints=critical,CA:FALSE -keyout /dev/null \
     -subj "/CN=device/serialNumber=$sn" -days 30 -out "dev.crt" 2>/dev/null || fail "openssl req $sn"
   "$ZTM" station record --queue "$Q" --bootstrap-cert dev.crt --serial "$sn" --product sensor \
     --order WO-1 --hw-rev B1 --mac "02:00:5e:00:0${i:0:1}:${i:1:2}" --fw-version 1.0 \

@@ -32,7 +32,7 @@ ok "products strict (require_fw_hash, no injected keys) and lenient (injected ke
 
 FW=$(printf 'firmware 2.0' | sha256sum | cut -c1-64)
 record() { # QUEUE SERIAL PRODUCT ORDER ORIGIN
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "dev-$2.key" \
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -addext basicConstraints=critical,CA:FALSE -keyout "dev-$2.key" \
     -subj "/CN=device/serialNumber=$2" -days 3650 -out "dev-$2.crt" 2>/dev/null || fail "openssl req $2"
   "$ZTM" station record --queue "$1" --bootstrap-cert "dev-$2.crt" --serial "$2" --product "$3" \
     --order "$4" --hw-rev A --mac 02:00:5e:10:00:01 --fw-version 2.0 --fw-sha256 "$FW" --test pass \
@@ -65,7 +65,7 @@ grep -q 'HTTP 201' err || fail "lenient: want 201: $(cat err)"
 ok "accepted (201): an injected key for product lenient, stored as injected, WO-L at 2"
 
 # --- no firmware hash ------------------------------------------------------------------------
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout dev-SN-0005.key \
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -addext basicConstraints=critical,CA:FALSE -keyout dev-SN-0005.key \
   -subj "/CN=device/serialNumber=SN-0005" -days 3650 -out dev-SN-0005.crt 2>/dev/null
 "$ZTM" station record --queue q3 --bootstrap-cert dev-SN-0005.crt --serial SN-0005 --product strict \
   --order WO-S --hw-rev A --mac 02:00:5e:10:00:05 --fw-version 2.0 --test pass 2>err &&

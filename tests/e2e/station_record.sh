@@ -29,7 +29,7 @@ ok "station line-1 enrolled"
 # Devices: a self-signed bootstrap certificate each, subject serialNumber = serial.
 bootstrap() { # SERIAL [extra req args]
   local sn=$1; shift
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "dev-$sn.key" \
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -addext basicConstraints=critical,CA:FALSE -keyout "dev-$sn.key" \
     -subj "/CN=device/serialNumber=$sn" -days 3650 -out "dev-$sn.crt" "$@" 2>/dev/null || fail "openssl req $sn"
 }
 for sn in SN-0001 SN-0002 SN-0003 SN-0004; do bootstrap $sn; done
@@ -68,7 +68,7 @@ openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout othe
 openssl x509 -req -in other.csr -CA dev-SN-0001.crt -CAkey dev-SN-0001.key -set_serial 7 -days 1 \
   -out not-self-signed.crt 2>/dev/null || fail "making a non-self-signed certificate"
 bootstrap SN-0009
-openssl req -x509 -newkey rsa:1024 -nodes -keyout weak.key -subj "/CN=device/serialNumber=SN-0009" \
+openssl req -x509 -newkey rsa:1024 -nodes -addext basicConstraints=critical,CA:FALSE -keyout weak.key -subj "/CN=device/serialNumber=SN-0009" \
   -days 1 -out weak.crt 2>/dev/null
 refused() { # WHAT NEEDLE command...
   local what=$1 needle=$2; shift 2
@@ -96,6 +96,12 @@ ok "refused: bootstrap certificate not self-signed"
   fail "RSA-1024 bootstrap key accepted"
 grep -q '1024 bits' err || fail "weak key: $(cat err)"
 ok "refused: RSA-1024 bootstrap key"
+# openssl's `req -x509` default is a CA certificate (basicConstraints CA:TRUE):
+# ztmd's handshake refuses it, so the station must not record it either.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca-like.key \
+  -subj "/CN=device/serialNumber=SN-0009" -days 1 -out ca-like.crt 2>/dev/null
+openssl x509 -in ca-like.crt -noout -text | grep -q 'CA:TRUE' || fail "openssl req -x509 no longer makes CA:TRUE"
+refused "bootstrap certificate with CA:TRUE" "is a CA certificate" record SN-0009 --bootstrap-cert ca-like.crt
 cp "$Q/records/SN-0001.json" first.json
 record SN-0001 --test fail 2>err && fail "second record of a queued serial accepted"
 grep -q 'already queued' err || fail "duplicate: $(cat err)"

@@ -36,7 +36,7 @@ enroll_station line-2
 
 FW=$(printf 'firmware 1.0' | sha256sum | cut -c1-64)
 record() { # STATION QUEUE SERIAL
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "dev-$3.key" \
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -addext basicConstraints=critical,CA:FALSE -keyout "dev-$3.key" \
     -subj "/CN=device/serialNumber=$3" -days 3650 -out "dev-$3.crt" 2>/dev/null || fail "openssl req $3"
   "$ZTM" station record --queue "$2" --bootstrap-cert "dev-$3.crt" --serial "$3" --product sensor \
     --order WO-1 --hw-rev A --mac 02:00:5e:10:00:01 --fw-version 1.0 --fw-sha256 "$FW" --test pass \
@@ -131,31 +131,38 @@ for c in '404 /api/v1/stations/acme/line-1/revok {}' '404 /api/v1/stations/acme/
   '404 /api/v1/stations/acme/line-1/x/revoke {}' '400 /api/v1/stations/acme/line-1/revoke {"when":1}' \
   '400 /api/v1/stations/acme/line-1/revoke {"since":1,"x":2}' '400 /api/v1/stations/acme/line-1/revoke [1]' \
   '400 /api/v1/stations/acme/line-1/revoke {"since":-1}' '400 /api/v1/stations/acme/line-1/revoke not-json' \
-  '400 /api/v1/stations/acme/line-1/revoke {"since":"2025-01-31T00:00:00+01:00"}'; do
+  '400 /api/v1/stations/acme/line-1/revoke {"since":"2025-01-31T00:00:00+01:00"}' \
+  '400 /api/v1/stations/acme/line-1/revoke {"reason":"certificateHold"}' \
+  '400 /api/v1/stations/acme/line-1/revoke {"reason":"stolen"}' \
+  '400 /api/v1/stations/acme/line-1/revoke {"since":1,"reason":1}'; do
   set -- $c
   [ "$(admin_post "$2" "$3")" = "$1" ] || fail "POST $2 $3: want $1: $(cat reply.json)"
 done
 [ "$(station line-1)" = "enrolled 0" ] || fail "a refused call changed line-1: $(station line-1)"
 [ "$(db "SELECT state FROM certificates WHERE serial = '$CUR'")" = issued ] || fail "a refused call revoked the certificate"
 N=$(db "SELECT count(*) FROM audit WHERE action = 'station.revoke' AND outcome <> 'ok'")
-[ "$((N - AUDIT0))" = 16 ] || fail "refusals audited: $((N - AUDIT0)) of 16"
-ok "refused (400, 404) over curl: bad paths and bodies; all 16 refusals audited, nothing changed"
+[ "$((N - AUDIT0))" = 19 ] || fail "refusals audited: $((N - AUDIT0)) of 19"
+ok "refused (400, 404) over curl: bad paths, bodies and reasons; all 19 refusals audited, nothing changed"
 
 # --- the revocation ---------------------------------------------------------------------
 SINCE=$((A + 1))
 while [ "$(date +%s)" -lt "$SINCE" ]; do sleep 0.2; done # not in the future
-"$ZTM" station revoke --factory acme --name line-1 --since "$SINCE" >revoked.json 2>err ||
+"$ZTM" station revoke --factory acme --name line-1 --since "$SINCE" --reason keyCompromise >revoked.json 2>err ||
   fail "station revoke: $(cat err)"
 grep -q "no longer vet" err || fail "revoke message: $(cat err)"
 grep -q '"state": "revoked"' revoked.json && grep -q "\"revoked_at\": $SINCE" revoked.json ||
   fail "revoke reply: $(cat revoked.json)"
 [ "$(station line-1)" = "revoked $SINCE" ] || fail "store: $(station line-1)"
 [ "$(db "SELECT state FROM certificates WHERE serial = '$CUR'")" = revoked ] || fail "current certificate not revoked"
+[ "$(db "SELECT reason FROM revocations WHERE serial = '$CUR'")" = 1 ] ||
+  fail "current certificate's reason: $(db "SELECT reason FROM revocations WHERE serial = '$CUR'") (want 1, keyCompromise)"
+[ "$(db "SELECT actor FROM revocation_log WHERE serial = '$CUR'")" = operator:admin ] ||
+  fail "revocation log actor: $(db "SELECT * FROM revocation_log WHERE serial = '$CUR'")"
 [ "$(station line-2)" = "enrolled 0" ] || fail "line-2 changed: $(station line-2)"
 [ "$(db "SELECT count(*) FROM audit WHERE action = 'station.revoke' AND outcome = 'ok'
-  AND actor = 'operator:admin' AND object = 'acme/line-1' AND detail LIKE 'since=$SINCE revoked_at=$SINCE cert=$CUR'")" = 1 ] ||
+  AND actor = 'operator:admin' AND object = 'acme/line-1' AND detail LIKE 'since=$SINCE revoked_at=$SINCE reason=keyCompromise cert=$CUR'")" = 1 ] ||
   fail "revocation audit: $(db "SELECT * FROM audit WHERE action = 'station.revoke' AND outcome = 'ok'")"
-ok "revoked with --since $SINCE: reply and store say revoked_at $SINCE, current certificate revoked, audited"
+ok "revoked with --since $SINCE --reason keyCompromise: reply and store say revoked_at $SINCE, current certificate revoked with keyCompromise by the operator, audited"
 
 # --- at once: the station's requests are refused --------------------------------------------
 ka_post "$SENT"

@@ -1,7 +1,8 @@
 /* test_bootstrap.c - the host-made bootstrap certificate (ztm/bootstrap.h):
  * one row per key type, each held to the record check the server applies
  * (ztm_record_check_cert), to OpenSSL's strict self-signed client
- * verification and to the shape libztmdev writes; then one row per refusal. */
+ * verification and to the shape libztmdev writes; then one row per refusal,
+ * and the shape's CA judgment held to OpenSSL's (X509_check_ca). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 
 #include <openssl/x509v3.h>
 
+#include "x509_fixture.h"
 #include "ztm/batch.h"
 #include "ztm/bootstrap.h"
 #include "ztm/key.h"
@@ -189,12 +191,74 @@ static void test_refusals(void **state)
 	EVP_PKEY_free(k);
 }
 
+/* The shape refuses exactly what OpenSSL takes for a CA (X509_check_ca !=
+ * 0), which ztmd's handshake refuses: a station must not record a device
+ * that can never register. */
+static void test_ca_like(void **state)
+{
+	static const char *const bc_false[] = {"basicConstraints", "critical,CA:FALSE", NULL};
+	static const char *const bc_true[] = {"basicConstraints", "critical,CA:TRUE", NULL};
+	static const char *const bc_true_ku_ds[] = {"basicConstraints", "CA:TRUE", "keyUsage",
+	                                            "critical,digitalSignature", NULL};
+	static const char *const ku_sign[] = {"keyUsage", "digitalSignature,keyCertSign", NULL};
+	static const char *const ku_ds[] = {"keyUsage", "digitalSignature", NULL};
+	static const char *const eku_only[] = {"extendedKeyUsage", "clientAuth", NULL};
+	static const char *const ns_ca[] = {"nsCertType", "sslCA", NULL};
+	static const char *const ns_client[] = {"nsCertType", "client", NULL};
+	static const struct {
+		const char *what;
+		long version;
+		const char *const *exts;
+		int ca;
+	} rows[] = {
+	    {"v3 CA:FALSE", 2, bc_false, 0},
+	    {"v3 CA:TRUE (openssl req -x509)", 2, bc_true, 1},
+	    {"v3 CA:TRUE but keyUsage without keyCertSign", 2, bc_true_ku_ds, 0},
+	    {"v3 keyUsage keyCertSign, no basicConstraints", 2, ku_sign, 1},
+	    {"v3 keyUsage digitalSignature only", 2, ku_ds, 0},
+	    {"v3 extendedKeyUsage only", 2, eku_only, 0},
+	    {"v3 no extensions", 2, NULL, 0},
+	    {"v1 (a v1 root to OpenSSL)", 0, NULL, 1},
+	    {"v3 Netscape sslCA", 2, ns_ca, 1},
+	    {"v3 Netscape client", 2, ns_client, 0},
+	};
+	struct ztm_error e;
+	EVP_PKEY *k = ztm_key_new(ZTM_KEY_P256, &e);
+	size_t i;
+
+	assert_non_null(k);
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct ztm_bootstrap_shape shape;
+		uint8_t der[1024];
+		const unsigned char *p = der;
+		size_t n = fx_self_issued_der(k, rows[i].version, NOW - 60, NOW + 86400,
+		                              rows[i].exts, der, sizeof(der));
+		X509 *x = d2i_X509(NULL, &p, (long)n);
+		int refused;
+
+		assert_non_null(x);
+		if ((X509_check_ca(x) != 0) != rows[i].ca)
+			fail_msg("%s: the table disagrees with OpenSSL (X509_check_ca %d)",
+			         rows[i].what, X509_check_ca(x));
+		memset(&e, 0, sizeof(e));
+		refused = ztm_bootstrap_shape(der, n, &shape, &e) != 0;
+		if (refused != rows[i].ca)
+			fail_msg("%s: shape %s (%s)", rows[i].what,
+			         refused ? "refused" : "accepted", e.msg);
+		if (refused && (e.code != ZTM_E_POLICY || strstr(e.msg, "CA certificate") == NULL))
+			fail_msg("%s: %s: %s", rows[i].what, ztm_err_name(e.code), e.msg);
+		X509_free(x);
+	}
+	EVP_PKEY_free(k);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_key_types),
 	    cmocka_unit_test(test_serials_differ),
 	    cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_ca_like),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -204,7 +204,10 @@ static void test_uri_refusals(void **state)
 		enum ztm_err code;
 		const char *says;
 	} rows[] = {
-	    {"pkcs11:token=x;object=y", ZTM_E_USAGE, "unknown scheme"},
+	    {"pkcs11:token=x;object=y?pin-value=1234", ZTM_E_USAGE, "pin-value refused"},
+	    {"pkcs11:token=x", ZTM_E_USAGE, "needs object= or id="},
+	    {"pkcs11:token=x;object=y?module-path=/nonexistent/p11.so", ZTM_E_CONFIG,
+	     "cannot load"},
 	    {"tpm:0x81000001", ZTM_E_USAGE, "unknown scheme"},
 	    {"", ZTM_E_USAGE, "empty"},
 	    {"file:", ZTM_E_USAGE, "empty"},

@@ -28,6 +28,10 @@ static void test_table(void **state)
 	     ZTM_ATTR_BIT(ZTM_ATTR_CN)},
 	    {"codesign", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_CODE_SIGN, 3 * 365,
 	     ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O)},
+	    {"fw-production", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_CODE_SIGN, 3 * 365,
+	     ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O)},
+	    {"fw-test", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_CODE_SIGN, 3 * 365,
+	     ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O)},
 	    {"voucher", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_VOUCHER_SIGN, 2 * 365,
 	     ZTM_ATTR_BIT(ZTM_ATTR_CN) | ZTM_ATTR_BIT(ZTM_ATTR_O)},
 	    {"tls-server", 0, -1, ZTM_KU_DIGITAL_SIGNATURE, ZTM_EKU_SERVER_AUTH, 365,
@@ -60,6 +64,10 @@ static void test_table(void **state)
 		if (p->is_ca)
 			assert_int_not_equal(p->key_kinds & ZTM_KK_BIT(ZTM_KK_ED25519), 0);
 	}
+	/* The firmware channel is a profile's, never a request's. */
+	assert_int_equal(ztm_profile_get("fw-production")->policy, ZTM_POLICY_FW_PRODUCTION);
+	assert_int_equal(ztm_profile_get("fw-test")->policy, ZTM_POLICY_FW_TEST);
+	assert_int_equal(ztm_profile_get("codesign")->policy, ZTM_POLICY_NONE);
 	while (ztm_profile_at(n) != NULL)
 		n++;
 	assert_int_equal(n, sizeof(rows) / sizeof(rows[0]));

@@ -119,14 +119,17 @@ static void test_migration_from_v1(void **state)
 	int64_t id = 0;
 	int v = 0;
 
+	SQLITE_ONLY();
+
 	ztm_store_close(f->s);
 	f->s = NULL;
-	assert_int_equal(raw_exec(&f->t, "PRAGMA foreign_keys=OFF;" UNDO_6 UNDO_5 UNDO_4 UNDO_3
-	                                 "DROP TABLE alerts; DROP TABLE approved_firmware;"
-	                                 "DROP TABLE devices; DROP TABLE records;"
-	                                 "DROP TABLE record_batches; DROP TABLE work_orders;"
-	                                 "DROP TABLE products;"
-	                                 "DELETE FROM schema_version WHERE version >= 2"),
+	assert_int_equal(raw_exec(&f->t,
+	                          "PRAGMA foreign_keys=OFF;" UNDO_7 UNDO_6 UNDO_5 UNDO_4 UNDO_3
+	                          "DROP TABLE alerts; DROP TABLE approved_firmware;"
+	                          "DROP TABLE devices; DROP TABLE records;"
+	                          "DROP TABLE record_batches; DROP TABLE work_orders;"
+	                          "DROP TABLE products;"
+	                          "DELETE FROM schema_version WHERE version >= 2"),
 	                 SQLITE_OK);
 	assert_int_equal(raw_int(&f->t, "SELECT max(version) FROM schema_version"), 1);
 	CHECK(ztm_store_open(f->t.url, &f->s, E), ZTM_OK);
@@ -522,13 +525,66 @@ static void test_station_revoke_voids_records(void **state)
 	}
 	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		if (rows[i].since != 0)
-			CHECK(ztm_store_station_revoke(f->s, f->station, rows[i].since, E), ZTM_OK);
+			CHECK(ztm_store_station_revoke(f->s, f->station, rows[i].since,
+			                               ZTM_REASON_PRIVILEGE_WITHDRAWN, "test", E),
+			      ZTM_OK);
 		for (k = 0; k < 3; k++)
 			if (vet_stored(f, spki[k]) != rows[i].want[k])
 				fail_msg("since %lld, record at %lld: want %s, got %s",
 				         (long long)rows[i].since, (long long)(4999 + k),
 				         vet_name(rows[i].want[k]),
 				         vet_name(vet_stored(f, spki[k])));
+	}
+	ztm_record_row_free(&r);
+}
+
+/* A mass revocation's window selects a record made OR received in it: a
+ * stolen station key can backdate recorded_at, never received_at (ours). */
+static void test_mass_window(void **state)
+{
+	struct fx *f = *state;
+	static const struct {
+		const char *serial, *spki;
+		int64_t recorded, received;
+		int in;
+	} rows[] = {
+	    {"SN-0", SPKI_1, 5500, 5500, 1}, /* made and received in the window */
+	    {"SN-1", SPKI_2, 100, 5600, 1},  /* backdated, received in the window */
+	    {"SN-2", SPKI_3, 100, 200, 0},   /* both before it */
+	};
+	struct ztm_record_row r;
+	struct ztm_mass_row m, out;
+	struct ztm_device_row d;
+	int64_t id = 0;
+	int repeat = 0;
+	size_t k;
+
+	ztm_record_row_init(&r);
+	for (k = 0; k < 3; k++) {
+		record_fill(&r, f, rows[k].serial, rows[k].spki);
+		r.recorded_at = rows[k].recorded;
+		r.received_at = rows[k].received;
+		CHECK(ztm_store_record_add(f->s, &r, &id, &repeat, E), ZTM_OK);
+	}
+	memset(&m, 0, sizeof(m));
+	m.selector = ZTM_MASS_STATION;
+	m.target_id = f->station;
+	ztm_strlcpy(m.target, "plant-1/line-1", sizeof(m.target));
+	m.from = 5000;
+	m.to = 6000;
+	m.reason = ZTM_REASON_KEY_COMPROMISE;
+	ztm_strlcpy(m.requested_by, "operator:sofia", sizeof(m.requested_by));
+	m.requested_at = 7000;
+	CHECK(ztm_store_mass_request(f->s, &m, E), ZTM_OK);
+	assert_int_equal(m.preview, 2);
+	CHECK(ztm_store_mass_decide(f->s, m.id, 1, "operator:omar", 7001, &out, E), ZTM_OK);
+	assert_int_equal(out.state, ZTM_MASS_EXECUTED);
+	assert_int_equal(out.devices, 2);
+	for (k = 0; k < 3; k++) {
+		CHECK(ztm_store_device_get(f->s, rows[k].serial, &d, E),
+		      rows[k].in ? ZTM_OK : ZTM_E_NOTFOUND);
+		if (rows[k].in)
+			assert_int_equal(d.state, ZTM_DEVICE_REVOKED);
 	}
 	ztm_record_row_free(&r);
 }
@@ -578,6 +634,32 @@ static void test_devices(void **state)
 	CHECK(ztm_store_device_set_state(f->s, "SN-0001", ZTM_DEVICE_ACTIVE, "XYZ", NULL, E),
 	      ZTM_E_USAGE);
 	CHECK(ztm_store_device_get(f->s, "SN-0404", &got, E), ZTM_E_NOTFOUND);
+
+	/* The device behind a device certificate, and whether that
+	 * certificate is revoked (authz.c refuses a revoked one). */
+	{
+		static const uint8_t der[] = {0x30, 0x03, 0x02, 0x01, 0x01};
+		struct ztm_cert_row c;
+		int revoked = -1, changed = 0;
+
+		ztm_cert_row_init(&c);
+		row_fill(&c, "4a01", "");
+		c.owner_id = id;
+		CHECK(ztm_store_cert_reserve(f->s, &c, E), ZTM_OK);
+		CHECK(ztm_store_device_by_cert(f->s, "4a01", &got, &revoked, E), ZTM_E_NOTFOUND);
+		CHECK(ztm_store_cert_issue(f->s, "4a01", der, sizeof(der), E), ZTM_OK);
+		CHECK(ztm_store_device_by_cert(f->s, "4a01", &got, &revoked, E), ZTM_OK);
+		assert_string_equal(got.serial, "SN-0001");
+		assert_int_equal(got.id, id);
+		assert_int_equal(revoked, 0);
+		CHECK(ztm_store_cert_revoke(f->s, "4a01", ZTM_REASON_KEY_COMPROMISE, 1700000000,
+		                            "test", &changed, E),
+		      ZTM_OK);
+		assert_int_equal(changed, 1);
+		CHECK(ztm_store_device_by_cert(f->s, "4a01", &got, &revoked, E), ZTM_OK);
+		assert_int_equal(revoked, 1);
+		ztm_cert_row_free(&c);
+	}
 }
 
 static void test_firmware_and_alerts(void **state)
@@ -704,6 +786,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_batches, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_records, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_station_revoke_voids_records, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mass_window, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_devices, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_firmware_and_alerts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_processes_drain_quota, setup, teardown),

@@ -1,4 +1,4 @@
-/* test_store_revoke.c - revocation in the SQLite store on real files: revoke,
+/* test_store_revoke.c - revocation in the store (a SQLite file, or PostgreSQL: pg/): revoke,
  * hold, resume and their refusals (one table row per step), the status
  * relying parties are told, the change feed, the per-shard listing and the
  * shard a reservation gets. */
@@ -7,6 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -355,19 +358,82 @@ static void test_in_transaction(void **state)
 
 /* Migration 3 on a version-2 file: a certificate revoked by the old
  * station revocation gets its revocation row and log entry. */
+/* Two connections (two nodes) revoke the same certificate at once: the
+ * second waits for the first to commit and then finds it revoked (changed =
+ * 0), instead of writing a second log entry or failing on the duplicate. On
+ * SQLite the write lock orders them, on PostgreSQL the certificate's row
+ * lock (docs/store.md, "Concurrent writers"). */
+static void test_concurrent_revoke(void **state)
+{
+	struct store_fx *f = *state;
+	struct timespec pause = {0, 300 * 1000 * 1000L};
+	int changed = 0, wstatus = 0, ready[2], go[2];
+	char c = 0;
+	pid_t pid;
+
+	put(f->s, "7e01", 0, 0);
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(pipe(go), 0);
+	/* Node b connects before node a takes any lock: SQLite's locks must
+	 * not be held across fork(). */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct ztm_store *b = NULL;
+		struct ztm_error err;
+		int ch = -1;
+
+		if (ztm_store_open(f->t.url, &b, &err) != 0) {
+			fprintf(stderr, "node-b: %s\n", ztm_error_msg(&err));
+			_exit(2);
+		}
+		if (write(ready[1], "r", 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(5);
+		if (ztm_store_cert_revoke(b, "7e01", ZTM_REASON_SUPERSEDED, 1700000001, "node-b",
+		                          &ch, &err) != 0) {
+			fprintf(stderr, "node-b: %s\n", ztm_error_msg(&err));
+			_exit(3);
+		}
+		ztm_store_close(b);
+		_exit(ch == 0 ? 0 : 4);
+	}
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	CHECK(ztm_store_begin(f->s, E), ZTM_OK);
+	CHECK(ztm_store_cert_revoke(f->s, "7e01", ZTM_REASON_KEY_COMPROMISE, 1700000000, "node-a",
+	                            &changed, E),
+	      ZTM_OK);
+	assert_int_equal(changed, 1);
+	assert_int_equal(write(go[1], "g", 1), 1);
+	nanosleep(&pause, NULL); /* node b is waiting for our lock now */
+	CHECK(ztm_store_commit(f->s, E), ZTM_OK);
+	assert_int_equal(waitpid(pid, &wstatus, 0), pid);
+	assert_true(WIFEXITED(wstatus));
+	assert_int_equal(WEXITSTATUS(wstatus), 0);
+	assert_int_equal(
+	    raw_int(&f->t, "SELECT count(*) FROM revocation_log WHERE serial = '7e01'"), 1);
+	assert_int_equal(status(f->s, "device", "7e01").rev.reason, ZTM_REASON_KEY_COMPROMISE);
+	close(ready[0]);
+	close(ready[1]);
+	close(go[0]);
+	close(go[1]);
+}
+
 static void test_migration_backfills(void **state)
 {
 	struct store_fx *f = *state;
 	struct ztm_cert_status_row st;
 	int v = 0;
 
+	SQLITE_ONLY();
+
 	put(f->s, "7f10", 0, 0);
 	put(f->s, "7f11", 0, 0);
 	ztm_store_close(f->s);
 	f->s = NULL;
-	assert_int_equal(raw_exec(&f->t, "PRAGMA foreign_keys=OFF;" UNDO_6 UNDO_5 UNDO_4 UNDO_3
-	                                 "UPDATE certificates SET state = 'revoked'"
-	                                 " WHERE serial = '7f10'"),
+	assert_int_equal(raw_exec(&f->t,
+	                          "PRAGMA foreign_keys=OFF;" UNDO_7 UNDO_6 UNDO_5 UNDO_4 UNDO_3
+	                          "UPDATE certificates SET state = 'revoked'"
+	                          " WHERE serial = '7f10'"),
 	                 SQLITE_OK);
 	CHECK(ztm_store_open(f->t.url, &f->s, E), ZTM_OK);
 	CHECK(ztm_store_schema_version(f->s, &v, E), ZTM_OK);
@@ -394,6 +460,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_shards, store_fx_setup, store_fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_owner_revoke, store_fx_setup, store_fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_in_transaction, store_fx_setup, store_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_concurrent_revoke, store_fx_setup,
+	                                    store_fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_migration_backfills, store_fx_setup,
 	                                    store_fx_teardown),
 	};

@@ -1,8 +1,13 @@
-/* test_store_util.h - helpers shared by the store tests: a temporary
- * directory for real SQLite files, and certificate rows to reserve. */
+/* test_store_util.h - helpers shared by the store tests: a fresh store per
+ * test (a temporary directory for a real SQLite file, or, when
+ * ZTM_TEST_PG_DIR names a server started by tests/pg/pg_start.sh, a fresh
+ * PostgreSQL database on it), raw SQL on that store, and certificate rows to
+ * reserve. The same test programs run as unit/test_store* (SQLite) and
+ * pg/test_store* (PostgreSQL, tests/CMakeLists.txt). */
 #ifndef ZTM_TEST_STORE_UTIL_H
 #define ZTM_TEST_STORE_UTIL_H
 
+#include <libpq-fe.h>
 #include <openssl/rand.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -15,15 +20,87 @@
 
 struct tdir {
 	char dir[64];
-	char db[96];   /* dir/ztm.db */
-	char url[112]; /* sqlite:dir/ztm.db */
+	char db[96];        /* dir/ztm.db, or the PostgreSQL database name */
+	char url[320];      /* sqlite:dir/ztm.db or postgresql://... */
+	char conninfo[320]; /* PostgreSQL: libpq keywords for raw connections */
+	int pg;
 };
+
+/* The PostgreSQL server of the pg/ tests: its directory (ZTM_TEST_PG_DIR)
+ * and port (written by pg_start.sh), or NULL when the tests run on SQLite.
+ * A pg/ test whose server is missing exits 77: CTest reports it skipped. */
+static inline const char *test_pg_dir(int *port)
+{
+	const char *dir = getenv("ZTM_TEST_PG_DIR");
+	char p[300];
+	FILE *f;
+
+	if (dir == NULL || dir[0] == '\0')
+		return NULL;
+	snprintf(p, sizeof(p), "%s/port", dir);
+	f = fopen(p, "r");
+	if (f == NULL || fscanf(f, "%d", port) != 1) {
+		fprintf(stderr, "SKIP: no PostgreSQL test server in %s (tests/pg/pg_start.sh)\n",
+		        dir);
+		exit(77);
+	}
+	fclose(f);
+	return dir;
+}
+
+static inline int test_is_pg(void)
+{
+	const char *dir = getenv("ZTM_TEST_PG_DIR");
+	return dir != NULL && dir[0] != '\0';
+}
+
+/* One statement on a raw connection to the server's maintenance database. */
+static inline int pg_admin(const char *dir, int port, const char *sql)
+{
+	char ci[400];
+	PGconn *c;
+	PGresult *r;
+	int rc = -1;
+
+	snprintf(ci, sizeof(ci), "host=%s/sock port=%d user=postgres dbname=postgres", dir, port);
+	c = PQconnectdb(ci);
+	if (PQstatus(c) == CONNECTION_OK) {
+		r = PQexec(c, sql);
+		rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
+		if (rc != 0)
+			fprintf(stderr, "pg_admin: %s: %s", sql, PQerrorMessage(c));
+		PQclear(r);
+	} else {
+		fprintf(stderr, "pg_admin: %s", PQerrorMessage(c));
+	}
+	PQfinish(c);
+	return rc;
+}
 
 static inline int tdir_make(struct tdir *t)
 {
+	static int n;
+	const char *pgdir;
+	int port = 0;
+	char sql[160];
+
+	memset(t, 0, sizeof(*t));
 	snprintf(t->dir, sizeof(t->dir), "/tmp/ztm-store-XXXXXX");
 	if (mkdtemp(t->dir) == NULL)
 		return -1;
+	pgdir = test_pg_dir(&port);
+	if (pgdir != NULL) {
+		t->pg = 1;
+		snprintf(t->db, sizeof(t->db), "ztm_%d_%d", (int)getpid(), ++n);
+		snprintf(sql, sizeof(sql), "CREATE DATABASE %s", t->db);
+		if (pg_admin(pgdir, port, sql) != 0)
+			return -1;
+		snprintf(t->url, sizeof(t->url), "postgresql://postgres@/%s?host=%s/sock&port=%d",
+		         t->db, pgdir, port);
+		snprintf(t->conninfo, sizeof(t->conninfo),
+		         "host=%s/sock port=%d user=postgres dbname=%s", pgdir, port, t->db);
+		return 0;
+	}
 	snprintf(t->db, sizeof(t->db), "%s/ztm.db", t->dir);
 	snprintf(t->url, sizeof(t->url), "sqlite:%s", t->db);
 	return 0;
@@ -32,9 +109,18 @@ static inline int tdir_make(struct tdir *t)
 static inline void tdir_remove(struct tdir *t)
 {
 	static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
-	char p[128];
+	char p[256];
 	size_t i;
 
+	if (t->pg) {
+		const char *pgdir;
+		int port = 0;
+		pgdir = test_pg_dir(&port);
+		snprintf(p, sizeof(p), "DROP DATABASE IF EXISTS %s WITH (FORCE)", t->db);
+		(void)pg_admin(pgdir, port, p);
+		rmdir(t->dir);
+		return;
+	}
 	for (i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
 		snprintf(p, sizeof(p), "%s%s", t->db, suffix[i]);
 		unlink(p);
@@ -42,13 +128,63 @@ static inline void tdir_remove(struct tdir *t)
 	rmdir(t->dir);
 }
 
-/* Runs SQL on the file through a second, raw connection: how the tests
- * reach states the store API deliberately has no call for. Returns the
- * SQLite result code. */
+/* A test of SQLite-only behaviour (file modes, pragmas, upgrading old
+ * files): skipped, loudly, on PostgreSQL. Needs cmocka. */
+#define SQLITE_ONLY()                                                                              \
+	do {                                                                                       \
+		if (test_is_pg()) {                                                                \
+			fprintf(stderr, "SKIP %s: SQLite only\n", __func__);                       \
+			skip();                                                                    \
+		}                                                                                  \
+	} while (0)
+
+/* SQL of the SQLite tests in PostgreSQL's dialect: x'..' blob literals
+ * become bytea, PRAGMAs go. The result is malloc'd. */
+static inline char *pg_sql(const char *in)
+{
+	size_t i = 0, o = 0, n = strlen(in);
+	char *out = malloc(4 * n + 16); /* x'' (3 bytes) becomes 11 */
+
+	if (out == NULL)
+		return NULL;
+	while (i < n) {
+		if (strncmp(in + i, "PRAGMA foreign_keys=OFF;", 24) == 0) {
+			i += 24;
+		} else if (in[i] == 'x' && in[i + 1] == '\'' && (i == 0 || in[i - 1] == ' ')) {
+			const char *end = strchr(in + i + 2, '\'');
+			size_t k = end != NULL ? (size_t)(end - (in + i + 2)) : 0;
+			o += (size_t)snprintf(out + o, 4 * n + 16 - o, "'\\x%.*s'::bytea", (int)k,
+			                      in + i + 2);
+			i += k + 3;
+		} else {
+			out[o++] = in[i++];
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* Runs SQL on the store through a second, raw connection: how the tests
+ * reach states the store API deliberately has no call for. Returns 0
+ * (SQLITE_OK) when it ran, else non-zero. */
 static inline int raw_exec(const struct tdir *t, const char *sql)
 {
 	sqlite3 *db = NULL;
-	int rc = sqlite3_open_v2(t->db, &db, SQLITE_OPEN_READWRITE, NULL);
+	int rc;
+
+	if (t->pg) {
+		PGconn *c = PQconnectdb(t->conninfo);
+		char *q = pg_sql(sql);
+		PGresult *r = PQexec(c, q);
+		free(q);
+		rc = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK
+		         ? 0
+		         : 1;
+		PQclear(r);
+		PQfinish(c);
+		return rc;
+	}
+	rc = sqlite3_open_v2(t->db, &db, SQLITE_OPEN_READWRITE, NULL);
 
 	if (rc == SQLITE_OK) {
 		sqlite3_busy_timeout(db, 5000);
@@ -91,12 +227,20 @@ static inline int store_fx_teardown(void **state)
 }
 
 /* The newest schema version (src/store/migrations_sqlite.c). */
-#define SCHEMA_LATEST 6
+#define SCHEMA_LATEST 7
 
 /* SQL taking a database from version N back to N - 1, for tests that
  * migrate an older file (with PRAGMA foreign_keys=OFF before them). Run
- * newest first: UNDO_6 UNDO_5 UNDO_4 UNDO_3 gives version 2. Migration 4's operators
+ * newest first: UNDO_7 UNDO_6 UNDO_5 UNDO_4 UNDO_3 gives version 2. Migration 4's operators
  * rebuild needs no undo: it copies from either shape. */
+#define UNDO_7                                                                                     \
+	"CREATE TABLE approved_firmware (product_id INTEGER NOT NULL REFERENCES products (id),"    \
+	" sha256 TEXT NOT NULL CHECK (length(sha256) = 64 AND sha256 NOT GLOB '*[^0-9a-f]*'),"     \
+	" added_at INTEGER NOT NULL, PRIMARY KEY (product_id, sha256)) WITHOUT ROWID;"             \
+	"INSERT INTO approved_firmware SELECT product_id, sha256, submitted_at FROM fw_releases"   \
+	" WHERE origin = 'imported';"                                                              \
+	"DROP TABLE fw_releases; DROP TABLE fw_signers;"                                           \
+	"DELETE FROM schema_version WHERE version = 7;"
 #define UNDO_6                                                                                     \
 	"DROP TABLE crls; DROP TABLE mass_revocations; DROP INDEX certificates_ca_shard;"          \
 	"DROP INDEX records_station_time; DROP INDEX records_order_time;"                          \
@@ -124,6 +268,22 @@ static inline long long raw_int(const struct tdir *t, const char *sql)
 	sqlite3_stmt *st = NULL;
 	long long v = -1;
 
+	if (t->pg) {
+		PGconn *c = PQconnectdb(t->conninfo);
+		char *q = pg_sql(sql);
+		PGresult *r = PQexec(c, q);
+		free(q);
+		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 &&
+		    !PQgetisnull(r, 0, 0)) {
+			const char *s = PQgetvalue(r, 0, 0);
+			v = strcmp(s, "t") == 0   ? 1
+			    : strcmp(s, "f") == 0 ? 0
+			                          : strtoll(s, NULL, 10);
+		}
+		PQclear(r);
+		PQfinish(c);
+		return v;
+	}
 	if (sqlite3_open_v2(t->db, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
 	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_ROW)

@@ -155,7 +155,7 @@ static void test_load_key_table(void **state)
 	    {"@/missing.pem", NULL, ZTM_E_NOTFOUND, "missing.pem"},
 	    {"@/good.pass", NULL, ZTM_E_PARSE, "not a PEM private key"},
 	    {"@/explicit.pem", NULL, ZTM_E_WEAKKEY, "explicit"},
-	    {"pkcs11:token=ztm;object=tls", NULL, ZTM_E_USAGE, "unknown scheme"},
+	    {"pkcs11:token=ztm;object=tls?pin-value=1234", NULL, ZTM_E_USAGE, "pin-value refused"},
 	    {"file:@/enc.pem?pin=1234", "@/good.pass", ZTM_E_USAGE, "unsupported query"},
 	    {"", NULL, ZTM_E_USAGE, "empty"},
 	};

@@ -21,6 +21,7 @@
 
 #include "x509_fixture.h"
 #include "zd_int.h"
+#include "ztm/file.h"
 #include "ztm/issue.h"
 #include "ztm/pkcs7.h"
 #include "ztm/str.h"
@@ -475,6 +476,62 @@ static void test_install_table(void **state)
 	}
 }
 
+/* Files of dir/name, whole. */
+static void read_all(const char *dir, const char *name, struct ztm_buf *out)
+{
+	char path[256];
+	struct ztm_error e;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	out->len = 0;
+	if (ztm_file_read(path, 1 << 20, out, &e) != 0)
+		fail_msg("%s", e.msg);
+}
+
+/* An older voucher, however valid, cannot take the device back (a replay
+ * of an earlier owner's voucher); a newer one transfers; the installed one
+ * again is a retry, not a replay. */
+static void test_install_replay(void **state)
+{
+	const int64_t t0 = (int64_t)time(NULL), day = 86400;
+	char dir[] = "/tmp/ztmdev-voucher-XXXXXX", spki[65], cmd[128];
+	struct ztm_buf older, newer, same_time, kept;
+	struct ztmdev *dev;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	rmdir(dir);
+	dev = provisioned(dir, spki);
+	ztm_buf_init(&older, 0);
+	ztm_buf_init(&newer, 0);
+	ztm_buf_init(&same_time, 0);
+	ztm_buf_init(&kept, 0);
+	make_voucher("SN-1", spki, t0 - 2 * day, t0 + 30 * day, S_GOOD, D_NONE, &older);
+	make_voucher("SN-1", spki, t0 - day, t0 + 30 * day, S_GOOD, D_NONE, &newer);
+	/* Same created-on as `newer`, other bytes (expires-on differs). */
+	make_voucher("SN-1", spki, t0 - day, t0 + 29 * day, S_GOOD, D_NONE, &same_time);
+	if (ztmdev_voucher_install(dev, older.data, older.len) != 0 ||
+	    ztmdev_voucher_install(dev, newer.data, newer.len) != 0)
+		fail_msg("in order: %s", ztmdev_error(dev));
+	assert_int_not_equal(ztmdev_voucher_install(dev, older.data, older.len), 0);
+	assert_non_null(strstr(ztmdev_error(dev), "not after the installed voucher"));
+	assert_int_not_equal(ztmdev_voucher_install(dev, same_time.data, same_time.len), 0);
+	assert_non_null(strstr(ztmdev_error(dev), "not after the installed voucher"));
+	read_all(dir, "voucher.cms", &kept);
+	assert_int_equal(kept.len, newer.len);
+	assert_memory_equal(kept.data, newer.data, newer.len);
+	/* The installed voucher again (a retry after a power cut). */
+	if (ztmdev_voucher_install(dev, newer.data, newer.len) != 0)
+		fail_msg("retry: %s", ztmdev_error(dev));
+	ztm_buf_free(&older);
+	ztm_buf_free(&newer);
+	ztm_buf_free(&same_time);
+	ztm_buf_free(&kept);
+	ztmdev_free(dev);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 /* Before enrollment there is no operational key to bind: refused. */
 static void test_install_needs_operational(void **state)
 {
@@ -499,6 +556,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_parse_table),
 	    cmocka_unit_test(test_install_table),
+	    cmocka_unit_test(test_install_replay),
 	    cmocka_unit_test(test_install_needs_operational),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

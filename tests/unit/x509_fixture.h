@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ztm/buf.h"
 #include "ztm/ca.h"
@@ -78,6 +79,40 @@ static FX_UNUSED void fx_add_ext(X509 *issuer, X509 *subj, int nid, const char *
 	if (ex == NULL || X509_add_ext(subj, ex, -1) != 1)
 		abort();
 	X509_EXTENSION_free(ex);
+}
+
+/* A self-issued P-256-or-other certificate as DER into out (at most cap
+ * bytes): subject = issuer = serialNumber SN-1, the given version (0 = v1,
+ * 2 = v3), validity [nb, na] in Unix seconds, and extensions as NULL-ended
+ * pairs {"shortName", "value", ...} (NULL: none). Returns the length. */
+static FX_UNUSED size_t fx_self_issued_der(EVP_PKEY *key, long version, int64_t nb, int64_t na,
+                                           const char *const *exts, uint8_t *out, size_t cap)
+{
+	X509 *x = X509_new();
+	X509_NAME *n = X509_NAME_new();
+	unsigned char *p = out;
+	size_t i;
+	int len;
+
+	if (x == NULL || n == NULL || X509_set_version(x, version) != 1 ||
+	    ASN1_INTEGER_set(X509_get_serialNumber(x), 7) != 1 ||
+	    X509_NAME_add_entry_by_NID(n, NID_serialNumber, MBSTRING_ASC,
+	                               (const unsigned char *)"SN-1", -1, -1, 0) != 1 ||
+	    X509_set_subject_name(x, n) != 1 || X509_set_issuer_name(x, n) != 1 ||
+	    ASN1_TIME_set(X509_getm_notBefore(x), (time_t)nb) == NULL ||
+	    ASN1_TIME_set(X509_getm_notAfter(x), (time_t)na) == NULL ||
+	    X509_set_pubkey(x, key) != 1)
+		abort();
+	for (i = 0; exts != NULL && exts[i] != NULL; i += 2)
+		fx_add_ext(NULL, x, OBJ_txt2nid(exts[i]), exts[i + 1]);
+	if (X509_sign(x, key, EVP_sha256()) <= 0)
+		abort();
+	len = i2d_X509(x, NULL);
+	if (len <= 0 || (size_t)len > cap || i2d_X509(x, &p) != len)
+		abort();
+	X509_NAME_free(n);
+	X509_free(x);
+	return (size_t)len;
 }
 
 /* A self-signed CA certificate. ca = 0 makes a non-CA (for refusal tests). */

@@ -5,6 +5,7 @@
  *   ztm-device renew    --dir D --server URL --ca ROOT.pem [--pass-file F] [--rekey]
  *   ztm-device status   --dir D
  *   ztm-device voucher  FILE --dir D --ca ROOT.pem [--pass-file F]
+ *   ztm-device fw-verify --image F --sig F.ztmfw|F.cms [...] (fw_verify.c)
  * Exit 0 on success, 1 when the operation failed, 2 on misuse. */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +23,8 @@
 
 #define PASS_MAX 1024
 
+#include "agent.h"
+
 struct opts {
 	const char *dir, *serial, *product, *pass_file, *server, *ca;
 	int rekey;
@@ -38,7 +41,10 @@ static void usage(void)
 	        "       ztm-device status   --dir D\n"
 	        "       ztm-device voucher  FILE --dir D --ca ROOT.pem [--pass-file F]\n"
 	        "         verifies an ownership voucher (CMS, DER) and installs its owner's "
-	        "anchor\n");
+	        "anchor\n"
+	        "       ztm-device fw-verify --image F --sig F.ztmfw|F.cms [--dir D] [--root R]\n"
+	        "                  [--product P] [--test-device] [--svn-file F] [--commit]\n"
+	        "         verifies a firmware image against its signed manifest or CMS\n");
 	exit(2);
 }
 
@@ -176,6 +182,8 @@ int main(int argc, char **argv)
 	if (argc < 2)
 		usage();
 	cmd = argv[1];
+	if (strcmp(cmd, "fw-verify") == 0)
+		return fw_verify_main(argc, argv);
 	if (strcmp(cmd, "init") != 0 && strcmp(cmd, "enroll") != 0 &&
 	    strcmp(cmd, "activate") != 0 && strcmp(cmd, "renew") != 0 &&
 	    strcmp(cmd, "status") != 0 && strcmp(cmd, "voucher") != 0)

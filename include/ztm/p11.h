@@ -1,0 +1,21 @@
+/* ztm/p11.h - what the pkcs11: key backend offers beyond ztm/key.h: for
+ * benchmarks and tests only. Keys themselves come from ztm_key_load and
+ * ztm_key_generate with a pkcs11: URI (ztm/p11uri.h, docs/hsm.md). */
+#ifndef ZTM_P11_H
+#define ZTM_P11_H
+
+#include <openssl/evp.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ztm/err.h"
+
+/* 1 if pk was loaded from a token by the pkcs11: backend. */
+int ztm_p11_is(EVP_PKEY *pk);
+/* One bare C_Sign with pk's token key: CKM_ECDSA over a digest (sig gets
+ * r||s) or CKM_RSA_PKCS over a DigestInfo. *siglen: capacity in, length out.
+ * The token's own signing rate, without ztm around it (bench_hsm_issue). */
+int ztm_p11_sign_raw(EVP_PKEY *pk, const uint8_t *dgst, size_t len, uint8_t *sig, size_t *siglen,
+                     struct ztm_error *err);
+
+#endif

@@ -1,0 +1,860 @@
+/* store_pg.c - the PostgreSQL store backend: connecting, the statement
+ * cache and its cursor layer, transactions and savepoints, error mapping
+ * (docs/store.md, "PostgreSQL").
+ *
+ * The calls themselves live in store_pg_*.c, one file per concept like the
+ * SQLite backend's; the schema in migrations_pg.c. */
+#include "store_pg.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ztm/str.h"
+
+/* --- the cursor layer ---------------------------------------------------- */
+
+static int max_param(const char *sql)
+{
+	int n = 0;
+	const char *p;
+
+	for (p = sql; (p = strchr(p, '$')) != NULL; p++) {
+		int v = (int)strtol(p + 1, NULL, 10);
+		if (v > n)
+			n = v;
+	}
+	return n;
+}
+
+static int is_write(const char *sql)
+{
+	return strncmp(sql, "INSERT", 6) == 0 || strncmp(sql, "UPDATE", 6) == 0 ||
+	       strncmp(sql, "DELETE", 6) == 0;
+}
+
+/* SQLSTATE -> our error classes. */
+static int classify(const char *state)
+{
+	if (state == NULL)
+		return PQ_E_ERROR;
+	if (strcmp(state, "23505") == 0)
+		return PQ_E_UNIQUE;
+	if (strcmp(state, "23503") == 0)
+		return PQ_E_FK;
+	if (strcmp(state, "23514") == 0 || strcmp(state, "23502") == 0 ||
+	    strncmp(state, "22", 2) == 0)
+		return PQ_E_CHECK;
+	if (strcmp(state, "P0001") == 0)
+		return PQ_E_TRIGGER;
+	return PQ_E_ERROR;
+}
+
+/* Keeps the failure of res (or of the connection) for pq_fail and returns
+ * its class. */
+static int note_failure(struct pq_store *s, const PGresult *res)
+{
+	const char *msg = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *cons = res != NULL ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL;
+
+	if (msg == NULL)
+		msg = PQerrorMessage(s->conn);
+	snprintf(s->errmsg, sizeof(s->errmsg), "%s", msg != NULL ? msg : "unknown error");
+	/* The message names a unique index, not its columns; keep the index
+	 * name where callers look for it (cert_reserve: "idem"). */
+	if (cons != NULL && strstr(s->errmsg, cons) == NULL) {
+		size_t n = strlen(s->errmsg);
+		snprintf(s->errmsg + n, sizeof(s->errmsg) - n, " (%s)", cons);
+	}
+	snprintf(s->sqlstate, sizeof(s->sqlstate), "%s", state != NULL ? state : "?????");
+	/* Drop a trailing newline from libpq's own messages. */
+	s->errmsg[strcspn(s->errmsg, "\n")] = '\0';
+	return classify(state);
+}
+
+static int session_setup(struct pq_store *s, struct ztm_error *err);
+
+/* A connection the server dropped (restart, failover, network) is opened
+ * again before the next statement, but only between transactions and while
+ * no statement's rows are being read: the statements prepared on the old
+ * session are gone with it, so the cache is emptied. What was in flight
+ * failed with ZTM_E_STORE; its outcome is the caller's to reconcile
+ * (idempotency keys, issue 7 point 4). */
+static int reconnect_if_lost(struct pq_store *s, struct ztm_error *err)
+{
+	size_t i;
+
+	if (PQstatus(s->conn) != CONNECTION_BAD || s->txn)
+		return 0;
+	for (i = 0; i < PQ_SLOT_COUNT; i++)
+		if (s->stmt[i] != NULL && s->stmt[i]->busy)
+			return 0;
+	for (i = 0; i < PQ_SLOT_COUNT; i++) {
+		if (s->stmt[i] != NULL) {
+			pq_reset(s->stmt[i]);
+			free(s->stmt[i]);
+			s->stmt[i] = NULL;
+		}
+	}
+	PQreset(s->conn);
+	if (PQstatus(s->conn) != CONNECTION_OK) {
+		const char *m = PQerrorMessage(s->conn);
+		return ztm_error_set(err, ZTM_E_STORE, "reconnecting to PostgreSQL store: %.*s",
+		                     (int)strcspn(m, "\n"), m);
+	}
+	return session_setup(s, err);
+}
+
+struct pq_stmt *pq_stmt(struct pq_store *s, const struct pq_query *q, struct ztm_error *err)
+{
+	struct pq_stmt *st;
+	PGresult *res;
+
+	if (reconnect_if_lost(s, err) != 0)
+		return NULL;
+	st = s->stmt[q->slot];
+
+	if (st != NULL) {
+		if (st->busy) {
+			ztm_error_set(err, ZTM_E_USAGE,
+			              "store: re-entrant use of a running statement");
+			return NULL;
+		}
+		return st;
+	}
+	st = calloc(1, sizeof(*st));
+	if (st == NULL) {
+		ztm_error_set(err, ZTM_E_NOMEM, "allocating store statement");
+		return NULL;
+	}
+	st->s = s;
+	st->q = q;
+	st->nparams = max_param(q->sql);
+	/* A row lock can fail (deadlock, lock timeout) like a write: it gets
+	 * the same savepoint, so the failure stays the call's. */
+	st->write = is_write(q->sql) || strstr(q->sql, "FOR UPDATE") != NULL;
+	if (st->nparams > PQ_MAX_PARAMS) {
+		free(st);
+		ztm_error_set(err, ZTM_E_STORE, "store statement %d: too many parameters",
+		              (int)q->slot);
+		return NULL;
+	}
+	snprintf(st->name, sizeof(st->name), "ztm%d", (int)q->slot);
+	res = PQprepare(s->conn, st->name, q->sql, 0, NULL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		int rc = note_failure(s, res);
+		PQclear(res);
+		free(st);
+		pq_fail(s, err, rc, "preparing store statement %d", (int)q->slot);
+		return NULL;
+	}
+	PQclear(res);
+	s->stmt[q->slot] = st;
+	return st;
+}
+
+void pq_reset(struct pq_stmt *st)
+{
+	int i;
+
+	if (st == NULL)
+		return;
+	PQclear(st->res);
+	st->res = NULL;
+	st->busy = 0;
+	st->row = -1;
+	st->ntuples = 0;
+	free(st->blob);
+	st->blob = NULL;
+	st->blob_len = 0;
+	st->blob_col = -1;
+	for (i = 0; i < PQ_MAX_PARAMS; i++) {
+		st->vals[i] = NULL;
+		st->lens[i] = 0;
+		st->fmts[i] = 0;
+	}
+}
+
+int pq_bind_int64(struct pq_stmt *st, int i, int64_t v)
+{
+	if (i < 1 || i > st->nparams)
+		return PQ_E_MISUSE;
+	snprintf(st->ints[i - 1], sizeof(st->ints[i - 1]), "%lld", (long long)v);
+	st->vals[i - 1] = st->ints[i - 1];
+	st->fmts[i - 1] = 0;
+	return PQ_OK;
+}
+
+int pq_bind(struct pq_stmt *st, const char *fmt, ...)
+{
+	va_list ap;
+	int i, rc = PQ_OK;
+
+	va_start(ap, fmt);
+	for (i = 1; fmt[i - 1] != '\0' && rc == PQ_OK; i++) {
+		if (i > st->nparams) {
+			rc = PQ_E_MISUSE;
+			break;
+		}
+		switch (fmt[i - 1]) {
+		case 't':
+			st->vals[i - 1] = va_arg(ap, const char *);
+			st->fmts[i - 1] = 0;
+			break;
+		case 'i':
+			rc = pq_bind_int64(st, i, va_arg(ap, int64_t));
+			break;
+		case 'b': {
+			const uint8_t *p = va_arg(ap, const uint8_t *);
+			size_t n = va_arg(ap, size_t);
+			if (n > 0x7fffffff) {
+				rc = PQ_E_MISUSE;
+				break;
+			}
+			/* A zero-length bytea still needs a non-NULL pointer. */
+			st->vals[i - 1] = p != NULL ? (const char *)p : "";
+			st->lens[i - 1] = (int)n;
+			st->fmts[i - 1] = 1;
+			break;
+		}
+		case 'h':
+			st->vals[i - 1] = (const char *)va_arg(ap, const uint8_t *);
+			st->lens[i - 1] = 32;
+			st->fmts[i - 1] = 1;
+			break;
+		default:
+			rc = PQ_E_MISUSE;
+			break;
+		}
+	}
+	va_end(ap);
+	return rc;
+}
+
+/* A simple-protocol command whose failure only matters as a code. */
+static int simple(struct pq_store *s, const char *sql)
+{
+	PGresult *res = PQexec(s->conn, sql);
+	int rc = PQ_OK;
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+		rc = note_failure(s, res);
+	PQclear(res);
+	return rc;
+}
+
+/* The first result of the next query of a pipeline; drops the rest of its
+ * results (up to its terminating NULL). */
+static PGresult *next_result(PGconn *c)
+{
+	PGresult *r = PQgetResult(c), *extra;
+
+	if (r == NULL || PQresultStatus(r) == PGRES_PIPELINE_SYNC)
+		return r;
+	while ((extra = PQgetResult(c)) != NULL)
+		PQclear(extra);
+	return r;
+}
+
+/* SAVEPOINT, the statement and RELEASE in one pipeline: one round trip.
+ * On failure, the statement's result is NULL and the error noted; the
+ * transaction is then aborted and the caller rolls back to the savepoint. */
+static int run_pipelined(struct pq_stmt *st, PGresult **out)
+{
+	struct pq_store *s = st->s;
+	PGconn *c = s->conn;
+	PGresult *r[3] = {NULL, NULL, NULL}, *sync;
+	int i, rc = PQ_OK;
+
+	*out = NULL;
+	if (PQenterPipelineMode(c) != 1)
+		return note_failure(s, NULL);
+	if (PQsendQueryParams(c, "SAVEPOINT ztm_stmt", 0, NULL, NULL, NULL, NULL, 0) != 1 ||
+	    PQsendQueryPrepared(c, st->name, st->nparams, st->vals, st->lens, st->fmts, 0) != 1 ||
+	    PQsendQueryParams(c, "RELEASE SAVEPOINT ztm_stmt", 0, NULL, NULL, NULL, NULL, 0) != 1 ||
+	    PQpipelineSync(c) != 1) {
+		rc = note_failure(s, NULL);
+		/* A send that failed means a broken connection: whatever was
+		 * queued is gone with it. */
+		while ((sync = PQgetResult(c)) != NULL &&
+		       PQresultStatus(sync) != PGRES_PIPELINE_SYNC)
+			PQclear(sync);
+		PQclear(sync);
+		(void)PQexitPipelineMode(c);
+		return rc;
+	}
+	for (i = 0; i < 3; i++)
+		r[i] = next_result(c);
+	sync = PQgetResult(c);
+	PQclear(sync);
+	(void)PQexitPipelineMode(c);
+	/* The first failure is the one to report; the queries after it were
+	 * not run (PGRES_PIPELINE_ABORTED). */
+	for (i = 0; i < 3 && rc == PQ_OK; i++) {
+		ExecStatusType status = PQresultStatus(r[i]);
+		if (r[i] == NULL || (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK))
+			rc = note_failure(s, r[i]);
+	}
+	if (rc == PQ_OK) {
+		*out = r[1];
+		r[1] = NULL;
+	}
+	for (i = 0; i < 3; i++)
+		PQclear(r[i]);
+	return rc;
+}
+
+static int run(struct pq_stmt *st)
+{
+	struct pq_store *s = st->s;
+	int guard = st->write && PQtransactionStatus(s->conn) == PQTRANS_INTRANS;
+	ExecStatusType status;
+	int rc;
+
+	/* A failed statement aborts a PostgreSQL transaction as a whole; the
+	 * calls (like SQLite) expect it to undo only itself and go on (read
+	 * why, try something else), so a write runs under a savepoint. */
+	if (guard) {
+		rc = run_pipelined(st, &st->res);
+		if (rc != PQ_OK) {
+			char keep[sizeof(s->errmsg)], state[sizeof(s->sqlstate)];
+			memcpy(keep, s->errmsg, sizeof(keep));
+			memcpy(state, s->sqlstate, sizeof(state));
+			if (PQtransactionStatus(s->conn) == PQTRANS_INERROR)
+				(void)simple(s, "ROLLBACK TO SAVEPOINT ztm_stmt;"
+				                " RELEASE SAVEPOINT ztm_stmt");
+			memcpy(s->errmsg, keep, sizeof(keep));
+			memcpy(s->sqlstate, state, sizeof(state));
+			return rc;
+		}
+	} else {
+		st->res =
+		    PQexecPrepared(s->conn, st->name, st->nparams, st->vals, st->lens, st->fmts, 0);
+		status = PQresultStatus(st->res);
+		if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+			rc = note_failure(s, st->res);
+			PQclear(st->res);
+			st->res = NULL;
+			return rc;
+		}
+	}
+	s->changes = strtoll(PQcmdTuples(st->res), NULL, 10);
+	st->ntuples = PQntuples(st->res);
+	st->row = -1;
+	if (st->q->flags & PQ_RET_ID) {
+		s->last_id = st->ntuples > 0 ? strtoll(PQgetvalue(st->res, 0, 0), NULL, 10) : 0;
+		st->ntuples = 0;
+	}
+	return PQ_OK;
+}
+
+int pq_step(struct pq_stmt *st)
+{
+	int rc;
+
+	if (st->res == NULL && (rc = run(st)) != PQ_OK)
+		return rc;
+	if (st->row < st->ntuples)
+		st->row++;
+	st->busy = st->row < st->ntuples;
+	return st->busy ? PQ_ROW : PQ_DONE;
+}
+
+static const char *cell(struct pq_stmt *st, int col)
+{
+	if (st->res == NULL || st->row < 0 || st->row >= st->ntuples || col >= PQnfields(st->res) ||
+	    PQgetisnull(st->res, st->row, col))
+		return NULL;
+	return PQgetvalue(st->res, st->row, col);
+}
+
+int64_t pq_col_int64(struct pq_stmt *st, int col)
+{
+	const char *v = cell(st, col);
+
+	if (v == NULL)
+		return 0;
+	if (v[0] == 't' && v[1] == '\0')
+		return 1;
+	if (v[0] == 'f' && v[1] == '\0')
+		return 0;
+	return strtoll(v, NULL, 10);
+}
+
+int pq_col_int(struct pq_stmt *st, int col)
+{
+	return (int)pq_col_int64(st, col);
+}
+
+const unsigned char *pq_col_textp(struct pq_stmt *st, int col)
+{
+	return (const unsigned char *)cell(st, col);
+}
+
+int pq_col_type(struct pq_stmt *st, int col)
+{
+	return cell(st, col) == NULL ? PQ_NULL : 1;
+}
+
+/* bytea arrives in text form as \x followed by hex. */
+static int decode_blob(struct pq_stmt *st, int col)
+{
+	const char *v;
+	size_t n;
+
+	if (st->blob_col == col && st->blob_row == st->row)
+		return 0;
+	free(st->blob);
+	st->blob = NULL;
+	st->blob_len = 0;
+	st->blob_col = col;
+	st->blob_row = st->row;
+	v = cell(st, col);
+	if (v == NULL || v[0] == '\0')
+		return 0;
+	st->blob = PQunescapeBytea((const unsigned char *)v, &n);
+	if (st->blob == NULL)
+		return -1;
+	st->blob_len = n;
+	return 0;
+}
+
+const void *pq_col_blob(struct pq_stmt *st, int col)
+{
+	if (decode_blob(st, col) != 0)
+		return NULL;
+	return st->blob;
+}
+
+int pq_col_bytes(struct pq_stmt *st, int col)
+{
+	if (decode_blob(st, col) != 0)
+		return 0;
+	return (int)st->blob_len;
+}
+
+int pq_col_text(struct pq_stmt *st, int col, char *dst, size_t n)
+{
+	const unsigned char *t = pq_col_textp(st, col);
+
+	return ztm_strlcpy(dst, t != NULL ? (const char *)t : "", n);
+}
+
+int64_t pq_changes(struct pq_store *s)
+{
+	return s->changes;
+}
+
+int64_t pq_last_id(struct pq_store *s)
+{
+	return s->last_id;
+}
+
+const char *pq_errmsg(struct pq_store *s)
+{
+	return s->errmsg;
+}
+
+static enum ztm_err map_code(int rc)
+{
+	switch (rc) {
+	case PQ_E_UNIQUE:
+		return ZTM_E_EXISTS;
+	case PQ_E_FK:
+		return ZTM_E_NOTFOUND;
+	case PQ_E_CHECK:
+		return ZTM_E_USAGE;
+	case PQ_E_TRIGGER:
+		return ZTM_E_CONFLICT;
+	default:
+		return ZTM_E_STORE;
+	}
+}
+
+int pq_is_unique(int rc)
+{
+	return rc == PQ_E_UNIQUE;
+}
+
+int pq_fail(struct pq_store *s, struct ztm_error *err, int rc, const char *fmt, ...)
+{
+	char what[192];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (rc == PQ_E_MISUSE)
+		return ztm_error_set(err, ZTM_E_STORE, "%s: bad statement parameters", what);
+	return ztm_error_set(err, map_code(rc), "%s: %s (postgresql %s)", what, s->errmsg,
+	                     s->sqlstate);
+}
+
+int pq_step_done(struct pq_store *s, struct pq_stmt *st, struct ztm_error *err, const char *what)
+{
+	int rc = pq_step(st);
+
+	if (rc != PQ_DONE) {
+		pq_fail(s, err, rc, "%s", what);
+		pq_reset(st);
+		return -1;
+	}
+	pq_reset(st);
+	return 0;
+}
+
+int pq_check_serial(const char *serial, struct ztm_error *err)
+{
+	size_t i, n;
+
+	if (serial == NULL)
+		return ztm_error_set(err, ZTM_E_USAGE, "certificate serial missing");
+	n = strlen(serial);
+	if (n == 0 || n >= ZTM_SERIAL_HEX_MAX || n % 2 != 0)
+		return ztm_error_set(err, ZTM_E_USAGE,
+		                     "certificate serial '%.48s': want 1 to 20 octets in hex",
+		                     serial);
+	for (i = 0; i < n; i++) {
+		char c = serial[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return ztm_error_set(err, ZTM_E_USAGE,
+			                     "certificate serial '%.48s': not lower-case hex",
+			                     serial);
+	}
+	return 0;
+}
+
+int pq_check_text(const char *what, const char *v, size_t max, int required, struct ztm_error *err)
+{
+	if (v == NULL || (required && v[0] == '\0'))
+		return ztm_error_set(err, ZTM_E_USAGE, "%s missing", what);
+	if (strnlen(v, max) >= max)
+		return ztm_error_set(err, ZTM_E_USAGE, "%s too long (max %zu bytes)", what,
+		                     max - 1);
+	return 0;
+}
+
+static const struct pq_query q_locks[] = {
+    {PQ_LOCK_CERT, "SELECT 1 FROM certificates WHERE serial = $1 FOR UPDATE", 0},
+    {PQ_LOCK_DEVICE, "SELECT 1 FROM devices WHERE serial = $1 FOR UPDATE", 0},
+    {PQ_LOCK_CRL, "SELECT 1 FROM crls WHERE ca = $1 AND shard = $2 FOR UPDATE", 0},
+    {PQ_LOCK_MASS, "SELECT 1 FROM mass_revocations WHERE id = $1 FOR UPDATE", 0},
+    {PQ_LOCK_DEVICE_ID, "SELECT 1 FROM devices WHERE id = $1 FOR UPDATE", 0},
+};
+
+int pq_lock(struct pq_store *s, enum pq_lock what, const char *key, int64_t id,
+            struct ztm_error *err)
+{
+	struct pq_stmt *st = pq_stmt(s, &q_locks[what], err);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	if (what == PQ_LK_MASS || what == PQ_LK_DEVICE_ID)
+		rc = pq_bind(st, "i", id);
+	else if (what == PQ_LK_CRL)
+		rc = pq_bind(st, "ti", key, id);
+	else
+		rc = pq_bind(st, "t", key);
+	if (rc == PQ_OK)
+		while ((rc = pq_step(st)) == PQ_ROW)
+			;
+	if (rc != PQ_DONE) {
+		pq_fail(s, err, rc, "locking a store row");
+		pq_reset(st);
+		return -1;
+	}
+	pq_reset(st);
+	return 0;
+}
+
+/* --- transactions ------------------------------------------------------ */
+
+int pq_exec(struct pq_store *s, const char *sql, struct ztm_error *err, const char *what)
+{
+	int rc = simple(s, sql);
+
+	if (rc != PQ_OK)
+		return pq_fail(s, err, rc, "%s", what);
+	return 0;
+}
+
+/* Inside begin()..commit(), a failed statement outside the per-statement
+ * savepoints (or a lost connection) leaves the transaction aborted: refuse
+ * to go on rather than report success for work that is gone. */
+static int txn_alive(struct pq_store *s, struct ztm_error *err)
+{
+	if (PQtransactionStatus(s->conn) != PQTRANS_INTRANS)
+		return ztm_error_set(err, ZTM_E_STORE,
+		                     "store transaction was rolled back after an earlier error");
+	return 0;
+}
+
+static void pq_nosync_next(struct ztm_store *base)
+{
+	pq_of(base)->nosync_once = 1;
+}
+
+/* READ COMMITTED: every statement sees what others committed before it
+ * started; the calls that read and then write lock the row they read
+ * (docs/store.md, "PostgreSQL: concurrent writers"). */
+static int pq_begin(struct ztm_store *base, struct ztm_error *err)
+{
+	struct pq_store *s = pq_of(base);
+	int nosync = s->nosync_once;
+
+	s->nosync_once = 0;
+	if (s->txn || PQtransactionStatus(s->conn) == PQTRANS_INTRANS ||
+	    PQtransactionStatus(s->conn) == PQTRANS_INERROR)
+		return ztm_error_set(err, ZTM_E_USAGE, "store transaction already open");
+	if (reconnect_if_lost(s, err) != 0)
+		return -1;
+	if (pq_exec(s, "BEGIN", err, "beginning store transaction") != 0)
+		return -1;
+	if (nosync && pq_exec(s, "SET LOCAL synchronous_commit = off", err,
+	                      "setting synchronous_commit") != 0) {
+		(void)simple(s, "ROLLBACK");
+		return -1;
+	}
+	s->txn = 1;
+	return 0;
+}
+
+static int pq_commit(struct ztm_store *base, struct ztm_error *err)
+{
+	struct pq_store *s = pq_of(base);
+
+	if (!s->txn)
+		return ztm_error_set(err, ZTM_E_USAGE, "store commit without a transaction");
+	if (txn_alive(s, err) != 0) {
+		s->txn = 0;
+		(void)simple(s, "ROLLBACK");
+		return -1;
+	}
+	/* COMMIT of an aborted transaction answers ROLLBACK without an
+	 * error: txn_alive above is what catches that. A commit whose answer
+	 * is lost (connection gone) has an unknown outcome: ZTM_E_STORE. */
+	if (pq_exec(s, "COMMIT", err, "committing store transaction") != 0)
+		return -1;
+	s->txn = 0;
+	return 0;
+}
+
+static void pq_rollback(struct ztm_store *base)
+{
+	struct pq_store *s = pq_of(base);
+
+	s->txn = 0;
+	if (PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+		(void)simple(s, "ROLLBACK");
+}
+
+static int pq_savepoint(struct ztm_store *base, struct ztm_error *err)
+{
+	struct pq_store *s = pq_of(base);
+
+	if (!s->txn)
+		return ztm_error_set(err, ZTM_E_USAGE, "store savepoint without a transaction");
+	if (txn_alive(s, err) != 0)
+		return -1;
+	return pq_exec(s, "SAVEPOINT ztm_job", err, "opening savepoint");
+}
+
+static int pq_release(struct ztm_store *base, struct ztm_error *err)
+{
+	struct pq_store *s = pq_of(base);
+
+	if (txn_alive(s, err) != 0)
+		return -1;
+	return pq_exec(s, "RELEASE SAVEPOINT ztm_job", err, "releasing savepoint");
+}
+
+static void pq_rollback_to(struct ztm_store *base)
+{
+	struct pq_store *s = pq_of(base);
+
+	if (PQtransactionStatus(s->conn) == PQTRANS_IDLE)
+		return;
+	(void)simple(s, "ROLLBACK TO SAVEPOINT ztm_job; RELEASE SAVEPOINT ztm_job");
+}
+
+int pq_wbegin(struct pq_store *s, int *own, struct ztm_error *err)
+{
+	*own = 0;
+	if (s->txn)
+		return txn_alive(s, err);
+	/* Called from a call that began its own (pq_mass_decide adding a
+	 * device row): that outer call commits or rolls back for both. */
+	if (PQtransactionStatus(s->conn) == PQTRANS_INTRANS)
+		return 0;
+	if (reconnect_if_lost(s, err) != 0)
+		return -1;
+	if (pq_exec(s, "BEGIN", err, "beginning store transaction") != 0)
+		return -1;
+	*own = 1;
+	return 0;
+}
+
+int pq_wend(struct pq_store *s, int own, int rc, struct ztm_error *err)
+{
+	if (!own)
+		return rc;
+	if (rc == 0 && PQtransactionStatus(s->conn) == PQTRANS_INTRANS &&
+	    pq_exec(s, "COMMIT", err, "committing store transaction") == 0)
+		return 0;
+	if (rc == 0 && PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+		ztm_error_set(err, ZTM_E_STORE,
+		              "store transaction was rolled back after an earlier error");
+	if (PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+		(void)simple(s, "ROLLBACK");
+	return -1;
+}
+
+/* --- lifecycle ----------------------------------------------------------- */
+
+static void pq_close(struct ztm_store *base)
+{
+	struct pq_store *s = pq_of(base);
+	size_t i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < PQ_SLOT_COUNT; i++) {
+		if (s->stmt[i] != NULL) {
+			pq_reset(s->stmt[i]);
+			free(s->stmt[i]);
+		}
+	}
+	/* Closing with a transaction open rolls it back on the server. */
+	PQfinish(s->conn);
+	free(s);
+}
+
+/* Server messages (NOTICEs of CREATE ... IF NOT EXISTS) are not ours to
+ * print. */
+static void quiet(void *arg, const PGresult *res)
+{
+	(void)arg;
+	(void)res;
+}
+
+/* The session settings every statement relies on: UTC, no statement of ours
+ * waits forever on a lock, and commits are durable unless one transaction
+ * says otherwise (nosync_next). */
+static int session_setup(struct pq_store *s, struct ztm_error *err)
+{
+	return pq_exec(s,
+	               "SET TIME ZONE 'UTC'; SET lock_timeout = '10s';"
+	               " SET synchronous_commit = on; SET client_min_messages = warning",
+	               err, "setting store session");
+}
+
+/* rest is what follows "postgresql:" or "postgres:" in the store URL. */
+static int open_url(const char *scheme, const char *rest, struct ztm_store **out,
+                    struct ztm_error *err)
+{
+	struct pq_store *s;
+	char *uri;
+	size_t n;
+
+	*out = NULL;
+	if (rest == NULL || strncmp(rest, "//", 2) != 0)
+		/* The rest is not echoed: it may hold a password. */
+		return ztm_error_set(err, ZTM_E_CONFIG,
+		                     "store URL '%s:...': want %s://[user@][host][:port]/db",
+		                     scheme, scheme);
+	s = calloc(1, sizeof(*s));
+	n = strlen(scheme) + strlen(rest) + 2;
+	uri = malloc(n);
+	if (s == NULL || uri == NULL) {
+		free(s);
+		free(uri);
+		return ztm_error_set(err, ZTM_E_NOMEM, "allocating store");
+	}
+	s->base.ops = &ztm_store_pg_ops;
+	snprintf(uri, n, "%s:%s", scheme, rest);
+	s->conn = PQconnectdb(uri);
+	free(uri);
+	if (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK) {
+		/* libpq's message names host and port, never the password. */
+		const char *m = s->conn != NULL ? PQerrorMessage(s->conn) : "out of memory";
+		ztm_error_set(err, ZTM_E_STORE, "connecting to PostgreSQL store: %.*s",
+		              (int)strcspn(m, "\n"), m);
+		goto fail;
+	}
+	PQsetNoticeReceiver(s->conn, quiet, NULL);
+	if (session_setup(s, err) != 0)
+		goto fail;
+	if (pq_migrate(s, err) != 0)
+		goto fail;
+	*out = &s->base;
+	return 0;
+fail:
+	pq_close(&s->base);
+	return -1;
+}
+
+static int pq_open_postgresql(const char *rest, struct ztm_store **out, struct ztm_error *err)
+{
+	return open_url("postgresql", rest, out, err);
+}
+
+static int pq_open_postgres(const char *rest, struct ztm_store **out, struct ztm_error *err)
+{
+	return open_url("postgres", rest, out, err);
+}
+
+static int pq_schema_version_op(struct ztm_store *base, int *out, struct ztm_error *err)
+{
+	return pq_schema_version(pq_of(base), out, err);
+}
+
+#define PQ_OPS_BODY                                                                                \
+	.close = pq_close, .schema_version = pq_schema_version_op, .begin = pq_begin,              \
+	.nosync_next = pq_nosync_next, .commit = pq_commit, .rollback = pq_rollback,               \
+	.savepoint = pq_savepoint, .release = pq_release, .rollback_to = pq_rollback_to,           \
+	PQ_OPS_CALLS
+
+#define PQ_OPS_CALLS                                                                               \
+	.cert_reserve = pq_cert_reserve, .cert_issue = pq_cert_issue, .cert_get = pq_cert_get,     \
+	.cert_by_idem = pq_cert_by_idem, .cert_recover = pq_cert_recover,                          \
+	.cert_abandon = pq_cert_abandon, .cert_count = pq_cert_count, .cert_each = pq_cert_each,   \
+	.cert_revoke = pq_cert_revoke, .owner_revoke = pq_owner_revoke,                            \
+	.cert_resume = pq_cert_resume, .cert_status = pq_cert_status,                              \
+	.revocation_seq = pq_revocation_seq, .revocation_changes = pq_revocation_changes,          \
+	.revocations_each = pq_revocations_each, .device_revoke = pq_device_revoke,                \
+	.device_suspend = pq_device_suspend, .device_resume = pq_device_resume,                    \
+	.mass_request = pq_mass_request, .mass_get = pq_mass_get, .mass_decide = pq_mass_decide,   \
+	.crl_shards = pq_crl_shards, .crl_get = pq_crl_get, .crl_claim = pq_crl_claim,             \
+	.crl_put = pq_crl_put, .factory_add = pq_factory_add, .factory_get = pq_factory_get,       \
+	.station_add = pq_station_add, .station_get = pq_station_get,                              \
+	.station_find = pq_station_find, .station_set_cert = pq_station_set_cert,                  \
+	.station_revoke = pq_station_revoke, .operator_add = pq_operator_add,                      \
+	.operator_get = pq_operator_get, .operator_set_cert = pq_operator_set_cert,                \
+	.principal_by_cert = pq_principal_by_cert, .code_add = pq_code_add,                        \
+	.code_claim = pq_code_claim, .code_bind = pq_code_bind, .audit = pq_audit,                 \
+	.audit_count = pq_audit_count, .product_add = pq_product_add,                              \
+	.product_get = pq_product_get, .order_add = pq_order_add, .order_get = pq_order_get,       \
+	.order_get_id = pq_order_get_id, .order_close = pq_order_close,                            \
+	.order_take_record_slots = pq_order_take_record_slots,                                     \
+	.order_take_registration = pq_order_take_registration, .batch_add = pq_batch_add,          \
+	.record_add = pq_record_add, .record_by_spki = pq_record_by_spki,                          \
+	.device_add = pq_device_add, .device_get = pq_device_get,                                  \
+	.device_by_cert = pq_device_by_cert, .device_count = pq_device_count,                      \
+	.device_set_state = pq_device_set_state, .firmware_approve = pq_firmware_approve,          \
+	.firmware_approved = pq_firmware_approved, .alert = pq_alert,                              \
+	.alert_count = pq_alert_count, .owner_add = pq_owner_add, .owner_get = pq_owner_get,       \
+	.owner_get_id = pq_owner_get_id, .owner_each = pq_owner_each,                              \
+	.owner_operator_add = pq_owner_operator_add, .device_set_owner = pq_device_set_owner,      \
+	.device_each = pq_device_each, .voucher_add = pq_voucher_add,                              \
+	.voucher_count = pq_voucher_count, .product_set_policy = pq_product_set_policy,            \
+	.product_get_id = pq_product_get_id, .device_replace = pq_device_replace,                  \
+	.owner_revoke_except = pq_owner_revoke_except,
+
+const struct ztm_store_ops ztm_store_pg_ops = {
+    .scheme = "postgresql", .open = pq_open_postgresql, PQ_OPS_BODY};
+
+const struct ztm_store_ops ztm_store_postgres_ops = {
+    .scheme = "postgres", .open = pq_open_postgres, PQ_OPS_BODY};

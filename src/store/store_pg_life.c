@@ -1,0 +1,112 @@
+/* store_pg_life.c - the device lifecycle in the PostgreSQL store
+ * (docs/lifecycle.md, migration 4): a product's certificate policy, a
+ * replacement registration moving a device to its new key, and the
+ * revocation of a device's older certificates when it re-keys. */
+#include "store_pg.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define LIFETIME_MAX 36500 /* days, as products.lifetime_days */
+#define GRACE_MAX    3650  /* days, as products.renew_grace_days */
+
+/* A negative value keeps the stored one. */
+static const struct pq_query q_product_set_policy = {
+    PQ_PRODUCT_SET_POLICY,
+    "UPDATE products SET"
+    " lifetime_days = CASE WHEN $2 < 0 THEN lifetime_days ELSE $2 END,"
+    " renew_window_days = CASE WHEN $3 < 0 THEN renew_window_days ELSE $3 END,"
+    " renew_grace_days = CASE WHEN $4 < 0 THEN renew_grace_days ELSE $4 END"
+    " WHERE name = $1",
+    0};
+static const struct pq_query q_device_replace = {
+    PQ_DEVICE_REPLACE,
+    "UPDATE devices SET record_id = $2, key_spki_sha256 = $3, cert_serial = '',"
+    " state = 'manufactured', registered_at = $4, updated_at = $4 WHERE serial = $1",
+    0};
+/* Runs an UPDATE that must change exactly one row; else ZTM_E_NOTFOUND
+ * naming what. */
+static int update_one(struct pq_store *s, struct pq_stmt *st, int rc, const char *what,
+                      struct ztm_error *err)
+{
+	if (rc != PQ_OK) {
+		pq_reset(st);
+		return pq_fail(s, err, rc, "updating %s", what);
+	}
+	if (pq_step_done(s, st, err, what) != 0)
+		return -1;
+	if (pq_changes(s) != 1)
+		return ztm_error_set(err, ZTM_E_NOTFOUND, "%s not found", what);
+	return 0;
+}
+
+int pq_product_set_policy(struct ztm_store *base, const char *name, int64_t lifetime_days,
+                          int64_t renew_window_days, int64_t renew_grace_days,
+                          struct ztm_error *err)
+{
+	struct pq_store *s = pq_of(base);
+	struct pq_stmt *st;
+	char what[160];
+	int own, ret = -1;
+
+	if (pq_check_text("product name", name, ZTM_NAME_MAX, 1, err) != 0)
+		return -1;
+	if (lifetime_days == 0 || lifetime_days > LIFETIME_MAX ||
+	    renew_window_days > LIFETIME_MAX || renew_grace_days > GRACE_MAX)
+		return ztm_error_set(err, ZTM_E_USAGE,
+		                     "product '%s': lifetime 1..%d days, renewal window 0..%d, "
+		                     "grace 0..%d",
+		                     name, LIFETIME_MAX, LIFETIME_MAX, GRACE_MAX);
+	snprintf(what, sizeof(what), "product '%s'", name);
+	if (pq_wbegin(s, &own, err) != 0)
+		return -1;
+	st = pq_stmt(s, &q_product_set_policy, err);
+	if (st != NULL)
+		ret = update_one(
+		    s, st,
+		    pq_bind(st, "tiii", name, lifetime_days, renew_window_days, renew_grace_days),
+		    what, err);
+	return pq_wend(s, own, ret, err);
+}
+
+int pq_device_replace(struct ztm_store *base, const char *serial, int64_t record_id,
+                      const char *key_spki, struct ztm_error *err)
+{
+	struct pq_store *s = pq_of(base);
+	struct pq_stmt *st;
+	char what[96];
+	size_t i;
+	int own, ret = -1;
+
+	if (pq_check_text("device serial", serial, ZTM_DEV_SERIAL_MAX, 1, err) != 0)
+		return -1;
+	for (i = 0; key_spki != NULL && i < 64; i++)
+		if (!((key_spki[i] >= '0' && key_spki[i] <= '9') ||
+		      (key_spki[i] >= 'a' && key_spki[i] <= 'f')))
+			break;
+	if (key_spki == NULL || i != 64 || key_spki[64] != '\0')
+		return ztm_error_set(err, ZTM_E_USAGE, "device key hash: want 64 lower-case hex");
+	snprintf(what, sizeof(what), "device %s", serial);
+	if (pq_wbegin(s, &own, err) != 0)
+		return -1;
+	st = pq_stmt(s, &q_device_replace, err);
+	if (st != NULL)
+		ret = update_one(
+		    s, st, pq_bind(st, "titi", serial, record_id, key_spki, (int64_t)time(NULL)),
+		    what, err);
+	return pq_wend(s, own, ret, err);
+}
+
+int pq_owner_revoke_except(struct ztm_store *base, const char *kind, int64_t id, const char *keep,
+                           enum ztm_reason reason, int64_t when, const char *actor, int64_t *n,
+                           struct ztm_error *err)
+{
+	struct pq_store *s = pq_of(base);
+	int own;
+
+	if (pq_wbegin(s, &own, err) != 0)
+		return -1;
+	return pq_wend(s, own, pq_owner_revoke_in(s, kind, id, keep, reason, when, actor, n, err),
+	               err);
+}

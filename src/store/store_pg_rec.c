@@ -1,0 +1,586 @@
+/* store_pg_rec.c - what the factory line produces, in the PostgreSQL store:
+ * station record batches, records, devices, approved firmware and alerts
+ * (docs/store.md, "Production model"). Records and alerts are append-only
+ * (triggers refuse UPDATE and DELETE). */
+#include "store_pg.h"
+
+#include <string.h>
+#include <time.h>
+
+#define DER_MAX    16384 /* a bootstrap certificate */
+#define DETAIL_MAX 1024
+
+static const struct pq_query q_batch_add = {
+    PQ_BATCH_ADD,
+    "INSERT INTO record_batches (station_id, hash, n_records, received_at)"
+    " VALUES ($1, $2, $3, $4) RETURNING id",
+    PQ_RET_ID};
+static const struct pq_query q_batch_by_hash = {PQ_BATCH_BY_HASH,
+                                                "SELECT id FROM record_batches WHERE hash = $1", 0};
+static const struct pq_query q_record_add = {
+    PQ_RECORD_ADD,
+    "INSERT INTO records (batch_id, station_id, order_id, serial, spki_sha256, bootstrap_der,"
+    " hw_rev, mac, fw_version, fw_sha256, test_result, key_origin, recorded_at, received_at,"
+    " kind) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
+    PQ_RET_ID};
+static const struct pq_query q_record_by_spki = {
+    PQ_RECORD_BY_SPKI,
+    "SELECT id, batch_id, station_id, order_id, serial, spki_sha256, bootstrap_der, hw_rev, mac,"
+    " fw_version, fw_sha256, test_result, key_origin, recorded_at, received_at, kind"
+    " FROM records WHERE spki_sha256 = $1",
+    0};
+static const struct pq_query q_device_add = {
+    PQ_DEVICE_ADD,
+    "INSERT INTO devices (serial, product_id, record_id, state, key_spki_sha256, cert_serial,"
+    " created_at, updated_at, registered_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7) RETURNING "
+    "id",
+    PQ_RET_ID};
+#define DEVICE_COLS PQ_DEVICE_COLS
+static const struct pq_query q_device_get = {
+    PQ_DEVICE_GET, "SELECT " DEVICE_COLS " FROM devices d WHERE d.serial = $1", 0};
+/* Inside a transaction a device is read to decide what to write (a
+ * registration, a retry, a replacement): the read locks the row, so the same
+ * device's jobs on two nodes run one after the other, the second seeing what
+ * the first committed (docs/store.md, "Concurrent writers"). */
+static const struct pq_query q_device_get_lock = {
+    PQ_DEVICE_GET_LOCK, "SELECT " DEVICE_COLS " FROM devices d WHERE d.serial = $1 FOR UPDATE", 0};
+/* The device that owns a device-CA certificate (its current one or an
+ * earlier one), with the certificate's state. */
+static const struct pq_query q_device_by_cert = {
+    PQ_DEVICE_BY_CERT,
+    "SELECT " DEVICE_COLS ", c.state FROM certificates c"
+    " JOIN devices d ON d.id = c.owner_id"
+    " WHERE c.serial = $1 AND c.ca = 'device' AND c.owner_kind = 'device'"
+    " AND c.state IN ('issued', 'revoked')",
+    0};
+static const struct pq_query q_device_count = {PQ_DEVICE_COUNT,
+                                               "SELECT count(*) FROM devices WHERE state = $1", 0};
+/* NULL for the certificate or key keeps the stored one. */
+static const struct pq_query q_device_set_state = {
+    PQ_DEVICE_SET_STATE,
+    "UPDATE devices SET state = $2, cert_serial = coalesce($3, cert_serial),"
+    " key_spki_sha256 = coalesce($4, key_spki_sha256), updated_at = $5 WHERE serial = $1",
+    0};
+static const struct pq_query q_fw_approve = {
+    PQ_FIRMWARE_APPROVE,
+    "INSERT INTO approved_firmware (product_id, sha256, added_at)"
+    " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    0};
+static const struct pq_query q_fw_approved = {PQ_FIRMWARE_APPROVED,
+                                              "SELECT EXISTS (SELECT 1 FROM approved_firmware"
+                                              " WHERE product_id = $1 AND sha256 = $2)",
+                                              0};
+static const struct pq_query q_alert_add = {
+    PQ_ALERT_ADD, "INSERT INTO alerts (ts, kind, serial, detail) VALUES ($1, $2, $3, $4)", 0};
+static const struct pq_query q_alert_count = {PQ_ALERT_COUNT,
+                                              "SELECT count(*) FROM alerts WHERE kind = $1", 0};
+static const struct pq_query q_alert_count_all = {PQ_ALERT_COUNT_ALL, "SELECT count(*) FROM alerts",
+                                                  0};
+
+/* 64 lower-case hex digits (a SHA-256); "" too when optional. */
+static int check_sha(const char *what, const char *v, int optional, struct ztm_error *err)
+{
+	size_t i;
+
+	if (v == NULL)
+		return ztm_error_set(err, ZTM_E_USAGE, "%s missing", what);
+	if (optional && v[0] == '\0')
+		return 0;
+	for (i = 0; v[i] != '\0' && i < 64; i++)
+		if (!((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f')))
+			break;
+	if (i != 64 || v[64] != '\0')
+		return ztm_error_set(err, ZTM_E_USAGE, "%s: want 64 lower-case hex digits", what);
+	return 0;
+}
+
+/* Device serials go into certificate subjects: printable ASCII, no space. */
+static int check_dev_serial(const char *v, struct ztm_error *err)
+{
+	size_t i;
+
+	if (pq_check_text("device serial", v, ZTM_DEV_SERIAL_MAX, 1, err) != 0)
+		return -1;
+	for (i = 0; v[i] != '\0'; i++)
+		if (v[i] < 0x21 || v[i] > 0x7e)
+			return ztm_error_set(err, ZTM_E_USAGE,
+			                     "device serial: printable ASCII without spaces only");
+	return 0;
+}
+
+/* Reads the one integer of a single-row SELECT that is bound already. */
+static int read_int(struct pq_store *s, struct pq_stmt *st, int rc, int64_t *out, const char *what,
+                    struct ztm_error *err)
+{
+	if (rc == PQ_OK)
+		rc = pq_step(st);
+	if (rc != PQ_ROW) {
+		if (rc == PQ_DONE)
+			ztm_error_set(err, ZTM_E_NOTFOUND, "%s: not found", what);
+		else
+			pq_fail(s, err, rc, "%s", what);
+		pq_reset(st);
+		return -1;
+	}
+	*out = pq_col_int64(st, 0);
+	pq_reset(st);
+	return 0;
+}
+
+int pq_batch_add(struct ztm_store *base, int64_t station_id, const char *hash, int64_t n_records,
+                 int64_t *id, struct ztm_error *err)
+{
+	struct pq_store *s = pq_of(base);
+	struct pq_stmt *st;
+	int own, rc, ret = -1;
+
+	if (check_sha("batch hash", hash, 0, err) != 0)
+		return -1;
+	if (n_records < 0)
+		return ztm_error_set(err, ZTM_E_USAGE, "batch: negative record count");
+	if (pq_wbegin(s, &own, err) != 0)
+		return -1;
+	st = pq_stmt(s, &q_batch_add, err);
+	if (st == NULL)
+		goto out;
+	rc = pq_bind(st, "itii", station_id, hash, n_records, (int64_t)time(NULL));
+	if (rc == PQ_OK)
+		rc = pq_step(st);
+	pq_reset(st);
+	if (rc == PQ_DONE) {
+		*id = pq_last_id(s);
+		ret = 0;
+	} else if (rc == PQ_E_FK) {
+		ztm_error_set(err, ZTM_E_NOTFOUND, "batch: station %lld not found",
+		              (long long)station_id);
+	} else if (pq_is_unique(rc)) {
+		st = pq_stmt(s, &q_batch_by_hash, err);
+		if (st != NULL &&
+		    read_int(s, st, pq_bind(st, "t", hash), id, "looking up batch", err) == 0)
+			ztm_error_set(err, ZTM_E_EXISTS, "batch %.16s... was uploaded before",
+			              hash);
+	} else {
+		pq_fail(s, err, rc, "adding batch");
+	}
+out:
+	return pq_wend(s, own, ret, err);
+}
+
+static int check_record(const struct ztm_record_row *r, struct ztm_error *err)
+{
+	if (check_dev_serial(r->serial, err) != 0 ||
+	    check_sha("bootstrap key hash", r->spki_sha256, 0, err) != 0 ||
+	    check_sha("firmware hash", r->fw_sha256, 1, err) != 0 ||
+	    pq_check_text("hardware revision", r->hw_rev, sizeof(r->hw_rev), 0, err) != 0 ||
+	    pq_check_text("MAC", r->mac, sizeof(r->mac), 0, err) != 0 ||
+	    pq_check_text("firmware version", r->fw_version, sizeof(r->fw_version), 0, err) != 0)
+		return -1;
+	if (r->bootstrap_der.len == 0 || r->bootstrap_der.len > DER_MAX)
+		return ztm_error_set(err, ZTM_E_USAGE, "record %s: bootstrap certificate size %zu",
+		                     r->serial, r->bootstrap_der.len);
+	if (r->test_result != ZTM_TEST_PASS && r->test_result != ZTM_TEST_FAIL)
+		return ztm_error_set(err, ZTM_E_USAGE, "record %s: unknown test result", r->serial);
+	if (r->key_origin != ZTM_KEY_ORIGIN_DEVICE && r->key_origin != ZTM_KEY_ORIGIN_INJECTED)
+		return ztm_error_set(err, ZTM_E_USAGE, "record %s: unknown key origin", r->serial);
+	return 0;
+}
+
+static int record_read(struct pq_store *s, struct pq_stmt *st, int rc, const char *what,
+                       struct ztm_record_row *out, struct ztm_error *err)
+{
+	struct ztm_buf der = out->bootstrap_der;
+	const unsigned char *t;
+	int bad = 0, ret = -1;
+
+	if (rc == PQ_OK)
+		rc = pq_step(st);
+	if (rc == PQ_DONE) {
+		ztm_error_set(err, ZTM_E_NOTFOUND, "no record of %s", what);
+		goto out;
+	}
+	if (rc != PQ_ROW) {
+		pq_fail(s, err, rc, "looking up record of %s", what);
+		goto out;
+	}
+	memset(out, 0, sizeof(*out));
+	out->bootstrap_der = der;
+	ztm_buf_reset(&out->bootstrap_der);
+	out->id = pq_col_int64(st, 0);
+	out->batch_id = pq_col_int64(st, 1);
+	out->station_id = pq_col_int64(st, 2);
+	out->order_id = pq_col_int64(st, 3);
+	bad |= pq_col_text(st, 4, out->serial, sizeof(out->serial));
+	bad |= pq_col_text(st, 5, out->spki_sha256, sizeof(out->spki_sha256));
+	if (ztm_buf_append(&out->bootstrap_der, pq_col_blob(st, 6), (size_t)pq_col_bytes(st, 6)) !=
+	    0)
+		bad = -1;
+	bad |= pq_col_text(st, 7, out->hw_rev, sizeof(out->hw_rev));
+	bad |= pq_col_text(st, 8, out->mac, sizeof(out->mac));
+	bad |= pq_col_text(st, 9, out->fw_version, sizeof(out->fw_version));
+	bad |= pq_col_text(st, 10, out->fw_sha256, sizeof(out->fw_sha256));
+	t = pq_col_textp(st, 11);
+	out->test_result =
+	    t != NULL && strcmp((const char *)t, "pass") == 0 ? ZTM_TEST_PASS : ZTM_TEST_FAIL;
+	t = pq_col_textp(st, 12);
+	out->key_origin = t != NULL && strcmp((const char *)t, "injected") == 0
+	                      ? ZTM_KEY_ORIGIN_INJECTED
+	                      : ZTM_KEY_ORIGIN_DEVICE;
+	out->recorded_at = pq_col_int64(st, 13);
+	out->received_at = pq_col_int64(st, 14);
+	t = pq_col_textp(st, 15);
+	out->kind = t != NULL && strcmp((const char *)t, "replacement") == 0
+	                ? ZTM_RECORD_REPLACEMENT
+	                : ZTM_RECORD_NEW;
+	if (bad) {
+		ztm_error_set(err, ZTM_E_STORE, "record of %s: row does not fit its fields", what);
+		goto out;
+	}
+	ret = 0;
+out:
+	pq_reset(st);
+	return ret;
+}
+
+int pq_record_by_spki(struct ztm_store *base, const char *spki, struct ztm_record_row *out,
+                      struct ztm_error *err)
+{
+	struct pq_store *s = pq_of(base);
+	struct pq_stmt *st;
+
+	if (check_sha("bootstrap key hash", spki, 0, err) != 0)
+		return -1;
+	st = pq_stmt(s, &q_record_by_spki, err);
+	if (st == NULL)
+		return -1;
+	return record_read(s, st, pq_bind(st, "t", spki), "that key", out, err);
+}
+
+/* The bootstrap key was recorded before: a repeat of the same record (same
+ * station, same serial) or a second device with that key. */
+static int record_dup(struct pq_store *s, const struct ztm_record_row *row, int64_t *id,
+                      int *repeat, struct ztm_error *err)
+{
+	struct ztm_record_row old;
+	int ret = -1;
+
+	ztm_record_row_init(&old);
+	if (pq_record_by_spki(&s->base, row->spki_sha256, &old, err) != 0)
+		goto out;
+	if (old.station_id != row->station_id || strcmp(old.serial, row->serial) != 0) {
+		ztm_error_set(err, ZTM_E_EXISTS,
+		              "record %s: bootstrap key already recorded for %s by station %lld",
+		              row->serial, old.serial, (long long)old.station_id);
+		goto out;
+	}
+	*id = old.id;
+	*repeat = 1;
+	ret = 0;
+out:
+	ztm_record_row_free(&old);
+	return ret;
+}
+
+int pq_record_add(struct ztm_store *base, const struct ztm_record_row *row, int64_t *id,
+                  int *repeat, struct ztm_error *err)
+{
+	struct pq_store *s = pq_of(base);
+	struct pq_stmt *st;
+	int64_t now = (int64_t)time(NULL);
+	int own, rc, ret = -1;
+
+	*repeat = 0;
+	if (check_record(row, err) != 0)
+		return -1;
+	if (pq_wbegin(s, &own, err) != 0)
+		return -1;
+	st = pq_stmt(s, &q_record_add, err);
+	if (st == NULL)
+		goto out;
+	rc = pq_bind(st, "iiittbttttttiit", row->batch_id, row->station_id, row->order_id,
+	             row->serial, row->spki_sha256, row->bootstrap_der.data, row->bootstrap_der.len,
+	             row->hw_rev, row->mac, row->fw_version, row->fw_sha256,
+	             row->test_result == ZTM_TEST_PASS ? "pass" : "fail",
+	             row->key_origin == ZTM_KEY_ORIGIN_INJECTED ? "injected" : "device",
+	             row->recorded_at, row->received_at > 0 ? row->received_at : now,
+	             row->kind == ZTM_RECORD_REPLACEMENT ? "replacement" : "new");
+	if (rc == PQ_OK)
+		rc = pq_step(st);
+	pq_reset(st);
+	if (rc == PQ_DONE) {
+		*id = pq_last_id(s);
+		ret = 0;
+	} else if (rc == PQ_E_FK) {
+		ztm_error_set(err, ZTM_E_NOTFOUND, "record %s: batch, station or order not found",
+		              row->serial);
+	} else if (pq_is_unique(rc)) {
+		ret = record_dup(s, row, id, repeat, err);
+	} else {
+		pq_fail(s, err, rc, "adding record %s", row->serial);
+	}
+out:
+	return pq_wend(s, own, ret, err);
+}
+
+int pq_device_add(struct ztm_store *base, const struct ztm_device_row *row, int64_t *id,
+                  struct ztm_error *err)
+{
+	struct pq_store *s = pq_of(base);
+	struct pq_stmt *st;
+	int own, rc, ret = -1;
+
+	if (check_dev_serial(row->serial, err) != 0 ||
+	    check_sha("device key hash", row->key_spki_sha256, 1, err) != 0 ||
+	    (row->cert_serial[0] != '\0' && pq_check_serial(row->cert_serial, err) != 0))
+		return -1;
+	if ((unsigned)row->state >= ZTM_DEVICE_STATE_COUNT)
+		return ztm_error_set(err, ZTM_E_USAGE, "device %s: unknown state", row->serial);
+	if (pq_wbegin(s, &own, err) != 0)
+		return -1;
+	st = pq_stmt(s, &q_device_add, err);
+	if (st == NULL)
+		goto out;
+	rc = pq_bind(st, "tiittti", row->serial, row->product_id, row->record_id,
+	             ztm_device_state_name(row->state), row->key_spki_sha256, row->cert_serial,
+	             (int64_t)time(NULL));
+	if (rc == PQ_OK)
+		rc = pq_step(st);
+	pq_reset(st);
+	if (rc == PQ_DONE) {
+		*id = pq_last_id(s);
+		ret = 0;
+	} else if (rc == PQ_E_FK) {
+		ztm_error_set(err, ZTM_E_NOTFOUND, "device %s: product or record not found",
+		              row->serial);
+	} else if (pq_is_unique(rc)) {
+		ztm_error_set(err, ZTM_E_EXISTS, "device %s already exists", row->serial);
+	} else {
+		pq_fail(s, err, rc, "adding device %s", row->serial);
+	}
+out:
+	return pq_wend(s, own, ret, err);
+}
+
+/* Columns 0..9 of DEVICE_COLS into out. */
+int pq_device_cols(struct pq_stmt *st, struct ztm_device_row *out)
+{
+	int bad = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->id = pq_col_int64(st, 0);
+	bad |= pq_col_text(st, 1, out->serial, sizeof(out->serial));
+	out->product_id = pq_col_int64(st, 2);
+	out->record_id = pq_col_int64(st, 3);
+	bad |= ztm_device_state_parse((const char *)pq_col_textp(st, 4), &out->state);
+	bad |= pq_col_text(st, 5, out->key_spki_sha256, sizeof(out->key_spki_sha256));
+	bad |= pq_col_text(st, 6, out->cert_serial, sizeof(out->cert_serial));
+	out->created_at = pq_col_int64(st, 7);
+	out->updated_at = pq_col_int64(st, 8);
+	out->owner_id = pq_col_int64(st, 9);
+	out->registered_at = pq_col_int64(st, 10);
+	return bad;
+}
+
+/* One device row by the text key `what` through q; *cert_revoked (when not
+ * NULL) from column 11, the certificate state after PQ_DEVICE_COLS. */
+static int device_one(struct pq_store *s, const struct pq_query *q, const char *what,
+                      const char *key, struct ztm_device_row *out, int *cert_revoked,
+                      struct ztm_error *err)
+{
+	struct pq_stmt *st = pq_stmt(s, q, err);
+	int rc, ret = -1;
+
+	if (st == NULL)
+		return -1;
+	rc = pq_bind(st, "t", key);
+	if (rc == PQ_OK)
+		rc = pq_step(st);
+	if (rc == PQ_DONE) {
+		ztm_error_set(err, ZTM_E_NOTFOUND, "%s %s not found", what, key);
+		goto out;
+	}
+	if (rc != PQ_ROW) {
+		pq_fail(s, err, rc, "looking up %s %s", what, key);
+		goto out;
+	}
+	if (pq_device_cols(st, out) != 0) {
+		ztm_error_set(err, ZTM_E_STORE, "%s %s: row does not fit its fields", what, key);
+		goto out;
+	}
+	if (cert_revoked != NULL) {
+		const unsigned char *cs = pq_col_textp(st, 11);
+		*cert_revoked = cs != NULL && strcmp((const char *)cs, "revoked") == 0;
+	}
+	ret = 0;
+out:
+	pq_reset(st);
+	return ret;
+}
+
+int pq_device_get(struct ztm_store *base, const char *serial, struct ztm_device_row *out,
+                  struct ztm_error *err)
+{
+	struct pq_store *s = pq_of(base);
+	const struct pq_query *q =
+	    PQtransactionStatus(s->conn) == PQTRANS_INTRANS ? &q_device_get_lock : &q_device_get;
+
+	if (check_dev_serial(serial, err) != 0)
+		return -1;
+	return device_one(s, q, "device", serial, out, NULL, err);
+}
+
+int pq_device_by_cert(struct ztm_store *base, const char *cert_serial, struct ztm_device_row *out,
+                      int *cert_revoked, struct ztm_error *err)
+{
+	if (pq_check_serial(cert_serial, err) != 0)
+		return -1;
+	return device_one(pq_of(base), &q_device_by_cert, "device certificate", cert_serial, out,
+	                  cert_revoked, err);
+}
+
+int pq_device_count(struct ztm_store *base, enum ztm_device_state state, int64_t *n,
+                    struct ztm_error *err)
+{
+	struct pq_store *s = pq_of(base);
+	struct pq_stmt *st;
+	int rc, ret = -1;
+
+	if ((unsigned)state >= ZTM_DEVICE_STATE_COUNT)
+		return ztm_error_set(err, ZTM_E_USAGE, "unknown device state");
+	st = pq_stmt(s, &q_device_count, err);
+	if (st == NULL)
+		return -1;
+	rc = pq_bind(st, "t", ztm_device_state_name(state));
+	if (rc == PQ_OK)
+		rc = pq_step(st);
+	if (rc == PQ_ROW) {
+		*n = pq_col_int64(st, 0);
+		ret = 0;
+	} else {
+		pq_fail(s, err, rc, "counting devices");
+	}
+	pq_reset(st);
+	return ret;
+}
+
+int pq_device_set_state(struct ztm_store *base, const char *serial, enum ztm_device_state state,
+                        const char *cert_serial, const char *key_spki, struct ztm_error *err)
+{
+	struct pq_store *s = pq_of(base);
+	struct pq_stmt *st;
+	int own, rc, ret = -1;
+
+	if (check_dev_serial(serial, err) != 0 ||
+	    (cert_serial != NULL && pq_check_serial(cert_serial, err) != 0) ||
+	    (key_spki != NULL && check_sha("device key hash", key_spki, 0, err) != 0))
+		return -1;
+	if ((unsigned)state >= ZTM_DEVICE_STATE_COUNT)
+		return ztm_error_set(err, ZTM_E_USAGE, "device %s: unknown state", serial);
+	if (pq_wbegin(s, &own, err) != 0)
+		return -1;
+	st = pq_stmt(s, &q_device_set_state, err);
+	if (st == NULL)
+		goto out;
+	rc = pq_bind(st, "tttti", serial, ztm_device_state_name(state), cert_serial, key_spki,
+	             (int64_t)time(NULL));
+	if (rc != PQ_OK) {
+		pq_fail(s, err, rc, "setting state of device %s", serial);
+		pq_reset(st);
+		goto out;
+	}
+	if (pq_step_done(s, st, err, "setting device state") != 0)
+		goto out;
+	if (pq_changes(s) != 1) {
+		ztm_error_set(err, ZTM_E_NOTFOUND, "device %s not found", serial);
+		goto out;
+	}
+	ret = 0;
+out:
+	return pq_wend(s, own, ret, err);
+}
+
+int pq_firmware_approve(struct ztm_store *base, int64_t product_id, const char *sha256,
+                        struct ztm_error *err)
+{
+	struct pq_store *s = pq_of(base);
+	struct pq_stmt *st;
+	int own, rc, ret = -1;
+
+	if (check_sha("firmware hash", sha256, 0, err) != 0)
+		return -1;
+	if (pq_wbegin(s, &own, err) != 0)
+		return -1;
+	st = pq_stmt(s, &q_fw_approve, err);
+	if (st == NULL)
+		goto out;
+	rc = pq_bind(st, "iti", product_id, sha256, (int64_t)time(NULL));
+	if (rc == PQ_OK)
+		rc = pq_step(st);
+	pq_reset(st);
+	if (rc == PQ_DONE)
+		ret = 0;
+	else if (rc == PQ_E_FK)
+		ztm_error_set(err, ZTM_E_NOTFOUND, "product %lld not found", (long long)product_id);
+	else
+		pq_fail(s, err, rc, "approving firmware");
+out:
+	return pq_wend(s, own, ret, err);
+}
+
+int pq_firmware_approved(struct ztm_store *base, int64_t product_id, const char *sha256, int *yes,
+                         struct ztm_error *err)
+{
+	struct pq_store *s = pq_of(base);
+	struct pq_stmt *st;
+	int64_t v = 0;
+
+	*yes = 0;
+	if (check_sha("firmware hash", sha256, 0, err) != 0)
+		return -1;
+	st = pq_stmt(s, &q_fw_approved, err);
+	if (st == NULL || read_int(s, st, pq_bind(st, "it", product_id, sha256), &v,
+	                           "checking firmware", err) != 0)
+		return -1;
+	*yes = v != 0;
+	return 0;
+}
+
+int pq_alert(struct ztm_store *base, const char *kind, const char *serial, const char *detail,
+             struct ztm_error *err)
+{
+	struct pq_store *s = pq_of(base);
+	struct pq_stmt *st;
+	int own, rc, ret = -1;
+
+	if (pq_check_text("alert kind", kind, 32, 1, err) != 0 ||
+	    pq_check_text("alert serial", serial, ZTM_DEV_SERIAL_MAX, 0, err) != 0 ||
+	    pq_check_text("alert detail", detail, DETAIL_MAX, 0, err) != 0)
+		return -1;
+	if (pq_wbegin(s, &own, err) != 0)
+		return -1;
+	st = pq_stmt(s, &q_alert_add, err);
+	if (st == NULL)
+		goto out;
+	rc = pq_bind(st, "ittt", (int64_t)time(NULL), kind, serial, detail);
+	if (rc != PQ_OK) {
+		pq_fail(s, err, rc, "adding alert");
+		pq_reset(st);
+		goto out;
+	}
+	ret = pq_step_done(s, st, err, "adding alert");
+out:
+	return pq_wend(s, own, ret, err);
+}
+
+int pq_alert_count(struct ztm_store *base, const char *kind, int64_t *n, struct ztm_error *err)
+{
+	struct pq_store *s = pq_of(base);
+	struct pq_stmt *st;
+
+	if (kind != NULL && pq_check_text("alert kind", kind, 32, 1, err) != 0)
+		return -1;
+	st = pq_stmt(s, kind != NULL ? &q_alert_count : &q_alert_count_all, err);
+	if (st == NULL)
+		return -1;
+	return read_int(s, st, kind != NULL ? pq_bind(st, "t", kind) : PQ_OK, n, "counting alerts",
+	                err);
+}

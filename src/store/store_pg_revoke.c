@@ -1,0 +1,516 @@
+/* store_pg_revoke.c - revocations in the PostgreSQL store: the current
+ * status per certificate (`revocations`), every change in the append-only
+ * `revocation_log`, and the reads CRLs and OCSP are built from
+ * (docs/revocation.md, docs/store.md "Revocation"). */
+#include "store_pg.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ztm/str.h"
+
+/* The certificate and its current revocation, if any. */
+static const struct pq_query q_cert = {
+    PQ_REV_CERT,
+    "SELECT c.ca, c.crl_shard, c.state, r.reason, r.revoked_at"
+    " FROM certificates c LEFT JOIN revocations r ON r.serial = c.serial"
+    " WHERE c.serial = $1",
+    0};
+static const struct pq_query q_log = {
+    PQ_REV_LOG,
+    "INSERT INTO revocation_log (ts, serial, ca, crl_shard, action, reason, actor)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq",
+    PQ_RET_ID};
+static const struct pq_query q_insert = {
+    PQ_REV_INSERT,
+    "INSERT INTO revocations (serial, ca, crl_shard, reason, revoked_at, seq)"
+    " VALUES ($1, $2, $3, $4, $5, $6)",
+    0};
+/* From a hold to a final reason; the hold's time stands. */
+static const struct pq_query q_upgrade = {
+    PQ_REV_UPGRADE, "UPDATE revocations SET reason = $2, seq = $3 WHERE serial = $1 AND reason = 6",
+    0};
+static const struct pq_query q_delete = {
+    PQ_REV_DELETE, "DELETE FROM revocations WHERE serial = $1 AND reason = 6", 0};
+static const struct pq_query q_cert_state = {
+    PQ_REV_CERT_STATE,
+    "UPDATE certificates SET state = 'revoked'"
+    " WHERE serial = $1 AND state IN ('reserved', 'issued')",
+    0};
+/* A lifted hold: issued again, or, for a reservation that was held before
+ * it was signed, abandoned (it can no longer be issued). */
+static const struct pq_query q_cert_resume = {
+    PQ_REV_CERT_RESUME,
+    "UPDATE certificates SET state = CASE WHEN length(der) > 0 THEN 'issued' ELSE 'abandoned' END"
+    " WHERE serial = $1 AND state = 'revoked'",
+    0};
+static const struct pq_query q_status = {
+    PQ_REV_STATUS,
+    "SELECT c.state, c.not_after, r.crl_shard, r.reason, r.revoked_at, r.seq"
+    " FROM certificates c LEFT JOIN revocations r ON r.serial = c.serial"
+    " WHERE c.serial = $1 AND c.ca = $2",
+    0};
+static const struct pq_query q_seq = {PQ_REV_SEQ,
+                                      "SELECT coalesce(max(seq), 0) FROM revocation_log", 0};
+static const struct pq_query q_changes = {
+    PQ_REV_CHANGES,
+    "SELECT seq, ts, serial, ca, crl_shard, action, reason, actor"
+    " FROM revocation_log WHERE seq > $1 ORDER BY seq LIMIT nullif($2::bigint, -1)",
+    0};
+static const struct pq_query q_each = {
+    PQ_REV_EACH,
+    "SELECT serial, ca, crl_shard, reason, revoked_at, seq FROM revocations"
+    " WHERE ca = $1 AND crl_shard = $2 ORDER BY serial",
+    0};
+
+/* Every live certificate of one owner (index certificates_owner). */
+static const struct pq_query q_owner = {
+    PQ_REV_OWNER,
+    "SELECT serial FROM certificates WHERE owner_kind = $1 AND owner_id = $2"
+    " AND state IN ('reserved', 'issued') AND serial <> $3 ORDER BY serial",
+    0};
+
+static const char *const action_names[] = {"revoke", "hold", "resume"};
+
+/* The certificate as revoke and resume see it. */
+struct cur {
+	char ca[32];
+	int64_t shard;
+	char state[16];
+	int revoked; /* a revocations row exists */
+	int reason;
+};
+
+static int load(struct pq_store *s, const char *serial, struct cur *c, struct ztm_error *err)
+{
+	struct pq_stmt *st;
+	int rc, ret = -1;
+
+	/* Every caller writes what it decides from this read: another node's
+	 * revocation of the same certificate waits for ours, then sees it. */
+	if (pq_lock(s, PQ_LK_CERT, serial, 0, err) != 0)
+		return -1;
+	st = pq_stmt(s, &q_cert, err);
+	if (st == NULL)
+		return -1;
+	memset(c, 0, sizeof(*c));
+	rc = pq_bind(st, "t", serial);
+	if (rc == PQ_OK)
+		rc = pq_step(st);
+	if (rc == PQ_ROW) {
+		if (pq_col_text(st, 0, c->ca, sizeof(c->ca)) != 0 ||
+		    pq_col_text(st, 2, c->state, sizeof(c->state)) != 0) {
+			ztm_error_set(err, ZTM_E_STORE,
+			              "certificate row %s does not fit its fields", serial);
+			goto out;
+		}
+		c->shard = pq_col_int64(st, 1);
+		c->revoked = pq_col_type(st, 3) != PQ_NULL;
+		c->reason = pq_col_int(st, 3);
+		if (strcmp(c->state, "abandoned") == 0) {
+			ztm_error_set(err, ZTM_E_NOTFOUND,
+			              "certificate %s was never issued (abandoned reservation)",
+			              serial);
+			goto out;
+		}
+		ret = 0;
+	} else if (rc == PQ_DONE) {
+		ztm_error_set(err, ZTM_E_NOTFOUND, "no certificate with serial %s", serial);
+	} else {
+		pq_fail(s, err, rc, "looking up certificate %s", serial);
+	}
+out:
+	pq_reset(st);
+	return ret;
+}
+
+/* Appends one change to the log and returns its sequence number. */
+static int log_change(struct pq_store *s, const char *serial, const struct cur *c,
+                      enum ztm_rev_action action, int reason, const char *actor, int64_t *seq,
+                      struct ztm_error *err)
+{
+	struct pq_stmt *st = pq_stmt(s, &q_log, err);
+
+	if (st == NULL)
+		return -1;
+	if (pq_bind(st, "ittitit", (int64_t)time(NULL), serial, c->ca, c->shard,
+	            action_names[action], (int64_t)reason, actor) != PQ_OK)
+		return pq_fail(s, err, PQ_E_MISUSE, "logging a revocation change");
+	if (pq_step_done(s, st, err, "logging a revocation change") != 0)
+		return -1;
+	*seq = pq_last_id(s);
+	return 0;
+}
+
+static int check_args(const char *serial, const char *actor, struct ztm_error *err)
+{
+	if (pq_check_serial(serial, err) != 0 ||
+	    pq_check_text("revocation actor", actor, 128, 1, err) != 0)
+		return -1;
+	return 0;
+}
+
+/* Runs one single-statement write bound to serial (+ up to two ints). */
+static int write_serial(struct pq_store *s, const struct pq_query *q, const char *fmt,
+                        const char *serial, int64_t a, int64_t b, struct ztm_error *err,
+                        const char *what)
+{
+	struct pq_stmt *st = pq_stmt(s, q, err);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	if (fmt[1] == '\0')
+		rc = pq_bind(st, fmt, serial);
+	else if (fmt[2] == '\0')
+		rc = pq_bind(st, fmt, serial, a);
+	else
+		rc = pq_bind(st, fmt, serial, a, b);
+	if (rc != PQ_OK)
+		return pq_fail(s, err, rc, "%s", what);
+	return pq_step_done(s, st, err, what);
+}
+
+static int revoke_new(struct pq_store *s, const char *serial, const struct cur *c,
+                      enum ztm_reason reason, int64_t when, const char *actor,
+                      struct ztm_error *err)
+{
+	struct pq_stmt *st;
+	int64_t seq;
+	enum ztm_rev_action action = reason == ZTM_REASON_HOLD ? ZTM_REV_HOLD : ZTM_REV_REVOKE;
+
+	if (log_change(s, serial, c, action, (int)reason, actor, &seq, err) != 0)
+		return -1;
+	st = pq_stmt(s, &q_insert, err);
+	if (st == NULL)
+		return -1;
+	if (pq_bind(st, "ttiiii", serial, c->ca, c->shard, (int64_t)reason, when, seq) != PQ_OK)
+		return pq_fail(s, err, PQ_E_MISUSE, "revoking certificate %s", serial);
+	if (pq_step_done(s, st, err, "revoking a certificate") != 0)
+		return -1;
+	return write_serial(s, &q_cert_state, "t", serial, 0, 0, err,
+	                    "marking a certificate revoked");
+}
+
+int pq_cert_revoke_in(struct pq_store *s, const char *serial, enum ztm_reason reason, int64_t when,
+                      const char *actor, int *changed, struct ztm_error *err)
+{
+	struct cur c;
+	int dummy;
+	int64_t seq;
+
+	if (changed == NULL)
+		changed = &dummy;
+	*changed = 0;
+	if (check_args(serial, actor, err) != 0)
+		return -1;
+	if (ztm_reason_name((int)reason) == NULL)
+		return ztm_error_set(err, ZTM_E_USAGE, "revocation reason %d is not one ztm stores",
+		                     (int)reason);
+	if (when < 1)
+		return ztm_error_set(err, ZTM_E_USAGE, "revocation time %lld: must be 1 or later",
+		                     (long long)when);
+	if (load(s, serial, &c, err) != 0)
+		return -1;
+	if (!c.revoked) {
+		if (revoke_new(s, serial, &c, reason, when, actor, err) != 0)
+			return -1;
+		*changed = 1;
+	} else if (c.reason == ZTM_REASON_HOLD && reason != ZTM_REASON_HOLD) {
+		if (log_change(s, serial, &c, ZTM_REV_REVOKE, (int)reason, actor, &seq, err) != 0 ||
+		    write_serial(s, &q_upgrade, "tii", serial, (int64_t)reason, seq, err,
+		                 "making a hold final") != 0)
+			return -1;
+		*changed = 1;
+	}
+	/* else: already revoked for good, or held and held again: the
+	 * first reason and time stand. */
+	return 0;
+}
+
+int pq_cert_revoke(struct ztm_store *base, const char *serial, enum ztm_reason reason, int64_t when,
+                   const char *actor, int *changed, struct ztm_error *err)
+{
+	struct pq_store *s = pq_of(base);
+	int own;
+
+	if (pq_wbegin(s, &own, err) != 0)
+		return -1;
+	return pq_wend(s, own, pq_cert_revoke_in(s, serial, reason, when, actor, changed, err),
+	               err);
+}
+
+/* The owner's live serials, collected first so the revocation writes do not
+ * run under the open SELECT. */
+static int owner_serials(struct pq_store *s, const char *kind, int64_t id, const char *keep,
+                         char (**out)[ZTM_SERIAL_HEX_MAX], size_t *n, struct ztm_error *err)
+{
+	char(*serials)[ZTM_SERIAL_HEX_MAX] = NULL;
+	size_t cap = 0;
+	struct pq_stmt *st = pq_stmt(s, &q_owner, err);
+	int rc;
+
+	*n = 0;
+	if (st == NULL)
+		return -1;
+	rc = pq_bind(st, "tit", kind, id, keep != NULL ? keep : "");
+	while (rc == PQ_OK && (rc = pq_step(st)) == PQ_ROW) {
+		if (*n == cap) {
+			void *p = realloc(serials, (cap = cap ? 2 * cap : 8) * sizeof(*serials));
+			if (p == NULL) {
+				ztm_error_set(err, ZTM_E_NOMEM, "listing certificates of %s %lld",
+				              kind, (long long)id);
+				goto fail;
+			}
+			serials = p;
+		}
+		if (pq_col_text(st, 0, serials[(*n)++], sizeof(*serials)) != 0) {
+			ztm_error_set(err, ZTM_E_STORE,
+			              "a certificate row does not fit its fields");
+			goto fail;
+		}
+		rc = PQ_OK;
+	}
+	if (rc != PQ_DONE) {
+		pq_fail(s, err, rc, "finding the certificates of %s %lld", kind, (long long)id);
+		goto fail;
+	}
+	pq_reset(st);
+	*out = serials;
+	return 0;
+fail:
+	pq_reset(st);
+	free(serials);
+	return -1;
+}
+
+int pq_owner_revoke_in(struct pq_store *s, const char *kind, int64_t id, const char *keep,
+                       enum ztm_reason reason, int64_t when, const char *actor, int64_t *n,
+                       struct ztm_error *err)
+{
+	char(*serials)[ZTM_SERIAL_HEX_MAX] = NULL;
+	size_t count = 0, i;
+	int changed, ret = -1;
+
+	if (n != NULL)
+		*n = 0;
+	if (pq_check_text("owner kind", kind, 16, 1, err) != 0 ||
+	    (keep != NULL && pq_check_serial(keep, err) != 0) ||
+	    owner_serials(s, kind, id, keep, &serials, &count, err) != 0)
+		return -1;
+	for (i = 0; i < count; i++) {
+		if (pq_cert_revoke_in(s, serials[i], reason, when, actor, &changed, err) != 0)
+			goto out;
+		if (n != NULL)
+			*n += changed;
+	}
+	ret = 0;
+out:
+	free(serials);
+	return ret;
+}
+
+int pq_owner_revoke(struct ztm_store *base, const char *kind, int64_t id, enum ztm_reason reason,
+                    int64_t when, const char *actor, int64_t *n, struct ztm_error *err)
+{
+	struct pq_store *s = pq_of(base);
+	int own;
+
+	if (pq_wbegin(s, &own, err) != 0)
+		return -1;
+	return pq_wend(s, own, pq_owner_revoke_in(s, kind, id, NULL, reason, when, actor, n, err),
+	               err);
+}
+
+int pq_cert_resume(struct ztm_store *base, const char *serial, const char *actor,
+                   struct ztm_error *err)
+{
+	struct pq_store *s = pq_of(base);
+	struct cur c;
+	int own, ret = -1;
+	int64_t seq;
+
+	if (check_args(serial, actor, err) != 0)
+		return -1;
+	if (pq_wbegin(s, &own, err) != 0)
+		return -1;
+	if (load(s, serial, &c, err) != 0)
+		goto out;
+	if (!c.revoked || c.reason != ZTM_REASON_HOLD) {
+		ztm_error_set(err, ZTM_E_CONFLICT, "certificate %s is %s, not on hold", serial,
+		              c.revoked ? "revoked for good" : "not revoked");
+		goto out;
+	}
+	if (log_change(s, serial, &c, ZTM_REV_RESUME, ZTM_REASON_HOLD, actor, &seq, err) != 0 ||
+	    write_serial(s, &q_delete, "t", serial, 0, 0, err, "lifting a hold") != 0 ||
+	    write_serial(s, &q_cert_resume, "t", serial, 0, 0, err,
+	                 "marking a certificate good again") != 0)
+		goto out;
+	ret = 0;
+out:
+	return pq_wend(s, own, ret, err);
+}
+
+int pq_cert_status(struct ztm_store *base, const char *ca, const char *serial,
+                   struct ztm_cert_status_row *out, struct ztm_error *err)
+{
+	struct pq_store *s = pq_of(base);
+	struct pq_stmt *st;
+	char state[16] = "";
+	int rc, ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	out->status = ZTM_STATUS_UNKNOWN;
+	if (pq_check_serial(serial, err) != 0 ||
+	    pq_check_text("CA name", ca, sizeof(out->rev.ca), 1, err) != 0)
+		return -1;
+	st = pq_stmt(s, &q_status, err);
+	if (st == NULL)
+		return -1;
+	rc = pq_bind(st, "tt", serial, ca);
+	if (rc == PQ_OK)
+		rc = pq_step(st);
+	if (rc == PQ_DONE) {
+		ret = 0; /* not ours: unknown */
+	} else if (rc != PQ_ROW) {
+		pq_fail(s, err, rc, "looking up the status of %s", serial);
+	} else if (pq_col_text(st, 0, state, sizeof(state)) != 0) {
+		ztm_error_set(err, ZTM_E_STORE, "certificate row %s does not fit its fields",
+		              serial);
+	} else {
+		out->not_after = pq_col_int64(st, 1);
+		if (pq_col_type(st, 3) != PQ_NULL) {
+			out->status = ZTM_STATUS_REVOKED;
+			ztm_strlcpy(out->rev.serial, serial, sizeof(out->rev.serial));
+			ztm_strlcpy(out->rev.ca, ca, sizeof(out->rev.ca));
+			out->rev.crl_shard = pq_col_int64(st, 2);
+			out->rev.reason = (enum ztm_reason)pq_col_int(st, 3);
+			out->rev.revoked_at = pq_col_int64(st, 4);
+			out->rev.seq = pq_col_int64(st, 5);
+		} else if (strcmp(state, "issued") == 0) {
+			out->status = ZTM_STATUS_GOOD;
+		}
+		ret = 0;
+	}
+	pq_reset(st);
+	return ret;
+}
+
+int pq_revocation_seq(struct ztm_store *base, int64_t *seq, struct ztm_error *err)
+{
+	struct pq_store *s = pq_of(base);
+	struct pq_stmt *st = pq_stmt(s, &q_seq, err);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	rc = pq_step(st);
+	if (rc != PQ_ROW) {
+		pq_reset(st);
+		return pq_fail(s, err, rc, "reading the revocation sequence");
+	}
+	*seq = pq_col_int64(st, 0);
+	pq_reset(st);
+	return 0;
+}
+
+static int action_parse(const unsigned char *t, enum ztm_rev_action *out)
+{
+	size_t i;
+
+	for (i = 0; t != NULL && i < sizeof(action_names) / sizeof(action_names[0]); i++) {
+		if (strcmp((const char *)t, action_names[i]) == 0) {
+			*out = (enum ztm_rev_action)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int pq_revocation_changes(struct ztm_store *base, int64_t since, int64_t limit,
+                          int (*fn)(const struct ztm_revocation_event *ev, void *arg), void *arg,
+                          struct ztm_error *err)
+{
+	struct pq_store *s = pq_of(base);
+	struct ztm_revocation_event ev;
+	struct pq_stmt *st = pq_stmt(s, &q_changes, err);
+	int rc, ret = -1;
+
+	if (st == NULL)
+		return -1;
+	rc = pq_bind(st, "ii", since, limit > 0 ? limit : (int64_t)-1); /* -1: no limit */
+	while (rc == PQ_OK && (rc = pq_step(st)) == PQ_ROW) {
+		memset(&ev, 0, sizeof(ev));
+		ev.seq = pq_col_int64(st, 0);
+		ev.ts = pq_col_int64(st, 1);
+		ev.crl_shard = pq_col_int64(st, 4);
+		ev.reason = (enum ztm_reason)pq_col_int(st, 6);
+		if (pq_col_text(st, 2, ev.serial, sizeof(ev.serial)) != 0 ||
+		    pq_col_text(st, 3, ev.ca, sizeof(ev.ca)) != 0 ||
+		    action_parse(pq_col_textp(st, 5), &ev.action) != 0 ||
+		    pq_col_text(st, 7, ev.actor, sizeof(ev.actor)) != 0) {
+			ztm_error_set(err, ZTM_E_STORE,
+			              "revocation log row %lld does not fit its fields",
+			              (long long)ev.seq);
+			goto out;
+		}
+		if (fn(&ev, arg) != 0) {
+			rc = PQ_DONE;
+			break;
+		}
+		rc = PQ_OK;
+	}
+	if (rc != PQ_DONE) {
+		pq_fail(s, err, rc, "reading revocation changes");
+		goto out;
+	}
+	ret = 0;
+out:
+	pq_reset(st);
+	return ret;
+}
+
+int pq_revocations_each(struct ztm_store *base, const char *ca, int64_t crl_shard,
+                        int (*fn)(const struct ztm_revocation *rev, void *arg), void *arg,
+                        struct ztm_error *err)
+{
+	struct pq_store *s = pq_of(base);
+	struct ztm_revocation rev;
+	struct pq_stmt *st;
+	int rc, ret = -1;
+
+	if (pq_check_text("CA name", ca, sizeof(rev.ca), 1, err) != 0)
+		return -1;
+	st = pq_stmt(s, &q_each, err);
+	if (st == NULL)
+		return -1;
+	rc = pq_bind(st, "ti", ca, crl_shard);
+	while (rc == PQ_OK && (rc = pq_step(st)) == PQ_ROW) {
+		memset(&rev, 0, sizeof(rev));
+		rev.crl_shard = pq_col_int64(st, 2);
+		rev.reason = (enum ztm_reason)pq_col_int(st, 3);
+		rev.revoked_at = pq_col_int64(st, 4);
+		rev.seq = pq_col_int64(st, 5);
+		if (pq_col_text(st, 0, rev.serial, sizeof(rev.serial)) != 0 ||
+		    pq_col_text(st, 1, rev.ca, sizeof(rev.ca)) != 0) {
+			ztm_error_set(err, ZTM_E_STORE, "a revocation row does not fit its fields");
+			goto out;
+		}
+		if (fn(&rev, arg) != 0) {
+			rc = PQ_DONE;
+			break;
+		}
+		rc = PQ_OK;
+	}
+	if (rc != PQ_DONE) {
+		pq_fail(s, err, rc, "listing revocations of CA %s shard %lld", ca,
+		        (long long)crl_shard);
+		goto out;
+	}
+	ret = 0;
+out:
+	pq_reset(st);
+	return ret;
+}
