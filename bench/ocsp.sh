@@ -10,8 +10,9 @@
 # generator (bench_ocsp, closed loop, CONNS connections) runs on core 1. The
 # request is `openssl ocsp -no_nonce` for the ceremony's admin certificate
 # (operator CA): a known, good certificate whose answer every server has
-# signed ahead. ztmd speaks only HTTPS (keep-alive: one handshake per
-# connection), cfssl and openssl plain HTTP; the table says so.
+# signed ahead. ztmd is timed on its mTLS port (HTTPS keep-alive: one
+# handshake per connection) and on its public plain-HTTP listener ([public]
+# listen), cfssl and openssl plain HTTP; the table says so.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 B=${1:-$root/build}
@@ -32,13 +33,15 @@ cd "$T"
 umask 077
 printf 'bench-root-pass\n' >root.pass
 "$ZTM" ceremony init --dir c --org "Bench OEM" --root-pass-file root.pass >/dev/null 2>&1
-"$ZTM" server init --ceremony c --out srv --listen 127.0.0.1:0 --workers 1 >/dev/null 2>&1
+"$ZTM" server init --ceremony c --out srv --listen 127.0.0.1:0 --workers 1 \
+  --public-listen 127.0.0.1:0 >/dev/null 2>&1
+sed -i "s|^\[public\]\$|[public]\nport_file = $T/pport|" srv/ztmd.conf
 C=$T/c
 taskset -c 0 "$ZTMD" --config srv/ztmd.conf --port-file port >ztmd.log 2>&1 &
 ZMASTER=$!
 pids+=($ZMASTER)
 for _ in $(seq 600); do [ -s port ] && curl -sf --cacert c/chain.pem "https://127.0.0.1:$(cat port)/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-ZPORT=$(cat port)
+ZPORT=$(cat port) PPORT=$(cat pport)
 ZPID=$(pgrep -P "$ZMASTER" | head -1) # the one worker: where requests are served
 
 # The same responder (key and certificate) for all three servers.
@@ -76,6 +79,7 @@ check() {
     { echo "$1 does not answer good: $(cat check.out)" >&2; exit 1; }
 }
 check "https://127.0.0.1:$ZPORT/ocsp"
+check "http://127.0.0.1:$PPORT/ocsp"
 check "http://127.0.0.1:$CPORT/"
 check "http://127.0.0.1:$OPORT/"
 
@@ -109,6 +113,8 @@ parse=$(taskset -c 1 "$BENCH" --parse 1000000 --req req.der)
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 run ztm_post "$ZPID" "https://127.0.0.1:$ZPORT/ocsp" --cafile c/chain.pem
 run ztm_get "$ZPID" "https://127.0.0.1:$ZPORT/ocsp" --cafile c/chain.pem --get
+run ztm_hpost "$ZPID" "http://127.0.0.1:$PPORT/ocsp"
+run ztm_hget "$ZPID" "http://127.0.0.1:$PPORT/ocsp" --get
 run cfssl "$CPID" "http://127.0.0.1:$CPORT/"
 run openssl "$OPID" "http://127.0.0.1:$OPORT/"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
@@ -126,5 +132,7 @@ row() { # label transport signs name
 }
 row "ztmd POST /ocsp" "HTTPS keep-alive" "no (pre-signed)" ztm_post
 row "ztmd GET /ocsp/<b64>" "HTTPS keep-alive" "no (pre-signed)" ztm_get
+row "ztmd POST /ocsp" "HTTP keep-alive ([public])" "no (pre-signed)" ztm_hpost
+row "ztmd GET /ocsp/<b64>" "HTTP keep-alive ([public])" "no (pre-signed)" ztm_hget
 row "cfssl ocspserve 1.2" "HTTP keep-alive" "no (pre-signed)" cfssl
 row "openssl ocsp -index" "HTTP, new connection each ($openssl_reconn reconnects)" "yes" openssl

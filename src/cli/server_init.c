@@ -34,12 +34,17 @@ static int usage(void)
 {
 	fprintf(stderr, "usage: ztm server init --ceremony DIR --out DIR [--listen HOST:PORT]\n"
 	                "         [--dns NAME]... [--ip ADDR]... [--workers N] [--public-url URL]\n"
+	                "         [--public-listen HOST:PORT]\n"
 	                "  Issues ztmd's TLS certificate from the ceremony's tls CA and writes\n"
 	                "  OUT/ztmd.conf (defaults: --listen 127.0.0.1:8443 --dns localhost --ip "
 	                "127.0.0.1).\n"
 	                "  --public-url URL: where relying parties reach ztmd; each CA's crl_url\n"
 	                "  becomes URL/crl/<ca> (certificates then name their CRL shard) and the\n"
 	                "  OCSP-answering CAs' ocsp_url URL/ocsp (their authorityInfoAccess).\n"
+	                "  http:// is the normal choice: the answers are signed, and relying\n"
+	                "  parties fetch revocation over plain HTTP (docs/ocsp.md).\n"
+	                "  --public-listen HOST:PORT: also serve OCSP, CRLs and /healthz (nothing\n"
+	                "  else) over plain HTTP there ([public] listen).\n"
 	                "  CA keys in a PKCS#11 token (ceremony --ca-key-uri) are used where they\n"
 	                "  are; --pin-file F becomes their key_pass_file (else ztmd reads\n"
 	                "  ZTM_PKCS11_PIN); --responder-key-uri pkcs11:URI generates the OCSP\n"
@@ -48,7 +53,7 @@ static int usage(void)
 }
 
 struct init_opts {
-	const char *ceremony, *out, *listen, *workers, *public_url;
+	const char *ceremony, *out, *listen, *workers, *public_url, *public_listen;
 	const char *pin_file, *responder_uri; /* PKCS#11 (docs/hsm.md) */
 	size_t public_len;                    /* without a trailing '/' */
 	const char *dns[MAX_SAN], *ip[MAX_SAN];
@@ -316,6 +321,11 @@ static int write_config(struct init_opts *o, struct ztm_error *err)
 	               o->listen);
 	if (o->workers != NULL)
 		ztm_buf_printf(&c, "workers = %s\n", o->workers);
+	if (o->public_listen != NULL)
+		ztm_buf_printf(&c,
+		               "\n# Plain HTTP for relying parties: OCSP, CRLs and /healthz only.\n"
+		               "[public]\nlisten = %s\n",
+		               o->public_listen);
 	ztm_buf_printf(&c,
 	               "\n[tls]\ncert = %s/server.crt\nkey = %s/server.key\n"
 	               "key_pass_file = %s/online.pass\nclient_ca = %s/chain.pem\n"
@@ -421,6 +431,7 @@ int cmd_server(int argc, char **argv)
 	    {"ip", required_argument, NULL, 'i'},
 	    {"workers", required_argument, NULL, 'w'},
 	    {"public-url", required_argument, NULL, 'u'},
+	    {"public-listen", required_argument, NULL, 'P'},
 	    {"pin-file", required_argument, NULL, 'p'},
 	    {"responder-key-uri", required_argument, NULL, 'r'},
 	    {NULL, 0, NULL, 0},
@@ -450,6 +461,9 @@ int cmd_server(int argc, char **argv)
 			break;
 		case 'u':
 			o.public_url = optarg;
+			break;
+		case 'P':
+			o.public_listen = optarg;
 			break;
 		case 'p':
 			o.pin_file = optarg;
@@ -489,6 +503,13 @@ int cmd_server(int argc, char **argv)
 			    "ztm server init: --public-url wants http(s)://HOST[:PORT][/PATH]\n");
 			return ZTM_EXIT_USAGE;
 		}
+	}
+	/* Written into ztmd.conf as is: host:port, nothing that breaks a line. */
+	if (o.public_listen != NULL &&
+	    (strchr(o.public_listen, ':') == NULL || strlen(o.public_listen) > 200 ||
+	     strcspn(o.public_listen, " \t\r\n\"'#;=") < strlen(o.public_listen))) {
+		fprintf(stderr, "ztm server init: --public-listen wants HOST:PORT\n");
+		return ZTM_EXIT_USAGE;
 	}
 	if (o.ndns == 0 && o.nip == 0) {
 		o.dns[o.ndns++] = "localhost";

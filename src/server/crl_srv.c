@@ -284,7 +284,7 @@ static void h_crl(struct ztmd_req *r, void *arg)
 	}
 	{
 		struct ztm_crl_row row;
-		char age[32];
+		char age[32], lm[32];
 
 		ztm_crl_row_init(&row);
 		if (ztm_store_crl_get(ztmd_req_store(r), app->cas[id].name, (int64_t)shard, 1, &row,
@@ -296,6 +296,7 @@ static void h_crl(struct ztmd_req *r, void *arg)
 			    age, sizeof(age), "max-age=%lld",
 			    (long long)(app->crl.validity / 2 > 60 ? 60 : app->crl.validity / 2));
 			ztmd_reply_header(r, "Cache-Control", age);
+			ztmd_reply_header(r, "Last-Modified", ztmd_http_date(row.this_update, lm));
 			ztmd_reply(r, 200, "application/pkix-crl", row.der.data, row.der.len);
 		}
 		ztm_crl_row_free(&row);
@@ -306,6 +307,8 @@ size_t crl_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max)
 {
 	if (max < 1)
 		return 0;
-	out[0] = (struct ztmd_route){ZTMD_GET, "/crl/", 1, h_crl, app};
+	out[0] = (struct ztmd_route){ZTMD_GET, "/crl/",
+	                             ZTMD_ROUTE_PREFIX | ZTMD_ROUTE_PUBLIC | ZTMD_ROUTE_QUIET,
+	                             h_crl, app};
 	return 1;
 }

@@ -25,9 +25,16 @@ struct ztmd_req {
 	struct ztmd_worker *w;
 	struct evhttp_request *ev; /* NULL once replied or freed by libevent */
 	struct evhttp_connection *evcon;
-	int orphan;  /* ev was detached from its closed connection: ours to free */
-	int gone;    /* the client is gone: replies are dropped */
-	int replied; /* a reply was made (sent or dropped) */
+	/* A request on the public plain-HTTP listener (phttp.c) instead: its
+	 * connection and parsed head, NULL once replied or gone. */
+	struct ztmd_phttp_conn *pc;
+	const struct ztmd_phttp_head *head;
+	char out_hdrs[512]; /* its extra response header lines */
+	size_t out_hdrs_len;
+	int deferred; /* store work was queued: never a quiet answer */
+	int orphan;   /* ev was detached from its closed connection: ours to free */
+	int gone;     /* the client is gone: replies are dropped */
+	int replied;  /* a reply was made (sent or dropped) */
 	unsigned refs;
 	enum ztmd_method method;
 	const char *method_name;
@@ -60,6 +67,8 @@ const char *ztmd_req_query(struct ztmd_req *r, const char *name)
 		const char *q = NULL;
 		if (r->ev != NULL)
 			q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->ev));
+		else if (r->head != NULL)
+			q = r->head->query;
 		r->query_parsed = 1;
 		if (q == NULL || evhttp_parse_query_str(q, &r->query) != 0)
 			return NULL;
@@ -69,6 +78,8 @@ const char *ztmd_req_query(struct ztmd_req *r, const char *name)
 
 const char *ztmd_req_header(const struct ztmd_req *r, const char *name)
 {
+	if (r->head != NULL)
+		return ztmd_phttp_header(r->head, name);
 	if (r->ev == NULL)
 		return NULL;
 	return evhttp_find_header(evhttp_request_get_input_headers(r->ev), name);
@@ -114,6 +125,57 @@ struct evhttp_request *ztmd_req_evhttp(struct ztmd_req *r)
 	return r->gone ? NULL : r->ev;
 }
 
+const char *ztmd_http_date(int64_t t, char out[32])
+{
+	static const char days[] = "ThuFriSatSunMonTueWed"; /* 1970-01-01 was a Thursday */
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	int64_t z = (t >= 0 ? t : 0) / 86400, sec = (t >= 0 ? t : 0) % 86400;
+	int64_t era, doe, yoe, doy, mp, d, m, y;
+	int wd = (int)(z % 7);
+
+	/* days to civil (H. Hinnant), as the CRL writer does: no gmtime, no
+	 * strftime per answer. */
+	z += 719468;
+	era = z / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	y = yoe + era * 400;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	d = doy - (153 * mp + 2) / 5 + 1;
+	m = mp < 10 ? mp + 3 : mp - 9;
+	y += m <= 2;
+	if (y > 9999)
+		y = 9999;
+	memcpy(out, days + 3 * wd, 3);
+	out[3] = ',';
+	out[4] = ' ';
+	out[5] = (char)('0' + d / 10);
+	out[6] = (char)('0' + d % 10);
+	out[7] = ' ';
+	memcpy(out + 8, months + 3 * (m - 1), 3);
+	out[11] = ' ';
+	out[12] = (char)('0' + y / 1000);
+	out[13] = (char)('0' + y / 100 % 10);
+	out[14] = (char)('0' + y / 10 % 10);
+	out[15] = (char)('0' + y % 10);
+	out[16] = ' ';
+	out[17] = (char)('0' + sec / 36000);
+	out[18] = (char)('0' + sec / 3600 % 10);
+	out[19] = ':';
+	out[20] = (char)('0' + sec % 3600 / 600);
+	out[21] = (char)('0' + sec % 3600 / 60 % 10);
+	out[22] = ':';
+	out[23] = (char)('0' + sec % 60 / 10);
+	out[24] = (char)('0' + sec % 10);
+	memcpy(out + 25, " GMT", 5);
+	return out;
+}
+
+/* Answers up to this size (one TLS record's plaintext) are made contiguous
+ * before they are written (ztmd_reply). */
+#define WIRE_JOIN_MAX 16384
+
 static long elapsed_us(const struct timespec *start)
 {
 	struct timespec now;
@@ -123,10 +185,55 @@ static long elapsed_us(const struct timespec *start)
 	       (now.tv_nsec - start->tv_nsec) / 1000L;
 }
 
+/* Appends "name: value\r\n" to a plain request's header lines; handlers
+ * pass constants and numbers, but a CR or LF is refused all the same. */
+static void plain_header(struct ztmd_req *r, const char *name, const char *value)
+{
+	size_t n = strlen(name), v = strlen(value);
+
+	if (strcspn(name, "\r\n:") != n || strcspn(value, "\r\n") != v ||
+	    r->out_hdrs_len + n + v + 4 > sizeof(r->out_hdrs)) {
+		ztm_log(ZTM_LOG_ERROR, "reply_header_dropped", "name=%.64s", name);
+		return;
+	}
+	memcpy(r->out_hdrs + r->out_hdrs_len, name, n);
+	memcpy(r->out_hdrs + r->out_hdrs_len + n, ": ", 2);
+	memcpy(r->out_hdrs + r->out_hdrs_len + n + 2, value, v);
+	memcpy(r->out_hdrs + r->out_hdrs_len + n + 2 + v, "\r\n", 2);
+	r->out_hdrs_len += n + v + 4;
+}
+
 void ztmd_reply_header(struct ztmd_req *r, const char *name, const char *value)
 {
-	if (r->ev != NULL && !r->replied)
+	if (r->replied)
+		return;
+	if (r->pc != NULL)
+		plain_header(r, name, value);
+	else if (r->ev != NULL)
 		evhttp_add_header(evhttp_request_get_output_headers(r->ev), name, value);
+}
+
+/* A success on a ZTMD_ROUTE_QUIET route is counted in the metrics and not
+ * logged: relying parties poll OCSP and CRLs all day, and at tens of
+ * thousands of answers a second the log line was a large part of the cost
+ * (docs/benchmarks.md "OCSP"). Everything else is logged: errors, refusals,
+ * and any request that queued store work (an audited refusal answers 200
+ * with an OCSP error status, and is still logged). */
+static int quiet(const struct ztmd_req *r, int status)
+{
+	return status < 400 && !r->deferred && r->route != ZTMD_ROUTE_NONE &&
+	       r->route <= r->w->n_routes && (r->w->routes[r->route - 1].flags & ZTMD_ROUTE_QUIET);
+}
+
+static void reply_plain(struct ztmd_req *r, int status, const char *content_type, const void *body,
+                        size_t len)
+{
+	/* phttp.c adds Connection: close itself (draining, or asked). */
+	if (content_type != NULL)
+		plain_header(r, "Content-Type", content_type);
+	ztmd_phttp_reply(r->pc, status, r->out_hdrs, r->out_hdrs_len, body, len);
+	r->pc = NULL;
+	r->head = NULL;
 }
 
 void ztmd_reply(struct ztmd_req *r, int status, const char *content_type, const void *body,
@@ -142,9 +249,16 @@ void ztmd_reply(struct ztmd_req *r, int status, const char *content_type, const 
 	}
 	r->replied = 1;
 	ztmd_metrics_request(r->w->metrics, r->route, status);
-	ztm_log(ZTM_LOG_INFO, "request", "method=%s path=%s status=%d dur_us=%ld peer=%s%s",
-	        r->method_name, ztm_log_quote(r->path, qpath, sizeof(qpath)), status,
-	        elapsed_us(&r->start), r->peer_addr, r->gone ? " dropped=client_gone" : "");
+	if (!quiet(r, status) || r->gone)
+		ztm_log(ZTM_LOG_INFO, "request",
+		        "method=%s path=%s status=%d dur_us=%ld peer=%s%s%s", r->method_name,
+		        ztm_log_quote(r->path, qpath, sizeof(qpath)), status, elapsed_us(&r->start),
+		        r->peer_addr, r->pc != NULL || r->head != NULL ? " listener=public" : "",
+		        r->gone ? " dropped=client_gone" : "");
+	if (r->pc != NULL && !r->gone) {
+		reply_plain(r, status, content_type, body, len);
+		return;
+	}
 	if (r->gone || r->ev == NULL)
 		return;
 	if (content_type != NULL)
@@ -158,8 +272,19 @@ void ztmd_reply(struct ztmd_req *r, int status, const char *content_type, const 
 		evbuffer_free(out);
 		evhttp_send_error(r->ev, 500, NULL);
 	} else {
+		struct bufferevent *bev = evhttp_connection_get_bufferevent(r->evcon);
+		struct evbuffer *wire = bev != NULL ? bufferevent_get_output(bev) : NULL;
+
 		evhttp_send_reply(r->ev, status, NULL, out);
 		evbuffer_free(out);
+		/* evhttp leaves the headers and the body in separate chains of
+		 * the connection's output, and bufferevent_openssl makes one
+		 * SSL_write -- one TLS record, one write(2) -- per chain. Joined
+		 * (a copy of a few hundred bytes) a small answer leaves in one
+		 * record and one system call. Nothing is written before the loop
+		 * turns, so this is still in time. */
+		if (wire != NULL && evbuffer_get_length(wire) <= WIRE_JOIN_MAX)
+			evbuffer_pullup(wire, -1);
 	}
 	/* libevent owns and frees the request once the reply is written. */
 	r->ev = NULL;
@@ -214,9 +339,11 @@ static void req_free(struct ztmd_req *r)
 	free(r);
 }
 
+/* Only queued store jobs take references (commit.c). */
 void ztmd_req_ref(struct ztmd_req *r)
 {
 	r->refs++;
+	r->deferred = 1;
 }
 
 void ztmd_req_unref(struct ztmd_req *r)
@@ -237,6 +364,13 @@ void ztmd_http_free_all(struct ztmd_worker *w)
 		w->live->replied = 1;
 		req_free(w->live);
 	}
+}
+
+void ztmd_http_plain_gone(struct ztmd_req *r)
+{
+	r->gone = 1;
+	r->pc = NULL;
+	r->head = NULL;
 }
 
 void ztmd_http_conn_closed(struct evhttp_connection *evcon, void *arg)
@@ -285,7 +419,7 @@ static void metrics(struct ztmd_req *r, void *arg)
 
 /* The builtin routes; worker.c puts them first in its table. */
 const struct ztmd_route ztmd_builtin_routes[2] = {
-    {ZTMD_GET, "/healthz", 0, healthz, NULL},
+    {ZTMD_GET, "/healthz", ZTMD_ROUTE_PUBLIC, healthz, NULL},
     {ZTMD_GET, "/metrics", 0, metrics, NULL},
 };
 
@@ -346,33 +480,14 @@ static void set_peer(struct ztmd_req *r, struct evhttp_connection *evcon)
 	}
 }
 
-void ztmd_http_dispatch(struct evhttp_request *ev, void *arg)
+static struct ztmd_req *req_new(struct ztmd_worker *w)
 {
-	struct ztmd_worker *w = arg;
-	struct evhttp_connection *evcon = evhttp_request_get_connection(ev);
-	struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
-	const struct ztmd_route *match = NULL;
-	struct evbuffer *in;
-	struct ztmd_req *r;
-	struct ztm_error e;
-	const char *raw;
-	size_t i, len = 0;
-	int path_seen = 0;
+	struct ztmd_req *r = calloc(1, sizeof(*r));
 
-	/* Never serve a request that did not come over TLS. */
-	if (bev == NULL || bufferevent_openssl_get_ssl(bev) == NULL) {
-		evhttp_send_error(ev, 500, NULL);
-		return;
-	}
-	r = calloc(1, sizeof(*r));
-	if (r == NULL) {
-		evhttp_send_error(ev, 503, NULL);
-		return;
-	}
+	if (r == NULL)
+		return NULL;
 	clock_gettime(CLOCK_MONOTONIC, &r->start);
 	r->w = w;
-	r->ev = ev;
-	r->evcon = evcon;
 	r->refs = 1;
 	r->route = ZTMD_ROUTE_NONE;
 	TAILQ_INIT(&r->query);
@@ -382,28 +497,95 @@ void ztmd_http_dispatch(struct evhttp_request *ev, void *arg)
 		w->live->prev = r;
 	w->live = r;
 	ztmd_metrics_inflight(w->metrics, w->slot, 1);
-	evhttp_connection_set_closecb(evcon, ztmd_http_conn_closed, w);
-	set_peer(r, evcon);
+	return r;
+}
 
-	raw = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(ev));
+/* Decodes raw (the path without its query) into r->path; 0, or -1 after
+ * replying 400. */
+static int set_path(struct ztmd_req *r, const char *raw)
+{
+	struct ztm_error e;
+	size_t len = 0;
+
 	r->path = evhttp_uridecode(raw != NULL && raw[0] != '\0' ? raw : "/", 0, &len);
 	if (r->path == NULL || strlen(r->path) != len) {
 		ztm_error_set(&e, ZTM_E_PARSE, "request path is not valid");
 		ztmd_reply_error(r, 400, &e);
-		goto out;
+		return -1;
 	}
-	if (method_of(evhttp_request_get_command(ev), &r->method, &r->method_name) != 0)
-		r->method = 0;
+	return 0;
+}
+
+/* The route for r's path and method; on the public listener only the
+ * ZTMD_ROUTE_PUBLIC ones exist (the rest is 404, as if absent). Sets
+ * r->route; *path_seen when a route has the path but not the method. */
+static const struct ztmd_route *route_of(struct ztmd_req *r, int public, int *path_seen)
+{
+	struct ztmd_worker *w = r->w;
+	size_t i;
+
+	*path_seen = 0;
 	for (i = 0; i < w->n_routes; i++) {
+		if (public && !(w->routes[i].flags & ZTMD_ROUTE_PUBLIC))
+			continue;
 		if (!path_matches(&w->routes[i], r->path))
 			continue;
-		path_seen = 1;
+		*path_seen = 1;
 		r->route = i + 1;
-		if (w->routes[i].methods & r->method) {
-			match = &w->routes[i];
-			break;
-		}
+		if (w->routes[i].methods & r->method)
+			return &w->routes[i];
 	}
+	return NULL;
+}
+
+static void run(struct ztmd_req *r, const struct ztmd_route *match, int path_seen)
+{
+	struct ztm_error e;
+
+	if (match != NULL) {
+		match->fn(r, match->arg);
+	} else if (path_seen) {
+		ztm_error_set(&e, ZTM_E_USAGE, "method %s not allowed on %s", r->method_name,
+		              r->path);
+		ztmd_reply_error(r, 405, &e);
+	} else {
+		r->route = ZTMD_ROUTE_NONE;
+		ztm_error_set(&e, ZTM_E_NOTFOUND, "no such path: %.200s", r->path);
+		ztmd_reply_error(r, 404, &e);
+	}
+}
+
+void ztmd_http_dispatch(struct evhttp_request *ev, void *arg)
+{
+	struct ztmd_worker *w = arg;
+	struct evhttp_connection *evcon = evhttp_request_get_connection(ev);
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+	const struct ztmd_route *match;
+	struct evbuffer *in;
+	struct ztmd_req *r;
+	struct ztm_error e;
+	size_t len;
+	int path_seen = 0;
+
+	/* Never serve a request that did not come over TLS. */
+	if (bev == NULL || bufferevent_openssl_get_ssl(bev) == NULL) {
+		evhttp_send_error(ev, 500, NULL);
+		return;
+	}
+	r = req_new(w);
+	if (r == NULL) {
+		evhttp_send_error(ev, 503, NULL);
+		return;
+	}
+	r->ev = ev;
+	r->evcon = evcon;
+	evhttp_connection_set_closecb(evcon, ztmd_http_conn_closed, w);
+	set_peer(r, evcon);
+	if (set_path(r, evhttp_uri_get_path(evhttp_request_get_evhttp_uri(ev))) != 0)
+		goto out;
+	if (method_of(evhttp_request_get_command(ev), &r->method, &r->method_name) != 0)
+		r->method = 0;
+	match = route_of(r, 0, &path_seen);
 	/* The route's own cap. evhttp refused anything over the largest cap
 	 * of all routes before reading it (worker.c); libevent 2.1 has no hook
 	 * between the headers and the body of a server request (evhttp's
@@ -432,17 +614,67 @@ void ztmd_http_dispatch(struct evhttp_request *ev, void *arg)
 		}
 		r->body.len = len;
 	}
-	if (match != NULL) {
-		match->fn(r, match->arg);
-	} else if (path_seen) {
-		ztm_error_set(&e, ZTM_E_USAGE, "method %s not allowed on %s", r->method_name,
-		              r->path);
-		ztmd_reply_error(r, 405, &e);
-	} else {
-		r->route = ZTMD_ROUTE_NONE;
-		ztm_error_set(&e, ZTM_E_NOTFOUND, "no such path: %.200s", r->path);
-		ztmd_reply_error(r, 404, &e);
-	}
+	run(r, match, path_seen);
 out:
 	ztmd_req_unref(r);
+}
+
+static int method_named(const char *m, enum ztmd_method *out, const char **name)
+{
+	static const struct {
+		const char *name;
+		enum ztmd_method m;
+	} t[] = {
+	    {"GET", ZTMD_GET}, {"POST", ZTMD_POST}, {"PUT", ZTMD_PUT}, {"DELETE", ZTMD_DELETE}};
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (strcmp(m, t[i].name) == 0) {
+			*out = t[i].m;
+			*name = t[i].name;
+			return 0;
+		}
+	*name = "OTHER";
+	return -1;
+}
+
+/* A request read by phttp.c. *inflight is set to r at once: phttp.c keeps
+ * it until the reply comes (ztmd_phttp_reply clears it) to tell r when the
+ * connection goes away first. The head (header fields) stays in the
+ * connection's buffer until then; the body is copied, so that it lives as
+ * long as r. */
+int ztmd_http_dispatch_plain(struct ztmd_worker *w, struct ztmd_phttp_conn *pc,
+                             const struct ztmd_phttp_head *h, struct ztm_slice body,
+                             const char *peer, struct ztmd_req **inflight)
+{
+	const struct ztmd_route *match;
+	struct ztmd_req *r = req_new(w);
+	struct ztm_error e;
+	int path_seen = 0;
+
+	if (r == NULL)
+		return -1;
+	*inflight = r;
+	r->pc = pc;
+	r->head = h;
+	ztm_strlcpy(r->peer_addr, peer, sizeof(r->peer_addr));
+	if (set_path(r, h->target) != 0)
+		goto out;
+	if (method_named(h->method, &r->method, &r->method_name) != 0)
+		r->method = 0;
+	match = route_of(r, 1, &path_seen);
+	if (body.len > r->body.max) {
+		ztm_error_set(&e, ZTM_E_TOOBIG, "request body over %zu bytes", r->body.max);
+		ztmd_reply_error(r, 413, &e);
+		goto out;
+	}
+	if (body.len > 0 && ztm_buf_append(&r->body, body.p, body.len) != 0) {
+		ztm_error_set(&e, ZTM_E_NOMEM, "request body of %zu bytes", body.len);
+		ztmd_reply_error(r, 500, &e);
+		goto out;
+	}
+	run(r, match, path_seen);
+out:
+	ztmd_req_unref(r);
+	return 0;
 }

@@ -32,6 +32,12 @@ typedef void (*ztmd_handler)(struct ztmd_req *r, void *arg);
 /* The body may be up to [server] max_upload_bytes: a firmware image
  * uploaded for the server to hash (firmware.c). */
 #define ZTMD_ROUTE_UPLOAD_BODY 4u
+/* Served on the public plain-HTTP listener too ([public] listen): OCSP,
+ * CRLs, /healthz. Every other route is absent there (404). */
+#define ZTMD_ROUTE_PUBLIC 8u
+/* A success (status < 400, no store work queued) is counted in the metrics
+ * and not logged (http.c: quiet). */
+#define ZTMD_ROUTE_QUIET 16u
 
 struct ztmd_route {
 	unsigned methods; /* mask of enum ztmd_method */
@@ -68,6 +74,9 @@ struct ztm_store *ztmd_req_store(const struct ztmd_req *r);
 
 void ztmd_reply(struct ztmd_req *r, int status, const char *content_type, const void *body,
                 size_t len);
+/* An HTTP date (RFC 9110 §5.6.7, "Sun, 06 Nov 1994 08:49:37 GMT") of a
+ * Unix time, into out; returns out. */
+const char *ztmd_http_date(int64_t t, char out[32]);
 /* Adds a response header; call before ztmd_reply. */
 void ztmd_reply_header(struct ztmd_req *r, const char *name, const char *value);
 /* JSON error body {"error": "<ztm error name>", "message": "..."} with the

@@ -53,6 +53,8 @@ struct master {
 	SSL_CTX *ssl_ctx;
 	int listen_fd;
 	unsigned short port;
+	int public_fd; /* [public] listen, or -1 */
+	unsigned short public_port;
 	struct worker_slot *slots;
 	int in_child; /* set in a forked worker: skip master-only cleanup */
 };
@@ -79,7 +81,10 @@ static int harden(struct ztm_error *err)
 	return 0;
 }
 
-static int make_listener(struct master *m, struct ztm_error *err)
+/* A listening socket on host:port for every worker to accept on; *fd_out
+ * and the port the kernel chose (port 0) in *bound. */
+static int make_listener(const char *section, const char *host, unsigned short want, int *fd_out,
+                         unsigned short *bound, struct ztm_error *err)
 {
 	struct addrinfo hints, *res = NULL, *ai;
 	struct sockaddr_storage ss;
@@ -91,11 +96,11 @@ static int make_listener(struct master *m, struct ztm_error *err)
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	snprintf(port, sizeof(port), "%u", (unsigned)m->set.listen_port);
-	rc = getaddrinfo(m->set.listen_host, port, &hints, &res);
+	snprintf(port, sizeof(port), "%u", (unsigned)want);
+	rc = getaddrinfo(host, port, &hints, &res);
 	if (rc != 0)
-		return ztm_error_set(err, ZTM_E_CONFIG, "[server] listen host '%s': %s",
-		                     m->set.listen_host, gai_strerror(rc));
+		return ztm_error_set(err, ZTM_E_CONFIG, "[%s] listen host '%s': %s", section, host,
+		                     gai_strerror(rc));
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		/* Non-blocking: every worker accepts on it from its event loop. */
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
@@ -117,27 +122,27 @@ static int make_listener(struct master *m, struct ztm_error *err)
 	}
 	freeaddrinfo(res);
 	if (fd < 0)
-		return ztm_error_set(err, ZTM_E_IO, "cannot listen on %s:%s: %s",
-		                     m->set.listen_host, port, strerror(errno));
+		return ztm_error_set(err, ZTM_E_IO, "cannot listen on %s:%s: %s", host, port,
+		                     strerror(errno));
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
 		close(fd);
 		return ztm_error_set(err, ZTM_E_IO, "getsockname: %s", strerror(errno));
 	}
-	m->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-	                                         : ((struct sockaddr_in *)&ss)->sin_port);
-	m->listen_fd = fd;
+	*bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+	                                        : ((struct sockaddr_in *)&ss)->sin_port);
+	*fd_out = fd;
 	return 0;
 }
 
-static int write_port_file(const struct master *m, struct ztm_error *err)
+static int write_port_file(const char *path, unsigned short port, struct ztm_error *err)
 {
 	char text[16];
 	int n;
 
-	if (m->set.port_file == NULL)
+	if (path == NULL)
 		return 0;
-	n = snprintf(text, sizeof(text), "%u\n", (unsigned)m->port);
-	return ztm_file_write(m->set.port_file, text, (size_t)n, 0644, 0, err);
+	n = snprintf(text, sizeof(text), "%u\n", (unsigned)port);
+	return ztm_file_write(path, text, (size_t)n, 0644, 0, err);
 }
 
 /* Runs in the forked child: its own store connection, its own loop. */
@@ -166,8 +171,10 @@ static int worker_main(struct master *m, unsigned slot)
 	o.metrics_gate = ztmd_app_gate_metrics;
 	o.metrics_gate_arg = m->app;
 	o.listen_fd = m->listen_fd;
+	o.public_listen_fd = m->public_fd;
 	w = ztmd_worker_new(&o, &err);
-	m->listen_fd = -1; /* the worker owns it now */
+	m->listen_fd = -1; /* the worker owns them now */
+	m->public_fd = -1;
 	if (w == NULL || ztmd_app_worker_start(m->app, ztmd_worker_base(w), &err) != 0)
 		goto out;
 	ztm_log(ZTM_LOG_INFO, "worker_start", "slot=%u", slot);
@@ -355,7 +362,16 @@ static int setup(struct master *m, const char *path, const char *port_file, int 
 	m->slots = calloc(m->set.workers, sizeof(*m->slots));
 	if (m->slots == NULL)
 		return ztm_error_set(err, ZTM_E_NOMEM, "workers");
-	if (make_listener(m, err) != 0 || write_port_file(m, err) != 0)
+	if (make_listener("server", m->set.listen_host, m->set.listen_port, &m->listen_fd, &m->port,
+	                  err) != 0)
+		return -1;
+	if (m->set.public_set && make_listener("public", m->set.public_host, m->set.public_port,
+	                                       &m->public_fd, &m->public_port, err) != 0)
+		return -1;
+	/* The TLS port file last: tests wait for it, and then both are there. */
+	if ((m->set.public_set &&
+	     write_port_file(m->set.public_port_file, m->public_port, err) != 0) ||
+	    write_port_file(m->set.port_file, m->port, err) != 0)
 		return -1;
 	return 0;
 }
@@ -369,6 +385,7 @@ int ztmd_main(const char *config_path, const char *port_file, int check_only)
 
 	memset(&m, 0, sizeof(m));
 	m.listen_fd = -1;
+	m.public_fd = -1;
 	/* A peer that closes while we write must not kill a worker. */
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&sigs);
@@ -389,14 +406,21 @@ int ztmd_main(const char *config_path, const char *port_file, int check_only)
 	ztm_log(ZTM_LOG_INFO, "start", "listen=%s:%u workers=%u store=%.*s", m.set.listen_host,
 	        (unsigned)m.port, m.set.workers, (int)strcspn(m.set.store_url, ":"),
 	        m.set.store_url);
+	if (m.set.public_set)
+		ztm_log(ZTM_LOG_INFO, "public_listen", "listen=%s:%u routes=ocsp,crl,healthz",
+		        m.set.public_host, (unsigned)m.public_port);
 	if (supervise(&m, &sigs, &rc) == 0) {
 		ztm_log(ZTM_LOG_INFO, "stop", "status=%d", rc);
 		if (m.set.port_file != NULL)
 			unlink(m.set.port_file);
+		if (m.set.public_port_file != NULL)
+			unlink(m.set.public_port_file);
 	}
 out:
 	if (m.listen_fd >= 0)
 		close(m.listen_fd);
+	if (m.public_fd >= 0)
+		close(m.public_fd);
 	SSL_CTX_free(m.ssl_ctx);
 	ztmd_app_free(m.app);
 	/* The mapping is shared: unmapping in one process leaves the others'. */

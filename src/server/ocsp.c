@@ -122,7 +122,7 @@ static void handle(struct ztmd_req *r, void *arg)
 	struct ztm_buf der, out;
 	struct ztm_slice body;
 	const char *path = ztmd_req_path(r), *ct;
-	int64_t max_age = 0;
+	struct ocsp_cache_hit hit;
 	size_t i;
 	int ca, rc;
 
@@ -176,8 +176,9 @@ static void handle(struct ztmd_req *r, void *arg)
 		refuse(r, ZTM_OCSP_UNAUTHORIZED, &e);
 		goto out;
 	}
+	memset(&hit, 0, sizeof(hit));
 	if (req.n_ids == 1 && req.nonce.len < NONCE_ECHO_MIN)
-		rc = ocsp_cache_get(app->ocsp, ca, &req.ids[0], &out, &max_age, &e);
+		rc = ocsp_cache_get(app->ocsp, ca, &req.ids[0], &out, &hit, &e);
 	else
 		rc = ocsp_sign_now(app->ocsp, ca, req.ids, req.n_ids, req.nonce, &out, &e);
 	if (rc != 0) {
@@ -185,12 +186,19 @@ static void handle(struct ztmd_req *r, void *arg)
 		       &e);
 		goto out;
 	}
-	if (max_age > 0) {
+	if (hit.max_age > 0) {
 		/* RFC 5019 §6.2: let HTTP caches keep it until nextUpdate. */
-		char cc[96];
+		char cc[96], lm[32], ex[32], tag[2 * sizeof(hit.tag) + 3];
 		snprintf(cc, sizeof(cc), "max-age=%lld, public, no-transform, must-revalidate",
-		         (long long)max_age);
+		         (long long)hit.max_age);
 		ztmd_reply_header(r, "Cache-Control", cc);
+		ztmd_reply_header(r, "Last-Modified", ztmd_http_date(hit.this_update, lm));
+		ztmd_reply_header(r, "Expires", ztmd_http_date(hit.next_update, ex));
+		tag[0] = '"';
+		ztm_hex(hit.tag, sizeof(hit.tag), tag + 1);
+		tag[sizeof(tag) - 2] = '"';
+		tag[sizeof(tag) - 1] = '\0';
+		ztmd_reply_header(r, "ETag", tag);
 	} else {
 		ztmd_reply_header(r, "Cache-Control", "no-store");
 	}
@@ -203,8 +211,9 @@ out:
 size_t ocsp_routes(struct ztmd_app *app, struct ztmd_route *out, size_t max)
 {
 	const struct ztmd_route routes[] = {
-	    {ZTMD_POST, "/ocsp", 0, handle, app},
-	    {ZTMD_GET | ZTMD_POST, "/ocsp/", ZTMD_ROUTE_PREFIX, handle, app},
+	    {ZTMD_POST, "/ocsp", ZTMD_ROUTE_PUBLIC | ZTMD_ROUTE_QUIET, handle, app},
+	    {ZTMD_GET | ZTMD_POST, "/ocsp/",
+	     ZTMD_ROUTE_PREFIX | ZTMD_ROUTE_PUBLIC | ZTMD_ROUTE_QUIET, handle, app},
 	};
 	size_t i, n = sizeof(routes) / sizeof(routes[0]);
 

@@ -25,6 +25,7 @@
  *     per second; an empty bucket answers tryLater, so a flood of random
  *     serials costs at most that many signatures.
  */
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -43,6 +44,7 @@ struct entry {
 	uint8_t ca, hash, slen;
 	uint8_t serial[ZTM_OCSP_SERIAL_MAX + 1]; /* INTEGER contents */
 	int64_t this_update, next_update;
+	uint8_t tag[8]; /* SHA-256 of der, cut: the HTTP ETag (RFC 5019 §6.2) */
 	struct ztm_buf der;
 };
 
@@ -249,6 +251,15 @@ static int sign_entry(struct ocsp_cache *c, struct entry *e, struct ztm_error *e
 		ztm_buf_free(&der);
 		return -1;
 	}
+	{
+		unsigned char md[EVP_MAX_MD_SIZE];
+		unsigned int mdlen = 0;
+		if (EVP_Digest(der.data, der.len, md, &mdlen, EVP_sha256(), NULL) != 1) {
+			ztm_buf_free(&der);
+			return ztm_error_ossl(err, ZTM_E_CRYPTO, "OCSP response digest");
+		}
+		memcpy(e->tag, md, sizeof(e->tag));
+	}
 	ztm_buf_free(&e->der);
 	e->der = der;
 	e->this_update = s.this_update;
@@ -317,13 +328,13 @@ int ocsp_sign_now(struct ocsp_cache *c, int ca, const struct ztm_ocsp_certid *id
 }
 
 int ocsp_cache_get(struct ocsp_cache *c, int ca, const struct ztm_ocsp_certid *id,
-                   struct ztm_buf *out, int64_t *max_age, struct ztm_error *err)
+                   struct ztm_buf *out, struct ocsp_cache_hit *hit, struct ztm_error *err)
 {
 	int64_t now = now_s();
 	struct ztm_ocsp_single s;
 	struct entry *e;
 
-	*max_age = 0;
+	memset(hit, 0, sizeof(*hit));
 	e = find(c, ca, (int)id->hash, id->serial.p, id->serial.len);
 	if (e == NULL || e->next_update <= now) {
 		/* A miss: the store decides whether it is worth a cache entry. */
@@ -352,7 +363,10 @@ int ocsp_cache_get(struct ocsp_cache *c, int ca, const struct ztm_ocsp_certid *i
 	}
 	if (ztm_buf_append(out, e->der.data, e->der.len) != 0)
 		return ztm_error_set(err, ZTM_E_NOMEM, "OCSP response");
-	*max_age = e->next_update - now;
+	hit->max_age = e->next_update - now;
+	hit->this_update = e->this_update;
+	hit->next_update = e->next_update;
+	memcpy(hit->tag, e->tag, sizeof(hit->tag));
 	return 0;
 }
 

@@ -37,12 +37,19 @@ void ocsp_cache_free(struct ocsp_cache *c);
 /* Which of our CAs a CertID names (by its issuer hashes); -1 if none. */
 int ocsp_ca_of(const struct ztmd_app *app, const struct ztm_ocsp_certid *id);
 
+/* What the HTTP answer says about a cached response (RFC 5019 §6.2). */
+struct ocsp_cache_hit {
+	int64_t max_age; /* how long a client may keep it; 0: do not cache */
+	int64_t this_update, next_update;
+	uint8_t tag[8]; /* ETag: the response's SHA-256, cut */
+};
+
 /* Serves one CertID without a nonce: the cached response, else a fresh one
  * for a known certificate (then cached), else an on-demand one within the
- * signing budget. Appends the response to out; *max_age is how long a
- * client may keep it (0: do not cache). ZTM_E_POLICY when over budget. */
+ * signing budget. Appends the response to out; hit->max_age is 0 for an
+ * answer made for this request only. ZTM_E_POLICY when over budget. */
 int ocsp_cache_get(struct ocsp_cache *c, int ca, const struct ztm_ocsp_certid *id,
-                   struct ztm_buf *out, int64_t *max_age, struct ztm_error *err);
+                   struct ztm_buf *out, struct ocsp_cache_hit *hit, struct ztm_error *err);
 /* Signs on demand (nonce, several CertIDs): within the budget, status from
  * the store. ZTM_E_POLICY when over budget. */
 int ocsp_sign_now(struct ocsp_cache *c, int ca, const struct ztm_ocsp_certid *ids, size_t n,

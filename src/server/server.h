@@ -32,6 +32,12 @@ struct ztmd_settings {
 	const char *store_url;
 	const char *tls_cert, *tls_key, *tls_key_pass_file, *tls_client_ca;
 	int tls_min_12; /* [tls] min_version = 1.2 */
+	/* [public] listen: the plain-HTTP listener for OCSP and CRLs (phttp.c);
+	 * public_set = 0: none. */
+	int public_set;
+	char public_host[256];
+	unsigned short public_port;
+	const char *public_port_file; /* NULL: none */
 };
 
 /* Reads and validates the server's own keys. Strings point into cfg. */
@@ -88,7 +94,8 @@ struct ztmd_worker_opts {
 	 * 0 = allowed; otherwise the gate has replied. NULL = open. */
 	int (*metrics_gate)(struct ztmd_req *r, void *arg);
 	void *metrics_gate_arg;
-	int listen_fd; /* inherited listening socket */
+	int listen_fd;        /* inherited listening socket */
+	int public_listen_fd; /* the plain-HTTP one ([public] listen), or -1 */
 };
 
 struct ztmd_worker *ztmd_worker_new(const struct ztmd_worker_opts *o, struct ztm_error *err);
@@ -157,6 +164,7 @@ struct ztmd_worker {
 	unsigned n_conns;
 	int accept_paused;
 	struct ztmd_commit *commit;
+	struct ztmd_phttp *public_http; /* NULL without [public] listen */
 	struct event *sig_term, *sig_int, *drain_timer;
 	int draining;
 	struct timespec drain_deadline;
@@ -164,6 +172,63 @@ struct ztmd_worker {
 
 /* Frees every request still alive (worker teardown, nothing replied). */
 void ztmd_http_free_all(struct ztmd_worker *w);
+
+/* --- the public plain-HTTP listener (phttp.c, phttp_parse.c) ------------ */
+#define ZTMD_PHTTP_MAX_HEADERS 32
+/* ztmd_phttp_parse results besides 1 (a complete head). */
+#define ZTMD_PHTTP_MORE        0  /* no blank line yet: read more */
+#define ZTMD_PHTTP_BAD         -1 /* 400 */
+#define ZTMD_PHTTP_UNSUPPORTED -2 /* Transfer-Encoding: 501 */
+#define ZTMD_PHTTP_TOOBIG      -3 /* too many header fields: 431 */
+#define ZTMD_PHTTP_EXPECT      -4 /* an Expect other than 100-continue: 417 */
+
+struct ztmd_phttp_head {
+	size_t head_len;               /* bytes up to and including the empty line */
+	const char *method, *target;   /* NUL-terminated in the buffer */
+	size_t method_len, target_len; /* target: the path, without the query */
+	const char *query;             /* after '?', NUL-terminated; NULL: none */
+	int minor;                     /* HTTP/1.<minor> */
+	int has_length;
+	uint64_t content_length;
+	int close; /* Connection: close, or HTTP/1.0 without keep-alive */
+	int expect_continue;
+	size_t n_headers;
+	struct {
+		const char *name, *value; /* NUL-terminated in the buffer */
+	} headers[ZTMD_PHTTP_MAX_HEADERS];
+};
+
+/* Parses the request head at the start of p[0..n) in place (NULs written
+ * over separators). 1, or one of ZTMD_PHTTP_*. */
+int ztmd_phttp_parse(char *p, size_t n, struct ztmd_phttp_head *h);
+/* Length of the head at the start of p[0..n) (through the empty line), or
+ * 0 when it is not all there. */
+size_t ztmd_phttp_head_end(const char *p, size_t n);
+/* A header field's value (the first of that name, case-insensitive), or NULL. */
+const char *ztmd_phttp_header(const struct ztmd_phttp_head *h, const char *name);
+
+struct ztmd_phttp;
+struct ztmd_phttp_conn;
+/* Starts accepting on fd (owned from now on) in w's loop. */
+struct ztmd_phttp *ztmd_phttp_new(struct ztmd_worker *w, int fd, struct ztm_error *err);
+/* Stops accepting; connections finish what they are answering. */
+void ztmd_phttp_stop_accepting(struct ztmd_phttp *p);
+/* 1 while a connection still has output to write. */
+int ztmd_phttp_output_pending(const struct ztmd_phttp *p);
+void ztmd_phttp_free(struct ztmd_phttp *p);
+
+/* What http.c and phttp.c tell each other about a request on a plain
+ * connection. */
+/* Routes and runs a request read on a plain connection; *inflight is r
+ * until ztmd_phttp_reply. -1: no memory (nothing was started). */
+int ztmd_http_dispatch_plain(struct ztmd_worker *w, struct ztmd_phttp_conn *pc,
+                             const struct ztmd_phttp_head *h, struct ztm_slice body,
+                             const char *peer, struct ztmd_req **inflight);
+/* The connection of r went away: its reply will be dropped. */
+void ztmd_http_plain_gone(struct ztmd_req *r);
+/* Writes r's answer on its connection (status line, headers, body). */
+void ztmd_phttp_reply(struct ztmd_phttp_conn *pc, int status, const char *headers,
+                      size_t headers_len, const void *body, size_t len);
 
 /* --- master --------------------------------------------------------------- */
 /* ztmd's whole life: config, socket, app, workers, signals. Returns the exit

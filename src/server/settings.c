@@ -7,8 +7,10 @@
 #include "ztm/batch.h"
 #include "ztm/str.h"
 
-/* "host:port"; the host may be [v6]. Port 0 asks the kernel for one (tests). */
-static int parse_listen(const char *v, struct ztmd_settings *s, struct ztm_error *err)
+/* "host:port"; the host may be [v6]. Port 0 asks the kernel for one (tests).
+ * host has room for hostsize bytes. */
+static int parse_hostport(const char *section, const char *v, char *hostbuf, size_t hostsize,
+                          unsigned short *port_out, struct ztm_error *err)
 {
 	const char *colon = strrchr(v, ':');
 	const char *host = v;
@@ -17,20 +19,45 @@ static int parse_listen(const char *v, struct ztmd_settings *s, struct ztm_error
 
 	if (colon == NULL || ztm_parse_int(colon + 1, 0, 65535, &port) != 0)
 		return ztm_error_set(err, ZTM_E_CONFIG,
-		                     "[server] listen = '%.64s': want host:port (port 0..65535)",
-		                     v);
+		                     "[%s] listen = '%.64s': want host:port (port 0..65535)",
+		                     section, v);
 	hlen = (size_t)(colon - v);
 	if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
 		host++;
 		hlen -= 2;
 	}
-	if (hlen == 0 || hlen >= sizeof(s->listen_host))
-		return ztm_error_set(err, ZTM_E_CONFIG, "[server] listen = '%.64s': missing host",
-		                     v);
-	memcpy(s->listen_host, host, hlen);
-	s->listen_host[hlen] = '\0';
-	s->listen_port = (unsigned short)port;
+	if (hlen == 0 || hlen >= hostsize)
+		return ztm_error_set(err, ZTM_E_CONFIG, "[%s] listen = '%.64s': missing host",
+		                     section, v);
+	memcpy(hostbuf, host, hlen);
+	hostbuf[hlen] = '\0';
+	*port_out = (unsigned short)port;
 	return 0;
+}
+
+static int parse_listen(const char *v, struct ztmd_settings *s, struct ztm_error *err)
+{
+	return parse_hostport("server", v, s->listen_host, sizeof(s->listen_host), &s->listen_port,
+	                      err);
+}
+
+/* [public] listen: plain HTTP for OCSP and CRLs only (phttp.c). Absent: off. */
+static int read_public(struct ztm_config *cfg, struct ztmd_settings *s, struct ztm_error *err)
+{
+	const char *listen;
+
+	if (ztm_config_str(cfg, "public", "listen", NULL, &listen, err) != 0 ||
+	    ztm_config_str(cfg, "public", "port_file", NULL, &s->public_port_file, err) != 0)
+		return -1;
+	if (listen == NULL) {
+		if (s->public_port_file != NULL)
+			return ztm_error_set(err, ZTM_E_CONFIG,
+			                     "[public] port_file without [public] listen");
+		return 0;
+	}
+	s->public_set = 1;
+	return parse_hostport("public", listen, s->public_host, sizeof(s->public_host),
+	                      &s->public_port, err);
 }
 
 int ztmd_settings_read(struct ztm_config *cfg, struct ztmd_settings *s, struct ztm_error *err)
@@ -84,6 +111,8 @@ int ztmd_settings_read(struct ztm_config *cfg, struct ztmd_settings *s, struct z
 	if (ztm_config_duration(cfg, "server", "grace", 10, 0, 3600, &v, err) != 0)
 		return -1;
 	s->grace = (unsigned)v;
+	if (read_public(cfg, s, err) != 0)
+		return -1;
 
 	if (ztm_config_str(cfg, "store", "url", NULL, &s->store_url, err) != 0)
 		return -1;

@@ -102,7 +102,7 @@ static int output_pending(const struct ztmd_worker *w)
 		if (c->bev != NULL && evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
 			return 1;
 	}
-	return 0;
+	return ztmd_phttp_output_pending(w->public_http);
 }
 
 static void drain_tick(evutil_socket_t fd, short what, void *arg)
@@ -142,6 +142,7 @@ void ztmd_worker_stop(struct ztmd_worker *w)
 		close(w->listen_fd);
 		w->listen_fd = -1;
 	}
+	ztmd_phttp_stop_accepting(w->public_http);
 	clock_gettime(CLOCK_MONOTONIC, &w->drain_deadline);
 	w->drain_deadline.tv_sec += w->set->grace;
 	w->drain_timer = event_new(w->base, -1, EV_PERSIST, drain_tick, w);
@@ -259,6 +260,11 @@ struct ztmd_worker *ztmd_worker_new(const struct ztmd_worker_opts *o, struct ztm
 		}
 		w->listen_fd = -1; /* the listener closes it when freed */
 	}
+	if (o->public_listen_fd >= 0) {
+		w->public_http = ztmd_phttp_new(w, o->public_listen_fd, err);
+		if (w->public_http == NULL)
+			goto fail;
+	}
 	w->sig_term = evsignal_new(w->base, SIGTERM, on_signal, w);
 	w->sig_int = evsignal_new(w->base, SIGINT, on_signal, w);
 	if (w->sig_term == NULL || w->sig_int == NULL || event_priority_set(w->sig_term, 0) ||
@@ -286,6 +292,7 @@ void ztmd_worker_free(struct ztmd_worker *w)
 	/* Closes every connection: close callbacks mark their requests. */
 	if (w->http != NULL)
 		evhttp_free(w->http);
+	ztmd_phttp_free(w->public_http);
 	ztmd_http_free_all(w);
 	ztmd_commit_free(w->commit);
 	if (w->sig_term != NULL)

@@ -12,7 +12,7 @@
 . "$(dirname "$0")/lib.sh"
 
 PUB=http://ztm.test
-ceremony_and_server --public-url "$PUB"
+ceremony_and_server --public-url "$PUB" --public-listen 127.0.0.1:0
 # Small shards, so the certificates of this test spread over several CRLs.
 sed -i '/^\[ca.device\]$/a crl_shard_size = 4' "$T/srv/ztmd.conf"
 start_ztmd
@@ -118,6 +118,19 @@ grep -q "X509v3 Authority Key Identifier" crl.txt || fail "no AKI"
 openssl crl -in SN-1.crl.pem -noout -CAfile "$DEVICE_CA" 2>&1 | grep -q 'verify OK' || fail "CRL signature"
 verify SN-1 || fail "active SN-1 refused: $(cat SN-1.verify)"
 ok "CRL at the certificate's CDP: DER, application/pkix-crl, no client certificate, IDP = CDP, verifies; SN-1 good"
+# The same CRL over plain HTTP ([public] listen), as relying parties fetch it.
+path=${url#"$PUB"}
+curl -sf -D plain.hdr -o plain.crl "$ZTM_PUBLIC$path" || fail "plain GET $path"
+cmp -s plain.crl SN-1.crl || fail "plain and HTTPS CRLs differ"
+grep -qi '^content-type: application/pkix-crl' plain.hdr && grep -qi '^last-modified: ' plain.hdr &&
+  grep -qi '^cache-control: max-age=' plain.hdr || fail "plain CRL headers: $(cat plain.hdr)"
+openssl crl -inform DER -in plain.crl -out plain.crl.pem 2>/dev/null || fail "plain CRL is not DER"
+openssl verify -crl_check -CAfile "$ROOT" -untrusted "$DEVICE_CA" -CRLfile plain.crl.pem SN-1.crt >/dev/null 2>&1 ||
+  fail "SN-1 with the plain-HTTP CRL"
+curl -sf -o plain.pem "$ZTM_PUBLIC/crl/device.pem" && grep -q 'BEGIN X509 CRL' plain.pem || fail "plain PEM bundle"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$ZTM_PUBLIC/crl/device/999.crl")" = 404 ] || fail "plain: unknown shard not 404"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$ZTM_PUBLIC/api/v1/revocations")" = 404 ] || fail "plain: API path not 404"
+ok "the same CRL over plain HTTP: identical bytes, Last-Modified and Cache-Control, PEM bundle; API paths 404 there"
 curl -s -o /dev/null -w '%{http_code}' --cacert "$ZTM_CA" "$ZTM_SERVER/crl/device/999.crl" | grep -q 404 ||
   fail "unknown shard not 404"
 curl -s -o /dev/null -w '%{http_code}' --cacert "$ZTM_CA" "$ZTM_SERVER/crl/nosuch/0.crl" | grep -q 404 ||

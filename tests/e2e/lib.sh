@@ -48,6 +48,8 @@ ceremony_and_server() {
     --root-pass-file "$T/root.pass" >"$T/ceremony.log" 2>&1 || { cat "$T/ceremony.log"; fail "ceremony init"; }
   "$ZTM" server init --ceremony "$T/ceremony" --out "$T/srv" --listen 127.0.0.1:0 "$@" \
     >"$T/server-init.log" 2>&1 || { cat "$T/server-init.log"; fail "server init"; }
+  # With --public-listen: its port (0 in tests) lands in $T/pport.
+  sed -i "s|^\[public\]\$|[public]\nport_file = $T/pport|" "$T/srv/ztmd.conf"
   [ "${ZTM_E2E_STORE:-sqlite}" = pg ] && use_pg_store
   export ZTM_CA=$T/ceremony/chain.pem
   export ZTM_CERT=$T/ceremony/operators/admin.crt
@@ -57,7 +59,7 @@ ceremony_and_server() {
 
 # start_ztmd: starts ztmd in the background and waits for /healthz.
 start_ztmd() {
-  rm -f "$T/port"
+  rm -f "$T/port" "$T/pport"
   # Its own process group, so a test can kill master and workers at once.
   setsid "$ZTMD" --config "$T/srv/ztmd.conf" --port-file "$T/port" >>"$T/ztmd.log" 2>&1 &
   ZTMD_PID=$!
@@ -67,6 +69,8 @@ start_ztmd() {
     if [ -s "$T/port" ]; then
       PORT=$(cat "$T/port")
       export ZTM_SERVER=https://127.0.0.1:$PORT
+      # The plain-HTTP listener ([public] listen), when there is one.
+      [ -s "$T/pport" ] && export ZTM_PUBLIC=http://127.0.0.1:$(cat "$T/pport")
       if curl -sf --cacert "$ZTM_CA" "$ZTM_SERVER/healthz" >/dev/null 2>&1; then
         return 0
       fi

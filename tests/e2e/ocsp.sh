@@ -6,12 +6,15 @@
 # GET; every response verifies against the delegated responder certificate,
 # which ztmd issued from the CA itself; a status change shows in the
 # pre-signed (nonce-less) answers within the poll interval.
+# The same over the public plain-HTTP listener ([public] listen), which
+# serves OCSP, CRLs and /healthz and nothing else (404), logs refusals but
+# not successful answers, and reads pipelined and broken requests safely.
 . "$(dirname "$0")/lib.sh"
 
 DEV=$ZTM_BIN/src/device/ztm-device
 cd "$T"
 umask 077
-ceremony_and_server
+ceremony_and_server --public-listen 127.0.0.1:0
 C=$T/ceremony
 # A short poll so the test sees the bound quickly (default 1 s).
 printf '\n[ocsp]\npoll_ms = 200\nresponse_lifetime = 10m\n' >>"$T/srv/ztmd.conf"
@@ -136,6 +139,102 @@ done
 [ "$(db "SELECT count(*) FROM audit WHERE action = 'ocsp'")" = $((a0 + 3)) ] || fail "refusals not audited"
 same_as before
 ok "malformed requests: malformedRequest (unsigned), audited, store unchanged"
+
+# --- the public plain-HTTP listener --------------------------------------------------
+[ -n "${ZTM_PUBLIC:-}" ] || fail "no public listener port"
+# ask_plain: ask over http:// ($ZTM_PUBLIC), same checks as ask.
+ask_plain() {
+  local issuer=$1 what=$2 va=$3
+  shift 3
+  openssl ocsp "$@" -issuer "$issuer" -cert "$what" -url "$ZTM_PUBLIC/ocsp" -CAfile "$ZTM_CA" \
+    -VAfile "$va" >ask.out 2>ask.err || { cat ask.err >&2; return 1; }
+  grep -q 'Response verify OK' ask.err || { cat ask.err >&2; return 1; }
+  cat ask.out
+}
+ok_before=$(grep -c 'event=request method=POST path="/ocsp" status=200' "$T/ztmd.log" || true)
+for opt in "" -no_nonce "-sha256 -no_nonce"; do
+  # shellcheck disable=SC2086
+  out=$(ask_plain "$C/ca/device.crt" d1/device.pem resp-device.pem $opt) || fail "plain device $opt: not verified"
+  grep -q '^d1/device.pem: good$' <<<"$out" || fail "plain device $opt: $out"
+done
+out=$(ask_plain "$C/ca/station.crt" line-1.crt resp-station.pem -no_nonce) || fail "plain station"
+grep -q ': revoked$' <<<"$out" || fail "plain station: $out"
+curl -sf -D hdr -o resp.der "$ZTM_PUBLIC/ocsp/$url" || fail "plain GET"
+openssl ocsp -respin resp.der -reqin req.der -issuer "$C/ca/device.crt" -cert d1/device.pem \
+  -VAfile resp-device.pem >out 2>err || fail "plain GET response: $(cat err)"
+grep -q 'Response verify OK' err && grep -q ': good$' out || fail "plain GET response: $(cat out err)"
+# RFC 5019 §6.2 caching headers: Last-Modified = thisUpdate, Expires = nextUpdate.
+tu=$(openssl ocsp -respin resp.der -noverify -resp_text 2>/dev/null | sed -n 's/^ *This Update: //p' | head -1)
+nu=$(openssl ocsp -respin resp.der -noverify -resp_text 2>/dev/null | sed -n 's/^ *Next Update: //p' | head -1)
+lm=$(sed -n 's/^[Ll]ast-[Mm]odified: \(.*\)\r$/\1/p' hdr)
+ex=$(sed -n 's/^[Ee]xpires: \(.*\)\r$/\1/p' hdr)
+[ -n "$lm" ] && [ "$(date -d "$lm" +%s)" = "$(date -d "$tu" +%s)" ] || fail "Last-Modified '$lm', thisUpdate '$tu'"
+[ -n "$ex" ] && [ "$(date -d "$ex" +%s)" = "$(date -d "$nu" +%s)" ] || fail "Expires '$ex', nextUpdate '$nu'"
+grep -qi '^etag: "[0-9a-f]\{16\}"' hdr && grep -qi '^cache-control: max-age=[0-9]*, public, no-transform, must-revalidate' hdr &&
+  grep -qi '^date: ' hdr && grep -qi '^content-type: application/ocsp-response' hdr || fail "plain GET headers: $(cat hdr)"
+# Each worker signs its own copy: the ETag is the same exactly when the bytes are.
+for _ in 1 2 3 4; do
+  curl -sf -D hdr2 -o resp2.der "$ZTM_PUBLIC/ocsp/$url" || fail "plain GET again"
+  if cmp -s resp.der resp2.der; then same=1; else same=0; fi
+  if [ "$(grep -i '^etag' hdr)" = "$(grep -i '^etag' hdr2)" ]; then tags=1; else tags=0; fi
+  [ "$same" = "$tags" ] || fail "ETag and bytes disagree: $(grep -i '^etag' hdr hdr2)"
+done
+ok "plain HTTP: openssl ocsp -url http:// good/revoked, verified; GET with Last-Modified, Expires, ETag, Cache-Control"
+
+# Successful answers are counted, not logged; refusals are logged and audited.
+[ "$(grep -c 'event=request method=POST path="/ocsp" status=200' "$T/ztmd.log" || true)" = "$ok_before" ] ||
+  fail "successful OCSP answers were logged"
+curl -sf "$ZTM_PUBLIC/healthz" | grep -qx ok || fail "plain /healthz"
+a0=$(db "SELECT count(*) FROM audit WHERE action = 'ocsp'")
+curl -sf -H 'Content-Type: application/ocsp-request' --data-binary @junk -o r4 "$ZTM_PUBLIC/ocsp" || fail "plain junk POST"
+[ "$(xxd -p r4)" = 30030a0101 ] || fail "plain junk: $(xxd -p r4)"
+[ "$(db "SELECT count(*) FROM audit WHERE action = 'ocsp'")" = $((a0 + 1)) ] || fail "plain refusal not audited"
+grep -q 'path="/ocsp" status=200 .*listener=public' "$T/ztmd.log" || fail "plain refusal not logged"
+ok "plain HTTP: successes not logged (metrics count them), refusals logged and audited"
+
+# Nothing but OCSP, CRLs and /healthz: the API, EST and /metrics do not exist here.
+for p in /api/v1/devices /api/v1/whoami /.well-known/est/cacerts /.well-known/est/simpleenroll /metrics /ui/ /; do
+  code=$(curl -s -o body -w '%{http_code}' "$ZTM_PUBLIC$p")
+  [ "$code" = 404 ] || fail "plain GET $p: $code $(cat body)"
+  grep -q '"error":"not_found"' body || fail "plain GET $p body: $(cat body)"
+done
+for p in /.well-known/est/simpleenroll /.well-known/est/simplereenroll /api/v1/records /api/v1/devices/SN-0001/revoke; do
+  code=$(curl -s -o body -w '%{http_code}' -H 'Content-Type: application/pkcs10' --data-binary @req.der "$ZTM_PUBLIC$p")
+  [ "$code" = 404 ] || fail "plain POST $p: $code $(cat body)"
+done
+code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$ZTM_PUBLIC/ocsp") ; [ "$code" = 405 ] || fail "DELETE /ocsp: $code"
+# The same paths still answer on the mTLS port (to the admin).
+curl -sf --cacert "$ZTM_CA" --cert "$ZTM_CERT" --key "$T/ceremony/operators/admin.key" \
+  --pass "$(cat "$ZTM_KEY_PASS_FILE")" -o /dev/null "$ZTM_SERVER/api/v1/devices" || true
+ok "plain HTTP: /api, EST, /metrics, /ui are 404 (GET and POST); wrong method 405"
+
+# Keep-alive and pipelining: two requests in one write, two answers in order;
+# a broken head gets 400 and the connection is closed.
+exec 3<>"/dev/tcp/127.0.0.1/${ZTM_PUBLIC##*:}"
+printf 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /nosuch HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n' >&3
+timeout 5 cat <&3 >pipe.out || fail "pipelined: no close"
+exec 3<&-
+# (A JSON body ends without a newline: the next status line follows it.)
+[ "$(grep -ao 'HTTP/1\.1 [0-9][0-9][0-9]' pipe.out | tr '\n' ,)" = "HTTP/1.1 200,HTTP/1.1 404,HTTP/1.1 200," ] ||
+  fail "pipelined: $(cat pipe.out)"
+raw() { # raw REQUEST -> the status line of the answer, after which ztmd closed
+  exec 3<>"/dev/tcp/127.0.0.1/${ZTM_PUBLIC##*:}"
+  printf "$1" >&3
+  timeout 5 cat <&3 >raw.out || fail "no close after: $1"
+  exec 3<&-
+  head -1 raw.out | tr -d '\r'
+}
+[ "$(raw 'GET /healthz HTTP/1.1\nHost: x\n\n')" = "HTTP/1.1 400 Bad Request" ] || fail "bare LF: $(cat raw.out)"
+[ "$(raw 'GET /healthz HTTP/1.1\r\nHost : x\r\n\r\n')" = "HTTP/1.1 400 Bad Request" ] || fail "space before colon: $(cat raw.out)"
+[ "$(raw 'POST /ocsp HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n')" = "HTTP/1.1 501 Not Implemented" ] ||
+  fail "chunked: $(cat raw.out)"
+[ "$(raw 'POST /ocsp HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n')" = "HTTP/1.1 413 Content Too Large" ] ||
+  fail "over the body cap: $(cat raw.out)"
+[ "$(raw "GET /healthz HTTP/1.1\r\nX: $(head -c 9000 /dev/zero | tr '\0' a)\r\n\r\n")" = "HTTP/1.1 431 Request Header Fields Too Large" ] ||
+  fail "over the header cap: $(cat raw.out)"
+grep -q 'event=refused status=501 listener=public' "$T/ztmd.log" || fail "head refusal not logged"
+curl -sf "$ZTM_PUBLIC/healthz" >/dev/null || fail "listener gone after refusals"
+ok "plain HTTP: keep-alive, pipelined answers in order; bare LF, bad field, chunked, over-cap body and head refused (400, 400, 501, 413, 431) and closed"
 
 # --- a revoked device ------------------------------------------------------------------
 "$ZTM" device revoke SN-0001 --reason keyCompromise >/dev/null 2>err || fail "device revoke: $(cat err)"

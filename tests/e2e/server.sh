@@ -179,4 +179,31 @@ rc=0
 wait "$pid" || rc=$?
 pid=
 [ "$rc" = 0 ] || fail "capped ztmd exited $rc"
+# --- the public plain-HTTP listener under the same caps: one connection per
+# worker, and an idle connection is closed after [server] timeout (1 s here),
+# after which the next client is accepted.
+sed -e 's/^timeout = 10s/timeout = 1s/' cap.conf >pcap.conf
+printf '\n[public]\nlisten = 127.0.0.1:0\nport_file = %s/pport\n' "$dir" >>pcap.conf
+rm -f port pport
+"$ZTMD" --config pcap.conf --port-file port 2>>log &
+pid=$!
+for _ in $(seq 100); do [ -s port ] && break; sleep 0.1; done
+[ -s pport ] || fail "no public port file"
+purl=http://127.0.0.1:$(cat pport)
+[ "$(code "$purl/healthz")" = 200 ] || fail "public /healthz"
+[ "$(code "$purl/metrics")" = 404 ] || fail "public /metrics is not 404"
+exec 3<>"/dev/tcp/127.0.0.1/$(cat pport)" # idle: sends nothing
+sleep 0.3
+[ "$(code -m 0.5 "$purl/healthz")" = 000 ] || fail "public: second connection accepted over max_connections = 1"
+grep -q "event=accept_paused listener=public connections=1" log || fail "public accept pause not logged"
+sleep 1.5 # the idle connection times out and is closed
+timeout 2 cat <&3 >/dev/null || fail "idle public connection not closed after the timeout"
+exec 3<&-
+[ "$(code "$purl/healthz")" = 200 ] || fail "public: not accepting again after the idle connection was closed"
+kill -TERM "$pid"
+rc=0
+wait "$pid" || rc=$?
+pid=
+[ "$rc" = 0 ] || fail "ztmd with a public listener exited $rc"
+[ ! -e pport ] || fail "public port file left behind"
 echo "server e2e: ok"

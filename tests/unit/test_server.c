@@ -368,6 +368,7 @@ static void test_worker_in_process(void **state)
 	o.app_routes = routes;
 	o.n_app_routes = sizeof(routes) / sizeof(routes[0]);
 	o.listen_fd = fd;
+	o.public_listen_fd = -1;
 	w = ztmd_worker_new(&o, &err);
 	if (w == NULL)
 		fail_msg("%s", err.msg);
