@@ -114,6 +114,11 @@ static void test_cli(void **state)
 
 	(void)state;
 	sign_files();
+	/* --help: the usage on stdout, status 0; an unknown option: status 2. */
+	assert_int_equal(agent("--help", out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "usage: ztm-device fw-verify --image F"));
+	assert_int_equal(agent("--bogus x", out, sizeof(out)), 2);
+	assert_non_null(strstr(out, "unknown option or missing value: --bogus"));
 	/* Manifest and CMS accepted; the counter file absent = 0. */
 	{
 		char args[512];

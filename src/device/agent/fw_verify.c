@@ -28,13 +28,19 @@ struct fw_opts {
 	int test_device, commit;
 };
 
+/* To stdout with status 0 when asked for (--help), else to stderr with 2. */
+static void fw_usage_to(FILE *out, int status)
+{
+	fprintf(out, "usage: ztm-device fw-verify --image F --sig F.ztmfw|F.cms [--dir D] "
+	             "[--root R.pem]\n"
+	             "                            [--product P] [--test-device] "
+	             "[--svn-file F] [--commit]\n");
+	exit(status);
+}
+
 static void fw_usage(void)
 {
-	fprintf(stderr, "usage: ztm-device fw-verify --image F --sig F.ztmfw|F.cms [--dir D] "
-	                "[--root R.pem]\n"
-	                "                            [--product P] [--test-device] "
-	                "[--svn-file F] [--commit]\n");
-	exit(2);
+	fw_usage_to(stderr, 2);
 }
 
 static int read_file(const char *path, uint8_t *out, size_t cap, size_t *len)
@@ -118,6 +124,8 @@ static void fw_parse(int argc, char **argv, struct fw_opts *o)
 
 	memset(o, 0, sizeof(*o));
 	for (i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			fw_usage_to(stdout, 0);
 		if (strcmp(argv[i], "--test-device") == 0) {
 			o->test_device = 1;
 			continue;
