@@ -14,9 +14,11 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli_common.h"
 #include "ztm/file.h"
@@ -204,6 +206,21 @@ out:
 	return rc;
 }
 
+/* --out-dir: made (0755) when missing, before anything is sent, so a signed
+ * release never ends in "cannot write its files". */
+static int out_dir_ready(const char *dir, struct ztm_error *err)
+{
+	struct stat st;
+
+	if (dir == NULL)
+		return 0;
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+		return ztm_error_set(err, ZTM_E_IO, "--out-dir %s: %s", dir, strerror(errno));
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+		return ztm_error_set(err, ZTM_E_IO, "--out-dir %s: not a directory", dir);
+	return 0;
+}
+
 /* Writes IMAGE.cms (or <product>-<version>.cms without --image) and
  * <product>-<version>.ztmfw into dir, from a signed release reply. */
 static int write_forms(const struct ztm_client_opts *o, json_t *rel, const char *image,
@@ -320,7 +337,7 @@ static int do_sign(struct fargs *a)
 	    ztm_parse_u64(a->svn, 0, ZTM_FW_SVN_MAX, &svn) != 0 ||
 	    ztm_fw_channel_parse(a->channel, &ch) != 0)
 		return usage();
-	if (ztm_client_opts_env(&a->conn, 1, &err) != 0 ||
+	if (ztm_client_opts_env(&a->conn, 1, &err) != 0 || out_dir_ready(a->out_dir, &err) != 0 ||
 	    hash_file(a->image, md, &size, &err) != 0)
 		return cli_fail("firmware sign", &err);
 	ztm_hex(md, 32, hex);
@@ -358,7 +375,8 @@ static int do_release(struct fargs *a, const char *op)
 	    a->svn != NULL || a->channel != NULL || a->state != NULL ||
 	    (strcmp(op, "revoke") == 0) != (a->reason != NULL))
 		return usage();
-	if (ztm_client_opts_env(&a->conn, 1, &err) != 0)
+	if (ztm_client_opts_env(&a->conn, 1, &err) != 0 ||
+	    (strcmp(op, "revoke") != 0 && out_dir_ready(a->out_dir, &err) != 0))
 		return cli_fail(op, &err);
 	if (strcmp(op, "show") == 0) {
 		snprintf(path, sizeof(path), "/api/v1/firmware/releases/%llu",
