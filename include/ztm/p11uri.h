@@ -61,4 +61,13 @@ int ztm_p11_uri_parse(const char *uri, struct ztm_p11_uri *u, struct ztm_error *
 /* A description safe to log: "token 'ztm' object 'ca-device' id 01ab". */
 void ztm_p11_uri_describe(const struct ztm_p11_uri *u, char *out, size_t n);
 
+/* A pkcs11: key URI from another one (a token's URI, a key's): its path,
+ * with object=<object> added when object != NULL (the caller's URI then
+ * names a token, not a key), and of its query only module-path, plus
+ * pin-source when keep_query (the written-down form, a ceremony's .uri file
+ * or ztmd.conf, names no PIN file: that belongs to the machine using it).
+ * 0, or -1 with ZTM_E_USAGE (not pkcs11:, longer than n). */
+int ztm_p11_uri_compose(const char *uri, const char *object, int keep_query, char *out, size_t n,
+                        struct ztm_error *err);
+
 #endif

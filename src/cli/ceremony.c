@@ -20,6 +20,7 @@
 #include "ztm/ca.h"
 #include "ztm/file.h"
 #include "ztm/key.h"
+#include "ztm/p11uri.h"
 #include "ztm/profile.h"
 #include "ztm/str.h"
 
@@ -109,7 +110,8 @@ static X509 *make_one(struct init_run *r, const char *name, const char *role, co
 		struct ztm_key_opts ko = {NULL, 1};
 		snprintf(keyrel, sizeof(keyrel), "%s.uri", rel_base);
 		k = ztm_key_generate(key_uri, r->o->alg, &ko, err);
-		if (k == NULL || cer_key_uri(key_uri, NULL, 0, pub_uri, sizeof(pub_uri), err) != 0)
+		if (k == NULL ||
+		    ztm_p11_uri_compose(key_uri, NULL, 0, pub_uri, sizeof(pub_uri), err) != 0)
 			goto fail;
 		snprintf(path, sizeof(path), "%s/%s", r->tmp, keyrel);
 		if (ztm_buf_printf(&spki, "%s\n", pub_uri) != 0 ||
@@ -278,7 +280,7 @@ static int run_init(struct init_run *r, struct ztm_error *err)
 
 		snprintf(obj, sizeof(obj), "ca-%s", issuing[i].name);
 		if (o->ca_key_uri != NULL &&
-		    cer_key_uri(o->ca_key_uri, obj, 1, uri, sizeof(uri), err) != 0)
+		    ztm_p11_uri_compose(o->ca_key_uri, obj, 1, uri, sizeof(uri), err) != 0)
 			goto out;
 		snprintf(cn, sizeof(cn), "%s %s CA", o->org, issuing[i].name);
 		snprintf(rel, sizeof(rel), "ca/%s", issuing[i].name);

@@ -92,11 +92,6 @@ int cer_tx_write_signed(const char *dir, const char *json_rel, const char *sig_r
 int cer_tx_verify(const char *dir, const char *pin_sha256, struct ztm_error *err);
 
 /* Commands (argv starts at the command name). */
-/* A pkcs11: key URI as it may be written down (a ceremony's <key>.uri file,
- * ztmd.conf): the path and module-path, without pin-source. With `object`
- * != NULL, adds object=<object> to the path (issuing-CA keys in one token). */
-int cer_key_uri(const char *uri, const char *object, int keep_query, char *out, size_t n,
-                struct ztm_error *err);
 int cer_cmd_init(int argc, char **argv);
 int cer_cmd_verify(int argc, char **argv);
 int cer_cmd_split(int argc, char **argv);

@@ -26,6 +26,7 @@
 #include "ztm/file.h"
 #include "ztm/issue.h"
 #include "ztm/key.h"
+#include "ztm/p11uri.h"
 #include "ztm/str.h"
 
 #define MAX_SAN 8
@@ -48,14 +49,17 @@ static int usage(void)
 	                "  CA keys in a PKCS#11 token (ceremony --ca-key-uri) are used where they\n"
 	                "  are; --pin-file F becomes their key_pass_file (else ztmd reads\n"
 	                "  ZTM_PKCS11_PIN); --responder-key-uri pkcs11:URI generates the OCSP\n"
-	                "  responder keys in that token too (object=ocsp-<ca>).\n");
+	                "  responder keys in that token too (object=ocsp-<ca>).\n"
+	                "  --fw-key-token pkcs11:URI (with --pin-file): ztmd generates firmware\n"
+	                "  signer keys inside that token ([firmware] key_token) instead of\n"
+	                "  encrypted files.\n");
 	return ZTM_EXIT_USAGE;
 }
 
 struct init_opts {
 	const char *ceremony, *out, *listen, *workers, *public_url, *public_listen;
-	const char *pin_file, *responder_uri; /* PKCS#11 (docs/hsm.md) */
-	size_t public_len;                    /* without a trailing '/' */
+	const char *pin_file, *responder_uri, *fw_token; /* PKCS#11 (docs/hsm.md) */
+	size_t public_len;                               /* without a trailing '/' */
 	const char *dns[MAX_SAN], *ip[MAX_SAN];
 	size_t ndns, nip;
 	char cdir[PATH_MAX], odir[PATH_MAX];
@@ -243,7 +247,7 @@ static int responder_uri(const struct init_opts *o, const char *ca, int with_pin
 	char obj[64];
 
 	snprintf(obj, sizeof(obj), "ocsp-%s", ca);
-	return cer_key_uri(o->responder_uri, obj, with_pin, out, n, err);
+	return ztm_p11_uri_compose(o->responder_uri, obj, with_pin, out, n, err);
 }
 
 static int make_responder_keys(struct init_opts *o, struct ztm_error *err)
@@ -377,10 +381,21 @@ static int write_config(struct init_opts *o, struct ztm_error *err)
 	               "\n[voucher]\ncert = %s/voucher.crt\nkey = file:%s/voucher.key\n"
 	               "key_pass_file = %s/online.pass\n",
 	               o->odir, o->odir, o->cdir);
-	/* Firmware signer keys (docs/firmware.md): ztmd generates them here,
-	 * encrypted with the online passphrase like the CA keys. */
-	ztm_buf_printf(&c, "\n[firmware]\nkey_dir = %s/firmware\nkey_pass_file = %s/online.pass\n",
-	               o->odir, o->cdir);
+	/* Firmware signer keys (docs/firmware.md): ztmd generates them in the
+	 * token, or here, encrypted with the online passphrase like the CA keys. */
+	if (o->fw_token != NULL) {
+		char uri[PATH_MAX + 80];
+		if (ztm_p11_uri_compose(o->fw_token, NULL, 0, uri, sizeof(uri), err) != 0) {
+			ztm_buf_free(&c);
+			return -1;
+		}
+		ztm_buf_printf(&c, "\n[firmware]\nkey_token = %s\nkey_pass_file = %s\n", uri,
+		               o->pin_file);
+	} else {
+		ztm_buf_printf(
+		    &c, "\n[firmware]\nkey_dir = %s/firmware\nkey_pass_file = %s/online.pass\n",
+		    o->odir, o->cdir);
+	}
 	snprintf(path, sizeof(path), "%s/firmware", o->odir);
 	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
 		ztm_buf_free(&c);
@@ -434,6 +449,7 @@ int cmd_server(int argc, char **argv)
 	    {"public-listen", required_argument, NULL, 'P'},
 	    {"pin-file", required_argument, NULL, 'p'},
 	    {"responder-key-uri", required_argument, NULL, 'r'},
+	    {"fw-key-token", required_argument, NULL, 'F'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct init_opts o;
@@ -473,6 +489,11 @@ int cmd_server(int argc, char **argv)
 				return usage();
 			o.responder_uri = optarg;
 			break;
+		case 'F':
+			if (strncmp(optarg, "pkcs11:", 7) != 0)
+				return usage();
+			o.fw_token = optarg;
+			break;
 		case 'd':
 			if (o.ndns == MAX_SAN)
 				return usage();
@@ -510,6 +531,25 @@ int cmd_server(int argc, char **argv)
 	     strcspn(o.public_listen, " \t\r\n\"'#;=") < strlen(o.public_listen))) {
 		fprintf(stderr, "ztm server init: --public-listen wants HOST:PORT\n");
 		return ZTM_EXIT_USAGE;
+	}
+	/* ztmd logs in with [firmware] key_pass_file; without one it would try
+	 * the codesign CA's passphrase as the PIN. */
+	if (o.fw_token != NULL && o.pin_file == NULL) {
+		fprintf(stderr,
+		        "ztm server init: --fw-key-token needs --pin-file (ztmd's PIN file)\n");
+		return ZTM_EXIT_USAGE;
+	}
+	if (o.fw_token != NULL) {
+		struct ztm_p11_uri u;
+		if (ztm_p11_uri_parse(o.fw_token, &u, &err) != 0) {
+			fprintf(stderr, "ztm server init: --fw-key-token: %s\n", err.msg);
+			return ZTM_EXIT_USAGE;
+		}
+		if (u.object[0] != '\0' || u.has_id) {
+			fprintf(stderr, "ztm server init: --fw-key-token names a token, not a key "
+			                "(no object= or id=)\n");
+			return ZTM_EXIT_USAGE;
+		}
 	}
 	if (o.ndns == 0 && o.nip == 0) {
 		o.dns[o.ndns++] = "localhost";

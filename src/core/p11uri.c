@@ -291,3 +291,44 @@ void ztm_p11_uri_describe(const struct ztm_p11_uri *u, char *out, size_t n)
 		if ((unsigned char)out[i] < 0x20 || (unsigned char)out[i] > 0x7e)
 			out[i] = '?';
 }
+
+int ztm_p11_uri_compose(const char *uri, const char *object, int keep_query, char *out, size_t n,
+                        struct ztm_error *err)
+{
+	const char *q = strchr(uri, '?'), *a, *e;
+	size_t plen = q != NULL ? (size_t)(q - uri) : strlen(uri), o;
+	int first = 1;
+
+	if (strncmp(uri, "pkcs11:", 7) != 0)
+		return ztm_error_set(err, ZTM_E_USAGE, "%s: not a pkcs11: URI", uri);
+	if (plen + 1 > n)
+		return ztm_error_set(err, ZTM_E_USAGE, "key URI too long");
+	memcpy(out, uri, plen);
+	o = plen;
+	if (object != NULL) {
+		int w = snprintf(out + o, n - o, "%sobject=%s", plen > 7 ? ";" : "", object);
+		if (w < 0 || (size_t)w >= n - o)
+			return ztm_error_set(err, ZTM_E_USAGE, "key URI too long");
+		o += (size_t)w;
+	}
+	out[o] = '\0';
+	/* The query: module-path always; pin-source only when asked (it names
+	 * where this machine keeps the PIN, not where the next one will). */
+	for (a = q; a != NULL && *a != '\0'; a = e) {
+		size_t len;
+		a++;
+		e = strchr(a, '&');
+		len = e != NULL ? (size_t)(e - a) : strlen(a);
+		if (strncmp(a, "module-path=", 12) != 0 &&
+		    !(keep_query && strncmp(a, "pin-source=", 11) == 0))
+			continue;
+		if (o + len + 2 > n)
+			return ztm_error_set(err, ZTM_E_USAGE, "key URI too long");
+		out[o++] = first ? '?' : '&';
+		memcpy(out + o, a, len);
+		o += len;
+		out[o] = '\0';
+		first = 0;
+	}
+	return 0;
+}

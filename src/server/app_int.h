@@ -64,8 +64,10 @@ struct app_voucher {
 /* Firmware signing ([firmware] in the config; fw_signers.c). */
 #define APP_FW_KEYS 8
 struct app_fw {
-	char key_dir[512];   /* where new signer keys go; "" = signer creation refused */
-	struct ztm_buf pass; /* their passphrase (the online one), wiped at exit */
+	char key_dir[512];    /* where new signer keys go as files, or */
+	char key_token[1024]; /* the pkcs11: token they are generated in; both "" = signer
+	                         creation refused */
+	struct ztm_buf pass;  /* their passphrase (the online one), wiped at exit */
 	/* Signer keys loaded once (decrypting a file key costs milliseconds). */
 	struct {
 		int64_t id;

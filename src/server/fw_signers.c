@@ -23,24 +23,50 @@
 #include "ztm/firmware.h"
 #include "ztm/issue.h"
 #include "ztm/key.h"
+#include "ztm/p11uri.h"
 #include "ztm/str.h"
 
 int app_fw_load(struct app_fw *fw, struct ztm_config *cfg, struct ztm_error *err)
 {
-	const char *dir = NULL, *pass = NULL;
+	const char *dir = NULL, *token = NULL, *pass = NULL;
+	char probe[sizeof(fw->key_token) + 64];
 
 	memset(fw, 0, sizeof(*fw));
 	ztm_buf_init(&fw->pass, 4096);
 	if (ztm_config_str(cfg, "firmware", "key_dir", NULL, &dir, err) != 0 ||
+	    ztm_config_str(cfg, "firmware", "key_token", NULL, &token, err) != 0 ||
 	    ztm_config_str(cfg, "firmware", "key_pass_file", NULL, &pass, err) != 0)
 		return -1;
+	if (dir != NULL && token != NULL)
+		return ztm_error_set(err, ZTM_E_CONFIG,
+		                     "[firmware] key_dir and key_token: give one (where new signer "
+		                     "keys are generated)");
+	if (token != NULL) {
+		struct ztm_p11_uri u;
+		/* A token, not a key: each signer gets object=fw-...; checked now
+		 * (a key URI here would make every signer the same key). */
+		if (ztm_p11_uri_compose(token, NULL, 1, probe, sizeof(probe), err) != 0 ||
+		    ztm_p11_uri_parse(token, &u, err) != 0) {
+			char why[sizeof(err->msg)];
+			ztm_strlcpy(why, err->msg, sizeof(why));
+			return ztm_error_set(err, ZTM_E_CONFIG, "[firmware] key_token: %s", why);
+		}
+		if (u.object[0] != '\0' || u.has_id)
+			return ztm_error_set(
+			    err, ZTM_E_CONFIG,
+			    "[firmware] key_token names a token, not a key: drop "
+			    "object= and id= (each signer key gets object=fw-<product>-"
+			    "<channel>-<random>)");
+		if (ztm_strlcpy(fw->key_token, token, sizeof(fw->key_token)) != 0)
+			return ztm_error_set(err, ZTM_E_CONFIG, "[firmware] key_token too long");
+	}
 	/* Default: the codesign CA's passphrase (the online one). */
 	if (pass == NULL &&
 	    ztm_config_str(cfg, "ca.codesign", "key_pass_file", NULL, &pass, err) != 0)
 		return -1;
-	if (dir == NULL)
+	if (dir == NULL && token == NULL)
 		return 0;
-	if (ztm_strlcpy(fw->key_dir, dir, sizeof(fw->key_dir)) != 0)
+	if (dir != NULL && ztm_strlcpy(fw->key_dir, dir, sizeof(fw->key_dir)) != 0)
 		return ztm_error_set(err, ZTM_E_CONFIG, "[firmware] key_dir too long");
 	if (pass != NULL && ztm_secret_read(pass, &fw->pass, err) != 0)
 		return -1;
@@ -360,10 +386,12 @@ static void h_create(struct ztmd_req *r, struct ztmd_app *app, const struct ztmd
 		ztm_error_set(&err, ZTM_E_NOMEM, "request");
 		goto fail;
 	}
-	if (app->fw.key_dir[0] == '\0' || app->cas[APP_CA_CODESIGN].ca == NULL) {
+	if ((app->fw.key_dir[0] == '\0' && app->fw.key_token[0] == '\0') ||
+	    app->cas[APP_CA_CODESIGN].ca == NULL) {
 		ztm_error_set(
 		    &err, ZTM_E_CONFIG,
-		    "firmware signing is not configured ([firmware] key_dir, [ca.codesign])");
+		    "firmware signing is not configured ([firmware] key_dir or key_token, "
+		    "[ca.codesign])");
 		goto fail;
 	}
 	j = admin_read_object(r, &err);
@@ -396,9 +424,21 @@ static void h_create(struct ztmd_req *r, struct ztmd_app *app, const struct ztmd
 		goto fail;
 	}
 	ztm_hex(rnd, sizeof(rnd), rhex);
-	if ((size_t)snprintf(op->key_uri, sizeof(op->key_uri), "file:%s/fw-%s-%s-%s.key",
-	                     app->fw.key_dir, op->product, ztm_fw_channel_name(ch),
-	                     rhex) >= sizeof(op->key_uri)) {
+	if (app->fw.key_token[0] != '\0') {
+		/* Generated inside the token (sensitive, never extractable); the
+		 * row keeps the key's URI with the token's pin-source, if any. */
+		char obj[ZTM_P11_OBJECT_MAX + 1];
+		if ((size_t)snprintf(obj, sizeof(obj), "fw-%s-%s-%s", op->product,
+		                     ztm_fw_channel_name(ch), rhex) >= sizeof(obj)) {
+			ztm_error_set(&err, ZTM_E_USAGE, "product name too long for a token label");
+			goto fail;
+		}
+		if (ztm_p11_uri_compose(app->fw.key_token, obj, 1, op->key_uri, sizeof(op->key_uri),
+		                        &err) != 0)
+			goto fail;
+	} else if ((size_t)snprintf(op->key_uri, sizeof(op->key_uri), "file:%s/fw-%s-%s-%s.key",
+	                            app->fw.key_dir, op->product, ztm_fw_channel_name(ch),
+	                            rhex) >= sizeof(op->key_uri)) {
 		ztm_error_set(&err, ZTM_E_CONFIG, "[firmware] key_dir too long");
 		goto fail;
 	}

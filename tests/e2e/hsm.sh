@@ -6,7 +6,10 @@
 # puts the OCSP responder keys in the token too; ztmd reaches the token
 # through p11-kit's RPC (`p11-kit server`, a token daemon in its own process,
 # as a network HSM's client daemon would be) and enrolls a station, registers
-# a device and answers OCSP with those keys. Then the token daemon dies: a
+# a device and answers OCSP with those keys; firmware signer keys are generated
+# in the token ([firmware] key_token) and sign releases that openssl and
+# ztm-device verify; a station whose key is in its own token enrolls and
+# uploads a batch ztmd accepts. Then the token daemon dies: a
 # registration gets 503 at once (no hang), its record stays, nothing is
 # issued; the daemon comes back and the same device registers without a
 # restart of ztmd.
@@ -29,9 +32,10 @@ umask 077
 mkdir tokens
 printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\n' "$T" >softhsm2.conf
 export SOFTHSM2_CONF=$T/softhsm2.conf
-softhsm2-util --init-token --free --label ztm-ca --pin 4711 --so-pin 8642 >/dev/null || fail "token init"
-printf '4711\n' >pin
-P11=(pkcs11-tool --module "$SOFTHSM" --token-label ztm-ca --login --pin 4711)
+# PINs no certificate, hash or serial can contain by chance: the tests grep for them.
+softhsm2-util --init-token --free --label ztm-ca --pin Pin-4711-hsm --so-pin 8642 >/dev/null || fail "token init"
+printf 'Pin-4711-hsm\n' >pin
+P11=(pkcs11-tool --module "$SOFTHSM" --token-label ztm-ca --login --pin Pin-4711-hsm)
 # The ceremony machine talks to the token directly.
 export ZTM_PKCS11_MODULE=$SOFTHSM
 
@@ -43,7 +47,7 @@ export ZTM_PKCS11_MODULE=$SOFTHSM
 [ ! -e "$C/root/root.key" ] && [ ! -e "$C/ca/device.key" ] || fail "a CA key file was written"
 [ "$(cat "$C/root/root.uri")" = "pkcs11:token=ztm-ca;object=root" ] || fail "root.uri: $(cat "$C/root/root.uri")"
 grep -q 'pin' "$C"/root/root.uri "$C"/ca/*.uri && fail "a .uri file names the PIN source"
-grep -q '4711' -r "$C" ceremony.log && fail "the PIN reached the ceremony directory or its output"
+grep -q 'Pin-4711-hsm' -r "$C" ceremony.log && fail "the PIN reached the ceremony directory or its output"
 "$ZTM" ceremony verify --dir "$C" >/dev/null 2>err || fail "ceremony verify: $(cat err)"
 [ "$(grep -o '"key_protection": *"pkcs11"' "$C/transcript.json" | wc -l)" = 7 ] ||
   fail "transcript does not say pkcs11 for the root and the six CAs"
@@ -68,15 +72,35 @@ ok "pkcs11-tool: 7 private keys, all sensitive + never extractable + local; the 
   >c2.log 2>&1 && fail "a second root under the same label was accepted"
 grep -q 'exists already' c2.log || fail "second root: $(cat c2.log)"
 [ ! -e "$T/c2" ] || fail "the failed ceremony left a directory"
-"$ZTM" ceremony init --dir "$T/c3" --root-key "pkcs11:token=ztm-ca;object=r?pin-value=4711" >c3.log 2>&1 &&
+"$ZTM" ceremony init --dir "$T/c3" --root-key "pkcs11:token=ztm-ca;object=r?pin-value=Pin-4711-hsm" >c3.log 2>&1 &&
   fail "pin-value accepted"
-grep -q 'pin-value refused' c3.log && ! grep -q 4711 c3.log || fail "pin-value: $(cat c3.log)"
+grep -q 'pin-value refused' c3.log && ! grep -q Pin-4711-hsm c3.log || fail "pin-value: $(cat c3.log)"
 ok "refused: a second key under an existing label; a PIN in the URI (and the PIN is not echoed)"
 
 # --- ztmd: CA and OCSP responder keys in the token, reached over p11-kit RPC --------
+# Refused before anything is written: a firmware key token naming a key, or
+# without a PIN file for ztmd.
+"$ZTM" server init --ceremony "$C" --out "$T/bad1" --pin-file "$T/pin" \
+  --fw-key-token "pkcs11:token=ztm-ca;object=fw" >bad1.log 2>&1 && fail "--fw-key-token with object= accepted"
+grep -q 'names a token, not a key' bad1.log || fail "--fw-key-token object=: $(cat bad1.log)"
+"$ZTM" server init --ceremony "$C" --out "$T/bad2" --fw-key-token "pkcs11:token=ztm-ca" >bad2.log 2>&1 &&
+  fail "--fw-key-token without --pin-file accepted"
+grep -q 'needs --pin-file' bad2.log && [ ! -e "$T/bad1" ] && [ ! -e "$T/bad2" ] ||
+  fail "--fw-key-token without a PIN file: $(cat bad2.log)"
 "$ZTM" server init --ceremony "$C" --out "$T/srv" --listen 127.0.0.1:0 --pin-file "$T/pin" \
-  --responder-key-uri "pkcs11:token=ztm-ca?pin-source=file:$T/pin" >server-init.log 2>&1 ||
+  --responder-key-uri "pkcs11:token=ztm-ca?pin-source=file:$T/pin" \
+  --fw-key-token "pkcs11:token=ztm-ca?pin-source=file:$T/pin" >server-init.log 2>&1 ||
   fail "server init: $(cat server-init.log)"
+grep -q '^key_token = pkcs11:token=ztm-ca$' "$T/srv/ztmd.conf" && ! grep -q '^key_dir' "$T/srv/ztmd.conf" ||
+  fail "[firmware] in ztmd.conf: $(cat "$T/srv/ztmd.conf")"
+# ztmd refuses a [firmware] with both a key directory and a key token, and a
+# key_token that names a key.
+sed 's|^key_token = .*|&\nkey_dir = /tmp|' "$T/srv/ztmd.conf" >both.conf
+"$ZTMD" --config both.conf --check >both.log 2>&1 && fail "ztmd accepted key_dir with key_token"
+grep -q 'key_dir and key_token' both.log || fail "key_dir + key_token: $(cat both.log)"
+sed 's|^key_token = .*|&;object=fw|' "$T/srv/ztmd.conf" >obj.conf
+"$ZTMD" --config obj.conf --check >obj.log 2>&1 && fail "ztmd accepted a key_token naming a key"
+grep -q 'names a token, not a key' obj.log || fail "key_token object=: $(cat obj.log)"
 grep -q '^key = pkcs11:token=ztm-ca;object=ca-device$' "$T/srv/ztmd.conf" &&
   grep -q '^responder_key = pkcs11:token=ztm-ca;object=ocsp-device$' "$T/srv/ztmd.conf" ||
   fail "ztmd.conf: $(cat "$T/srv/ztmd.conf")"
@@ -140,8 +164,56 @@ for _ in $(seq 50); do ocsp_good && break; sleep 0.2; done
 ocsp_good || fail "OCSP: $(cat ocsp.out ocsp.err)"
 ok "OCSP: good, signed by a responder key in the token, responder certificate issued by the CA in the token"
 
+# --- code signing: firmware signer keys generated in the token ----------------------
+"$ZTM" firmware signer create --product widget --channel test >signer.out 2>err ||
+  fail "firmware signer create: $(cat err)"
+[ -z "$(ls -A "$T/srv/firmware" 2>/dev/null)" ] || fail "a signer key file was written: $(ls "$T/srv/firmware")"
+SIGNER_URI=$(db "SELECT key_uri FROM fw_signers WHERE channel = 'test'")
+case $SIGNER_URI in pkcs11:token=ztm-ca\;object=fw-widget-test-*) ;; *) fail "signer key URI: $SIGNER_URI" ;; esac
+"$ZTM" operator add --name fay --role firmware-signer >fay.code 2>/dev/null || fail "operator add fay"
+printf 'fay-key-passphrase\n' >fay.pass
+"$ZTM" operator enroll --name fay --code-file fay.code --key "file:$T/fay.key" --key-pass-file fay.pass \
+  --out fay.crt 2>err || fail "operator enroll fay: $(cat err)"
+head -c 100000 /dev/urandom >fw.bin
+ZTM_CERT=$T/fay.crt ZTM_KEY=file:$T/fay.key ZTM_KEY_PASS_FILE=$T/fay.pass "$ZTM" firmware sign \
+  --product widget --version 1.0.0 --svn 1 --channel test --image fw.bin --out-dir fwout >sign.out 2>err ||
+  fail "firmware sign: $(cat err)"
+openssl cms -verify -binary -inform DER -in fwout/fw.bin.cms -content fw.bin -CAfile "$C/root/root.crt" \
+  -purpose any -out /dev/null 2>err || fail "openssl cms -verify of a token-signed release: $(cat err)"
+"$DEV" fw-verify --root "$C/root/root.crt" --product widget --svn-file svn --test-device --image fw.bin \
+  --sig fwout/widget-1.0.0.ztmfw >fwv.out 2>&1 || fail "ztm-device fw-verify: $(cat fwv.out)"
+"${P11[@]}" --list-objects --type privkey >objs 2>/dev/null || fail "pkcs11-tool --list-objects"
+grep -A6 'label: *fw-widget-test-' objs | grep -q 'Access: *sensitive, always sensitive, never extractable, local' ||
+  fail "firmware signer key attributes: $(cat objs)"
+ok "firmware signer key generated in the token (sensitive, never extractable); its CMS and manifest verify"
+
+# --- a station whose key is in its own token ----------------------------------------
+softhsm2-util --init-token --free --label line-2 --pin Pin-2468-line --so-pin 1357 >/dev/null || fail "station token init"
+printf 'Pin-2468-line\n' >pin2
+SKEY="pkcs11:token=line-2;object=station?pin-source=file:$T/pin2&module-path=$SOFTHSM"
+"$ZTM" station add --factory plant-1 --name line-2 >line-2.code 2>/dev/null || fail "station add line-2"
+"$ZTM" station enroll --name line-2 --code-file line-2.code --key "$SKEY" --out line-2.crt >/dev/null 2>err ||
+  fail "station enroll with a token key: $(cat err)"
+pkcs11-tool --module "$SOFTHSM" --token-label line-2 --login --pin Pin-2468-line --list-objects --type privkey \
+  >sobjs 2>/dev/null || fail "pkcs11-tool line-2"
+grep -A6 'label: *station$' sobjs | grep -q 'Access: *sensitive, always sensitive, never extractable, local' ||
+  fail "station key attributes: $(cat sobjs)"
+"$DEV" init --dir d3 --serial SN-0003 --product widget >/dev/null || fail "device init SN-0003"
+"$ZTM" station record --queue q2 --bootstrap-cert d3/bootstrap.pem --serial SN-0003 --product widget \
+  --order WO-1 --hw-rev A --mac 02:00:5e:00:00:03 --fw-version 1 \
+  --fw-sha256 "$(printf fw | sha256sum | cut -c1-64)" --test pass 2>err || fail "record SN-0003: $(cat err)"
+"$ZTM" station sync --queue q2 --cert line-2.crt --key "$SKEY" >/dev/null 2>err ||
+  fail "sync signed in the station's token: $(cat err)"
+[ "$(db "SELECT count(*) FROM records r JOIN stations s ON s.id = r.station_id
+         WHERE r.serial = 'SN-0003' AND s.name = 'line-2'")" = 1 ] || fail "the token-signed batch was not stored"
+"$DEV" enroll --dir d3 --server "$ZTM_SERVER" --ca "$ZTM_CA" >/dev/null 2>err || fail "enroll SN-0003: $(cat err)"
+grep -q -e Pin-2468-line -e Pin-4711-hsm "$T/ztmd.log" && fail "a PIN reached the log"
+ok "station key in its own token: enrolled, batch signed in the token accepted, its device registered"
+
 # --- the token daemon dies mid-run -------------------------------------------------
 record d2 SN-0002
+issued() { db "SELECT count(*) FROM certificates WHERE ca = 'device' AND profile = 'device' AND state = 'issued'"; }
+before=$(issued)
 stop_token_daemon
 start=$(date +%s)
 "$DEV" enroll --dir d2 --server "$ZTM_SERVER" --ca "$ZTM_CA" >enroll2.out 2>&1 && fail "enrolled without a token"
@@ -149,11 +221,10 @@ took=$(( $(date +%s) - start ))
 [ "$took" -le 20 ] || fail "the refusal took ${took}s"
 grep -q '503' enroll2.out || fail "not a 503: $(cat enroll2.out)"
 kill -0 "$ZTMD_FIRST" 2>/dev/null || fail "ztmd died with the token daemon"
-[ "$(db "SELECT count(*) FROM certificates WHERE ca = 'device' AND profile = 'device' AND state = 'issued'")" = 1 ] ||
-  fail "something was issued without the token"
+[ "$(issued)" = "$before" ] || fail "something was issued without the token"
 [ "$(db "SELECT count(*) FROM records WHERE serial = 'SN-0002'")" = 1 ] || fail "the record of SN-0002 was lost"
 grep -q 'pkcs11.sign_failed' "$T/ztmd.log" || fail "no pkcs11.sign_failed in the log"
-grep -q 4711 "$T/ztmd.log" && fail "the PIN reached the log"
+grep -q Pin-4711-hsm "$T/ztmd.log" && fail "the PIN reached the log"
 ok "token daemon gone: 503 in ${took}s, ztmd alive, nothing issued, the record kept, the failure logged (no PIN)"
 
 start_token_daemon
