@@ -134,7 +134,8 @@ struct pq_stmt *pq_stmt(struct pq_store *s, const struct pq_query *q, struct ztm
 	st->nparams = max_param(q->sql);
 	/* A row lock can fail (deadlock, lock timeout) like a write: it gets
 	 * the same savepoint, so the failure stays the call's. */
-	st->write = is_write(q->sql) || strstr(q->sql, "FOR UPDATE") != NULL ||
+	st->write = is_write(q->sql) || (q->flags & PQ_TAKES_LOCK) ||
+	            strstr(q->sql, "FOR UPDATE") != NULL ||
 	            strstr(q->sql, "FOR NO KEY UPDATE") != NULL;
 	if (st->nparams > PQ_MAX_PARAMS) {
 		free(st);
@@ -553,6 +554,8 @@ static const struct pq_query q_locks[] = {
      " FOR NO KEY UPDATE",
      0},
     {PQ_LOCK_FW_RELEASE, "SELECT 1 FROM fw_releases WHERE id = $1 FOR UPDATE", 0},
+    /* "ztm" "rvl": distinct from the migration lock (7959646002). */
+    {PQ_LOCK_REVLOG, "SELECT pg_advisory_xact_lock(7959646003)", PQ_TAKES_LOCK},
 };
 
 int pq_lock(struct pq_store *s, enum pq_lock what, const char *key, int64_t id,
@@ -563,7 +566,9 @@ int pq_lock(struct pq_store *s, enum pq_lock what, const char *key, int64_t id,
 
 	if (st == NULL)
 		return -1;
-	if (what == PQ_LK_MASS || what >= PQ_LK_DEVICE_ID)
+	if (what == PQ_LK_REVLOG)
+		rc = PQ_OK;
+	else if (what == PQ_LK_MASS || what >= PQ_LK_DEVICE_ID)
 		rc = pq_bind(st, "i", id);
 	else if (what == PQ_LK_CRL)
 		rc = pq_bind(st, "ti", key, id);

@@ -119,6 +119,7 @@ enum pq_slot {
 	PQ_LOCK_FW_RELEASE_PRODUCT,
 	PQ_LOCK_FW_SIGNER_PRODUCT,
 	PQ_LOCK_FW_RELEASE,
+	PQ_LOCK_REVLOG,
 	PQ_FW_SIGNER_ADD,
 	PQ_FW_SIGNER_GET,
 	PQ_FW_SIGNER_ACTIVE,
@@ -138,6 +139,9 @@ enum pq_slot {
 #define PQ_RET_ID                                                                                  \
 	1 /* an INSERT ... RETURNING id: pq_step keeps the id                                      \
 	     (pq_last_id) and reports PQ_DONE, like an INSERT */
+#define PQ_TAKES_LOCK                                                                              \
+	2 /* a read that takes a lock (advisory): it can fail like a write                         \
+	     (deadlock, lock_timeout), so it runs under the statement savepoint */
 
 /* A statement and its cache slot; defined next to the code that uses it. */
 struct pq_query {
@@ -267,7 +271,16 @@ enum pq_lock {
 	PQ_LK_PRODUCT,
 	PQ_LK_FW_RELEASE_PRODUCT,
 	PQ_LK_FW_SIGNER_PRODUCT,
-	PQ_LK_FW_RELEASE
+	PQ_LK_FW_RELEASE,
+	/* Not a row: the transaction-level advisory lock that orders writers of
+	 * revocation_log (key and key are ignored). A transaction takes its
+	 * log sequence numbers only while holding it and keeps it to its end,
+	 * so log entries commit, and become visible, in sequence order: a
+	 * reader that follows the log by "seq > the last one I saw" (the OCSP
+	 * caches, the CRL due check) never skips an entry that commits late.
+	 * Without it, an identity value is taken at INSERT time and two nodes'
+	 * transactions can commit seq N+1 before N. */
+	PQ_LK_REVLOG
 };
 int pq_lock(struct pq_store *s, enum pq_lock what, const char *key, int64_t id,
             struct ztm_error *err);
