@@ -80,6 +80,14 @@ static int bootstrap_admin(struct ztmd_app *app, struct ztm_store *store, struct
 	goto out;
 rollback:
 	ztm_store_rollback(store);
+	/* Another node starting on the same store at the same moment won the
+	 * race (the operator name and the serial are unique): what it stored
+	 * is this very certificate. */
+	if (err->code == ZTM_E_EXISTS &&
+	    ztm_store_principal_by_cert(store, "operator", serial, &who, &lookup) == 0) {
+		ztm_error_clear(err);
+		rc = 0;
+	}
 out:
 	OPENSSL_free(der);
 	X509_free(x);
