@@ -236,12 +236,20 @@ void ztm_store_rollback(struct ztm_store *s);
 struct ztm_store_job {
 	int (*fn)(struct ztm_store *s, void *arg, struct ztm_error *err);
 	void *arg;
+	/* in: fn may run twice in one batch: it changes nothing but the
+	 * store and err, and decides nothing on what its writes return
+	 * except success. Such jobs run first, pipelined where the backend
+	 * can (PostgreSQL: their writes are sent without waiting for each
+	 * answer); if an answer is not what was assumed, the whole
+	 * transaction is rolled back and every job runs again, one statement
+	 * at a time (docs/store.md, "Pipelined group commit"). */
+	int replayable;
 	int rc;               /* out: fn's result, or -1 if the commit failed */
 	struct ztm_error err; /* out */
 };
 /* Runs n jobs in one transaction with one durable commit; returns 0 if the
  * commit succeeded (each job's own rc says whether it did), -1 if nothing
- * was committed. */
+ * was committed. Replayable jobs run before the others. */
 int ztm_store_run_batch(struct ztm_store *s, struct ztm_store_job *jobs, size_t n,
                         struct ztm_error *err);
 /* The same, but the commit need not wait for the disk (SQLite:

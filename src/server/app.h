@@ -4,6 +4,7 @@
 #define ZTMD_APP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "http.h"
 #include "ztm/config.h"
@@ -24,7 +25,8 @@ int ztmd_app_worker_start(struct ztmd_app *app, struct event_base *base, struct 
 /* Before the worker's loop is freed. */
 void ztmd_app_worker_stop(struct ztmd_app *app);
 /* Called in the master before workers start: crash recovery etc. */
-int ztmd_app_recover(struct ztmd_app *app, struct ztm_store *store, struct ztm_error *err);
+int ztmd_app_recover(struct ztmd_app *app, struct ztm_store *store, int64_t before,
+                     struct ztm_error *err);
 void ztmd_app_free(struct ztmd_app *app);
 /* The access decision for the server's own /metrics (arg: the app); 0 =
  * allowed, else it has replied 401/403. */

@@ -12,10 +12,6 @@
 #include "ztm/log.h"
 #include "ztm/str.h"
 
-/* Reservations older than this at start-up are certainly dead: no worker of
- * this server is alive yet, so every reserved row is a crash leftover. */
-#define RECOVER_SLACK_SECONDS 0
-
 /* The ceremony's admin certificate becomes operator "admin" (role admin)
  * the first time ztmd starts with [bootstrap] admin_cert. Idempotent. */
 static int bootstrap_admin(struct ztmd_app *app, struct ztm_store *store, struct ztm_error *err)
@@ -84,6 +80,14 @@ static int bootstrap_admin(struct ztmd_app *app, struct ztm_store *store, struct
 	goto out;
 rollback:
 	ztm_store_rollback(store);
+	/* Another node starting on the same store at the same moment won the
+	 * race (the operator name and the serial are unique): what it stored
+	 * is this very certificate. */
+	if (err->code == ZTM_E_EXISTS &&
+	    ztm_store_principal_by_cert(store, "operator", serial, &who, &lookup) == 0) {
+		ztm_error_clear(err);
+		rc = 0;
+	}
 out:
 	OPENSSL_free(der);
 	X509_free(x);
@@ -91,13 +95,13 @@ out:
 	return rc;
 }
 
-int ztmd_app_recover(struct ztmd_app *app, struct ztm_store *store, struct ztm_error *err)
+int ztmd_app_recover(struct ztmd_app *app, struct ztm_store *store, int64_t before,
+                     struct ztm_error *err)
 {
 	int64_t n = 0;
 	int changed = 0;
 
-	if (ztm_store_cert_recover(store, (int64_t)time(NULL) + 1 - RECOVER_SLACK_SECONDS, &n,
-	                           err) != 0)
+	if (ztm_store_cert_recover(store, before, &n, err) != 0)
 		return -1;
 	if (n > 0)
 		ztm_log(ZTM_LOG_WARN, "store.recover", "abandoned_reservations=%lld", (long long)n);

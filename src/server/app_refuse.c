@@ -62,5 +62,5 @@ void app_refuse_named(struct ztmd_req *r, struct ztmd_app *app, const char *acti
 	ztm_strlcpy(f->action, action, sizeof(f->action));
 	ztm_strlcpy(f->name, name, sizeof(f->name));
 	ztm_strlcpy(f->peer, ztmd_req_peer_addr(r), sizeof(f->peer));
-	ztmd_req_defer(r, job_audit_refusal, f, done_refusal);
+	ztmd_req_defer_replayable(r, job_audit_refusal, f, done_refusal);
 }

@@ -34,7 +34,7 @@ struct pending {
 	ztmd_job_fn fn;
 	void *arg;
 	ztmd_done_fn done;
-	int nosync;
+	int nosync, replayable;
 };
 
 struct ztmd_commit {
@@ -67,6 +67,7 @@ static void flush(struct ztmd_commit *c)
 		for (i = 0; i < n; i++) {
 			jobs[i].fn = q[i].fn;
 			jobs[i].arg = q[i].arg;
+			jobs[i].replayable = q[i].replayable;
 			durable |= !q[i].nosync;
 		}
 		rc = durable ? ztm_store_run_batch(c->store, jobs, n, &err)
@@ -136,7 +137,8 @@ size_t ztmd_commit_pending(const struct ztmd_commit *c)
 	return c->n;
 }
 
-static void defer(struct ztmd_req *r, ztmd_job_fn fn, void *arg, ztmd_done_fn done, int nosync)
+static void defer(struct ztmd_req *r, ztmd_job_fn fn, void *arg, ztmd_done_fn done, int nosync,
+                  int replayable)
 {
 	struct ztmd_commit *c = ztmd_worker_commit(ztmd_req_worker(r));
 
@@ -160,6 +162,7 @@ static void defer(struct ztmd_req *r, ztmd_job_fn fn, void *arg, ztmd_done_fn do
 	c->q[c->n].arg = arg;
 	c->q[c->n].done = done;
 	c->q[c->n].nosync = nosync;
+	c->q[c->n].replayable = replayable;
 	c->n++;
 	ztmd_req_ref(r);
 	if (c->n == 1) {
@@ -173,10 +176,15 @@ static void defer(struct ztmd_req *r, ztmd_job_fn fn, void *arg, ztmd_done_fn do
 
 void ztmd_req_defer(struct ztmd_req *r, ztmd_job_fn fn, void *arg, ztmd_done_fn done)
 {
-	defer(r, fn, arg, done, 0);
+	defer(r, fn, arg, done, 0, 0);
 }
 
 void ztmd_req_defer_nosync(struct ztmd_req *r, ztmd_job_fn fn, void *arg, ztmd_done_fn done)
 {
-	defer(r, fn, arg, done, 1);
+	defer(r, fn, arg, done, 1, 0);
+}
+
+void ztmd_req_defer_replayable(struct ztmd_req *r, ztmd_job_fn fn, void *arg, ztmd_done_fn done)
+{
+	defer(r, fn, arg, done, 0, 1);
 }

@@ -157,8 +157,17 @@ fail : {
 int app_crl_start(struct ztmd_app *app, struct event_base *base, struct ztm_error *err)
 {
 	struct timeval tv = {(time_t)app->crl.interval, 0};
+	char host[33] = "";
 
-	snprintf(app->crl.holder, sizeof(app->crl.holder), "ztmd:%ld", (long)getpid());
+	/* Unique across nodes (several hosts share one PostgreSQL, and a pid
+	 * alone repeats across hosts): a shared holder name would let two
+	 * nodes build the same shard at once (crl_put still lets only one of
+	 * them store it). */
+	if (gethostname(host, sizeof(host) - 1) != 0)
+		host[0] = '\0';
+	host[sizeof(host) - 1] = '\0';
+	snprintf(app->crl.holder, sizeof(app->crl.holder), "ztmd:%s:%ld:%lld", host, (long)getpid(),
+	         (long long)time(NULL));
 	app->crl.timer = event_new(base, -1, EV_PERSIST, crl_tick, app);
 	if (app->crl.timer == NULL || event_priority_set(app->crl.timer, 1) != 0 ||
 	    event_add(app->crl.timer, &tv) != 0)

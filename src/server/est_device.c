@@ -335,8 +335,20 @@ int est_device_claim(struct ztm_store *s, struct est_op *op, struct ztm_error *e
 		row.record_id = d->record_id;
 		row.state = ZTM_DEVICE_MANUFACTURED;
 		ztm_strlcpy(row.key_spki_sha256, op->csr.spki_sha256, sizeof(row.key_spki_sha256));
-		if (ztm_store_device_add(s, &row, &op->owner_id, err) != 0)
+		if (ztm_store_device_add(s, &row, &op->owner_id, err) != 0) {
+			/* Another node registered this serial between our read and
+			 * our insert (it held the order's row, we waited, its device
+			 * row is committed now). Its quota slot stays, ours is given
+			 * back with this job. The client's retry is vetted against
+			 * that device: the same key gets its certificate, another
+			 * key is a clone (DESIGN I3). */
+			if (err->code == ZTM_E_EXISTS)
+				ztm_error_set(err, ZTM_E_CONFLICT,
+				              "enrollment in progress: device %s is being "
+				              "registered by another request",
+				              d->serial);
 			goto out;
+		}
 	}
 	snprintf(subject, sizeof(subject), "serialNumber=%s,CN=%s,OU=%s,O=%s", d->serial, d->serial,
 	         d->product, op->app->org);
@@ -453,5 +465,5 @@ static void done_refused(struct ztmd_req *r, void *arg, int rc, const struct ztm
 
 void est_device_refuse(struct ztmd_req *r, struct est_op *op)
 {
-	ztmd_req_defer(r, job_refused, op, done_refused);
+	ztmd_req_defer_replayable(r, job_refused, op, done_refused);
 }

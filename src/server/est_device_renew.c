@@ -214,5 +214,5 @@ static void done_refused(struct ztmd_req *r, void *arg, int rc, const struct ztm
 
 void est_renew_refuse(struct ztmd_req *r, struct est_op *op)
 {
-	ztmd_req_defer(r, job_refused, op, done_refused);
+	ztmd_req_defer_replayable(r, job_refused, op, done_refused);
 }

@@ -398,10 +398,10 @@ static void done_claim(struct ztmd_req *r, void *arg, int rc, const struct ztm_e
 		ztm_log(ZTM_LOG_ERROR, "est.sign_failed", "serial=%s err=%s", op->row.serial,
 		        ztm_err_name(op->sign_err.code));
 		/* Give the serial up now, so a retry is not told "in progress". */
-		ztmd_req_defer(r, job_abandon, op, done_abandon);
+		ztmd_req_defer_replayable(r, job_abandon, op, done_abandon);
 		return;
 	}
-	ztmd_req_defer(r, job_record, op, done_record);
+	ztmd_req_defer_replayable(r, job_record, op, done_record);
 }
 
 /* The claim needs no fsync of its own: done_claim never answers on the

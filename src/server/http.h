@@ -100,5 +100,12 @@ void ztmd_req_defer(struct ztmd_req *r, ztmd_job_fn fn, void *arg, ztmd_done_fn 
  * fsync (ztm_store_run_batch_nosync); with any other job in it, it is
  * durable as always. The enrollment's reserve step (est_ops.c). */
 void ztmd_req_defer_nosync(struct ztmd_req *r, ztmd_job_fn fn, void *arg, ztmd_done_fn done);
+/* ztmd_req_defer for a job that may run twice in its group commit
+ * (ztm_store_job.replayable): fn changes nothing but the store and its
+ * err -- no counters, no buffers of arg -- so a second run does exactly
+ * what the first did. Such jobs run first, their writes pipelined on
+ * PostgreSQL (docs/store.md, "Pipelined group commit"): an issue step, a
+ * refusal's audit entry. */
+void ztmd_req_defer_replayable(struct ztmd_req *r, ztmd_job_fn fn, void *arg, ztmd_done_fn done);
 
 #endif

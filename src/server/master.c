@@ -25,6 +25,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "app.h"
@@ -58,6 +59,23 @@ struct master {
 	struct worker_slot *slots;
 	int in_child; /* set in a forked worker: skip master-only cleanup */
 };
+
+/* Start-up recovery abandons reservations made before this time. Alone on
+ * its SQLite file, no worker of this server runs yet: every reservation is
+ * a crash leftover. On a store other nodes share (PostgreSQL), a fresh
+ * reservation may be another node's request in flight: only those older
+ * than any request can live (two [server] timeouts and a minute) are dead
+ * (docs/deployment.md). Either way an abandoned serial is never issued, so
+ * this is about availability, not safety: a live request whose reservation
+ * was abandoned fails and its client retries. */
+static int64_t recover_before(const struct ztmd_settings *set)
+{
+	int64_t now = (int64_t)time(NULL);
+
+	if (strncmp(set->store_url, "sqlite:", 7) == 0)
+		return now + 1;
+	return now - 2 * (int64_t)set->timeout - 60;
+}
 
 static uint64_t now_ms(void)
 {
@@ -354,7 +372,7 @@ static int setup(struct master *m, const char *path, const char *port_file, int 
 		return 0;
 	if (ztm_store_open(m->set.store_url, &store, err) != 0)
 		return -1;
-	rc = ztmd_app_recover(m->app, store, err);
+	rc = ztmd_app_recover(m->app, store, recover_before(&m->set), err);
 	/* No store connection may cross fork(): each worker opens its own. */
 	ztm_store_close(store);
 	if (rc != 0)

@@ -184,10 +184,30 @@ void ztm_store_close(struct ztm_store *s)
 		s->ops->close(s);
 }
 
-static int run_batch(struct ztm_store *s, struct ztm_store_job *jobs, size_t n, int durable,
-                     struct ztm_error *err)
+static void run_job(struct ztm_store *s, struct ztm_store_job *job)
+{
+	ztm_error_clear(&job->err);
+	if (s->ops->savepoint(s, &job->err) != 0) {
+		job->rc = -1;
+		return;
+	}
+	job->rc = job->fn(s, job->arg, &job->err);
+	if (job->rc != 0)
+		s->ops->rollback_to(s);
+	else if (s->ops->release(s, &job->err) != 0)
+		job->rc = -1;
+}
+
+/* One attempt at the batch. pipelined: the replayable jobs first, with the
+ * backend's pipeline on; then, once their answers are in and as assumed,
+ * the others one statement at a time. Returns 0 committed, -1 nothing
+ * committed (every job's rc says so), 1 the pipelined part did not go as
+ * assumed and was rolled back: run the batch again without it. */
+static int run_once(struct ztm_store *s, struct ztm_store_job *jobs, size_t n, int durable,
+                    int pipelined, struct ztm_error *err)
 {
 	size_t i;
+	int p;
 
 	if (!durable && s->ops->nosync_next != NULL)
 		s->ops->nosync_next(s);
@@ -198,18 +218,23 @@ static int run_batch(struct ztm_store *s, struct ztm_store_job *jobs, size_t n, 
 		}
 		return -1;
 	}
-	for (i = 0; i < n; i++) {
-		ztm_error_clear(&jobs[i].err);
-		if (s->ops->savepoint(s, &jobs[i].err) != 0) {
-			jobs[i].rc = -1;
-			continue;
+	if (pipelined) {
+		if (s->ops->pipeline(s, 1, err) != 0) {
+			s->ops->rollback(s);
+			return 1;
 		}
-		jobs[i].rc = jobs[i].fn(s, jobs[i].arg, &jobs[i].err);
-		if (jobs[i].rc != 0)
-			s->ops->rollback_to(s);
-		else if (s->ops->release(s, &jobs[i].err) != 0)
-			jobs[i].rc = -1;
+		for (i = 0; i < n; i++)
+			if (jobs[i].replayable)
+				run_job(s, &jobs[i]);
+		p = s->ops->pipeline(s, 0, err);
+		if (p != 0) {
+			s->ops->rollback(s);
+			return 1;
+		}
 	}
+	for (i = 0; i < n; i++)
+		if (!pipelined || !jobs[i].replayable)
+			run_job(s, &jobs[i]);
 	if (s->ops->commit(s, err) != 0) {
 		s->ops->rollback(s);
 		for (i = 0; i < n; i++) {
@@ -221,6 +246,30 @@ static int run_batch(struct ztm_store *s, struct ztm_store_job *jobs, size_t n, 
 		return -1;
 	}
 	return 0;
+}
+
+/* A group commit costs one round trip per statement unless the backend can
+ * pipeline: then the replayable jobs' writes (the issue step of every
+ * registration in the batch: certificate, device state, audit row) go out
+ * together and one wait covers them all. Speculation is only safe because a
+ * replayable job, run again, does exactly what it did: if any answer
+ * differs from the assumption (a conflict, a trigger's refusal, a row not
+ * found), the whole attempt is rolled back and the batch runs the plain way,
+ * where each statement's answer is seen before the next one is sent. */
+static int run_batch(struct ztm_store *s, struct ztm_store_job *jobs, size_t n, int durable,
+                     struct ztm_error *err)
+{
+	size_t i, replayable = 0;
+	int rc;
+
+	for (i = 0; i < n; i++)
+		replayable += jobs[i].replayable != 0;
+	if (s->ops->pipeline != NULL && replayable > 0) {
+		rc = run_once(s, jobs, n, durable, 1, err);
+		if (rc != 1)
+			return rc;
+	}
+	return run_once(s, jobs, n, durable, 0, err);
 }
 
 int ztm_store_run_batch(struct ztm_store *s, struct ztm_store_job *jobs, size_t n,

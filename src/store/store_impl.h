@@ -20,6 +20,14 @@ struct ztm_store_ops {
 	int (*savepoint)(struct ztm_store *s, struct ztm_error *err);
 	int (*release)(struct ztm_store *s, struct ztm_error *err);
 	void (*rollback_to)(struct ztm_store *s);
+	/* Optional: on = 1 (inside a transaction, before replayable jobs):
+	 * writes may be sent without waiting for their answers, each assumed
+	 * to succeed and change one row. on = 0: wait for every answer;
+	 * returns 0 if all were as assumed, 1 if not (or a job failed
+	 * meanwhile: the caller rolls the transaction back and runs the jobs
+	 * again without it), -1 on a failure of its own (err). NULL: calls
+	 * always wait (run_batch runs jobs in order). */
+	int (*pipeline)(struct ztm_store *s, int on, struct ztm_error *err);
 
 	int (*cert_reserve)(struct ztm_store *s, struct ztm_cert_row *row, struct ztm_error *err);
 	int (*cert_issue)(struct ztm_store *s, const char *serial, const uint8_t *der, size_t len,
@@ -215,7 +223,7 @@ struct ztm_store {
 	const struct ztm_store_ops *ops;
 };
 
-/* 0 if every op but the optional ones (nosync_next) is set; else -1 with
+/* 0 if every op but the optional ones (nosync_next, pipeline) is set; else -1 with
  * ZTM_E_CONFIG naming the missing ones (store_ops.c). ztm_store_open
  * checks the backend with it before opening. */
 int ztm_store_ops_check(const struct ztm_store_ops *ops, struct ztm_error *err);

@@ -11,7 +11,7 @@
 
 #include "store_impl.h"
 
-/* Every required op (all but nosync_next, which may be NULL). */
+/* Every required op (all but nosync_next and pipeline, which may be NULL). */
 #define ZTM_STORE_REQUIRED_OPS(X)                                                                  \
 	X(open)                                                                                    \
 	X(close)                                                                                   \
@@ -110,7 +110,7 @@
 	X(owner_revoke_except)
 
 /* The optional ops: only counted, for the size check. */
-#define ZTM_STORE_OPTIONAL_OPS 1 /* nosync_next */
+#define ZTM_STORE_OPTIONAL_OPS 2 /* nosync_next, pipeline */
 
 struct op_slot {
 	size_t off;

@@ -53,7 +53,7 @@ static int classify(const char *state)
 
 /* Keeps the failure of res (or of the connection) for pq_fail and returns
  * its class. */
-static int note_failure(struct pq_store *s, const PGresult *res)
+int pq_note_failure(struct pq_store *s, const PGresult *res)
 {
 	const char *msg = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 	const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
@@ -134,8 +134,11 @@ struct pq_stmt *pq_stmt(struct pq_store *s, const struct pq_query *q, struct ztm
 	st->nparams = max_param(q->sql);
 	/* A row lock can fail (deadlock, lock timeout) like a write: it gets
 	 * the same savepoint, so the failure stays the call's. */
-	st->write = is_write(q->sql) || strstr(q->sql, "FOR UPDATE") != NULL ||
+	st->write = is_write(q->sql) || (q->flags & PQ_TAKES_LOCK) ||
+	            strstr(q->sql, "FOR UPDATE") != NULL ||
 	            strstr(q->sql, "FOR NO KEY UPDATE") != NULL;
+	st->pipeable =
+	    is_write(q->sql) && !(q->flags & PQ_RET_ID) && strstr(q->sql, "RETURNING") == NULL;
 	if (st->nparams > PQ_MAX_PARAMS) {
 		free(st);
 		ztm_error_set(err, ZTM_E_STORE, "store statement %d: too many parameters",
@@ -143,9 +146,15 @@ struct pq_stmt *pq_stmt(struct pq_store *s, const struct pq_query *q, struct ztm
 		return NULL;
 	}
 	snprintf(st->name, sizeof(st->name), "ztm%d", (int)q->slot);
+	/* Preparing waits for an answer: the pipeline's come first. */
+	if (s->piped && pq_pipe_wait(s) != PQ_OK) {
+		free(st);
+		pq_fail(s, err, PQ_E_ERROR, "store statement %d after the pipeline", (int)q->slot);
+		return NULL;
+	}
 	res = PQprepare(s->conn, st->name, q->sql, 0, NULL);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		int rc = note_failure(s, res);
+		int rc = pq_note_failure(s, res);
 		PQclear(res);
 		free(st);
 		pq_fail(s, err, rc, "preparing store statement %d", (int)q->slot);
@@ -237,11 +246,15 @@ int pq_bind(struct pq_stmt *st, const char *fmt, ...)
 /* A simple-protocol command whose failure only matters as a code. */
 static int simple(struct pq_store *s, const char *sql)
 {
-	PGresult *res = PQexec(s->conn, sql);
+	PGresult *res;
 	int rc = PQ_OK;
 
+	if (s->piped)
+		(void)pq_pipe_wait(s); /* a failure stays in pipe_failed */
+	res = PQexec(s->conn, sql);
+
 	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
-		rc = note_failure(s, res);
+		rc = pq_note_failure(s, res);
 	PQclear(res);
 	return rc;
 }
@@ -271,12 +284,12 @@ static int run_pipelined(struct pq_stmt *st, PGresult **out)
 
 	*out = NULL;
 	if (PQenterPipelineMode(c) != 1)
-		return note_failure(s, NULL);
+		return pq_note_failure(s, NULL);
 	if (PQsendQueryParams(c, "SAVEPOINT ztm_stmt", 0, NULL, NULL, NULL, NULL, 0) != 1 ||
 	    PQsendQueryPrepared(c, st->name, st->nparams, st->vals, st->lens, st->fmts, 0) != 1 ||
 	    PQsendQueryParams(c, "RELEASE SAVEPOINT ztm_stmt", 0, NULL, NULL, NULL, NULL, 0) != 1 ||
 	    PQpipelineSync(c) != 1) {
-		rc = note_failure(s, NULL);
+		rc = pq_note_failure(s, NULL);
 		/* A send that failed means a broken connection: whatever was
 		 * queued is gone with it. */
 		while ((sync = PQgetResult(c)) != NULL &&
@@ -296,7 +309,7 @@ static int run_pipelined(struct pq_stmt *st, PGresult **out)
 	for (i = 0; i < 3 && rc == PQ_OK; i++) {
 		ExecStatusType status = PQresultStatus(r[i]);
 		if (r[i] == NULL || (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK))
-			rc = note_failure(s, r[i]);
+			rc = pq_note_failure(s, r[i]);
 	}
 	if (rc == PQ_OK) {
 		*out = r[1];
@@ -314,6 +327,26 @@ static int run(struct pq_stmt *st)
 	ExecStatusType status;
 	int rc;
 
+	if (s->pipe) {
+		rc = pq_pipe_send(st);
+		if (rc < 0)
+			return PQ_E_ERROR;
+		if (rc == 1) {
+			/* Sent; assumed to change its one row (pq_pipe_wait
+			 * checks, store.c replays the batch if not). */
+			st->res = PQmakeEmptyPGresult(s->conn, PGRES_COMMAND_OK);
+			if (st->res == NULL)
+				return PQ_E_ERROR;
+			s->changes = 1;
+			st->ntuples = 0;
+			st->row = -1;
+			return PQ_OK;
+		}
+		/* A read needs what the queued writes did. */
+		if (s->piped && pq_pipe_wait(s) != PQ_OK)
+			return PQ_E_ERROR;
+		guard = st->write && PQtransactionStatus(s->conn) == PQTRANS_INTRANS;
+	}
 	/* A failed statement aborts a PostgreSQL transaction as a whole; the
 	 * calls (like SQLite) expect it to undo only itself and go on (read
 	 * why, try something else), so a write runs under a savepoint. */
@@ -335,7 +368,7 @@ static int run(struct pq_stmt *st)
 		    PQexecPrepared(s->conn, st->name, st->nparams, st->vals, st->lens, st->fmts, 0);
 		status = PQresultStatus(st->res);
 		if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-			rc = note_failure(s, st->res);
+			rc = pq_note_failure(s, st->res);
 			PQclear(st->res);
 			st->res = NULL;
 			return rc;
@@ -553,6 +586,8 @@ static const struct pq_query q_locks[] = {
      " FOR NO KEY UPDATE",
      0},
     {PQ_LOCK_FW_RELEASE, "SELECT 1 FROM fw_releases WHERE id = $1 FOR UPDATE", 0},
+    /* "ztm" "rvl": distinct from the migration lock (7959646002). */
+    {PQ_LOCK_REVLOG, "SELECT pg_advisory_xact_lock(7959646003)", PQ_TAKES_LOCK},
 };
 
 int pq_lock(struct pq_store *s, enum pq_lock what, const char *key, int64_t id,
@@ -563,7 +598,9 @@ int pq_lock(struct pq_store *s, enum pq_lock what, const char *key, int64_t id,
 
 	if (st == NULL)
 		return -1;
-	if (what == PQ_LK_MASS || what >= PQ_LK_DEVICE_ID)
+	if (what == PQ_LK_REVLOG)
+		rc = PQ_OK;
+	else if (what == PQ_LK_MASS || what >= PQ_LK_DEVICE_ID)
 		rc = pq_bind(st, "i", id);
 	else if (what == PQ_LK_CRL)
 		rc = pq_bind(st, "ti", key, id);
@@ -597,6 +634,10 @@ int pq_exec(struct pq_store *s, const char *sql, struct ztm_error *err, const ch
  * to go on rather than report success for work that is gone. */
 static int txn_alive(struct pq_store *s, struct ztm_error *err)
 {
+	if (s->pipe || s->piped) /* answers not read yet: the pipeline's own state */
+		return s->pipe_failed
+		           ? ztm_error_set(err, ZTM_E_STORE, "store pipeline failed: %s", s->errmsg)
+		           : 0;
 	if (PQtransactionStatus(s->conn) != PQTRANS_INTRANS)
 		return ztm_error_set(err, ZTM_E_STORE,
 		                     "store transaction was rolled back after an earlier error");
@@ -639,6 +680,13 @@ static int pq_commit(struct ztm_store *base, struct ztm_error *err)
 
 	if (!s->txn)
 		return ztm_error_set(err, ZTM_E_USAGE, "store commit without a transaction");
+	if (s->pipe) {
+		/* pipeline(0) first: its answers decide whether to commit. */
+		s->txn = 0;
+		s->pipe = 0;
+		(void)simple(s, "ROLLBACK");
+		return ztm_error_set(err, ZTM_E_USAGE, "store commit with the pipeline on");
+	}
 	if (txn_alive(s, err) != 0) {
 		s->txn = 0;
 		(void)simple(s, "ROLLBACK");
@@ -658,6 +706,9 @@ static void pq_rollback(struct ztm_store *base)
 	struct pq_store *s = pq_of(base);
 
 	s->txn = 0;
+	if (s->piped)
+		(void)pq_pipe_wait(s);
+	s->pipe = s->pipe_failed = 0;
 	if (PQtransactionStatus(s->conn) != PQTRANS_IDLE)
 		(void)simple(s, "ROLLBACK");
 }
@@ -670,6 +721,10 @@ static int pq_savepoint(struct ztm_store *base, struct ztm_error *err)
 		return ztm_error_set(err, ZTM_E_USAGE, "store savepoint without a transaction");
 	if (txn_alive(s, err) != 0)
 		return -1;
+	if (s->pipe)
+		return pq_pipe_cmd(s, "SAVEPOINT ztm_job") == 0
+		           ? 0
+		           : pq_fail(s, err, PQ_E_ERROR, "opening savepoint");
 	return pq_exec(s, "SAVEPOINT ztm_job", err, "opening savepoint");
 }
 
@@ -679,6 +734,10 @@ static int pq_release(struct ztm_store *base, struct ztm_error *err)
 
 	if (txn_alive(s, err) != 0)
 		return -1;
+	if (s->pipe)
+		return pq_pipe_cmd(s, "RELEASE SAVEPOINT ztm_job") == 0
+		           ? 0
+		           : pq_fail(s, err, PQ_E_ERROR, "releasing savepoint");
 	return pq_exec(s, "RELEASE SAVEPOINT ztm_job", err, "releasing savepoint");
 }
 
@@ -686,6 +745,12 @@ static void pq_rollback_to(struct ztm_store *base)
 {
 	struct pq_store *s = pq_of(base);
 
+	if (s->pipe) {
+		/* A job failed on the pipelined path: the batch runs again the
+		 * plain way, where its failure is undone by itself. */
+		s->pipe_failed = 1;
+		return;
+	}
 	if (PQtransactionStatus(s->conn) == PQTRANS_IDLE)
 		return;
 	(void)simple(s, "ROLLBACK TO SAVEPOINT ztm_job; RELEASE SAVEPOINT ztm_job");
@@ -738,6 +803,7 @@ static void pq_close(struct ztm_store *base)
 			free(s->stmt[i]);
 		}
 	}
+	pq_pipe_free(s);
 	/* Closing with a transaction open rolls it back on the server. */
 	PQfinish(s->conn);
 	free(s);
@@ -785,6 +851,10 @@ static int open_url(const char *scheme, const char *rest, struct ztm_store **out
 		return ztm_error_set(err, ZTM_E_NOMEM, "allocating store");
 	}
 	s->base.ops = &ztm_store_pg_ops;
+	{
+		const char *p = getenv("ZTM_PG_PIPELINE");
+		s->no_pipe = p != NULL && strcmp(p, "off") == 0;
+	}
 	snprintf(uri, n, "%s:%s", scheme, rest);
 	s->conn = PQconnectdb(uri);
 	free(uri);
@@ -826,7 +896,7 @@ static int pq_schema_version_op(struct ztm_store *base, int *out, struct ztm_err
 	.close = pq_close, .schema_version = pq_schema_version_op, .begin = pq_begin,              \
 	.nosync_next = pq_nosync_next, .commit = pq_commit, .rollback = pq_rollback,               \
 	.savepoint = pq_savepoint, .release = pq_release, .rollback_to = pq_rollback_to,           \
-	PQ_OPS_CALLS
+	.pipeline = pq_pipe_op, PQ_OPS_CALLS
 
 #define PQ_OPS_CALLS                                                                               \
 	.cert_reserve = pq_cert_reserve, .cert_issue = pq_cert_issue, .cert_get = pq_cert_get,     \

@@ -119,6 +119,7 @@ enum pq_slot {
 	PQ_LOCK_FW_RELEASE_PRODUCT,
 	PQ_LOCK_FW_SIGNER_PRODUCT,
 	PQ_LOCK_FW_RELEASE,
+	PQ_LOCK_REVLOG,
 	PQ_FW_SIGNER_ADD,
 	PQ_FW_SIGNER_GET,
 	PQ_FW_SIGNER_ACTIVE,
@@ -138,6 +139,9 @@ enum pq_slot {
 #define PQ_RET_ID                                                                                  \
 	1 /* an INSERT ... RETURNING id: pq_step keeps the id                                      \
 	     (pq_last_id) and reports PQ_DONE, like an INSERT */
+#define PQ_TAKES_LOCK                                                                              \
+	2 /* a read that takes a lock (advisory): it can fail like a write                         \
+	     (deadlock, lock_timeout), so it runs under the statement savepoint */
 
 /* A statement and its cache slot; defined next to the code that uses it. */
 struct pq_query {
@@ -170,6 +174,7 @@ struct pq_stmt {
 	const struct pq_query *q;
 	char name[16];
 	int nparams, write;
+	int pipeable; /* a write without rows to read: may go in a pipeline */
 	const char *vals[PQ_MAX_PARAMS];
 	int lens[PQ_MAX_PARAMS], fmts[PQ_MAX_PARAMS];
 	char ints[PQ_MAX_PARAMS][24];
@@ -191,6 +196,14 @@ struct pq_store {
 	struct pq_stmt *stmt[PQ_SLOT_COUNT];
 	int64_t last_id, changes;
 	char errmsg[256], sqlstate[6];
+	/* The pipelined part of a group commit (store_pg_pipe.c): pipe is on
+	 * between pipeline(1) and pipeline(0); piped while the connection is
+	 * in libpq pipeline mode with `nsent` commands whose answers are not
+	 * read yet, their assumptions in `expect`; pipe_failed once an
+	 * answer (or a job) did not go as assumed. */
+	int pipe, piped, pipe_failed, no_pipe;
+	unsigned char *expect;
+	size_t nsent, expect_cap;
 };
 
 static inline struct pq_store *pq_of(struct ztm_store *s)
@@ -267,10 +280,33 @@ enum pq_lock {
 	PQ_LK_PRODUCT,
 	PQ_LK_FW_RELEASE_PRODUCT,
 	PQ_LK_FW_SIGNER_PRODUCT,
-	PQ_LK_FW_RELEASE
+	PQ_LK_FW_RELEASE,
+	/* Not a row: the transaction-level advisory lock that orders writers of
+	 * revocation_log (key and key are ignored). A transaction takes its
+	 * log sequence numbers only while holding it and keeps it to its end,
+	 * so log entries commit, and become visible, in sequence order: a
+	 * reader that follows the log by "seq > the last one I saw" (the OCSP
+	 * caches, the CRL due check) never skips an entry that commits late.
+	 * Without it, an identity value is taken at INSERT time and two nodes'
+	 * transactions can commit seq N+1 before N. */
+	PQ_LK_REVLOG
 };
 int pq_lock(struct pq_store *s, enum pq_lock what, const char *key, int64_t id,
             struct ztm_error *err);
+
+/* store_pg_pipe.c: the pipelined part of a group commit (docs/store.md,
+ * "Pipelined group commit"). pq_pipe_send queues a write that is assumed
+ * to succeed and change one row (1 sent, 0 when the statement must run
+ * the plain way: it returns rows, or the pipeline already failed, -1 with
+ * the failure noted); pq_pipe_wait reads every queued answer and leaves
+ * pipeline mode (0 all as assumed; else PQ_E_ERROR with the failure
+ * noted, and pipe_failed set). */
+int pq_pipe_send(struct pq_stmt *st);
+int pq_pipe_wait(struct pq_store *s);
+int pq_pipe_op(struct ztm_store *base, int on, struct ztm_error *err);
+int pq_pipe_cmd(struct pq_store *s, const char *sql);
+void pq_pipe_free(struct pq_store *s);
+int pq_note_failure(struct pq_store *s, const PGresult *res);
 
 /* migrations_pg.c */
 int pq_migrate(struct pq_store *s, struct ztm_error *err);

@@ -131,8 +131,12 @@ static int log_change(struct pq_store *s, const char *serial, const struct cur *
                       enum ztm_rev_action action, int reason, const char *actor, int64_t *seq,
                       struct ztm_error *err)
 {
-	struct pq_stmt *st = pq_stmt(s, &q_log, err);
+	struct pq_stmt *st;
 
+	/* Log entries commit in sequence order (PQ_LK_REVLOG). */
+	if (pq_lock(s, PQ_LK_REVLOG, NULL, 0, err) != 0)
+		return -1;
+	st = pq_stmt(s, &q_log, err);
 	if (st == NULL)
 		return -1;
 	if (pq_bind(st, "ittitit", (int64_t)time(NULL), serial, c->ca, c->shard,

@@ -12,19 +12,25 @@ ZTMD=$ZTM_BIN/src/server/ztmd
 T=$(mktemp -d /tmp/ztm-e2e.XXXXXX)
 ZTMD_PID=
 
+ZTMD_NODE_PIDS=() # more ztmd processes (start_ztmd_node), stopped like ZTMD_PID
+
 cleanup() {
-  local rc=$? sanitizer=0
-  if [ -n "${ZTMD_PID}" ] && kill -0 "$ZTMD_PID" 2>/dev/null; then
-    kill -TERM "$ZTMD_PID" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$ZTMD_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$ZTMD_PID" 2>/dev/null || true
-  fi
+  local rc=$? sanitizer=0 pid log
+  for pid in "${ZTMD_PID}" "${ZTMD_NODE_PIDS[@]}"; do
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
   # Under the sanitizer build a report from ztmd (leak at exit, a worker's
   # abort) fails the test even if every request looked fine.
-  if [ -f "$T/ztmd.log" ] && grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T/ztmd.log"; then
-    grep -E -A12 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T/ztmd.log" | head -60 >&2
-    sanitizer=1
-  fi
+  for log in "$T"/ztmd*.log; do
+    if [ -f "$log" ] && grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$log"; then
+      grep -E -A12 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$log" | head -60 >&2
+      sanitizer=1
+    fi
+  done
   if [ -d "$T/pg" ]; then bash "$ZTM_SRC/tests/pg/pg_stop.sh" "$T/pg"; fi
   local tpm
   for tpm in "$T"/*/swtpm.pid; do
@@ -83,6 +89,36 @@ start_ztmd() {
     sleep 0.1
   done
   fail "ztmd did not become healthy"
+}
+
+# start_ztmd_node NAME: another ztmd on the same configuration and store
+# (several nodes on one PostgreSQL): its own config copy $T/srv/ztmd-NAME.conf
+# (only the public port file differs), ports in $T/port-NAME and
+# $T/pport-NAME, log $T/ztmd-NAME.log, pid in NODE_PID. Does not wait.
+start_ztmd_node() {
+  local name=$1
+  sed "s|^port_file = $T/pport\$|port_file = $T/pport-$name|" "$T/srv/ztmd.conf" >"$T/srv/ztmd-$name.conf"
+  rm -f "$T/port-$name" "$T/pport-$name"
+  setsid "$ZTMD" --config "$T/srv/ztmd-$name.conf" --port-file "$T/port-$name" \
+    >>"$T/ztmd-$name.log" 2>&1 &
+  NODE_PID=$!
+  ZTMD_NODE_PIDS+=("$NODE_PID")
+}
+
+# wait_ztmd_node NAME PID: until its /healthz answers; sets NODE_URL and
+# NODE_PUBLIC (its plain-HTTP listener).
+wait_ztmd_node() {
+  local name=$1 pid=$2
+  for _ in $(seq 600); do
+    if [ -s "$T/port-$name" ] && [ -s "$T/pport-$name" ]; then
+      NODE_URL=https://127.0.0.1:$(cat "$T/port-$name")
+      NODE_PUBLIC=http://127.0.0.1:$(cat "$T/pport-$name")
+      curl -sf --cacert "$T/ceremony/chain.pem" "$NODE_URL/healthz" >/dev/null 2>&1 && return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || { tail -20 "$T/ztmd-$name.log" >&2; fail "ztmd node $name exited at start"; }
+    sleep 0.1
+  done
+  fail "ztmd node $name did not become healthy"
 }
 
 stop_ztmd() {

@@ -770,6 +770,71 @@ static void test_run_batch(void **state)
 	ztm_cert_row_free(&row);
 }
 
+/* The same batch with every job marked replayable (job_fn changes nothing
+ * but the store and err): on PostgreSQL the jobs' writes are pipelined, the
+ * duplicates' failures are only seen when the answers are read, and the
+ * batch runs again the plain way; the outcome must be exactly the plain
+ * one. Then batches where every assumption holds (nothing replayed), and
+ * replayable jobs mixed with others. */
+static void test_run_batch_replayable(void **state)
+{
+	struct job_arg args[] = {
+	    {"9b01", IDEM_1, 0}, {"9b02", "", 1}, {"9b01", IDEM_2, 0},
+	    {"9b03", IDEM_1, 0}, {"9b04", "", 0},
+	};
+	static const enum ztm_err want[] = {ZTM_OK, ZTM_E_POLICY, ZTM_E_EXISTS, ZTM_E_EXISTS,
+	                                    ZTM_OK};
+	struct job_arg more[] = {{"9b10", "", 0}, {"9b11", "", 0}, {"9b12", "", 0}};
+	struct ztm_store_job jobs[5];
+	struct store_fx *f = *state;
+	struct ztm_cert_row row;
+	int64_t n = 0;
+	size_t i;
+
+	memset(jobs, 0, sizeof(jobs));
+	for (i = 0; i < 5; i++) {
+		jobs[i].fn = job_fn;
+		jobs[i].arg = &args[i];
+		jobs[i].replayable = 1;
+	}
+	CHECK(ztm_store_run_batch(f->s, jobs, 5, E), ZTM_OK);
+	for (i = 0; i < 5; i++) {
+		assert_int_equal(jobs[i].rc == 0, want[i] == ZTM_OK);
+		if (want[i] != ZTM_OK)
+			assert_int_equal(jobs[i].err.code, want[i]);
+	}
+	ztm_cert_row_init(&row);
+	CHECK(ztm_store_cert_get(f->s, "9b01", &row, E), ZTM_OK);
+	assert_string_equal(row.idem_key, IDEM_1);
+	CHECK(ztm_store_cert_get(f->s, "9b02", &row, E), ZTM_E_NOTFOUND);
+	CHECK(ztm_store_audit_count(f->s, &n, E), ZTM_OK);
+	assert_int_equal(n, 2);
+
+	/* all as assumed: 3 replayable jobs, committed once */
+	for (i = 0; i < 3; i++)
+		jobs[i].arg = &more[i];
+	CHECK(ztm_store_run_batch(f->s, jobs, 3, E), ZTM_OK);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(jobs[i].rc, 0);
+	assert_int_equal(raw_int(&f->t, "SELECT count(*) FROM audit WHERE object LIKE '9b1%'"), 3);
+
+	/* mixed: the plain job (a duplicate serial) fails alone, after the
+	 * pipelined ones; and a plain job's read sees the replayable ones */
+	more[0].serial = "9b20";
+	more[1].serial = "9b10";
+	more[2].serial = "9b21";
+	jobs[1].replayable = 0;
+	CHECK(ztm_store_run_batch(f->s, jobs, 3, E), ZTM_OK);
+	assert_int_equal(jobs[0].rc, 0);
+	assert_int_equal(jobs[1].err.code, ZTM_E_EXISTS);
+	assert_int_equal(jobs[2].rc, 0);
+	CHECK(ztm_store_cert_get(f->s, "9b20", &row, E), ZTM_OK);
+	CHECK(ztm_store_cert_get(f->s, "9b21", &row, E), ZTM_OK);
+	assert_int_equal(count(f->s, ZTM_CERT_RESERVED), 7);
+	CHECK(ztm_store_audit(f->s, "t", "a", "", "ok", "", E), ZTM_OK);
+	ztm_cert_row_free(&row);
+}
+
 /* run_batch syncs the WAL at its commit; run_batch_nosync does not, and
  * leaves the connection syncing again for everything after it: a batch, an
  * explicit transaction, a write of its own. What it committed is there. */
@@ -898,6 +963,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_codes, store_fx_setup, store_fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_audit, store_fx_setup, store_fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_run_batch, store_fx_setup, store_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_run_batch_replayable, store_fx_setup,
+	                                    store_fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_run_batch_nosync, store_fx_setup,
 	                                    store_fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_pg_reconnect, store_fx_setup, store_fx_teardown),

@@ -418,6 +418,76 @@ static void test_concurrent_revoke(void **state)
 	close(go[1]);
 }
 
+/* The change feed is read as "seq > the last one seen" (OCSP caches, the
+ * CRL due check). Node a takes a log entry and has not committed; node b
+ * logs another change meanwhile. A reader must never see b's entry before
+ * a's commits: on PostgreSQL an identity value is taken at INSERT time, so
+ * without the revocation log lock b would commit seq N+1 at once, a reader
+ * would move past it, and a's N, committed later, would never be read. With
+ * the lock (SQLite: its write lock) b waits for a, and the feed grows in
+ * sequence order. */
+static void test_feed_commit_order(void **state)
+{
+	struct store_fx *f = *state;
+	struct timespec pause = {0, 300 * 1000 * 1000L};
+	struct ztm_store *reader = NULL;
+	struct seen seen;
+	int wstatus = 0, ready[2], go[2];
+	char c = 0;
+	pid_t pid;
+
+	put(f->s, "7e21", 0, 0);
+	put(f->s, "7e22", 0, 0);
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(pipe(go), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct ztm_store *b = NULL;
+		struct ztm_error err;
+
+		if (ztm_store_open(f->t.url, &b, &err) != 0) {
+			fprintf(stderr, "node-b: %s\n", ztm_error_msg(&err));
+			_exit(2);
+		}
+		if (write(ready[1], "r", 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(5);
+		if (ztm_store_cert_revoke(b, "7e22", ZTM_REASON_SUPERSEDED, 1700000001, "node-b",
+		                          NULL, &err) != 0) {
+			fprintf(stderr, "node-b: %s\n", ztm_error_msg(&err));
+			_exit(3);
+		}
+		ztm_store_close(b);
+		_exit(0);
+	}
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	CHECK(ztm_store_open(f->t.url, &reader, E), ZTM_OK);
+	CHECK(ztm_store_begin(f->s, E), ZTM_OK);
+	CHECK(ztm_store_cert_revoke(f->s, "7e21", ZTM_REASON_KEY_COMPROMISE, 1700000000, "node-a",
+	                            NULL, E),
+	      ZTM_OK);
+	assert_int_equal(write(go[1], "g", 1), 1);
+	nanosleep(&pause, NULL); /* node b has had time to commit, were it not ordered */
+	memset(&seen, 0, sizeof(seen));
+	CHECK(ztm_store_revocation_changes(reader, 0, 0, on_event, &seen, E), ZTM_OK);
+	assert_int_equal(seen.n, 0);
+	CHECK(ztm_store_commit(f->s, E), ZTM_OK);
+	assert_int_equal(waitpid(pid, &wstatus, 0), pid);
+	assert_true(WIFEXITED(wstatus));
+	assert_int_equal(WEXITSTATUS(wstatus), 0);
+	memset(&seen, 0, sizeof(seen));
+	CHECK(ztm_store_revocation_changes(reader, 0, 0, on_event, &seen, E), ZTM_OK);
+	assert_int_equal(seen.n, 2);
+	assert_string_equal(seen.serial[0], "7e21");
+	assert_string_equal(seen.serial[1], "7e22");
+	assert_true(seen.seq[0] < seen.seq[1]);
+	ztm_store_close(reader);
+	close(ready[0]);
+	close(ready[1]);
+	close(go[0]);
+	close(go[1]);
+}
+
 static void test_migration_backfills(void **state)
 {
 	struct store_fx *f = *state;
@@ -461,6 +531,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_owner_revoke, store_fx_setup, store_fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_in_transaction, store_fx_setup, store_fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_revoke, store_fx_setup,
+	                                    store_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_feed_commit_order, store_fx_setup,
 	                                    store_fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_migration_backfills, store_fx_setup,
 	                                    store_fx_teardown),
