@@ -100,5 +100,10 @@ void ztmd_req_defer(struct ztmd_req *r, ztmd_job_fn fn, void *arg, ztmd_done_fn 
  * fsync (ztm_store_run_batch_nosync); with any other job in it, it is
  * durable as always. The enrollment's reserve step (est_ops.c). */
 void ztmd_req_defer_nosync(struct ztmd_req *r, ztmd_job_fn fn, void *arg, ztmd_done_fn done);
+/* ztmd_req_defer after a pause of ms milliseconds, the request held
+ * meanwhile: a store that did not answer is asked again later
+ * (est_reconcile.c). Queues at once if no timer can be made. */
+void ztmd_req_defer_after(struct ztmd_req *r, unsigned ms, ztmd_job_fn fn, void *arg,
+                          ztmd_done_fn done);
 
 #endif
