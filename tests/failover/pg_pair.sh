@@ -11,9 +11,9 @@
 #   pg_pair.sh url DIR [DB]      the libpq multi-host URL for ztmd (target_session_attrs=read-write)
 #   pg_pair.sh kill-primary DIR  kill -9 of the primary's postmaster and every backend
 #                                (a machine that dies: nothing is flushed or said goodbye)
-#   pg_pair.sh stall DIR         SIGSTOP of the standby's walreceiver: replication stops, the
-#                                primary's synchronous commits wait (what the standby has
-#                                received stays); pg_pair.sh unstall DIR: SIGCONT
+#   pg_pair.sh stall DIR         SIGSTOP of the primary's walsender: replication stops, the
+#                                primary's synchronous commits wait, and what it has not
+#                                sent yet dies with it; pg_pair.sh unstall DIR: SIGCONT
 #   pg_pair.sh promote DIR       pg_ctl promote of the standby; waits until it accepts writes
 #   pg_pair.sh rejoin DIR        the old primary becomes a standby of the new one (pg_rewind,
 #                                standby.signal, primary_conninfo) and the new primary waits
@@ -159,13 +159,15 @@ kill-primary)
   echo "pg_pair: killed node $p (pids $pids)"
   ;;
 stall | unstall)
-  s=$(other "$(cat "$dir/primary")")
-  pm=$(postmaster_pid "$s")
-  [ -n "$pm" ] || die "node $s is not running"
-  wr=$(ps -o pid=,args= --ppid "$pm" | awk '/walreceiver/ { print $1 }')
-  [ -n "$wr" ] || die "node $s has no walreceiver"
+  # The primary's walsender: WAL it has not sent is lost with the primary
+  # (what it sent is in the standby's socket buffer and still arrives).
+  p=$(cat "$dir/primary")
+  pm=$(postmaster_pid "$p")
+  [ -n "$pm" ] || die "node $p is not running"
+  ws=$(ps -o pid=,args= --ppid "$pm" | awk '/walsender/ { print $1 }')
+  [ -n "$ws" ] || die "node $p has no walsender"
   # shellcheck disable=SC2086
-  kill "-$([ "$cmd" = stall ] && echo STOP || echo CONT)" $wr
+  kill "-$([ "$cmd" = stall ] && echo STOP || echo CONT)" $ws
   ;;
 promote)
   p=$(cat "$dir/primary")
