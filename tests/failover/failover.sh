@@ -289,6 +289,6 @@ fi
 echo "== $(since) in all"
 if [ "$bad" != 0 ]; then
   grep -E 'level=(error|warn)' "$T/ztmd.log" | sed -n '1,20p' >&2
-  fail "failover criteria violated (KEEP=1 keeps $T)"
+  fail "failover criteria violated (KEEP=1 keeps the directory and both servers)"
 fi
 ok "failover: every criterion holds"
