@@ -30,6 +30,10 @@ static void done_refusal(struct ztmd_req *r, void *arg, int rc, const struct ztm
 
 	if (f->status == 401)
 		ztmd_reply_header(r, "WWW-Authenticate", "Basic realm=\"ztm\"");
+	/* RFC 9110 §10.2.3: a database or HSM away (a failover) is worth a
+	 * retry of the same request soon. */
+	if (f->status == 503)
+		ztmd_reply_header(r, "Retry-After", "1");
 	if (f->status == 202) {
 		ztmd_reply_header(r, "Retry-After", "1");
 		ztmd_reply(r, 202, "text/plain", "pending\n", 8);

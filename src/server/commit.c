@@ -38,6 +38,7 @@ struct pending {
 };
 
 struct ztmd_commit {
+	struct event_base *base;
 	struct ztm_store *store;
 	struct ztmd_metrics *metrics;
 	struct pending *q;
@@ -104,6 +105,7 @@ struct ztmd_commit *ztmd_commit_new(struct event_base *base, struct ztm_store *s
 		ztm_error_set(err, ZTM_E_NOMEM, "group commit");
 		return NULL;
 	}
+	c->base = base;
 	c->store = store;
 	c->metrics = m;
 	c->idle_ev = event_new(base, -1, 0, on_flush, c);
@@ -187,4 +189,51 @@ void ztmd_req_defer_nosync(struct ztmd_req *r, ztmd_job_fn fn, void *arg, ztmd_d
 void ztmd_req_defer_replayable(struct ztmd_req *r, ztmd_job_fn fn, void *arg, ztmd_done_fn done)
 {
 	defer(r, fn, arg, done, 0, 1);
+}
+
+/* A job queued after a pause (ztmd_req_defer_after). */
+struct later {
+	struct ztmd_req *r;
+	ztmd_job_fn fn;
+	void *arg;
+	ztmd_done_fn done;
+	struct event *ev;
+};
+
+static void on_later(evutil_socket_t fd, short what, void *p)
+{
+	struct later *l = p;
+
+	(void)fd;
+	(void)what;
+	defer(l->r, l->fn, l->arg, l->done, 0, 0);
+	ztmd_req_unref(l->r);
+	event_free(l->ev);
+	free(l);
+}
+
+void ztmd_req_defer_after(struct ztmd_req *r, unsigned ms, ztmd_job_fn fn, void *arg,
+                          ztmd_done_fn done)
+{
+	struct ztmd_commit *c = ztmd_worker_commit(ztmd_req_worker(r));
+	struct later *l = calloc(1, sizeof(*l));
+	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+
+	if (l != NULL)
+		l->ev = evtimer_new(c->base, on_later, l);
+	if (l == NULL || l->ev == NULL || evtimer_add(l->ev, &tv) != 0) {
+		if (l != NULL && l->ev != NULL)
+			event_free(l->ev);
+		free(l);
+		defer(r, fn, arg, done, 0, 0);
+		return;
+	}
+	l->r = r;
+	l->fn = fn;
+	l->arg = arg;
+	l->done = done;
+	/* The request lives until the job is queued (which takes its own). A
+	 * worker that stops meanwhile frees the request with the others
+	 * (ztmd_http_free_all); this timer then never fires. */
+	ztmd_req_ref(r);
 }

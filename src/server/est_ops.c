@@ -195,7 +195,9 @@ int est_reserve(struct ztm_store *s, struct est_op *op, const char *subject, str
 	if (op->app->cas[op->ca].ca == NULL)
 		return ztm_error_set(err, ZTM_E_CONFIG, "the %s CA is not configured",
 		                     app_ca_name(op->ca));
-	if (ztm_serial_new(op->serial, err) != 0)
+	/* Reconciliation reserves a serial again whose reservation the database
+	 * lost, for the bytes already signed with it (est_reconcile.c). */
+	if (!op->keep_serial && ztm_serial_new(op->serial, err) != 0)
 		return -1;
 	ztm_serial_hex(op->serial, op->row.serial);
 	ztm_strlcpy(op->row.ca, app_ca_name(op->ca), sizeof(op->row.ca));
@@ -210,7 +212,7 @@ int est_reserve(struct ztm_store *s, struct est_op *op, const char *subject, str
 }
 
 /* Job 1: claim the credential for this key and reserve a serial. */
-static int job_claim(struct ztm_store *s, void *arg, struct ztm_error *err)
+static int claim(struct ztm_store *s, void *arg, struct ztm_error *err)
 {
 	struct est_op *op = arg;
 	struct ztm_code_row code;
@@ -239,8 +241,17 @@ static int job_claim(struct ztm_store *s, void *arg, struct ztm_error *err)
 	return est_reserve(s, op, subject, err);
 }
 
+int est_job_claim(struct ztm_store *s, void *arg, struct ztm_error *err)
+{
+	struct est_op *op = arg;
+	int rc = claim(s, arg, err);
+
+	op->claim_ran = rc == 0;
+	return rc;
+}
+
 /* Job 2: record the signed certificate and hand it to its owner. */
-static int job_record(struct ztm_store *s, void *arg, struct ztm_error *err)
+int est_job_record(struct ztm_store *s, void *arg, struct ztm_error *err)
 {
 	struct est_op *op = arg;
 	char detail[160];
@@ -289,10 +300,12 @@ static void reply_cert(struct ztmd_req *r, struct est_op *op)
 
 static const char *action_of(const struct est_op *op);
 
-static void done_record(struct ztmd_req *r, void *arg, int rc, const struct ztm_error *err)
+void est_done_record(struct ztmd_req *r, void *arg, int rc, const struct ztm_error *err)
 {
 	struct est_op *op = arg;
 
+	if (rc != 0 && est_reconcile(r, op, EST_STAGE_RECORD, err))
+		return;
 	if (rc != 0 && err->code == ZTM_E_POLICY) {
 		/* Revoked while in flight (est_device_record): refused, audited. */
 		struct ztmd_app *app = op->app;
@@ -304,7 +317,8 @@ static void done_record(struct ztmd_req *r, void *arg, int rc, const struct ztm_
 	}
 	if (rc != 0) {
 		/* Nothing was returned; the reservation stays and start-up recovery
-		 * turns it into "abandoned" if this process dies now. */
+		 * turns it into "abandoned" if this process dies now. (A database
+		 * that did not answer was reconciled with first, est_reconcile.c.) */
 		ztm_log(ZTM_LOG_ERROR, "est.record_failed", "serial=%s err=%s", op->row.serial,
 		        ztm_err_name(err->code));
 		ztmd_reply_error(r, 500, err);
@@ -365,11 +379,13 @@ static void done_abandon(struct ztmd_req *r, void *arg, int rc, const struct ztm
 	app_refuse(r, app, action, why.code == ZTM_E_LINT ? 500 : app_status_for(why.code), &why);
 }
 
-static void done_claim(struct ztmd_req *r, void *arg, int rc, const struct ztm_error *err)
+void est_done_claim(struct ztmd_req *r, void *arg, int rc, const struct ztm_error *err)
 {
 	struct est_op *op = arg;
 	const char *action = action_of(op);
 
+	if (rc != 0 && est_reconcile(r, op, EST_STAGE_CLAIM, err))
+		return;
 	if (rc != 0 && op->kind == EST_BY_BOOTSTRAP && op->dev.verdict != VET_OK) {
 		est_device_refuse(r, op);
 		return;
@@ -401,11 +417,11 @@ static void done_claim(struct ztmd_req *r, void *arg, int rc, const struct ztm_e
 		ztmd_req_defer_replayable(r, job_abandon, op, done_abandon);
 		return;
 	}
-	ztmd_req_defer_replayable(r, job_record, op, done_record);
+	ztmd_req_defer_replayable(r, est_job_record, op, est_done_record);
 }
 
-/* The claim needs no fsync of its own: done_claim never answers on the
- * strength of it. A success is signed and answered only after job_record's
+/* The claim needs no fsync of its own: est_done_claim never answers on the
+ * strength of it. A success is signed and answered only after the record job's
  * durable commit, which carries the reservation to disk with it (one WAL);
  * a refusal is answered after its audit job's durable commit; a retry is
  * answered with a certificate whose own issue commit was durable. Until
@@ -414,5 +430,5 @@ static void done_claim(struct ztmd_req *r, void *arg, int rc, const struct ztm_e
  * reservation go together, as after a refused request. */
 void est_op_start(struct ztmd_req *r, struct est_op *op)
 {
-	ztmd_req_defer_nosync(r, job_claim, op, done_claim);
+	ztmd_req_defer_nosync(r, est_job_claim, op, est_done_claim);
 }

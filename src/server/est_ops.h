@@ -45,6 +45,10 @@ struct est_device {
 	char detail[512];
 };
 
+/* Which commit of an enrollment failed with the database unreachable
+ * (est_reconcile.c). */
+enum est_stage { EST_STAGE_CLAIM, EST_STAGE_RECORD };
+
 struct est_op {
 	struct ztmd_app *app;
 	enum est_kind kind;
@@ -64,6 +68,13 @@ struct est_op {
 	struct ztm_cert_row row;
 	struct ztm_buf cert;       /* DER */
 	struct ztm_error sign_err; /* why signing failed */
+	/* Reconciliation of a commit whose outcome is unknown (est_reconcile.c). */
+	int claim_ran; /* the claim job's own work succeeded: a failure after it was its commit's */
+	int keep_serial; /* est_reserve reserves op->serial again instead of a fresh one */
+	enum est_stage stage;
+	const char *outcome;      /* what the reconciliation found, for the log */
+	uint64_t reconcile_until; /* monotonic ms; 0: not reconciling */
+	unsigned reconcile_tries; /* lookups so far */
 };
 
 /* Parses and verifies the CSR; NULL with err (400-class) on bad input.
@@ -78,6 +89,20 @@ int est_peer_spki(X509 *peer, struct ztm_buf *out, struct ztm_error *err);
 void est_op_free(struct est_op *op);
 /* Runs the claim/reserve -> sign -> issue sequence and replies. Takes op. */
 void est_op_start(struct ztmd_req *r, struct est_op *op);
+/* The steps of the sequence (est_ops.c), for est_reconcile.c: the claim
+ * job and what follows it (sign, then the record job), the record job and
+ * the reply. */
+int est_job_claim(struct ztm_store *s, void *arg, struct ztm_error *err);
+void est_done_claim(struct ztmd_req *r, void *arg, int rc, const struct ztm_error *err);
+int est_job_record(struct ztm_store *s, void *arg, struct ztm_error *err);
+void est_done_record(struct ztmd_req *r, void *arg, int rc, const struct ztm_error *err);
+/* A commit of op's failed with err. When err says the database was
+ * unreachable (ZTM_E_UNAVAILABLE) and the commit may have happened -- the
+ * claim's, after its job succeeded; the record's, always (op->cert holds
+ * signed bytes) -- reconciliation takes op over: 1, it replies. Otherwise
+ * 0: the failure is final, the caller answers it. */
+int est_reconcile(struct ztmd_req *r, struct est_op *op, enum est_stage stage,
+                  const struct ztm_error *err);
 
 /* Shared with est_device.c. The idempotency key of op into op->row.idem_key. */
 void est_idem_key(struct est_op *op);

@@ -108,4 +108,10 @@ void ztmd_req_defer_nosync(struct ztmd_req *r, ztmd_job_fn fn, void *arg, ztmd_d
  * refusal's audit entry. */
 void ztmd_req_defer_replayable(struct ztmd_req *r, ztmd_job_fn fn, void *arg, ztmd_done_fn done);
 
+/* ztmd_req_defer after a pause of ms milliseconds, the request held
+ * meanwhile: a store that did not answer is asked again later
+ * (est_reconcile.c). Queues at once if no timer can be made. */
+void ztmd_req_defer_after(struct ztmd_req *r, unsigned ms, ztmd_job_fn fn, void *arg,
+                          ztmd_done_fn done);
+
 #endif

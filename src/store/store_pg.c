@@ -48,7 +48,34 @@ static int classify(const char *state)
 		return PQ_E_CHECK;
 	if (strcmp(state, "P0001") == 0)
 		return PQ_E_TRIGGER;
+	/* connection_exception, the server shutting down or starting, a
+	 * read-only (standby) session: the database is not there to write to
+	 * on this session (docs/deployment.md, "Synchronous standby"). */
+	if (strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
+	    strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0 ||
+	    strcmp(state, "25006") == 0)
+		return PQ_E_GONE;
 	return PQ_E_ERROR;
+}
+
+/* libpq's message for the connection, on one line: with several hosts in
+ * the URL it has a line per host tried ("Connection refused", "session is
+ * read-only"), all worth keeping. */
+static const char *conn_message(PGconn *c, char *out, size_t n)
+{
+	const char *m = c != NULL ? PQerrorMessage(c) : "out of memory";
+	size_t i, o = 0;
+
+	for (i = 0; m[i] != '\0' && o + 3 < n; i++) {
+		if (m[i] != '\n')
+			out[o++] = m[i];
+		else if (m[i + 1] != '\0') {
+			out[o++] = ';';
+			out[o++] = ' ';
+		}
+	}
+	out[o] = '\0';
+	return out;
 }
 
 /* Keeps the failure of res (or of the connection) for pq_fail and returns
@@ -71,6 +98,8 @@ int pq_note_failure(struct pq_store *s, const PGresult *res)
 	snprintf(s->sqlstate, sizeof(s->sqlstate), "%s", state != NULL ? state : "?????");
 	/* Drop a trailing newline from libpq's own messages. */
 	s->errmsg[strcspn(s->errmsg, "\n")] = '\0';
+	if (state != NULL && strcmp(state, "25006") == 0)
+		s->reset_needed = 1;
 	return classify(state);
 }
 
@@ -79,14 +108,16 @@ static int session_setup(struct pq_store *s, struct ztm_error *err);
 /* A connection the server dropped (restart, failover, network) is opened
  * again before the next statement, but only between transactions and while
  * no statement's rows are being read: the statements prepared on the old
- * session are gone with it, so the cache is emptied. What was in flight
- * failed with ZTM_E_STORE; its outcome is the caller's to reconcile
- * (idempotency keys, issue 7 point 4). */
+ * session are gone with it, so the cache is emptied. With several hosts in
+ * the URL libpq tries each in turn (target_session_attrs=read-write skips a
+ * standby). What was in flight failed with ZTM_E_UNAVAILABLE; its outcome
+ * is the caller's to reconcile (idempotency keys, est_reconcile.c). */
 static int reconnect_if_lost(struct pq_store *s, struct ztm_error *err)
 {
+	char m[320];
 	size_t i;
 
-	if (PQstatus(s->conn) != CONNECTION_BAD || s->txn)
+	if ((PQstatus(s->conn) != CONNECTION_BAD && !s->reset_needed) || s->txn)
 		return 0;
 	for (i = 0; i < PQ_SLOT_COUNT; i++)
 		if (s->stmt[i] != NULL && s->stmt[i]->busy)
@@ -99,11 +130,10 @@ static int reconnect_if_lost(struct pq_store *s, struct ztm_error *err)
 		}
 	}
 	PQreset(s->conn);
-	if (PQstatus(s->conn) != CONNECTION_OK) {
-		const char *m = PQerrorMessage(s->conn);
-		return ztm_error_set(err, ZTM_E_STORE, "reconnecting to PostgreSQL store: %.*s",
-		                     (int)strcspn(m, "\n"), m);
-	}
+	if (PQstatus(s->conn) != CONNECTION_OK)
+		return ztm_error_set(err, ZTM_E_UNAVAILABLE, "reconnecting to PostgreSQL store: %s",
+		                     conn_message(s->conn, m, sizeof(m)));
+	s->reset_needed = 0;
 	return session_setup(s, err);
 }
 
@@ -502,6 +532,8 @@ static enum ztm_err map_code(int rc)
 		return ZTM_E_USAGE;
 	case PQ_E_TRIGGER:
 		return ZTM_E_CONFLICT;
+	case PQ_E_GONE:
+		return ZTM_E_UNAVAILABLE;
 	default:
 		return ZTM_E_STORE;
 	}
@@ -522,8 +554,11 @@ int pq_fail(struct pq_store *s, struct ztm_error *err, int rc, const char *fmt, 
 	va_end(ap);
 	if (rc == PQ_E_MISUSE)
 		return ztm_error_set(err, ZTM_E_STORE, "%s: bad statement parameters", what);
-	return ztm_error_set(err, map_code(rc), "%s: %s (postgresql %s)", what, s->errmsg,
-	                     s->sqlstate);
+	/* A lost connection has no SQLSTATE: libpq says so by its status. A
+	 * COMMIT that fails this way has an unknown outcome. */
+	return ztm_error_set(err,
+	                     PQstatus(s->conn) == CONNECTION_BAD ? ZTM_E_UNAVAILABLE : map_code(rc),
+	                     "%s: %s (postgresql %s)", what, s->errmsg, s->sqlstate);
 }
 
 int pq_step_done(struct pq_store *s, struct pq_stmt *st, struct ztm_error *err, const char *what)
@@ -634,6 +669,9 @@ int pq_exec(struct pq_store *s, const char *sql, struct ztm_error *err, const ch
  * to go on rather than report success for work that is gone. */
 static int txn_alive(struct pq_store *s, struct ztm_error *err)
 {
+	if (PQstatus(s->conn) == CONNECTION_BAD)
+		return ztm_error_set(err, ZTM_E_UNAVAILABLE,
+		                     "store connection lost: the transaction is gone");
 	if (s->pipe || s->piped) /* answers not read yet: the pipeline's own state */
 		return s->pipe_failed
 		           ? ztm_error_set(err, ZTM_E_STORE, "store pipeline failed: %s", s->errmsg)
@@ -819,9 +857,25 @@ static void quiet(void *arg, const PGresult *res)
 
 /* The session settings every statement relies on: UTC, no statement of ours
  * waits forever on a lock, and commits are durable unless one transaction
- * says otherwise (nosync_next). */
+ * says otherwise (nosync_next). A read-only server (a hot standby) is
+ * refused here, clearly, rather than at its first write. */
 static int session_setup(struct pq_store *s, struct ztm_error *err)
 {
+	const char *standby = PQparameterStatus(s->conn, "in_hot_standby");
+	const char *ro = PQparameterStatus(s->conn, "default_transaction_read_only");
+
+	if ((standby != NULL && strcmp(standby, "on") == 0) ||
+	    (ro != NULL && strcmp(ro, "on") == 0)) {
+		s->reset_needed = 1;
+		return ztm_error_set(err, ZTM_E_UNAVAILABLE,
+		                     "PostgreSQL store at %s:%s is read-only (%s): ztmd writes to "
+		                     "the primary; list every node in the store URL with "
+		                     "target_session_attrs=read-write",
+		                     PQhost(s->conn), PQport(s->conn),
+		                     standby != NULL && strcmp(standby, "on") == 0
+		                         ? "a hot standby"
+		                         : "default_transaction_read_only");
+	}
 	return pq_exec(s,
 	               "SET TIME ZONE 'UTC'; SET lock_timeout = '10s';"
 	               " SET synchronous_commit = on; SET client_min_messages = warning",
@@ -860,9 +914,9 @@ static int open_url(const char *scheme, const char *rest, struct ztm_store **out
 	free(uri);
 	if (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK) {
 		/* libpq's message names host and port, never the password. */
-		const char *m = s->conn != NULL ? PQerrorMessage(s->conn) : "out of memory";
-		ztm_error_set(err, ZTM_E_STORE, "connecting to PostgreSQL store: %.*s",
-		              (int)strcspn(m, "\n"), m);
+		char m[320];
+		ztm_error_set(err, ZTM_E_STORE, "connecting to PostgreSQL store: %s",
+		              conn_message(s->conn, m, sizeof(m)));
 		goto fail;
 	}
 	PQsetNoticeReceiver(s->conn, quiet, NULL);

@@ -161,7 +161,8 @@ enum {
 	PQ_E_FK,        /* 23503 */
 	PQ_E_CHECK,     /* 23514, 23502 (NOT NULL), 22xxx (bad value) */
 	PQ_E_TRIGGER,   /* P0001: a refusal raised by a schema trigger */
-	PQ_E_MISUSE     /* a binding this layer cannot take */
+	PQ_E_MISUSE,    /* a binding this layer cannot take */
+	PQ_E_GONE       /* 08xxx, 57P01-57P03, 25006: no writable server on this session */
 };
 #define PQ_NULL 5 /* pq_col_type of an SQL NULL; anything else is 1 */
 
@@ -193,6 +194,9 @@ struct pq_store {
 	/* The next begin()'s transaction commits with synchronous_commit
 	 * off (nosync_next). */
 	int nosync_once;
+	/* The session cannot write (a read-only server, 25006): connect again
+	 * before the next transaction, as after a lost connection. */
+	int reset_needed;
 	struct pq_stmt *stmt[PQ_SLOT_COUNT];
 	int64_t last_id, changes;
 	char errmsg[256], sqlstate[6];

@@ -883,7 +883,7 @@ static void test_run_batch_nosync(void **state)
 }
 
 /* PostgreSQL only: a connection the server drops (restart, failover) fails
- * the call in flight with ZTM_E_STORE, and the next call connects again. */
+ * the call in flight with ZTM_E_UNAVAILABLE, and the next call connects again. */
 static void test_pg_reconnect(void **state)
 {
 	struct store_fx *f = *state;
@@ -903,12 +903,62 @@ static void test_pg_reconnect(void **state)
 	/* The first call after it may fail (the server's goodbye is read only
 	 * then); either way the one after it works, and nothing was lost. */
 	rc = ztm_store_audit_count(f->s, &n, &err);
-	assert_true(rc == 0 || err.code == ZTM_E_STORE);
+	assert_true(rc == 0 || err.code == ZTM_E_UNAVAILABLE);
 	CHECK(ztm_store_factory_get(f->s, "plant-1", &n, E), ZTM_OK);
 	assert_int_equal(n, id);
 	CHECK(ztm_store_factory_add(f->s, "plant-2", &id, E), ZTM_OK);
 	CHECK(ztm_store_begin(f->s, E), ZTM_OK);
 	CHECK(ztm_store_commit(f->s, E), ZTM_OK);
+}
+
+/* PostgreSQL only: a read-only server (a hot standby; here
+ * default_transaction_read_only, which the server reports the same way) is
+ * refused when a session is set up, saying so, instead of at its first
+ * write; a session that meets it on reconnecting keeps trying, and writes
+ * again once the server does (docs/deployment.md). */
+static void test_pg_read_only(void **state)
+{
+	struct store_fx *f = *state;
+	struct ztm_store *ro = NULL;
+	struct ztm_error err;
+	char sql[256];
+	int64_t id = 0, n = 0;
+	int rc;
+
+	if (!test_is_pg()) {
+		fprintf(stderr, "SKIP %s: PostgreSQL only\n", __func__);
+		skip();
+	}
+	snprintf(sql, sizeof(sql), "ALTER DATABASE %s SET default_transaction_read_only = on",
+	         f->t.db);
+	assert_int_equal(raw_exec(&f->t, sql), 0);
+	assert_int_equal(ztm_store_open(f->t.url, &ro, &err), -1);
+	assert_null(ro);
+	assert_int_equal(err.code, ZTM_E_UNAVAILABLE);
+	assert_non_null(strstr(err.msg, "is read-only"));
+	assert_non_null(strstr(err.msg, "target_session_attrs=read-write"));
+	/* A session set up before still writes; once dropped, it reconnects
+	 * to a read-only server and refuses every call, clearly. */
+	CHECK(ztm_store_factory_add(f->s, "plant-1", &id, E), ZTM_OK);
+	assert_int_equal(raw_int(&f->t, "SELECT count(pg_terminate_backend(pid))"
+	                                " FROM pg_stat_activity WHERE datname = current_database()"
+	                                " AND pid <> pg_backend_pid()"),
+	                 1);
+	/* The first call meets the dropped connection, the next the
+	 * read-only server. */
+	rc = ztm_store_factory_add(f->s, "plant-2", &id, &err);
+	assert_int_equal(rc, -1);
+	assert_int_equal(err.code, ZTM_E_UNAVAILABLE);
+	rc = ztm_store_factory_add(f->s, "plant-2", &id, &err);
+	assert_int_equal(rc, -1);
+	assert_int_equal(err.code, ZTM_E_UNAVAILABLE);
+	assert_non_null(strstr(err.msg, "is read-only"));
+	snprintf(sql, sizeof(sql),
+	         "BEGIN READ WRITE; ALTER DATABASE %s RESET default_transaction_read_only; COMMIT",
+	         f->t.db);
+	assert_int_equal(raw_exec(&f->t, sql), 0);
+	CHECK(ztm_store_factory_add(f->s, "plant-2", &id, E), ZTM_OK);
+	CHECK(ztm_store_factory_get(f->s, "plant-1", &n, E), ZTM_OK);
 }
 
 static void test_explicit_transactions(void **state)
@@ -968,6 +1018,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_run_batch_nosync, store_fx_setup,
 	                                    store_fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_pg_reconnect, store_fx_setup, store_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_pg_read_only, store_fx_setup, store_fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_explicit_transactions, store_fx_setup,
 	                                    store_fx_teardown),
 	};
