@@ -12,11 +12,16 @@ set -euo pipefail
 # and its client module): the HSM tests (tests/e2e/hsm.sh, docs/hsm.md);
 # libpq-dev: the PostgreSQL store backend; postgresql (server and psql): the
 # throwaway servers of the pg/ tests and tests/e2e/pg_*.sh (tests/pg/pg_start.sh
-# runs initdb itself; the Debian cluster the package creates is not used).
+# runs initdb itself; the Debian cluster the package creates is not used);
+# libtss2-dev, tpm2-openssl (the "tpm2" OpenSSL 3 provider): TPM 2.0 keys of
+# devices and stations (docs/tpm.md); swtpm + swtpm-tools (swtpm_setup,
+# swtpm_localca; gnutls-bin's certtool is a dependency) and tpm2-tools: the
+# throwaway TPMs of the TPM tests (tests/tpm/swtpm_start.sh).
 need=(build-essential cmake pkg-config clang libclang-rt-14-dev llvm libssl-dev openssl
       libevent-dev libsqlite3-dev sqlite3 libjansson-dev libcbor-dev libcmocka-dev libgfshare-dev
       curl ca-certificates xxd mosquitto mosquitto-clients
-      libp11-kit-dev softhsm2 opensc p11-kit p11-kit-modules libpq-dev postgresql)
+      libp11-kit-dev softhsm2 opensc p11-kit p11-kit-modules libpq-dev postgresql
+      libtss2-dev tpm2-openssl swtpm swtpm-tools tpm2-tools)
 
 missing=()
 for p in "${need[@]}"; do

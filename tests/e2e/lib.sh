@@ -26,6 +26,10 @@ cleanup() {
     sanitizer=1
   fi
   if [ -d "$T/pg" ]; then bash "$ZTM_SRC/tests/pg/pg_stop.sh" "$T/pg"; fi
+  local tpm
+  for tpm in "$T"/*/swtpm.pid; do
+    if [ -e "$tpm" ]; then bash "$ZTM_SRC/tests/tpm/swtpm_stop.sh" "$(dirname "$tpm")" --keep; fi
+  done
   if [ "${KEEP:-0}" = 1 ]; then echo "kept $T" >&2; else rm -rf "$T"; fi
   [ "$sanitizer" = 1 ] && [ "$rc" = 0 -o "$rc" = 77 ] && exit 1
   exit "$rc"
@@ -104,6 +108,22 @@ use_pg_store() {
     "$T/srv/ztmd.conf"
   grep -q '^url = postgresql://' "$T/srv/ztmd.conf" || fail "ztmd.conf store url not rewritten"
 }
+
+# start_swtpm [NAME [CA_DIR]]: a throwaway TPM 2.0 in $T/NAME (default tpm)
+# by tests/tpm/swtpm_start.sh (see there for the files it writes: EK
+# certificates, the test manufacturer CA in CA_DIR, default $T/NAME/ca) and
+# exports its TPM2TOOLS_TCTI and TPM2OPENSSL_TCTI. Again on the same NAME:
+# restarts that TPM (same keys). Skips (77) where swtpm is not installed.
+# stop_swtpm [NAME]: stops it, keeping its state. cleanup stops every one.
+start_swtpm() {
+  : "${ZTM_SRC:?ZTM_SRC must point at the source tree}"
+  local name=${1:-tpm} rc=0
+  bash "$ZTM_SRC/tests/tpm/swtpm_start.sh" "$T/$name" ${2:+"$2"} >"$T/$name-start.log" 2>&1 || rc=$?
+  [ "$rc" = 77 ] && skip "swtpm: $(cat "$T/$name-start.log")"
+  [ "$rc" = 0 ] || { cat "$T/$name-start.log" >&2; fail "starting swtpm $name"; }
+  . "$T/$name/env"
+}
+stop_swtpm() { bash "$ZTM_SRC/tests/tpm/swtpm_stop.sh" "$T/${1:-tpm}" --keep; }
 
 # db "SQL": query the store directly (read-only use in assertions).
 db() {
