@@ -205,6 +205,9 @@ int ztm_tpm_public_read(struct ztm_slice tpm2b, uint8_t name[ZTM_TPM_NAME_MAX], 
 	    Tss2_MU_TPM2B_PUBLIC_Unmarshal(tpm2b.p, tpm2b.len, &off, &pub) != TSS2_RC_SUCCESS ||
 	    off != tpm2b.len)
 		return bad(err, "TPM2B_PUBLIC");
+	/* Reserved TPMA_OBJECT bits (Part 2 §8.3.2): a TPM never sets them. */
+	if ((pub.publicArea.objectAttributes & 0xfff0f309u) != 0)
+		return bad(err, "TPM2B_PUBLIC: reserved object attributes set");
 	md = ztm_tpm_md(pub.publicArea.nameAlg);
 	if (md == NULL)
 		return ztm_error_set(err, ZTM_E_WEAKKEY,

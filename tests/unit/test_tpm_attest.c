@@ -4,8 +4,8 @@
  * verifier (libztm: EK chain, MakeCredential, Certify verification), then a
  * table of broken evidence, one refusal per row.
  *
- * ZTM_TPM_DUMP=dir writes the good evidence's fields there (the committed
- * vectors of test_tpm_vectors.c and the fuzz corpus come from it). */
+ * ZTM_TPM_DUMP=dir writes the good evidence's fields there, and
+ * dir/fuzz_seed, the seed of fuzz/corpus/fuzz_tpm_evidence/. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -302,6 +302,24 @@ static void test_certify_ok(void **state)
 	dump("certify_info", e.attest.p, e.attest.len);
 	dump("signature", e.sig.p, e.sig.len);
 	dump("spki", e.spki.data, e.spki.len);
+	{
+		/* fuzz/fuzz_tpm_evidence's framing: 2-byte SPKI length, SPKI,
+		 * evidence DER. */
+		struct ztm_tpm_evidence ev = {
+		    {e.cred, sizeof(e.cred)},     {ak_pub.p, ak_pub.len},
+		    {e.key_pub.p, e.key_pub.len}, {e.attest.p, e.attest.len},
+		    {e.sig.p, e.sig.len},
+		};
+		struct ztm_buf seed;
+		uint8_t l[2] = {(uint8_t)(e.spki.len >> 8), (uint8_t)e.spki.len};
+
+		ztm_buf_init(&seed, 16384);
+		assert_int_equal(ztm_buf_append(&seed, l, 2), 0);
+		assert_int_equal(ztm_buf_append(&seed, e.spki.data, e.spki.len), 0);
+		assert_int_equal(ztm_tpm_evidence_encode(&ev, &seed, &err), 0);
+		dump("fuzz_seed", seed.data, seed.len);
+		ztm_buf_free(&seed);
+	}
 	ztm_buf_free(&e.spki);
 }
 
