@@ -3,8 +3,8 @@
  *
  *   file:/path/key.pem            PEM PKCS#8, plain or encrypted
  *   file:/path/key.pem?pass=file:/path/pass    passphrase from a file
- *   pkcs11:token=...;object=...   (RFC 7512, hardware issue)
- *   tpm:...                       (hardware issue)
+ *   pkcs11:token=...;object=...   (RFC 7512, docs/hsm.md)
+ *   tpm2:/path/key.tpm            TPM 2.0 key's blob (ztm/tpmkey.h, docs/tpm.md)
  *
  * A URI names the backend by its scheme; callers get an EVP_PKEY and never
  * learn where the key lives, so an HSM- or TPM-backed key (an EVP_PKEY whose

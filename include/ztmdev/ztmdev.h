@@ -29,6 +29,12 @@ enum ztmdev_state {
 	ZTMDEV_STATE_ACTIVE,       /* the server accepted the operational certificate */
 };
 
+/* Where the device key lives (docs/tpm.md). */
+enum ztmdev_key_storage {
+	ZTMDEV_KEY_SOFTWARE = 0, /* key.pem: PKCS#8, encrypted when a passphrase is set */
+	ZTMDEV_KEY_TPM,          /* key.tpm: a TPM 2.0 key's blob, usable only in that TPM */
+};
+
 /* Which credential the transport presents as TLS client certificate. */
 enum ztmdev_cred {
 	ZTMDEV_CRED_BOOTSTRAP = 1, /* bootstrap.pem + the device key */
@@ -69,6 +75,7 @@ struct ztmdev_status {
 	char serial[ZTMDEV_SERIAL_MAX + 1];
 	char product[ZTMDEV_PRODUCT_MAX + 1];
 	int key_encrypted; /* 1: key.pem is passphrase-protected PKCS#8 */
+	enum ztmdev_key_storage key_storage;
 	/* The current certificate: operational once provisioned, else bootstrap. */
 	char subject[256];     /* RFC 2253 */
 	char cert_serial[129]; /* lower-case hex */
@@ -94,6 +101,12 @@ void ztmdev_set_clock(struct ztmdev *dev, ztmdev_now_fn now, ztmdev_sleep_fn sle
 int ztmdev_set_anchor(struct ztmdev *dev, const uint8_t *pem, size_t len);
 /* The key passphrase (copied, wiped on free); len 0 = the key is plain. */
 int ztmdev_set_passphrase(struct ztmdev *dev, const char *pass, size_t len);
+
+/* Where ztmdev_init generates the key (default software). A TPM key is
+ * generated inside the TPM the tpm2-openssl provider reaches
+ * (TPM2OPENSSL_TCTI, else /dev/tpmrm0) and takes no passphrase. Set before
+ * ztmdev_init; an existing device's storage comes from its state file. */
+int ztmdev_set_key_storage(struct ztmdev *dev, enum ztmdev_key_storage storage);
 
 /* Manufacturing: generates a P-256 key, writes it (encrypted PKCS#8 when a
  * passphrase is set, else plain; 0600 either way) and a self-signed
@@ -138,5 +151,7 @@ int ztmdev_voucher_install(struct ztmdev *dev, const uint8_t *der, size_t len);
 
 /* "none", "manufactured", "provisioned", "active". */
 const char *ztmdev_state_name(enum ztmdev_state s);
+/* "software", "tpm". */
+const char *ztmdev_key_storage_name(enum ztmdev_key_storage s);
 
 #endif

@@ -1,9 +1,9 @@
 /* key.c - private keys by URI (include/ztm/key.h): a backend table keyed by
  * URI scheme, and the file: backend (PEM PKCS#8, plain or encrypted).
  *
- * pkcs11: (p11.c, docs/hsm.md) is a row of `backends[]` too, one that takes
- * the whole URI; tpm: will be another, so no caller changes when it lands
- * (DESIGN.md 2). ztm_key_check_allowed lives in keypolicy.c.
+ * pkcs11: (p11.c, docs/hsm.md) and tpm2: (tpmkey.c, docs/tpm.md) are rows
+ * of `backends[]` too, ones that take the whole URI, so no caller changes
+ * for either (DESIGN.md 2). ztm_key_check_allowed lives in keypolicy.c.
  */
 #include "ztm/key.h"
 
@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "p11_int.h"
+#include "tpm_int.h"
 #include "ztm/buf.h"
 #include "ztm/file.h"
 #include "ztm/str.h"
@@ -280,6 +281,7 @@ out:
 static const struct key_backend backends[] = {
     {"file:", file_save, file_load, NULL, NULL},
     {"pkcs11:", NULL, NULL, p11_load, p11_generate},
+    {"tpm2:", NULL, NULL, tpm_load, tpm_generate},
 };
 
 /* Splits "scheme:rest?pass=file:/p" into the backend and a key_uri. A bare
@@ -310,9 +312,10 @@ static const struct key_backend *parse_uri(const char *uri, struct key_uri *u,
 			}
 		}
 		if (be == NULL) {
-			ztm_error_set(err, ZTM_E_USAGE,
-			              "key URI %.*s...: unknown scheme (supported: file:, pkcs11:)",
-			              (int)(colon - uri), uri);
+			ztm_error_set(
+			    err, ZTM_E_USAGE,
+			    "key URI %.*s...: unknown scheme (supported: file:, pkcs11:, tpm2:)",
+			    (int)(colon - uri), uri);
 			return NULL;
 		}
 		if (be->load_uri != NULL)

@@ -16,7 +16,7 @@
 #include <tss2/tss2_mu.h>
 
 #include "der.h"
-#include "tpm_int.h"
+#include "tpm_attest_int.h"
 #include "ztm/tpm.h"
 
 static const struct {

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <tss2/tss2_mu.h>
 
-#include "tpm_int.h"
+#include "tpm_attest_int.h"
 #include "ztm/tpm.h"
 
 /* The TPMT_SIGNATURE sig over msg with the AK's key: ECDSA (r, s as DER

@@ -16,10 +16,7 @@
 #include <string.h>
 
 #include "zd_ossl.h"
-
-struct zd_key {
-	EVP_PKEY *pk;
-};
+#include "ztmdev/ztmdev_ossl.h"
 
 int zd_ossl_err(struct ztmdev *dev, const char *what)
 {
@@ -64,6 +61,7 @@ void zd_key_free(struct zd_key *k)
 	if (k == NULL)
 		return;
 	EVP_PKEY_free(k->pk);
+	EVP_PKEY_free(k->tpm);
 	OPENSSL_free(k);
 }
 
@@ -605,4 +603,11 @@ out:
 	BIO_free(b);
 	X509_free(x);
 	return rc;
+}
+
+EVP_PKEY *ztmdev_ossl_key(struct ztmdev *dev)
+{
+	if (zd_ensure_open(dev) != 0)
+		return NULL;
+	return dev->key->pk;
 }

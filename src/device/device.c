@@ -44,7 +44,8 @@ void ztmdev_free(struct ztmdev *dev)
 {
 	if (dev == NULL)
 		return;
-	zd_key_free(dev->key);
+	zd_key_free(dev->key); /* before the TPM session its key may live in */
+	zd_tpm_free(dev->tpm);
 	zd_buf_free(&dev->pass);
 	zd_buf_free(&dev->bootstrap);
 	zd_certs_free(&dev->anchors);
@@ -141,20 +142,20 @@ int ztmdev_init(struct ztmdev *dev, const char *serial, const char *product)
 		              ZTMDEV_PRODUCT_MAX);
 	if (mkdir(dev->dir, 0700) != 0 && errno != EEXIST)
 		return zd_err(dev, "%s: %s", dev->dir, strerror(errno));
-	if (zd_file_exists(dev, ZD_FILE_STATE) || zd_file_exists(dev, ZD_FILE_KEY))
+	if (zd_file_exists(dev, ZD_FILE_STATE) || zd_file_exists(dev, ZD_FILE_KEY) ||
+	    zd_file_exists(dev, ZD_FILE_KEY_TPM))
 		return zd_err(dev, "%s already holds a device (refusing to replace its key)",
 		              dev->dir);
 	snprintf(cn, sizeof(cn), "%s-%s", product, serial);
 	zd_buf_init(&pem, KEY_PEM_MAX);
 	zd_buf_init(&der, ZD_CERT_MAX);
 	now = zd_now(dev);
-	if (zd_key_generate(dev, &key) != 0 ||
-	    zd_key_write(dev, key, dev->pass.p, dev->pass.len, &pem) != 0 ||
+	if (zd_key_create(dev, &key, &pem) != 0 ||
 	    zd_cert_self_signed(dev, key, &subj, now - BOOTSTRAP_BACKDATE, now + BOOTSTRAP_LIFETIME,
 	                        &der) != 0)
 		goto out;
 	/* Key first: a state file always names a key that exists. */
-	if (zd_file_write(dev, ZD_FILE_KEY, pem.p, pem.len, 0600) != 0)
+	if (zd_file_write(dev, zd_key_file(dev, 0), pem.p, pem.len, 0600) != 0)
 		goto out;
 	wrote = 1;
 	pem.len = 0;
@@ -181,7 +182,7 @@ out:
 	 * file would block the next init). */
 	if (rc != 0 && wrote) {
 		zd_file_remove(dev, ZD_FILE_BOOTSTRAP);
-		zd_file_remove(dev, ZD_FILE_KEY);
+		zd_file_remove(dev, zd_key_file(dev, 0));
 	}
 	zd_key_free(key);
 	zd_buf_free(&pem);
@@ -233,12 +234,12 @@ static int finish_rekey(struct ztmdev *dev)
 	char why[sizeof(dev->err)];
 
 	memcpy(why, dev->err, sizeof(why));
-	if (!zd_file_exists(dev, ZD_FILE_KEY_NEW) ||
-	    zd_key_load_file(dev, ZD_FILE_KEY_NEW, &nk) != 0)
+	if (!zd_file_exists(dev, zd_key_file(dev, 1)) ||
+	    zd_key_load_file(dev, zd_key_file(dev, 1), &nk) != 0)
 		goto fail;
 	dev->key = nk;
 	if (cert_is_ours(dev, &dev->oper.der[0], ZD_FILE_DEVICE) != 0 ||
-	    zd_file_rename(dev, ZD_FILE_KEY_NEW, ZD_FILE_KEY) != 0) {
+	    zd_file_rename(dev, zd_key_file(dev, 1), zd_key_file(dev, 0)) != 0) {
 		dev->key = old;
 		zd_key_free(nk);
 		goto fail;
@@ -253,7 +254,6 @@ fail:
 
 int ztmdev_open(struct ztmdev *dev)
 {
-	struct zd_buf pem;
 	struct zd_certs boot;
 	struct zd_key *key = NULL;
 	int rc = -1;
@@ -261,7 +261,6 @@ int ztmdev_open(struct ztmdev *dev)
 	if (check_dir(dev) != 0)
 		return -1;
 	dev->err[0] = '\0';
-	zd_buf_init(&pem, KEY_PEM_MAX);
 	zd_certs_init(&boot);
 	dev->opened = 0;
 	zd_certs_free(&dev->oper);
@@ -270,13 +269,13 @@ int ztmdev_open(struct ztmdev *dev)
 		zd_err(dev, "%s: no device here (run init first)", dev->dir);
 		goto out;
 	}
-	if (zd_state_read(dev) != 0 || zd_file_read(dev, ZD_FILE_KEY, KEY_PEM_MAX, &pem) != 0)
+	if (zd_state_read(dev) != 0)
 		goto out;
 	if (dev->key_encrypted && dev->pass.len == 0) {
 		zd_err(dev, "%s/%s is encrypted: a passphrase is needed", dev->dir, ZD_FILE_KEY);
 		goto out;
 	}
-	if (zd_key_read(dev, pem.p, pem.len, dev->pass.p, dev->pass.len, &key) != 0)
+	if (zd_key_load_file(dev, zd_key_file(dev, 0), &key) != 0)
 		goto out;
 	zd_key_free(dev->key);
 	dev->key = key;
@@ -296,7 +295,6 @@ int ztmdev_open(struct ztmdev *dev)
 	dev->opened = 1;
 	rc = 0;
 out:
-	zd_buf_free(&pem);
 	zd_certs_free(&boot);
 	return rc;
 }
@@ -374,6 +372,7 @@ int ztmdev_status(struct ztmdev *dev, struct ztmdev_status *st)
 	memcpy(st->serial, dev->serial, sizeof(st->serial));
 	memcpy(st->product, dev->product, sizeof(st->product));
 	st->key_encrypted = dev->key_encrypted;
+	st->key_storage = dev->key_storage;
 	if (zd_cert_info(dev, &c.der[0], st) != 0)
 		goto out;
 	/* The owner's anchor, once a voucher installed one. */

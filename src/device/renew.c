@@ -18,19 +18,6 @@
 #define REENROLL_PATH "/.well-known/est/device/simplereenroll"
 #define KEY_PEM_MAX   ((size_t)16 * 1024)
 
-int zd_key_load_file(struct ztmdev *dev, const char *name, struct zd_key **out)
-{
-	struct zd_buf pem;
-	int rc;
-
-	zd_buf_init(&pem, KEY_PEM_MAX);
-	rc = zd_file_read(dev, name, KEY_PEM_MAX, &pem);
-	if (rc == 0)
-		rc = zd_key_read(dev, pem.p, pem.len, dev->pass.p, dev->pass.len, out);
-	zd_buf_free(&pem);
-	return rc;
-}
-
 /* The key a re-key asks for: the one an earlier attempt left (its request
  * may have been answered), else a new one, written before it is used. */
 static int new_key(struct ztmdev *dev, struct zd_key **out)
@@ -39,12 +26,12 @@ static int new_key(struct ztmdev *dev, struct zd_key **out)
 	struct zd_key *k = NULL;
 	int rc = -1;
 
-	if (zd_file_exists(dev, ZD_FILE_KEY_NEW))
-		return zd_key_load_file(dev, ZD_FILE_KEY_NEW, out);
+	if (zd_file_exists(dev, zd_key_file(dev, 1)))
+		return zd_key_load_file(dev, zd_key_file(dev, 1), out);
 	zd_buf_init(&pem, KEY_PEM_MAX);
-	if (zd_key_generate(dev, &k) != 0 ||
-	    zd_key_write(dev, k, dev->pass.p, dev->pass.len, &pem) != 0 ||
-	    zd_file_write(dev, ZD_FILE_KEY_NEW, pem.p, pem.len, 0600) != 0)
+	/* Where the first key was made: a TPM device re-keys inside its TPM. */
+	if (zd_key_create(dev, &k, &pem) != 0 ||
+	    zd_file_write(dev, zd_key_file(dev, 1), pem.p, pem.len, 0600) != 0)
 		goto out;
 	*out = k;
 	k = NULL;
@@ -90,7 +77,7 @@ int ztmdev_renew(struct ztmdev *dev, int rekey)
 	if (rekey) {
 		/* Certificate installed: now the new key takes the old one's
 		 * place (ztmdev_open finishes this after a power cut). */
-		if (zd_file_rename(dev, ZD_FILE_KEY_NEW, ZD_FILE_KEY) != 0)
+		if (zd_file_rename(dev, zd_key_file(dev, 1), zd_key_file(dev, 0)) != 0)
 			goto out;
 		zd_key_free(dev->key);
 		dev->key = nk;

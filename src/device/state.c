@@ -38,7 +38,7 @@ int zd_check_name(const char *s, size_t max, const char *extra)
 enum { F_SERIAL, F_PRODUCT, F_STATE, F_KEY, F_KEY_PROTECTION, F_COUNT };
 static const char *const fields[F_COUNT] = {"serial", "product", "state", "key", "key_protection"};
 
-static int set_field(struct ztmdev *dev, int f, const char *v)
+static int set_field(struct ztmdev *dev, int f, const char *v, int *prot_tpm)
 {
 	int s;
 
@@ -61,12 +61,20 @@ static int set_field(struct ztmdev *dev, int f, const char *v)
 			}
 		return -1;
 	case F_KEY:
-		/* The key origin. Software keys only in this release; a TPM or
-		 * PKCS#11 key will be named by its URI here. */
-		return strcmp(v, "file:" ZD_FILE_KEY) == 0 ? 0 : -1;
+		/* The key origin: the scheme says where the key lives, the rest
+		 * names its file in the directory (docs/device-library.md). */
+		if (strcmp(v, "file:" ZD_FILE_KEY) == 0)
+			dev->key_storage = ZTMDEV_KEY_SOFTWARE;
+		else if (strcmp(v, "tpm2:" ZD_FILE_KEY_TPM) == 0)
+			dev->key_storage = ZTMDEV_KEY_TPM;
+		else
+			return -1;
+		return 0;
 	case F_KEY_PROTECTION:
-		if (strcmp(v, "passphrase") == 0 || strcmp(v, "none") == 0) {
+		if (strcmp(v, "passphrase") == 0 || strcmp(v, "none") == 0 ||
+		    strcmp(v, "tpm") == 0) {
 			dev->key_encrypted = v[0] == 'p';
+			*prot_tpm = v[0] == 't';
 			return 0;
 		}
 		return -1;
@@ -78,7 +86,7 @@ int zd_state_read(struct ztmdev *dev)
 {
 	struct zd_buf b;
 	char *line, *next, *eq;
-	int seen[F_COUNT] = {0}, f, lineno = 1, rc = -1;
+	int seen[F_COUNT] = {0}, f, lineno = 1, prot_tpm = 0, rc = -1;
 
 	zd_buf_init(&b, STATE_MAX);
 	if (zd_file_read(dev, ZD_FILE_STATE, STATE_MAX, &b) != 0)
@@ -108,7 +116,7 @@ int zd_state_read(struct ztmdev *dev)
 		*eq = '\0';
 		for (f = 0; f < F_COUNT && strcmp(line, fields[f]) != 0; f++)
 			;
-		if (f == F_COUNT || seen[f]++ || set_field(dev, f, eq + 1) != 0) {
+		if (f == F_COUNT || seen[f]++ || set_field(dev, f, eq + 1, &prot_tpm) != 0) {
 			zd_err(dev, "%s/%s line %d: bad, repeated or unknown field '%.32s'",
 			       dev->dir, ZD_FILE_STATE, lineno, line);
 			goto out;
@@ -120,6 +128,12 @@ int zd_state_read(struct ztmdev *dev)
 			       fields[f]);
 			goto out;
 		}
+	/* A TPM key is protected by its TPM and nothing else; a file key never
+	 * claims to be. */
+	if (prot_tpm != (dev->key_storage == ZTMDEV_KEY_TPM)) {
+		zd_err(dev, "%s/%s: key and key_protection disagree", dev->dir, ZD_FILE_STATE);
+		goto out;
+	}
 	rc = 0;
 out:
 	zd_buf_free(&b);
@@ -129,13 +143,15 @@ out:
 int zd_state_write(struct ztmdev *dev, enum ztmdev_state state)
 {
 	char text[STATE_MAX];
-	int n;
+	int tpm = dev->key_storage == ZTMDEV_KEY_TPM, n;
 
 	n = snprintf(text, sizeof(text),
-	             STATE_MAGIC "\nserial=%s\nproduct=%s\nstate=%s\nkey=file:" ZD_FILE_KEY
-	                         "\nkey_protection=%s\n",
+	             STATE_MAGIC "\nserial=%s\nproduct=%s\nstate=%s\nkey=%s\nkey_protection=%s\n",
 	             dev->serial, dev->product, ztmdev_state_name(state),
-	             dev->key_encrypted ? "passphrase" : "none");
+	             tpm ? "tpm2:" ZD_FILE_KEY_TPM : "file:" ZD_FILE_KEY,
+	             tpm                  ? "tpm"
+	             : dev->key_encrypted ? "passphrase"
+	                                  : "none");
 	if (n < 0 || (size_t)n >= sizeof(text))
 		return zd_err(dev, "state file too long");
 	if (zd_file_write(dev, ZD_FILE_STATE, (const uint8_t *)text, (size_t)n, 0600) != 0)

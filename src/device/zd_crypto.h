@@ -30,6 +30,23 @@ int zd_key_read(struct ztmdev *dev, const uint8_t *pem, size_t len, const uint8_
 /* The key's SubjectPublicKeyInfo DER. */
 int zd_key_spki(struct ztmdev *dev, const struct zd_key *k, struct zd_buf *out);
 
+/* --- the TPM 2.0 key origin (crypto_openssl_tpm.c, docs/tpm.md) ------- */
+
+/* The backend's session with the TPM, opened on first use and kept in
+ * dev->tpm until ztmdev_free: one connection per context, because a TPM
+ * without a resource manager (swtpm, /dev/tpm0) serves one at a time. */
+struct zd_tpm;
+void zd_tpm_free(struct zd_tpm *t);
+/* A new EC P-256 signing key generated inside the TPM, under the storage
+ * primary key of the owner hierarchy; its private part never leaves it
+ * (fixedTPM, fixedParent, sensitiveDataOrigin). */
+int zd_tpm_key_generate(struct ztmdev *dev, struct zd_key **out);
+/* The key's TPM blob as "TSS2 PRIVATE KEY" PEM: its public area and its
+ * private area encrypted by the TPM's storage key, so only that TPM can
+ * load it. */
+int zd_tpm_key_write(struct ztmdev *dev, const struct zd_key *k, struct zd_buf *pem);
+int zd_tpm_key_read(struct ztmdev *dev, const uint8_t *pem, size_t len, struct zd_key **out);
+
 /* A self-signed end-entity certificate (clientAuth, digitalSignature) for
  * the key, valid from not_before to not_after, with a random serial. */
 int zd_cert_self_signed(struct ztmdev *dev, const struct zd_key *k, const struct zd_subject *s,

@@ -37,6 +37,7 @@ int zd_certs_add(struct zd_certs *c, const uint8_t *der, size_t len);
 void zd_certs_free(struct zd_certs *c);
 
 struct zd_key; /* the backend's key (zd_crypto.h) */
+struct zd_tpm; /* the backend's TPM session (zd_crypto.h) */
 
 struct ztmdev {
 	char dir[512];
@@ -54,7 +55,9 @@ struct ztmdev {
 	char serial[ZTMDEV_SERIAL_MAX + 1];
 	char product[ZTMDEV_PRODUCT_MAX + 1];
 	int key_encrypted;
+	enum ztmdev_key_storage key_storage; /* set before init, else from the state file */
 	struct zd_key *key;
+	struct zd_tpm *tpm;      /* opened on the first TPM key operation */
 	struct zd_buf bootstrap; /* DER */
 	struct zd_certs oper;    /* operational certificate + its chain, DER */
 };
@@ -129,18 +132,25 @@ int zd_pick_leaf(struct ztmdev *dev, const struct zd_key *key, struct zd_certs *
 /* device.pem := certs (leaf first), then the state file := state. */
 int zd_install(struct ztmdev *dev, const struct zd_certs *certs, size_t leaf,
                enum ztmdev_state state);
-/* Reads and decrypts the key file dir/name (renew.c). */
+/* The key origin (keyfile.c): the key file's name for dev->key_storage
+ * (key.pem or key.tpm; next: key.new.pem or key.new.tpm, a re-key's);
+ * a new key and its file's bytes; the key of a file (decrypted, or loaded
+ * into the TPM). */
+const char *zd_key_file(const struct ztmdev *dev, int next);
+int zd_key_create(struct ztmdev *dev, struct zd_key **out, struct zd_buf *file);
 int zd_key_load_file(struct ztmdev *dev, const char *name, struct zd_key **out);
 /* rename(dir/from, dir/to) and fsync of the directory. */
 int zd_file_rename(struct ztmdev *dev, const char *from, const char *to);
 
-#define ZD_FILE_STATE      "state"
-#define ZD_FILE_KEY        "key.pem"
-#define ZD_FILE_BOOTSTRAP  "bootstrap.pem"
-#define ZD_FILE_DEVICE     "device.pem"
-#define ZD_FILE_VOUCHER    "voucher.cms"
-#define ZD_FILE_VOUCHER_ON "voucher.created" /* the installed voucher's created-on, decimal */
-#define ZD_FILE_OWNER      "owner.pem"
-#define ZD_FILE_KEY_NEW    "key.new.pem" /* a re-key's key until its certificate is installed */
+#define ZD_FILE_STATE       "state"
+#define ZD_FILE_KEY         "key.pem"
+#define ZD_FILE_BOOTSTRAP   "bootstrap.pem"
+#define ZD_FILE_DEVICE      "device.pem"
+#define ZD_FILE_VOUCHER     "voucher.cms"
+#define ZD_FILE_VOUCHER_ON  "voucher.created" /* the installed voucher's created-on, decimal */
+#define ZD_FILE_OWNER       "owner.pem"
+#define ZD_FILE_KEY_NEW     "key.new.pem" /* a re-key's key until its certificate is installed */
+#define ZD_FILE_KEY_TPM     "key.tpm"     /* a TPM key's blob (TSS2 PRIVATE KEY PEM) */
+#define ZD_FILE_KEY_TPM_NEW "key.new.tpm"
 
 #endif

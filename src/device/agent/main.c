@@ -1,5 +1,5 @@
 /* main.c - ztm-device, the device agent on libztmdev:
- *   ztm-device init     --dir D --serial S --product P [--pass-file F]
+ *   ztm-device init     --dir D --serial S --product P [--pass-file F | --key tpm]
  *   ztm-device enroll   --dir D --server URL --ca ROOT.pem [--pass-file F]
  *   ztm-device activate --dir D --server URL --ca ROOT.pem [--pass-file F]
  *   ztm-device renew    --dir D --server URL --ca ROOT.pem [--pass-file F] [--rekey]
@@ -26,7 +26,7 @@
 #include "agent.h"
 
 struct opts {
-	const char *dir, *serial, *product, *pass_file, *server, *ca;
+	const char *dir, *serial, *product, *pass_file, *server, *ca, *key;
 	int rekey;
 };
 
@@ -34,6 +34,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 	        "usage: ztm-device init     --dir D --serial S --product P [--pass-file F]\n"
+	        "                           [--key software|tpm]\n"
 	        "       ztm-device enroll   --dir D --server URL --ca ROOT.pem [--pass-file F]\n"
 	        "       ztm-device activate --dir D --server URL --ca ROOT.pem [--pass-file F]\n"
 	        "       ztm-device renew    --dir D --server URL --ca ROOT.pem [--pass-file F]\n"
@@ -60,6 +61,7 @@ static void parse(int argc, char **argv, int first, struct opts *o)
 	    {"--pass-file", offsetof(struct opts, pass_file)},
 	    {"--server", offsetof(struct opts, server)},
 	    {"--ca", offsetof(struct opts, ca)},
+	    {"--key", offsetof(struct opts, key)},
 	};
 	int i;
 	size_t f;
@@ -158,7 +160,9 @@ static int print_status(struct ztmdev *dev)
 	printf("serial: %s\nproduct: %s\nstate: %s\nkey: %s\ncertificate: %s\n"
 	       "subject: %s\ncert_serial: %s\nnot_after: %s\nowner: %s\n",
 	       st.serial, st.product, ztmdev_state_name(st.state),
-	       st.key_encrypted ? "encrypted" : "plain",
+	       st.key_storage == ZTMDEV_KEY_TPM ? "tpm"
+	       : st.key_encrypted               ? "encrypted"
+	                                        : "plain",
 	       st.state >= ZTMDEV_STATE_PROVISIONED ? "operational" : "bootstrap", st.subject,
 	       st.cert_serial, when, st.owner_subject[0] != '\0' ? st.owner_subject : "-");
 	return 0;
@@ -199,6 +203,14 @@ int main(int argc, char **argv)
 	} else {
 		parse(argc, argv, 2, &o);
 	}
+	if (o.key != NULL && strcmp(cmd, "init") != 0) {
+		fprintf(stderr, "ztm-device %s: --key is an option of init\n", cmd);
+		usage();
+	}
+	if (o.key != NULL && strcmp(o.key, "software") != 0 && strcmp(o.key, "tpm") != 0) {
+		fprintf(stderr, "ztm-device init: --key %s: software or tpm\n", o.key);
+		usage();
+	}
 	if (o.rekey && strcmp(cmd, "renew") != 0) {
 		fprintf(stderr, "ztm-device %s: --rekey is an option of renew\n", cmd);
 		usage();
@@ -225,6 +237,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (strcmp(cmd, "init") == 0) {
+		if (o.key != NULL && strcmp(o.key, "tpm") == 0 &&
+		    ztmdev_set_key_storage(dev, ZTMDEV_KEY_TPM) != 0) {
+			rc = fail(dev, "init");
+			goto out;
+		}
 		if (ztmdev_init(dev, o.serial, o.product) != 0) {
 			rc = fail(dev, "init");
 			goto out;
@@ -251,6 +268,7 @@ int main(int argc, char **argv)
 		tls.url = o.server;
 		tls.ca_file = o.ca;
 		tls.dir = o.dir;
+		tls.dev = dev;
 		tls.pass = pass_len > 0 ? pass : NULL;
 		tls.pass_len = pass_len;
 		tls.timeout = 30;

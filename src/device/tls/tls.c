@@ -12,6 +12,7 @@
 #include <sys/time.h>
 #include <arpa/inet.h>
 
+#include "ztmdev/ztmdev_ossl.h"
 #include "ztmdev_tls.h"
 
 #define RESPONSE_MAX ((size_t)128 * 1024)
@@ -106,6 +107,22 @@ static SSL_CTX *make_ctx(const struct ztmdev_tls *t, enum ztmdev_cred cred, char
 		snprintf(what, sizeof(what), "%s: cannot load client certificate", path);
 		fail(err, errsize, what);
 		goto bad;
+	}
+	if (t->dev != NULL) {
+		/* The library's key object: a TPM key signs in the library's
+		 * TPM session (ztmdev_ossl.h). */
+		key = ztmdev_ossl_key(t->dev);
+		if (key == NULL || EVP_PKEY_up_ref(key) != 1) {
+			snprintf(err, errsize, "device key: %s", ztmdev_error(t->dev));
+			key = NULL;
+			goto bad;
+		}
+		if (SSL_CTX_use_PrivateKey(ctx, key) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+			fail(err, errsize, "the device key does not match its client certificate");
+			goto bad;
+		}
+		EVP_PKEY_free(key);
+		return ctx;
 	}
 	snprintf(path, sizeof(path), "%s/key.pem", t->dir);
 	b = BIO_new_file(path, "r");

@@ -15,7 +15,11 @@ struct ztmdev_tls {
 	const char *url;     /* https://host[:port] */
 	const char *ca_file; /* verifies the server */
 	const char *dir;     /* device directory: key.pem, bootstrap.pem, device.pem */
-	const char *pass;    /* key passphrase or NULL */
+	/* The device context whose key signs the handshake (ztmdev_ossl_key):
+	 * needed for a TPM key. NULL: the transport reads dir/key.pem itself,
+	 * with pass. */
+	struct ztmdev *dev;
+	const char *pass; /* key passphrase or NULL */
 	size_t pass_len;
 	int timeout; /* seconds per connect/read/write */
 };
