@@ -144,6 +144,26 @@ static int fail(struct ztmdev *dev, const char *what)
 	return 1;
 }
 
+struct ztmdev *agent_open(const struct agent_setup *setup)
+{
+	struct ztmdev *dev = ztmdev_new(setup->dir);
+
+	if (dev == NULL) {
+		fprintf(stderr, "ztm-device: out of memory\n");
+		return NULL;
+	}
+	if ((setup->pass_len > 0 &&
+	     ztmdev_set_passphrase(dev, setup->pass, setup->pass_len) != 0) ||
+	    ztmdev_set_anchor(dev, setup->anchor, setup->anchor_len) != 0) {
+		fail(dev, "setup");
+		ztmdev_free(dev);
+		return NULL;
+	}
+	setup->tls->dev = dev;
+	ztmdev_set_transport(dev, ztmdev_tls_transport, setup->tls);
+	return dev;
+}
+
 static int print_status(struct ztmdev *dev)
 {
 	struct ztmdev_status st;
@@ -174,6 +194,8 @@ int main(int argc, char **argv)
 	char pass[PASS_MAX + 1] = "";
 	size_t pass_len = 0, anchor_len = 0, voucher_len = 0;
 	struct ztmdev_tls tls;
+	struct ztmdev_status st;
+	struct agent_setup setup;
 	struct ztmdev *dev;
 	struct opts o;
 	const char *cmd;
@@ -278,6 +300,18 @@ int main(int argc, char **argv)
 		if (ztmdev_set_anchor(dev, anchor, anchor_len) != 0) {
 			rc = fail(dev, o.ca);
 			goto out;
+		}
+		/* A TPM key proves where it lives first (docs/attestation.md). */
+		if (strcmp(cmd, "enroll") == 0 && ztmdev_status(dev, &st) == 0 &&
+		    st.key_storage == ZTMDEV_KEY_TPM && st.state == ZTMDEV_STATE_MANUFACTURED) {
+			setup.dir = o.dir;
+			setup.pass = pass_len > 0 ? pass : NULL;
+			setup.pass_len = pass_len;
+			setup.anchor = anchor;
+			setup.anchor_len = anchor_len;
+			setup.tls = &tls;
+			if (agent_tpm_attest(&dev, &setup) != 0)
+				goto out;
 		}
 		if (strcmp(cmd, "enroll") == 0  ? ztmdev_enroll(dev)
 		    : strcmp(cmd, "renew") == 0 ? ztmdev_renew(dev, o.rekey)

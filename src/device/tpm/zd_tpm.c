@@ -1,6 +1,7 @@
 /* zd_tpm.c - the device's half of TPM key attestation on ESAPI (see
  * zd_tpm.h; docs/attestation.md, "What the device does"). */
 #include "zd_tpm.h"
+#include "zd_tpm_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,12 +13,6 @@
 #include <tss2/tss2_tctildr.h>
 
 #define NV_CHUNK 512 /* bytes per TPM2_NV_Read; below any TPM's MAX_NV_BUFFER */
-
-struct zd_tpm {
-	TSS2_TCTI_CONTEXT *tcti;
-	ESYS_CONTEXT *esys;
-	ESYS_TR ak;
-};
 
 static int fail(char *err, size_t errsize, const char *what, TSS2_RC rc)
 {
@@ -222,6 +217,22 @@ int zd_tpm_certify(struct zd_tpm *t, uint32_t key_handle, const uint8_t *qual, s
                    struct zd_tpm_blob *sig, char *err, size_t errsize)
 {
 	ESYS_TR key = ESYS_TR_NONE;
+	TSS2_RC rc;
+	int ret;
+
+	rc = Esys_TR_FromTPMPublic(t->esys, key_handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+	                           &key);
+	if (rc != TSS2_RC_SUCCESS)
+		return fail(err, errsize, "device key handle", rc);
+	ret = zd_tpm_certify_tr(t, key, qual, qual_len, key_public, attest, sig, err, errsize);
+	Esys_TR_Close(t->esys, &key);
+	return ret;
+}
+
+int zd_tpm_certify_tr(struct zd_tpm *t, ESYS_TR key, const uint8_t *qual, size_t qual_len,
+                      struct zd_tpm_blob *key_public, struct zd_tpm_blob *attest,
+                      struct zd_tpm_blob *sig, char *err, size_t errsize)
+{
 	TPM2B_PUBLIC *pub = NULL;
 	TPM2B_DATA q;
 	TPMT_SIG_SCHEME scheme = {.scheme = TPM2_ALG_NULL};
@@ -236,10 +247,6 @@ int zd_tpm_certify(struct zd_tpm *t, uint32_t key_handle, const uint8_t *qual, s
 	memset(&q, 0, sizeof(q));
 	q.size = (uint16_t)qual_len;
 	memcpy(q.buffer, qual, qual_len);
-	rc = Esys_TR_FromTPMPublic(t->esys, key_handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-	                           &key);
-	if (rc != TSS2_RC_SUCCESS)
-		return fail(err, errsize, "device key handle", rc);
 	rc = Esys_ReadPublic(t->esys, key, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub, NULL,
 	                     NULL);
 	if (rc != TSS2_RC_SUCCESS) {
@@ -272,6 +279,5 @@ out:
 	Esys_Free(pub);
 	Esys_Free(info);
 	Esys_Free(s);
-	Esys_TR_Close(t->esys, &key);
 	return ret;
 }

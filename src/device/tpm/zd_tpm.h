@@ -45,5 +45,23 @@ int zd_tpm_activate(struct zd_tpm *t, const uint8_t *id_object, size_t id_len,
 int zd_tpm_certify(struct zd_tpm *t, uint32_t key_handle, const uint8_t *qual, size_t qual_len,
                    struct zd_tpm_blob *key_public, struct zd_tpm_blob *attest,
                    struct zd_tpm_blob *sig, char *err, size_t errsize);
+/* The same for the device key of `ztm-device init --key tpm`: its TSS2
+ * PRIVATE KEY blob file (docs/tpm.md), loaded under its parent for the
+ * call and flushed after. */
+int zd_tpm_certify_blob(struct zd_tpm *t, const char *blob_path, const uint8_t *qual,
+                        size_t qual_len, struct zd_tpm_blob *key_public, struct zd_tpm_blob *attest,
+                        struct zd_tpm_blob *sig, char *err, size_t errsize);
+/* The TPM2B_PUBLIC of such a blob (no TPM needed). */
+int zd_tpm_blob_public(const char *blob_path, struct zd_tpm_blob *key_public, char *err,
+                       size_t errsize);
+/* qualifyingData = SHA-256("ztm-tpm-attest-v1" 0x00 || cred || SPKI), the
+ * SPKI DER of the ECC key whose TPM2B_PUBLIC is key_public (the CSR's key). */
+int zd_tpm_qualifying_data(const uint8_t cred[32], const struct zd_tpm_blob *key_public,
+                           uint8_t out[32], char *err, size_t errsize);
+/* The ZtmTpmEvidence DER (docs/attestation.md) of the CSR attribute. */
+int zd_tpm_evidence(const uint8_t cred[32], const struct zd_tpm_blob *ak_public,
+                    const struct zd_tpm_blob *key_public, const struct zd_tpm_blob *attest,
+                    const struct zd_tpm_blob *sig, struct zd_tpm_blob *out, char *err,
+                    size_t errsize);
 
 #endif
