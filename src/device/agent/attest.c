@@ -12,10 +12,13 @@
  *   2. libztmdev: POST tpm-challenge; then the context is freed;
  *   3. ESAPI: the AK again, ActivateCredential, Certify of the key's blob;
  *   4. a fresh context carries the evidence in the enrollment CSR. */
+#include <errno.h>
+#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent.h"
 #include "zd_tpm.h"
@@ -28,7 +31,29 @@ static const char *tcti(void)
 	return t != NULL && t[0] != '\0' ? t : NULL;
 }
 
-int agent_tpm_attest(struct ztmdev **devp, const struct agent_setup *setup)
+/* The evidence DER into path, owner-only, never over an existing file. */
+static int write_evidence(const char *path, const struct zd_tpm_blob *ev)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	size_t off = 0;
+	ssize_t w;
+
+	if (fd < 0) {
+		fprintf(stderr, "ztm-device: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	while (off < ev->len && (w = write(fd, ev->p + off, ev->len - off)) > 0)
+		off += (size_t)w;
+	if (close(fd) != 0 || off != ev->len) {
+		fprintf(stderr, "ztm-device: %s: write failed\n", path);
+		unlink(path);
+		return -1;
+	}
+	return 0;
+}
+
+int agent_tpm_attest(struct ztmdev **devp, const struct agent_setup *setup,
+                     const char *evidence_out)
 {
 	struct zd_tpm *t = NULL;
 	struct zd_tpm_blob *ek = NULL, *ak = NULL, *id = NULL, *secret = NULL, *kp = NULL,
@@ -87,6 +112,8 @@ int agent_tpm_attest(struct ztmdev **devp, const struct agent_setup *setup)
 		goto tpm_fail;
 	zd_tpm_close(t);
 	t = NULL;
+	if (evidence_out != NULL && write_evidence(evidence_out, ev) != 0)
+		goto out;
 	/* 4. */
 	*devp = agent_open(setup);
 	if (*devp == NULL)
