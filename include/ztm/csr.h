@@ -40,6 +40,10 @@ struct ztm_csr {
 	/* challengePassword value bytes, or p == NULL. A secret: never log it;
 	 * ztm_csr_free wipes it. */
 	struct ztm_slice challenge;
+	/* The id-ztm-tpmEvidence attribute's value, the whole SEQUENCE TLV
+	 * (docs/attestation.md), or p == NULL. Holds an activated credential:
+	 * never log it; wiped with the CSR. */
+	struct ztm_slice tpm_evidence;
 	EVP_PKEY *pkey; /* the verified public key, owned; NULL when pop_by_peer */
 	/* 1: the self-signature was not verified because the caller proved
 	 * possession of this very key otherwise (ztm_csr_parse_pop). */

@@ -130,6 +130,13 @@ struct ztm_code_row {
 #define ZTM_NAME_MAX       128 /* name fields of the production rows, with NUL */
 #define ZTM_DEV_SERIAL_MAX 65  /* device serial number (X.520 ub-serial-number 64), with NUL */
 
+/* products.key_storage: "any" (0, the default) or "tpm". */
+enum ztm_key_storage { ZTM_KEY_STORAGE_ANY, ZTM_KEY_STORAGE_TPM };
+/* "any" / "tpm", or NULL for a value out of the enum. */
+const char *ztm_key_storage_name(enum ztm_key_storage ks);
+/* The enum of "any" / "tpm"; -1 (ZTM_E_USAGE naming the value) otherwise. */
+int ztm_key_storage_parse(const char *name, enum ztm_key_storage *out, struct ztm_error *err);
+
 struct ztm_product_row {
 	int64_t id;
 	char name[ZTM_NAME_MAX];
@@ -144,6 +151,9 @@ struct ztm_product_row {
 	 * renew_grace_days (0..3650, 0 = never) after it expired. */
 	int64_t renew_window_days, renew_grace_days;
 	int64_t created_at;
+	/* Where device keys must live (docs/attestation.md, migration 8):
+	 * ANY, or TPM = only a TPM-attested key registers. */
+	enum ztm_key_storage key_storage;
 };
 
 enum ztm_order_state { ZTM_ORDER_OPEN, ZTM_ORDER_CLOSED };
@@ -757,5 +767,35 @@ int ztm_store_voucher_add(struct ztm_store *s, int64_t device_id, int64_t owner_
 /* Number of vouchers recorded for a device (0 = all devices). */
 int ztm_store_voucher_count(struct ztm_store *s, int64_t device_id, int64_t *n,
                             struct ztm_error *err);
+
+/* --- TPM attestation challenges (docs/attestation.md, migration 8) ----- */
+#define ZTM_ATTEST_NAME_MAX 66 /* a TPM object name: nameAlg (2) + digest */
+
+/* Only hashes and the AK's public name: a reader of the table learns
+ * nothing that answers a challenge. */
+struct ztm_attest_challenge_row {
+	uint8_t cred_hash[32];                /* SHA-256 of the credential (the key of the row) */
+	char key_spki[ZTM_SHA256_HEX];        /* hex SHA-256 of the bootstrap key's SPKI */
+	uint8_t ak_name[ZTM_ATTEST_NAME_MAX]; /* name(AK): nameAlg || H(TPMT_PUBLIC) */
+	size_t ak_name_len;                   /* 2 + 32..64 */
+	char ek_cert_sha256[ZTM_SHA256_HEX];  /* hex SHA-256 of the EK certificate DER */
+	int64_t created_at, expires_at;       /* seconds; expires_at > created_at */
+	int64_t used_at;                      /* 0 while unused */
+};
+
+/* Inserts row (used_at ignored: unused) and deletes the challenges that
+ * expired more than a day before row->created_at. ZTM_E_EXISTS for a
+ * credential hash already stored, ZTM_E_USAGE for a field out of range. */
+int ztm_store_attest_challenge_add(struct ztm_store *s, const struct ztm_attest_challenge_row *row,
+                                   struct ztm_error *err);
+/* The challenge whose credential hashes to cred_hash; ZTM_E_NOTFOUND. */
+int ztm_store_attest_challenge_get(struct ztm_store *s, const uint8_t cred_hash[32],
+                                   struct ztm_attest_challenge_row *out, struct ztm_error *err);
+/* Marks it used at now: one conditional UPDATE (unused and now <
+ * expires_at), so of two requests answering one challenge only one
+ * passes. ZTM_E_NOTFOUND for an unknown hash, ZTM_E_CONFLICT when already
+ * used, ZTM_E_AUTH when expired; nothing changed then. */
+int ztm_store_attest_challenge_use(struct ztm_store *s, const uint8_t cred_hash[32], int64_t now,
+                                   struct ztm_error *err);
 
 #endif

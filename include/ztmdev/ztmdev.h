@@ -128,6 +128,23 @@ int ztmdev_csr(struct ztmdev *dev, uint8_t *out, size_t cap, size_t *len);
  * (bounded); verifies the reply is a certificate for this key chaining to
  * the anchor; installs it; state provisioned. */
 int ztmdev_enroll(struct ztmdev *dev);
+
+/* TPM key attestation (docs/attestation.md). The TPM commands are the
+ * host's (ztmdevtpm on ESAPI); the library carries the two messages.
+ * ztmdev_tpm_challenge: POST /.well-known/est/device/tpm-challenge with the
+ * bootstrap credential, the EK certificate (DER) and the AK's TPM2B_PUBLIC;
+ * the server's TPM2B_ID_OBJECT and TPM2B_ENCRYPTED_SECRET into id/secret
+ * (caps id_cap/secret_cap) and the expiry. A refusal names the server's
+ * code ("ek_untrusted", ...). Returns 1 when the server answers 404: it
+ * does not attest (no [attestation] ek_roots), nothing to send. */
+#define ZTMDEV_TPM_EVIDENCE_MAX 4096
+int ztmdev_tpm_challenge(struct ztmdev *dev, const uint8_t *ek_cert, size_t ek_len,
+                         const uint8_t *ak_public, size_t ak_len, uint8_t *id, size_t id_cap,
+                         size_t *id_len, uint8_t *secret, size_t secret_cap, size_t *secret_len,
+                         int64_t *expires_at);
+/* The ZtmTpmEvidence DER to put in the next enrollment CSR (attribute
+ * id-ztm-tpmEvidence); len 0 clears it. Copied and wiped with dev. */
+int ztmdev_set_tpm_evidence(struct ztmdev *dev, const uint8_t *der, size_t len);
 /* GET /api/v1/device/whoami with the operational credential; a 200 makes
  * the state active. */
 int ztmdev_activate(struct ztmdev *dev);

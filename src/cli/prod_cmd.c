@@ -1,4 +1,4 @@
-/* prod_cmd.c - `ztm product add|set|show` and `ztm order add|show|close`: the
+/* prod_cmd.c - `ztm product add|create|set|show` and `ztm order add|show|close`: the
  * production plan over the admin API (docs/api.md). Replies are printed as
  * JSON on stdout; what happened goes to stderr. */
 #include <stdio.h>
@@ -12,17 +12,19 @@ static int usage_product(void)
 {
 	fprintf(
 	    stderr,
-	    "usage: ztm product add --name N --class C --hw-type OID [--lifetime-days D]\n"
+	    "usage: ztm product add|create --name N --class C --hw-type OID [--lifetime-days D]\n"
 	    "         [--key-types p256,p384,ed25519,rsa3072] [--require-fw-hash]\n"
 	    "         [--allow-injected] [--renew-window-days W] [--renew-grace-days G]\n"
-	    "         [connection]\n"
+	    "         [--key-storage any|tpm] [connection]\n"
 	    "         defaults: --lifetime-days 3650, --key-types p256,\n"
-	    "         --renew-window-days 30, --renew-grace-days 0\n"
+	    "         --renew-window-days 30, --renew-grace-days 0, --key-storage any\n"
 	    "       ztm product set --name N [--lifetime-days D] [--renew-window-days W]\n"
 	    "         [--renew-grace-days G] [connection]\n"
 	    "       ztm product show --name N [connection]\n"
 	    "  W: a device renews in the last W days of its certificate; G: up to G\n"
-	    "  days after it expired (0: an expired certificate never renews).\n\n" CLI_CONN_USAGE);
+	    "  days after it expired (0: an expired certificate never renews).\n"
+	    "  --key-storage tpm: devices register only with a key a TPM attests\n"
+	    "  (docs/attestation.md).\n\n" CLI_CONN_USAGE);
 	return ZTM_EXIT_USAGE;
 }
 
@@ -40,7 +42,7 @@ static int usage_order(void)
 struct pargs {
 	struct ztm_client_opts conn;
 	const char *name, *cls, *hw_type, *lifetime, *key_types, *product, *factory, *quota,
-	    *not_before, *not_after, *window, *grace;
+	    *not_before, *not_after, *window, *grace, *key_storage;
 	int require_fw_hash, allow_injected;
 };
 
@@ -62,6 +64,7 @@ static int parse(int argc, char **argv, struct pargs *a)
 	    {"not-after", required_argument, NULL, 'a'},
 	    {"renew-window-days", required_argument, NULL, 'W'},
 	    {"renew-grace-days", required_argument, NULL, 'G'},
+	    {"key-storage", required_argument, NULL, 'S'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -114,6 +117,9 @@ static int parse(int argc, char **argv, struct pargs *a)
 			break;
 		case 'G':
 			a->grace = optarg;
+			break;
+		case 'S':
+			a->key_storage = optarg;
 			break;
 		default:
 			return -1;
@@ -232,6 +238,7 @@ int cmd_product(int argc, char **argv)
 	if (strcmp(argv[1], "set") == 0) {
 		if (!path_name(a.name) || a.cls != NULL || a.hw_type != NULL ||
 		    a.key_types != NULL || a.require_fw_hash || a.allow_injected ||
+		    a.key_storage != NULL ||
 		    (a.lifetime == NULL && a.window == NULL && a.grace == NULL))
 			return usage_product();
 		if (policy_fields(&a, "set", NULL) != 0)
@@ -247,10 +254,19 @@ int cmd_product(int argc, char **argv)
 			return cli_fail("product set", &err);
 		return print_reply("product policy set", j);
 	}
-	if (strcmp(argv[1], "add") != 0 || a.cls == NULL || a.hw_type == NULL)
+	if ((strcmp(argv[1], "add") != 0 && strcmp(argv[1], "create") != 0) || a.cls == NULL ||
+	    a.hw_type == NULL)
 		return usage_product();
 	if (policy_fields(&a, "add", NULL) != 0)
 		return ZTM_EXIT_USAGE;
+	/* Refused here by name, before any connection (the server refuses it
+	 * too). */
+	if (a.key_storage != NULL && strcmp(a.key_storage, "any") != 0 &&
+	    strcmp(a.key_storage, "tpm") != 0) {
+		fprintf(stderr, "ztm product %s: --key-storage wants 'any' or 'tpm', not '%.32s'\n",
+		        argv[1], a.key_storage);
+		return ZTM_EXIT_USAGE;
+	}
 	if (ztm_client_opts_env(&a.conn, 1, &err) != 0)
 		return cli_fail("product add", &err);
 	body = json_pack("{s:s,s:s,s:s,s:b,s:b}", "name", a.name, "device_class", a.cls,
@@ -260,6 +276,8 @@ int cmd_product(int argc, char **argv)
 		policy_fields(&a, "add", body);
 	if (body != NULL && a.key_types != NULL)
 		json_object_set_new(body, "key_types", key_list(a.key_types));
+	if (body != NULL && a.key_storage != NULL)
+		json_object_set_new(body, "key_storage", json_string(a.key_storage));
 	j = cli_post_json(&a.conn, "/api/v1/products", body, &err);
 	if (j == NULL)
 		return cli_fail("product add", &err);

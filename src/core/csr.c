@@ -146,6 +146,15 @@ static int read_attributes(struct ztm_csr *csr, struct ztm_slice attrs, struct z
 			/* A non-NULL pointer marks presence even when empty. */
 			csr->challenge.p = pw.p;
 			csr->challenge.len = pw.len;
+		} else if (ZTM_DER_OID_IS(oid, ZTM_OID_TPM_EVIDENCE)) {
+			/* docs/attestation.md: one ZtmTpmEvidence SEQUENCE, read
+			 * by ztm_tpm_evidence_parse when the product asks. */
+			if (csr->tpm_evidence.p != NULL)
+				return bad(err, "tpmEvidence (repeated)");
+			ztm_cursor_init(&v, values.p, values.len);
+			if (ztm_der_get(&v, ZTM_DER_SEQUENCE, NULL, &csr->tpm_evidence) != 0 ||
+			    ztm_cursor_left(&v) != 0)
+				return bad(err, "tpmEvidence");
 		} else if (ZTM_DER_OID_IS(oid, ZTM_OID_EXT_REQ)) {
 			if (seen_ext++)
 				return bad(err, "extensionRequest (repeated)");

@@ -70,6 +70,10 @@
 #define ZTM_OID_FW_PRODUCTION ZTM_OID_FW_ARC "\x01"
 #define ZTM_OID_FW_TEST       ZTM_OID_FW_ARC "\x02"
 #define ZTM_OID_FW_CLAIMS     ZTM_OID_FW_ARC "\x03"
+/* id-ztm-tpmEvidence 1.3.6.1.4.1.99999.2.1, the CSR attribute carrying TPM key
+ * attestation (docs/attestation.md); the demo's private arc, a placeholder
+ * until the OEM registers its own. */
+#define ZTM_OID_TPM_EVIDENCE  "\x2b\x06\x01\x04\x01\x86\x8d\x1f\x02\x01"
 #define ZTM_OID_CERT_POLICIES "\x55\x1d\x20"
 #define ZTM_OID_HW_MODULE     "\x2b\x06\x01\x05\x05\x07\x08\x04"
 #define ZTM_OID_AT_CN         "\x55\x04\x03"

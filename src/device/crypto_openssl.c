@@ -12,6 +12,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -245,6 +246,19 @@ out:
 	return rc;
 }
 
+/* The id-ztm-tpmEvidence attribute (docs/attestation.md): one value, the
+ * ZtmTpmEvidence SEQUENCE as its DER (an ASN1_TYPE of type SEQUENCE holds
+ * the whole encoding). */
+static int evidence_attr(X509_REQ *r, const struct zd_buf *ev)
+{
+	ASN1_OBJECT *oid = OBJ_txt2obj(ZD_OID_TPM_EVIDENCE, 1);
+	int ok = oid != NULL && ev->len <= INT_MAX &&
+	         X509_REQ_add1_attr_by_OBJ(r, oid, V_ASN1_SEQUENCE, ev->p, (int)ev->len) == 1;
+
+	ASN1_OBJECT_free(oid);
+	return ok ? 1 : 0;
+}
+
 int zd_csr_make(struct ztmdev *dev, const struct zd_key *k, const struct zd_subject *s,
                 struct zd_buf *der)
 {
@@ -255,6 +269,7 @@ int zd_csr_make(struct ztmdev *dev, const struct zd_key *k, const struct zd_subj
 
 	if (r == NULL || n == NULL || X509_REQ_set_version(r, X509_REQ_VERSION_1) != 1 ||
 	    X509_REQ_set_subject_name(r, n) != 1 || X509_REQ_set_pubkey(r, k->pk) != 1 ||
+	    (dev->tpm_evidence.len > 0 && evidence_attr(r, &dev->tpm_evidence) != 1) ||
 	    X509_REQ_sign(r, k->pk, EVP_sha256()) <= 0) {
 		zd_ossl_err(dev, "CSR");
 		goto out;

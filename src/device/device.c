@@ -30,6 +30,7 @@ struct ztmdev *ztmdev_new(const char *dir)
 		return NULL;
 	zd_buf_init(&dev->pass, 1024);
 	zd_buf_init(&dev->bootstrap, ZD_CERT_MAX);
+	zd_buf_init(&dev->tpm_evidence, ZTMDEV_TPM_EVIDENCE_MAX);
 	zd_certs_init(&dev->anchors);
 	zd_certs_init(&dev->oper);
 	if (n == 0 || n >= sizeof(dev->dir))
@@ -48,6 +49,7 @@ void ztmdev_free(struct ztmdev *dev)
 	zd_tpm_free(dev->tpm);
 	zd_buf_free(&dev->pass);
 	zd_buf_free(&dev->bootstrap);
+	zd_buf_free(&dev->tpm_evidence);
 	zd_certs_free(&dev->anchors);
 	zd_certs_free(&dev->oper);
 	free(dev);

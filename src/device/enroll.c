@@ -117,6 +117,14 @@ static int call(struct ztmdev *dev, const struct ztmdev_request *req, struct ztm
 	return 0;
 }
 
+int zd_call(struct ztmdev *dev, const struct ztmdev_request *req, struct ztmdev_response *resp,
+            struct zd_buf *body)
+{
+	if (zd_buf_reserve(body, REPLY_MAX) != 0)
+		return zd_err(dev, "%s: out of memory", req->path);
+	return call(dev, req, resp, body);
+}
+
 static void wait_seconds(struct ztmdev *dev, unsigned s)
 {
 	struct timespec ts = {(time_t)s, 0};

@@ -60,7 +60,18 @@ struct ztmdev {
 	struct zd_tpm *tpm;      /* opened on the first TPM key operation */
 	struct zd_buf bootstrap; /* DER */
 	struct zd_certs oper;    /* operational certificate + its chain, DER */
+	/* The TPM evidence for the next enrollment CSR (attest.c), or empty;
+	 * it holds an activated credential: wiped. */
+	struct zd_buf tpm_evidence;
 };
+
+/* The CSR attribute of TPM key attestation (docs/attestation.md). */
+#define ZD_OID_TPM_EVIDENCE "1.3.6.1.4.1.99999.2.1"
+
+/* One request over the caller's transport (enroll.c); body receives the
+ * reply (its cap must allow 96 KiB). */
+int zd_call(struct ztmdev *dev, const struct ztmdev_request *req, struct ztmdev_response *resp,
+            struct zd_buf *body);
 
 /* Sets dev->err; returns -1 so callers can `return zd_err(...)`. */
 int zd_err(struct ztmdev *dev, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

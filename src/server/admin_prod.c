@@ -91,6 +91,19 @@ static int field_bool(json_t *j, const char *key, int *out, struct ztm_error *er
 	return 0;
 }
 
+/* "key_storage": "any" (the default) or "tpm" (docs/attestation.md). */
+static int field_key_storage(json_t *j, enum ztm_key_storage *out, struct ztm_error *err)
+{
+	json_t *v = json_object_get(j, "key_storage");
+
+	*out = ZTM_KEY_STORAGE_ANY;
+	if (v == NULL)
+		return 0;
+	if (!json_is_string(v) || ztm_key_storage_parse(json_string_value(v), out, NULL) != 0)
+		return ztm_error_set(err, ZTM_E_USAGE, "field 'key_storage': \"any\" or \"tpm\"");
+	return 0;
+}
+
 /* "key_types": ["p256", "ed25519"] -> bitmask (1 << enum ztm_key_alg);
  * absent -> p256 only. */
 static int field_key_types(json_t *j, unsigned *out, struct ztm_error *err)
@@ -194,13 +207,14 @@ static json_t *product_json(const struct ztm_product_row *p)
 	for (i = 0; i < N_KEY_KINDS; i++)
 		if (p->key_kinds & (1u << i))
 			json_array_append_new(kinds, json_string(key_kind_names[i]));
-	return json_pack("{s:I,s:s,s:s,s:I,s:o,s:b,s:b,s:s,s:I,s:I,s:I}", "id", (json_int_t)p->id,
-	                 "name", p->name, "device_class", p->device_class, "lifetime_days",
-	                 (json_int_t)p->lifetime_days, "key_types", kinds, "require_fw_hash",
-	                 p->require_fw_hash, "allow_injected", p->allow_injected, "hw_type_oid",
-	                 p->hw_type_oid, "renew_window_days", (json_int_t)p->renew_window_days,
-	                 "renew_grace_days", (json_int_t)p->renew_grace_days, "created_at",
-	                 (json_int_t)p->created_at);
+	return json_pack(
+	    "{s:I,s:s,s:s,s:I,s:o,s:b,s:b,s:s,s:I,s:I,s:s,s:I}", "id", (json_int_t)p->id, "name",
+	    p->name, "device_class", p->device_class, "lifetime_days", (json_int_t)p->lifetime_days,
+	    "key_types", kinds, "require_fw_hash", p->require_fw_hash, "allow_injected",
+	    p->allow_injected, "hw_type_oid", p->hw_type_oid, "renew_window_days",
+	    (json_int_t)p->renew_window_days, "renew_grace_days", (json_int_t)p->renew_grace_days,
+	    "key_storage", ztm_key_storage_name(p->key_storage), "created_at",
+	    (json_int_t)p->created_at);
 }
 
 static json_t *order_json(const struct ztm_order_row *o)
@@ -217,17 +231,19 @@ static json_t *order_json(const struct ztm_order_row *o)
 static int job_product_add(struct ztm_store *s, void *arg, struct ztm_error *err)
 {
 	struct prod_op *op = arg;
-	char detail[256];
+	char detail[320];
 
 	if (ztm_store_product_add(s, &op->p, &op->p.id, err) != 0 ||
 	    ztm_store_product_get(s, op->p.name, &op->p, err) != 0)
 		return -1;
 	snprintf(detail, sizeof(detail),
 	         "class=%s lifetime_days=%lld key_kinds=0x%x require_fw_hash=%d "
-	         "allow_injected=%d hw_type=%s renew_window_days=%lld renew_grace_days=%lld",
+	         "allow_injected=%d hw_type=%s renew_window_days=%lld renew_grace_days=%lld "
+	         "key_storage=%s",
 	         op->p.device_class, (long long)op->p.lifetime_days, op->p.key_kinds,
 	         op->p.require_fw_hash, op->p.allow_injected, op->p.hw_type_oid,
-	         (long long)op->p.renew_window_days, (long long)op->p.renew_grace_days);
+	         (long long)op->p.renew_window_days, (long long)op->p.renew_grace_days,
+	         ztm_key_storage_name(op->p.key_storage));
 	return ztm_store_audit(s, op->actor, "product.add", op->p.name, "ok", detail, err);
 }
 
@@ -299,9 +315,16 @@ static void done_prod(struct ztmd_req *r, void *arg, int rc, const struct ztm_er
 
 static int parse_product(json_t *j, struct prod_op *op, struct ztm_error *err)
 {
-	static const char *const fields[] = {"name",        "device_class",      "lifetime_days",
-	                                     "key_types",   "allow_injected",    "require_fw_hash",
-	                                     "hw_type_oid", "renew_window_days", "renew_grace_days",
+	static const char *const fields[] = {"name",
+	                                     "device_class",
+	                                     "lifetime_days",
+	                                     "key_types",
+	                                     "allow_injected",
+	                                     "require_fw_hash",
+	                                     "hw_type_oid",
+	                                     "renew_window_days",
+	                                     "renew_grace_days",
+	                                     "key_storage",
 	                                     NULL};
 	const char *oid = json_string_value(json_object_get(j, "hw_type_oid"));
 
@@ -317,7 +340,8 @@ static int parse_product(json_t *j, struct prod_op *op, struct ztm_error *err)
 	    field_int(j, "renew_window_days", 0, RENEW_WINDOW_MAX, DEFAULT_RENEW_WINDOW,
 	              &op->p.renew_window_days, err) != 0 ||
 	    field_int(j, "renew_grace_days", 0, RENEW_GRACE_MAX, 0, &op->p.renew_grace_days, err) !=
-	        0)
+	        0 ||
+	    field_key_storage(j, &op->p.key_storage, err) != 0)
 		return -1;
 	/* the store checks it is a dotted OID */
 	if (oid == NULL || ztm_strlcpy(op->p.hw_type_oid, oid, sizeof(op->p.hw_type_oid)) != 0)

@@ -17,6 +17,7 @@
 #include "ztm/log.h"
 #include "ztm/pkcs7.h"
 #include "ztm/str.h"
+#include "ztm/tpm.h"
 
 static const char *const ca_names[APP_CA_COUNT] = {"device", "station", "operator", "ocsp",
                                                    "codesign"};
@@ -164,7 +165,7 @@ static size_t (*const route_sets[])(struct ztmd_app *, struct ztmd_route *, size
 struct ztmd_app *ztmd_app_new(struct ztm_config *cfg, struct ztm_error *err)
 {
 	struct ztmd_app *app = calloc(1, sizeof(*app));
-	const char *root = NULL, *org = NULL, *admin = NULL;
+	const char *root = NULL, *org = NULL, *admin = NULL, *ek_roots = NULL;
 	struct ztm_slice all[APP_CA_COUNT + 1], pair[2];
 	size_t nall = 0, k;
 	unsigned i;
@@ -184,6 +185,7 @@ struct ztmd_app *ztmd_app_new(struct ztm_config *cfg, struct ztm_error *err)
 	if (ztm_config_str(cfg, "ca", "root", NULL, &root, err) != 0 ||
 	    ztm_config_str(cfg, "subject", "organization", "ztm", &org, err) != 0 ||
 	    ztm_config_str(cfg, "bootstrap", "admin_cert", NULL, &admin, err) != 0 ||
+	    ztm_config_str(cfg, "attestation", "ek_roots", NULL, &ek_roots, err) != 0 ||
 	    ztm_config_duration(cfg, "est", "code_ttl", 86400, 60, 90 * 86400, &app->code_ttl,
 	                        err) != 0 ||
 	    app_crl_config(app, cfg, err) != 0)
@@ -200,6 +202,11 @@ struct ztmd_app *ztmd_app_new(struct ztm_config *cfg, struct ztm_error *err)
 		ztm_error_set(err, ZTM_E_CONFIG, "[bootstrap] admin_cert path too long");
 		goto fail;
 	}
+	/* TPM key attestation: off (the challenge endpoint answers 404, a
+	 * key_storage = tpm product registers nobody) without manufacturer
+	 * CAs; a file named but unusable stops the start. */
+	if (ek_roots != NULL && (app->tpm_roots = ztm_tpm_roots_load(ek_roots, err)) == NULL)
+		goto fail;
 	app->root = ztm_cert_load_pem(root, err);
 	if (app->root == NULL || cert_der(app->root, &app->root_der) != 0)
 		goto fail;
@@ -287,6 +294,7 @@ void ztmd_app_free(struct ztmd_app *app)
 	ztm_buf_free(&app->root_der);
 	app_voucher_free(&app->voucher);
 	app_fw_free(&app->fw);
+	ztm_tpm_roots_free(app->tpm_roots);
 	ztm_buf_free(&app->cacerts_all);
 	ocsp_cache_free(app->ocsp);
 	free(app->ocsp_set);

@@ -52,6 +52,7 @@ struct app_ca {
 #define APP_MAX_ROUTES 64
 struct ocsp_settings;
 struct ocsp_cache;
+struct ztm_tpm_roots;
 
 /* The ownership-voucher signer ([voucher] in the config; transfer.c). */
 struct app_voucher {
@@ -88,6 +89,9 @@ struct ztmd_app {
 	char admin_cert[1024];
 	struct app_voucher voucher;
 	struct app_fw fw;
+	/* [attestation] ek_roots: the TPM manufacturers' CAs; NULL = TPM key
+	 * attestation off (docs/attestation.md). */
+	struct ztm_tpm_roots *tpm_roots;
 	struct ztm_store *store;        /* the worker's */
 	struct ocsp_settings *ocsp_set; /* [ocsp] */
 	struct ocsp_cache *ocsp;        /* the worker's, NULL in the master */

@@ -115,6 +115,10 @@ static const struct {
     [ZTMD_ACT_FW_READ] = {OPS_READ | ROLE(ZTM_ROLE_FIRMWARE_SIGNER) |
                               ROLE(ZTM_ROLE_RELEASE_APPROVER),
                           0, 0},
+    /* The first half of TPM key attestation (docs/attestation.md): asked
+     * with the bootstrap certificate whose key is to be attested, as
+     * simpleenroll; the challenge is bound to that key. */
+    [ZTMD_ACT_EST_TPM_CHALLENGE] = {BOOTSTRAP, 0, 0},
 };
 
 static const char *const action_names[] = {

@@ -50,7 +50,8 @@
 	X(ZTMD_ACT_FW_SUBMIT, "firmware.release.submit")                                           \
 	X(ZTMD_ACT_FW_APPROVE, "firmware.release.approve")                                         \
 	X(ZTMD_ACT_FW_REVOKE, "firmware.release.revoke")                                           \
-	X(ZTMD_ACT_FW_READ, "firmware.release.read")
+	X(ZTMD_ACT_FW_READ, "firmware.release.read")                                               \
+	X(ZTMD_ACT_EST_TPM_CHALLENGE, "est.tpm-challenge")
 
 enum ztmd_action {
 #define ZTMD_X_ACT(e, s) e,

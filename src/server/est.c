@@ -1,7 +1,8 @@
 /* est.c - EST (RFC 7030): /cacerts, /csrattrs, /simpleenroll with a
  * one-time code (HTTP Basic, §3.2.3) for stations and operators or with a
- * device's bootstrap certificate (est_device.c), and /simplereenroll with
- * the current certificate (§4.2.2).
+ * device's bootstrap certificate (est_device.c), /simplereenroll with
+ * the current certificate (§4.2.2), and ztm's /tpm-challenge (TPM key
+ * attestation, est_tpm.c).
  *
  * Enrollment is two group commits around one signature:
  *   1. claim the code for this key + reserve a serial (one savepoint: either
@@ -176,6 +177,16 @@ out:
 	ztm_buf_free(&spki);
 }
 
+/* TPM key attestation's challenge (est_tpm.c): a device with its
+ * bootstrap certificate, before simpleenroll. */
+static void h_tpm_challenge(struct ztmd_req *r, void *arg)
+{
+	int label = EST_NO_LABEL, opcode = -1;
+
+	(void)est_parse_path(ztmd_req_path(r), &label, &opcode);
+	est_tpm_challenge(r, arg, label);
+}
+
 /* One prefix route: /.well-known/est/[<label>/]<operation>, where the label
  * names one of our CAs (RFC 7030 §3.2.2 "arbitrary label"). */
 static void h_est(struct ztmd_req *r, void *arg)
@@ -189,6 +200,7 @@ static void h_est(struct ztmd_req *r, void *arg)
 	    [EST_OP_CSRATTRS] = {ZTMD_GET, h_csrattrs},
 	    [EST_OP_SIMPLEENROLL] = {ZTMD_POST, h_simpleenroll},
 	    [EST_OP_SIMPLEREENROLL] = {ZTMD_POST, h_simplereenroll},
+	    [EST_OP_TPM_CHALLENGE] = {ZTMD_POST, h_tpm_challenge},
 	};
 	struct ztm_error err;
 	int label, op;

@@ -15,7 +15,12 @@
  *
  * A refusal rolls the claim back (no certificate, quota unchanged); a
  * second job then writes what the refusal leaves behind: the quarantine
- * of a cloned serial, the alert, the audit entry. */
+ * of a cloned serial, the alert, the audit entry.
+ *
+ * A product with key_storage = tpm (docs/attestation.md) registers only a
+ * key a TPM attests: the CSR's evidence is verified in the handler
+ * (est_tpm_judge), its challenge looked up in the claim job and, once
+ * vetting passed, used in the claim's savepoint (est_tpm.c). */
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <stdlib.h>
@@ -30,9 +35,7 @@
 
 #define ACTION "est.enroll-device"
 
-/* The one subject attribute nid of x as text into out ("" when absent or
- * not a plain string that fits). */
-static void subject_attr(X509_NAME *name, int nid, char *out, size_t outsize)
+void est_subject_attr(X509_NAME *name, int nid, char *out, size_t outsize)
 {
 	int i = name != NULL ? X509_NAME_get_index_by_NID(name, nid, -1) : -1;
 	const ASN1_STRING *v;
@@ -58,10 +61,10 @@ int est_device_claims(X509 *boot, struct ztm_slice boot_spki, const struct ztm_c
 	size_t cl, sl;
 	X509_NAME *csr_name;
 
-	subject_attr(X509_get_subject_name(boot), NID_serialNumber, d->boot_serial,
-	             sizeof(d->boot_serial));
+	est_subject_attr(X509_get_subject_name(boot), NID_serialNumber, d->boot_serial,
+	                 sizeof(d->boot_serial));
 	/* The product, when the CN has ztmdev's form "<product>-<serial>". */
-	subject_attr(X509_get_subject_name(boot), NID_commonName, cn, sizeof(cn));
+	est_subject_attr(X509_get_subject_name(boot), NID_commonName, cn, sizeof(cn));
 	cl = strlen(cn);
 	sl = strlen(d->boot_serial);
 	if (sl > 0 && cl > sl + 1 && cn[cl - sl - 1] == '-' &&
@@ -76,7 +79,7 @@ int est_device_claims(X509 *boot, struct ztm_slice boot_spki, const struct ztm_c
 	csr_name = ztm_csr_subject_name(csr, err);
 	if (csr_name == NULL)
 		return -1;
-	subject_attr(csr_name, NID_serialNumber, d->csr_serial, sizeof(d->csr_serial));
+	est_subject_attr(csr_name, NID_serialNumber, d->csr_serial, sizeof(d->csr_serial));
 	X509_NAME_free(csr_name);
 	return 0;
 }
@@ -115,6 +118,9 @@ void est_device_enroll(struct ztmd_req *r, struct ztmd_app *app, int label)
 		est_op_free(op);
 		goto refuse;
 	}
+	/* CPU work, before the claim job: whether the product asks for it is
+	 * the store's to say. */
+	est_tpm_judge(op);
 	ztm_buf_free(&der);
 	ztm_buf_free(&spki);
 	est_op_start(r, op);
@@ -203,6 +209,9 @@ static int look_up(struct ztm_store *s, struct est_op *op, struct lookups *l, st
 	in->product_key_kinds = l->product.key_kinds;
 	in->product_requires_fw = l->product.require_fw_hash;
 	in->product_allows_injected = l->product.allow_injected;
+	in->product_requires_tpm = l->product.key_storage == ZTM_KEY_STORAGE_TPM;
+	if (in->product_requires_tpm && est_tpm_check(s, op, in, err) != 0)
+		return -1;
 	if (l->rec.fw_sha256[0] != '\0' &&
 	    ztm_store_firmware_approved(s, l->product.id, l->rec.fw_sha256, &approved, err) != 0)
 		return -1;
@@ -237,6 +246,11 @@ static void refusal_detail(struct est_op *op, const struct lookups *l, const str
 		         (long long)l->rec.id, l->rec.serial, l->st.name, l->order.name,
 		         d->boot_spki, d->peer_addr);
 	ztm_strlcpy(d->serial, in->have_record ? l->rec.serial : d->boot_serial, sizeof(d->serial));
+	/* An attestation refusal: the verifier's words too. */
+	if (d->attest_why[0] != '\0' && d->verdict == d->attest_verdict) {
+		size_t n = strlen(d->detail);
+		snprintf(d->detail + n, sizeof(d->detail) - n, ": %s", d->attest_why);
+	}
 }
 
 /* A replacement (docs/lifecycle.md): every certificate of the device's old
@@ -294,6 +308,17 @@ int est_device_claim(struct ztm_store *s, struct est_op *op, struct ztm_error *e
 	ztm_strlcpy(op->owner_kind, "device", sizeof(op->owner_kind));
 	ztm_strlcpy(op->cn, d->serial, sizeof(op->cn));
 	est_idem_key(op);
+	/* A TPM registration uses its challenge, once (not a retry: vetting
+	 * let a provisioned device's own key through before asking). */
+	if (in.product_requires_tpm && in.attested &&
+	    !(l->have_device && strcmp(l->device.key_spki_sha256, op->csr.spki_sha256) == 0) &&
+	    est_tpm_use(s, op, err) != 0) {
+		if (d->verdict != VET_OK) {
+			refusal_detail(op, l, &in);
+			ztm_error_set(err, ZTM_E_POLICY, "%s", vet_text(d->verdict));
+		}
+		goto out;
+	}
 	if (l->have_device && strcmp(l->device.key_spki_sha256, op->csr.spki_sha256) != 0) {
 		/* Vetted with another key than the device's: a replacement. */
 		op->owner_id = l->device.id;

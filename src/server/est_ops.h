@@ -7,6 +7,7 @@
 #include "vet.h"
 #include "ztm/csr.h"
 #include "ztm/serial.h"
+#include "ztm/tpm.h"
 
 /* How the request authenticates: a one-time code (stations, operators),
  * the current certificate (re-enrollment), a device's self-signed
@@ -34,6 +35,15 @@ struct est_device {
 	char boot_spki[ZTM_SHA256_HEX];       /* SHA-256 of the bootstrap key */
 	char csr_serial[ZTM_DEV_SERIAL_MAX];  /* CSR subject serialNumber, "" = none */
 	char peer_addr[64];
+	/* The TPM evidence of the CSR, judged by the handler (est_tpm_judge):
+	 * attest_verdict VET_OK when it verified, and then the challenge it
+	 * answers is looked up by cred_hash in the claim job. */
+	int has_evidence;
+	enum vet_code attest_verdict;
+	uint8_t cred_hash[32];
+	uint8_t ak_name[ZTM_TPM_NAME_MAX];
+	size_t ak_name_len;
+	char attest_why[160]; /* the verifier's words, for the audit */
 	/* The vetted record (claim job). */
 	char serial[ZTM_DEV_SERIAL_MAX];
 	char product[ZTM_NAME_MAX];
@@ -128,6 +138,20 @@ int est_device_record(struct ztm_store *s, struct est_op *op, struct ztm_error *
 /* After a refused claim: quarantine, alert, audit, then the EST error body
  * with the vetting code. Takes op. */
 void est_device_refuse(struct ztmd_req *r, struct est_op *op);
+/* The one subject attribute nid of name as text into out ("" when absent,
+ * repeated or not a plain string that fits). */
+void est_subject_attr(X509_NAME *name, int nid, char *out, size_t outsize);
+
+/* TPM key attestation (est_tpm.c, docs/attestation.md): the tpm-challenge
+ * handler; the CSR's evidence verified into op->dev (handler, no store);
+ * the claim job's lookup of its challenge into in (attested, or
+ * attest_refusal), and the challenge's single use once vetting passed
+ * (-1 with op->dev.verdict set when another request used it first). */
+void est_tpm_challenge(struct ztmd_req *r, struct ztmd_app *app, int label);
+void est_tpm_judge(struct est_op *op);
+int est_tpm_check(struct ztm_store *s, struct est_op *op, struct vet_input *in,
+                  struct ztm_error *err);
+int est_tpm_use(struct ztm_store *s, struct est_op *op, struct ztm_error *err);
 
 /* Device re-enrollment (est_device_renew.c): the handler (peer: the
  * device's operational certificate, authorized for

@@ -13,7 +13,7 @@
 #include "ztm/str.h"
 
 static const char *const op_names[EST_OP_COUNT] = {"cacerts", "csrattrs", "simpleenroll",
-                                                   "simplereenroll"};
+                                                   "simplereenroll", "tpm-challenge"};
 
 const char *est_op_name(int op)
 {

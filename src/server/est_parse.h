@@ -24,6 +24,7 @@ enum est_opcode {
 	EST_OP_CSRATTRS,
 	EST_OP_SIMPLEENROLL,
 	EST_OP_SIMPLEREENROLL,
+	EST_OP_TPM_CHALLENGE, /* ztm's own: TPM key attestation (docs/attestation.md) */
 	EST_OP_COUNT
 };
 

@@ -4,6 +4,8 @@
 
 #include <string.h>
 
+#include "ztm/tpm.h"
+
 static const struct {
 	const char *name;
 	int alert;
@@ -98,6 +100,9 @@ enum vet_code vet_decide(const struct vet_input *in, int *quarantine)
 		return VET_INJECTED_FORBIDDEN;
 	if ((in->product_key_kinds & in->csr_key_kind_bit) == 0)
 		return VET_KEY_TYPE;
+	/* key_storage = tpm: default-fail, only a full attestation passes. */
+	if (in->product_requires_tpm && !in->attested)
+		return in->attest_refusal != VET_OK ? in->attest_refusal : VET_ATTEST_MISSING;
 	if (in->product_requires_fw && !in->rec_fw_approved)
 		return VET_FW_NOT_APPROVED;
 	if (!in->order_open)
@@ -106,4 +111,27 @@ enum vet_code vet_decide(const struct vet_input *in, int *quarantine)
 	if (!in->rec_replacement && in->order_quota_left <= 0)
 		return VET_QUOTA;
 	return VET_OK;
+}
+
+enum vet_code vet_from_tpm(int v)
+{
+	switch ((enum ztm_tpm_verdict)v) {
+	case ZTM_TPM_AK_UNSUITABLE:
+		return VET_ATTEST_AK;
+	case ZTM_TPM_BAD_SIGNATURE:
+		return VET_ATTEST_SIGNATURE;
+	case ZTM_TPM_QUALIFYING_DATA:
+		return VET_ATTEST_QUALIFYING;
+	case ZTM_TPM_NAME_MISMATCH:
+		return VET_ATTEST_NAME;
+	case ZTM_TPM_EXPORTABLE:
+		return VET_ATTEST_EXPORTABLE;
+	case ZTM_TPM_KEY_MISMATCH:
+		return VET_ATTEST_KEY;
+	case ZTM_TPM_OK: /* not a refusal: the caller sets attested */
+	case ZTM_TPM_MALFORMED:
+	case ZTM_TPM_VERDICT_COUNT:
+		break;
+	}
+	return VET_ATTEST_MALFORMED;
 }

@@ -37,6 +37,27 @@
 	  "a replacement record for a device that is not registered, or is suspended")             \
 	X(VET_REPLAY, "bootstrap_replay", 1,                                                       \
 	  "the device is active: its bootstrap credential is no longer accepted")                  \
+	X(VET_ATTEST_MISSING, "attest_missing", 0,                                                 \
+	  "the product requires a TPM-resident key and the request carries no TPM attestation")    \
+	X(VET_ATTEST_MALFORMED, "attest_malformed", 0, "the TPM evidence is malformed")            \
+	X(VET_ATTEST_AK, "attest_ak_unsuitable", 0,                                                \
+	  "the attestation key is not a restricted, fixedTPM signing key")                         \
+	X(VET_ATTEST_SIGNATURE, "attest_bad_signature", 1,                                         \
+	  "the certification is not signed by the attestation key")                                \
+	X(VET_ATTEST_QUALIFYING, "attest_wrong_qualifying_data", 0,                                \
+	  "the certification is not bound to this request (qualifyingData)")                       \
+	X(VET_ATTEST_NAME, "attest_name_mismatch", 1,                                              \
+	  "the certification names another object than the key public area sent")                  \
+	X(VET_ATTEST_EXPORTABLE, "attest_key_exportable", 1,                                       \
+	  "the certified key may leave the TPM")                                                   \
+	X(VET_ATTEST_KEY, "key_not_attested", 1,                                                   \
+	  "the certified TPM key is not the request's key (a software key)")                       \
+	X(VET_ATTEST_UNKNOWN, "attest_unknown_challenge", 1,                                       \
+	  "the credential answers no challenge: the attestation key is not the EK's TPM's")        \
+	X(VET_ATTEST_MISMATCH, "attest_challenge_mismatch", 1,                                     \
+	  "the challenge was made for another bootstrap key or attestation key")                   \
+	X(VET_ATTEST_EXPIRED, "attest_expired", 0, "the attestation challenge has expired")        \
+	X(VET_ATTEST_REPLAY, "attest_replay", 1, "the attestation challenge was already used")     \
 	X(VET_ORDER_CLOSED, "order_closed", 0, "the work order is closed or outside its window")   \
 	X(VET_QUOTA, "quota_exceeded", 1, "the work order's quota is used up")
 
@@ -84,6 +105,12 @@ struct vet_input {
 	unsigned product_key_kinds; /* ZTM_KK_BIT set */
 	int product_requires_fw;
 	int product_allows_injected;
+	int product_requires_tpm; /* key_storage = tpm (docs/attestation.md) */
+	/* The TPM attestation, judged by the caller (ztm_tpm_evidence_verify and
+	 * the challenge lookup): attested = 1 only when it all passed; else
+	 * attest_refusal says why (VET_OK there means no evidence at all). */
+	int attested;
+	enum vet_code attest_refusal;
 	/* What the store knows about the serial. */
 	enum vet_device_state device_state;
 	const char *device_spki;      /* key the serial is bound to, when registered */
@@ -101,5 +128,7 @@ struct vet_input {
  * the device to the new key and takes no quota. *quarantine is set when
  * the serial must be quarantined (clone). */
 enum vet_code vet_decide(const struct vet_input *in, int *quarantine);
+/* The vetting code of a verifier verdict (ztm/tpm.h enum ztm_tpm_verdict). */
+enum vet_code vet_from_tpm(int tpm_verdict);
 
 #endif

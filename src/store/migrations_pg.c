@@ -506,6 +506,37 @@ static const struct migration migrations[] = {
                                "greatest(added_at, 1),"
                                " 'signed' FROM approved_firmware ORDER BY product_id, sha256;"
                                "DROP TABLE approved_firmware;"},
+
+    /* As SQLite's step 8. */
+    {8, "TPM key attestation",
+     "ALTER TABLE products ADD COLUMN key_storage TEXT NOT NULL DEFAULT 'any'"
+     " CHECK (key_storage IN ('any', 'tpm'));"
+     "CREATE TABLE attest_challenges ("
+     " cred_hash BYTEA PRIMARY KEY NOT NULL CHECK (length(cred_hash) = 32),"
+     " key_spki TEXT NOT NULL CHECK (length(key_spki) = 64 AND " HEX(
+         "key_spki") "),"
+                     " ak_name BYTEA NOT NULL CHECK (length(ak_name) BETWEEN 34 AND 66),"
+                     " ek_cert_sha256 TEXT NOT NULL CHECK (length(ek_cert_sha256) = 64"
+                     "  AND " HEX(
+                         "ek_cert_sha256") "),"
+                                           " created_at BIGINT NOT NULL CHECK (created_at > 0),"
+                                           " expires_at BIGINT NOT NULL CHECK (expires_at > "
+                                           "created_at),"
+                                           " used_at BIGINT NOT NULL DEFAULT 0 CHECK (used_at >= "
+                                           "0));"
+                                           "CREATE INDEX attest_challenges_expiry ON "
+                                           "attest_challenges (expires_at);" REFUSE_IF(
+                                               "attest_challenges", "attest_challenges_once",
+                                               "UPDATE",
+                                               "OLD.used_at <> 0 OR NEW.used_at = 0 OR "
+                                               "NEW.cred_hash IS DISTINCT FROM OLD.cred_hash"
+                                               " OR NEW.key_spki IS DISTINCT FROM OLD.key_spki"
+                                               " OR NEW.ak_name IS DISTINCT FROM OLD.ak_name"
+                                               " OR NEW.ek_cert_sha256 IS DISTINCT FROM "
+                                               "OLD.ek_cert_sha256"
+                                               " OR NEW.created_at IS DISTINCT FROM OLD.created_at"
+                                               " OR NEW.expires_at IS DISTINCT FROM OLD.expires_at",
+                                               "an attestation challenge is used once")},
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

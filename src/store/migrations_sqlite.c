@@ -491,6 +491,32 @@ static const struct migration migrations[] = {
      " 'imported', 'system:migration', added_at, max(added_at, 1), 'signed'"
      " FROM approved_firmware;"
      "DROP TABLE approved_firmware;"},
+
+    {8, "TPM key attestation",
+     /* Where a product's device keys must live (docs/attestation.md):
+      * 'tpm' registers only keys a TPM attests. */
+     "ALTER TABLE products ADD COLUMN key_storage TEXT NOT NULL DEFAULT 'any'"
+     " CHECK (key_storage IN ('any', 'tpm'));"
+     /* The challenges of credential activation: hashes and the AK's
+      * public name only (nothing here answers a challenge). A row is used
+      * once; until then only used_at may change, after never. Expired
+      * rows go when a new challenge is added. */
+     "CREATE TABLE attest_challenges ("
+     " cred_hash BLOB PRIMARY KEY NOT NULL CHECK (length(cred_hash) = 32),"
+     " key_spki TEXT NOT NULL CHECK (length(key_spki) = 64 AND key_spki NOT GLOB '*[^0-9a-f]*'),"
+     " ak_name BLOB NOT NULL CHECK (length(ak_name) BETWEEN 34 AND 66),"
+     " ek_cert_sha256 TEXT NOT NULL CHECK (length(ek_cert_sha256) = 64"
+     "  AND ek_cert_sha256 NOT GLOB '*[^0-9a-f]*'),"
+     " created_at INTEGER NOT NULL CHECK (created_at > 0),"
+     " expires_at INTEGER NOT NULL CHECK (expires_at > created_at),"
+     " used_at INTEGER NOT NULL DEFAULT 0 CHECK (used_at >= 0)) WITHOUT ROWID;"
+     "CREATE INDEX attest_challenges_expiry ON attest_challenges (expires_at);"
+     "CREATE TRIGGER attest_challenges_once BEFORE UPDATE ON attest_challenges"
+     " WHEN OLD.used_at <> 0 OR NEW.used_at = 0 OR NEW.cred_hash IS NOT OLD.cred_hash"
+     "  OR NEW.key_spki IS NOT OLD.key_spki OR NEW.ak_name IS NOT OLD.ak_name"
+     "  OR NEW.ek_cert_sha256 IS NOT OLD.ek_cert_sha256 OR NEW.created_at IS NOT OLD.created_at"
+     "  OR NEW.expires_at IS NOT OLD.expires_at"
+     " BEGIN SELECT RAISE(ABORT, 'an attestation challenge is used once'); END;"},
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

@@ -746,3 +746,42 @@ int ztm_store_product_get_id(struct ztm_store *s, int64_t id, struct ztm_product
 {
 	DISPATCH(product_get_id, id, out, err);
 }
+
+const char *ztm_key_storage_name(enum ztm_key_storage ks)
+{
+	switch (ks) {
+	case ZTM_KEY_STORAGE_ANY:
+		return "any";
+	case ZTM_KEY_STORAGE_TPM:
+		return "tpm";
+	}
+	return NULL;
+}
+
+int ztm_key_storage_parse(const char *name, enum ztm_key_storage *out, struct ztm_error *err)
+{
+	if (name != NULL && strcmp(name, "any") == 0)
+		*out = ZTM_KEY_STORAGE_ANY;
+	else if (name != NULL && strcmp(name, "tpm") == 0)
+		*out = ZTM_KEY_STORAGE_TPM;
+	else
+		return ztm_error_set(err, ZTM_E_USAGE, "key storage '%.32s' is not 'any' or 'tpm'",
+		                     name != NULL ? name : "");
+	return 0;
+}
+
+int ztm_store_attest_challenge_add(struct ztm_store *s, const struct ztm_attest_challenge_row *row,
+                                   struct ztm_error *err)
+{
+	DISPATCH(attest_challenge_add, row, err);
+}
+int ztm_store_attest_challenge_get(struct ztm_store *s, const uint8_t cred_hash[32],
+                                   struct ztm_attest_challenge_row *out, struct ztm_error *err)
+{
+	DISPATCH(attest_challenge_get, cred_hash, out, err);
+}
+int ztm_store_attest_challenge_use(struct ztm_store *s, const uint8_t cred_hash[32], int64_t now,
+                                   struct ztm_error *err)
+{
+	DISPATCH(attest_challenge_use, cred_hash, now, err);
+}

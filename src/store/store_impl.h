@@ -216,6 +216,12 @@ struct ztm_store_ops {
 	int (*owner_revoke_except)(struct ztm_store *s, const char *kind, int64_t id,
 	                           const char *keep, enum ztm_reason reason, int64_t when,
 	                           const char *actor, int64_t *n, struct ztm_error *err);
+	int (*attest_challenge_add)(struct ztm_store *s, const struct ztm_attest_challenge_row *row,
+	                            struct ztm_error *err);
+	int (*attest_challenge_get)(struct ztm_store *s, const uint8_t cred_hash[32],
+	                            struct ztm_attest_challenge_row *out, struct ztm_error *err);
+	int (*attest_challenge_use)(struct ztm_store *s, const uint8_t cred_hash[32], int64_t now,
+	                            struct ztm_error *err);
 };
 
 /* Every backend's store struct starts with this header. */

@@ -107,7 +107,10 @@
 	X(product_set_policy)                                                                      \
 	X(product_get_id)                                                                          \
 	X(device_replace)                                                                          \
-	X(owner_revoke_except)
+	X(owner_revoke_except)                                                                     \
+	X(attest_challenge_add)                                                                    \
+	X(attest_challenge_get)                                                                    \
+	X(attest_challenge_use)
 
 /* The optional ops: only counted, for the size check. */
 #define ZTM_STORE_OPTIONAL_OPS 2 /* nosync_next, pipeline */

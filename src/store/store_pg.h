@@ -132,6 +132,10 @@ enum pq_slot {
 	PQ_FW_RELEASE_SIGN,
 	PQ_FW_RELEASE_REVOKE,
 	PQ_FW_RELEASE_EACH,
+	PQ_ATTEST_ADD,
+	PQ_ATTEST_PURGE,
+	PQ_ATTEST_GET,
+	PQ_ATTEST_USE,
 	PQ_SLOT_COUNT
 };
 
@@ -455,6 +459,13 @@ int pq_device_replace(struct ztm_store *s, const char *serial, int64_t record_id
 int pq_owner_revoke_except(struct ztm_store *s, const char *kind, int64_t id, const char *keep,
                            enum ztm_reason reason, int64_t when, const char *actor, int64_t *n,
                            struct ztm_error *err);
+/* store_pg_attest.c: TPM attestation challenges. */
+int pq_attest_challenge_add(struct ztm_store *s, const struct ztm_attest_challenge_row *row,
+                            struct ztm_error *err);
+int pq_attest_challenge_get(struct ztm_store *s, const uint8_t cred_hash[32],
+                            struct ztm_attest_challenge_row *out, struct ztm_error *err);
+int pq_attest_challenge_use(struct ztm_store *s, const uint8_t cred_hash[32], int64_t now,
+                            struct ztm_error *err);
 int pq_device_set_state(struct ztm_store *s, const char *serial, enum ztm_device_state state,
                         const char *cert_serial, const char *key_spki, struct ztm_error *err);
 int pq_firmware_approve(struct ztm_store *s, int64_t product_id, const char *sha256,

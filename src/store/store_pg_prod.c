@@ -20,20 +20,21 @@
 static const struct pq_query q_product_add = {
     PQ_PRODUCT_ADD,
     "INSERT INTO products (name, device_class, lifetime_days, key_kinds, require_fw_hash,"
-    " allow_injected, hw_type_oid, created_at, renew_window_days, renew_grace_days)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+    " allow_injected, hw_type_oid, created_at, renew_window_days, renew_grace_days,"
+    " key_storage)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
     PQ_RET_ID};
 static const struct pq_query q_product_get = {
     PQ_PRODUCT_GET,
     "SELECT id, name, device_class, lifetime_days, key_kinds, require_fw_hash,"
     " allow_injected, hw_type_oid, created_at, renew_window_days,"
-    " renew_grace_days FROM products WHERE name = $1",
+    " renew_grace_days, key_storage FROM products WHERE name = $1",
     0};
 static const struct pq_query q_product_get_id = {
     PQ_PRODUCT_GET_ID,
     "SELECT id, name, device_class, lifetime_days, key_kinds, require_fw_hash,"
     " allow_injected, hw_type_oid, created_at, renew_window_days,"
-    " renew_grace_days FROM products WHERE id = $1",
+    " renew_grace_days, key_storage FROM products WHERE id = $1",
     0};
 static const struct pq_query q_order_add = {
     PQ_ORDER_ADD,
@@ -104,6 +105,9 @@ static int check_product(const struct ztm_product_row *r, struct ztm_error *err)
 		return ztm_error_set(err, ZTM_E_USAGE,
 		                     "product '%s': renewal window 0..%d days, grace 0..%d days",
 		                     r->name, LIFETIME_MAX, GRACE_MAX);
+	if (ztm_key_storage_name(r->key_storage) == NULL)
+		return ztm_error_set(err, ZTM_E_USAGE, "product '%s': unknown key storage %d",
+		                     r->name, (int)r->key_storage);
 	if (!valid_oid(r->hw_type_oid))
 		return ztm_error_set(err, ZTM_E_USAGE,
 		                     "product '%s': hardware type '%s' is not a dotted OID",
@@ -148,10 +152,11 @@ int pq_product_add(struct ztm_store *base, const struct ztm_product_row *row, in
 	if (st != NULL)
 		ret = insert_step(
 		    s, st,
-		    pq_bind(st, "ttiiiitiii", row->name, row->device_class, row->lifetime_days,
+		    pq_bind(st, "ttiiiitiiit", row->name, row->device_class, row->lifetime_days,
 		            (int64_t)row->key_kinds, (int64_t)row->require_fw_hash,
 		            (int64_t)row->allow_injected, row->hw_type_oid, (int64_t)time(NULL),
-		            row->renew_window_days, row->renew_grace_days),
+		            row->renew_window_days, row->renew_grace_days,
+		            ztm_key_storage_name(row->key_storage)),
 		    "product", row->name, id, err);
 	return pq_wend(s, own, ret, err);
 }
@@ -160,6 +165,7 @@ int pq_product_add(struct ztm_store *base, const struct ztm_product_row *row, in
 static int product_read(struct pq_store *s, struct pq_stmt *st, int rc, const char *what,
                         struct ztm_product_row *out, struct ztm_error *err)
 {
+	char ks[8];
 	int bad = 0, ret = -1;
 
 	if (rc == PQ_OK)
@@ -184,6 +190,9 @@ static int product_read(struct pq_store *s, struct pq_stmt *st, int rc, const ch
 	out->created_at = pq_col_int64(st, 8);
 	out->renew_window_days = pq_col_int64(st, 9);
 	out->renew_grace_days = pq_col_int64(st, 10);
+	bad |= pq_col_text(st, 11, ks, sizeof(ks));
+	if (!bad && ztm_key_storage_parse(ks, &out->key_storage, NULL) != 0)
+		bad = 1;
 	if (bad) {
 		ztm_error_set(err, ZTM_E_STORE, "product %s: row does not fit its fields", what);
 		goto out;

@@ -609,4 +609,7 @@ const struct ztm_store_ops ztm_store_sqlite_ops = {
     .product_get_id = sq_product_get_id,
     .device_replace = sq_device_replace,
     .owner_revoke_except = sq_owner_revoke_except,
+    .attest_challenge_add = sq_attest_challenge_add,
+    .attest_challenge_get = sq_attest_challenge_get,
+    .attest_challenge_use = sq_attest_challenge_use,
 };

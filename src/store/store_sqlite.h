@@ -104,6 +104,10 @@ enum sq_slot {
 	SQ_FW_RELEASE_SIGN,
 	SQ_FW_RELEASE_REVOKE,
 	SQ_FW_RELEASE_EACH,
+	SQ_ATTEST_ADD,
+	SQ_ATTEST_PURGE,
+	SQ_ATTEST_GET,
+	SQ_ATTEST_USE,
 	SQ_FIRMWARE_APPROVE,
 	SQ_FIRMWARE_APPROVED,
 	SQ_ALERT_ADD,
@@ -339,6 +343,13 @@ int sq_device_replace(struct ztm_store *s, const char *serial, int64_t record_id
 int sq_owner_revoke_except(struct ztm_store *s, const char *kind, int64_t id, const char *keep,
                            enum ztm_reason reason, int64_t when, const char *actor, int64_t *n,
                            struct ztm_error *err);
+/* store_sqlite_attest.c: TPM attestation challenges. */
+int sq_attest_challenge_add(struct ztm_store *s, const struct ztm_attest_challenge_row *row,
+                            struct ztm_error *err);
+int sq_attest_challenge_get(struct ztm_store *s, const uint8_t cred_hash[32],
+                            struct ztm_attest_challenge_row *out, struct ztm_error *err);
+int sq_attest_challenge_use(struct ztm_store *s, const uint8_t cred_hash[32], int64_t now,
+                            struct ztm_error *err);
 int sq_device_set_state(struct ztm_store *s, const char *serial, enum ztm_device_state state,
                         const char *cert_serial, const char *key_spki, struct ztm_error *err);
 /* store_sqlite_fw.c: firmware signers and releases. */

@@ -66,6 +66,9 @@ static const struct {
     {ZTMD_ACT_FW_APPROVE, "DDDDDYDDDAAAAD"},
     {ZTMD_ACT_FW_REVOKE, "DYDDDYDDDAAAAD"},
     {ZTMD_ACT_FW_READ, "YYDDYYYDDAAAAD"},
+    /* TPM attestation's challenge: the bootstrap certificate only, as
+     * device registration. */
+    {ZTMD_ACT_EST_TPM_CHALLENGE, "DDDDDDDDDAAAYD"},
 };
 
 static void peer_for_column(int col, struct ztmd_peer *p)

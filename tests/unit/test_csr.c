@@ -12,6 +12,7 @@
 
 #include "x509_fixture.h"
 #include "ztm/csr.h"
+#include "ztm/tpm.h"
 #include "ztm/file.h"
 #include "ztm/str.h"
 
@@ -76,6 +77,71 @@ static void test_good_keys(void **state)
 	}
 }
 
+/* A CSR with an id-ztm-tpmEvidence attribute holding value (DER) n times
+ * (n > 1: one attribute, several values; OpenSSL refuses to write the same
+ * attribute twice). */
+static void csr_with_evidence(EVP_PKEY *k, const uint8_t *value, size_t len, int n,
+                              struct ztm_buf *der)
+{
+	X509_REQ *r = X509_REQ_new();
+	X509_NAME *name = X509_NAME_new();
+	ASN1_OBJECT *oid = OBJ_txt2obj(ZTM_TPM_OID_EVIDENCE_TEXT, 1);
+	X509_ATTRIBUTE *a;
+	unsigned char *out = NULL;
+	int i, dl;
+
+	assert_non_null(r);
+	assert_non_null(oid);
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"dev", -1, -1,
+	                           0);
+	X509_REQ_set_subject_name(r, name);
+	X509_REQ_set_pubkey(r, k);
+	a = X509_ATTRIBUTE_create_by_OBJ(NULL, oid, V_ASN1_SEQUENCE, value, (int)len);
+	assert_non_null(a);
+	for (i = 1; i < n; i++)
+		assert_int_equal(X509_ATTRIBUTE_set1_data(a, V_ASN1_SEQUENCE, value, (int)len), 1);
+	assert_int_equal(X509_REQ_add1_attr(r, a), 1);
+	X509_ATTRIBUTE_free(a);
+	assert_true(X509_REQ_sign(r, k, EVP_sha256()) > 0);
+	dl = i2d_X509_REQ(r, &out);
+	assert_true(dl > 0);
+	ztm_buf_reset(der);
+	assert_int_equal(ztm_buf_append(der, out, (size_t)dl), 0);
+	OPENSSL_free(out);
+	ASN1_OBJECT_free(oid);
+	X509_NAME_free(name);
+	X509_REQ_free(r);
+}
+
+/* docs/attestation.md: the evidence attribute is found, whole; two values or
+ * not a SEQUENCE is malformed. */
+static void test_tpm_evidence_attr(void **state)
+{
+	static const uint8_t seq[] = {0x30, 0x03, 0x02, 0x01, 0x01};
+	static const uint8_t notseq[] = {0x04, 0x01, 0x00};
+	EVP_PKEY *k = fx_key("P-256");
+	struct ztm_buf der;
+	struct ztm_csr csr;
+	struct ztm_error e;
+
+	(void)state;
+	ztm_buf_init(&der, 0);
+	csr_with_evidence(k, seq, sizeof(seq), 1, &der);
+	assert_int_equal(ztm_csr_parse(der.data, der.len, &csr, &e), 0);
+	assert_non_null(csr.tpm_evidence.p);
+	assert_int_equal(csr.tpm_evidence.len, sizeof(seq));
+	assert_memory_equal(csr.tpm_evidence.p, seq, sizeof(seq));
+	ztm_csr_free(&csr);
+	csr_with_evidence(k, seq, sizeof(seq), 2, &der);
+	assert_int_equal(ztm_csr_parse(der.data, der.len, &csr, &e), -1);
+	assert_int_equal(e.code, ZTM_E_PARSE);
+	csr_with_evidence(k, notseq, sizeof(notseq), 1, &der);
+	assert_int_equal(ztm_csr_parse(der.data, der.len, &csr, &e), -1);
+	assert_int_equal(e.code, ZTM_E_PARSE);
+	ztm_buf_free(&der);
+	EVP_PKEY_free(k);
+}
+
 static void test_no_attributes(void **state)
 {
 	EVP_PKEY *k = fx_key("P-256");
@@ -88,6 +154,7 @@ static void test_no_attributes(void **state)
 	assert_int_equal(ztm_csr_parse(der.data, der.len, &csr, &e), 0);
 	assert_int_equal(csr.n_san, 0);
 	assert_null(csr.challenge.p);
+	assert_null(csr.tpm_evidence.p);
 	ztm_csr_free(&csr);
 	ztm_buf_free(&der);
 	EVP_PKEY_free(k);
@@ -346,9 +413,13 @@ static void test_pop(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_good_keys),        cmocka_unit_test(test_no_attributes),
-	    cmocka_unit_test(test_refusals),         cmocka_unit_test(test_all_truncations),
-	    cmocka_unit_test(test_openssl_cli_csrs), cmocka_unit_test(test_pop),
+	    cmocka_unit_test(test_good_keys),
+	    cmocka_unit_test(test_no_attributes),
+	    cmocka_unit_test(test_tpm_evidence_attr),
+	    cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_all_truncations),
+	    cmocka_unit_test(test_openssl_cli_csrs),
+	    cmocka_unit_test(test_pop),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

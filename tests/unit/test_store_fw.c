@@ -271,26 +271,29 @@ static void test_migrate_imported(void **state)
 {
 	struct fx *f = *state;
 	struct ztm_error e;
-	char sql[512];
+	char sql[1024];
 	int yes = 0;
 	int v;
 
 	ztm_store_close(f->s);
 	f->s = NULL;
 	if (f->t.pg)
-		snprintf(sql, sizeof(sql),
-		         "DROP TABLE fw_releases; DROP TABLE fw_signers;"
-		         " DROP FUNCTION ztm_fw_signer_check(); DROP FUNCTION ztm_fw_svn_check();"
-		         " CREATE TABLE approved_firmware (product_id BIGINT NOT NULL,"
-		         " sha256 TEXT NOT NULL, added_at BIGINT NOT NULL,"
-		         " PRIMARY KEY (product_id, sha256));"
-		         " INSERT INTO approved_firmware VALUES (%lld, '%s', 1600000000);"
-		         " DELETE FROM schema_version WHERE version = 7;",
-		         (long long)f->product, HASH_A);
+		snprintf(
+		    sql, sizeof(sql),
+		    "DROP TABLE attest_challenges; ALTER TABLE products DROP COLUMN key_storage;"
+		    " DELETE FROM schema_version WHERE version = 8;"
+		    " DROP TABLE fw_releases; DROP TABLE fw_signers;"
+		    " DROP FUNCTION ztm_fw_signer_check(); DROP FUNCTION ztm_fw_svn_check();"
+		    " CREATE TABLE approved_firmware (product_id BIGINT NOT NULL,"
+		    " sha256 TEXT NOT NULL, added_at BIGINT NOT NULL,"
+		    " PRIMARY KEY (product_id, sha256));"
+		    " INSERT INTO approved_firmware VALUES (%lld, '%s', 1600000000);"
+		    " DELETE FROM schema_version WHERE version = 7;",
+		    (long long)f->product, HASH_A);
 	else
 		snprintf(
 		    sql, sizeof(sql),
-		    "PRAGMA foreign_keys=OFF; DELETE FROM fw_releases WHERE 0;"
+		    "PRAGMA foreign_keys=OFF; DELETE FROM fw_releases WHERE 0;" UNDO_8
 		    " DROP TABLE fw_releases; DROP TABLE fw_signers;"
 		    " CREATE TABLE approved_firmware (product_id INTEGER NOT NULL, sha256 TEXT NOT "
 		    "NULL,"

@@ -500,11 +500,11 @@ static void test_migration_backfills(void **state)
 	put(f->s, "7f11", 0, 0);
 	ztm_store_close(f->s);
 	f->s = NULL;
-	assert_int_equal(raw_exec(&f->t,
-	                          "PRAGMA foreign_keys=OFF;" UNDO_7 UNDO_6 UNDO_5 UNDO_4 UNDO_3
-	                          "UPDATE certificates SET state = 'revoked'"
-	                          " WHERE serial = '7f10'"),
-	                 SQLITE_OK);
+	assert_int_equal(
+	    raw_exec(&f->t, "PRAGMA foreign_keys=OFF;" UNDO_8 UNDO_7 UNDO_6 UNDO_5 UNDO_4 UNDO_3
+	                    "UPDATE certificates SET state = 'revoked'"
+	                    " WHERE serial = '7f10'"),
+	    SQLITE_OK);
 	CHECK(ztm_store_open(f->t.url, &f->s, E), ZTM_OK);
 	CHECK(ztm_store_schema_version(f->s, &v, E), ZTM_OK);
 	assert_int_equal(v, SCHEMA_LATEST);

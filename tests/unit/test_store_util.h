@@ -252,12 +252,15 @@ static inline int store_fx_teardown(void **state)
 }
 
 /* The newest schema version (src/store/migrations_sqlite.c). */
-#define SCHEMA_LATEST 7
+#define SCHEMA_LATEST 8
 
 /* SQL taking a database from version N back to N - 1, for tests that
  * migrate an older file (with PRAGMA foreign_keys=OFF before them). Run
- * newest first: UNDO_7 UNDO_6 UNDO_5 UNDO_4 UNDO_3 gives version 2. Migration 4's operators
+ * newest first: UNDO_8 UNDO_7 UNDO_6 UNDO_5 UNDO_4 UNDO_3 gives version 2. Migration 4's operators
  * rebuild needs no undo: it copies from either shape. */
+#define UNDO_8                                                                                     \
+	"DROP TABLE attest_challenges; ALTER TABLE products DROP COLUMN key_storage;"              \
+	"DELETE FROM schema_version WHERE version = 8;"
 #define UNDO_7                                                                                     \
 	"CREATE TABLE approved_firmware (product_id INTEGER NOT NULL REFERENCES products (id),"    \
 	" sha256 TEXT NOT NULL CHECK (length(sha256) = 64 AND sha256 NOT GLOB '*[^0-9a-f]*'),"     \

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "vet.h"
+#include "ztm/tpm.h"
 #include "ztm/profile.h"
 
 #define KEY_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -87,6 +88,13 @@ enum breakage {
 	B_REPLACE_NO_QUOTA,
 	B_REPLACE_ORDER_CLOSED,
 	B_REPLACE_TEST_FAILED,
+	/* key_storage = tpm (docs/attestation.md). */
+	B_TPM_ATTESTED,
+	B_TPM_NO_EVIDENCE,
+	B_TPM_REFUSED,
+	B_TPM_NOT_REQUIRED,
+	B_TPM_AFTER_KEY_TYPE,
+	B_TPM_RETRY,
 };
 
 static void replace(struct vet_input *in, enum breakage b);
@@ -195,6 +203,29 @@ static void apply(struct vet_input *in, enum breakage b)
 		in->csr_spki = KEY_B;
 		in->order_quota_left = 0;
 		break;
+	case B_TPM_ATTESTED:
+		in->product_requires_tpm = 1;
+		in->attested = 1;
+		break;
+	case B_TPM_NO_EVIDENCE: /* a software key: nothing to attest */
+		in->product_requires_tpm = 1;
+		break;
+	case B_TPM_REFUSED:
+		in->product_requires_tpm = 1;
+		in->attest_refusal = VET_ATTEST_REPLAY;
+		break;
+	case B_TPM_NOT_REQUIRED: /* evidence refused, but not asked for */
+		in->attest_refusal = VET_ATTEST_SIGNATURE;
+		break;
+	case B_TPM_AFTER_KEY_TYPE:
+		in->product_requires_tpm = 1;
+		in->csr_key_kind_bit = ZTM_KK_BIT(ZTM_KK_ED25519);
+		break;
+	case B_TPM_RETRY: /* a retry of a provisioned device needs no evidence */
+		in->product_requires_tpm = 1;
+		in->device_state = VET_DEV_PROVISIONED;
+		in->device_spki = KEY_A;
+		break;
 	default:
 		replace(in, b);
 		break;
@@ -300,6 +331,12 @@ static void test_rules(void **state)
 	    {B_REPLACE_NO_QUOTA, VET_OK, 0},
 	    {B_REPLACE_ORDER_CLOSED, VET_ORDER_CLOSED, 0},
 	    {B_REPLACE_TEST_FAILED, VET_TEST_FAILED, 0},
+	    {B_TPM_ATTESTED, VET_OK, 0},
+	    {B_TPM_NO_EVIDENCE, VET_ATTEST_MISSING, 0},
+	    {B_TPM_REFUSED, VET_ATTEST_REPLAY, 0},
+	    {B_TPM_NOT_REQUIRED, VET_OK, 0},
+	    {B_TPM_AFTER_KEY_TYPE, VET_KEY_TYPE, 0},
+	    {B_TPM_RETRY, VET_OK, 0},
 	};
 	size_t i;
 
@@ -335,6 +372,11 @@ static void test_names_unique_and_alerts(void **state)
 	assert_false(vet_alerts(VET_OK));
 	assert_false(vet_alerts(VET_TEST_FAILED));
 	assert_string_equal(vet_name(VET_COUNT), "unknown");
+	/* Every refusal of the TPM verifier has its own vetting code. */
+	for (a = ZTM_TPM_OK + 1; a < ZTM_TPM_VERDICT_COUNT; a++)
+		assert_string_equal(vet_name(vet_from_tpm(a)), ztm_tpm_verdict_name(a));
+	assert_true(vet_alerts(VET_ATTEST_REPLAY));
+	assert_false(vet_alerts(VET_ATTEST_MISSING));
 }
 
 int main(void)

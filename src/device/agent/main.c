@@ -26,7 +26,8 @@
 #include "agent.h"
 
 struct opts {
-	const char *dir, *serial, *product, *pass_file, *server, *ca, *key;
+	const char *dir, *serial, *product, *pass_file, *server, *ca, *key, *evidence,
+	    *evidence_out;
 	int rekey;
 };
 
@@ -36,6 +37,11 @@ static void usage(void)
 	        "usage: ztm-device init     --dir D --serial S --product P [--pass-file F]\n"
 	        "                           [--key software|tpm]\n"
 	        "       ztm-device enroll   --dir D --server URL --ca ROOT.pem [--pass-file F]\n"
+	        "                           [--evidence-out F | --evidence F]\n"
+	        "         a TPM key is attested first (docs/attestation.md); --evidence-out\n"
+	        "         keeps the evidence sent, --evidence sends a saved one instead\n"
+	        "       ztm-device attest   --dir D --server URL --ca ROOT.pem --evidence-out F\n"
+	        "         the attestation of a TPM key alone, its evidence into F\n"
 	        "       ztm-device activate --dir D --server URL --ca ROOT.pem [--pass-file F]\n"
 	        "       ztm-device renew    --dir D --server URL --ca ROOT.pem [--pass-file F]\n"
 	        "                           [--rekey]\n"
@@ -62,6 +68,8 @@ static void parse(int argc, char **argv, int first, struct opts *o)
 	    {"--server", offsetof(struct opts, server)},
 	    {"--ca", offsetof(struct opts, ca)},
 	    {"--key", offsetof(struct opts, key)},
+	    {"--evidence", offsetof(struct opts, evidence)},
+	    {"--evidence-out", offsetof(struct opts, evidence_out)},
 	};
 	int i;
 	size_t f;
@@ -144,6 +152,26 @@ static int fail(struct ztmdev *dev, const char *what)
 	return 1;
 }
 
+struct ztmdev *agent_open(const struct agent_setup *setup)
+{
+	struct ztmdev *dev = ztmdev_new(setup->dir);
+
+	if (dev == NULL) {
+		fprintf(stderr, "ztm-device: out of memory\n");
+		return NULL;
+	}
+	if ((setup->pass_len > 0 &&
+	     ztmdev_set_passphrase(dev, setup->pass, setup->pass_len) != 0) ||
+	    ztmdev_set_anchor(dev, setup->anchor, setup->anchor_len) != 0) {
+		fail(dev, "setup");
+		ztmdev_free(dev);
+		return NULL;
+	}
+	setup->tls->dev = dev;
+	ztmdev_set_transport(dev, ztmdev_tls_transport, setup->tls);
+	return dev;
+}
+
 static int print_status(struct ztmdev *dev)
 {
 	struct ztmdev_status st;
@@ -174,6 +202,8 @@ int main(int argc, char **argv)
 	char pass[PASS_MAX + 1] = "";
 	size_t pass_len = 0, anchor_len = 0, voucher_len = 0;
 	struct ztmdev_tls tls;
+	struct ztmdev_status st;
+	struct agent_setup setup;
 	struct ztmdev *dev;
 	struct opts o;
 	const char *cmd;
@@ -188,7 +218,7 @@ int main(int argc, char **argv)
 	cmd = argv[1];
 	if (strcmp(cmd, "fw-verify") == 0)
 		return fw_verify_main(argc, argv);
-	if (strcmp(cmd, "init") != 0 && strcmp(cmd, "enroll") != 0 &&
+	if (strcmp(cmd, "init") != 0 && strcmp(cmd, "enroll") != 0 && strcmp(cmd, "attest") != 0 &&
 	    strcmp(cmd, "activate") != 0 && strcmp(cmd, "renew") != 0 &&
 	    strcmp(cmd, "status") != 0 && strcmp(cmd, "voucher") != 0)
 		usage();
@@ -219,8 +249,22 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ztm-device init: --serial and --product are required\n");
 		usage();
 	}
+	if ((o.evidence != NULL || o.evidence_out != NULL) && strcmp(cmd, "enroll") != 0 &&
+	    strcmp(cmd, "attest") != 0) {
+		fprintf(stderr, "ztm-device %s: --evidence and --evidence-out are for enroll\n",
+		        cmd);
+		usage();
+	}
+	if ((o.evidence != NULL && o.evidence_out != NULL) ||
+	    (strcmp(cmd, "attest") == 0 && (o.evidence_out == NULL || o.evidence != NULL))) {
+		fprintf(stderr,
+		        "ztm-device %s: --evidence-out F (attest), or one of --evidence "
+		        "and --evidence-out (enroll)\n",
+		        cmd);
+		usage();
+	}
 	if ((strcmp(cmd, "enroll") == 0 || strcmp(cmd, "activate") == 0 ||
-	     strcmp(cmd, "renew") == 0) &&
+	     strcmp(cmd, "renew") == 0 || strcmp(cmd, "attest") == 0) &&
 	    (o.server == NULL || o.ca == NULL)) {
 		fprintf(stderr, "ztm-device %s: --server and --ca are required\n", cmd);
 		usage();
@@ -277,6 +321,40 @@ int main(int argc, char **argv)
 			goto out;
 		if (ztmdev_set_anchor(dev, anchor, anchor_len) != 0) {
 			rc = fail(dev, o.ca);
+			goto out;
+		}
+		/* A TPM key proves where it lives first (docs/attestation.md). */
+		if (o.evidence != NULL) {
+			if (slurp(o.evidence, voucher, sizeof(voucher), &voucher_len) != 0)
+				goto out;
+			if (ztmdev_set_tpm_evidence(dev, voucher, voucher_len) != 0) {
+				rc = fail(dev, o.evidence);
+				goto out;
+			}
+		} else if (strcmp(cmd, "enroll") == 0 || strcmp(cmd, "attest") == 0) {
+			if (ztmdev_status(dev, &st) != 0) {
+				rc = fail(dev, cmd);
+				goto out;
+			}
+			if (st.key_storage == ZTMDEV_KEY_TPM &&
+			    st.state == ZTMDEV_STATE_MANUFACTURED) {
+				setup.dir = o.dir;
+				setup.pass = pass_len > 0 ? pass : NULL;
+				setup.pass_len = pass_len;
+				setup.anchor = anchor;
+				setup.anchor_len = anchor_len;
+				setup.tls = &tls;
+				if (agent_tpm_attest(&dev, &setup, o.evidence_out) != 0)
+					goto out;
+			} else if (strcmp(cmd, "attest") == 0) {
+				fprintf(stderr,
+				        "ztm-device attest: only a manufactured device with a "
+				        "TPM key attests\n");
+				goto out;
+			}
+		}
+		if (strcmp(cmd, "attest") == 0) {
+			rc = 0;
 			goto out;
 		}
 		if (strcmp(cmd, "enroll") == 0  ? ztmdev_enroll(dev)
