@@ -142,6 +142,26 @@ void ztm_der_uint(struct ztm_der *w, uint64_t v)
 		ztm_der_tlv(w, ZTM_DER_INTEGER, tmp + 1, n);
 }
 
+void ztm_der_ubytes(struct ztm_der *w, const uint8_t *p, size_t n)
+{
+	static const uint8_t zero = 0;
+	size_t mark;
+
+	while (n > 0 && p[0] == 0) {
+		p++;
+		n--;
+	}
+	if (n == 0) {
+		ztm_der_tlv(w, ZTM_DER_INTEGER, &zero, 1);
+		return;
+	}
+	mark = ztm_der_begin(w, ZTM_DER_INTEGER);
+	if (p[0] & 0x80)
+		ztm_der_raw(w, &zero, 1);
+	ztm_der_raw(w, p, n);
+	ztm_der_end(w, mark);
+}
+
 void ztm_der_time(struct ztm_der *w, int64_t t)
 {
 	time_t tt = (time_t)t;

@@ -118,6 +118,10 @@ void ztm_der_tlv(struct ztm_der *w, uint8_t tag, const void *p, size_t n);
 #define ZTM_DER_PUT_OID(w, o) ztm_der_tlv((w), ZTM_DER_OID, (o), ZTM_OID_LEN(o))
 /* Non-negative INTEGER. */
 void ztm_der_uint(struct ztm_der *w, uint64_t v);
+/* Non-negative INTEGER from n big-endian octets (an ECDSA r or s): leading
+ * zero octets dropped, one zero octet put back before a set high bit; n == 0
+ * or all zeros is 0. */
+void ztm_der_ubytes(struct ztm_der *w, const uint8_t *p, size_t n);
 /* RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050. */
 void ztm_der_time(struct ztm_der *w, int64_t t);
 

@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "der.h"
 #include "p11_int.h"
 #include "ztm/p11.h"
 
@@ -58,31 +59,39 @@ static int sign_raise(struct p11_key *k, CK_MECHANISM_TYPE mech, const uint8_t *
 	return 0;
 }
 
-/* ECDSA_do_sign_ex calls this instead of computing with a private scalar.
- * CKM_ECDSA takes the digest and returns r||s, each the size of the order. */
-static ECDSA_SIG *ec_sign_sig(const unsigned char *dgst, int dlen, const BIGNUM *kinv,
-                              const BIGNUM *r, EC_KEY *eckey)
+/* CKM_ECDSA over dgst with eckey's token key: takes the digest and returns
+ * r||s (*n bytes, each half the size of the order). 0, or -1 with a ztm
+ * error raised on OpenSSL's queue. */
+static int ec_token_rs(const unsigned char *dgst, size_t dlen, const EC_KEY *eckey,
+                       uint8_t sig[2 * 66], size_t *n)
 {
-	uint8_t sig[2 * 66];
-	size_t n = sizeof(sig), order, in = (size_t)dlen;
-	BIGNUM *br = NULL, *bs = NULL;
-	ECDSA_SIG *out = NULL;
+	size_t order, in = dlen;
 
-	(void)kinv;
-	(void)r;
 	/* FIPS 186-4 §6.4: only the leftmost bits of a longer digest count;
 	 * truncating here spares tokens that refuse long input. */
 	order = (size_t)(EC_GROUP_order_bits(EC_KEY_get0_group(eckey)) + 7) / 8;
-	if (dlen < 0)
-		return NULL;
 	if (in > order)
 		in = order;
-	if (sign_raise(EC_KEY_get_ex_data(eckey, ec_idx), CKM_ECDSA, dgst, in, sig, &n) != 0)
-		return NULL;
-	if (n == 0 || n % 2 != 0 || n / 2 > order) {
-		ztm_error_raise_ossl(ZTM_E_CRYPTO, "pkcs11 signature: %zu bytes", n);
-		return NULL;
+	*n = 2 * 66;
+	if (sign_raise(EC_KEY_get_ex_data(eckey, ec_idx), CKM_ECDSA, dgst, in, sig, n) != 0)
+		return -1;
+	if (*n == 0 || *n % 2 != 0 || *n / 2 > order) {
+		ztm_error_raise_ossl(ZTM_E_CRYPTO, "pkcs11 signature: %zu bytes", *n);
+		return -1;
 	}
+	return 0;
+}
+
+/* The same as an ECDSA_SIG. */
+static ECDSA_SIG *ec_token_sign(const unsigned char *dgst, size_t dlen, const EC_KEY *eckey)
+{
+	uint8_t sig[2 * 66];
+	size_t n;
+	BIGNUM *br = NULL, *bs = NULL;
+	ECDSA_SIG *out = NULL;
+
+	if (ec_token_rs(dgst, dlen, eckey, sig, &n) != 0)
+		return NULL;
 	br = BN_bin2bn(sig, (int)(n / 2), NULL);
 	bs = BN_bin2bn(sig + n / 2, (int)(n / 2), NULL);
 	out = ECDSA_SIG_new();
@@ -93,6 +102,15 @@ static ECDSA_SIG *ec_sign_sig(const unsigned char *dgst, int dlen, const BIGNUM 
 		return NULL;
 	}
 	return out;
+}
+
+/* ECDSA_do_sign_ex calls this instead of computing with a private scalar. */
+static ECDSA_SIG *ec_sign_sig(const unsigned char *dgst, int dlen, const BIGNUM *kinv,
+                              const BIGNUM *r, EC_KEY *eckey)
+{
+	(void)kinv;
+	(void)r;
+	return dlen < 0 ? NULL : ec_token_sign(dgst, (size_t)dlen, eckey);
 }
 
 /* RSA_sign builds the DigestInfo and calls this with PKCS#1 v1.5 padding
@@ -254,6 +272,33 @@ struct p11_key *p11_pkey_key(EVP_PKEY *pk)
 int ztm_p11_is(EVP_PKEY *pk)
 {
 	return p11_pkey_key(pk) != NULL;
+}
+
+int ztm_p11_ecdsa_der(EVP_PKEY *pk, const uint8_t *dgst, size_t len, struct ztm_buf *sig,
+                      struct ztm_error *err)
+{
+	const EC_KEY *ec =
+	    EVP_PKEY_get_base_id(pk) == EVP_PKEY_EC ? EVP_PKEY_get0_EC_KEY(pk) : NULL;
+	uint8_t rs[2 * 66];
+	size_t n, start = sig->len, seq;
+	struct ztm_der w;
+
+	if (ec == NULL || p11_pkey_key(pk) == NULL)
+		return ztm_error_set(err, ZTM_E_USAGE, "not a pkcs11: EC key");
+	if (ec_token_rs(dgst, len, ec, rs, &n) != 0)
+		return ztm_error_ossl(err, ZTM_E_CRYPTO, "pkcs11 ECDSA signature");
+	/* ECDSA-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER } (RFC 5480 §2.2):
+	 * framing only, no BIGNUMs. */
+	ztm_der_init(&w, sig);
+	seq = ztm_der_begin(&w, ZTM_DER_SEQUENCE);
+	ztm_der_ubytes(&w, rs, n / 2);
+	ztm_der_ubytes(&w, rs + n / 2, n / 2);
+	ztm_der_end(&w, seq);
+	if (w.failed) {
+		sig->len = start;
+		return ztm_error_set(err, ZTM_E_NOMEM, "pkcs11 ECDSA signature encoding");
+	}
+	return 0;
 }
 
 int ztm_p11_sign_raw(EVP_PKEY *pk, const uint8_t *dgst, size_t len, uint8_t *sig, size_t *siglen,
