@@ -40,7 +40,7 @@ sync_queue() { # QUEUE
 }
 # race PREFIX: 64 registrations at once; prints "<200s> <403s> <409s> <other>".
 race() {
-  local pids=() i n200=0 n403=0 n409=0 other=0
+  local pids=() i
   for i in $(seq -w 1 64); do
     curl -s -o "$1-$i.body" -w '%{http_code}' --cacert "$ZTM_CA" --cert "$1-$i.boot" --key "$1-$i.key" \
       -H 'Content-Type: application/pkcs10' --data-binary "@$1-$i.csr" \
@@ -48,17 +48,8 @@ race() {
     pids+=($!)
   done
   wait "${pids[@]}" || true
-  for i in $(seq -w 1 64); do
-    case $(cat "$1-$i.code") in
-      200) n200=$((n200 + 1)) ;;
-      403) n403=$((n403 + 1)) ;;
-      409) n409=$((n409 + 1)) ;;
-      *) other=$((other + 1)) ;;
-    esac
-  done
-  echo "$n200 $n403 $n409 $other"
+  tally_codes "$1" 64
 }
-issued() { db "SELECT count(*) FROM certificates WHERE ca = 'device' AND profile = 'device' AND state = 'issued'"; }
 
 # --- 1: quota 24, 64 built ----------------------------------------------------------
 for i in $(seq -w 1 24); do build "A-$i" WO-A qa; done

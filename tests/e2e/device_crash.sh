@@ -44,7 +44,6 @@ mkcfg() { # OUTDIR: one curl transfer per device
   done
 }
 mkcfg out | sed '$d' >reg.cfg
-issued() { db "SELECT count(*) FROM certificates WHERE ca = 'device' AND profile = 'device' AND state = 'issued'"; }
 
 curl -s --parallel --parallel-max 48 -K reg.cfg >statuses 2>curl1.err &
 CURL=$!

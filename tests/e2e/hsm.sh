@@ -212,7 +212,6 @@ ok "station key in its own token: enrolled, batch signed in the token accepted, 
 
 # --- the token daemon dies mid-run -------------------------------------------------
 record d2 SN-0002
-issued() { db "SELECT count(*) FROM certificates WHERE ca = 'device' AND profile = 'device' AND state = 'issued'"; }
 before=$(issued)
 stop_token_daemon
 start=$(date +%s)

@@ -170,6 +170,24 @@ db() {
   fi
 }
 
+# issued: how many device certificates are issued.
+issued() { db "SELECT count(*) FROM certificates WHERE ca = 'device' AND profile = 'device' AND state = 'issued'"; }
+
+# tally_codes PREFIX N: the HTTP codes in PREFIX-01..N.code (seq -w) as
+# "<200s> <403s> <409s> <other>".
+tally_codes() {
+  local i n200=0 n403=0 n409=0 other=0
+  for i in $(seq -w 1 "$2"); do
+    case $(cat "$1-$i.code") in
+      200) n200=$((n200 + 1)) ;;
+      403) n403=$((n403 + 1)) ;;
+      409) n409=$((n409 + 1)) ;;
+      *) other=$((other + 1)) ;;
+    esac
+  done
+  echo "$n200 $n403 $n409 $other"
+}
+
 # snapshot NAME: counts that a refusal must leave unchanged.
 snapshot() {
   db "SELECT (SELECT count(*) FROM certificates) || ':' || \

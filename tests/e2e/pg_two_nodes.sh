@@ -87,23 +87,14 @@ node_of() { if [ $(( 10#$1 % 2 )) = 1 ]; then echo "$A"; else echo "$B"; fi; }
 # race PREFIX: PREFIX-01..64 register at once, odd ones through a, even ones
 # through b; prints "<200s> <403s> <409s> <other>".
 race() {
-  local pids=() i n200=0 n403=0 n409=0 other=0
+  local pids=() i
   for i in $(seq -w 1 64); do
     enroll_via "$(node_of "$i")" "$1-$i" "$1-$i" >"$1-$i.code" &
     pids+=($!)
   done
   wait "${pids[@]}" || true
-  for i in $(seq -w 1 64); do
-    case $(cat "$1-$i.code") in
-      200) n200=$((n200 + 1)) ;;
-      403) n403=$((n403 + 1)) ;;
-      409) n409=$((n409 + 1)) ;;
-      *) other=$((other + 1)) ;;
-    esac
-  done
-  echo "$n200 $n403 $n409 $other"
+  tally_codes "$1" 64
 }
-issued() { db "SELECT count(*) FROM certificates WHERE ca = 'device' AND profile = 'device' AND state = 'issued'"; }
 pem_of() { base64 -d "$1.body" | openssl pkcs7 -inform DER -print_certs -out "$2" 2>/dev/null; }
 serial_of() { openssl x509 -in "$1" -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f'; }
 
