@@ -52,16 +52,16 @@ static int json_value(const uint8_t *p, size_t n, const char *key, int str, size
 }
 
 /* The base64 field key of the reply, decoded into out (cap bytes). */
-static int b64_field(struct ztmdev *dev, const struct zd_buf *body, size_t n, const char *key,
-                     uint8_t *out, size_t cap, size_t *out_len)
+static int b64_field(struct ztmdev *dev, const uint8_t *p, size_t n, const char *key, uint8_t *out,
+                     size_t cap, size_t *out_len)
 {
 	struct zd_buf dec;
 	size_t start, len;
 	int rc = -1;
 
 	zd_buf_init(&dec, FIELD_MAX);
-	if (json_value(body->p, n, key, 1, &start, &len) != 0 || len > FIELD_MAX ||
-	    zd_b64_decode(body->p + start, len, &dec) != 0 || dec.len == 0 || dec.len > cap) {
+	if (json_value(p, n, key, 1, &start, &len) != 0 || len > FIELD_MAX ||
+	    zd_b64_decode(p + start, len, &dec) != 0 || dec.len == 0 || dec.len > cap) {
 		zd_err(dev, "tpm-challenge: reply field '%s' missing or malformed", key);
 		goto out;
 	}
@@ -71,6 +71,26 @@ static int b64_field(struct ztmdev *dev, const struct zd_buf *body, size_t n, co
 out:
 	zd_buf_free(&dec);
 	return rc;
+}
+
+int zd_challenge_reply(struct ztmdev *dev, const uint8_t *p, size_t n, uint8_t *id, size_t id_cap,
+                       size_t *id_len, uint8_t *secret, size_t secret_cap, size_t *secret_len,
+                       int64_t *expires_at)
+{
+	size_t start, len, i;
+	int64_t t = 0;
+
+	if (b64_field(dev, p, n, "credential_blob", id, id_cap, id_len) != 0 ||
+	    b64_field(dev, p, n, "encrypted_secret", secret, secret_cap, secret_len) != 0)
+		return -1;
+	/* At most 15 digits: no overflow of an int64_t. */
+	if (json_value(p, n, "expires_at", 0, &start, &len) != 0 || len > 15)
+		return zd_err(dev, "tpm-challenge: reply field 'expires_at' missing or malformed");
+	for (i = 0; i < len; i++)
+		t = t * 10 + (p[start + i] - '0');
+	if (expires_at != NULL)
+		*expires_at = t;
+	return 0;
 }
 
 int ztmdev_tpm_challenge(struct ztmdev *dev, const uint8_t *ek_cert, size_t ek_len,
@@ -83,8 +103,7 @@ int ztmdev_tpm_challenge(struct ztmdev *dev, const uint8_t *ek_cert, size_t ek_l
 	struct ztmdev_response resp;
 	struct zd_buf ek64, ak64, req_body, body;
 	char reason[340];
-	size_t start, len, i;
-	int64_t t = 0;
+	size_t i;
 	int rc = -1;
 
 	if (zd_ensure_open(dev) != 0)
@@ -135,18 +154,9 @@ int ztmdev_tpm_challenge(struct ztmdev *dev, const uint8_t *ek_cert, size_t ek_l
 		zd_err(dev, "server refused the TPM challenge: HTTP %d: %s", resp.status, reason);
 		goto out;
 	}
-	if (b64_field(dev, &body, resp.body_len, "credential_blob", id, id_cap, id_len) != 0 ||
-	    b64_field(dev, &body, resp.body_len, "encrypted_secret", secret, secret_cap,
-	              secret_len) != 0)
+	if (zd_challenge_reply(dev, body.p, resp.body_len, id, id_cap, id_len, secret, secret_cap,
+	                       secret_len, expires_at) != 0)
 		goto out;
-	if (json_value(body.p, resp.body_len, "expires_at", 0, &start, &len) != 0 || len > 15) {
-		zd_err(dev, "tpm-challenge: reply field 'expires_at' missing or malformed");
-		goto out;
-	}
-	for (i = 0; i < len; i++)
-		t = t * 10 + (body.p[start + i] - '0');
-	if (expires_at != NULL)
-		*expires_at = t;
 	rc = 0;
 out:
 	zd_buf_free(&ek64);

@@ -113,6 +113,13 @@ int zd_check_name(const char *s, size_t max, const char *extra);
 int zd_reply_certs(struct ztmdev *dev, const struct ztmdev_response *resp, struct zd_certs *certs);
 /* A refusal's JSON {"error": ..., "message": ...} as "error: message". */
 void zd_reply_reason(const struct ztmdev_response *resp, char *out, size_t outsize);
+/* The tpm-challenge reply (attest.c, docs/attestation.md): credential_blob
+ * and encrypted_secret (base64, decoded within id_cap / secret_cap, never
+ * empty) and expires_at (digits). 0, or -1 with the device's error. Exposed
+ * for the fuzzer. */
+int zd_challenge_reply(struct ztmdev *dev, const uint8_t *p, size_t n, uint8_t *id, size_t id_cap,
+                       size_t *id_len, uint8_t *secret, size_t secret_cap, size_t *secret_len,
+                       int64_t *expires_at);
 
 /* An ownership voucher's fields (docs/vouchers.md), as the strict reader
  * (voucher.c) found them; the caller checks them against the device. */
