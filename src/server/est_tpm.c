@@ -89,9 +89,10 @@ static int job_challenge(struct ztm_store *s, void *arg, struct ztm_error *err)
 		    ztm_store_alert(s, c->refusal, c->boot_serial[0] ? c->boot_serial : "-", detail,
 		                    err) != 0)
 			return -1;
+		/* A failure of ours (status 500) is no refusal of the device's. */
 		return ztm_store_audit(s, "device:bootstrap", ACTION,
-		                       c->boot_serial[0] ? c->boot_serial : "-", c->refusal, detail,
-		                       err);
+		                       c->boot_serial[0] ? c->boot_serial : "-",
+		                       c->status >= 500 ? "error" : c->refusal, detail, err);
 	}
 	if (ztm_store_attest_challenge_add(s, &c->row, err) != 0)
 		return -1;
@@ -112,6 +113,12 @@ static void done_challenge(struct ztmd_req *r, void *arg, int rc, const struct z
 		ztm_log(ZTM_LOG_ERROR, "est.tpm_challenge_failed", "err=%s",
 		        ztm_err_name(err->code));
 		ztmd_reply_error(r, c->refusal != NULL ? 500 : app_status_for(err->code), err);
+	} else if (c->refusal != NULL && c->status >= 500) {
+		/* Our crypto or memory failed: the generic error, not a refusal
+		 * code that would blame the device's request. */
+		ztm_log(ZTM_LOG_ERROR, "est.tpm_challenge_failed", "err=%s",
+		        ztm_err_name(c->why.code));
+		ztmd_reply_error(r, c->status, &c->why);
 	} else if (c->refusal != NULL) {
 		ztm_log(ZTM_LOG_WARN, "est.tpm_challenge_refused", "refusal=%s serial=%s",
 		        c->refusal, c->boot_serial);
