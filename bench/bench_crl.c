@@ -155,7 +155,7 @@ static void fill_store(struct ctx *c)
 		die("open");
 	snprintf(
 	    sql, sizeof(sql),
-	    "PRAGMA synchronous=OFF; BEGIN;"
+	    "PRAGMA synchronous=OFF; PRAGMA cache_size=-262144; BEGIN;"
 	    "WITH RECURSIVE k(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM k WHERE i < %llu)"
 	    " INSERT INTO certificates (serial, ca, profile, subject, state, spki_sha256,"
 	    " owner_kind, owner_id, not_before, not_after, created_at, crl_shard)"
