@@ -5,7 +5,7 @@
  *                  --server-pid PID [--concurrency 32] [--seconds 15]
  *                  [--load 0.7] [--rate R] [--warmup 300] [--no-verify]
  *                  [--skip N] [--devices-max N]
- *                  [--cfssl --client-cert PEM --client-key PEM]
+ *                  [--cfssl --client-cert PEM --client-key PEM] [--db-pid PID]
  *
  * Each registration is what a device does: a NEW TCP connection, a full
  * TLS 1.3 handshake with its self-signed bootstrap certificate as client
@@ -33,6 +33,10 @@
  * ztmd nodes on one database): registrations go to the targets in turn
  * (device i to target i mod n) and the server CPU is that of every pid given
  * and their children.
+ *
+ * --db-pid PID (PostgreSQL's postmaster): that process and its children
+ * (the backends) are accounted apart, as "database CPU"; the figure is left
+ * out when one of them exits during the phase.
  *
  * --cfssl: the same load against `cfssl serve` with mutual TLS (the peer of
  * bench/suite.sh): each request is a new TCP connection and a full TLS 1.3
@@ -300,6 +304,8 @@ struct bench {
 	int naddr;
 	long master[MAX_TARGETS];
 	int nmaster;
+	long db[MAX_TARGETS]; /* --db-pid: the database server, accounted apart */
+	int ndb;
 	int cfssl;
 	struct dev *dev;
 	size_t ndev, next_dev, first_dev;
@@ -525,8 +531,8 @@ static void poll_once(struct bench *b, double timeout_s)
 /* --- phases -------------------------------------------------------------- */
 
 struct result {
-	double wall, server_cpu, client_cpu;
-	int cpu_ok, ran_out;
+	double wall, server_cpu, client_cpu, db_cpu;
+	int cpu_ok, db_ok, ran_out;
 };
 
 static int cmp_double(const void *a, const void *b)
@@ -552,7 +558,7 @@ static double pct(const struct phase *p, double q)
 static void run_phase(struct bench *b, struct phase *p, size_t conc, double rate, double secs,
                       size_t max_count, struct result *res)
 {
-	struct cpu cpu0, cpu1;
+	struct cpu cpu0, cpu1, db0, db1;
 	double t0, end, c0, next = 0;
 	size_t arrivals = 0;
 
@@ -561,6 +567,11 @@ static void run_phase(struct bench *b, struct phase *p, size_t conc, double rate
 	cpu_find(b->master, b->nmaster, &cpu0);
 	cpu1 = cpu0;
 	res->cpu_ok = cpu_read(&cpu0) == 0;
+	if (b->ndb > 0) {
+		cpu_find(b->db, b->ndb, &db0);
+		db1 = db0;
+		res->db_ok = cpu_read(&db0) == 0;
+	}
 	c0 = client_cpu();
 	t0 = now_s();
 	end = t0 + secs;
@@ -607,6 +618,10 @@ static void run_phase(struct bench *b, struct phase *p, size_t conc, double rate
 		res->server_cpu = cpu1.secs - cpu0.secs;
 	else
 		res->cpu_ok = 0;
+	if (res->db_ok && cpu_read(&db1) == 0)
+		res->db_cpu = db1.secs - db0.secs;
+	else
+		res->db_ok = 0;
 	qsort(p->lat, p->n_lat, sizeof(*p->lat), cmp_double);
 }
 
@@ -634,6 +649,9 @@ static void report(const struct phase *p, const struct result *r, const char *ho
 		printf("  server CPU         unknown (a ztmd process went away)\n");
 	printf("  client CPU         %8.3f ms per registration\n",
 	       r->client_cpu * 1e3 / (double)ok);
+	if (r->db_ok)
+		printf("  database CPU       %8.3f ms per registration\n",
+		       r->db_cpu * 1e3 / (double)ok);
 	fflush(stdout);
 }
 
@@ -645,6 +663,7 @@ __attribute__((noreturn)) static void usage(void)
 	        "                      [--load F] [--rate R] [--warmup N] [--no-verify]\n"
 	        "                      [--skip N] [--devices-max N]\n"
 	        "                      [--cfssl --client-cert PEM --client-key PEM]\n"
+	        "                      [--db-pid PID]\n"
 	        "       (--connect and --server-pid: up to %d each)\n",
 	        MAX_TARGETS);
 	exit(2);
@@ -707,6 +726,7 @@ int main(int argc, char **argv)
 	    {"cfssl", no_argument, NULL, 'C'},
 	    {"client-cert", required_argument, NULL, 'E'},
 	    {"client-key", required_argument, NULL, 'K'},
+	    {"db-pid", required_argument, NULL, 'D'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *connect_to[MAX_TARGETS], *cacert = NULL, *devices = NULL, *ccert = NULL,
@@ -784,6 +804,12 @@ int main(int argc, char **argv)
 			break;
 		case 'K':
 			ckey = optarg;
+			break;
+		case 'D':
+			if (b.ndb == MAX_TARGETS ||
+			    ztm_parse_u64(optarg, 1, 1u << 30, &master) != 0)
+				usage();
+			b.db[b.ndb++] = (long)master;
 			break;
 		default:
 			usage();
