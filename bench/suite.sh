@@ -27,7 +27,7 @@
 # sqlite cfssl pg ingest ocsp crl" (a subset, for development; cfssl needs
 # sqlite's devices file); ZTM_BIN (build/); KEEP=1 keeps the directory.
 # Sizes (defaults full / quick): RECORDS 1000000 / 100000, DEVICES 16000 /
-# 3000, PG_RECORDS 100000 / 10000, PG_DEVICES 10000 / 3000, PHASE_SECONDS
+# 3000, PG_RECORDS 100000 / 10000, PG_DEVICES 16000 / 4000 (half each run), PHASE_SECONDS
 # 10 / 3, CONCURRENCY 32, WARMUP 300 / 100, ISSUE_N 10000 / 2000, INGEST_N
 # 20000 / 5000, OCSP_SECONDS 5 / 2, CRL_N 1000000 / 200000.
 set -euo pipefail
@@ -36,10 +36,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 export ZTM_BIN=${ZTM_BIN:-$root/build}
 QUICK=${SUITE_QUICK:-0}
 if [ "$QUICK" = 1 ]; then
-  d_rec=100000 d_dev=3000 d_pgrec=10000 d_pgdev=3000 d_phase=3 d_warm=100 d_issue=2000
+  d_rec=100000 d_dev=3000 d_pgrec=10000 d_pgdev=4000 d_phase=3 d_warm=100 d_issue=2000
   d_ingest=5000 d_ocsp=2 d_crl=200000 d_docs=0
 else
-  d_rec=1000000 d_dev=16000 d_pgrec=100000 d_pgdev=10000 d_phase=10 d_warm=300 d_issue=10000
+  d_rec=1000000 d_dev=16000 d_pgrec=100000 d_pgdev=16000 d_phase=10 d_warm=300 d_issue=10000
   d_ingest=20000 d_ocsp=5 d_crl=1000000 d_docs=1
 fi
 RECORDS=${RECORDS:-$d_rec} DEVICES=${DEVICES:-$d_dev}
@@ -309,7 +309,7 @@ m_pg() {
   a=$(start_node "$srv/ztmd.conf" pga)
   step "registering against 1 node (1 worker)"
   loadgen "$T/pg1.out" --connect "127.0.0.1:$(cat "$T/pga.port")" --cacert "$T/c/chain.pem" \
-    --devices "$T/pg-devices.bin" --server-pid "$a" --db-pid "$pm"
+    --devices "$T/pg-devices.bin" --devices-max "$((PG_DEVICES / 2))" --server-pid "$a" --db-pid "$pm"
   skip=$(sed -n 's/.*next run: --skip \([0-9]*\).*/\1/p' "$T/pg1.out")
   b=$(start_node "$srv/ztmd.conf" pgb)
   step "registering against 2 nodes (1 worker each), devices in turn"
