@@ -26,7 +26,7 @@
 # default 1, 0 when quick); SUITE_BUILD=0 (no build); SUITE_ONLY="issue
 # sqlite cfssl pg ingest ocsp crl" (a subset, for development; cfssl needs
 # sqlite's devices file); ZTM_BIN (build/); KEEP=1 keeps the directory.
-# Sizes (defaults full / quick): RECORDS 1000000 / 100000, DEVICES 16000 /
+# Sizes (defaults full / quick): RECORDS 1000000 / 100000, DEVICES 20000 /
 # 3000, PG_RECORDS 100000 / 10000, PG_DEVICES 16000 / 4000 (half each run), PHASE_SECONDS
 # 10 / 3, CONCURRENCY 32, WARMUP 300 / 100, ISSUE_N 10000 / 2000, INGEST_N
 # 20000 / 5000, OCSP_SECONDS 5 / 2, CRL_N 1000000 / 200000.
@@ -39,7 +39,7 @@ if [ "$QUICK" = 1 ]; then
   d_rec=100000 d_dev=3000 d_pgrec=10000 d_pgdev=4000 d_phase=3 d_warm=100 d_issue=2000
   d_ingest=5000 d_ocsp=2 d_crl=200000 d_docs=0
 else
-  d_rec=1000000 d_dev=16000 d_pgrec=100000 d_pgdev=16000 d_phase=10 d_warm=300 d_issue=10000
+  d_rec=1000000 d_dev=20000 d_pgrec=100000 d_pgdev=16000 d_phase=10 d_warm=300 d_issue=10000
   d_ingest=20000 d_ocsp=5 d_crl=1000000 d_docs=1
 fi
 RECORDS=${RECORDS:-$d_rec} DEVICES=${DEVICES:-$d_dev}
@@ -314,7 +314,7 @@ m_pg() {
   b=$(start_node "$srv/ztmd.conf" pgb)
   step "registering against 2 nodes (1 worker each), devices in turn"
   loadgen "$T/pg2.out" --connect "127.0.0.1:$(cat "$T/pga.port")" --connect "127.0.0.1:$(cat "$T/pgb.port")" \
-    --cacert "$T/c/chain.pem" --devices "$T/pg-devices.bin" --skip "$skip" --server-pid "$a" --server-pid "$b" \
+    --cacert "$T/c/chain.pem" --devices "$T/pg-devices.bin" --skip "$skip" --devices-max "$((PG_DEVICES / 2))" --server-pid "$a" --server-pid "$b" \
     --db-pid "$pm"
   stop_node "$a"
   stop_node "$b"
