@@ -5,6 +5,7 @@
  *                  --server-pid PID [--concurrency 32] [--seconds 15]
  *                  [--load 0.7] [--rate R] [--warmup 300] [--no-verify]
  *                  [--skip N] [--devices-max N]
+ *                  [--cfssl --client-cert PEM --client-key PEM] [--db-pid PID]
  *
  * Each registration is what a device does: a NEW TCP connection, a full
  * TLS 1.3 handshake with its self-signed bootstrap certificate as client
@@ -26,7 +27,25 @@
  * children (the workers), read before and after each phase. The client runs
  * on the same cores, so the registrations/s of a phase are those of the
  * machine shared by both; 1 / (server CPU seconds per registration) is the
- * server's rate per core. */
+ * server's rate per core.
+ *
+ * --connect and --server-pid may be given up to MAX_TARGETS times (several
+ * ztmd nodes on one database): registrations go to the targets in turn
+ * (device i to target i mod n) and the server CPU is that of every pid given
+ * and their children.
+ *
+ * --db-pid PID (PostgreSQL's postmaster): that process and its children
+ * (the backends) are accounted apart, as "database CPU"; the figure is left
+ * out when one of them exits during the phase.
+ *
+ * --cfssl: the same load against `cfssl serve` with mutual TLS (the peer of
+ * bench/suite.sh): each request is a new TCP connection and a full TLS 1.3
+ * handshake with --client-cert (one credential for every connection: cfssl
+ * checks client certificates against a CA, it has no notion of a device's
+ * self-signed bootstrap certificate), then POST /api/v1/cfssl/sign with the
+ * device's CSR as PEM in {"certificate_request": ...}; a success is HTTP 200
+ * with "success":true in the body. cfssl keeps no state, so when the devices
+ * run out they are used again from the first. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -55,6 +74,7 @@
 #define RESPONSE_MAX 32768
 #define INFLIGHT_MAX 4096 /* open loop: connections in flight at most */
 #define DRAIN_S      30   /* a phase waits this long for its last replies */
+#define MAX_TARGETS  8    /* --connect and --server-pid, each */
 
 static double now_s(void)
 {
@@ -79,8 +99,51 @@ struct dev {
 	struct ztm_buf req; /* the whole HTTP request */
 };
 
-/* Devices from..to-1 of the file (the others stay unprepared and unused). */
-static struct dev *prepare(const struct regbench_file *f, size_t from, size_t to, const char *host)
+/* cfssl's sign request: {"certificate_request": "<the CSR as PEM>"}, the
+ * PEM's line ends written as \n inside the JSON string. */
+static int cfssl_request(const struct regbench_dev *e, struct ztm_buf *b64, const char *host,
+                         struct ztm_buf *req)
+{
+	static const char head[] =
+	    "{\"certificate_request\":\"-----BEGIN CERTIFICATE REQUEST-----\\n";
+	static const char tail[] = "-----END CERTIFICATE REQUEST-----\\n\"}";
+	struct ztm_buf body;
+	size_t i;
+	int rc = -1;
+
+	ztm_buf_init(&body, 0);
+	ztm_buf_reset(b64);
+	if (ztm_b64_encode(e->csr.p, e->csr.len, 64, b64) != 0 ||
+	    ztm_buf_append(&body, head, sizeof(head) - 1) != 0)
+		goto out;
+	for (i = 0; i < b64->len; i++) {
+		if (b64->data[i] == '\n') {
+			if (ztm_buf_append(&body, "\\n", 2) != 0)
+				goto out;
+		} else if (ztm_buf_append(&body, &b64->data[i], 1) != 0) {
+			goto out;
+		}
+	}
+	if ((b64->len > 0 && b64->data[b64->len - 1] != '\n' &&
+	     ztm_buf_append(&body, "\\n", 2) != 0) ||
+	    ztm_buf_append(&body, tail, sizeof(tail) - 1) != 0 ||
+	    ztm_buf_printf(req,
+	                   "POST /api/v1/cfssl/sign HTTP/1.1\r\n"
+	                   "Host: %s\r\nContent-Type: application/json\r\n"
+	                   "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+	                   host, body.len) != 0 ||
+	    ztm_buf_append(req, body.data, body.len) != 0)
+		goto out;
+	rc = 0;
+out:
+	ztm_buf_free(&body);
+	return rc;
+}
+
+/* Devices from..to-1 of the file (the others stay unprepared and unused).
+ * cfssl: only the request (one client credential for all, in the context). */
+static struct dev *prepare(const struct regbench_file *f, size_t from, size_t to, const char *host,
+                           int cfssl)
 {
 	struct dev *d = calloc(f->n, sizeof(*d));
 	struct ztm_buf b64;
@@ -92,6 +155,13 @@ static struct dev *prepare(const struct regbench_file *f, size_t from, size_t to
 	for (i = from; i < to; i++) {
 		const struct regbench_dev *e = &f->dev[i];
 		const unsigned char *p = e->cert.p;
+
+		if (cfssl) {
+			ztm_buf_init(&d[i].req, 0);
+			if (cfssl_request(e, &b64, host, &d[i].req) != 0)
+				die("prepare", "cannot build a cfssl request");
+			continue;
+		}
 
 		d[i].cert = d2i_X509(NULL, &p, (long)e->cert.len);
 		p = e->key.p;
@@ -147,25 +217,30 @@ static int proc_stat(long pid, long *ppid, double *secs)
 	return 0;
 }
 
-/* The master and its children, found now. */
-static void cpu_find(long master, struct cpu *c)
+/* The masters and their children, found now. */
+static void cpu_find(const long *master, int nmaster, struct cpu *c)
 {
 	DIR *d = opendir("/proc");
 	struct dirent *e;
 	long ppid;
 	double s;
+	int i;
 
 	c->n = 0;
-	c->pid[c->n++] = master;
+	for (i = 0; i < nmaster; i++)
+		c->pid[c->n++] = master[i];
 	if (d == NULL)
 		die("/proc", strerror(errno));
 	while ((e = readdir(d)) != NULL && c->n < MAX_PIDS) {
 		char *end;
 		long pid = strtol(e->d_name, &end, 10);
-		if (*end != '\0' || pid <= 0 || pid == master)
+		if (*end != '\0' || pid <= 0 || proc_stat(pid, &ppid, &s) != 0)
 			continue;
-		if (proc_stat(pid, &ppid, &s) == 0 && ppid == master)
-			c->pid[c->n++] = pid;
+		for (i = 0; i < nmaster; i++)
+			if (ppid == master[i] && pid != master[i]) {
+				c->pid[c->n++] = pid;
+				break;
+			}
 	}
 	closedir(d);
 }
@@ -224,10 +299,17 @@ struct phase {
 struct bench {
 	int ep;
 	SSL_CTX *ctx;
-	struct sockaddr_storage addr;
-	socklen_t addrlen;
+	struct sockaddr_storage addr[MAX_TARGETS];
+	socklen_t addrlen[MAX_TARGETS];
+	int naddr;
+	long master[MAX_TARGETS];
+	int nmaster;
+	long db[MAX_TARGETS]; /* --db-pid: the database server, accounted apart */
+	int ndb;
+	int cfssl;
 	struct dev *dev;
-	size_t ndev, next_dev;
+	size_t ndev, next_dev, first_dev;
+	size_t wrapped; /* cfssl: times the devices were all used and started over */
 	size_t inflight;
 	int first_error_shown;
 	struct phase *ph;
@@ -352,6 +434,9 @@ static void conn_step(struct bench *b, struct conn *c)
 				r = reply_complete(c, &status);
 				if (r == 0)
 					break;
+				if (r > 0 && status == 200 && b->cfssl &&
+				    strstr(c->rbuf, "\"success\":true") == NULL)
+					status = 0; /* 200 without a certificate */
 				record(b, c,
 				       r < 0               ? O_HTTP_OTHER
 				       : status == 200     ? O_OK
@@ -385,8 +470,13 @@ static int conn_start(struct bench *b, double t0)
 	struct conn *c;
 	struct epoll_event ev;
 	struct dev *d;
-	int one = 1;
+	int one = 1, target;
 
+	if (b->next_dev == b->ndev && b->cfssl) {
+		/* cfssl keeps nothing: the same CSRs may be signed again. */
+		b->next_dev = b->first_dev;
+		b->wrapped++;
+	}
 	if (b->next_dev == b->ndev)
 		return 0;
 	c = calloc(1, sizeof(*c));
@@ -397,20 +487,23 @@ static int conn_start(struct bench *b, double t0)
 	c->t0 = t0;
 	b->inflight++;
 	b->ph->started++;
-	c->fd = socket(b->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	target = (int)(c->dev % (size_t)b->naddr);
+	c->fd = socket(b->addr[target].ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd < 0)
 		die("socket", strerror(errno));
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->ssl = SSL_new(b->ctx);
 	if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1 ||
-	    SSL_use_certificate(c->ssl, d->cert) != 1 || SSL_use_PrivateKey(c->ssl, d->key) != 1)
+	    (!b->cfssl && (SSL_use_certificate(c->ssl, d->cert) != 1 ||
+	                   SSL_use_PrivateKey(c->ssl, d->key) != 1)))
 		die("SSL_new", "cannot set the device's credential");
 	SSL_set_connect_state(c->ssl);
 	ev.events = EPOLLOUT;
 	ev.data.ptr = c;
 	if (epoll_ctl(b->ep, EPOLL_CTL_ADD, c->fd, &ev) != 0)
 		die("epoll_ctl", strerror(errno));
-	if (connect(c->fd, (struct sockaddr *)&b->addr, b->addrlen) != 0 && errno != EINPROGRESS) {
+	if (connect(c->fd, (struct sockaddr *)&b->addr[target], b->addrlen[target]) != 0 &&
+	    errno != EINPROGRESS) {
 		record(b, c, O_IO);
 		conn_close(b, c);
 		return 1;
@@ -438,8 +531,8 @@ static void poll_once(struct bench *b, double timeout_s)
 /* --- phases -------------------------------------------------------------- */
 
 struct result {
-	double wall, server_cpu, client_cpu;
-	int cpu_ok, ran_out;
+	double wall, server_cpu, client_cpu, db_cpu;
+	int cpu_ok, db_ok, ran_out;
 };
 
 static int cmp_double(const void *a, const void *b)
@@ -462,18 +555,23 @@ static double pct(const struct phase *p, double q)
 }
 
 /* rate == 0: closed loop with `conc` in flight; else open loop at rate/s. */
-static void run_phase(struct bench *b, long master, struct phase *p, size_t conc, double rate,
-                      double secs, size_t max_count, struct result *res)
+static void run_phase(struct bench *b, struct phase *p, size_t conc, double rate, double secs,
+                      size_t max_count, struct result *res)
 {
-	struct cpu cpu0, cpu1;
+	struct cpu cpu0, cpu1, db0, db1;
 	double t0, end, c0, next = 0;
 	size_t arrivals = 0;
 
 	memset(res, 0, sizeof(*res));
 	b->ph = p;
-	cpu_find(master, &cpu0);
+	cpu_find(b->master, b->nmaster, &cpu0);
 	cpu1 = cpu0;
 	res->cpu_ok = cpu_read(&cpu0) == 0;
+	if (b->ndb > 0) {
+		cpu_find(b->db, b->ndb, &db0);
+		db1 = db0;
+		res->db_ok = cpu_read(&db0) == 0;
+	}
 	c0 = client_cpu();
 	t0 = now_s();
 	end = t0 + secs;
@@ -520,6 +618,10 @@ static void run_phase(struct bench *b, long master, struct phase *p, size_t conc
 		res->server_cpu = cpu1.secs - cpu0.secs;
 	else
 		res->cpu_ok = 0;
+	if (res->db_ok && cpu_read(&db1) == 0)
+		res->db_cpu = db1.secs - db0.secs;
+	else
+		res->db_ok = 0;
 	qsort(p->lat, p->n_lat, sizeof(*p->lat), cmp_double);
 }
 
@@ -547,18 +649,27 @@ static void report(const struct phase *p, const struct result *r, const char *ho
 		printf("  server CPU         unknown (a ztmd process went away)\n");
 	printf("  client CPU         %8.3f ms per registration\n",
 	       r->client_cpu * 1e3 / (double)ok);
+	if (r->db_ok)
+		printf("  database CPU       %8.3f ms per registration\n",
+		       r->db_cpu * 1e3 / (double)ok);
 	fflush(stdout);
 }
 
 __attribute__((noreturn)) static void usage(void)
 {
-	fprintf(stderr, "usage: bench_register --connect HOST:PORT --cacert FILE --devices FILE\n"
-	                "                      --server-pid PID [--concurrency N] [--seconds S]\n"
-	                "                      [--load F] [--rate R] [--warmup N] [--no-verify]\n"
-	                "                      [--skip N] [--devices-max N]\n");
+	fprintf(stderr,
+	        "usage: bench_register --connect HOST:PORT --cacert FILE --devices FILE\n"
+	        "                      --server-pid PID [--concurrency N] [--seconds S]\n"
+	        "                      [--load F] [--rate R] [--warmup N] [--no-verify]\n"
+	        "                      [--skip N] [--devices-max N]\n"
+	        "                      [--cfssl --client-cert PEM --client-key PEM]\n"
+	        "                      [--db-pid PID]\n"
+	        "       (--connect and --server-pid: up to %d each)\n",
+	        MAX_TARGETS);
 	exit(2);
 }
 
+/* Adds a target; host receives its host part. */
 static void resolve(const char *hostport, struct bench *b, char *host, size_t hn)
 {
 	struct addrinfo hints, *ai;
@@ -572,18 +683,24 @@ static void resolve(const char *hostport, struct bench *b, char *host, size_t hn
 	hints.ai_flags = AI_NUMERICSERV;
 	if (getaddrinfo(host, colon + 1, &hints, &ai) != 0)
 		die(hostport, "cannot resolve");
-	memcpy(&b->addr, ai->ai_addr, ai->ai_addrlen);
-	b->addrlen = ai->ai_addrlen;
+	if (b->naddr == MAX_TARGETS)
+		usage();
+	memcpy(&b->addr[b->naddr], ai->ai_addr, ai->ai_addrlen);
+	b->addrlen[b->naddr++] = ai->ai_addrlen;
 	freeaddrinfo(ai);
 }
 
-static SSL_CTX *client_ctx(const char *cacert, int verify)
+static SSL_CTX *client_ctx(const char *cacert, int verify, const char *cert, const char *key)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 
 	if (ctx == NULL || SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1 ||
 	    SSL_CTX_load_verify_locations(ctx, cacert, NULL) != 1)
 		die(cacert, "cannot load the CA certificates");
+	if (cert != NULL && (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
+	                     SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+	                     SSL_CTX_check_private_key(ctx) != 1))
+		die(cert, "cannot load the client credential");
 	/* A device verifies the server; --no-verify saves client CPU only. */
 	SSL_CTX_set_verify(ctx, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
 	/* Every registration is a new device: nothing to resume. */
@@ -606,11 +723,17 @@ int main(int argc, char **argv)
 	    {"no-verify", no_argument, NULL, 'V'},
 	    {"skip", required_argument, NULL, 'k'},
 	    {"devices-max", required_argument, NULL, 'm'},
+	    {"cfssl", no_argument, NULL, 'C'},
+	    {"client-cert", required_argument, NULL, 'E'},
+	    {"client-key", required_argument, NULL, 'K'},
+	    {"db-pid", required_argument, NULL, 'D'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *connect_to = NULL, *cacert = NULL, *devices = NULL;
+	const char *connect_to[MAX_TARGETS], *cacert = NULL, *devices = NULL, *ccert = NULL,
+	                                     *ckey = NULL;
 	uint64_t limit = 0, skip = 0, master = 0, conc = 32, secs = 15, warm = 300, rate_arg = 0,
 	         load_pct = 70;
+	int nconnect = 0, i;
 	struct regbench_file file;
 	struct phase warmup, pmax, pload;
 	struct result r;
@@ -620,10 +743,13 @@ int main(int argc, char **argv)
 	double rate, t;
 	int c, verify = 1;
 
+	memset(&b, 0, sizeof(b));
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
 		case 'c':
-			connect_to = optarg;
+			if (nconnect == MAX_TARGETS)
+				usage();
+			connect_to[nconnect++] = optarg;
 			break;
 		case 'a':
 			cacert = optarg;
@@ -632,8 +758,10 @@ int main(int argc, char **argv)
 			devices = optarg;
 			break;
 		case 'p':
-			if (ztm_parse_u64(optarg, 1, 1u << 30, &master) != 0)
+			if (b.nmaster == MAX_TARGETS ||
+			    ztm_parse_u64(optarg, 1, 1u << 30, &master) != 0)
 				usage();
+			b.master[b.nmaster++] = (long)master;
 			break;
 		case 'n':
 			if (ztm_parse_u64(optarg, 1, INFLIGHT_MAX, &conc) != 0)
@@ -668,38 +796,53 @@ int main(int argc, char **argv)
 			if (ztm_parse_u64(optarg, 1, UINT32_MAX, &limit) != 0)
 				usage();
 			break;
+		case 'C':
+			b.cfssl = 1;
+			break;
+		case 'E':
+			ccert = optarg;
+			break;
+		case 'K':
+			ckey = optarg;
+			break;
+		case 'D':
+			if (b.ndb == MAX_TARGETS ||
+			    ztm_parse_u64(optarg, 1, 1u << 30, &master) != 0)
+				usage();
+			b.db[b.ndb++] = (long)master;
+			break;
 		default:
 			usage();
 		}
 	}
-	if (connect_to == NULL || cacert == NULL || devices == NULL || master == 0 ||
-	    optind != argc)
+	if (nconnect == 0 || cacert == NULL || devices == NULL || b.nmaster == 0 ||
+	    optind != argc || b.cfssl != (ccert != NULL) || (ccert == NULL) != (ckey == NULL))
 		usage();
 	signal(SIGPIPE, SIG_IGN);
-	memset(&b, 0, sizeof(b));
 	memset(&warmup, 0, sizeof(warmup));
 	memset(&pmax, 0, sizeof(pmax));
 	memset(&pload, 0, sizeof(pload));
 	warmup.name = "warmup";
 	pmax.name = "max";
 	pload.name = "load";
-	resolve(connect_to, &b, host, sizeof(host));
-	b.ctx = client_ctx(cacert, verify);
+	for (i = 0; i < nconnect; i++)
+		resolve(connect_to[i], &b, host, sizeof(host));
+	b.ctx = client_ctx(cacert, verify, ccert, ckey);
 	if (regbench_read(devices, &file, &err) != 0)
 		die(devices, err.msg);
 	if (skip >= file.n)
 		die("--skip", "that skips every device");
 	b.ndev = limit != 0 && limit < file.n - skip ? (size_t)(skip + limit) : file.n;
-	b.next_dev = (size_t)skip;
+	b.next_dev = b.first_dev = (size_t)skip;
 	t = now_s();
-	b.dev = prepare(&file, b.next_dev, b.ndev, host);
+	b.dev = prepare(&file, b.next_dev, b.ndev, host, b.cfssl);
 	printf("prepared %zu devices in %.1f s (not timed)\n", b.ndev - b.next_dev, now_s() - t);
 	b.ep = epoll_create1(EPOLL_CLOEXEC);
 	if (b.ep < 0)
 		die("epoll_create1", strerror(errno));
 
 	if (warm > 0) {
-		run_phase(&b, (long)master, &warmup, (size_t)conc, 0, 3600, (size_t)warm, &r);
+		run_phase(&b, &warmup, (size_t)conc, 0, 3600, (size_t)warm, &r);
 		snprintf(how, sizeof(how), "closed loop, %llu registrations, not reported below",
 		         (unsigned long long)warm);
 		printf("phase warmup (%s): %zu registered in %.2f s\n", how, warmup.count[O_OK],
@@ -709,7 +852,7 @@ int main(int argc, char **argv)
 	}
 	rate = (double)rate_arg;
 	if (rate_arg == 0) {
-		run_phase(&b, (long)master, &pmax, (size_t)conc, 0, (double)secs, SIZE_MAX, &r);
+		run_phase(&b, &pmax, (size_t)conc, 0, (double)secs, SIZE_MAX, &r);
 		snprintf(how, sizeof(how), "closed loop, %llu in flight, %llu s",
 		         (unsigned long long)conc, (unsigned long long)secs);
 		report(&pmax, &r, how);
@@ -722,9 +865,13 @@ int main(int argc, char **argv)
 		snprintf(how, sizeof(how), "open loop at %.0f/s, %llu s", rate,
 		         (unsigned long long)secs);
 	}
-	run_phase(&b, (long)master, &pload, 0, rate, (double)secs, SIZE_MAX, &r);
+	run_phase(&b, &pload, 0, rate, (double)secs, SIZE_MAX, &r);
 	report(&pload, &r, how);
-	printf("devices used: %zu of %zu (next run: --skip %zu)\n", b.next_dev - (size_t)skip,
-	       file.n, b.next_dev);
+	if (b.wrapped > 0)
+		printf("devices used: all %zu, %zu times over (cfssl signs the same CSRs again)\n",
+		       b.ndev - b.first_dev, b.wrapped);
+	else
+		printf("devices used: %zu of %zu (next run: --skip %zu)\n",
+		       b.next_dev - (size_t)skip, file.n, b.next_dev);
 	return pmax.count[O_OK] + pload.count[O_OK] > 0 ? 0 : 1;
 }

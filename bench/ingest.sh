@@ -13,7 +13,7 @@
 # 2) mutual-TLS keep-alive connections uploading every batch (each reply must
 # be 201), once into the empty store and once into the store holding SEED
 # records. Server CPU = user + system time of ztmd's worker processes over
-# the upload, from /proc.
+# the upload, from /proc. SEED=0: the empty store only (bench/suite.sh).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 export ZTM_BIN=${ZTM_BIN:-$root/build}
@@ -77,6 +77,7 @@ run() { # LABEL
 }
 
 run "empty store"
+[ "$SEED" = 0 ] && exit 0
 
 rm -rf srv
 cp -a srv.clean srv

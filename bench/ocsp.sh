@@ -6,6 +6,10 @@
 #
 #   bench/ocsp.sh [BUILD_DIR]      (env: SECONDS_PER_RUN=10 CONNS=8 RUNS=3)
 #
+# bench/suite.sh runs it with OCSP_HTTPS=0 (only ztmd's public plain-HTTP
+# listener, not its mTLS port) and OCSP_RESULTS=FILE: one line per server,
+# "NAME RESPONSES_PER_S SERVER_CPU_US_PER_ANSWER".
+#
 # Each server gets one core (taskset -c 0; ztmd with one worker); the load
 # generator (bench_ocsp, closed loop, CONNS connections) runs on core 1. The
 # request is `openssl ocsp -no_nonce` for the ceremony's admin certificate
@@ -111,27 +115,40 @@ run() { # NAME PID URL [args]: best of RUNS by rate; CPU per answer of that run
 echo "OCSP from cache, $CONNS keep-alive connections, ${SECS} s runs, best of $RUNS; server on core 0, load on core 1" >&2
 parse=$(taskset -c 1 "$BENCH" --parse 1000000 --req req.der)
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-run ztm_post "$ZPID" "https://127.0.0.1:$ZPORT/ocsp" --cafile c/chain.pem
-run ztm_get "$ZPID" "https://127.0.0.1:$ZPORT/ocsp" --cafile c/chain.pem --get
+ztm_post=0 ztm_get=0 ztm_post_cpu=0 ztm_get_cpu=0 ztm_post_bytes=- ztm_get_bytes=-
+if [ "${OCSP_HTTPS:-1}" = 1 ]; then
+  run ztm_post "$ZPID" "https://127.0.0.1:$ZPORT/ocsp" --cafile c/chain.pem
+  run ztm_get "$ZPID" "https://127.0.0.1:$ZPORT/ocsp" --cafile c/chain.pem --get
+fi
 run ztm_hpost "$ZPID" "http://127.0.0.1:$PPORT/ocsp"
 run ztm_hget "$ZPID" "http://127.0.0.1:$PPORT/ocsp" --get
 run cfssl "$CPID" "http://127.0.0.1:$CPORT/"
 run openssl "$OPID" "http://127.0.0.1:$OPORT/"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+if [ -n "${OCSP_RESULTS:-}" ]; then
+  for n in ztm_hpost ztm_hget cfssl openssl; do
+    echo "$n $(eval echo "\$$n") $(eval echo "\$${n}_cpu")"
+  done >"$OCSP_RESULTS"
+fi
 
 echo
 echo "ztm_ocsp_req_parse: $(sed -n 's/.*ns_per_parse=\([0-9]*\).*/\1/p' <<<"$parse") ns per request ($(stat -c %s req.der)-byte request)"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "-" }'; }
 cap() { awk -v u="$1" 'BEGIN { if (u > 0) printf "%.0f", 1e6 / u; else print "-" }'; }
+# The reference row: ztmd's HTTPS POST, or its plain-HTTP POST without HTTPS rows.
+ref=ztm_post
+[ "${OCSP_HTTPS:-1}" = 1 ] || ref=ztm_hpost
 printf '\n| server | transport | signs per answer | responses/s (best run) | server CPU per answer | answers per CPU-second | bytes | ztm POST / this (rate) | this / ztm POST (CPU) |\n|---|---|---|---|---|---|---|---|---|\n'
 row() { # label transport signs name
   local v c b
   v=$(eval echo "\$$4") c=$(eval echo "\$${4}_cpu") b=$(eval echo "\$${4}_bytes")
   printf '| %s | %s | %s | %s | %s us | %s | %s | %s | %s |\n' "$1" "$2" "$3" "$v" "$c" "$(cap "$c")" "$b" \
-    "$(ratio "$ztm_post" "$v")" "$(ratio "$c" "$ztm_post_cpu")"
+    "$(ratio "$(eval echo "\$$ref")" "$v")" "$(ratio "$c" "$(eval echo "\$${ref}_cpu")")"
 }
-row "ztmd POST /ocsp" "HTTPS keep-alive" "no (pre-signed)" ztm_post
-row "ztmd GET /ocsp/<b64>" "HTTPS keep-alive" "no (pre-signed)" ztm_get
+if [ "${OCSP_HTTPS:-1}" = 1 ]; then
+  row "ztmd POST /ocsp" "HTTPS keep-alive" "no (pre-signed)" ztm_post
+  row "ztmd GET /ocsp/<b64>" "HTTPS keep-alive" "no (pre-signed)" ztm_get
+fi
 row "ztmd POST /ocsp" "HTTP keep-alive ([public])" "no (pre-signed)" ztm_hpost
 row "ztmd GET /ocsp/<b64>" "HTTP keep-alive ([public])" "no (pre-signed)" ztm_hget
 row "cfssl ocspserve 1.2" "HTTP keep-alive" "no (pre-signed)" cfssl
