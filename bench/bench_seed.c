@@ -375,17 +375,8 @@ static void seed_records(struct ztm_store *s, const struct model *m, size_t tota
 		/* Device j sits at record j * total / ndev. */
 		int real = next_dev < ndev && i == next_dev * total / ndev;
 
-		if (i % TX_RECORDS == 0) {
-			/* The transaction's quota slots at once, as ztmd takes a
-			 * batch's: on PostgreSQL, 20,000 updates of one row in
-			 * one transaction cost quadratic time (each walks the
-			 * row's versions). */
-			size_t n = total - i < TX_RECORDS ? total - i : TX_RECORDS;
-			if (ztm_store_begin(s, &err) != 0 ||
-			    ztm_store_order_take_record_slots(s, m->order_id, (int64_t)n, now,
-			                                      &err) != 0)
-				die("begin", err.msg);
-		}
+		if (i % TX_RECORDS == 0 && ztm_store_begin(s, &err) != 0)
+			die("begin", err.msg);
 		if (i % BATCH_RECORDS == 0) {
 			char hash[ZTM_SHA256_HEX], tag[32];
 			snprintf(tag, sizeof(tag), "bench batch %zu", i / BATCH_RECORDS);
