@@ -284,7 +284,7 @@ int ztm_p11_ecdsa_der(EVP_PKEY *pk, const uint8_t *dgst, size_t len, struct ztm_
 	struct ztm_der w;
 
 	if (ec == NULL || p11_pkey_key(pk) == NULL)
-		return ztm_error_set(err, ZTM_E_USAGE, "not a pkcs11: EC key");
+		return ztm_error_set(err, ZTM_E_USAGE, "not an EC key in a PKCS#11 token");
 	if (ec_token_rs(dgst, len, ec, rs, &n) != 0)
 		return ztm_error_ossl(err, ZTM_E_CRYPTO, "pkcs11 ECDSA signature");
 	/* ECDSA-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER } (RFC 5480 §2.2):
@@ -296,7 +296,7 @@ int ztm_p11_ecdsa_der(EVP_PKEY *pk, const uint8_t *dgst, size_t len, struct ztm_
 	ztm_der_end(&w, seq);
 	if (w.failed) {
 		sig->len = start;
-		return ztm_error_set(err, ZTM_E_NOMEM, "pkcs11 ECDSA signature encoding");
+		return ztm_error_set(err, ZTM_E_TOOBIG, "pkcs11 ECDSA signature: buffer full");
 	}
 	return 0;
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "app_int.h"
+#include "ztm/log.h"
 #include "ztm/str.h"
 
 struct refusal {
@@ -28,6 +29,16 @@ static void done_refusal(struct ztmd_req *r, void *arg, int rc, const struct ztm
 {
 	struct refusal *f = arg;
 
+	/* DESIGN I7: no refusal without its audit entry. A store that could not
+	 * write it (away mid-failover) gets the client a 503 to come back with. */
+	if (rc != 0) {
+		ztm_log(ZTM_LOG_ERROR, "refusal.audit_failed", "action=%s status=%d err=%s",
+		        f->action, f->status, ztm_err_name(err->code));
+		ztmd_reply_header(r, "Retry-After", "1");
+		ztmd_reply_error(r, 503, err);
+		free(f);
+		return;
+	}
 	if (f->status == 401)
 		ztmd_reply_header(r, "WWW-Authenticate", "Basic realm=\"ztm\"");
 	/* RFC 9110 §10.2.3: a database or HSM away (a failover) is worth a

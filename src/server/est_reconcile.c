@@ -36,11 +36,13 @@
 #include <time.h>
 
 #include "est_ops.h"
+#include "server.h"
 #include "ztm/log.h"
 
-/* Long enough for a manual promotion; the requests held are only those
- * whose commit was in flight when the database went away. */
-#define EST_RECONCILE_SECONDS      600
+/* ZTMD_RECONCILE_SECONDS (server.h): long enough for a manual promotion;
+ * the requests held are only those whose commit was in flight when the
+ * database went away. */
+#define EST_RECONCILE_SECONDS      ZTMD_RECONCILE_SECONDS
 #define EST_RECONCILE_PAUSE_MIN_MS 100
 #define EST_RECONCILE_PAUSE_MAX_MS 2000
 

@@ -63,9 +63,11 @@ struct master {
 /* Start-up recovery abandons reservations made before this time. Alone on
  * its SQLite file, no worker of this server runs yet: every reservation is
  * a crash leftover. On a store other nodes share (PostgreSQL), a fresh
- * reservation may be another node's request in flight: only those older
- * than any request can live (two [server] timeouts and a minute) are dead
- * (docs/deployment.md). Either way an abandoned serial is never issued, so
+ * reservation may be another node's request in flight, or one another node
+ * holds while it reconciles a lost commit (est_reconcile.c, up to
+ * ZTMD_RECONCILE_SECONDS): only those older than any request can live (the
+ * longer of two [server] timeouts and the reconciliation hold, plus a
+ * minute) are dead (docs/deployment.md). Either way an abandoned serial is never issued, so
  * this is about availability, not safety: a live request whose reservation
  * was abandoned fails and its client retries. */
 static int64_t recover_before(const struct ztmd_settings *set)
@@ -74,7 +76,11 @@ static int64_t recover_before(const struct ztmd_settings *set)
 
 	if (strncmp(set->store_url, "sqlite:", 7) == 0)
 		return now + 1;
-	return now - 2 * (int64_t)set->timeout - 60;
+	int64_t live = 2 * (int64_t)set->timeout;
+
+	if (live < ZTMD_RECONCILE_SECONDS)
+		live = ZTMD_RECONCILE_SECONDS;
+	return now - live - 60;
 }
 
 static uint64_t now_ms(void)

@@ -18,6 +18,12 @@
 #include "ztm/err.h"
 
 /* --- settings: [server], [tls], [store] (docs/configuration.md) ------- */
+/* How long a request whose commit outcome was lost (the database went
+ * away mid-commit) is held while ztmd looks its serial up again
+ * (est_reconcile.c); start-up recovery on a shared store leaves younger
+ * reservations alone (master.c). Long enough for a manual promotion. */
+#define ZTMD_RECONCILE_SECONDS 600
+
 struct ztmd_settings {
 	char listen_host[256];
 	unsigned short listen_port;
