@@ -201,8 +201,9 @@ static void run_job(struct ztm_store *s, struct ztm_store_job *job)
 /* One attempt at the batch. pipelined: the replayable jobs first, with the
  * backend's pipeline on; then, once their answers are in and as assumed,
  * the others one statement at a time. Returns 0 committed, -1 nothing
- * committed (every job's rc says so), 1 the pipelined part did not go as
- * assumed and was rolled back: run the batch again without it. */
+ * committed (every job's rc says so; also when the store went away during
+ * the pipelined part), 1 the pipelined part did not go as assumed and was
+ * rolled back: run the batch again without it. */
 static int run_once(struct ztm_store *s, struct ztm_store_job *jobs, size_t n, int durable,
                     int pipelined, struct ztm_error *err)
 {
@@ -227,6 +228,15 @@ static int run_once(struct ztm_store *s, struct ztm_store_job *jobs, size_t n, i
 			if (jobs[i].replayable)
 				run_job(s, &jobs[i]);
 		p = s->ops->pipeline(s, 0, err);
+		if (p < 0) {
+			/* The store went away: nothing committed, no replay. */
+			s->ops->rollback(s);
+			for (i = 0; i < n; i++) {
+				jobs[i].rc = -1;
+				jobs[i].err = *err;
+			}
+			return -1;
+		}
 		if (p != 0) {
 			s->ops->rollback(s);
 			return 1;

@@ -25,7 +25,9 @@ struct ztm_store_ops {
 	 * to succeed and change one row. on = 0: wait for every answer;
 	 * returns 0 if all were as assumed, 1 if not (or a job failed
 	 * meanwhile: the caller rolls the transaction back and runs the jobs
-	 * again without it), -1 on a failure of its own (err). NULL: calls
+	 * again without it), -1 on a failure of its own or when the store went
+	 * away (err, ZTM_E_UNAVAILABLE: nothing committed, the jobs fail and
+	 * are not run again on a new session). NULL: calls
 	 * always wait (run_batch runs jobs in order). */
 	int (*pipeline)(struct ztm_store *s, int on, struct ztm_error *err);
 

@@ -146,8 +146,13 @@ int pq_pipe_wait(struct pq_store *s)
 		if (sync)
 			break;
 	}
-	if (PQexitPipelineMode(c) != 1 && rc == PQ_OK)
-		rc = pq_note_failure(s, NULL);
+	if (PQexitPipelineMode(c) != 1) {
+		/* libpq stays in pipeline mode and would refuse every later
+		 * statement: the next begin opens the session again. */
+		s->reset_needed = 1;
+		if (rc == PQ_OK)
+			rc = pq_note_failure(s, NULL);
+	}
 	s->piped = 0;
 	s->nsent = 0;
 	if (rc != PQ_OK)
@@ -174,6 +179,16 @@ int pq_pipe_op(struct ztm_store *base, int on, struct ztm_error *err)
 	s->pipe = 0;
 	if (rc != PQ_OK || s->pipe_failed) {
 		s->pipe_failed = 0;
+		/* The server is gone: nothing was committed, and a replay on a
+		 * new session (perhaps a promoted standby without this batch's
+		 * claims) would fail the jobs for good. Unavailable instead:
+		 * the requests reconcile by serial (est_reconcile.c). */
+		if (rc == PQ_E_GONE || PQstatus(s->conn) == CONNECTION_BAD) {
+			ztm_error_set(err, ZTM_E_UNAVAILABLE,
+			              "store connection lost in a pipelined group commit: %s",
+			              s->errmsg);
+			return -1;
+		}
 		ztm_error_set(err, ZTM_E_STORE, "pipelined group commit: %s (postgresql %s)",
 		              s->errmsg, s->sqlstate);
 		return 1;
