@@ -1,11 +1,14 @@
 /* test_issue.c - issuance end to end: CSR in, certificate out, checked by
  * OpenSSL's own decoder and verifier (X509_verify, X509_verify_cert) and by
  * the real `openssl verify` command; issuing-CA certificates; serials. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -429,6 +432,77 @@ static void test_serials(void **state)
 	assert_memory_equal(hex, "5a", 2);
 }
 
+/* Serials come from a per-thread buffer of random bytes (serial.c): a
+ * forked child must not hand out the serials its parent has buffered, and
+ * two threads never share one. */
+static void test_serials_fork(void **state)
+{
+	uint8_t parent[ZTM_SERIAL_LEN], child[ZTM_SERIAL_LEN];
+	struct ztm_error e;
+	int fd[2], status;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(ztm_serial_new(parent, &e), 0); /* buffer filled */
+	assert_int_equal(pipe(fd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(fd[0]);
+		if (ztm_serial_new(child, &e) != 0 ||
+		    write(fd[1], child, sizeof(child)) != (ssize_t)sizeof(child))
+			_exit(1);
+		_exit(0);
+	}
+	close(fd[1]);
+	assert_int_equal(read(fd[0], child, sizeof(child)), (ssize_t)sizeof(child));
+	close(fd[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(ztm_serial_new(parent, &e), 0); /* the parent's next one */
+	assert_int_equal(child[0], ZTM_SERIAL_PREFIX);
+	assert_true(memcmp(parent, child, sizeof(child)) != 0);
+}
+
+#define THREAD_SERIALS 200
+
+static void *thread_serials(void *arg)
+{
+	uint8_t(*out)[ZTM_SERIAL_LEN] = arg;
+	struct ztm_error e;
+	int i;
+
+	for (i = 0; i < THREAD_SERIALS; i++)
+		if (ztm_serial_new(out[i], &e) != 0)
+			return NULL;
+	return arg;
+}
+
+static int cmp_serial(const void *a, const void *b)
+{
+	return memcmp(a, b, ZTM_SERIAL_LEN);
+}
+
+static void test_serials_threads(void **state)
+{
+	static uint8_t all[2 * THREAD_SERIALS][ZTM_SERIAL_LEN];
+	pthread_t t[2];
+	void *r[2];
+	int i;
+
+	(void)state;
+	for (i = 0; i < 2; i++)
+		assert_int_equal(
+		    pthread_create(&t[i], NULL, thread_serials, all + i * THREAD_SERIALS), 0);
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(pthread_join(t[i], &r[i]), 0);
+		assert_non_null(r[i]);
+	}
+	qsort(all, 2 * THREAD_SERIALS, ZTM_SERIAL_LEN, cmp_serial);
+	for (i = 1; i < 2 * THREAD_SERIALS; i++)
+		assert_true(memcmp(all[i - 1], all[i], ZTM_SERIAL_LEN) != 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -437,6 +511,8 @@ int main(void)
 	    cmocka_unit_test(test_issuing_ca_eku),
 	    cmocka_unit_test(test_ca_refusals),
 	    cmocka_unit_test(test_serials),
+	    cmocka_unit_test(test_serials_fork),
+	    cmocka_unit_test(test_serials_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
