@@ -67,17 +67,43 @@ void ztm_der_init(struct ztm_der *w, struct ztm_buf *b)
 	w->failed = 0;
 }
 
+/* Room for n more bytes. The writer's hot path (a certificate is ~150
+ * small writes) stays here while the buffer has room; ztm_buf_reserve
+ * grows it and keeps the cap. The test matches ztm_buf_reserve's own
+ * (len + n + 1 <= cap, the +1 for the NUL ztm_buf_cstr may add). */
+static uint8_t *room(struct ztm_der *w, size_t n)
+{
+	struct ztm_buf *b = w->b;
+	uint8_t *dst;
+
+	if (w->failed)
+		return NULL;
+	if (b->data != NULL && n < b->cap && b->len < b->cap - n)
+		return b->data + b->len;
+	dst = ztm_buf_reserve(b, n);
+	if (dst == NULL)
+		w->failed = 1;
+	return dst;
+}
+
 void ztm_der_raw(struct ztm_der *w, const void *p, size_t n)
 {
-	if (w->failed)
+	uint8_t *dst;
+
+	if (n == 0 || (dst = room(w, n)) == NULL)
 		return;
-	if (ztm_buf_append(w->b, p, n) != 0)
-		w->failed = 1;
+	memcpy(dst, p, n);
+	w->b->len += n;
 }
 
 size_t ztm_der_begin(struct ztm_der *w, uint8_t tag)
 {
-	ztm_der_raw(w, &tag, 1);
+	uint8_t *dst = room(w, 1);
+
+	if (dst != NULL) {
+		*dst = tag;
+		w->b->len++;
+	}
 	return w->b->len;
 }
 
@@ -107,11 +133,9 @@ void ztm_der_end(struct ztm_der *w, size_t mark)
 	/* The contents were written first because their length was unknown;
 	 * shift them up to make room for the length octets. A few hundred
 	 * bytes per certificate: cheaper than a second encoding pass. */
-	dst = ztm_buf_reserve(w->b, hl);
-	if (dst == NULL) {
-		w->failed = 1;
+	dst = room(w, hl);
+	if (dst == NULL)
 		return;
-	}
 	memmove(w->b->data + mark + hl, w->b->data + mark, len);
 	memcpy(w->b->data + mark, hdr, hl);
 	w->b->len += hl;

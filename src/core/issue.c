@@ -365,6 +365,10 @@ int ztm_issue_tbs(const struct ztm_ca *ca, const struct ztm_tbs *t, struct ztm_b
 	if (ztm_lint_tbs(t, ca, err) != 0)
 		return -1;
 	ztm_buf_init(&sig, 0);
+	/* One allocation for the whole certificate (a device certificate is
+	 * ~600 - 900 bytes) rather than growing through 256 and 512; only a
+	 * hint: a buffer with a lower cap grows as needed. */
+	(void)ztm_buf_reserve(der_out, 1024);
 	ztm_der_init(&w, der_out);
 	cert = ztm_der_begin(&w, ZTM_DER_SEQUENCE);
 	tbs_at = der_out->len;

@@ -274,16 +274,30 @@ int ztm_p11_is(EVP_PKEY *pk)
 	return p11_pkey_key(pk) != NULL;
 }
 
-int ztm_p11_ecdsa_der(EVP_PKEY *pk, const uint8_t *dgst, size_t len, struct ztm_buf *sig,
-                      struct ztm_error *err)
+/* The handle is the token key's EC_KEY (whose method is ec_meth), typed
+ * apart so that callers cannot mistake it for any EC_KEY. */
+const struct ztm_p11_ec *ztm_p11_ec_of(EVP_PKEY *pk)
 {
-	const EC_KEY *ec =
-	    EVP_PKEY_get_base_id(pk) == EVP_PKEY_EC ? EVP_PKEY_get0_EC_KEY(pk) : NULL;
+	const EC_KEY *ec;
+
+	if (pk == NULL || ec_idx < 0 || EVP_PKEY_get_base_id(pk) != EVP_PKEY_EC)
+		return NULL;
+	ec = EVP_PKEY_get0_EC_KEY(pk);
+	if (ec == NULL || EC_KEY_get_method(ec) != ec_meth ||
+	    EC_KEY_get_ex_data(ec, ec_idx) == NULL)
+		return NULL;
+	return (const struct ztm_p11_ec *)ec;
+}
+
+int ztm_p11_ec_sign_der(const struct ztm_p11_ec *h, const uint8_t *dgst, size_t len,
+                        struct ztm_buf *sig, struct ztm_error *err)
+{
+	const EC_KEY *ec = (const EC_KEY *)h;
 	uint8_t rs[2 * 66];
 	size_t n, start = sig->len, seq;
 	struct ztm_der w;
 
-	if (ec == NULL || p11_pkey_key(pk) == NULL)
+	if (ec == NULL)
 		return ztm_error_set(err, ZTM_E_USAGE, "not an EC key in a PKCS#11 token");
 	if (ec_token_rs(dgst, len, ec, rs, &n) != 0)
 		return ztm_error_ossl(err, ZTM_E_CRYPTO, "pkcs11 ECDSA signature");
@@ -299,6 +313,12 @@ int ztm_p11_ecdsa_der(EVP_PKEY *pk, const uint8_t *dgst, size_t len, struct ztm_
 		return ztm_error_set(err, ZTM_E_TOOBIG, "pkcs11 ECDSA signature: buffer full");
 	}
 	return 0;
+}
+
+int ztm_p11_ecdsa_der(EVP_PKEY *pk, const uint8_t *dgst, size_t len, struct ztm_buf *sig,
+                      struct ztm_error *err)
+{
+	return ztm_p11_ec_sign_der(ztm_p11_ec_of(pk), dgst, len, sig, err);
 }
 
 int ztm_p11_sign_raw(EVP_PKEY *pk, const uint8_t *dgst, size_t len, uint8_t *sig, size_t *siglen,

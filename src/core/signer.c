@@ -16,7 +16,8 @@ struct ztm_signer {
 	uint8_t alg[24];      /* signatureAlgorithm AlgorithmIdentifier DER */
 	size_t alg_len;
 	size_t sig_max; /* EVP_PKEY_get_size: no size query per signature */
-	int token_ec;   /* an EC key in a PKCS#11 token: hashed here, signed there */
+	/* An EC key in a PKCS#11 token: hashed here, signed there. */
+	const struct ztm_p11_ec *token_ec;
 };
 
 /* Chooses the signature algorithm from the key type: one fixed pairing per
@@ -107,7 +108,7 @@ struct ztm_signer *ztm_signer_new(const char *name, EVP_PKEY *key, struct ztm_er
 		ztm_signer_free(s);
 		return NULL;
 	}
-	s->token_ec = s->md != NULL && EVP_PKEY_is_a(key, "EC") && ztm_p11_is(key);
+	s->token_ec = s->md != NULL ? ztm_p11_ec_of(key) : NULL;
 	return s;
 }
 
@@ -137,12 +138,12 @@ int ztm_signer_sign(const struct ztm_signer *s, const uint8_t *tbs, size_t len, 
 
 	/* A token key: the digest here, the signature in one C_Sign (the
 	 * same ECDSA-Sig-Value, without the legacy-key hop through EVP). */
-	if (s->token_ec) {
+	if (s->token_ec != NULL) {
 		uint8_t md[EVP_MAX_MD_SIZE];
 		unsigned mdlen = 0;
 		if (EVP_Digest(tbs, len, md, &mdlen, s->md, NULL) != 1)
 			return ztm_error_ossl(err, ZTM_E_CRYPTO, "%s: digest", s->name);
-		if (ztm_p11_ecdsa_der(s->key, md, mdlen, sig, err) != 0) {
+		if (ztm_p11_ec_sign_der(s->token_ec, md, mdlen, sig, err) != 0) {
 			char why[sizeof(err->msg)];
 			snprintf(why, sizeof(why), "%s", err->msg);
 			return ztm_error_set(err, err->code, "%s: signing failed: %s", s->name,
