@@ -5,7 +5,8 @@
  * it keeps such keys on the legacy code path, where EVP_DigestSign,
  * X509_sign, CMS_sign and OCSP_basic_sign reach our sign callback. These
  * method APIs are deprecated in 3.0 (providers replace them) but supported
- * for the 3.x series; this file is the only user, hence the suppression.
+ * for the 3.x series; this file and src/server/ec_decode.c are their only
+ * users, hence the suppression.
  * Writing an in-process provider instead was rejected: keymgmt, signature
  * and encoder dispatch tables for the same one callback (docs/hsm.md).
  * The build hides 3.0-deprecated APIs everywhere (OPENSSL_NO_DEPRECATED);

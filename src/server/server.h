@@ -81,6 +81,16 @@ int ztmd_tls_peer_is_bootstrap(const SSL *ssl);
  * is that it has expired (let through, see tls.c; authz.c admits it for a
  * device's re-enrollment only). */
 int ztmd_tls_peer_is_expired(const SSL *ssl);
+/* The EC key of a client's certificate decoded by OpenSSL's legacy EC
+ * method, sparing OpenSSL 3.0's per-key decoder set-up (ec_decode.c).
+ * init: 1 if available (not with ZTM_EC_LEGACY_DECODE=off, nor OpenSSL >=
+ * 3.2); arm / disarm bracket libssl's decoding of a Certificate message
+ * (tls.c); both are no-ops when not available or already in that state. */
+int ztmd_ec_decode_init(void);
+void ztmd_ec_decode_arm(void);
+void ztmd_ec_decode_disarm(void);
+/* For tests: whether the window is open now, and how often it opened. */
+void ztmd_ec_decode_state(int *is_armed, unsigned long *windows);
 /* Server context per [tls]; handshake failures are counted in m (may be NULL). */
 SSL_CTX *ztmd_tls_ctx_new(const struct ztmd_settings *s, struct ztmd_metrics *m,
                           struct ztm_error *err);

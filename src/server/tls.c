@@ -146,10 +146,45 @@ int ztmd_tls_peer_is_expired(const SSL *ssl)
 	       SSL_get_verify_result(ssl) == X509_V_ERR_CERT_HAS_EXPIRED;
 }
 
+/* ec_decode.c's window: libssl calls this with each received handshake
+ * message before it processes it. Open for the client's Certificate (its
+ * key decoded) and CertificateVerify (that key's signature checked by the
+ * same legacy method instead of a copy exported to the provider); closed
+ * for any other message, which may make keys by name (TLS 1.2's
+ * ClientKeyExchange). */
+static void msg_cb(int write_p, int version, int content_type, const void *buf, size_t len,
+                   SSL *ssl, void *arg)
+{
+	unsigned char type;
+
+	(void)version;
+	(void)arg;
+	if (write_p || content_type != SSL3_RT_HANDSHAKE || len == 0 || !SSL_is_server(ssl))
+		return;
+	type = ((const unsigned char *)buf)[0];
+	if (type == SSL3_MT_CERTIFICATE || type == SSL3_MT_CERTIFICATE_VERIFY)
+		ztmd_ec_decode_arm();
+	else
+		ztmd_ec_decode_disarm();
+}
+
+/* libssl calls this in place of X509_verify_cert once the certificate list
+ * is decoded: the chain is verified with ec_decode.c's window closed (the
+ * CAs' keys are provider keys and stay on the provider path). */
+static int cert_verify_cb(X509_STORE_CTX *x, void *arg)
+{
+	(void)arg;
+	ztmd_ec_decode_disarm();
+	return X509_verify_cert(x);
+}
+
 static void info_cb(const SSL *ssl, int where, int ret)
 {
 	struct ztmd_metrics *m;
 
+	/* Every step and every exit of the handshake closes the window
+	 * (ec_decode.c): it never outlives the SSL call that opened it. */
+	ztmd_ec_decode_disarm();
 	if (!(where & SSL_CB_ALERT) || (ret >> 8) != SSL3_AL_FATAL || !SSL_in_init(ssl))
 		return;
 	m = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
@@ -160,10 +195,11 @@ SSL_CTX *ztmd_tls_ctx_new(const struct ztmd_settings *s, struct ztmd_metrics *m,
                           struct ztm_error *err)
 {
 	static const unsigned char sid_ctx[] = "ztmd";
-	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	SSL_CTX *ctx;
 	STACK_OF(X509_NAME) *names = NULL;
 	EVP_PKEY *key = NULL;
 
+	ctx = SSL_CTX_new(TLS_server_method());
 	if (ctx == NULL) {
 		ztm_error_ossl(err, ZTM_E_CRYPTO, "SSL_CTX_new");
 		return NULL;
@@ -234,6 +270,12 @@ SSL_CTX *ztmd_tls_ctx_new(const struct ztmd_settings *s, struct ztmd_metrics *m,
 	                             SSL_OP_NO_TICKET);
 	SSL_CTX_set_app_data(ctx, m);
 	SSL_CTX_set_info_callback(ctx, info_cb);
+	/* The client certificate's key decoded the cheaper way (ec_decode.c):
+	 * armed for the Certificate message, disarmed before verification. */
+	if (ztmd_ec_decode_init()) {
+		SSL_CTX_set_msg_callback(ctx, msg_cb);
+		SSL_CTX_set_cert_verify_callback(ctx, cert_verify_cb, NULL);
+	}
 	EVP_PKEY_free(key);
 	return ctx;
 fail:
