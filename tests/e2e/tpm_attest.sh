@@ -14,7 +14,10 @@
 #     used is refused (attest_replay, alert); the device's own retry gets the
 #     same certificate back and issues nothing;
 #   - a product with key_storage = any still takes a plain curl + openssl EST
-#     enrollment without any evidence.
+#     enrollment without any evidence;
+#   - `ztm product set --key-storage` moves a product to tpm (a software key
+#     is then refused) and back (it registers); bad values and a role without
+#     product.write are refused, the product unchanged; audited.
 . "$(dirname "$0")/lib.sh"
 command -v tpm2_print >/dev/null || skip "SKIPPED LOUDLY: tpm2-tools missing (scripts/deps.sh)"
 ls /usr/lib/*/ossl-modules/tpm2.so >/dev/null 2>&1 ||
@@ -160,3 +163,52 @@ code=$(curl -s -o p1.p7 -w '%{http_code}' --cacert "$ZTM_CA" --cert p1.pem --key
 [ "$code" = 200 ] || fail "plain EST under key_storage = any: $code $(cat p1.p7)"
 [ "$(db "SELECT state FROM devices WHERE serial = 'SN-P1'")" = provisioned ] || fail "SN-P1 not provisioned"
 ok "key_storage = any: a plain curl + openssl EST enrollment without evidence registers"
+
+# --- ztm product set --key-storage: a product moved to tpm and back --------------------------
+"$ZTM" product add --name sensor-move --class sensor --hw-type 1.3.6.1.4.1.99999.10 >/dev/null 2>err ||
+  fail "product add sensor-move: $(cat err)"
+"$ZTM" order add --name WO-sensor-move --product sensor-move --factory plant-1 --quota 10 \
+  --not-after 2099-12-31T00:00:00Z >/dev/null 2>err || fail "order add: $(cat err)"
+"$ZTM" product set --name sensor-move --key-storage tpm >set.json 2>err || fail "product set tpm: $(cat err)"
+grep -q '"key_storage": "tpm"' set.json && grep -q '"renew_window_days": 30' set.json ||
+  fail "product set reply: $(cat set.json)"
+[ "$(db "SELECT key_storage FROM products WHERE name = 'sensor-move'")" = tpm ] || fail "key_storage not stored"
+[ "$(db "SELECT count(*) FROM audit WHERE action = 'product.policy' AND object = 'sensor-move'
+  AND outcome = 'ok' AND detail LIKE '%key_storage=tpm%'")" = 1 ] || fail "product.policy key_storage not audited"
+"$DEV" init --dir m1 --serial SN-M1 --product sensor-move >/dev/null 2>err || fail "init: $(cat err)"
+record m1 sensor-move SN-M1
+rc=0; dev enroll m1 2>err || rc=$?
+[ $rc = 1 ] && grep -q 'HTTP 403: attest_missing' err || fail "software key after set tpm: $rc $(cat err)"
+# Bad values: the CLI refuses before connecting, the REST API with a 400;
+# nothing changes.
+row=$(db "SELECT * FROM products WHERE name = 'sensor-move'")
+rc=0; "$ZTM" product set --name sensor-move --key-storage hsm >/dev/null 2>err || rc=$?
+[ $rc = 2 ] && grep -q "'any' or 'tpm'" err || fail "product set --key-storage hsm: $rc $(cat err)"
+for body in '{"key_storage":"TPM"}' '{"key_storage":1}' '{"key_storage":"any","colour":"red"}'; do
+  code=$(curl -s -o bad.json -w '%{http_code}' --cacert "$ZTM_CA" --cert "$T/ceremony/operators/admin.crt" \
+    --key "$T/ceremony/operators/admin.key" --pass "$(cat "$T/ceremony/online.pass")" \
+    -H 'Content-Type: application/json' "$ZTM_SERVER/api/v1/products/sensor-move/policy" -d "$body") || true
+  [ "$code" = 400 ] || fail "REST policy $body: $code $(cat bad.json)"
+done
+grep -q colour bad.json || fail "unknown field not named: $(cat bad.json)"
+[ "$(db "SELECT * FROM products WHERE name = 'sensor-move'")" = "$row" ] || fail "a bad value changed the product"
+# A role without product.write (a security officer): 403, audited, nothing changed.
+"$ZTM" operator add --name sofia --role security-officer >sofia.code 2>/dev/null || fail "operator add"
+printf 'operator-key-passphrase\n' >sofia.pass
+"$ZTM" operator enroll --name sofia --code-file sofia.code --key "file:$T/sofia.key" \
+  --key-pass-file sofia.pass --out sofia.crt 2>err || fail "operator enroll: $(cat err)"
+refused=$(db "SELECT count(*) FROM audit WHERE action = 'product.write' AND outcome = 'forbidden'")
+rc=0; ZTM_CERT=$T/sofia.crt ZTM_KEY=file:$T/sofia.key ZTM_KEY_PASS_FILE=$T/sofia.pass \
+  "$ZTM" product set --name sensor-move --key-storage any >/dev/null 2>err || rc=$?
+[ $rc != 0 ] && grep -q 403 err || fail "security officer set key_storage: $rc $(cat err)"
+[ "$(db "SELECT count(*) FROM audit WHERE action = 'product.write' AND outcome = 'forbidden'")" = $((refused + 1)) ] ||
+  fail "refusal not audited"
+[ "$(db "SELECT * FROM products WHERE name = 'sensor-move'")" = "$row" ] || fail "a refused set changed the product"
+# Back to any (with a policy field beside it): the same software key registers.
+"$ZTM" product set --name sensor-move --key-storage any --renew-grace-days 3 >set.json 2>err ||
+  fail "product set any: $(cat err)"
+grep -q '"key_storage": "any"' set.json && grep -q '"renew_grace_days": 3' set.json ||
+  fail "product set reply: $(cat set.json)"
+dev enroll m1 >/dev/null 2>err || fail "software key after set any: $(cat err)"
+[ "$(db "SELECT state FROM devices WHERE serial = 'SN-M1'")" = provisioned ] || fail "SN-M1 not provisioned"
+ok "product set --key-storage: tpm refuses a software key, any takes it; bad values and a security officer refused, nothing changed; audited"
