@@ -9,6 +9,8 @@
 #     body code), nothing issued;
 #   - a TPM whose EK certificate comes from another manufacturer CA: 403
 #     ek_untrusted at the challenge, with an alert;
+#   - a TPM with an ECC P-256 EK only registers (MakeCredential by ECDH +
+#     KDFe), and again with its EK evicted (made from the TCG template);
 #   - replays: the evidence of one key sent by another key is refused
 #     (attest_wrong_qualifying_data); evidence whose challenge was already
 #     used is refused (attest_replay, alert); the device's own retry gets the
@@ -120,6 +122,29 @@ rc=0; dev enroll f1 2>err || rc=$?
 [ "$(db "SELECT count(*) FROM devices WHERE serial = 'SN-F1'")" = 0 ] || fail "foreign EK: device row"
 eval "$tpm_env"
 ok "a TPM whose EK certificate chains to another manufacturer CA: 403 ek_untrusted, alert, no challenge"
+
+# --- a TPM with an ECC P-256 EK only (TCG template L-2), from the same manufacturer -------------
+ZTM_SWTPM_EK=ecc start_swtpm ecc "$T/tpm/ca"
+"$DEV" init --dir e1 --serial SN-E1 --product sensor-tpm --key tpm >/dev/null 2>err || fail "init: $(cat err)"
+record e1 sensor-tpm SN-E1
+dev enroll e1 --evidence-out e1.ev >/dev/null 2>err || fail "ECC EK enroll: $(cat err)"
+[ "$(db "SELECT state FROM devices WHERE serial = 'SN-E1'")" = provisioned ] || fail "SN-E1 not provisioned"
+# The challenge was made for the ECC EK's certificate.
+ek_hash=$(openssl x509 -in ecc/ek-p256.pem -outform DER | sha256sum | cut -c1-64)
+[ "$(db "SELECT count(*) FROM attest_challenges WHERE used_at > 0 AND ek_cert_sha256 = '$ek_hash'")" = 1 ] ||
+  fail "no used challenge for the ECC EK certificate"
+# The same TPM with its EK evicted from 0x81010002 (not persistent): the
+# device makes it from the template, and still registers.
+tpm2_evictcontrol -C o -c 0x81010002 >/dev/null 2>&1 || fail "evict the ECC EK"
+[ -z "$(tpm2_getcap handles-persistent)" ] || fail "the EK is still persistent"
+"$DEV" init --dir e2 --serial SN-E2 --product sensor-tpm --key tpm >/dev/null 2>err || fail "init: $(cat err)"
+record e2 sensor-tpm SN-E2
+dev enroll e2 >/dev/null 2>err || fail "enroll with the EK not persistent: $(cat err)"
+[ "$(db "SELECT state FROM devices WHERE serial = 'SN-E2'")" = provisioned ] || fail "SN-E2 not provisioned"
+[ -z "$(tpm2_getcap handles-persistent)" ] && [ -z "$(tpm2_getcap handles-transient)" ] ||
+  fail "the device left an EK behind"
+eval "$tpm_env"
+ok "an ECC P-256 EK only (L-2): registers; with the EK evicted, made from its template: registers"
 
 # --- replays -------------------------------------------------------------------------------------
 # The device's own retry with the evidence already used: the registration it
