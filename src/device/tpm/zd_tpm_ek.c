@@ -66,8 +66,25 @@ enum zd_tpm_ek zd_tpm_ek_in_use(const struct zd_tpm *t)
 	return t->ek_kind;
 }
 
-/* The certificate at NV index nv into out; rc of the TPM when the index
- * does not exist (*absent set). */
+/* 1 when the TPM has handle (an NV index or a persistent object), 0 when
+ * not, -1 when it cannot say. Asked with GetCapability so that an absent
+ * handle, which is normal here, is not an error the TSS logs. */
+static int has_handle(struct zd_tpm *t, uint32_t handle)
+{
+	TPMS_CAPABILITY_DATA *cap = NULL;
+	TPMI_YES_NO more;
+	int ret;
+
+	if (Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_HANDLES,
+	                       handle, 1, &more, &cap) != TSS2_RC_SUCCESS)
+		return -1;
+	ret = cap->data.handles.count >= 1 && cap->data.handles.handle[0] == handle;
+	Esys_Free(cap);
+	return ret;
+}
+
+/* The certificate at NV index nv into out; *absent set when the index
+ * does not exist. */
 static int read_cert(struct zd_tpm *t, uint32_t index, struct zd_tpm_blob *out, int *absent,
                      char *err, size_t errsize)
 {
@@ -81,6 +98,11 @@ static int read_cert(struct zd_tpm *t, uint32_t index, struct zd_tpm_blob *out, 
 
 	*absent = 0;
 	snprintf(what, sizeof(what), "EK certificate (NV 0x%08x)", index);
+	if (has_handle(t, index) == 0) {
+		*absent = 1;
+		snprintf(err, errsize, "TPM: %s: not defined", what);
+		return -1;
+	}
 	rc = Esys_TR_FromTPMPublic(t->esys, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &nv);
 	if (rc != TSS2_RC_SUCCESS) {
 		*absent = 1;
@@ -238,8 +260,11 @@ int zd_tpm_ek_load(struct zd_tpm *t, ESYS_TR *ek, int *transient, char *err, siz
 		return fail(err, errsize, "EK: no EK certificate read", 0);
 	handle = ek_handle(t->ek_kind);
 	snprintf(what, sizeof(what), "EK (persistent 0x%08x)", handle);
-	rc = Esys_TR_FromTPMPublic(t->esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ek);
-	if (rc == TSS2_RC_SUCCESS) {
+	if (has_handle(t, handle) != 0) {
+		rc = Esys_TR_FromTPMPublic(t->esys, handle, ESYS_TR_NONE, ESYS_TR_NONE,
+		                           ESYS_TR_NONE, ek);
+		if (rc != TSS2_RC_SUCCESS)
+			return fail(err, errsize, what, rc);
 		rc = Esys_ReadPublic(t->esys, *ek, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub,
 		                     NULL, NULL);
 		if (rc != TSS2_RC_SUCCESS) {
