@@ -10,7 +10,8 @@
 #   - a TPM whose EK certificate comes from another manufacturer CA: 403
 #     ek_untrusted at the challenge, with an alert;
 #   - a TPM with an ECC P-256 EK only registers (MakeCredential by ECDH +
-#     KDFe), and again with its EK evicted (made from the TCG template);
+#     KDFe), and again with its EK evicted (made from the TCG template); so
+#     does the RSA TPM with its RSA EK evicted (at the end);
 #   - replays: the evidence of one key sent by another key is refused
 #     (attest_wrong_qualifying_data); evidence whose challenge was already
 #     used is refused (attest_replay, alert); the device's own retry gets the
@@ -240,3 +241,18 @@ grep -q '"key_storage": "any"' set.json && grep -q '"renew_grace_days": 3' set.j
 dev enroll m1 >/dev/null 2>err || fail "software key after set any: $(cat err)"
 [ "$(db "SELECT state FROM devices WHERE serial = 'SN-M1'")" = provisioned ] || fail "SN-M1 not provisioned"
 ok "product set --key-storage: tpm refuses a software key, any takes it; bad values and a security officer refused, nothing changed; audited"
+
+# --- the RSA EK (template L-1) not persistent ---------------------------------------------------
+eval "$tpm_env"
+tpm2_evictcontrol -C o -c 0x81010001 >/dev/null 2>&1 || fail "evict the RSA EK"
+"$DEV" init --dir r1 --serial SN-R1 --product sensor-tpm --key tpm >/dev/null 2>err || fail "init: $(cat err)"
+record r1 sensor-tpm SN-R1
+dev enroll r1 >/dev/null 2>err || fail "enroll with the RSA EK not persistent: $(cat err)"
+[ "$(db "SELECT state FROM devices WHERE serial = 'SN-R1'")" = provisioned ] || fail "SN-R1 not provisioned"
+ek_hash=$(openssl x509 -in tpm/ek-rsa.pem -outform DER | sha256sum | cut -c1-64)
+[ "$(db "SELECT count(*) FROM attest_challenges c JOIN devices d ON d.key_spki_sha256 = c.key_spki
+  WHERE d.serial = 'SN-R1' AND c.ek_cert_sha256 = '$ek_hash' AND c.used_at > 0")" = 1 ] ||
+  fail "SN-R1's challenge was not for the RSA EK certificate"
+tpm2_getcap handles-persistent | grep -q 0x81010001 && fail "the device made the RSA EK persistent"
+[ -z "$(tpm2_getcap handles-transient)" ] || fail "the device left an object loaded"
+ok "the RSA EK evicted (not persistent): made from template L-1, the device registers, nothing left behind"
