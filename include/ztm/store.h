@@ -697,11 +697,12 @@ int ztm_store_device_set_state(struct ztm_store *s, const char *serial, enum ztm
                                const char *cert_serial, const char *key_spki,
                                struct ztm_error *err);
 /* --- device lifecycle (docs/lifecycle.md, migration 4) ----------------- */
-/* Sets a product's certificate policy; a value < 0 keeps the stored one.
+/* Sets a product's certificate policy and key storage (an enum
+ * ztm_key_storage); a value < 0 keeps the stored one.
  * ZTM_E_NOTFOUND for an unknown product, ZTM_E_USAGE out of range. */
 int ztm_store_product_set_policy(struct ztm_store *s, const char *name, int64_t lifetime_days,
                                  int64_t renew_window_days, int64_t renew_grace_days,
-                                 struct ztm_error *err);
+                                 int key_storage, struct ztm_error *err);
 /* A product by its row id (a device's product_id). */
 int ztm_store_product_get_id(struct ztm_store *s, int64_t id, struct ztm_product_row *out,
                              struct ztm_error *err);

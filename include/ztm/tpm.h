@@ -107,10 +107,20 @@ enum ztm_tpm_verdict ztm_tpm_evidence_verify(const struct ztm_tpm_evidence *ev,
                                              uint8_t ak_name[ZTM_TPM_NAME_MAX], size_t *ak_name_len,
                                              struct ztm_error *err);
 
+/* The EKs MakeCredential can wrap to: the TCG EK Credential Profile's
+ * default templates (nameAlg SHA-256, AES-128-CFB). */
+enum ztm_tpm_ek_kind {
+	ZTM_TPM_EK_UNSUPPORTED,
+	ZTM_TPM_EK_RSA2048,  /* template L-1, persistent 0x81010001, cert NV 0x01c00002 */
+	ZTM_TPM_EK_ECC_P256, /* template L-2, persistent 0x81010002, cert NV 0x01c0000a */
+};
+enum ztm_tpm_ek_kind ztm_tpm_ek_kind(EVP_PKEY *ek);
+
 /* TPM2_MakeCredential in software (TPM 2.0 Part 1 §24, Part 3 §12.6)
- * towards an RSA-2048 EK of the TCG default template (nameAlg SHA-256,
- * AES-128-CFB): seed wrapped with RSA-OAEP-SHA256 label "IDENTITY";
- * KDFa = SP 800-108 counter-mode HMAC (OpenSSL KBKDF). Writes the
+ * towards an EK of the TCG default templates: RSA-2048 (seed wrapped with
+ * RSA-OAEP-SHA256 label "IDENTITY") or ECC P-256 (seed by ECDH with an
+ * ephemeral key and KDFe = OpenSSL SSKDF; the secret is the ephemeral
+ * point); KDFa = SP 800-108 counter-mode HMAC (OpenSSL KBKDF). Writes the
  * TPM2B_ID_OBJECT and TPM2B_ENCRYPTED_SECRET wire bytes. */
 int ztm_tpm_make_credential(EVP_PKEY *ek, const uint8_t *name, size_t name_len,
                             const uint8_t cred[ZTM_TPM_CRED_LEN], struct ztm_buf *id_object,
@@ -125,7 +135,7 @@ void ztm_tpm_roots_free(struct ztm_tpm_roots *r);
 /* Verifies an EK certificate (DER) against roots at time now; on success
  * its public key into *ek (caller frees). ZTM_E_PARSE when it does not
  * parse, ZTM_E_AUTH when it does not chain (a forged or foreign EK),
- * ZTM_E_WEAKKEY when its key is not an RSA-2048 EK. */
+ * ZTM_E_WEAKKEY when its key is neither an RSA-2048 nor a P-256 EK. */
 int ztm_tpm_ek_verify(const struct ztm_tpm_roots *roots, const uint8_t *der, size_t len,
                       int64_t now, EVP_PKEY **ek, struct ztm_error *err);
 

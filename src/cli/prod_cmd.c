@@ -19,12 +19,13 @@ static int usage_product(void)
 	    "         defaults: --lifetime-days 3650, --key-types p256,\n"
 	    "         --renew-window-days 30, --renew-grace-days 0, --key-storage any\n"
 	    "       ztm product set --name N [--lifetime-days D] [--renew-window-days W]\n"
-	    "         [--renew-grace-days G] [connection]\n"
+	    "         [--renew-grace-days G] [--key-storage any|tpm] [connection]\n"
 	    "       ztm product show --name N [connection]\n"
 	    "  W: a device renews in the last W days of its certificate; G: up to G\n"
 	    "  days after it expired (0: an expired certificate never renews).\n"
 	    "  --key-storage tpm: devices register only with a key a TPM attests\n"
-	    "  (docs/attestation.md).\n\n" CLI_CONN_USAGE);
+	    "  (docs/attestation.md); set on a product, it applies to registrations\n"
+	    "  from then on.\n\n" CLI_CONN_USAGE);
 	return ZTM_EXIT_USAGE;
 }
 
@@ -219,6 +220,18 @@ static int policy_fields(const struct pargs *a, const char *cmd, json_t *body)
 	return 0;
 }
 
+/* --key-storage is refused here by name, before any connection (the
+ * server refuses it too). */
+static int key_storage_ok(const struct pargs *a, const char *cmd)
+{
+	if (a->key_storage == NULL || strcmp(a->key_storage, "any") == 0 ||
+	    strcmp(a->key_storage, "tpm") == 0)
+		return 0;
+	fprintf(stderr, "ztm product %s: --key-storage wants 'any' or 'tpm', not '%.32s'\n", cmd,
+	        a->key_storage);
+	return -1;
+}
+
 int cmd_product(int argc, char **argv)
 {
 	struct pargs a;
@@ -238,16 +251,18 @@ int cmd_product(int argc, char **argv)
 	if (strcmp(argv[1], "set") == 0) {
 		if (!path_name(a.name) || a.cls != NULL || a.hw_type != NULL ||
 		    a.key_types != NULL || a.require_fw_hash || a.allow_injected ||
-		    a.key_storage != NULL ||
-		    (a.lifetime == NULL && a.window == NULL && a.grace == NULL))
+		    (a.lifetime == NULL && a.window == NULL && a.grace == NULL &&
+		     a.key_storage == NULL))
 			return usage_product();
-		if (policy_fields(&a, "set", NULL) != 0)
+		if (policy_fields(&a, "set", NULL) != 0 || key_storage_ok(&a, "set") != 0)
 			return ZTM_EXIT_USAGE;
 		if (ztm_client_opts_env(&a.conn, 1, &err) != 0)
 			return cli_fail("product set", &err);
 		body = json_object();
 		if (body != NULL)
 			policy_fields(&a, "set", body);
+		if (body != NULL && a.key_storage != NULL)
+			json_object_set_new(body, "key_storage", json_string(a.key_storage));
 		snprintf(path, sizeof(path), "/api/v1/products/%s/policy", a.name);
 		j = cli_post_json(&a.conn, path, body, &err);
 		if (j == NULL)
@@ -257,16 +272,8 @@ int cmd_product(int argc, char **argv)
 	if ((strcmp(argv[1], "add") != 0 && strcmp(argv[1], "create") != 0) || a.cls == NULL ||
 	    a.hw_type == NULL)
 		return usage_product();
-	if (policy_fields(&a, "add", NULL) != 0)
+	if (policy_fields(&a, "add", NULL) != 0 || key_storage_ok(&a, argv[1]) != 0)
 		return ZTM_EXIT_USAGE;
-	/* Refused here by name, before any connection (the server refuses it
-	 * too). */
-	if (a.key_storage != NULL && strcmp(a.key_storage, "any") != 0 &&
-	    strcmp(a.key_storage, "tpm") != 0) {
-		fprintf(stderr, "ztm product %s: --key-storage wants 'any' or 'tpm', not '%.32s'\n",
-		        argv[1], a.key_storage);
-		return ZTM_EXIT_USAGE;
-	}
 	if (ztm_client_opts_env(&a.conn, 1, &err) != 0)
 		return cli_fail("product add", &err);
 	body = json_pack("{s:s,s:s,s:s,s:b,s:b}", "name", a.name, "device_class", a.cls,

@@ -2,10 +2,18 @@
  * certificate's chain to a TPM manufacturer's CA, and TPM2_MakeCredential
  * in software (TPM 2.0 Library Part 1 §24, "Credential Protection").
  *
- * MakeCredential, for an RSA EK (TCG EK Credential Profile, template L-1:
- * nameAlg SHA-256, symmetric AES-128-CFB):
- *   seed          = 32 random bytes
- *   encSecret     = RSA-OAEP(EK, seed), hash SHA-256, label "IDENTITY\0"
+ * MakeCredential, for an RSA-2048 EK (TCG EK Credential Profile, template
+ * L-1) or an ECC P-256 EK (template L-2), both nameAlg SHA-256, symmetric
+ * AES-128-CFB. The seed and the encrypted secret (Part 1 §24.4, "Secret
+ * Sharing"; Part 1 §11.4.10.3 for KDFe):
+ *   RSA: seed      = 32 random bytes
+ *        encSecret = RSA-OAEP(EK, seed), hash SHA-256, label "IDENTITY\0"
+ *   ECC: (d, Q)    = an ephemeral P-256 key
+ *        Z         = x of d * EK (ECDH)
+ *        seed      = KDFe(SHA-256, Z, "IDENTITY\0", Q.x, EK.x, 256)
+ *        encSecret = TPMS_ECC_POINT(Q)
+ *   KDFe is SP 800-56A's single-step KDF, H(counter || Z || fixedInfo)
+ *   with fixedInfo = label || partyU || partyV: OpenSSL's SSKDF. Then:
  *   symKey        = KDFa(SHA-256, seed, "STORAGE", name, -, 128)
  *   encIdentity   = AES-128-CFB(symKey, IV 0, TPM2B_DIGEST(credential))
  *   HMACkey       = KDFa(SHA-256, seed, "INTEGRITY", -, -, 256)
@@ -13,6 +21,7 @@
  *   credentialBlob = TPM2B_ID_OBJECT(TPM2B_DIGEST(outerHMAC) || encIdentity)
  * KDFa is SP 800-108 counter mode with HMAC, i.e. OpenSSL's KBKDF with its
  * defaults (32-bit counter, label, 0x00 separator, context, 32-bit L). */
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -27,6 +36,22 @@
 
 #define SEED_LEN 32 /* the EK nameAlg's digest size */
 #define SYM_LEN  16 /* AES-128 */
+#define P256_LEN 32 /* bytes of a P-256 coordinate */
+
+enum ztm_tpm_ek_kind ztm_tpm_ek_kind(EVP_PKEY *ek)
+{
+	char group[64];
+
+	if (ek == NULL)
+		return ZTM_TPM_EK_UNSUPPORTED;
+	if (EVP_PKEY_is_a(ek, "RSA"))
+		return EVP_PKEY_get_bits(ek) == 2048 ? ZTM_TPM_EK_RSA2048 : ZTM_TPM_EK_UNSUPPORTED;
+	if (EVP_PKEY_is_a(ek, "EC") &&
+	    EVP_PKEY_get_group_name(ek, group, sizeof(group), NULL) == 1 &&
+	    (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0))
+		return ZTM_TPM_EK_ECC_P256;
+	return ZTM_TPM_EK_UNSUPPORTED;
+}
 
 static int kdfa(const uint8_t *key, size_t klen, const char *label, const uint8_t *ctx_u,
                 size_t ulen, uint8_t *out, size_t olen)
@@ -92,6 +117,82 @@ out:
 	return rc;
 }
 
+/* The x and y of a P-256 public key, 32 bytes each (left-padded, as the
+ * TPM's TPMS_ECC_POINT holds them). */
+static int p256_xy(EVP_PKEY *k, uint8_t x[P256_LEN], uint8_t y[P256_LEN])
+{
+	BIGNUM *bx = NULL, *by = NULL;
+	int ok = EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_EC_PUB_X, &bx) == 1 &&
+	         EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_EC_PUB_Y, &by) == 1 &&
+	         BN_bn2binpad(bx, x, P256_LEN) == P256_LEN &&
+	         BN_bn2binpad(by, y, P256_LEN) == P256_LEN;
+
+	BN_free(bx);
+	BN_free(by);
+	return ok ? 0 : -1;
+}
+
+/* KDFe (TPM 2.0 Part 1 §11.4.10.3) = SP 800-56A single-step KDF with
+ * SHA-256: OpenSSL's SSKDF, fixedInfo = "IDENTITY\0" || partyU || partyV. */
+static int kdfe_identity(const uint8_t *z, size_t zlen, const uint8_t *pu, const uint8_t *pv,
+                         uint8_t out[SEED_LEN])
+{
+	static const char label[] = "IDENTITY"; /* with its NUL: 9 bytes */
+	uint8_t info[sizeof(label) + 2 * P256_LEN];
+	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "SSKDF", NULL);
+	EVP_KDF_CTX *kctx = kdf != NULL ? EVP_KDF_CTX_new(kdf) : NULL;
+	OSSL_PARAM p[4];
+	int ok;
+
+	memcpy(info, label, sizeof(label));
+	memcpy(info + sizeof(label), pu, P256_LEN);
+	memcpy(info + sizeof(label) + P256_LEN, pv, P256_LEN);
+	p[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, "SHA256", 0);
+	p[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SECRET, (void *)z, zlen);
+	p[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, sizeof(info));
+	p[3] = OSSL_PARAM_construct_end();
+	ok = kctx != NULL && EVP_KDF_derive(kctx, out, SEED_LEN, p) == 1;
+	EVP_KDF_CTX_free(kctx);
+	EVP_KDF_free(kdf);
+	return ok ? 0 : -1;
+}
+
+/* The ECC EK's seed: ECDH of an ephemeral P-256 key with the EK, KDFe; the
+ * encrypted secret is the ephemeral public point (TPM2B_ENCRYPTED_SECRET
+ * holding a TPMS_ECC_POINT: u16 size || TPM2B x || TPM2B y). */
+static int ecdh_seed(EVP_PKEY *ek, uint8_t seed[SEED_LEN], struct ztm_buf *out,
+                     struct ztm_error *err)
+{
+	EVP_PKEY *eph = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	EVP_PKEY_CTX *ctx = eph != NULL ? EVP_PKEY_CTX_new_from_pkey(NULL, eph, NULL) : NULL;
+	uint8_t z[P256_LEN], ux[P256_LEN], uy[P256_LEN], vx[P256_LEN], vy[P256_LEN];
+	size_t zlen = sizeof(z);
+	int rc = -1;
+
+	if (ctx == NULL || EVP_PKEY_derive_init(ctx) != 1 ||
+	    EVP_PKEY_derive_set_peer(ctx, ek) != 1 || EVP_PKEY_derive(ctx, z, &zlen) != 1 ||
+	    zlen != sizeof(z) || p256_xy(eph, ux, uy) != 0 || p256_xy(ek, vx, vy) != 0) {
+		ztm_error_ossl(err, ZTM_E_CRYPTO, "MakeCredential: ECDH");
+		goto out;
+	}
+	if (kdfe_identity(z, zlen, ux, vx, seed) != 0) {
+		ztm_error_ossl(err, ZTM_E_CRYPTO, "MakeCredential: KDFe");
+		goto out;
+	}
+	if (put16(out, 2 + P256_LEN + 2 + P256_LEN) != 0 || put16(out, P256_LEN) != 0 ||
+	    ztm_buf_append(out, ux, P256_LEN) != 0 || put16(out, P256_LEN) != 0 ||
+	    ztm_buf_append(out, uy, P256_LEN) != 0) {
+		ztm_error_set(err, ZTM_E_NOMEM, "MakeCredential");
+		goto out;
+	}
+	rc = 0;
+out:
+	OPENSSL_cleanse(z, sizeof(z));
+	EVP_PKEY_CTX_free(ctx);
+	EVP_PKEY_free(eph); /* frees the ephemeral private key */
+	return rc;
+}
+
 int ztm_tpm_make_credential(EVP_PKEY *ek, const uint8_t *name, size_t name_len,
                             const uint8_t cred[ZTM_TPM_CRED_LEN], struct ztm_buf *id_object,
                             struct ztm_buf *enc_secret, struct ztm_error *err)
@@ -107,14 +208,23 @@ int ztm_tpm_make_credential(EVP_PKEY *ek, const uint8_t *name, size_t name_len,
 
 	ztm_buf_reset(id_object);
 	ztm_buf_reset(enc_secret);
-	if (!EVP_PKEY_is_a(ek, "RSA") || EVP_PKEY_get_bits(ek) != 2048)
-		return ztm_error_set(err, ZTM_E_WEAKKEY, "MakeCredential: the EK is not RSA-2048");
-	if (RAND_priv_bytes(seed, sizeof(seed)) != 1) {
-		ztm_error_ossl(err, ZTM_E_CRYPTO, "MakeCredential: seed");
-		goto out;
+	switch (ztm_tpm_ek_kind(ek)) {
+	case ZTM_TPM_EK_RSA2048:
+		if (RAND_priv_bytes(seed, sizeof(seed)) != 1) {
+			ztm_error_ossl(err, ZTM_E_CRYPTO, "MakeCredential: seed");
+			goto out;
+		}
+		if (oaep_seed(ek, seed, enc_secret, err) != 0)
+			goto out;
+		break;
+	case ZTM_TPM_EK_ECC_P256:
+		if (ecdh_seed(ek, seed, enc_secret, err) != 0)
+			goto out;
+		break;
+	default:
+		return ztm_error_set(err, ZTM_E_WEAKKEY,
+		                     "MakeCredential: the EK is not RSA-2048 or ECC P-256");
 	}
-	if (oaep_seed(ek, seed, enc_secret, err) != 0)
-		goto out;
 	plain[0] = 0;
 	plain[1] = ZTM_TPM_CRED_LEN;
 	memcpy(plain + 2, cred, ZTM_TPM_CRED_LEN);
@@ -250,10 +360,10 @@ int ztm_tpm_ek_verify(const struct ztm_tpm_roots *roots, const uint8_t *der, siz
 		goto out;
 	}
 	k = X509_get0_pubkey(x);
-	if (k == NULL || !EVP_PKEY_is_a(k, "RSA") || EVP_PKEY_get_bits(k) != 2048) {
+	if (ztm_tpm_ek_kind(k) == ZTM_TPM_EK_UNSUPPORTED) {
 		ztm_error_set(err, ZTM_E_WEAKKEY,
-		              "the EK is not an RSA-2048 key (ECC EKs are not "
-		              "supported yet)");
+		              "the EK is neither RSA-2048 (TCG template L-1) nor ECC P-256 "
+		              "(L-2)");
 		goto out;
 	}
 	if (EVP_PKEY_up_ref(k) != 1) {

@@ -25,6 +25,7 @@ struct prod_op {
 	char product[65], factory[65]; /* order add: by name */
 	struct ztm_product_row p;
 	struct ztm_order_row o;
+	int key_storage; /* policy: an enum ztm_key_storage, or -1 to keep */
 };
 
 static const char *const key_kind_names[] = {"p256", "p384", "ed25519", "rsa3072"};
@@ -252,17 +253,18 @@ static int job_product_add(struct ztm_store *s, void *arg, struct ztm_error *err
 static int job_product_policy(struct ztm_store *s, void *arg, struct ztm_error *err)
 {
 	struct prod_op *op = arg;
-	char detail[160];
+	char detail[192];
 
 	if (ztm_store_product_set_policy(s, op->p.name, op->p.lifetime_days,
 	                                 op->p.renew_window_days, op->p.renew_grace_days,
-	                                 err) != 0 ||
+	                                 op->key_storage, err) != 0 ||
 	    ztm_store_product_get(s, op->p.name, &op->p, err) != 0)
 		return -1;
 	snprintf(detail, sizeof(detail),
-	         "lifetime_days=%lld renew_window_days=%lld renew_grace_days=%lld",
+	         "lifetime_days=%lld renew_window_days=%lld renew_grace_days=%lld "
+	         "key_storage=%s",
 	         (long long)op->p.lifetime_days, (long long)op->p.renew_window_days,
-	         (long long)op->p.renew_grace_days);
+	         (long long)op->p.renew_grace_days, ztm_key_storage_name(op->p.key_storage));
 	return ztm_store_audit(s, op->actor, "product.policy", op->p.name, "ok", detail, err);
 }
 
@@ -350,19 +352,25 @@ static int parse_product(json_t *j, struct prod_op *op, struct ztm_error *err)
 	return 0;
 }
 
-/* {"lifetime_days": D, "renew_window_days": W, "renew_grace_days": G},
- * at least one; absent ones keep their value. */
+/* {"lifetime_days": D, "renew_window_days": W, "renew_grace_days": G,
+ * "key_storage": "any"|"tpm"}, at least one; absent ones keep their value. */
 static int parse_policy(json_t *j, struct prod_op *op, struct ztm_error *err)
 {
 	static const char *const fields[] = {"lifetime_days", "renew_window_days",
-	                                     "renew_grace_days", NULL};
+	                                     "renew_grace_days", "key_storage", NULL};
 
 	if (admin_only_fields(j, fields, err) != 0)
 		return -1;
 	if (json_object_size(j) == 0)
 		return ztm_error_set(err, ZTM_E_USAGE,
 		                     "set at least one of lifetime_days, renew_window_days, "
-		                     "renew_grace_days");
+		                     "renew_grace_days, key_storage");
+	op->key_storage = -1;
+	if (json_object_get(j, "key_storage") != NULL) {
+		if (field_key_storage(j, &op->p.key_storage, err) != 0)
+			return -1;
+		op->key_storage = (int)op->p.key_storage;
+	}
 	return field_opt(j, "lifetime_days", 1, 36500, &op->p.lifetime_days, err) != 0 ||
 	               field_opt(j, "renew_window_days", 0, RENEW_WINDOW_MAX,
 	                         &op->p.renew_window_days, err) != 0 ||

@@ -733,9 +733,10 @@ int ztm_store_voucher_count(struct ztm_store *s, int64_t device_id, int64_t *n,
 
 int ztm_store_product_set_policy(struct ztm_store *s, const char *name, int64_t lifetime_days,
                                  int64_t renew_window_days, int64_t renew_grace_days,
-                                 struct ztm_error *err)
+                                 int key_storage, struct ztm_error *err)
 {
-	DISPATCH(product_set_policy, name, lifetime_days, renew_window_days, renew_grace_days, err);
+	DISPATCH(product_set_policy, name, lifetime_days, renew_window_days, renew_grace_days,
+	         key_storage, err);
 }
 
 int ztm_store_device_replace(struct ztm_store *s, const char *serial, int64_t record_id,

@@ -210,7 +210,7 @@ struct ztm_store_ops {
 	                     struct ztm_error *err);
 	int (*product_set_policy)(struct ztm_store *s, const char *name, int64_t lifetime_days,
 	                          int64_t renew_window_days, int64_t renew_grace_days,
-	                          struct ztm_error *err);
+	                          int key_storage, struct ztm_error *err);
 	int (*product_get_id)(struct ztm_store *s, int64_t id, struct ztm_product_row *out,
 	                      struct ztm_error *err);
 	int (*device_replace)(struct ztm_store *s, const char *serial, int64_t record_id,

@@ -452,7 +452,7 @@ int pq_device_count(struct ztm_store *s, enum ztm_device_state state, int64_t *n
 int pq_product_get_id(struct ztm_store *s, int64_t id, struct ztm_product_row *out,
                       struct ztm_error *err);
 int pq_product_set_policy(struct ztm_store *s, const char *name, int64_t lifetime_days,
-                          int64_t renew_window_days, int64_t renew_grace_days,
+                          int64_t renew_window_days, int64_t renew_grace_days, int key_storage,
                           struct ztm_error *err);
 int pq_device_replace(struct ztm_store *s, const char *serial, int64_t record_id,
                       const char *key_spki, struct ztm_error *err);

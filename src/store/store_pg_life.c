@@ -17,7 +17,8 @@ static const struct pq_query q_product_set_policy = {
     "UPDATE products SET"
     " lifetime_days = CASE WHEN $2 < 0 THEN lifetime_days ELSE $2 END,"
     " renew_window_days = CASE WHEN $3 < 0 THEN renew_window_days ELSE $3 END,"
-    " renew_grace_days = CASE WHEN $4 < 0 THEN renew_grace_days ELSE $4 END"
+    " renew_grace_days = CASE WHEN $4 < 0 THEN renew_grace_days ELSE $4 END,"
+    " key_storage = CASE WHEN $5 = '' THEN key_storage ELSE $5 END"
     " WHERE name = $1",
     0};
 static const struct pq_query q_device_replace = {
@@ -42,11 +43,12 @@ static int update_one(struct pq_store *s, struct pq_stmt *st, int rc, const char
 }
 
 int pq_product_set_policy(struct ztm_store *base, const char *name, int64_t lifetime_days,
-                          int64_t renew_window_days, int64_t renew_grace_days,
+                          int64_t renew_window_days, int64_t renew_grace_days, int key_storage,
                           struct ztm_error *err)
 {
 	struct pq_store *s = pq_of(base);
 	struct pq_stmt *st;
+	const char *ks = ""; /* keep */
 	char what[160];
 	int own, ret = -1;
 
@@ -58,15 +60,19 @@ int pq_product_set_policy(struct ztm_store *base, const char *name, int64_t life
 		                     "product '%s': lifetime 1..%d days, renewal window 0..%d, "
 		                     "grace 0..%d",
 		                     name, LIFETIME_MAX, LIFETIME_MAX, GRACE_MAX);
+	if (key_storage >= 0 &&
+	    (ks = ztm_key_storage_name((enum ztm_key_storage)key_storage)) == NULL)
+		return ztm_error_set(err, ZTM_E_USAGE, "product '%s': key storage any or tpm",
+		                     name);
 	snprintf(what, sizeof(what), "product '%s'", name);
 	if (pq_wbegin(s, &own, err) != 0)
 		return -1;
 	st = pq_stmt(s, &q_product_set_policy, err);
 	if (st != NULL)
-		ret = update_one(
-		    s, st,
-		    pq_bind(st, "tiii", name, lifetime_days, renew_window_days, renew_grace_days),
-		    what, err);
+		ret = update_one(s, st,
+		                 pq_bind(st, "tiiit", name, lifetime_days, renew_window_days,
+		                         renew_grace_days, ks),
+		                 what, err);
 	return pq_wend(s, own, ret, err);
 }
 

@@ -9,12 +9,18 @@
 #     body code), nothing issued;
 #   - a TPM whose EK certificate comes from another manufacturer CA: 403
 #     ek_untrusted at the challenge, with an alert;
+#   - a TPM with an ECC P-256 EK only registers (MakeCredential by ECDH +
+#     KDFe), and again with its EK evicted (made from the TCG template); so
+#     does the RSA TPM with its RSA EK evicted (at the end);
 #   - replays: the evidence of one key sent by another key is refused
 #     (attest_wrong_qualifying_data); evidence whose challenge was already
 #     used is refused (attest_replay, alert); the device's own retry gets the
 #     same certificate back and issues nothing;
 #   - a product with key_storage = any still takes a plain curl + openssl EST
-#     enrollment without any evidence.
+#     enrollment without any evidence;
+#   - `ztm product set --key-storage` moves a product to tpm (a software key
+#     is then refused) and back (it registers); bad values and a role without
+#     product.write are refused, the product unchanged; audited.
 . "$(dirname "$0")/lib.sh"
 command -v tpm2_print >/dev/null || skip "SKIPPED LOUDLY: tpm2-tools missing (scripts/deps.sh)"
 ls /usr/lib/*/ossl-modules/tpm2.so >/dev/null 2>&1 ||
@@ -118,6 +124,32 @@ rc=0; dev enroll f1 2>err || rc=$?
 eval "$tpm_env"
 ok "a TPM whose EK certificate chains to another manufacturer CA: 403 ek_untrusted, alert, no challenge"
 
+# --- a TPM with an ECC P-256 EK only (TCG template L-2), from the same manufacturer -------------
+ZTM_SWTPM_EK=ecc start_swtpm ecc "$T/tpm/ca"
+"$DEV" init --dir e1 --serial SN-E1 --product sensor-tpm --key tpm >/dev/null 2>err || fail "init: $(cat err)"
+record e1 sensor-tpm SN-E1
+dev enroll e1 --evidence-out e1.ev >/dev/null 2>err || fail "ECC EK enroll: $(cat err)"
+# No RSA EK certificate is normal here: the TSS logs no error for it.
+grep -q 'ERROR' err && fail "ECC EK enroll logged errors: $(cat err)"
+[ "$(db "SELECT state FROM devices WHERE serial = 'SN-E1'")" = provisioned ] || fail "SN-E1 not provisioned"
+# The challenge was made for the ECC EK's certificate.
+ek_hash=$(openssl x509 -in ecc/ek-p256.pem -outform DER | sha256sum | cut -c1-64)
+[ "$(db "SELECT count(*) FROM attest_challenges WHERE used_at > 0 AND ek_cert_sha256 = '$ek_hash'")" = 1 ] ||
+  fail "no used challenge for the ECC EK certificate"
+# The same TPM with its EK evicted from 0x81010002 (not persistent): the
+# device makes it from the template, and still registers.
+tpm2_evictcontrol -C o -c 0x81010002 >/dev/null 2>&1 || fail "evict the ECC EK"
+[ -z "$(tpm2_getcap handles-persistent)" ] || fail "the EK is still persistent"
+"$DEV" init --dir e2 --serial SN-E2 --product sensor-tpm --key tpm >/dev/null 2>err || fail "init: $(cat err)"
+record e2 sensor-tpm SN-E2
+dev enroll e2 >/dev/null 2>err || fail "enroll with the EK not persistent: $(cat err)"
+grep -q 'ERROR' err && fail "enroll with the EK not persistent logged errors: $(cat err)"
+[ "$(db "SELECT state FROM devices WHERE serial = 'SN-E2'")" = provisioned ] || fail "SN-E2 not provisioned"
+[ -z "$(tpm2_getcap handles-persistent)" ] && [ -z "$(tpm2_getcap handles-transient)" ] ||
+  fail "the device left an EK behind"
+eval "$tpm_env"
+ok "an ECC P-256 EK only (L-2): registers; with the EK evicted, made from its template: registers"
+
 # --- replays -------------------------------------------------------------------------------------
 # The device's own retry with the evidence already used: the registration it
 # already has (DESIGN I3), nothing new issued, no second use.
@@ -160,3 +192,67 @@ code=$(curl -s -o p1.p7 -w '%{http_code}' --cacert "$ZTM_CA" --cert p1.pem --key
 [ "$code" = 200 ] || fail "plain EST under key_storage = any: $code $(cat p1.p7)"
 [ "$(db "SELECT state FROM devices WHERE serial = 'SN-P1'")" = provisioned ] || fail "SN-P1 not provisioned"
 ok "key_storage = any: a plain curl + openssl EST enrollment without evidence registers"
+
+# --- ztm product set --key-storage: a product moved to tpm and back --------------------------
+"$ZTM" product add --name sensor-move --class sensor --hw-type 1.3.6.1.4.1.99999.10 >/dev/null 2>err ||
+  fail "product add sensor-move: $(cat err)"
+"$ZTM" order add --name WO-sensor-move --product sensor-move --factory plant-1 --quota 10 \
+  --not-after 2099-12-31T00:00:00Z >/dev/null 2>err || fail "order add: $(cat err)"
+"$ZTM" product set --name sensor-move --key-storage tpm >set.json 2>err || fail "product set tpm: $(cat err)"
+grep -q '"key_storage": "tpm"' set.json && grep -q '"renew_window_days": 30' set.json ||
+  fail "product set reply: $(cat set.json)"
+[ "$(db "SELECT key_storage FROM products WHERE name = 'sensor-move'")" = tpm ] || fail "key_storage not stored"
+[ "$(db "SELECT count(*) FROM audit WHERE action = 'product.policy' AND object = 'sensor-move'
+  AND outcome = 'ok' AND detail LIKE '%key_storage=tpm%'")" = 1 ] || fail "product.policy key_storage not audited"
+"$DEV" init --dir m1 --serial SN-M1 --product sensor-move >/dev/null 2>err || fail "init: $(cat err)"
+record m1 sensor-move SN-M1
+rc=0; dev enroll m1 2>err || rc=$?
+[ $rc = 1 ] && grep -q 'HTTP 403: attest_missing' err || fail "software key after set tpm: $rc $(cat err)"
+# Bad values: the CLI refuses before connecting, the REST API with a 400;
+# nothing changes.
+row=$(db "SELECT * FROM products WHERE name = 'sensor-move'")
+rc=0; "$ZTM" product set --name sensor-move --key-storage hsm >/dev/null 2>err || rc=$?
+[ $rc = 2 ] && grep -q "'any' or 'tpm'" err || fail "product set --key-storage hsm: $rc $(cat err)"
+for body in '{"key_storage":"TPM"}' '{"key_storage":1}' '{"key_storage":"any","colour":"red"}'; do
+  code=$(curl -s -o bad.json -w '%{http_code}' --cacert "$ZTM_CA" --cert "$T/ceremony/operators/admin.crt" \
+    --key "$T/ceremony/operators/admin.key" --pass "$(cat "$T/ceremony/online.pass")" \
+    -H 'Content-Type: application/json' "$ZTM_SERVER/api/v1/products/sensor-move/policy" -d "$body") || true
+  [ "$code" = 400 ] || fail "REST policy $body: $code $(cat bad.json)"
+done
+grep -q colour bad.json || fail "unknown field not named: $(cat bad.json)"
+[ "$(db "SELECT * FROM products WHERE name = 'sensor-move'")" = "$row" ] || fail "a bad value changed the product"
+# A role without product.write (a security officer): 403, audited, nothing changed.
+"$ZTM" operator add --name sofia --role security-officer >sofia.code 2>/dev/null || fail "operator add"
+printf 'operator-key-passphrase\n' >sofia.pass
+"$ZTM" operator enroll --name sofia --code-file sofia.code --key "file:$T/sofia.key" \
+  --key-pass-file sofia.pass --out sofia.crt 2>err || fail "operator enroll: $(cat err)"
+refused=$(db "SELECT count(*) FROM audit WHERE action = 'product.write' AND outcome = 'forbidden'")
+rc=0; ZTM_CERT=$T/sofia.crt ZTM_KEY=file:$T/sofia.key ZTM_KEY_PASS_FILE=$T/sofia.pass \
+  "$ZTM" product set --name sensor-move --key-storage any >/dev/null 2>err || rc=$?
+[ $rc != 0 ] && grep -q 403 err || fail "security officer set key_storage: $rc $(cat err)"
+[ "$(db "SELECT count(*) FROM audit WHERE action = 'product.write' AND outcome = 'forbidden'")" = $((refused + 1)) ] ||
+  fail "refusal not audited"
+[ "$(db "SELECT * FROM products WHERE name = 'sensor-move'")" = "$row" ] || fail "a refused set changed the product"
+# Back to any (with a policy field beside it): the same software key registers.
+"$ZTM" product set --name sensor-move --key-storage any --renew-grace-days 3 >set.json 2>err ||
+  fail "product set any: $(cat err)"
+grep -q '"key_storage": "any"' set.json && grep -q '"renew_grace_days": 3' set.json ||
+  fail "product set reply: $(cat set.json)"
+dev enroll m1 >/dev/null 2>err || fail "software key after set any: $(cat err)"
+[ "$(db "SELECT state FROM devices WHERE serial = 'SN-M1'")" = provisioned ] || fail "SN-M1 not provisioned"
+ok "product set --key-storage: tpm refuses a software key, any takes it; bad values and a security officer refused, nothing changed; audited"
+
+# --- the RSA EK (template L-1) not persistent ---------------------------------------------------
+eval "$tpm_env"
+tpm2_evictcontrol -C o -c 0x81010001 >/dev/null 2>&1 || fail "evict the RSA EK"
+"$DEV" init --dir r1 --serial SN-R1 --product sensor-tpm --key tpm >/dev/null 2>err || fail "init: $(cat err)"
+record r1 sensor-tpm SN-R1
+dev enroll r1 >/dev/null 2>err || fail "enroll with the RSA EK not persistent: $(cat err)"
+[ "$(db "SELECT state FROM devices WHERE serial = 'SN-R1'")" = provisioned ] || fail "SN-R1 not provisioned"
+ek_hash=$(openssl x509 -in tpm/ek-rsa.pem -outform DER | sha256sum | cut -c1-64)
+[ "$(db "SELECT count(*) FROM attest_challenges c JOIN devices d ON d.key_spki_sha256 = c.key_spki
+  WHERE d.serial = 'SN-R1' AND c.ek_cert_sha256 = '$ek_hash' AND c.used_at > 0")" = 1 ] ||
+  fail "SN-R1's challenge was not for the RSA EK certificate"
+tpm2_getcap handles-persistent | grep -q 0x81010001 && fail "the device made the RSA EK persistent"
+[ -z "$(tpm2_getcap handles-transient)" ] || fail "the device left an object loaded"
+ok "the RSA EK evicted (not persistent): made from template L-1, the device registers, nothing left behind"

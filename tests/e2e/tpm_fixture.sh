@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The swtpm fixture itself (tests/tpm/swtpm_start.sh): a TPM 2.0 whose EK
-# certificates chain to the test manufacturer CA, also from NV; a restart
+# certificates (RSA, ECC P-256, P-384) chain to the test manufacturer CA,
+# also from NV; ZTM_SWTPM_EK=ecc has the P-256 EK only; a restart
 # keeps the TPM's state; a second TPM from another CA is foreign; a second
 # TPM from the same CA_DIR chains to the same root.
 . "$(dirname "$0")/lib.sh"
@@ -23,7 +24,27 @@ cmp -s <(openssl x509 -in nv-ek.pem -outform DER) <(openssl x509 -in tpm/ek-rsa.
 tpm2_readpublic -c 0x81010001 -f pem -o ek-pub.pem >/dev/null 2>&1 || fail "no persistent EK at 0x81010001"
 cmp -s <(openssl pkey -pubin -in ek-pub.pem -outform DER) <(openssl x509 -in tpm/ek-rsa.pem -pubkey -noout | openssl pkey -pubin -outform DER) ||
   fail "EK certificate does not certify the TPM's EK"
-ok "swtpm with EK certificates (RSA, ECC) from the test manufacturer CA, in NV too"
+# The ECC P-256 EK (TCG template L-2) at 0x81010002, its certificate at 0x01c0000a.
+openssl verify -CAfile tpm/manufacturer-ca.pem -untrusted tpm/manufacturer-ek-ca.pem tpm/ek-p256.pem >/dev/null ||
+  fail "EK p256 does not chain to the manufacturer CA"
+openssl x509 -in tpm/ek-p256.pem -noout -text | grep -q 'NIST CURVE: P-256' || fail "ek-p256.pem is not P-256"
+tpm2_nvread 0x01c0000a 2>/dev/null | cmp -s - <(openssl x509 -in tpm/ek-p256.pem -outform DER) ||
+  fail "NV 0x01c0000a differs from ek-p256.pem"
+tpm2_readpublic -c 0x81010002 -f pem -o ek256-pub.pem >/dev/null 2>&1 || fail "no persistent EK at 0x81010002"
+cmp -s <(openssl pkey -pubin -in ek256-pub.pem -outform DER) <(openssl x509 -in tpm/ek-p256.pem -pubkey -noout | openssl pkey -pubin -outform DER) ||
+  fail "the P-256 EK certificate does not certify the TPM's P-256 EK"
+tpm2_readpublic -c 0x81010002 | grep -q 'fixedtpm|fixedparent|sensitivedataorigin|adminwithpolicy|restricted|decrypt' ||
+  fail "the P-256 EK's attributes are not template L-2's"
+ok "swtpm with EK certificates (RSA, ECC P-256 and P-384) from the test manufacturer CA, in NV too"
+
+# ZTM_SWTPM_EK=ecc: the P-256 EK only.
+ZTM_SWTPM_EK=ecc start_swtpm ecconly
+[ "$(tpm2_getcap handles-persistent | tr -d ' -')" = 0x81010002 ] || fail "ECC-only TPM: $(tpm2_getcap handles-persistent)"
+tpm2_nvreadpublic 0x01c00002 >/dev/null 2>&1 && fail "ECC-only TPM has an RSA EK certificate"
+tpm2_nvreadpublic 0x01c0000a >/dev/null 2>&1 || fail "ECC-only TPM has no P-256 EK certificate"
+[ -s ecconly/ek-p256.pem ] && [ ! -e ecconly/ek-rsa.pem ] || fail "ECC-only TPM files"
+eval "$(cat tpm/env)"
+ok "ZTM_SWTPM_EK=ecc: a TPM with the ECC P-256 EK only"
 
 tpm2_createprimary -C o -c primary.ctx >/dev/null 2>&1 || fail "createprimary"
 tpm2_evictcontrol -C o -c primary.ctx 0x81000010 >/dev/null 2>&1 || fail "evictcontrol"

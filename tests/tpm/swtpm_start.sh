@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Starts a throwaway TPM 2.0 (swtpm) for the TPM tests, manufactured like a
-# real one: an RSA 2048 and an ECC P-384 endorsement key (persistent at
-# 0x81010001 and 0x81010016) with EK certificates in NV (0x01c00002,
-# 0x01c00016), issued by a test "TPM manufacturer" CA that this script
-# creates (swtpm_localca: a root CA and an intermediate that signs the EK
-# certificates).
+# real one: endorsement keys with EK certificates in NV, issued by a test
+# "TPM manufacturer" CA that this script creates (swtpm_localca: a root CA
+# and an intermediate that signs the EK certificates):
+#   RSA 2048 (TCG template L-1)  persistent 0x81010001, certificate NV 0x01c00002
+#   ECC P-256 (TCG template L-2) persistent 0x81010002, certificate NV 0x01c0000a
+#   ECC P-384 (swtpm's own)      persistent 0x81010016, certificate NV 0x01c00016
+# swtpm_setup makes the RSA and P-384 ones; the P-256 one is added here
+# (tpm2_createek, swtpm_localca, tpm2_nvdefine with platform auth), as many
+# TPMs ship it. ZTM_SWTPM_EK=ecc makes a TPM with the P-256 EK only (the
+# others evicted and their certificates undefined), like a TPM that ships
+# no RSA EK.
 #
-# Usage: swtpm_start.sh DIR [CA_DIR]
+# Usage: [ZTM_SWTPM_EK=all|ecc] swtpm_start.sh DIR [CA_DIR]
 #   DIR     the TPM's directory; created. A second start on a DIR that holds
 #           a manufactured TPM only restarts swtpm on it (same state, a new
 #           port): tests stop and restart "the same chip" this way.
@@ -22,11 +28,16 @@
 #   DIR/swtpm.pid           the swtpm process
 #   DIR/manufacturer-ca.pem the manufacturer's root CA certificate (the trust anchor)
 #   DIR/manufacturer-ek-ca.pem  the intermediate that issued the EK certificates
-#   DIR/ek-rsa.pem, DIR/ek-ecc.pem  the EK certificates (also in the TPM's NV)
+#   DIR/ek-rsa.pem, DIR/ek-ecc.pem  the RSA and P-384 EK certificates (also in
+#                           the TPM's NV; absent with ZTM_SWTPM_EK=ecc)
+#   DIR/ek-p256.pem         the P-256 EK certificate (also in NV 0x01c0000a)
 # Exits 77 (skip) when swtpm, swtpm_setup or tpm2-tools are not installed.
 set -euo pipefail
 dir=${1:?usage: swtpm_start.sh DIR [CA_DIR]}
-for tool in swtpm swtpm_setup swtpm_localca swtpm_ioctl certtool tpm2_getrandom openssl; do
+ek_mode=${ZTM_SWTPM_EK:-all}
+case $ek_mode in all|ecc) ;; *) echo "swtpm_start: ZTM_SWTPM_EK=all|ecc, not '$ek_mode'" >&2; exit 2;; esac
+for tool in swtpm swtpm_setup swtpm_localca swtpm_ioctl certtool tpm2_getrandom tpm2_createek \
+  tpm2_nvdefine openssl; do
   command -v "$tool" >/dev/null || {
     echo "swtpm_start: SKIPPED LOUDLY: $tool missing (apt-get install swtpm swtpm-tools tpm2-tools; scripts/deps.sh)" >&2
     exit 77
@@ -42,7 +53,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 # Stop a swtpm still running on DIR (a restart), keeping its state.
 "$here/swtpm_stop.sh" "$dir" --keep || true
 
+fresh=0
 if [ ! -s "$dir/state/tpm2-00.permall" ]; then
+  fresh=1
   mkdir -p "$dir/state"
   cat >"$dir/localca.conf" <<CONF
 statedir = $ca
@@ -101,12 +114,43 @@ tcti="swtpm:host=127.0.0.1,port=$port"
 echo "$port" >"$dir/port"
 echo "$tcti" >"$dir/tcti"
 printf 'export TPM2TOOLS_TCTI=%s\nexport TPM2OPENSSL_TCTI=%s\n' "$tcti" "$tcti" >"$dir/env"
+up=0
 for _ in $(seq 50); do
   if TPM2TOOLS_TCTI=$tcti tpm2_getrandom 8 --hex >/dev/null 2>&1; then
-    echo "swtpm_start: TPM 2.0 at $tcti (pid $(cat "$dir/swtpm.pid"))"
-    exit 0
+    up=1
+    break
   fi
   sleep 0.1
 done
-echo "swtpm_start: the TPM at $tcti does not answer" >&2
-exit 1
+[ "$up" = 1 ] || { echo "swtpm_start: the TPM at $tcti does not answer" >&2; exit 1; }
+export TPM2TOOLS_TCTI=$tcti
+
+# The ECC P-256 EK of the TCG template L-2 and its certificate, on the first
+# start only (a restart keeps the TPM as it was).
+if [ "$fresh" = 1 ]; then
+  step() { "$@" >>"$dir/setup.log" 2>&1 || { cat "$dir/setup.log" >&2; echo "swtpm_start: $* failed" >&2; exit 1; }; }
+  step tpm2_createek -c 0x81010002 -G ecc -u "$dir/ekcerts/ek-p256.pub" -f pem
+  xy=$(openssl pkey -pubin -in "$dir/ekcerts/ek-p256.pub" -outform DER | tail -c 64 | od -An -tx1 -v | tr -d ' \n')
+  mkdir -p "$dir/ekcerts/p256"
+  step swtpm_localca --type ek --ek "x=${xy:0:64},y=${xy:64:64}" --dir "$dir/ekcerts/p256" --vmid ztm-test \
+    --optsfile "$dir/localca.options" --configfile "$dir/localca.conf" --tpm-spec-family 2.0 \
+    --tpm-spec-revision 164 --tpm-spec-level 0 --tpm-manufacturer id:00001014 --tpm-model swtpm \
+    --tpm-version id:20191023 --tpm2 --logfile "$dir/setup.log"
+  cert=$dir/ekcerts/p256/ek.cert
+  # The attributes swtpm_setup gives its EK certificate indices.
+  step tpm2_nvdefine 0x01c0000a -C p -s "$(stat -c %s "$cert")" \
+    -a "ppwrite|writedefine|ppread|ownerread|authread|no_da|platformcreate"
+  step tpm2_nvwrite 0x01c0000a -C p -i "$cert"
+  step tpm2_nvwritelock 0x01c0000a -C p
+  openssl x509 -inform DER -in "$cert" -out "$dir/ek-p256.pem"
+  openssl verify -CAfile "$dir/manufacturer-ca.pem" -untrusted "$dir/manufacturer-ek-ca.pem" \
+    "$dir/ek-p256.pem" >/dev/null || { echo "swtpm_start: EK p256 certificate does not verify" >&2; exit 1; }
+  if [ "$ek_mode" = ecc ]; then
+    for h in 0x81010001 0x81010016; do step tpm2_evictcontrol -C o -c $h; done
+    for i in 0x01c00002 0x01c00016; do step tpm2_nvundefine -C p $i; done
+    rm -f "$dir/ek-rsa.pem" "$dir/ek-ecc.pem"
+  fi
+  echo "$ek_mode" >"$dir/ek-mode"
+fi
+echo "swtpm_start: TPM 2.0 at $tcti (pid $(cat "$dir/swtpm.pid"), EKs: $(cat "$dir/ek-mode" 2>/dev/null || echo all))"
+exit 0

@@ -67,6 +67,23 @@ static void test_key_storage(void **state)
 	/* Out of the enum: refused before the database. */
 	product_fill(&p, "odd", (enum ztm_key_storage)7);
 	CHECK(ztm_store_product_add(f->s, &p, &a, E), ZTM_E_USAGE);
+	/* product_set_policy: moved to tpm and back; -1 keeps it; out of
+	 * the enum refused, nothing changed. */
+	CHECK(ztm_store_product_set_policy(f->s, "plain", -1, -1, -1, ZTM_KEY_STORAGE_TPM, E),
+	      ZTM_OK);
+	CHECK(ztm_store_product_get(f->s, "plain", &got, E), ZTM_OK);
+	assert_int_equal(got.key_storage, ZTM_KEY_STORAGE_TPM);
+	CHECK(ztm_store_product_set_policy(f->s, "plain", -1, 7, -1, -1, E), ZTM_OK);
+	CHECK(ztm_store_product_get(f->s, "plain", &got, E), ZTM_OK);
+	assert_int_equal(got.key_storage, ZTM_KEY_STORAGE_TPM);
+	assert_int_equal(got.renew_window_days, 7);
+	CHECK(ztm_store_product_set_policy(f->s, "plain", -1, -1, -1, 2, E), ZTM_E_USAGE);
+	CHECK(ztm_store_product_set_policy(f->s, "plain", -1, -1, -1, ZTM_KEY_STORAGE_ANY, E),
+	      ZTM_OK);
+	CHECK(ztm_store_product_get(f->s, "plain", &got, E), ZTM_OK);
+	assert_int_equal(got.key_storage, ZTM_KEY_STORAGE_ANY);
+	CHECK(ztm_store_product_set_policy(f->s, "nope", -1, -1, -1, ZTM_KEY_STORAGE_TPM, E),
+	      ZTM_E_NOTFOUND);
 	/* The schema holds the values too. */
 	assert_true(raw_refused(&f->t, "UPDATE products SET key_storage = 'hsm'"));
 	assert_true(raw_refused(&f->t, "UPDATE products SET key_storage = NULL"));

@@ -12,8 +12,6 @@
 #include <tss2/tss2_rc.h>
 #include <tss2/tss2_tctildr.h>
 
-#define NV_CHUNK 512 /* bytes per TPM2_NV_Read; below any TPM's MAX_NV_BUFFER */
-
 static int fail(char *err, size_t errsize, const char *what, TSS2_RC rc)
 {
 	snprintf(err, errsize, "TPM: %s: %s", what, rc != 0 ? Tss2_RC_Decode(rc) : "failed");
@@ -55,53 +53,6 @@ void zd_tpm_close(struct zd_tpm *t)
 	free(t);
 }
 
-static int ek_cert(struct zd_tpm *t, struct zd_tpm_blob *out, char *err, size_t errsize)
-{
-	ESYS_TR nv = ESYS_TR_NONE;
-	TPM2B_NV_PUBLIC *pub = NULL;
-	TPM2B_MAX_NV_BUFFER *data = NULL;
-	uint16_t size, off = 0, n;
-	TSS2_RC rc;
-	int ret = -1;
-
-	rc = Esys_TR_FromTPMPublic(t->esys, ZD_TPM_EK_NV_INDEX, ESYS_TR_NONE, ESYS_TR_NONE,
-	                           ESYS_TR_NONE, &nv);
-	if (rc != TSS2_RC_SUCCESS)
-		return fail(err, errsize, "EK certificate (NV 0x01c00002)", rc);
-	rc = Esys_NV_ReadPublic(t->esys, nv, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub, NULL);
-	if (rc != TSS2_RC_SUCCESS) {
-		fail(err, errsize, "EK certificate size", rc);
-		goto out;
-	}
-	size = pub->nvPublic.dataSize;
-	if (size == 0 || size > sizeof(out->p)) {
-		fail(err, errsize, "EK certificate size", 0);
-		goto out;
-	}
-	while (off < size) {
-		n = size - off > NV_CHUNK ? NV_CHUNK : (uint16_t)(size - off);
-		/* The EK certificate index is readable with its own auth
-		 * (TPMA_NV_AUTHREAD, empty). */
-		rc = Esys_NV_Read(t->esys, nv, nv, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, n,
-		                  off, &data);
-		if (rc != TSS2_RC_SUCCESS || data->size != n) {
-			fail(err, errsize, "EK certificate read", rc);
-			goto out;
-		}
-		memcpy(out->p + off, data->buffer, n);
-		off += n;
-		Esys_Free(data);
-		data = NULL;
-	}
-	out->len = size;
-	ret = 0;
-out:
-	Esys_Free(pub);
-	Esys_Free(data);
-	Esys_TR_Close(t->esys, &nv);
-	return ret;
-}
-
 int zd_tpm_ak(struct zd_tpm *t, struct zd_tpm_blob *ek, struct zd_tpm_blob *ak_public, char *err,
               size_t errsize)
 {
@@ -112,7 +63,7 @@ int zd_tpm_ak(struct zd_tpm *t, struct zd_tpm_blob *ek, struct zd_tpm_blob *ak_p
 	size_t off = 0;
 	TSS2_RC rc;
 
-	if (ek_cert(t, ek, err, errsize) != 0)
+	if (zd_tpm_ek_cert(t, ek, err, errsize) != 0)
 		return -1;
 	memset(&sens, 0, sizeof(sens));
 	memset(&tmpl, 0, sizeof(tmpl));
@@ -156,7 +107,7 @@ int zd_tpm_activate(struct zd_tpm *t, const uint8_t *id_object, size_t id_len,
 	ESYS_TR ek = ESYS_TR_NONE, sess = ESYS_TR_NONE;
 	size_t off = 0;
 	TSS2_RC rc;
-	int ret = -1;
+	int ret = -1, transient = 0;
 
 	memset(&blob, 0, sizeof(blob));
 	memset(&secret, 0, sizeof(secret));
@@ -170,10 +121,8 @@ int zd_tpm_activate(struct zd_tpm *t, const uint8_t *id_object, size_t id_len,
 	        TSS2_RC_SUCCESS ||
 	    off != es_len)
 		return fail(err, errsize, "activate: encrypted secret malformed", 0);
-	rc = Esys_TR_FromTPMPublic(t->esys, ZD_TPM_EK_HANDLE, ESYS_TR_NONE, ESYS_TR_NONE,
-	                           ESYS_TR_NONE, &ek);
-	if (rc != TSS2_RC_SUCCESS)
-		return fail(err, errsize, "EK (persistent 0x81010001)", rc);
+	if (zd_tpm_ek_load(t, &ek, &transient, err, errsize) != 0)
+		return -1;
 	/* The EK's policy (TCG EK profile, policy A): PolicySecret of the
 	 * endorsement hierarchy, in a policy session. */
 	rc =
@@ -208,7 +157,7 @@ out:
 	}
 	if (sess != ESYS_TR_NONE)
 		Esys_FlushContext(t->esys, sess);
-	Esys_TR_Close(t->esys, &ek);
+	zd_tpm_ek_release(t, &ek, transient);
 	return ret;
 }
 

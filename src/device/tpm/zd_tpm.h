@@ -12,9 +12,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ZD_TPM_EK_HANDLE   0x81010001u /* TCG: the RSA-2048 EK, persistent */
-#define ZD_TPM_EK_NV_INDEX 0x01c00002u /* TCG: its certificate */
-#define ZD_TPM_BLOB_MAX    4096
+#define ZD_TPM_EK_HANDLE       0x81010001u /* TCG: the RSA-2048 EK (L-1), persistent */
+#define ZD_TPM_EK_NV_INDEX     0x01c00002u /* TCG: its certificate */
+#define ZD_TPM_EK_ECC_HANDLE   0x81010002u /* TCG: the ECC P-256 EK (L-2), persistent */
+#define ZD_TPM_EK_ECC_NV_INDEX 0x01c0000au /* TCG: its certificate */
+#define ZD_TPM_BLOB_MAX        4096
+
+/* Which endorsement key activates the credential. AUTO (the default): the
+ * RSA EK when its certificate is in NV, else the ECC P-256 one. */
+enum zd_tpm_ek { ZD_TPM_EK_AUTO, ZD_TPM_EK_RSA, ZD_TPM_EK_ECC };
 
 struct zd_tpm;
 
@@ -28,14 +34,23 @@ struct zd_tpm_blob {
  * NULL = the TSS default. */
 int zd_tpm_open(struct zd_tpm **out, const char *tcti, char *err, size_t errsize);
 void zd_tpm_close(struct zd_tpm *t);
+/* Chooses the EK before zd_tpm_ak (tests; a host that knows its TPM). */
+int zd_tpm_use_ek(struct zd_tpm *t, enum zd_tpm_ek which);
+/* The EK zd_tpm_ak took (RSA or ECC; AUTO before it). */
+enum zd_tpm_ek zd_tpm_ek_in_use(const struct zd_tpm *t);
 
-/* The EK certificate (DER, from NV) and a fresh attestation key: an ECC
+/* The EK certificate (DER, from NV: the RSA EK's or the ECC EK's, as
+ * zd_tpm_use_ek says; the certificate tells the server the key type) and a
+ * fresh attestation key: an ECC
  * P-256 restricted signing primary in the endorsement hierarchy, kept loaded
  * in t; its TPM2B_PUBLIC wire bytes into ak_public. */
 int zd_tpm_ak(struct zd_tpm *t, struct zd_tpm_blob *ek_cert, struct zd_tpm_blob *ak_public,
               char *err, size_t errsize);
-/* TPM2_ActivateCredential with the AK and the EK (policy: PolicySecret of
- * the endorsement hierarchy): the 32-byte credential into cred. */
+/* TPM2_ActivateCredential with the AK and the EK of the certificate
+ * zd_tpm_ak read (policy: PolicySecret of the endorsement hierarchy): the
+ * 32-byte credential into cred. The EK is the persistent one, or, when the
+ * handle is empty, made from its TCG template for the call and flushed
+ * after; either way it must hold the certificate's public key. */
 int zd_tpm_activate(struct zd_tpm *t, const uint8_t *id_object, size_t id_len,
                     const uint8_t *enc_secret, size_t es_len, uint8_t cred[32], char *err,
                     size_t errsize);
