@@ -48,6 +48,10 @@ enum pq_slot {
 	PQ_MASS_ADD,
 	PQ_MASS_GET,
 	PQ_MASS_DECIDE,
+	PQ_MASS_LOCK_STATION,
+	PQ_MASS_LOCK_ORDER,
+	PQ_MASS_LOCK_CERTS_STATION,
+	PQ_MASS_LOCK_CERTS_ORDER,
 	PQ_CRL_SHARD_NEXT,
 	PQ_CRL_GET,
 	PQ_CRL_ENSURE,
@@ -296,7 +300,10 @@ enum pq_lock {
 	 * reader that follows the log by "seq > the last one I saw" (the OCSP
 	 * caches, the CRL due check) never skips an entry that commits late.
 	 * Without it, an identity value is taken at INSERT time and two nodes'
-	 * transactions can commit seq N+1 before N. */
+	 * transactions can commit seq N+1 before N. Taken last: a call that
+	 * revokes several certificates locks their rows (devices first, then
+	 * certificates by serial) before its first revocation takes this
+	 * (store_pg_revoke.c, owner_serials). */
 	PQ_LK_REVLOG
 };
 int pq_lock(struct pq_store *s, enum pq_lock what, const char *key, int64_t id,
