@@ -11,7 +11,7 @@
 
 #include "store_impl.h"
 
-/* Every required op (all but nosync_next and pipeline, which may be NULL). */
+/* Every required op (all but nosync_next, pipeline and retryable, which may be NULL). */
 #define ZTM_STORE_REQUIRED_OPS(X)                                                                  \
 	X(open)                                                                                    \
 	X(close)                                                                                   \
@@ -113,7 +113,7 @@
 	X(attest_challenge_use)
 
 /* The optional ops: only counted, for the size check. */
-#define ZTM_STORE_OPTIONAL_OPS 2 /* nosync_next, pipeline */
+#define ZTM_STORE_OPTIONAL_OPS 3 /* nosync_next, pipeline, retryable */
 
 struct op_slot {
 	size_t off;

@@ -100,6 +100,7 @@ int pq_note_failure(struct pq_store *s, const PGresult *res)
 	s->errmsg[strcspn(s->errmsg, "\n")] = '\0';
 	if (state != NULL && strcmp(state, "25006") == 0)
 		s->reset_needed = 1;
+	s->lost = state != NULL && (strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0);
 	return classify(state);
 }
 
@@ -759,6 +760,7 @@ static int pq_savepoint(struct ztm_store *base, struct ztm_error *err)
 		return ztm_error_set(err, ZTM_E_USAGE, "store savepoint without a transaction");
 	if (txn_alive(s, err) != 0)
 		return -1;
+	s->lost = 0;
 	if (s->pipe)
 		return pq_pipe_cmd(s, "SAVEPOINT ztm_job") == 0
 		           ? 0
@@ -792,6 +794,17 @@ static void pq_rollback_to(struct ztm_store *base)
 	if (PQtransactionStatus(s->conn) == PQTRANS_IDLE)
 		return;
 	(void)simple(s, "ROLLBACK TO SAVEPOINT ztm_job; RELEASE SAVEPOINT ztm_job");
+}
+
+/* A job that lost a deadlock or a serialization conflict may run again
+ * (store.c run_job), after rollback_to, in the same transaction. Not on the
+ * pipelined path: a failure there replays the whole batch anyway. */
+static int pq_retryable(struct ztm_store *base)
+{
+	struct pq_store *s = pq_of(base);
+
+	return s->lost && !s->pipe && !s->piped && PQstatus(s->conn) == CONNECTION_OK &&
+	       PQtransactionStatus(s->conn) == PQTRANS_INTRANS;
 }
 
 int pq_wbegin(struct pq_store *s, int *own, struct ztm_error *err)
@@ -950,7 +963,7 @@ static int pq_schema_version_op(struct ztm_store *base, int *out, struct ztm_err
 	.close = pq_close, .schema_version = pq_schema_version_op, .begin = pq_begin,              \
 	.nosync_next = pq_nosync_next, .commit = pq_commit, .rollback = pq_rollback,               \
 	.savepoint = pq_savepoint, .release = pq_release, .rollback_to = pq_rollback_to,           \
-	.pipeline = pq_pipe_op, PQ_OPS_CALLS
+	.pipeline = pq_pipe_op, .retryable = pq_retryable, PQ_OPS_CALLS
 
 #define PQ_OPS_CALLS                                                                               \
 	.cert_reserve = pq_cert_reserve, .cert_issue = pq_cert_issue, .cert_get = pq_cert_get,     \

@@ -205,6 +205,9 @@ struct pq_store {
 	/* The session cannot write (a read-only server, 25006): connect again
 	 * before the next transaction, as after a lost connection. */
 	int reset_needed;
+	/* The last failure since the job's savepoint lost to another
+	 * transaction: 40P01 (deadlock) or 40001 (serialization). */
+	int lost;
 	struct pq_stmt *stmt[PQ_SLOT_COUNT];
 	int64_t last_id, changes;
 	char errmsg[256], sqlstate[6];
