@@ -169,9 +169,13 @@ int est_retry_of(struct ztm_store *s, struct est_op *op, struct ztm_error *err)
 		rc = ztm_store_cert_abandon(s, prior.serial, err) == 0 ? 1 : -1;
 	} else if (rc == 0) {
 		if (prior.state == ZTM_CERT_ISSUED) {
+			/* The first attempt's commit may have reached only the
+			 * primary (its answer lost, the standby wait cancelled):
+			 * this claim's commit waits for the standby before the
+			 * certificate is handed out (ztm_store_sync_barrier). */
 			op->existing = 1;
 			rc = ztm_buf_append(&op->cert, prior.der.data, prior.der.len) == 0
-			         ? 0
+			         ? ztm_store_sync_barrier(s, err)
 			         : ztm_error_set(err, ZTM_E_NOMEM, "certificate");
 		} else {
 			rc = ztm_error_set(err, ZTM_E_CONFLICT, "enrollment in progress");

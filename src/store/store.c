@@ -316,6 +316,11 @@ int ztm_store_schema_version(struct ztm_store *s, int *out, struct ztm_error *er
 {
 	DISPATCH(schema_version, out, err);
 }
+int ztm_store_sync_barrier(struct ztm_store *s, struct ztm_error *err)
+{
+	return s->ops->sync_barrier != NULL ? s->ops->sync_barrier(s, err) : 0;
+}
+
 int ztm_store_begin(struct ztm_store *s, struct ztm_error *err)
 {
 	DISPATCH(begin, err);

@@ -36,6 +36,9 @@ struct ztm_store_ops {
 	 * again, may well succeed; else 0. NULL: never (SQLite has one
 	 * writer: it waits, it does not lose). */
 	int (*retryable)(struct ztm_store *s);
+	/* Optional: ztm_store_sync_barrier. NULL: a commit is durable once
+	 * visible to a reader, nothing to do. */
+	int (*sync_barrier)(struct ztm_store *s, struct ztm_error *err);
 
 	int (*cert_reserve)(struct ztm_store *s, struct ztm_cert_row *row, struct ztm_error *err);
 	int (*cert_issue)(struct ztm_store *s, const char *serial, const uint8_t *der, size_t len,
@@ -237,9 +240,9 @@ struct ztm_store {
 	const struct ztm_store_ops *ops;
 };
 
-/* 0 if every op but the optional ones (nosync_next, pipeline, retryable) is set; else -1 with
- * ZTM_E_CONFIG naming the missing ones (store_ops.c). ztm_store_open
- * checks the backend with it before opening. */
+/* 0 if every op but the optional ones (nosync_next, pipeline, retryable, sync_barrier) is set; else
+ * -1 with ZTM_E_CONFIG naming the missing ones (store_ops.c). ztm_store_open checks the backend
+ * with it before opening. */
 int ztm_store_ops_check(const struct ztm_store_ops *ops, struct ztm_error *err);
 
 extern const struct ztm_store_ops ztm_store_sqlite_ops;
