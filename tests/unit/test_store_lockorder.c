@@ -66,7 +66,9 @@ static void wait_for_lock_wait(PGconn *c)
 		    PQexec(c, "SELECT count(*) FROM pg_stat_activity"
 		              " WHERE datname = current_database()"
 		              " AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'");
-		int n = PQresultStatus(r) == PGRES_TUPLES_OK ? atoi(PQgetvalue(r, 0, 0)) : 0;
+		int n = PQresultStatus(r) == PGRES_TUPLES_OK
+		            ? (int)strtol(PQgetvalue(r, 0, 0), NULL, 10)
+		            : 0;
 		PQclear(r);
 		if (n > 0)
 			return;

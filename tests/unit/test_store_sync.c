@@ -124,7 +124,7 @@ static int syncrep_waiting(int ms)
 	for (i = 0; i <= ms / 10; i++) {
 		if (sql1("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'", n,
 		         sizeof(n)) == 0 &&
-		    atoi(n) > 0)
+		    strtol(n, NULL, 10) > 0)
 			return 1;
 		usleep(10000);
 	}
