@@ -271,6 +271,16 @@ int ztm_store_run_batch(struct ztm_store *s, struct ztm_store_job *jobs, size_t 
  * (docs/store.md, "Commits that need not wait"). */
 int ztm_store_run_batch_nosync(struct ztm_store *s, struct ztm_store_job *jobs, size_t n,
                                struct ztm_error *err);
+/* Inside a transaction: its commit, even if it only read, waits until the
+ * database holds everything committed before it as durably as a write of
+ * this transaction (on PostgreSQL with a synchronous standby: confirmed by
+ * the standby). For a job that answers with a row it only read, when that
+ * row may come from a COMMIT whose answer was lost: such a commit may
+ * exist only on the primary's disk (its standby wait cancelled with the
+ * connection), and would be gone after a failover. SQLite: nothing to do
+ * (a commit is durable once visible). docs/deployment.md, "Synchronous
+ * standby and failover". */
+int ztm_store_sync_barrier(struct ztm_store *s, struct ztm_error *err);
 
 /* --- certificates ------------------------------------------------------ */
 /* Inserts a reservation (state reserved) and sets row->crl_shard.

@@ -3,6 +3,7 @@
 #include "app_int.h"
 
 #include "ocsp_int.h"
+#include "server.h"
 
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -162,6 +163,11 @@ static size_t (*const route_sets[])(struct ztmd_app *, struct ztmd_route *, size
     revoke_routes, crl_routes,      fw_signer_routes,  firmware_routes,
 };
 
+void ztmd_app_set_timeout(struct ztmd_app *app, unsigned timeout)
+{
+	app->reservation_lifetime = ztmd_reservation_lifetime(timeout);
+}
+
 struct ztmd_app *ztmd_app_new(struct ztm_config *cfg, struct ztm_error *err)
 {
 	struct ztmd_app *app = calloc(1, sizeof(*app));
@@ -180,6 +186,7 @@ struct ztmd_app *ztmd_app_new(struct ztm_config *cfg, struct ztm_error *err)
 		ztm_error_set(err, ZTM_E_NOMEM, "app");
 		goto fail;
 	}
+	app->reservation_lifetime = ztmd_reservation_lifetime(3600);
 	if (ocsp_settings_read(cfg, app->ocsp_set, err) != 0)
 		goto fail;
 	if (ztm_config_str(cfg, "ca", "root", NULL, &root, err) != 0 ||

@@ -13,6 +13,10 @@ struct ztmd_app;
 
 /* Reads its own config keys (sections [ca.*], [est], ...), loads CA keys. */
 struct ztmd_app *ztmd_app_new(struct ztm_config *cfg, struct ztm_error *err);
+/* The [server] timeout (seconds) requests live by: a retry abandons a
+ * reservation older than ztmd_reservation_lifetime of it (est_retry_of).
+ * Until set, that of the longest timeout allowed (an hour). */
+void ztmd_app_set_timeout(struct ztmd_app *app, unsigned timeout);
 /* Routes of the app; the array lives as long as the app. */
 const struct ztmd_route *ztmd_app_routes(struct ztmd_app *app, size_t *n);
 /* Called once in each worker after fork, with the worker's own store. */

@@ -85,6 +85,8 @@ struct ztmd_app {
 	struct ztm_buf cacerts_all;
 	struct ztm_buf cacerts_label[APP_CA_COUNT];
 	uint64_t code_ttl;
+	/* ztmd_reservation_lifetime of [server] timeout (ztmd_app_set_timeout). */
+	int64_t reservation_lifetime;
 	char org[65];
 	char admin_cert[1024];
 	struct app_voucher voucher;

@@ -152,10 +152,6 @@ static int owner_by_cert(struct ztm_store *s, struct est_op *op, struct ztm_erro
 	return 0;
 }
 
-/* A reservation older than this belongs to a request that died (requests
- * time out after [server] timeout: 30 s by default, an hour at most). */
-#define EST_STALE_RESERVATION 3700
-
 int est_retry_of(struct ztm_store *s, struct est_op *op, struct ztm_error *err)
 {
 	struct ztm_cert_row prior;
@@ -167,15 +163,19 @@ int est_retry_of(struct ztm_store *s, struct est_op *op, struct ztm_error *err)
 	ztm_cert_row_init(&prior);
 	rc = ztm_store_cert_by_idem(s, op->row.idem_key, &prior, &lookup);
 	if (rc == 0 && prior.state == ZTM_CERT_RESERVED &&
-	    prior.created_at < (int64_t)time(NULL) - EST_STALE_RESERVATION) {
+	    prior.created_at < (int64_t)time(NULL) - op->app->reservation_lifetime) {
 		/* No request lives this long: the one that reserved it died
 		 * between its two commits. Free the key for this retry. */
 		rc = ztm_store_cert_abandon(s, prior.serial, err) == 0 ? 1 : -1;
 	} else if (rc == 0) {
 		if (prior.state == ZTM_CERT_ISSUED) {
+			/* The first attempt's commit may have reached only the
+			 * primary (its answer lost, the standby wait cancelled):
+			 * this claim's commit waits for the standby before the
+			 * certificate is handed out (ztm_store_sync_barrier). */
 			op->existing = 1;
 			rc = ztm_buf_append(&op->cert, prior.der.data, prior.der.len) == 0
-			         ? 0
+			         ? ztm_store_sync_barrier(s, err)
 			         : ztm_error_set(err, ZTM_E_NOMEM, "certificate");
 		} else {
 			rc = ztm_error_set(err, ZTM_E_CONFLICT, "enrollment in progress");

@@ -120,8 +120,13 @@ static int job_lookup(struct ztm_store *s, void *arg, struct ztm_error *err)
 	} else if (found == 0 && row.state == ZTM_CERT_ISSUED) {
 		if (row.der.len == op->cert.len &&
 		    memcmp(row.der.data, op->cert.data, row.der.len) == 0) {
+			/* The lost COMMIT happened, but perhaps only on the
+			 * primary: its wait for the synchronous standby ended
+			 * with the connection. Reply only once this lookup's
+			 * own commit has waited for the standby, which then
+			 * holds that commit too (ztm_store_sync_barrier). */
 			op->outcome = "committed";
-			rc = 0;
+			rc = ztm_store_sync_barrier(s, err);
 		} else {
 			rc = ztm_error_set(err, ZTM_E_CONFLICT,
 			                   "certificate %s was issued with other bytes",

@@ -76,11 +76,7 @@ static int64_t recover_before(const struct ztmd_settings *set)
 
 	if (strncmp(set->store_url, "sqlite:", 7) == 0)
 		return now + 1;
-	int64_t live = 2 * (int64_t)set->timeout;
-
-	if (live < ZTMD_RECONCILE_SECONDS)
-		live = ZTMD_RECONCILE_SECONDS;
-	return now - live - 60;
+	return now - ztmd_reservation_lifetime(set->timeout);
 }
 
 static uint64_t now_ms(void)
@@ -356,6 +352,7 @@ static int setup(struct master *m, const char *path, const char *port_file, int 
 	m->app = ztmd_app_new(m->cfg, err);
 	if (m->app == NULL)
 		return -1;
+	ztmd_app_set_timeout(m->app, m->set.timeout);
 	m->routes = ztmd_app_routes(m->app, &m->n_routes);
 	if (m->n_routes + ZTMD_ROUTE_APP0 > ZTMD_METRICS_ROUTES)
 		return ztm_error_set(err, ZTM_E_CONFIG, "the app has too many routes (%zu)",

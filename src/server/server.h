@@ -24,6 +24,15 @@
  * reservations alone (master.c). Long enough for a manual promotion. */
 #define ZTMD_RECONCILE_SECONDS 600
 
+/* The longest a live request can hold a certificate reservation, in seconds,
+ * for a [server] timeout of `timeout` seconds: the longer of two timeouts
+ * (reading the request, writing the answer) and the reconciliation hold,
+ * plus a minute. A reservation older than that belongs to a request that
+ * died between its two commits: start-up recovery on a shared store
+ * (master.c) and a retry finding it (est_retry_of) abandon it. One rule for
+ * both (docs/store.md, "Recovery"). */
+int64_t ztmd_reservation_lifetime(unsigned timeout);
+
 struct ztmd_settings {
 	char listen_host[256];
 	unsigned short listen_port;

@@ -60,6 +60,15 @@ static int read_public(struct ztm_config *cfg, struct ztmd_settings *s, struct z
 	                      &s->public_port, err);
 }
 
+int64_t ztmd_reservation_lifetime(unsigned timeout)
+{
+	int64_t live = 2 * (int64_t)timeout;
+
+	if (live < ZTMD_RECONCILE_SECONDS)
+		live = ZTMD_RECONCILE_SECONDS;
+	return live + 60;
+}
+
 int ztmd_settings_read(struct ztm_config *cfg, struct ztmd_settings *s, struct ztm_error *err)
 {
 	const char *listen, *minv;

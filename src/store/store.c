@@ -184,17 +184,32 @@ void ztm_store_close(struct ztm_store *s)
 		s->ops->close(s);
 }
 
+/* A job under its own savepoint: a failure undoes only its writes. A
+ * replayable job that lost to another transaction (PostgreSQL: chosen as a
+ * deadlock's victim, or a serialization failure) runs once more: its
+ * rollback released the locks it took, which is what the other side waited
+ * for, so the second run usually goes through; without it a renewal's
+ * record job would fail and its signed certificate be dropped. Once only:
+ * a job that loses twice is contending for good, and the request's own
+ * error path (a 500, the client's retry by idempotency key) takes over. */
 static void run_job(struct ztm_store *s, struct ztm_store_job *job)
 {
-	ztm_error_clear(&job->err);
-	if (s->ops->savepoint(s, &job->err) != 0) {
-		job->rc = -1;
-		return;
-	}
-	job->rc = job->fn(s, job->arg, &job->err);
-	if (job->rc != 0)
+	int attempt;
+
+	for (attempt = 0; attempt < 2; attempt++) {
+		ztm_error_clear(&job->err);
+		if (s->ops->savepoint(s, &job->err) != 0) {
+			job->rc = -1;
+			return;
+		}
+		job->rc = job->fn(s, job->arg, &job->err);
+		if (job->rc == 0)
+			break;
 		s->ops->rollback_to(s);
-	else if (s->ops->release(s, &job->err) != 0)
+		if (!job->replayable || s->ops->retryable == NULL || !s->ops->retryable(s))
+			return;
+	}
+	if (job->rc == 0 && s->ops->release(s, &job->err) != 0)
 		job->rc = -1;
 }
 
@@ -301,6 +316,11 @@ int ztm_store_schema_version(struct ztm_store *s, int *out, struct ztm_error *er
 {
 	DISPATCH(schema_version, out, err);
 }
+int ztm_store_sync_barrier(struct ztm_store *s, struct ztm_error *err)
+{
+	return s->ops->sync_barrier != NULL ? s->ops->sync_barrier(s, err) : 0;
+}
+
 int ztm_store_begin(struct ztm_store *s, struct ztm_error *err)
 {
 	DISPATCH(begin, err);

@@ -30,6 +30,15 @@ struct ztm_store_ops {
 	 * are not run again on a new session). NULL: calls
 	 * always wait (run_batch runs jobs in order). */
 	int (*pipeline)(struct ztm_store *s, int on, struct ztm_error *err);
+	/* Optional: 1 if the last statement that failed since the last
+	 * savepoint() lost to another transaction (PostgreSQL: a deadlock,
+	 * 40P01, or a serialization failure, 40001) and the same work, run
+	 * again, may well succeed; else 0. NULL: never (SQLite has one
+	 * writer: it waits, it does not lose). */
+	int (*retryable)(struct ztm_store *s);
+	/* Optional: ztm_store_sync_barrier. NULL: a commit is durable once
+	 * visible to a reader, nothing to do. */
+	int (*sync_barrier)(struct ztm_store *s, struct ztm_error *err);
 
 	int (*cert_reserve)(struct ztm_store *s, struct ztm_cert_row *row, struct ztm_error *err);
 	int (*cert_issue)(struct ztm_store *s, const char *serial, const uint8_t *der, size_t len,
@@ -231,9 +240,9 @@ struct ztm_store {
 	const struct ztm_store_ops *ops;
 };
 
-/* 0 if every op but the optional ones (nosync_next, pipeline) is set; else -1 with
- * ZTM_E_CONFIG naming the missing ones (store_ops.c). ztm_store_open
- * checks the backend with it before opening. */
+/* 0 if every op but the optional ones (nosync_next, pipeline, retryable, sync_barrier) is set; else
+ * -1 with ZTM_E_CONFIG naming the missing ones (store_ops.c). ztm_store_open checks the backend
+ * with it before opening. */
 int ztm_store_ops_check(const struct ztm_store_ops *ops, struct ztm_error *err);
 
 extern const struct ztm_store_ops ztm_store_sqlite_ops;

@@ -11,7 +11,8 @@
 
 #include "store_impl.h"
 
-/* Every required op (all but nosync_next and pipeline, which may be NULL). */
+/* Every required op (all but nosync_next, pipeline, retryable and sync_barrier, which may be
+ * NULL). */
 #define ZTM_STORE_REQUIRED_OPS(X)                                                                  \
 	X(open)                                                                                    \
 	X(close)                                                                                   \
@@ -113,7 +114,7 @@
 	X(attest_challenge_use)
 
 /* The optional ops: only counted, for the size check. */
-#define ZTM_STORE_OPTIONAL_OPS 2 /* nosync_next, pipeline */
+#define ZTM_STORE_OPTIONAL_OPS 4 /* nosync_next, pipeline, retryable, sync_barrier */
 
 struct op_slot {
 	size_t off;

@@ -100,6 +100,7 @@ int pq_note_failure(struct pq_store *s, const PGresult *res)
 	s->errmsg[strcspn(s->errmsg, "\n")] = '\0';
 	if (state != NULL && strcmp(state, "25006") == 0)
 		s->reset_needed = 1;
+	s->lost = state != NULL && (strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0);
 	return classify(state);
 }
 
@@ -759,6 +760,7 @@ static int pq_savepoint(struct ztm_store *base, struct ztm_error *err)
 		return ztm_error_set(err, ZTM_E_USAGE, "store savepoint without a transaction");
 	if (txn_alive(s, err) != 0)
 		return -1;
+	s->lost = 0;
 	if (s->pipe)
 		return pq_pipe_cmd(s, "SAVEPOINT ztm_job") == 0
 		           ? 0
@@ -792,6 +794,63 @@ static void pq_rollback_to(struct ztm_store *base)
 	if (PQtransactionStatus(s->conn) == PQTRANS_IDLE)
 		return;
 	(void)simple(s, "ROLLBACK TO SAVEPOINT ztm_job; RELEASE SAVEPOINT ztm_job");
+}
+
+/* A job that lost a deadlock or a serialization conflict may run again
+ * (store.c run_job), after rollback_to, in the same transaction. Not on the
+ * pipelined path: a failure there replays the whole batch anyway. */
+static int pq_retryable(struct ztm_store *base)
+{
+	struct pq_store *s = pq_of(base);
+
+	return s->lost && !s->pipe && !s->piped && PQstatus(s->conn) == CONNECTION_OK &&
+	       PQtransactionStatus(s->conn) == PQTRANS_INTRANS;
+}
+
+/* Why a read-only transaction needs this: PostgreSQL makes a COMMIT wait for
+ * the synchronous standby only if the transaction wrote WAL under an xid;
+ * one that only read commits at once. A COMMIT whose client connection
+ * dropped while it waited for the standby stays committed on the primary
+ * (the wait is cancelled, the standby may not have it), and every later
+ * reader sees it. So a reader that finds it and answers with it (a lost
+ * commit's reconciliation, a retry that finds its certificate issued) could
+ * hand out a certificate that a failover then loses.
+ *
+ * A transactional logical message is the smallest such write: it takes an
+ * xid and one WAL record, touches no table and locks nothing, so the COMMIT
+ * waits until the standby has flushed WAL up to its own commit record,
+ * which includes every earlier commit. An xid alone (pg_current_xact_id())
+ * is not enough: RecordTransactionCommit waits only when the transaction
+ * wrote WAL before its commit record (tests/unit/test_store_sync.c shows
+ * the wait). synchronous_commit goes back to on (session_setup's setting)
+ * for this transaction: in a nosync batch (the claim's) the commit would
+ * not wait at all. */
+static const struct pq_query q_sync_barrier = {
+    PQ_SYNC_BARRIER,
+    "SELECT set_config('synchronous_commit', 'on', true),"
+    " pg_logical_emit_message(true, 'ztm', 'sync barrier')",
+    PQ_TAKES_LOCK};
+
+static int pq_sync_barrier(struct ztm_store *base, struct ztm_error *err)
+{
+	struct pq_store *s = pq_of(base);
+	struct pq_stmt *st;
+	int rc;
+
+	if (!s->txn)
+		return ztm_error_set(err, ZTM_E_USAGE, "store sync barrier outside a transaction");
+	st = pq_stmt(s, &q_sync_barrier, err);
+	if (st == NULL)
+		return -1;
+	while ((rc = pq_step(st)) == PQ_ROW)
+		;
+	if (rc != PQ_DONE) {
+		pq_fail(s, err, rc, "making the transaction wait for the standby");
+		pq_reset(st);
+		return -1;
+	}
+	pq_reset(st);
+	return 0;
 }
 
 int pq_wbegin(struct pq_store *s, int *own, struct ztm_error *err)
@@ -950,7 +1009,8 @@ static int pq_schema_version_op(struct ztm_store *base, int *out, struct ztm_err
 	.close = pq_close, .schema_version = pq_schema_version_op, .begin = pq_begin,              \
 	.nosync_next = pq_nosync_next, .commit = pq_commit, .rollback = pq_rollback,               \
 	.savepoint = pq_savepoint, .release = pq_release, .rollback_to = pq_rollback_to,           \
-	.pipeline = pq_pipe_op, PQ_OPS_CALLS
+	.pipeline = pq_pipe_op, .retryable = pq_retryable, .sync_barrier = pq_sync_barrier,        \
+	PQ_OPS_CALLS
 
 #define PQ_OPS_CALLS                                                                               \
 	.cert_reserve = pq_cert_reserve, .cert_issue = pq_cert_issue, .cert_get = pq_cert_get,     \

@@ -48,6 +48,10 @@ enum pq_slot {
 	PQ_MASS_ADD,
 	PQ_MASS_GET,
 	PQ_MASS_DECIDE,
+	PQ_MASS_LOCK_STATION,
+	PQ_MASS_LOCK_ORDER,
+	PQ_MASS_LOCK_CERTS_STATION,
+	PQ_MASS_LOCK_CERTS_ORDER,
 	PQ_CRL_SHARD_NEXT,
 	PQ_CRL_GET,
 	PQ_CRL_ENSURE,
@@ -120,6 +124,7 @@ enum pq_slot {
 	PQ_LOCK_FW_SIGNER_PRODUCT,
 	PQ_LOCK_FW_RELEASE,
 	PQ_LOCK_REVLOG,
+	PQ_SYNC_BARRIER,
 	PQ_FW_SIGNER_ADD,
 	PQ_FW_SIGNER_GET,
 	PQ_FW_SIGNER_ACTIVE,
@@ -201,6 +206,9 @@ struct pq_store {
 	/* The session cannot write (a read-only server, 25006): connect again
 	 * before the next transaction, as after a lost connection. */
 	int reset_needed;
+	/* The last failure since the job's savepoint lost to another
+	 * transaction: 40P01 (deadlock) or 40001 (serialization). */
+	int lost;
 	struct pq_stmt *stmt[PQ_SLOT_COUNT];
 	int64_t last_id, changes;
 	char errmsg[256], sqlstate[6];
@@ -296,7 +304,10 @@ enum pq_lock {
 	 * reader that follows the log by "seq > the last one I saw" (the OCSP
 	 * caches, the CRL due check) never skips an entry that commits late.
 	 * Without it, an identity value is taken at INSERT time and two nodes'
-	 * transactions can commit seq N+1 before N. */
+	 * transactions can commit seq N+1 before N. Taken last: a call that
+	 * revokes several certificates locks their rows (devices first, then
+	 * certificates by serial) before its first revocation takes this
+	 * (store_pg_revoke.c, owner_serials). */
 	PQ_LK_REVLOG
 };
 int pq_lock(struct pq_store *s, enum pq_lock what, const char *key, int64_t id,

@@ -28,7 +28,10 @@
 
 enum { EXPECT_OK = 0, EXPECT_ONE_ROW = 1 };
 
-static int expect(struct pq_store *s, unsigned char what)
+/* Room for one more expected answer, made before the query is sent: once
+ * libpq has it, its answer comes whether or not it is written down here, and
+ * an answer without its entry would put every later read out of step. */
+static int reserve(struct pq_store *s)
 {
 	if (s->nsent == s->expect_cap) {
 		size_t cap = s->expect_cap ? 2 * s->expect_cap : 64;
@@ -38,8 +41,13 @@ static int expect(struct pq_store *s, unsigned char what)
 		s->expect = p;
 		s->expect_cap = cap;
 	}
-	s->expect[s->nsent++] = what;
 	return 0;
+}
+
+/* Notes a query just sent; reserve() made its room. */
+static void expect(struct pq_store *s, unsigned char what)
+{
+	s->expect[s->nsent++] = what;
 }
 
 static void note(struct pq_store *s, const char *msg)
@@ -77,12 +85,17 @@ int pq_pipe_cmd(struct pq_store *s, const char *sql)
 		note(s, "an earlier pipelined statement failed");
 		return -1;
 	}
-	if (enter(s) != 0 || PQsendQueryParams(s->conn, sql, 0, NULL, NULL, NULL, NULL, 0) != 1 ||
-	    expect(s, EXPECT_OK) != 0) {
+	if (reserve(s) != 0) {
+		note(s, "out of memory queueing a pipelined statement");
+		s->pipe_failed = 1;
+		return -1;
+	}
+	if (enter(s) != 0 || PQsendQueryParams(s->conn, sql, 0, NULL, NULL, NULL, NULL, 0) != 1) {
 		(void)pq_note_failure(s, NULL);
 		s->pipe_failed = 1;
 		return -1;
 	}
+	expect(s, EXPECT_OK);
 	return 0;
 }
 
@@ -99,14 +112,18 @@ int pq_pipe_send(struct pq_stmt *st)
 	/* A statement whose rows the call reads waits its turn. */
 	if (!st->pipeable)
 		return 0;
-	if (enter(s) != 0 ||
-	    PQsendQueryPrepared(s->conn, st->name, st->nparams, st->vals, st->lens, st->fmts, 0) !=
-	        1 ||
-	    expect(s, EXPECT_ONE_ROW) != 0) {
+	if (reserve(s) != 0) {
+		note(s, "out of memory queueing a pipelined statement");
+		s->pipe_failed = 1;
+		return -1;
+	}
+	if (enter(s) != 0 || PQsendQueryPrepared(s->conn, st->name, st->nparams, st->vals, st->lens,
+	                                         st->fmts, 0) != 1) {
 		(void)pq_note_failure(s, NULL);
 		s->pipe_failed = 1;
 		return -1;
 	}
+	expect(s, EXPECT_ONE_ROW);
 	return 1;
 }
 

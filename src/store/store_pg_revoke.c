@@ -65,11 +65,12 @@ static const struct pq_query q_each = {
     " WHERE ca = $1 AND crl_shard = $2 ORDER BY serial",
     0};
 
-/* Every live certificate of one owner (index certificates_owner). */
+/* Every live certificate of one owner (index certificates_owner), each row
+ * locked, in serial order, by this one statement: the lock order below. */
 static const struct pq_query q_owner = {
     PQ_REV_OWNER,
     "SELECT serial FROM certificates WHERE owner_kind = $1 AND owner_id = $2"
-    " AND state IN ('reserved', 'issued') AND serial <> $3 ORDER BY serial",
+    " AND state IN ('reserved', 'issued') AND serial <> $3 ORDER BY serial FOR UPDATE",
     0};
 
 static const char *const action_names[] = {"revoke", "hold", "resume"};
@@ -247,7 +248,19 @@ int pq_cert_revoke(struct ztm_store *base, const char *serial, enum ztm_reason r
 }
 
 /* The owner's live serials, collected first so the revocation writes do not
- * run under the open SELECT. */
+ * run under the open SELECT, and locked (FOR UPDATE) before the first of
+ * them takes the log lock (PQ_LK_REVLOG).
+ *
+ * Lock order of every revocation: certificate rows by serial, then the log
+ * lock, held to the end of the transaction. Revoking A then B one at a time
+ * would hold the log lock while waiting for row B; a transaction revoking B
+ * alone holds row B and waits for the log lock: a deadlock that PostgreSQL
+ * breaks after deadlock_timeout by failing one of them (ZTM_E_STORE). With
+ * every row locked first, a revocation waits for rows while holding
+ * nothing another revocation needs, and once it has the log lock it waits
+ * for no row of another. One statement: its rows are locked in the ORDER BY
+ * (serial) order, so two owner revocations cannot lock each other's rows
+ * crosswise either. */
 static int owner_serials(struct pq_store *s, const char *kind, int64_t id, const char *keep,
                          char (**out)[ZTM_SERIAL_HEX_MAX], size_t *n, struct ztm_error *err)
 {

@@ -24,6 +24,33 @@ static const struct pq_query q_by_station = {
     PQ_MASS_BY_STATION, MASS_SELECT " WHERE r.station_id = $1 AND " IN_WINDOW " ORDER BY r.id", 0};
 static const struct pq_query q_by_order = {
     PQ_MASS_BY_ORDER, MASS_SELECT " WHERE r.order_id = $1 AND " IN_WINDOW " ORDER BY r.id", 0};
+/* What a window's execution will write, locked before the first revocation
+ * takes the log lock (store_pg_revoke.c, "Lock order"): the devices resting
+ * on the window's records, by serial, then their live certificates, by
+ * serial. Without it, the loop below would lock device N+1 and its
+ * certificates while holding the log lock from device N, against a device
+ * revocation holding those rows and waiting for the log lock. */
+#define MASS_DEVICES                                                                               \
+	"SELECT d.id FROM devices d JOIN records r ON r.id = d.record_id AND r.serial = d.serial"  \
+	" WHERE "
+static const struct pq_query q_lock_station = {
+    PQ_MASS_LOCK_STATION,
+    MASS_DEVICES "r.station_id = $1 AND " IN_WINDOW " ORDER BY d.serial FOR UPDATE OF d", 0};
+static const struct pq_query q_lock_order = {
+    PQ_MASS_LOCK_ORDER,
+    MASS_DEVICES "r.order_id = $1 AND " IN_WINDOW " ORDER BY d.serial FOR UPDATE OF d", 0};
+static const struct pq_query q_lock_certs_station = {
+    PQ_MASS_LOCK_CERTS_STATION,
+    "SELECT 1 FROM certificates WHERE owner_kind = 'device' AND owner_id IN (" MASS_DEVICES
+    "r.station_id = $1 AND " IN_WINDOW ") AND state IN ('reserved', 'issued')"
+    " ORDER BY serial FOR UPDATE",
+    0};
+static const struct pq_query q_lock_certs_order = {
+    PQ_MASS_LOCK_CERTS_ORDER,
+    "SELECT 1 FROM certificates WHERE owner_kind = 'device' AND owner_id IN (" MASS_DEVICES
+    "r.order_id = $1 AND " IN_WINDOW ") AND state IN ('reserved', 'issued')"
+    " ORDER BY serial FOR UPDATE",
+    0};
 static const struct pq_query q_mass_add = {
     PQ_MASS_ADD,
     "INSERT INTO mass_revocations (selector, target_id, target, from_ts, to_ts, reason,"
@@ -308,6 +335,27 @@ int pq_mass_get(struct ztm_store *base, int64_t id, struct ztm_mass_row *out, st
 	return ret;
 }
 
+/* Runs one of the lock statements above for request m. */
+static int lock_window(struct pq_store *s, const struct ztm_mass_row *m, const struct pq_query *q,
+                       struct ztm_error *err)
+{
+	struct pq_stmt *st = pq_stmt(s, q, err);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	rc = pq_bind(st, "iii", m->target_id, m->from, m->to);
+	while (rc == PQ_OK && (rc = pq_step(st)) == PQ_ROW)
+		rc = PQ_OK;
+	if (rc != PQ_DONE) {
+		pq_fail(s, err, rc, "locking the devices of a mass revocation");
+		pq_reset(st);
+		return -1;
+	}
+	pq_reset(st);
+	return 0;
+}
+
 /* Revokes what the request selects, in the caller's transaction. */
 static int execute(struct pq_store *s, struct ztm_mass_row *m, const char *who, int64_t when,
                    struct ztm_error *err)
@@ -317,9 +365,11 @@ static int execute(struct pq_store *s, struct ztm_mass_row *m, const char *who, 
 	struct ztm_error lookup;
 	size_t n = 0, i;
 	int64_t changed;
-	int rc = -1;
+	int rc = -1, station = m->selector == ZTM_MASS_STATION;
 
-	if (select_hits(s, m, &hits, &n, err) != 0)
+	if (lock_window(s, m, station ? &q_lock_station : &q_lock_order, err) != 0 ||
+	    lock_window(s, m, station ? &q_lock_certs_station : &q_lock_certs_order, err) != 0 ||
+	    select_hits(s, m, &hits, &n, err) != 0)
 		return -1;
 	for (i = 0; i < n; i++) {
 		if (pq_device_get(&s->base, hits[i].serial, &d, &lookup) != 0) {

@@ -190,8 +190,15 @@ st=$(curl -s --cacert "$ROOT" -u "line-3:$CODE3" -H 'Content-Type: application/p
 grep -qi '^retry-after: *[0-9]' l3.hdr || fail "202 without Retry-After"
 same_as ref
 ok "same enrollment in flight: 202 + Retry-After, nothing consumed"
+# A reservation may belong to a live request for max(2 x [server] timeout,
+# the 600 s reconciliation hold) + 60 s (ztmd_reservation_lifetime): with the
+# default 30 s timeout, 660 s. 500 s old is still in flight; 700 s old is dead.
+db "UPDATE certificates SET created_at = $(( $(date +%s) - 500 )) WHERE serial = '5aee01'"
+st=$(curl -s --cacert "$ROOT" -u "line-3:$CODE3" -H 'Content-Type: application/pkcs10' --data-binary @l3.b64 \
+  -o out -w '%{http_code}' "$S/.well-known/est/simpleenroll")
+[ "$st" = 202 ] || fail "enrollment behind a 500 s old reservation got $st"
 db "UPDATE certificates SET state = 'abandoned' WHERE serial = '5aee01'"
-insert_reserved 5aee02 1000
+insert_reserved 5aee02 "$(( $(date +%s) - 700 ))"
 st=$(enroll "line-3:$CODE3" l3.b64 l3.p7.b64)
 [ "$st" = 200 ] || fail "enrollment behind a stale reservation got $st: $(cat l3.p7.b64)"
 [ "$(db "SELECT state FROM certificates WHERE serial = '5aee02'")" = abandoned ] || fail "stale reservation not abandoned"

@@ -467,10 +467,35 @@ static void test_settings_refusals(void **state)
 	}
 }
 
+/* How long a reservation may belong to a live request, per [server]
+ * timeout: start-up recovery and a retry's abandon both use it. */
+static void test_reservation_lifetime(void **state)
+{
+	static const struct {
+		unsigned timeout;
+		int64_t want;
+	} rows[] = {
+	    {1, ZTMD_RECONCILE_SECONDS + 60},   /* the reconciliation hold rules */
+	    {30, ZTMD_RECONCILE_SECONDS + 60},  /* the default timeout */
+	    {300, ZTMD_RECONCILE_SECONDS + 60}, /* two timeouts = the hold */
+	    {301, 2 * 301 + 60},
+	    {3600, 2 * 3600 + 60}, /* the longest timeout allowed */
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		if (ztmd_reservation_lifetime(rows[i].timeout) != rows[i].want)
+			fail_msg("timeout %u: got %lld, want %lld", rows[i].timeout,
+			         (long long)ztmd_reservation_lifetime(rows[i].timeout),
+			         (long long)rows[i].want);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_settings_refusals),
+	    cmocka_unit_test(test_reservation_lifetime),
 	    cmocka_unit_test(test_worker_in_process),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
