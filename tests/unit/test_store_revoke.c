@@ -501,7 +501,7 @@ static void test_migration_backfills(void **state)
 	ztm_store_close(f->s);
 	f->s = NULL;
 	assert_int_equal(
-	    raw_exec(&f->t, "PRAGMA foreign_keys=OFF;" UNDO_8 UNDO_7 UNDO_6 UNDO_5 UNDO_4 UNDO_3
+	    raw_exec(&f->t, "PRAGMA foreign_keys=OFF;" UNDO_9 UNDO_8 UNDO_7 UNDO_6 UNDO_5 UNDO_4 UNDO_3
 	                    "UPDATE certificates SET state = 'revoked'"
 	                    " WHERE serial = '7f10'"),
 	    SQLITE_OK);
