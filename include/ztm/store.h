@@ -218,6 +218,9 @@ struct ztm_device_row {
 	int64_t created_at, updated_at;
 	int64_t owner_id;      /* 0 while the OEM holds it (migration 4) */
 	int64_t registered_at; /* its current registration (the first, or the last replacement) */
+	/* hex SHA-256 of the EK certificate of the TPM that attested its key
+	 * (migration 9; docs/attestation.md "Re-key"), "" = none recorded */
+	char ek_cert_sha256[ZTM_SHA256_HEX];
 };
 
 /* --- owners (migration 4) ------------------------------------------------- */
@@ -808,5 +811,10 @@ int ztm_store_attest_challenge_get(struct ztm_store *s, const uint8_t cred_hash[
  * used, ZTM_E_AUTH when expired; nothing changed then. */
 int ztm_store_attest_challenge_use(struct ztm_store *s, const uint8_t cred_hash[32], int64_t now,
                                    struct ztm_error *err);
+/* Records on device serial the hex SHA-256 of the EK certificate whose TPM
+ * attested its key (migration 9). ZTM_E_NOTFOUND for an unknown serial,
+ * ZTM_E_USAGE for a hash that is not 64 lower-case hex digits. */
+int ztm_store_device_set_ek(struct ztm_store *s, const char *serial, const char *ek_cert_sha256,
+                            struct ztm_error *err);
 
 #endif

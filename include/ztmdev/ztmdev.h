@@ -132,7 +132,10 @@ int ztmdev_enroll(struct ztmdev *dev);
 /* TPM key attestation (docs/attestation.md). The TPM commands are the
  * host's (ztmdevtpm on ESAPI); the library carries the two messages.
  * ztmdev_tpm_challenge: POST /.well-known/est/device/tpm-challenge with the
- * bootstrap credential, the EK certificate (DER) and the AK's TPM2B_PUBLIC;
+ * bootstrap credential (a manufactured device: registration) or the
+ * operational one (provisioned or active: before a re-key, whose new key
+ * ztmdev_rekey_prepare made), the EK certificate (DER) and the AK's
+ * TPM2B_PUBLIC;
  * the server's TPM2B_ID_OBJECT and TPM2B_ENCRYPTED_SECRET into id/secret
  * (caps id_cap/secret_cap) and the expiry. A refusal names the server's
  * code ("ek_untrusted", ...). Returns 1 when the server answers 404: it
@@ -155,6 +158,12 @@ int ztmdev_activate(struct ztmdev *dev);
  * a failure reuses it). Waits out 202 replies; verifies the reply as
  * ztmdev_enroll does; installs it; the state stays as it was. */
 int ztmdev_renew(struct ztmdev *dev, int rekey);
+/* The new key of the next re-key, made now (or the one a failed attempt
+ * left) and stored as ztmdev_renew(dev, 1) would, without asking the
+ * server: a TPM key to attest first (docs/attestation.md "Re-key"). Its
+ * file name (relative to the device directory: key.new.tpm or
+ * key.new.pem) into name (cap bytes). */
+int ztmdev_rekey_prepare(struct ztmdev *dev, char *name, size_t cap);
 int ztmdev_status(struct ztmdev *dev, struct ztmdev_status *st);
 
 /* Transfer of ownership (docs/vouchers.md): verifies an ownership voucher

@@ -108,8 +108,11 @@ int ztmdev_tpm_challenge(struct ztmdev *dev, const uint8_t *ek_cert, size_t ek_l
 
 	if (zd_ensure_open(dev) != 0)
 		return -1;
-	if (dev->state != ZTMDEV_STATE_MANUFACTURED)
-		return zd_err(dev, "device is %s: only a manufactured device attests",
+	/* A manufactured device attests its bootstrap key (registration),
+	 * a provisioned or active one the key of its next re-key, asking with
+	 * its operational certificate (docs/attestation.md "Re-key"). */
+	if (dev->state < ZTMDEV_STATE_MANUFACTURED)
+		return zd_err(dev, "device is %s: nothing to attest",
 		              ztmdev_state_name(dev->state));
 	if (ek_cert == NULL || ek_len == 0 || ak_public == NULL || ak_len == 0)
 		return zd_err(dev, "tpm-challenge: EK certificate and AK public area required");
@@ -142,7 +145,8 @@ int ztmdev_tpm_challenge(struct ztmdev *dev, const uint8_t *ek_cert, size_t ek_l
 	req.content_type = "application/json";
 	req.body = req_body.p;
 	req.body_len = req_body.len;
-	req.cred = ZTMDEV_CRED_BOOTSTRAP;
+	req.cred = dev->state == ZTMDEV_STATE_MANUFACTURED ? ZTMDEV_CRED_BOOTSTRAP
+	                                                   : ZTMDEV_CRED_OPERATIONAL;
 	if (zd_call(dev, &req, &resp, &body) != 0)
 		goto out;
 	if (resp.status == 404) {

@@ -42,6 +42,26 @@ out:
 	return rc;
 }
 
+int ztmdev_rekey_prepare(struct ztmdev *dev, char *name, size_t cap)
+{
+	struct zd_key *nk = NULL;
+	const char *f;
+
+	if (zd_ensure_open(dev) != 0)
+		return -1;
+	if (dev->state < ZTMDEV_STATE_PROVISIONED)
+		return zd_err(dev, "device is %s: enroll before re-keying",
+		              ztmdev_state_name(dev->state));
+	if (new_key(dev, &nk) != 0)
+		return -1;
+	zd_key_free(nk);
+	f = zd_key_file(dev, 1);
+	if (name == NULL || strlen(f) >= cap)
+		return zd_err(dev, "re-key: key file name does not fit");
+	memcpy(name, f, strlen(f) + 1);
+	return 0;
+}
+
 int ztmdev_renew(struct ztmdev *dev, int rekey)
 {
 	char cn[ZTMDEV_SERIAL_MAX + ZTMDEV_PRODUCT_MAX + 2];

@@ -117,8 +117,11 @@ static const struct {
                           0, 0},
     /* The first half of TPM key attestation (docs/attestation.md): asked
      * with the bootstrap certificate whose key is to be attested, as
-     * simpleenroll; the challenge is bound to that key. */
-    [ZTMD_ACT_EST_TPM_CHALLENGE] = {BOOTSTRAP, 0, 0},
+     * simpleenroll, or with a device's operational certificate before a
+     * re-key (simplereenroll; an expired one too, as there: the challenge
+     * grants nothing, the re-enrollment judges the grace); the challenge is
+     * bound to the key of the certificate that asked. */
+    [ZTMD_ACT_EST_TPM_CHALLENGE] = {BOOTSTRAP | ROLE(ZTM_ROLE_DEVICE), 0, 1},
 };
 
 static const char *const action_names[] = {

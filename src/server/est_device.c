@@ -445,8 +445,14 @@ int est_device_record(struct ztm_store *s, struct est_op *op, struct ztm_error *
 	if (ztm_store_device_set_state(s, d->serial, ZTM_DEVICE_PROVISIONED, op->row.serial,
 	                               op->csr.spki_sha256, err) != 0)
 		return -1;
-	snprintf(detail, sizeof(detail), "serial=%s product=%s record=%lld order=%lld",
-	         op->row.serial, d->product, (long long)d->record_id, (long long)d->order_id);
+	/* The TPM that attested the key: a re-key must come from the same
+	 * one (docs/attestation.md "Re-key"). */
+	if (d->ek_sha256[0] != '\0' &&
+	    ztm_store_device_set_ek(s, d->serial, d->ek_sha256, err) != 0)
+		return -1;
+	snprintf(detail, sizeof(detail), "serial=%s product=%s record=%lld order=%lld ek=%.16s",
+	         op->row.serial, d->product, (long long)d->record_id, (long long)d->order_id,
+	         d->ek_sha256[0] != '\0' ? d->ek_sha256 : "-");
 	return ztm_store_audit(s, "device:bootstrap", ACTION, d->serial, "ok", detail, err);
 }
 

@@ -15,7 +15,14 @@
  * (DESIGN I3); nothing is returned before the commit (I1).
  *
  * An expired certificate reaches this file only (tls.c, authz.c); the
- * product's grace period decides whether it may still renew. */
+ * product's grace period decides whether it may still renew.
+ *
+ * A re-key of a key_storage = tpm product carries TPM evidence for the new
+ * key, as a registration does (docs/attestation.md "Re-key"): judged in
+ * the handler (est_tpm_judge), its challenge -- made for the device's
+ * current key -- looked up in the claim job, the EK held equal to the one
+ * recorded at registration, the challenge used in the claim's savepoint.
+ * A renewal of the same key needs none: that key was attested. */
 #include <openssl/x509.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +77,9 @@ void est_device_reenroll(struct ztmd_req *r, struct ztmd_app *app, int label)
 	op->renew.verdict = RENEW_OK;
 	op->renew.expired = ztmd_req_peer_expired(r);
 	ztm_strlcpy(op->dev.peer_addr, ztmd_req_peer_addr(r), sizeof(op->dev.peer_addr));
+	/* CPU work before the claim job; whether it is needed (a re-key of a
+	 * key_storage = tpm product) is the store's to say. */
+	est_tpm_judge(op);
 	if (app_serial_hex(x, op->old_serial) != 0 ||
 	    unix_time(X509_get0_notAfter(x), &op->renew.peer_not_after) != 0) {
 		est_op_free(op);
@@ -96,6 +106,60 @@ static void fill_device(struct est_op *op, const struct ztm_device_row *dev,
 	ztm_strlcpy(op->owner_kind, "device", sizeof(op->owner_kind));
 	op->owner_id = dev->id;
 	ztm_strlcpy(op->cn, dev->serial, sizeof(op->cn));
+}
+
+/* A re-key's attestation into *out (VET_OK, or the check that refused):
+ * the evidence answers a challenge made for the device's current key, from
+ * the TPM recorded at registration when one is. */
+static int rekey_attest(struct ztm_store *s, struct est_op *op, const struct ztm_device_row *dev,
+                        enum vet_code *out, struct ztm_error *err)
+{
+	if (est_tpm_lookup(s, op, dev->key_spki_sha256, out, err) != 0)
+		return -1;
+	if (*out == VET_OK && dev->ek_cert_sha256[0] != '\0' &&
+	    strcmp(dev->ek_cert_sha256, op->dev.ek_sha256) != 0) {
+		*out = VET_ATTEST_OTHER_EK;
+		snprintf(op->dev.attest_why, sizeof(op->dev.attest_why),
+		         "EK certificate %.16s, registered with %.16s", op->dev.ek_sha256,
+		         dev->ek_cert_sha256);
+		op->dev.ek_sha256[0] = '\0';
+	}
+	return 0;
+}
+
+/* The refusal's code, text and alert: a re-key's attestation refusal is
+ * named by its check, as at registration. */
+static const char *refusal_name(const struct est_renew *w)
+{
+	return w->verdict == RENEW_ATTEST ? vet_name(w->attest) : renew_name(w->verdict);
+}
+
+static const char *refusal_text(const struct est_renew *w)
+{
+	return w->verdict == RENEW_ATTEST ? vet_text(w->attest) : renew_text(w->verdict);
+}
+
+static int refusal_alerts(const struct est_renew *w)
+{
+	return w->verdict == RENEW_ATTEST ? vet_alerts(w->attest) : renew_alerts(w->verdict);
+}
+
+static void refusal_detail(struct est_op *op, const struct ztm_device_row *dev,
+                           const struct renew_input *in)
+{
+	struct est_renew *w = &op->renew;
+	size_t n;
+
+	snprintf(w->detail, sizeof(w->detail),
+	         "certificate %s (%s) not_after %lld window %lld grace %lld days from %s",
+	         op->old_serial, ztm_device_state_name(dev->state), (long long)in->not_after,
+	         (long long)in->window_days, (long long)in->grace_days, op->dev.peer_addr);
+	if (w->verdict != RENEW_ATTEST)
+		return;
+	n = strlen(w->detail);
+	snprintf(w->detail + n, sizeof(w->detail) - n, "; re-key %.16s -> %.16s%s%s",
+	         dev->key_spki_sha256, op->csr.spki_sha256, op->dev.attest_why[0] ? ": " : "",
+	         op->dev.attest_why);
 }
 
 int est_renew_claim(struct ztm_store *s, struct est_op *op, struct ztm_error *err)
@@ -130,17 +194,31 @@ int est_renew_claim(struct ztm_store *s, struct est_op *op, struct ztm_error *er
 	/* As vetting: the only RSA type a product offers is RSA-3072. */
 	in.key_kind_ok = (op->csr.key_info.kind != ZTM_KK_RSA || op->csr.key_info.bits == 3072) &&
 	                 (p.key_kinds & ZTM_KK_BIT(op->csr.key_info.kind)) != 0;
+	w->rekey = strcmp(dev.key_spki_sha256, op->csr.spki_sha256) != 0;
+	/* A retry was attested by its first attempt (which used the challenge). */
+	in.attest_required = w->rekey && !in.retry && p.key_storage == ZTM_KEY_STORAGE_TPM;
+	in.attest = VET_OK;
+	if (in.attest_required && rekey_attest(s, op, &dev, &in.attest, err) != 0)
+		return -1;
 	w->verdict = renew_decide(&in);
+	w->attest = in.attest;
 	if (w->verdict != RENEW_OK) {
-		snprintf(w->detail, sizeof(w->detail),
-		         "certificate %s (%s) not_after %lld window %lld grace %lld days from %s",
-		         op->old_serial, ztm_device_state_name(dev.state), (long long)in.not_after,
-		         (long long)in.window_days, (long long)in.grace_days, op->dev.peer_addr);
-		return ztm_error_set(err, ZTM_E_POLICY, "%s", renew_text(w->verdict));
+		refusal_detail(op, &dev, &in);
+		return ztm_error_set(err, ZTM_E_POLICY, "%s", refusal_text(w));
 	}
 	if (in.retry)
 		return 0;
-	w->rekey = strcmp(dev.key_spki_sha256, op->csr.spki_sha256) != 0;
+	/* The challenge is used once, in this savepoint: a refusal after it
+	 * (none today but a store failure) gives it back. */
+	if (in.attest_required && est_tpm_use(s, op, err) != 0) {
+		if (op->dev.verdict != VET_OK) {
+			w->verdict = RENEW_ATTEST;
+			w->attest = op->dev.verdict;
+			refusal_detail(op, &dev, &in);
+			ztm_error_set(err, ZTM_E_POLICY, "%s", refusal_text(w));
+		}
+		return -1;
+	}
 	ztm_strlcpy(w->old_key, dev.key_spki_sha256, sizeof(w->old_key));
 	snprintf(subject, sizeof(subject), "serialNumber=%s,CN=%s,OU=%s,O=%s", dev.serial,
 	         dev.serial, p.name, op->app->org);
@@ -166,14 +244,20 @@ int est_renew_record(struct ztm_store *s, struct est_op *op, struct ztm_error *e
 	if (ztm_store_device_set_state(s, d->serial, dev.state, op->row.serial, op->csr.spki_sha256,
 	                               err) != 0)
 		return -1;
+	/* An attested re-key of a device whose TPM was not recorded (it
+	 * registered before migration 9, or under key_storage = any). */
+	if (d->ek_sha256[0] != '\0' && strcmp(dev.ek_cert_sha256, d->ek_sha256) != 0 &&
+	    ztm_store_device_set_ek(s, d->serial, d->ek_sha256, err) != 0)
+		return -1;
 	/* A re-key: the old key is given up, so is every certificate for it. */
 	if (w->rekey && ztm_store_owner_revoke_except(s, "device", op->owner_id, op->row.serial,
 	                                              ZTM_REASON_SUPERSEDED, (int64_t)time(NULL),
 	                                              "system:rekey", &revoked, err) != 0)
 		return -1;
 	snprintf(detail, sizeof(detail),
-	         "serial=%s old=%s rekey=%d old_key=%.16s revoked=%lld expired=%d", op->row.serial,
-	         op->old_serial, w->rekey, w->old_key, (long long)revoked, w->expired);
+	         "serial=%s old=%s rekey=%d old_key=%.16s revoked=%lld expired=%d ek=%.16s",
+	         op->row.serial, op->old_serial, w->rekey, w->old_key, (long long)revoked,
+	         w->expired, d->ek_sha256[0] != '\0' ? d->ek_sha256 : "-");
 	return ztm_store_audit(s, op->peer.who.name, ACTION, d->serial, "ok", detail, err);
 }
 
@@ -183,15 +267,15 @@ static int job_refused(struct ztm_store *s, void *arg, struct ztm_error *err)
 {
 	struct est_op *op = arg;
 	struct est_renew *w = &op->renew;
-	char msg[400];
+	char msg[800];
 
-	if (renew_alerts(w->verdict) &&
-	    ztm_store_alert(s, renew_name(w->verdict), op->dev.serial, w->detail, err) != 0)
+	if (refusal_alerts(w) &&
+	    ztm_store_alert(s, refusal_name(w), op->dev.serial, w->detail, err) != 0)
 		return -1;
-	snprintf(msg, sizeof(msg), "%s: %s", renew_text(w->verdict), w->detail);
+	snprintf(msg, sizeof(msg), "%s: %s", refusal_text(w), w->detail);
 	return ztm_store_audit(s, op->peer.who.name, ACTION,
-	                       op->dev.serial[0] != '\0' ? op->dev.serial : "-",
-	                       renew_name(w->verdict), msg, err);
+	                       op->dev.serial[0] != '\0' ? op->dev.serial : "-", refusal_name(w),
+	                       msg, err);
 }
 
 static void done_refused(struct ztmd_req *r, void *arg, int rc, const struct ztm_error *err)
@@ -201,13 +285,13 @@ static void done_refused(struct ztmd_req *r, void *arg, int rc, const struct ztm
 
 	if (rc != 0) {
 		ztm_log(ZTM_LOG_ERROR, "est.refusal_not_recorded", "verdict=%s err=%s",
-		        renew_name(op->renew.verdict), ztm_err_name(err->code));
+		        refusal_name(&op->renew), ztm_err_name(err->code));
 		ztmd_reply_error(r, 500, err);
 	} else {
-		ztm_error_set(&why, ZTM_E_POLICY, "%s", renew_text(op->renew.verdict));
+		ztm_error_set(&why, ZTM_E_POLICY, "%s", refusal_text(&op->renew));
 		ztm_log(ZTM_LOG_WARN, "est.reenroll_refused", "verdict=%s serial=%s",
-		        renew_name(op->renew.verdict), op->dev.serial);
-		ztmd_reply_error_named(r, 403, renew_name(op->renew.verdict), &why);
+		        refusal_name(&op->renew), op->dev.serial);
+		ztmd_reply_error_named(r, 403, refusal_name(&op->renew), &why);
 	}
 	est_op_free(op);
 }

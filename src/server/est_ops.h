@@ -23,7 +23,8 @@ struct est_renew {
 	int rekey;              /* the CSR's key is not the device's current one */
 	char old_key[ZTM_SHA256_HEX];
 	enum renew_code verdict;
-	char detail[256];
+	enum vet_code attest; /* RENEW_ATTEST: the attestation check that refused */
+	char detail[512];
 };
 
 /* A device registration: what the request claims, what the store says,
@@ -44,6 +45,9 @@ struct est_device {
 	uint8_t ak_name[ZTM_TPM_NAME_MAX];
 	size_t ak_name_len;
 	char attest_why[160]; /* the verifier's words, for the audit */
+	/* The EK certificate hash of the challenge the evidence answered
+	 * (claim job), "" unless attested: recorded with the device. */
+	char ek_sha256[ZTM_SHA256_HEX];
 	/* The vetted record (claim job). */
 	char serial[ZTM_DEV_SERIAL_MAX];
 	char product[ZTM_NAME_MAX];
@@ -149,6 +153,14 @@ void est_subject_attr(X509_NAME *name, int nid, char *out, size_t outsize);
  * (-1 with op->dev.verdict set when another request used it first). */
 void est_tpm_challenge(struct ztmd_req *r, struct ztmd_app *app, int label);
 void est_tpm_judge(struct est_op *op);
+/* The claim job's lookup for the key of the TLS client certificate that
+ * asked the challenge (key_spki, hex SHA-256: the bootstrap key, or a
+ * re-keying device's current key) into *out: VET_OK when the evidence
+ * verified and answers an unused, unexpired challenge made for that key
+ * and its AK (op->dev.ek_sha256 then holds the challenge's EK), else the
+ * refusal (VET_ATTEST_MISSING without evidence). -1 on a store failure. */
+int est_tpm_lookup(struct ztm_store *s, struct est_op *op, const char *key_spki, enum vet_code *out,
+                   struct ztm_error *err);
 int est_tpm_check(struct ztm_store *s, struct est_op *op, struct vet_input *in,
                   struct ztm_error *err);
 int est_tpm_use(struct ztm_store *s, struct est_op *op, struct ztm_error *err);

@@ -4,7 +4,10 @@
  * claim job.
  *
  * POST /.well-known/est/[device/]tpm-challenge, with the bootstrap
- * certificate whose key is to be attested as TLS client certificate:
+ * certificate whose key is to be attested as TLS client certificate, or
+ * (before a re-key, docs/attestation.md "Re-key") the device's operational
+ * certificate; the challenge is bound to the key of that certificate, and
+ * the CSR's evidence to the key it asks for (qualifyingData):
  *   1. the EK certificate chains to [attestation] ek_roots  (ek_untrusted, alert)
  *   2. the AK public area is an attestation key             (attest_ak_unsuitable)
  *   3. cred := 32 random bytes; MakeCredential(EK, name(AK), cred)
@@ -35,6 +38,7 @@
 struct chal_op {
 	struct ztm_attest_challenge_row row;
 	char boot_serial[ZTM_DEV_SERIAL_MAX];
+	char actor[ZTM_NAME_MAX + 16]; /* "device:bootstrap", or the device's name */
 	char peer_addr[64];
 	/* The reply (base64), or on a refusal its name, status and why. */
 	struct ztm_buf id_b64, secret_b64;
@@ -83,24 +87,25 @@ static int job_challenge(struct ztm_store *s, void *arg, struct ztm_error *err)
 	char detail[512];
 
 	if (c->refusal != NULL) {
-		snprintf(detail, sizeof(detail), "%s: %.300s (bootstrap key %.16s from %.63s)",
-		         c->refusal, c->why.msg, c->row.key_spki, c->peer_addr);
+		snprintf(detail, sizeof(detail), "%s: %.300s (key %.16s from %.63s)", c->refusal,
+		         c->why.msg, c->row.key_spki, c->peer_addr);
 		if (c->alert &&
 		    ztm_store_alert(s, c->refusal, c->boot_serial[0] ? c->boot_serial : "-", detail,
 		                    err) != 0)
 			return -1;
 		/* A failure of ours (status 500) is no refusal of the device's. */
-		return ztm_store_audit(s, "device:bootstrap", ACTION,
+		return ztm_store_audit(s, c->actor, ACTION,
 		                       c->boot_serial[0] ? c->boot_serial : "-",
 		                       c->status >= 500 ? "error" : c->refusal, detail, err);
 	}
 	if (ztm_store_attest_challenge_add(s, &c->row, err) != 0)
 		return -1;
-	snprintf(detail, sizeof(detail),
-	         "bootstrap key %.16s EK certificate %.16s expires %lld from %s", c->row.key_spki,
-	         c->row.ek_cert_sha256, (long long)c->row.expires_at, c->peer_addr);
-	return ztm_store_audit(s, "device:bootstrap", ACTION,
-	                       c->boot_serial[0] ? c->boot_serial : "-", "ok", detail, err);
+	snprintf(detail, sizeof(detail), "%s key %.16s EK certificate %.16s expires %lld from %s",
+	         strcmp(c->actor, "device:bootstrap") == 0 ? "bootstrap" : "current",
+	         c->row.key_spki, c->row.ek_cert_sha256, (long long)c->row.expires_at,
+	         c->peer_addr);
+	return ztm_store_audit(s, c->actor, ACTION, c->boot_serial[0] ? c->boot_serial : "-", "ok",
+	                       detail, err);
 }
 
 static void done_challenge(struct ztmd_req *r, void *arg, int rc, const struct ztm_error *err)
@@ -266,9 +271,12 @@ void est_tpm_challenge(struct ztmd_req *r, struct ztmd_app *app, int label)
 	ztm_buf_init(&c->id_b64, 4096);
 	ztm_buf_init(&c->secret_b64, 4096);
 	ztm_strlcpy(c->peer_addr, ztmd_req_peer_addr(r), sizeof(c->peer_addr));
+	ztm_strlcpy(c->actor, peer.kind == ZTMD_PEER_DEVICE ? peer.who.name : "device:bootstrap",
+	            sizeof(c->actor));
 	est_subject_attr(X509_get_subject_name(boot), NID_serialNumber, c->boot_serial,
 	                 sizeof(c->boot_serial));
-	/* The challenge is for the key the handshake proved. */
+	/* The challenge is for the key the handshake proved: the bootstrap
+	 * key, or a re-keying device's current key. */
 	ztm_buf_init(&spki, 16 * 1024);
 	if (est_peer_spki(boot, &spki, &err) != 0 ||
 	    sha256_hex(spki.data, spki.len, c->row.key_spki) != 0) {
@@ -316,38 +324,49 @@ out:
 		ztm_strlcpy(d->attest_why, e.msg, sizeof(d->attest_why));
 }
 
-int est_tpm_check(struct ztm_store *s, struct est_op *op, struct vet_input *in,
-                  struct ztm_error *err)
+int est_tpm_lookup(struct ztm_store *s, struct est_op *op, const char *key_spki, enum vet_code *out,
+                   struct ztm_error *err)
 {
 	struct est_device *d = &op->dev;
 	struct ztm_attest_challenge_row row;
 
-	in->attested = 0;
-	in->attest_refusal = VET_OK; /* no evidence: attest_missing */
+	d->ek_sha256[0] = '\0';
+	*out = VET_ATTEST_MISSING;
 	if (!d->has_evidence)
 		return 0;
-	if (d->attest_verdict != VET_OK) {
-		in->attest_refusal = d->attest_verdict;
+	*out = d->attest_verdict;
+	if (d->attest_verdict != VET_OK)
 		return 0;
-	}
 	if (ztm_store_attest_challenge_get(s, d->cred_hash, &row, err) != 0) {
 		if (err->code != ZTM_E_NOTFOUND)
 			return -1;
 		ztm_error_clear(err);
 		/* No challenge made this credential: the AK was never
 		 * activated by an EK we trust (or the row is long gone). */
-		in->attest_refusal = VET_ATTEST_UNKNOWN;
+		*out = VET_ATTEST_UNKNOWN;
 		return 0;
 	}
-	if (strcmp(row.key_spki, d->boot_spki) != 0 || row.ak_name_len != d->ak_name_len ||
+	if (strcmp(row.key_spki, key_spki) != 0 || row.ak_name_len != d->ak_name_len ||
 	    memcmp(row.ak_name, d->ak_name, d->ak_name_len) != 0)
-		in->attest_refusal = VET_ATTEST_MISMATCH;
+		*out = VET_ATTEST_MISMATCH;
 	else if (row.used_at != 0)
-		in->attest_refusal = VET_ATTEST_REPLAY;
+		*out = VET_ATTEST_REPLAY;
 	else if (row.expires_at <= (int64_t)time(NULL))
-		in->attest_refusal = VET_ATTEST_EXPIRED;
+		*out = VET_ATTEST_EXPIRED;
 	else
-		in->attested = 1;
+		ztm_strlcpy(d->ek_sha256, row.ek_cert_sha256, sizeof(d->ek_sha256));
+	return 0;
+}
+
+int est_tpm_check(struct ztm_store *s, struct est_op *op, struct vet_input *in,
+                  struct ztm_error *err)
+{
+	enum vet_code v;
+
+	if (est_tpm_lookup(s, op, op->dev.boot_spki, &v, err) != 0)
+		return -1;
+	in->attested = v == VET_OK;
+	in->attest_refusal = v;
 	return 0;
 }
 

@@ -67,5 +67,8 @@ enum renew_code renew_decide(const struct renew_input *in)
 		return RENEW_TOO_EARLY;
 	if (!in->key_kind_ok)
 		return RENEW_KEY_TYPE;
+	/* key_storage = tpm: a new key only with its TPM's word. */
+	if (in->attest_required && in->attest != VET_OK)
+		return RENEW_ATTEST;
 	return RENEW_OK;
 }

@@ -11,9 +11,12 @@
 
 #include <stdint.h>
 
+#include "vet.h"
 #include "ztm/store.h"
 
-/* code, name (wire), alert?, text */
+/* code, name (wire), alert?, text. RENEW_ATTEST's name, text and alert are
+ * the attestation check's (vet.h, VET_ATTEST_*: the same codes as at
+ * registration); the row is what is said when no check is known. */
 #define RENEW_TABLE(X)                                                                             \
 	X(RENEW_OK, "ok", 0, "renewal allowed")                                                    \
 	X(RENEW_RETIRED, "device_retired", 1, "the device is retired: refused forever")            \
@@ -28,7 +31,9 @@
 	  "the certificate expired longer ago than the product's renewal grace period")            \
 	X(RENEW_TOO_EARLY, "renewal_too_early", 0,                                                 \
 	  "the certificate is not yet in the product's renewal window")                            \
-	X(RENEW_KEY_TYPE, "key_type", 0, "the product does not allow this key type")
+	X(RENEW_KEY_TYPE, "key_type", 0, "the product does not allow this key type")               \
+	X(RENEW_ATTEST, "attest", 1,                                                               \
+	  "the new key is not attested by the device's TPM (the EST error names the check)")
 
 enum renew_code {
 #define RENEW_X_ENUM(c, n, a, t) c,
@@ -53,13 +58,18 @@ struct renew_input {
 	int64_t window_days;         /* product renew_window_days */
 	int64_t grace_days;          /* product renew_grace_days */
 	int key_kind_ok;             /* the CSR's key type is allowed by the product */
+	/* A re-key of a key_storage = tpm product (docs/attestation.md
+	 * "Re-key"): the attestation of the new key, VET_OK when it passed,
+	 * else the attestation check that refused it (VET_ATTEST_*). */
+	int attest_required;
+	enum vet_code attest;
 };
 
 /* The verdict. The device's state decides first (a retired device gets
  * nothing, not even a retry); then a retry of an answered request passes
  * (it gets the certificate it was issued); then the certificate, the
- * grace period after its expiry, the renewal window before it, and the
- * new key's type. */
+ * grace period after its expiry, the renewal window before it, the new
+ * key's type, and a re-key's attestation when the product requires it. */
 enum renew_code renew_decide(const struct renew_input *in);
 
 #endif

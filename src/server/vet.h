@@ -58,6 +58,8 @@
 	  "the challenge was made for another bootstrap key or attestation key")                   \
 	X(VET_ATTEST_EXPIRED, "attest_expired", 0, "the attestation challenge has expired")        \
 	X(VET_ATTEST_REPLAY, "attest_replay", 1, "the attestation challenge was already used")     \
+	X(VET_ATTEST_OTHER_EK, "attest_other_ek", 1,                                               \
+	  "the attestation comes from another TPM (EK) than the one the device registered with")   \
 	X(VET_ORDER_CLOSED, "order_closed", 0, "the work order is closed or outside its window")   \
 	X(VET_QUOTA, "quota_exceeded", 1, "the work order's quota is used up")
 

@@ -537,6 +537,12 @@ static const struct migration migrations[] = {
                                                " OR NEW.created_at IS DISTINCT FROM OLD.created_at"
                                                " OR NEW.expires_at IS DISTINCT FROM OLD.expires_at",
                                                "an attestation challenge is used once")},
+
+    /* As migrations_sqlite.c step 9. */
+    {9, "attested EK of a device",
+     "ALTER TABLE devices ADD COLUMN ek_cert_sha256 TEXT NOT NULL DEFAULT ''"
+     " CHECK (ek_cert_sha256 = '' OR (length(ek_cert_sha256) = 64 AND " HEX(
+         "ek_cert_sha256") "));"},
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

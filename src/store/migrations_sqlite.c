@@ -517,6 +517,16 @@ static const struct migration migrations[] = {
      "  OR NEW.ek_cert_sha256 IS NOT OLD.ek_cert_sha256 OR NEW.created_at IS NOT OLD.created_at"
      "  OR NEW.expires_at IS NOT OLD.expires_at"
      " BEGIN SELECT RAISE(ABORT, 'an attestation challenge is used once'); END;"},
+
+    {9, "attested EK of a device",
+     /* The EK certificate (its hash) whose TPM attested the device's key
+      * at registration: a re-key of a key_storage = tpm product must be
+      * attested by the same TPM (docs/attestation.md, "Re-key"). '' = none
+      * recorded (a device registered without attestation, or before this
+      * step). */
+     "ALTER TABLE devices ADD COLUMN ek_cert_sha256 TEXT NOT NULL DEFAULT ''"
+     " CHECK (ek_cert_sha256 = '' OR (length(ek_cert_sha256) = 64"
+     "  AND ek_cert_sha256 NOT GLOB '*[^0-9a-f]*'));"},
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

@@ -816,3 +816,9 @@ int ztm_store_attest_challenge_use(struct ztm_store *s, const uint8_t cred_hash[
 {
 	DISPATCH(attest_challenge_use, cred_hash, now, err);
 }
+
+int ztm_store_device_set_ek(struct ztm_store *s, const char *serial, const char *ek_cert_sha256,
+                            struct ztm_error *err)
+{
+	DISPATCH(device_set_ek, serial, ek_cert_sha256, err);
+}

@@ -233,6 +233,8 @@ struct ztm_store_ops {
 	                            struct ztm_attest_challenge_row *out, struct ztm_error *err);
 	int (*attest_challenge_use)(struct ztm_store *s, const uint8_t cred_hash[32], int64_t now,
 	                            struct ztm_error *err);
+	int (*device_set_ek)(struct ztm_store *s, const char *serial, const char *ek_cert_sha256,
+	                     struct ztm_error *err);
 };
 
 /* Every backend's store struct starts with this header. */

@@ -111,7 +111,8 @@
 	X(owner_revoke_except)                                                                     \
 	X(attest_challenge_add)                                                                    \
 	X(attest_challenge_get)                                                                    \
-	X(attest_challenge_use)
+	X(attest_challenge_use)                                                                    \
+	X(device_set_ek)
 
 /* The optional ops: only counted, for the size check. */
 #define ZTM_STORE_OPTIONAL_OPS 4 /* nosync_next, pipeline, retryable, sync_barrier */

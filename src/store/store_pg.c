@@ -1054,7 +1054,7 @@ static int pq_schema_version_op(struct ztm_store *base, int *out, struct ztm_err
 	.fw_release_sign = pq_fw_release_sign, .fw_release_revoke = pq_fw_release_revoke,          \
 	.fw_release_each = pq_fw_release_each, .attest_challenge_add = pq_attest_challenge_add,    \
 	.attest_challenge_get = pq_attest_challenge_get,                                           \
-	.attest_challenge_use = pq_attest_challenge_use,
+	.attest_challenge_use = pq_attest_challenge_use, .device_set_ek = pq_device_set_ek,
 
 const struct ztm_store_ops ztm_store_pg_ops = {
     .scheme = "postgresql", .open = pq_open_postgresql, PQ_OPS_BODY};

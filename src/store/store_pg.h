@@ -141,6 +141,7 @@ enum pq_slot {
 	PQ_ATTEST_PURGE,
 	PQ_ATTEST_GET,
 	PQ_ATTEST_USE,
+	PQ_DEVICE_SET_EK,
 	PQ_SLOT_COUNT
 };
 
@@ -334,7 +335,7 @@ int pq_schema_latest(void);
 
 #define PQ_DEVICE_COLS                                                                             \
 	"d.id, d.serial, d.product_id, d.record_id, d.state, d.key_spki_sha256, d.cert_serial,"    \
-	" d.created_at, d.updated_at, coalesce(d.owner_id, 0), d.registered_at"
+	" d.created_at, d.updated_at, coalesce(d.owner_id, 0), d.registered_at, d.ek_cert_sha256"
 int pq_device_cols(struct pq_stmt *st, struct ztm_device_row *out);
 
 /* The per-concept halves of the ops table. */
@@ -477,6 +478,8 @@ int pq_attest_challenge_get(struct ztm_store *s, const uint8_t cred_hash[32],
                             struct ztm_attest_challenge_row *out, struct ztm_error *err);
 int pq_attest_challenge_use(struct ztm_store *s, const uint8_t cred_hash[32], int64_t now,
                             struct ztm_error *err);
+int pq_device_set_ek(struct ztm_store *s, const char *serial, const char *ek_cert_sha256,
+                     struct ztm_error *err);
 int pq_device_set_state(struct ztm_store *s, const char *serial, enum ztm_device_state state,
                         const char *cert_serial, const char *key_spki, struct ztm_error *err);
 int pq_firmware_approve(struct ztm_store *s, int64_t product_id, const char *sha256,

@@ -10,6 +10,7 @@
 #include "store_pg.h"
 
 #include <string.h>
+#include <time.h>
 
 #define PURGE_AFTER 86400 /* seconds an expired row is kept (for the replay answer) */
 
@@ -29,6 +30,9 @@ static const struct pq_query q_attest_use = {
     PQ_ATTEST_USE,
     "UPDATE attest_challenges SET used_at = $2"
     " WHERE cred_hash = $1 AND used_at = 0 AND expires_at > $2",
+    0};
+static const struct pq_query q_device_set_ek = {
+    PQ_DEVICE_SET_EK, "UPDATE devices SET ek_cert_sha256 = $2, updated_at = $3 WHERE serial = $1",
     0};
 
 /* 64 lower-case hex digits. */
@@ -185,6 +189,40 @@ int pq_attest_challenge_use(struct ztm_store *base, const uint8_t cred_hash[32],
 		ztm_error_set(err, ZTM_E_CONFLICT, "attestation challenge already used");
 	else
 		ztm_error_set(err, ZTM_E_AUTH, "attestation challenge expired");
+out:
+	return pq_wend(s, own, ret, err);
+}
+
+int pq_device_set_ek(struct ztm_store *base, const char *serial, const char *ek_cert_sha256,
+                     struct ztm_error *err)
+{
+	struct pq_store *s = pq_of(base);
+	struct pq_stmt *st;
+	int own, rc, ret = -1;
+
+	if (serial == NULL || serial[0] == '\0')
+		return ztm_error_set(err, ZTM_E_USAGE, "device serial missing");
+	if (ek_cert_sha256 == NULL || !is_hex64(ek_cert_sha256))
+		return ztm_error_set(err, ZTM_E_USAGE,
+		                     "device %s: EK certificate hash is not hex SHA-256", serial);
+	if (pq_wbegin(s, &own, err) != 0)
+		return -1;
+	st = pq_stmt(s, &q_device_set_ek, err);
+	if (st == NULL)
+		goto out;
+	rc = pq_bind(st, "tti", serial, ek_cert_sha256, (int64_t)time(NULL));
+	if (rc != PQ_OK) {
+		pq_fail(s, err, rc, "recording the EK of device %s", serial);
+		pq_reset(st);
+		goto out;
+	}
+	if (pq_step_done(s, st, err, "recording a device's EK") != 0)
+		goto out;
+	if (pq_changes(s) != 1) {
+		ztm_error_set(err, ZTM_E_NOTFOUND, "device %s not found", serial);
+		goto out;
+	}
+	ret = 0;
 out:
 	return pq_wend(s, own, ret, err);
 }

@@ -366,7 +366,7 @@ out:
 	return pq_wend(s, own, ret, err);
 }
 
-/* Columns 0..9 of DEVICE_COLS into out. */
+/* The columns of DEVICE_COLS into out. */
 int pq_device_cols(struct pq_stmt *st, struct ztm_device_row *out)
 {
 	int bad = 0;
@@ -383,11 +383,12 @@ int pq_device_cols(struct pq_stmt *st, struct ztm_device_row *out)
 	out->updated_at = pq_col_int64(st, 8);
 	out->owner_id = pq_col_int64(st, 9);
 	out->registered_at = pq_col_int64(st, 10);
+	bad |= pq_col_text(st, 11, out->ek_cert_sha256, sizeof(out->ek_cert_sha256));
 	return bad;
 }
 
 /* One device row by the text key `what` through q; *cert_revoked (when not
- * NULL) from column 11, the certificate state after PQ_DEVICE_COLS. */
+ * NULL) from column 12, the certificate state after PQ_DEVICE_COLS. */
 static int device_one(struct pq_store *s, const struct pq_query *q, const char *what,
                       const char *key, struct ztm_device_row *out, int *cert_revoked,
                       struct ztm_error *err)
@@ -413,7 +414,7 @@ static int device_one(struct pq_store *s, const struct pq_query *q, const char *
 		goto out;
 	}
 	if (cert_revoked != NULL) {
-		const unsigned char *cs = pq_col_textp(st, 11);
+		const unsigned char *cs = pq_col_textp(st, 12);
 		*cert_revoked = cs != NULL && strcmp((const char *)cs, "revoked") == 0;
 	}
 	ret = 0;

@@ -612,4 +612,5 @@ const struct ztm_store_ops ztm_store_sqlite_ops = {
     .attest_challenge_add = sq_attest_challenge_add,
     .attest_challenge_get = sq_attest_challenge_get,
     .attest_challenge_use = sq_attest_challenge_use,
+    .device_set_ek = sq_device_set_ek,
 };

@@ -108,6 +108,7 @@ enum sq_slot {
 	SQ_ATTEST_PURGE,
 	SQ_ATTEST_GET,
 	SQ_ATTEST_USE,
+	SQ_DEVICE_SET_EK,
 	SQ_FIRMWARE_APPROVE,
 	SQ_FIRMWARE_APPROVED,
 	SQ_ALERT_ADD,
@@ -350,6 +351,8 @@ int sq_attest_challenge_get(struct ztm_store *s, const uint8_t cred_hash[32],
                             struct ztm_attest_challenge_row *out, struct ztm_error *err);
 int sq_attest_challenge_use(struct ztm_store *s, const uint8_t cred_hash[32], int64_t now,
                             struct ztm_error *err);
+int sq_device_set_ek(struct ztm_store *s, const char *serial, const char *ek_cert_sha256,
+                     struct ztm_error *err);
 int sq_device_set_state(struct ztm_store *s, const char *serial, enum ztm_device_state state,
                         const char *cert_serial, const char *key_spki, struct ztm_error *err);
 /* store_sqlite_fw.c: firmware signers and releases. */
@@ -388,7 +391,7 @@ int sq_alert_count(struct ztm_store *s, const char *kind, int64_t *n, struct ztm
  * and their reader (columns 0..9); non-zero if a value does not fit. */
 #define SQ_DEVICE_COLS                                                                             \
 	"d.id, d.serial, d.product_id, d.record_id, d.state, d.key_spki_sha256, d.cert_serial,"    \
-	" d.created_at, d.updated_at, coalesce(d.owner_id, 0), d.registered_at"
+	" d.created_at, d.updated_at, coalesce(d.owner_id, 0), d.registered_at, d.ek_cert_sha256"
 int sq_device_cols(sqlite3_stmt *st, struct ztm_device_row *out);
 
 /* store_sqlite_owner.c */

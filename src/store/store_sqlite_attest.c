@@ -9,6 +9,7 @@
 #include "store_sqlite.h"
 
 #include <string.h>
+#include <time.h>
 
 #define PURGE_AFTER 86400 /* seconds an expired row is kept (for the replay answer) */
 
@@ -23,6 +24,8 @@ static const struct sq_query q_attest_get = {
 static const struct sq_query q_attest_use = {
     SQ_ATTEST_USE, "UPDATE attest_challenges SET used_at = ?2"
                    " WHERE cred_hash = ?1 AND used_at = 0 AND expires_at > ?2"};
+static const struct sq_query q_device_set_ek = {
+    SQ_DEVICE_SET_EK, "UPDATE devices SET ek_cert_sha256 = ?2, updated_at = ?3 WHERE serial = ?1"};
 
 /* 64 lower-case hex digits. */
 static int is_hex64(const char *s)
@@ -178,6 +181,40 @@ int sq_attest_challenge_use(struct ztm_store *base, const uint8_t cred_hash[32],
 		ztm_error_set(err, ZTM_E_CONFLICT, "attestation challenge already used");
 	else
 		ztm_error_set(err, ZTM_E_AUTH, "attestation challenge expired");
+out:
+	return sq_wend(s, own, ret, err);
+}
+
+int sq_device_set_ek(struct ztm_store *base, const char *serial, const char *ek_cert_sha256,
+                     struct ztm_error *err)
+{
+	struct sq_store *s = sq_of(base);
+	sqlite3_stmt *st;
+	int own, rc, ret = -1;
+
+	if (serial == NULL || serial[0] == '\0')
+		return ztm_error_set(err, ZTM_E_USAGE, "device serial missing");
+	if (ek_cert_sha256 == NULL || !is_hex64(ek_cert_sha256))
+		return ztm_error_set(err, ZTM_E_USAGE,
+		                     "device %s: EK certificate hash is not hex SHA-256", serial);
+	if (sq_wbegin(s, &own, err) != 0)
+		return -1;
+	st = sq_stmt(s, &q_device_set_ek, err);
+	if (st == NULL)
+		goto out;
+	rc = sq_bind(st, "tti", serial, ek_cert_sha256, (int64_t)time(NULL));
+	if (rc != SQLITE_OK) {
+		sq_fail(s, err, rc, "recording the EK of device %s", serial);
+		sq_reset(st);
+		goto out;
+	}
+	if (sq_step_done(s, st, err, "recording a device's EK") != 0)
+		goto out;
+	if (sqlite3_changes(s->db) != 1) {
+		ztm_error_set(err, ZTM_E_NOTFOUND, "device %s not found", serial);
+		goto out;
+	}
+	ret = 0;
 out:
 	return sq_wend(s, own, ret, err);
 }

@@ -346,7 +346,7 @@ out:
 	return sq_wend(s, own, ret, err);
 }
 
-/* Columns 0..9 of DEVICE_COLS into out. */
+/* The columns of DEVICE_COLS into out. */
 int sq_device_cols(sqlite3_stmt *st, struct ztm_device_row *out)
 {
 	int bad = 0;
@@ -363,11 +363,12 @@ int sq_device_cols(sqlite3_stmt *st, struct ztm_device_row *out)
 	out->updated_at = sqlite3_column_int64(st, 8);
 	out->owner_id = sqlite3_column_int64(st, 9);
 	out->registered_at = sqlite3_column_int64(st, 10);
+	bad |= sq_col_text(st, 11, out->ek_cert_sha256, sizeof(out->ek_cert_sha256));
 	return bad;
 }
 
 /* One device row by the text key `what` through q; *cert_revoked (when not
- * NULL) from column 11, the certificate state after SQ_DEVICE_COLS. */
+ * NULL) from column 12, the certificate state after SQ_DEVICE_COLS. */
 static int device_one(struct sq_store *s, const struct sq_query *q, const char *what,
                       const char *key, struct ztm_device_row *out, int *cert_revoked,
                       struct ztm_error *err)
@@ -393,7 +394,7 @@ static int device_one(struct sq_store *s, const struct sq_query *q, const char *
 		goto out;
 	}
 	if (cert_revoked != NULL) {
-		const unsigned char *cs = sqlite3_column_text(st, 11);
+		const unsigned char *cs = sqlite3_column_text(st, 12);
 		*cert_revoked = cs != NULL && strcmp((const char *)cs, "revoked") == 0;
 	}
 	ret = 0;

@@ -66,9 +66,9 @@ static const struct {
     {ZTMD_ACT_FW_APPROVE, "DDDDDYDDDAAAAD"},
     {ZTMD_ACT_FW_REVOKE, "DYDDDYDDDAAAAD"},
     {ZTMD_ACT_FW_READ, "YYDDYYYDDAAAAD"},
-    /* TPM attestation's challenge: the bootstrap certificate only, as
-     * device registration. */
-    {ZTMD_ACT_EST_TPM_CHALLENGE, "DDDDDDDDDAAAYD"},
+    /* TPM attestation's challenge: the bootstrap certificate, as device
+     * registration, and a device's own certificate, as re-enrollment. */
+    {ZTMD_ACT_EST_TPM_CHALLENGE, "DDDDDDDYDAAAYD"},
 };
 
 static void peer_for_column(int col, struct ztmd_peer *p)
@@ -233,8 +233,9 @@ static void test_superseded_device(void **state)
 	}
 }
 
-/* An expired certificate: a device renewing it, and the public
- * endpoints; every other action and every other kind of peer is 401. */
+/* An expired certificate: a device renewing it (or asking a TPM challenge
+ * before a re-key), and the public endpoints; every other action and every
+ * other kind of peer is 401. */
 static void test_expired_only_device_reenroll(void **state)
 {
 	int a, col;
@@ -253,7 +254,8 @@ static void test_expired_only_device_reenroll(void **state)
 			ztm_error_clear(&e);
 			rc = ztmd_authz_decide((enum ztmd_action)a, &p, &e);
 			if (anonymous_ok ||
-			    (col == ZTM_ROLE_DEVICE && a == ZTMD_ACT_EST_REENROLL_DEVICE)) {
+			    (col == ZTM_ROLE_DEVICE && (a == ZTMD_ACT_EST_REENROLL_DEVICE ||
+			                                a == ZTMD_ACT_EST_TPM_CHALLENGE))) {
 				if (rc != 0)
 					fail_msg("%s col %d expired: refused: %s",
 					         ztmd_action_name((enum ztmd_action)a), col, e.msg);

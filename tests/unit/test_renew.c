@@ -100,6 +100,48 @@ static void test_rules(void **state)
 	}
 }
 
+/* A re-key of a key_storage = tpm product: only with its attestation, and
+ * after every other rule (a retry was attested by its first attempt). */
+static void test_attest(void **state)
+{
+	static const struct {
+		const char *what;
+		int required, retry, key_ok;
+		enum ztm_device_state st;
+		enum vet_code attest;
+		enum renew_code want;
+	} rows[] = {
+	    {"not required (same key, or key_storage any)", 0, 0, 1, ZTM_DEVICE_ACTIVE,
+	     VET_ATTEST_MISSING, RENEW_OK},
+	    {"attested", 1, 0, 1, ZTM_DEVICE_ACTIVE, VET_OK, RENEW_OK},
+	    {"no evidence", 1, 0, 1, ZTM_DEVICE_ACTIVE, VET_ATTEST_MISSING, RENEW_ATTEST},
+	    {"another TPM", 1, 0, 1, ZTM_DEVICE_ACTIVE, VET_ATTEST_OTHER_EK, RENEW_ATTEST},
+	    {"a software key", 1, 0, 1, ZTM_DEVICE_PROVISIONED, VET_ATTEST_KEY, RENEW_ATTEST},
+	    {"a retry", 1, 1, 1, ZTM_DEVICE_ACTIVE, VET_ATTEST_REPLAY, RENEW_OK},
+	    {"key type first", 1, 0, 0, ZTM_DEVICE_ACTIVE, VET_ATTEST_MISSING, RENEW_KEY_TYPE},
+	    {"retired first", 1, 0, 1, ZTM_DEVICE_RETIRED, VET_ATTEST_MISSING, RENEW_RETIRED},
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct renew_input in = good();
+		enum renew_code got;
+
+		in.attest_required = rows[i].required;
+		in.retry = rows[i].retry;
+		in.key_kind_ok = rows[i].key_ok;
+		in.state = rows[i].st;
+		in.attest = rows[i].attest;
+		got = renew_decide(&in);
+		if (got != rows[i].want)
+			fail_msg("%s: want %s, got %s", rows[i].what, renew_name(rows[i].want),
+			         renew_name(got));
+	}
+	/* Without a known check (est_device_renew.c uses the check's own). */
+	assert_true(renew_alerts(RENEW_ATTEST));
+}
+
 static void test_names(void **state)
 {
 	int a, b;
@@ -121,6 +163,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_rules),
+	    cmocka_unit_test(test_attest),
 	    cmocka_unit_test(test_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

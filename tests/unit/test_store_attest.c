@@ -1,7 +1,7 @@
-/* test_store_attest.c - TPM key attestation in the store (migration 8,
- * docs/attestation.md): products.key_storage and the attest_challenges
- * table with its three calls, each refusal a row; on both backends
- * (pg/test_store_attest). */
+/* test_store_attest.c - TPM key attestation in the store (migrations 8
+ * and 9, docs/attestation.md): products.key_storage, the attest_challenges
+ * table with its three calls, each refusal a row, and a device's attested
+ * EK; on both backends (pg/test_store_attest). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -252,7 +252,7 @@ static void test_migration_from_v7(void **state)
 	CHECK(ztm_store_product_add(f->s, &p, &id, E), ZTM_OK);
 	ztm_store_close(f->s);
 	f->s = NULL;
-	assert_int_equal(raw_exec(&f->t, "PRAGMA foreign_keys=OFF;" UNDO_8), 0);
+	assert_int_equal(raw_exec(&f->t, "PRAGMA foreign_keys=OFF;" UNDO_9 UNDO_8), 0);
 	assert_int_equal(raw_int(&f->t, "SELECT max(version) FROM schema_version"), 7);
 	CHECK(ztm_store_open(f->t.url, &f->s, E), ZTM_OK);
 	CHECK(ztm_store_schema_version(f->s, &v, E), ZTM_OK);
@@ -260,6 +260,80 @@ static void test_migration_from_v7(void **state)
 	CHECK(ztm_store_product_get(f->s, "old", &got, E), ZTM_OK);
 	assert_int_equal(got.key_storage, ZTM_KEY_STORAGE_ANY);
 	assert_int_equal(raw_int(&f->t, "SELECT count(*) FROM attest_challenges"), 0);
+}
+
+/* Migration 9: a device's EK certificate hash, "" until set; set by
+ * device_set_ek, refused for a bad hash or an unknown device (nothing
+ * changed); the schema's CHECK too; a device from before the step gets "". */
+static void test_device_ek(void **state)
+{
+	struct store_fx *f = *state;
+	struct ztm_product_row p;
+	struct ztm_order_row o;
+	struct ztm_record_row r;
+	struct ztm_device_row d, got;
+	int64_t factory = 0, station = 0, order = 0, batch = 0, rec = 0, dev = 0;
+	int repeat = 0, v = 0;
+
+	product_fill(&p, "tpm-only", ZTM_KEY_STORAGE_TPM);
+	memset(&o, 0, sizeof(o));
+	ztm_strlcpy(o.name, "wo-1", sizeof(o.name));
+	o.quota = 10;
+	o.not_before = 1;
+	o.not_after = T0 + 86400;
+	CHECK(ztm_store_factory_add(f->s, "plant-1", &factory, E), ZTM_OK);
+	CHECK(ztm_store_product_add(f->s, &p, &o.product_id, E), ZTM_OK);
+	CHECK(ztm_store_station_add(f->s, factory, "line-1", &station, E), ZTM_OK);
+	o.factory_id = factory;
+	CHECK(ztm_store_order_add(f->s, &o, &order, E), ZTM_OK);
+	CHECK(ztm_store_batch_add(f->s, station, SPKI_2, 1, &batch, E), ZTM_OK);
+	ztm_record_row_init(&r);
+	ztm_buf_append_str(&r.bootstrap_der, "0 not a certificate");
+	r.batch_id = batch;
+	r.station_id = station;
+	r.order_id = order;
+	ztm_strlcpy(r.serial, "SN-1", sizeof(r.serial));
+	ztm_strlcpy(r.spki_sha256, SPKI_1, sizeof(r.spki_sha256));
+	r.test_result = ZTM_TEST_PASS;
+	r.key_origin = ZTM_KEY_ORIGIN_DEVICE;
+	r.recorded_at = T0;
+	CHECK(ztm_store_record_add(f->s, &r, &rec, &repeat, E), ZTM_OK);
+	ztm_record_row_free(&r);
+	memset(&d, 0, sizeof(d));
+	ztm_strlcpy(d.serial, "SN-1", sizeof(d.serial));
+	d.product_id = o.product_id;
+	d.record_id = rec;
+	d.state = ZTM_DEVICE_PROVISIONED;
+	ztm_strlcpy(d.key_spki_sha256, SPKI_1, sizeof(d.key_spki_sha256));
+	CHECK(ztm_store_device_add(f->s, &d, &dev, E), ZTM_OK);
+	CHECK(ztm_store_device_get(f->s, "SN-1", &got, E), ZTM_OK);
+	assert_string_equal(got.ek_cert_sha256, "");
+	CHECK(ztm_store_device_set_ek(f->s, "SN-1", EKH, E), ZTM_OK);
+	CHECK(ztm_store_device_get(f->s, "SN-1", &got, E), ZTM_OK);
+	assert_string_equal(got.ek_cert_sha256, EKH);
+	/* Refusals: nothing changed. */
+	CHECK(ztm_store_device_set_ek(f->s, "SN-1", "EEEE", E), ZTM_E_USAGE);
+	CHECK(ztm_store_device_set_ek(f->s, "SN-1", "", E), ZTM_E_USAGE);
+	CHECK(ztm_store_device_set_ek(f->s, "SN-1", NULL, E), ZTM_E_USAGE);
+	CHECK(ztm_store_device_set_ek(f->s, "SN-9", SPKI_2, E), ZTM_E_NOTFOUND);
+	CHECK(ztm_store_device_set_ek(f->s, NULL, SPKI_2, E), ZTM_E_USAGE);
+	assert_true(raw_refused(&f->t, "UPDATE devices SET ek_cert_sha256 = 'xyz'"));
+	assert_true(raw_refused(&f->t, "UPDATE devices SET ek_cert_sha256 = upper('" EKH "')"));
+	CHECK(ztm_store_device_get(f->s, "SN-1", &got, E), ZTM_OK);
+	assert_string_equal(got.ek_cert_sha256, EKH);
+	assert_int_equal(raw_int(&f->t, "SELECT count(*) FROM devices WHERE ek_cert_sha256 = ''"),
+	                 0);
+	/* A version-8 database: the device gains "" on open. */
+	ztm_store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(raw_exec(&f->t, "PRAGMA foreign_keys=OFF;" UNDO_9), 0);
+	assert_int_equal(raw_int(&f->t, "SELECT max(version) FROM schema_version"), 8);
+	CHECK(ztm_store_open(f->t.url, &f->s, E), ZTM_OK);
+	CHECK(ztm_store_schema_version(f->s, &v, E), ZTM_OK);
+	assert_int_equal(v, SCHEMA_LATEST);
+	CHECK(ztm_store_device_get(f->s, "SN-1", &got, E), ZTM_OK);
+	assert_string_equal(got.ek_cert_sha256, "");
+	assert_string_equal(got.key_spki_sha256, SPKI_1);
 }
 
 int main(void)
@@ -277,6 +351,7 @@ int main(void)
 	                                    store_fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_migration_from_v7, store_fx_setup,
 	                                    store_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_device_ek, store_fx_setup, store_fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

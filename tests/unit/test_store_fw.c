@@ -280,7 +280,9 @@ static void test_migrate_imported(void **state)
 	if (f->t.pg)
 		snprintf(
 		    sql, sizeof(sql),
-		    "DROP TABLE attest_challenges; ALTER TABLE products DROP COLUMN key_storage;"
+		    "ALTER TABLE devices DROP COLUMN ek_cert_sha256;"
+		    " DELETE FROM schema_version WHERE version = 9;"
+		    " DROP TABLE attest_challenges; ALTER TABLE products DROP COLUMN key_storage;"
 		    " DELETE FROM schema_version WHERE version = 8;"
 		    " DROP TABLE fw_releases; DROP TABLE fw_signers;"
 		    " DROP FUNCTION ztm_fw_signer_check(); DROP FUNCTION ztm_fw_svn_check();"
@@ -293,7 +295,7 @@ static void test_migrate_imported(void **state)
 	else
 		snprintf(
 		    sql, sizeof(sql),
-		    "PRAGMA foreign_keys=OFF; DELETE FROM fw_releases WHERE 0;" UNDO_8
+		    "PRAGMA foreign_keys=OFF; DELETE FROM fw_releases WHERE 0;" UNDO_9 UNDO_8
 		    " DROP TABLE fw_releases; DROP TABLE fw_signers;"
 		    " CREATE TABLE approved_firmware (product_id INTEGER NOT NULL, sha256 TEXT NOT "
 		    "NULL,"

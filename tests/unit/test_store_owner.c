@@ -257,7 +257,7 @@ static void test_migration_from_v2(void **state)
 	f->s = NULL;
 	assert_int_equal(
 	    raw_exec(&f->t,
-	             "PRAGMA foreign_keys=OFF; BEGIN;" UNDO_8 UNDO_7 UNDO_6 UNDO_5
+	             "PRAGMA foreign_keys=OFF; BEGIN;" UNDO_9 UNDO_8 UNDO_7 UNDO_6 UNDO_5
 	             "DROP TABLE vouchers; DROP INDEX devices_owner;"
 	             "ALTER TABLE devices DROP COLUMN owner_id;"
 	             "CREATE TABLE op2 (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"

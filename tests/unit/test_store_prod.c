@@ -124,12 +124,13 @@ static void test_migration_from_v1(void **state)
 	ztm_store_close(f->s);
 	f->s = NULL;
 	assert_int_equal(
-	    raw_exec(&f->t, "PRAGMA foreign_keys=OFF;" UNDO_8 UNDO_7 UNDO_6 UNDO_5 UNDO_4 UNDO_3
-	                    "DROP TABLE alerts; DROP TABLE approved_firmware;"
-	                    "DROP TABLE devices; DROP TABLE records;"
-	                    "DROP TABLE record_batches; DROP TABLE work_orders;"
-	                    "DROP TABLE products;"
-	                    "DELETE FROM schema_version WHERE version >= 2"),
+	    raw_exec(&f->t,
+	             "PRAGMA foreign_keys=OFF;" UNDO_9 UNDO_8 UNDO_7 UNDO_6 UNDO_5 UNDO_4 UNDO_3
+	             "DROP TABLE alerts; DROP TABLE approved_firmware;"
+	             "DROP TABLE devices; DROP TABLE records;"
+	             "DROP TABLE record_batches; DROP TABLE work_orders;"
+	             "DROP TABLE products;"
+	             "DELETE FROM schema_version WHERE version >= 2"),
 	    SQLITE_OK);
 	assert_int_equal(raw_int(&f->t, "SELECT max(version) FROM schema_version"), 1);
 	CHECK(ztm_store_open(f->t.url, &f->s, E), ZTM_OK);

@@ -501,9 +501,10 @@ static void test_migration_backfills(void **state)
 	ztm_store_close(f->s);
 	f->s = NULL;
 	assert_int_equal(
-	    raw_exec(&f->t, "PRAGMA foreign_keys=OFF;" UNDO_8 UNDO_7 UNDO_6 UNDO_5 UNDO_4 UNDO_3
-	                    "UPDATE certificates SET state = 'revoked'"
-	                    " WHERE serial = '7f10'"),
+	    raw_exec(&f->t,
+	             "PRAGMA foreign_keys=OFF;" UNDO_9 UNDO_8 UNDO_7 UNDO_6 UNDO_5 UNDO_4 UNDO_3
+	             "UPDATE certificates SET state = 'revoked'"
+	             " WHERE serial = '7f10'"),
 	    SQLITE_OK);
 	CHECK(ztm_store_open(f->t.url, &f->s, E), ZTM_OK);
 	CHECK(ztm_store_schema_version(f->s, &v, E), ZTM_OK);

@@ -252,12 +252,15 @@ static inline int store_fx_teardown(void **state)
 }
 
 /* The newest schema version (src/store/migrations_sqlite.c). */
-#define SCHEMA_LATEST 8
+#define SCHEMA_LATEST 9
 
 /* SQL taking a database from version N back to N - 1, for tests that
  * migrate an older file (with PRAGMA foreign_keys=OFF before them). Run
- * newest first: UNDO_8 UNDO_7 UNDO_6 UNDO_5 UNDO_4 UNDO_3 gives version 2. Migration 4's operators
- * rebuild needs no undo: it copies from either shape. */
+ * newest first: UNDO_9 UNDO_8 UNDO_7 UNDO_6 UNDO_5 UNDO_4 UNDO_3 gives version 2. Migration 4's
+ * operators rebuild needs no undo: it copies from either shape. */
+#define UNDO_9                                                                                     \
+	"ALTER TABLE devices DROP COLUMN ek_cert_sha256;"                                          \
+	"DELETE FROM schema_version WHERE version = 9;"
 #define UNDO_8                                                                                     \
 	"DROP TABLE attest_challenges; ALTER TABLE products DROP COLUMN key_storage;"              \
 	"DELETE FROM schema_version WHERE version = 8;"

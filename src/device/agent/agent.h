@@ -26,12 +26,14 @@ struct agent_setup {
  * transport (tls->dev pointed at it); NULL after printing why. */
 struct ztmdev *agent_open(const struct agent_setup *setup);
 
-/* TPM key attestation before enrollment (attest.c): *devp is freed and
- * replaced by a fresh context carrying the evidence for the CSR (or left
- * as it is when the server does not attest). evidence_out, when not NULL,
- * receives the evidence DER (0600). 0, or -1 after printing why (*devp may
- * then be NULL). */
-int agent_tpm_attest(struct ztmdev **devp, const struct agent_setup *setup,
+/* TPM key attestation before enrollment, or before a re-key (attest.c):
+ * of the TPM key blob key_file (in setup->dir: key.tpm, or key.new.tpm
+ * from ztmdev_rekey_prepare). *devp is freed and replaced by a fresh
+ * context carrying the evidence for the CSR (or left as it is when the
+ * server does not attest). evidence_out, when not NULL, receives the
+ * evidence DER (0600). 0, or -1 after printing why (*devp may then be
+ * NULL). */
+int agent_tpm_attest(struct ztmdev **devp, const struct agent_setup *setup, const char *key_file,
                      const char *evidence_out);
 
 #endif

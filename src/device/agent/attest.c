@@ -1,5 +1,8 @@
 /* attest.c - `ztm-device enroll` of a TPM key: TPM key attestation before
- * simpleenroll (docs/attestation.md, "What the device does").
+ * simpleenroll (docs/attestation.md, "What the device does"); and
+ * `ztm-device renew --rekey` of a TPM device: the same for the new key
+ * (key.new.tpm) before simplereenroll, the challenge asked with the
+ * operational certificate ("Re-key").
  *
  * Two parties want the TPM: libztmdev's tpm2-openssl provider (the device
  * key signs the TLS handshake and the CSR) and ztmdevtpm's ESAPI session
@@ -52,7 +55,7 @@ static int write_evidence(const char *path, const struct zd_tpm_blob *ev)
 	return 0;
 }
 
-int agent_tpm_attest(struct ztmdev **devp, const struct agent_setup *setup,
+int agent_tpm_attest(struct ztmdev **devp, const struct agent_setup *setup, const char *key_file,
                      const char *evidence_out)
 {
 	struct zd_tpm *t = NULL;
@@ -65,7 +68,7 @@ int agent_tpm_attest(struct ztmdev **devp, const struct agent_setup *setup,
 
 	ek = calloc(8, sizeof(*ek));
 	if (ek == NULL) {
-		fprintf(stderr, "ztm-device enroll: out of memory\n");
+		fprintf(stderr, "ztm-device: out of memory\n");
 		return -1;
 	}
 	ak = ek + 1;
@@ -75,8 +78,8 @@ int agent_tpm_attest(struct ztmdev **devp, const struct agent_setup *setup,
 	att = ek + 5;
 	sig = ek + 6;
 	ev = ek + 7;
-	if (snprintf(blob, sizeof(blob), "%s/key.tpm", setup->dir) >= (int)sizeof(blob)) {
-		fprintf(stderr, "ztm-device enroll: directory name too long\n");
+	if (snprintf(blob, sizeof(blob), "%s/%s", setup->dir, key_file) >= (int)sizeof(blob)) {
+		fprintf(stderr, "ztm-device: directory name too long\n");
 		goto out;
 	}
 	/* 1. */
@@ -89,12 +92,12 @@ int agent_tpm_attest(struct ztmdev **devp, const struct agent_setup *setup,
 	got = ztmdev_tpm_challenge(*devp, ek->p, ek->len, ak->p, ak->len, id->p, sizeof(id->p),
 	                           &id->len, secret->p, sizeof(secret->p), &secret->len, &expires);
 	if (got < 0) {
-		fprintf(stderr, "ztm-device enroll: %s\n", ztmdev_error(*devp));
+		fprintf(stderr, "ztm-device: %s\n", ztmdev_error(*devp));
 		goto out;
 	}
 	if (got == 1) {
-		fprintf(stderr, "ztm-device enroll: the server does not attest TPM keys; "
-		                "enrolling without attestation\n");
+		fprintf(stderr, "ztm-device: the server does not attest TPM keys; "
+		                "going on without attestation\n");
 		rc = 0;
 		goto out;
 	}
@@ -119,13 +122,13 @@ int agent_tpm_attest(struct ztmdev **devp, const struct agent_setup *setup,
 	if (*devp == NULL)
 		goto out;
 	if (ztmdev_set_tpm_evidence(*devp, ev->p, ev->len) != 0) {
-		fprintf(stderr, "ztm-device enroll: %s\n", ztmdev_error(*devp));
+		fprintf(stderr, "ztm-device: %s\n", ztmdev_error(*devp));
 		goto out;
 	}
 	rc = 0;
 	goto out;
 tpm_fail:
-	fprintf(stderr, "ztm-device enroll: attestation: %s\n", err);
+	fprintf(stderr, "ztm-device: attestation: %s\n", err);
 out:
 	zd_tpm_close(t);
 	OPENSSL_cleanse(cred, sizeof(cred));

@@ -2,7 +2,8 @@
  *   ztm-device init     --dir D --serial S --product P [--pass-file F | --key tpm]
  *   ztm-device enroll   --dir D --server URL --ca ROOT.pem [--pass-file F]
  *   ztm-device activate --dir D --server URL --ca ROOT.pem [--pass-file F]
- *   ztm-device renew    --dir D --server URL --ca ROOT.pem [--pass-file F] [--rekey]
+ *   ztm-device renew    --dir D --server URL --ca ROOT.pem [--pass-file F]
+ *                       [--rekey [--evidence-out F | --evidence F]]
  *   ztm-device status   --dir D
  *   ztm-device voucher  FILE --dir D --ca ROOT.pem [--pass-file F]
  *   ztm-device fw-verify --image F --sig F.ztmfw|F.cms [...] (fw_verify.c)
@@ -44,7 +45,8 @@ static void usage(void)
 	        "         the attestation of a TPM key alone, its evidence into F\n"
 	        "       ztm-device activate --dir D --server URL --ca ROOT.pem [--pass-file F]\n"
 	        "       ztm-device renew    --dir D --server URL --ca ROOT.pem [--pass-file F]\n"
-	        "                           [--rekey]\n"
+	        "                           [--rekey [--evidence-out F | --evidence F]]\n"
+	        "         a TPM device re-keys inside its TPM and attests the new key first\n"
 	        "       ztm-device status   --dir D\n"
 	        "       ztm-device voucher  FILE --dir D --ca ROOT.pem [--pass-file F]\n"
 	        "         verifies an ownership voucher (CMS, DER) and installs its owner's "
@@ -204,6 +206,7 @@ int main(int argc, char **argv)
 	struct ztmdev_tls tls;
 	struct ztmdev_status st;
 	struct agent_setup setup;
+	char key_name[64];
 	struct ztmdev *dev;
 	struct opts o;
 	const char *cmd;
@@ -250,8 +253,10 @@ int main(int argc, char **argv)
 		usage();
 	}
 	if ((o.evidence != NULL || o.evidence_out != NULL) && strcmp(cmd, "enroll") != 0 &&
-	    strcmp(cmd, "attest") != 0) {
-		fprintf(stderr, "ztm-device %s: --evidence and --evidence-out are for enroll\n",
+	    strcmp(cmd, "attest") != 0 && !(strcmp(cmd, "renew") == 0 && o.rekey)) {
+		fprintf(stderr,
+		        "ztm-device %s: --evidence and --evidence-out are for enroll and "
+		        "renew --rekey\n",
 		        cmd);
 		usage();
 	}
@@ -331,20 +336,36 @@ int main(int argc, char **argv)
 				rc = fail(dev, o.evidence);
 				goto out;
 			}
-		} else if (strcmp(cmd, "enroll") == 0 || strcmp(cmd, "attest") == 0) {
+		} else if (strcmp(cmd, "enroll") == 0 || strcmp(cmd, "attest") == 0 ||
+		           (strcmp(cmd, "renew") == 0 && o.rekey)) {
 			if (ztmdev_status(dev, &st) != 0) {
 				rc = fail(dev, cmd);
 				goto out;
 			}
-			if (st.key_storage == ZTMDEV_KEY_TPM &&
-			    st.state == ZTMDEV_STATE_MANUFACTURED) {
-				setup.dir = o.dir;
-				setup.pass = pass_len > 0 ? pass : NULL;
-				setup.pass_len = pass_len;
-				setup.anchor = anchor;
-				setup.anchor_len = anchor_len;
-				setup.tls = &tls;
-				if (agent_tpm_attest(&dev, &setup, o.evidence_out) != 0)
+			setup.dir = o.dir;
+			setup.pass = pass_len > 0 ? pass : NULL;
+			setup.pass_len = pass_len;
+			setup.anchor = anchor;
+			setup.anchor_len = anchor_len;
+			setup.tls = &tls;
+			if (st.key_storage == ZTMDEV_KEY_TPM && strcmp(cmd, "renew") == 0 &&
+			    st.state >= ZTMDEV_STATE_PROVISIONED) {
+				/* The new key is made in the TPM first, then attested
+				 * (docs/attestation.md "Re-key"); the provider lets the
+				 * TPM go only with its context. */
+				if (ztmdev_rekey_prepare(dev, key_name, sizeof(key_name)) != 0) {
+					rc = fail(dev, cmd);
+					goto out;
+				}
+				ztmdev_free(dev);
+				dev = agent_open(&setup);
+				if (dev == NULL ||
+				    agent_tpm_attest(&dev, &setup, key_name, o.evidence_out) != 0)
+					goto out;
+			} else if (st.key_storage == ZTMDEV_KEY_TPM &&
+			           st.state == ZTMDEV_STATE_MANUFACTURED &&
+			           strcmp(cmd, "renew") != 0) {
+				if (agent_tpm_attest(&dev, &setup, "key.tpm", o.evidence_out) != 0)
 					goto out;
 			} else if (strcmp(cmd, "attest") == 0) {
 				fprintf(stderr,
