@@ -206,3 +206,16 @@ enrolled_station() {
   "$ZTM" station enroll --name "$2" --code-file "$2.code" --key "file:$T/$2.key" \
     --key-pass-file "$2.pass" --out "$2.crt" 2>err || fail "station enroll $2: $(cat err)"
 }
+
+# record_and_sync DIR PRODUCT SERIAL: station line-1 (enrolled_station, in the
+# current directory) records the device whose bootstrap certificate is
+# DIR/bootstrap.pem for order WO-PRODUCT (hardware A, firmware 1 with the
+# SHA-256 of "fw", test passed, a MAC of its own) and syncs the queue.
+record_and_sync() {
+  ZTM_RECORDED=$((${ZTM_RECORDED:-0} + 1))
+  "$ZTM" station record --queue q --bootstrap-cert "$1/bootstrap.pem" --serial "$3" --product "$2" \
+    --order "WO-$2" --hw-rev A --mac "02:00:5e:00:00:$(printf %02x "$ZTM_RECORDED")" --fw-version 1 \
+    --fw-sha256 "$(printf 'fw' | sha256sum | cut -c1-64)" --test pass 2>err || fail "record $3: $(cat err)"
+  "$ZTM" station sync --queue q --cert line-1.crt --key "file:$T/line-1.key" \
+    --key-pass-file line-1.pass >/dev/null 2>err || fail "sync: $(cat err)"
+}

@@ -45,17 +45,7 @@ for p in sensor-tpm sensor-any sensor-move; do
     --not-after 2099-12-31T00:00:00Z >/dev/null 2>err || fail "order add: $(cat err)"
 done
 
-FW=$(printf 'fw' | sha256sum | cut -c1-64)
-n=0
-# record DIR PRODUCT SERIAL: the station records the device and syncs.
-record() {
-  n=$((n + 1))
-  "$ZTM" station record --queue q --bootstrap-cert "$1/bootstrap.pem" --serial "$3" --product "$2" \
-    --order "WO-$2" --hw-rev A --mac "02:00:5e:00:00:$(printf %02x $n)" --fw-version 1 \
-    --fw-sha256 "$FW" --test pass 2>err || fail "record $3: $(cat err)"
-  "$ZTM" station sync --queue q --cert line-1.crt --key "file:$T/line-1.key" \
-    --key-pass-file line-1.pass >/dev/null 2>err || fail "sync: $(cat err)"
-}
+record() { record_and_sync "$@"; } # lib.sh
 dev() { "$DEV" "$1" --dir "$2" --server "$ZTM_SERVER" --ca "$ZTM_CA" "${@:3}"; }
 alerts() { db "SELECT count(*) FROM alerts WHERE kind = '$1'"; }
 certs() { db "SELECT count(*) FROM certificates WHERE ca = 'device'"; }
