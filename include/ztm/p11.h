@@ -14,17 +14,14 @@
 
 /* 1 if pk was loaded from a token by the pkcs11: backend. */
 int ztm_p11_is(EVP_PKEY *pk);
-/* ECDSA over a digest with pk's token key (CKM_ECDSA), appended to sig as
+/* ECDSA over a digest with an EC token key (CKM_ECDSA), appended to sig as
  * a DER ECDSA-Sig-Value: the signature EVP_DigestSign would give, without
  * OpenSSL's legacy-key path around the token call (~20 us per signature,
  * docs/benchmarks.md "Issuance with the key in an HSM"). A token failure
- * is ZTM_E_UNAVAILABLE when the token or its daemon is gone. */
-int ztm_p11_ecdsa_der(EVP_PKEY *pk, const uint8_t *dgst, size_t len, struct ztm_buf *sig,
-                      struct ztm_error *err);
-/* The same with the token key looked up once: ztm_p11_ec_of gives NULL
- * unless pk is an EC key in a token; the handle lives as long as pk. Spares
- * the signer OpenSSL's key-type lookups (a table search each, three per
- * signature) on every certificate. */
+ * is ZTM_E_UNAVAILABLE when the token or its daemon is gone. The key is
+ * looked up once: ztm_p11_ec_of gives NULL unless pk is an EC key in a
+ * token, and the handle lives as long as pk (the signer keeps it, sparing
+ * three key-type table searches per signature). */
 struct ztm_p11_ec;
 const struct ztm_p11_ec *ztm_p11_ec_of(EVP_PKEY *pk);
 int ztm_p11_ec_sign_der(const struct ztm_p11_ec *h, const uint8_t *dgst, size_t len,

@@ -316,12 +316,6 @@ int ztm_p11_ec_sign_der(const struct ztm_p11_ec *h, const uint8_t *dgst, size_t 
 	return 0;
 }
 
-int ztm_p11_ecdsa_der(EVP_PKEY *pk, const uint8_t *dgst, size_t len, struct ztm_buf *sig,
-                      struct ztm_error *err)
-{
-	return ztm_p11_ec_sign_der(ztm_p11_ec_of(pk), dgst, len, sig, err);
-}
-
 int ztm_p11_sign_raw(EVP_PKEY *pk, const uint8_t *dgst, size_t len, uint8_t *sig, size_t *siglen,
                      struct ztm_error *err)
 {

@@ -1,5 +1,5 @@
 /* test_der_ubytes.c - ztm_der_ubytes (src/core/der.c), the INTEGER writer
- * ztm_p11_ecdsa_der frames a token's r||s with: an ECDSA-Sig-Value built
+ * ztm_p11_ec_sign_der frames a token's r||s with: an ECDSA-Sig-Value built
  * from r and s must be byte for byte what OpenSSL's i2d_ECDSA_SIG makes of
  * the same numbers (leading zero octets, a set high bit, zero, one octet),
  * and a real signature framed this way verifies. */
