@@ -44,7 +44,7 @@ check "admin cert verifies for purpose sslclient" openssl verify -purpose sslcli
 check "chain.pem holds root + 6 CAs" test "$(grep -c 'BEGIN CERTIFICATE' $C/chain.pem)" -eq 7
 
 txt() { openssl x509 -noout -text -in "$1"; }
-has() { local f=$1; shift; txt "$f" | grep -qE "$@"; }
+has() { local f=$1 t; shift; t=$(txt "$f") && grep -qE "$@" <<<"$t"; }
 check "root: CA:TRUE critical" bash -c "openssl x509 -noout -text -in $C/root/root.crt | grep -A1 'Basic Constraints: critical' | grep -q 'CA:TRUE'"
 check "root: keyCertSign+cRLSign critical" bash -c "openssl x509 -noout -text -in $C/root/root.crt | grep -A1 'Key Usage: critical' | grep -q 'Certificate Sign, CRL Sign'"
 check "root: SKI" has $C/root/root.crt 'Subject Key Identifier'

@@ -115,7 +115,7 @@ openssl crl -in SN-1.crl.pem -noout -text >crl.txt
 grep -q "Issuing Distribution Point: critical" crl.txt && grep -q "URI:$url" crl.txt ||
   fail "no IDP naming $url: $(cat crl.txt)"
 grep -q "X509v3 Authority Key Identifier" crl.txt || fail "no AKI"
-openssl crl -in SN-1.crl.pem -noout -CAfile "$DEVICE_CA" 2>&1 | grep -q 'verify OK' || fail "CRL signature"
+openssl crl -in SN-1.crl.pem -noout -CAfile "$DEVICE_CA" 2>&1 | matches 'verify OK' || fail "CRL signature"
 verify SN-1 || fail "active SN-1 refused: $(cat SN-1.verify)"
 ok "CRL at the certificate's CDP: DER, application/pkix-crl, no client certificate, IDP = CDP, verifies; SN-1 good"
 # The same CRL over plain HTTP ([public] listen), as relying parties fetch it.
@@ -131,9 +131,9 @@ curl -sf -o plain.pem "$ZTM_PUBLIC/crl/device.pem" && grep -q 'BEGIN X509 CRL' p
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$ZTM_PUBLIC/crl/device/999.crl")" = 404 ] || fail "plain: unknown shard not 404"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$ZTM_PUBLIC/api/v1/revocations")" = 404 ] || fail "plain: API path not 404"
 ok "the same CRL over plain HTTP: identical bytes, Last-Modified and Cache-Control, PEM bundle; API paths 404 there"
-curl -s -o /dev/null -w '%{http_code}' --cacert "$ZTM_CA" "$ZTM_SERVER/crl/device/999.crl" | grep -q 404 ||
+curl -s -o /dev/null -w '%{http_code}' --cacert "$ZTM_CA" "$ZTM_SERVER/crl/device/999.crl" | matches 404 ||
   fail "unknown shard not 404"
-curl -s -o /dev/null -w '%{http_code}' --cacert "$ZTM_CA" "$ZTM_SERVER/crl/nosuch/0.crl" | grep -q 404 ||
+curl -s -o /dev/null -w '%{http_code}' --cacert "$ZTM_CA" "$ZTM_SERVER/crl/nosuch/0.crl" | matches 404 ||
   fail "unknown CA not 404"
 
 # --- revoke a device ---------------------------------------------------------------------
@@ -143,7 +143,7 @@ grep -q '"state": "revoked"' out || fail "device revoke reply: $(cat out)"
 wait_number SN-1 "$n0"
 verify SN-1 && fail "revoked SN-1 still verifies"
 grep -q 'certificate revoked' SN-1.verify || fail "SN-1: $(cat SN-1.verify)"
-openssl crl -in SN-1.crl.pem -noout -text | grep -A4 "$(cert_serial SN-1 | tr a-f A-F)" | grep -q 'Key Compromise' ||
+openssl crl -in SN-1.crl.pem -noout -text | grep -A4 "$(cert_serial SN-1 | tr a-f A-F)" | matches 'Key Compromise' ||
   fail "reason not on the CRL"
 fetch_crl SN-4 && verify SN-4 || fail "SN-4 (not revoked) refused: $(cat SN-4.verify)"
 [ "$(db "SELECT count(*) FROM audit WHERE action = 'device.revoke' AND actor = 'operator:sofia'")" = 1 ] ||
@@ -168,7 +168,7 @@ fetch_crl SN-2; n0=$(( $(crl_number SN-2) ))
 as omar device suspend SN-2 >/dev/null 2>err || fail "suspend: $(cat err)"
 wait_number SN-2 "$n0"
 verify SN-2 && fail "suspended SN-2 verifies"
-openssl crl -in SN-2.crl.pem -noout -text | grep -A4 "$(cert_serial SN-2 | tr a-f A-F)" | grep -q 'Certificate Hold' ||
+openssl crl -in SN-2.crl.pem -noout -text | grep -A4 "$(cert_serial SN-2 | tr a-f A-F)" | matches 'Certificate Hold' ||
   fail "hold not on the CRL"
 curl -sf --cacert "$ZTM_CA" --cert SN-2.crt --key SN-2.key "$ZTM_SERVER/api/v1/device/whoami" -o /dev/null &&
   fail "a suspended device authenticated"
@@ -220,7 +220,7 @@ verify SN-4 || fail "line-2's SN-4 refused after line-1's mass revocation: $(cat
 code=$(enroll SN-3); [ "$code" = 403 ] && grep -q device_ended SN-3.body || fail "SN-3 registered after the mass revocation: $code"
 [ "$(db "SELECT count(*) FROM audit WHERE action = 'revocation.approve' AND actor = 'operator:omar'")" = 1 ] ||
   fail "approval not audited"
-as omar revocation show "$id" | grep -q '"decided_by": "operator:omar"' || fail "revocation show"
+as omar revocation show "$id" | matches '"decided_by": "operator:omar"' || fail "revocation show"
 ok "mass revocation: requester refused as approver, admin refused; second officer approved; line-1 revoked (SN-3 voided), line-2 good"
 
 # --- CRL numbers survive a restart ----------------------------------------------------

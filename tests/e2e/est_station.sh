@@ -15,7 +15,7 @@ cd "$T"
 CODE=$(cat code)
 [ ${#CODE} -ge 32 ] || fail "enrollment code looks too short: '$CODE'"
 [ "$(db "SELECT state FROM stations WHERE name='line-1'")" = pending ] || fail "station not pending"
-db "SELECT count(*) FROM enroll_codes WHERE hex(hash) LIKE '%$(printf %s "$CODE" | tr a-z A-Z | cut -c1-8)%'" | grep -q '^0$' ||
+db "SELECT count(*) FROM enroll_codes WHERE hex(hash) LIKE '%$(printf %s "$CODE" | tr a-z A-Z | cut -c1-8)%'" | matches '^0$' ||
   fail "the code itself appears in the store"
 ok "admin created factory and station, code printed once"
 
@@ -29,7 +29,7 @@ openssl pkcs7 -inform DER -in cacerts.p7 -print_certs -out cacerts.pem || fail "
 ok "cacerts: certs-only PKCS#7, base64"
 
 curl -sf --cacert "$ROOT" "$S/.well-known/est/csrattrs" -o csrattrs.b64 || fail "GET csrattrs"
-base64 -d csrattrs.b64 | openssl asn1parse -inform DER | grep -q prime256v1 || fail "csrattrs"
+base64 -d csrattrs.b64 | openssl asn1parse -inform DER | matches prime256v1 || fail "csrattrs"
 ok "csrattrs asks for P-256 / ecdsa-with-SHA256"
 
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out station.key 2>/dev/null
@@ -43,10 +43,10 @@ snapshot before
 st=$(enroll "line-1:$CODE" station.csr.b64 station.p7.b64)
 [ "$st" = 200 ] || fail "simpleenroll returned $st: $(cat station.p7.b64)"
 base64 -d station.p7.b64 | openssl pkcs7 -inform DER -print_certs -out station.pem || fail "reply not PKCS#7"
-openssl verify -CAfile "$ROOT" -untrusted cacerts.pem station.pem | grep -q ': OK' || fail "openssl verify"
-openssl x509 -in station.pem -noout -subject | grep -q 'CN *= *line-1' || fail "subject CN"
-openssl x509 -in station.pem -noout -subject | grep -q 'OU *= *acme-shenzhen' || fail "subject OU"
-openssl x509 -in station.pem -noout -ext extendedKeyUsage | grep -q 'TLS Web Client Authentication' || fail "EKU"
+openssl verify -CAfile "$ROOT" -untrusted cacerts.pem station.pem | matches ': OK' || fail "openssl verify"
+openssl x509 -in station.pem -noout -subject | matches 'CN *= *line-1' || fail "subject CN"
+openssl x509 -in station.pem -noout -subject | matches 'OU *= *acme-shenzhen' || fail "subject OU"
+openssl x509 -in station.pem -noout -ext extendedKeyUsage | matches 'TLS Web Client Authentication' || fail "EKU"
 [ "$(openssl x509 -in station.pem -noout -pubkey | openssl pkey -pubin -outform DER | sha256sum)" = \
   "$(openssl pkey -in station.key -pubout -outform DER | sha256sum)" ] || fail "certificate is not for our key"
 SERIAL=$(openssl x509 -in station.pem -noout -serial | cut -d= -f2 | tr A-F a-f)
@@ -70,7 +70,7 @@ st=$(curl -s --cacert "$ROOT" --cert station.pem --key station.key -H 'Content-T
   --data-binary @reenroll.b64 -o renewed.b64 -w '%{http_code}' "$S/.well-known/est/simplereenroll")
 [ "$st" = 200 ] || fail "simplereenroll returned $st: $(cat renewed.b64)"
 base64 -d renewed.b64 | openssl pkcs7 -inform DER -print_certs -out renewed.pem
-openssl verify -CAfile "$ROOT" -untrusted cacerts.pem renewed.pem | grep -q ': OK' || fail "renewed cert"
+openssl verify -CAfile "$ROOT" -untrusted cacerts.pem renewed.pem | matches ': OK' || fail "renewed cert"
 NEWSERIAL=$(openssl x509 -in renewed.pem -noout -serial | cut -d= -f2 | tr A-F a-f)
 [ "$NEWSERIAL" != "$SERIAL" ] || fail "renewal kept the serial"
 [ "$(db "SELECT cert_serial FROM stations WHERE name='line-1'")" = "$NEWSERIAL" ] || fail "station not moved to the new cert"

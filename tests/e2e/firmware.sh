@@ -120,7 +120,7 @@ ok "production release pending: no signature, no files, before approval"
 [ "$(api fay POST /api/v1/firmware/releases/$PID/approve)" = 403 ] ||
   fail "the submitter (a signer) approved: $(cat out)"
 [ "$(api fred POST /api/v1/firmware/releases/$PID/approve)" = 403 ] || fail "another signer approved"
-db "SELECT state FROM fw_releases WHERE id = $PID" | grep -qx pending || fail "state changed"
+db "SELECT state FROM fw_releases WHERE id = $PID" | matches -x pending || fail "state changed"
 # The same person through the store's rule: a row whose approver is its
 # submitter is refused by the schema too.
 db "UPDATE fw_releases SET approved_by = submitted_by WHERE id = $PID" 2>/dev/null &&
@@ -133,7 +133,7 @@ openssl cms -verify -binary -inform DER -in img.bin.cms -content img.bin \
 openssl cms -cmsout -print -inform DER -in img.bin.cms >cms.txt
 grep -q "2.25.89904570167144526415718935782041833074.3" cms.txt || fail "no claims attribute"
 db "SELECT hex(c.cert_der) FROM fw_releases r JOIN fw_signers c ON c.id = r.signer_id WHERE r.id = $PID" |
-  xxd -r -p | openssl x509 -inform DER -noout -text | grep -q "74.1$" || fail "not signed by the production signer"
+  xxd -r -p | openssl x509 -inform DER -noout -text | matches "74.1$" || fail "not signed by the production signer"
 ok "second person approves: signed by the production signer, openssl verifies"
 
 # --- refusals ------------------------------------------------------------------------------

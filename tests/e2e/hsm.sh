@@ -59,7 +59,7 @@ ok "ceremony: root and six issuing-CA keys generated in the token; .uri files, n
 # pkcs11-tool, independent of ztm.
 "${P11[@]}" --list-objects --type privkey >objs 2>/dev/null || fail "pkcs11-tool --list-objects"
 [ "$(grep -c 'label:' objs)" = 7 ] || fail "expected 7 private keys: $(cat objs)"
-grep -A6 'label: *root$' objs | grep -q 'Access: *sensitive, always sensitive, never extractable, local' ||
+grep -A6 'label: *root$' objs | matches 'Access: *sensitive, always sensitive, never extractable, local' ||
   fail "root key attributes: $(grep -A6 'label: *root$' objs)"
 [ "$(grep -c 'Access: *sensitive, always sensitive, never extractable, local' objs)" = 7 ] ||
   fail "every CA key sensitive, never extractable, generated in the token: $(cat objs)"
@@ -183,7 +183,7 @@ openssl cms -verify -binary -inform DER -in fwout/fw.bin.cms -content fw.bin -CA
 "$DEV" fw-verify --root "$C/root/root.crt" --product widget --svn-file svn --test-device --image fw.bin \
   --sig fwout/widget-1.0.0.ztmfw >fwv.out 2>&1 || fail "ztm-device fw-verify: $(cat fwv.out)"
 "${P11[@]}" --list-objects --type privkey >objs 2>/dev/null || fail "pkcs11-tool --list-objects"
-grep -A6 'label: *fw-widget-test-' objs | grep -q 'Access: *sensitive, always sensitive, never extractable, local' ||
+grep -A6 'label: *fw-widget-test-' objs | matches 'Access: *sensitive, always sensitive, never extractable, local' ||
   fail "firmware signer key attributes: $(cat objs)"
 ok "firmware signer key generated in the token (sensitive, never extractable); its CMS and manifest verify"
 
@@ -196,7 +196,7 @@ SKEY="pkcs11:token=line-2;object=station?pin-source=file:$T/pin2&module-path=$SO
   fail "station enroll with a token key: $(cat err)"
 pkcs11-tool --module "$SOFTHSM" --token-label line-2 --login --pin Pin-2468-line --list-objects --type privkey \
   >sobjs 2>/dev/null || fail "pkcs11-tool line-2"
-grep -A6 'label: *station$' sobjs | grep -q 'Access: *sensitive, always sensitive, never extractable, local' ||
+grep -A6 'label: *station$' sobjs | matches 'Access: *sensitive, always sensitive, never extractable, local' ||
   fail "station key attributes: $(cat sobjs)"
 "$DEV" init --dir d3 --serial SN-0003 --product widget >/dev/null || fail "device init SN-0003"
 "$ZTM" station record --queue q2 --bootstrap-cert d3/bootstrap.pem --serial SN-0003 --product widget \

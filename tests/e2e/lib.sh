@@ -45,6 +45,15 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; [ -f "$T/ztmd.log" ] && tail -30 "$T/ztmd.log" >&2; exit 1; }
 ok() { echo "ok: $*"; }
 skip() { echo "SKIP: $*" >&2; exit 77; }
+# `cmd | matches [grep options] PATTERN`: grep -q that reads all its input
+# first. A bare `cmd | grep -q` exits at the first match; a command still
+# writing (tpm2-tools writes unbuffered) then dies of SIGPIPE and pipefail
+# fails the test, at random.
+matches() {
+  local in
+  in=$(cat)
+  grep -q "$@" <<<"$in"
+}
 
 for tool in curl openssl sqlite3; do
   command -v "$tool" >/dev/null || skip "$tool is not installed (scripts/deps.sh installs it)"

@@ -69,7 +69,7 @@ new=$(cert_serial d1/device.pem)
 [ "$(db "SELECT count(*) FROM revocations WHERE serial = '$old'")" = 0 ] || fail "same-key renewal revoked the old certificate"
 openssl verify -CAfile "$T/ceremony/root/root.crt" -untrusted "$T/ceremony/ca/device.crt" d1/device.pem \
   >/dev/null 2>&1 || fail "renewed certificate does not verify"
-openssl x509 -in d1/device.pem -noout -subject -nameopt RFC2253 | grep -q 'serialNumber=SN-0001' ||
+openssl x509 -in d1/device.pem -noout -subject -nameopt RFC2253 | matches 'serialNumber=SN-0001' ||
   fail "renewed subject"
 code=$(curl -s -o who.json -w '%{http_code}' --cacert "$ZTM_CA" --cert d1.old.pem --key d1/key.pem \
   "$ZTM_SERVER/api/v1/device/whoami")
@@ -97,7 +97,7 @@ new=$(cert_serial d1/device.pem)
   fail "rekey revocations: $(db "SELECT serial, reason FROM revocations")"
 [ "$(db "SELECT count(*) FROM revocations WHERE serial = '$new'")" = 0 ] || fail "the new certificate is revoked"
 dev activate d1 >/dev/null 2>err || fail "whoami after rekey: $(cat err)"
-"$DEV" status --dir d1 | grep -q '^state: active$' || fail "device state after rekey"
+"$DEV" status --dir d1 | matches '^state: active$' || fail "device state after rekey"
 ok "renew --rekey: new key in key.pem (0600), certificate for it; every certificate of the old key revoked (superseded)"
 
 # --- the renewal window -----------------------------------------------------------------

@@ -184,7 +184,7 @@ ok "plain HTTP: openssl ocsp -url http:// good/revoked, verified; GET with Last-
 # Successful answers are counted, not logged; refusals are logged and audited.
 [ "$(grep -c 'event=request method=POST path="/ocsp" status=200' "$T/ztmd.log" || true)" = "$ok_before" ] ||
   fail "successful OCSP answers were logged"
-curl -sf "$ZTM_PUBLIC/healthz" | grep -qx ok || fail "plain /healthz"
+curl -sf "$ZTM_PUBLIC/healthz" | matches -x ok || fail "plain /healthz"
 a0=$(db "SELECT count(*) FROM audit WHERE action = 'ocsp'")
 curl -sf -H 'Content-Type: application/ocsp-request' --data-binary @junk -o r4 "$ZTM_PUBLIC/ocsp" || fail "plain junk POST"
 [ "$(xxd -p r4)" = 30030a0101 ] || fail "plain junk: $(xxd -p r4)"

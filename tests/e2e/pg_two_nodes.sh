@@ -211,7 +211,7 @@ fetch_crl() {
   local v; v=$(openssl crl -in "$3.pem" -noout -crlnumber | cut -d= -f2); v=${v#0x}
   echo $((16#$v))
 }
-lists() { openssl crl -in "$1.pem" -noout -text | grep -qi "Serial Number: $2\$"; }
+lists() { openssl crl -in "$1.pem" -noout -text | matches -i "Serial Number: $2\$"; }
 # wait_crl BASE PATH OUT MIN SERIAL...: until the CRL's number > MIN and it lists every SERIAL.
 wait_crl() {
   local base=$1 path=$2 out=$3 min=$4 n s good; shift 4
@@ -242,7 +242,7 @@ n2a=$(wait_crl "$PUB_A" "$path" crl2a "$n1" "$s0" "$s1") || fail "CRL from a doe
 [ "$n0" -lt "$n1" ] && [ "$n1" -lt "$n2" ] && [ "$n2a" -ge "$n2" ] || fail "CRL numbers $n0 $n1 $n2 $n2a"
 [ "$(db "SELECT count(*) FROM revocation_log WHERE serial IN ('$s0', '$s1')")" = 2 ] || fail "revocation log"
 for f in crl2 crl2a; do
-  openssl crl -in "$f.pem" -noout -CAfile "$DEVICE_CA" 2>&1 | grep -q 'verify OK' || fail "$f: CRL signature"
+  openssl crl -in "$f.pem" -noout -CAfile "$DEVICE_CA" 2>&1 | matches 'verify OK' || fail "$f: CRL signature"
 done
 ok "revoked on a, then on b: CRL numbers $n0 < $n1 < $n2 (a serves $n2a), both nodes' CRLs list both"
 

@@ -134,11 +134,11 @@ victim=$(echo "$workers" | head -1)
 kill -9 "$victim"
 for _ in $(seq 50); do
 	now=$(pgrep -P "$pid" | sort || true)
-	[ "$(echo "$now" | wc -l)" = 2 ] && ! echo "$now" | grep -qx "$victim" && break
+	[ "$(echo "$now" | wc -l)" = 2 ] && ! echo "$now" | matches -x "$victim" && break
 	sleep 0.1
 done
 now=$(pgrep -P "$pid" | sort || true)
-echo "$now" | grep -qx "$victim" && fail "killed worker still listed"
+echo "$now" | matches -x "$victim" && fail "killed worker still listed"
 [ "$(echo "$now" | wc -l)" = 2 ] || fail "worker not restarted: $now"
 for _ in $(seq 6); do [ "$(code "$url/healthz")" = 200 ] || fail "healthz after worker restart"; done
 grep -q "event=worker_died slot=[01] pid=$victim exit=-1 signal=9" log || fail "worker death not logged"

@@ -73,7 +73,7 @@ grep -q 'friendlyName: gizmo-INJ-1' INJ-1.key && grep -q 'friendlyName: gizmo-IN
   fail "friendlyName of the key and certificate"
 openssl verify -CAfile "$ROOT" -untrusted INJ-1.chain -purpose sslclient INJ-1.crt >/dev/null 2>&1 ||
   fail "the certificate does not verify to the root with the bundled chain"
-openssl x509 -in INJ-1.crt -noout -subject -nameopt RFC2253 | grep -q 'serialNumber=INJ-1' ||
+openssl x509 -in INJ-1.crt -noout -subject -nameopt RFC2253 | matches 'serialNumber=INJ-1' ||
   fail "certificate subject: $(openssl x509 -in INJ-1.crt -noout -subject)"
 openssl pkcs12 -in out/INJ-1.p12 -passin file:bundle.pass -info -noout >info 2>&1 || fail "pkcs12 -info"
 grep -q 'MAC: sha256, Iteration 600000' info || fail "MAC: $(grep MAC info)"

@@ -100,7 +100,7 @@ ok "refused: RSA-1024 bootstrap key"
 # ztmd's handshake refuses it, so the station must not record it either.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca-like.key \
   -subj "/CN=device/serialNumber=SN-0009" -days 1 -out ca-like.crt 2>/dev/null
-openssl x509 -in ca-like.crt -noout -text | grep -q 'CA:TRUE' || fail "openssl req -x509 no longer makes CA:TRUE"
+openssl x509 -in ca-like.crt -noout -text | matches 'CA:TRUE' || fail "openssl req -x509 no longer makes CA:TRUE"
 refused "bootstrap certificate with CA:TRUE" "is a CA certificate" record SN-0009 --bootstrap-cert ca-like.crt
 cp "$Q/records/SN-0001.json" first.json
 record SN-0001 --test fail 2>err && fail "second record of a queued serial accepted"

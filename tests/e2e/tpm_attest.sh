@@ -44,10 +44,10 @@ enrolled_station plant-1 line-1
 "$ZTM" product create --name sensor-tpm --class sensor --hw-type 1.3.6.1.4.1.99999.8 \
   --key-storage tpm >prod.json 2>err || fail "product create --key-storage tpm: $(cat err)"
 grep -q '"key_storage": "tpm"' prod.json || fail "product reply: $(cat prod.json)"
-"$ZTM" product show --name sensor-tpm | grep -q '"key_storage": "tpm"' || fail "product show"
+"$ZTM" product show --name sensor-tpm | matches '"key_storage": "tpm"' || fail "product show"
 "$ZTM" product add --name sensor-any --class sensor --hw-type 1.3.6.1.4.1.99999.9 >/dev/null 2>err ||
   fail "product add: $(cat err)"
-"$ZTM" product show --name sensor-any | grep -q '"key_storage": "any"' || fail "default key_storage"
+"$ZTM" product show --name sensor-any | matches '"key_storage": "any"' || fail "default key_storage"
 rc=0; "$ZTM" product create --name bad --class sensor --hw-type 1.3.6.1.4.1.99999.9 \
   --key-storage hsm >/dev/null 2>err || rc=$?
 [ $rc = 2 ] && grep -q "'any' or 'tpm'" err || fail "--key-storage hsm: $rc $(cat err)"
@@ -243,6 +243,6 @@ ek_hash=$(openssl x509 -in tpm/ek-rsa.pem -outform DER | sha256sum | cut -c1-64)
 [ "$(db "SELECT count(*) FROM attest_challenges c JOIN devices d ON d.key_spki_sha256 = c.key_spki
   WHERE d.serial = 'SN-R1' AND c.ek_cert_sha256 = '$ek_hash' AND c.used_at > 0")" = 1 ] ||
   fail "SN-R1's challenge was not for the RSA EK certificate"
-tpm2_getcap handles-persistent | grep -q 0x81010001 && fail "the device made the RSA EK persistent"
+tpm2_getcap handles-persistent | matches 0x81010001 && fail "the device made the RSA EK persistent"
 [ -z "$(tpm2_getcap handles-transient)" ] || fail "the device left an object loaded"
 ok "the RSA EK evicted (not persistent): made from template L-1, the device registers, nothing left behind"

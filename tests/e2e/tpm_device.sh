@@ -34,7 +34,7 @@ transient() { tpm2_getcap handles-transient | grep -c '0x' || true; }
 "$DEV" init --dir d1 --serial SN-T1 --product widget --key tpm >init.out 2>err || fail "init --key tpm: $(cat err)"
 grep -q '^key: tpm$' init.out || fail "init status: $(cat init.out)"
 [ ! -e d1/key.pem ] || fail "a software key.pem was written"
-head -1 d1/key.tpm | grep -q -- '-----BEGIN TSS2 PRIVATE KEY-----' || fail "key.tpm is not a TSS2 blob"
+head -1 d1/key.tpm | matches -- '-----BEGIN TSS2 PRIVATE KEY-----' || fail "key.tpm is not a TSS2 blob"
 [ "$(stat -c %a d1/key.tpm)" = 600 ] || fail "key.tpm mode"
 grep -qx 'key=tpm2:key.tpm' d1/state && grep -qx 'key_protection=tpm' d1/state || fail "state: $(cat d1/state)"
 a=$(attrs d1/key.tpm) || fail "cannot read the blob's public area"
@@ -43,7 +43,7 @@ for want in fixedtpm fixedparent sensitivedataorigin sign; do
 done
 openssl verify -x509_strict -purpose sslclient -CAfile d1/bootstrap.pem d1/bootstrap.pem >/dev/null ||
   fail "the bootstrap certificate (signed in the TPM) does not verify"
-"$DEV" status --dir d1 | grep -q '^key: tpm$' || fail "status does not say tpm"
+"$DEV" status --dir d1 | matches '^key: tpm$' || fail "status does not say tpm"
 [ "$(transient)" = 0 ] || fail "TPM objects left loaded after init: $(tpm2_getcap handles-transient)"
 ok "init --key tpm: TSS2 blob only, fixedTPM|fixedParent|sensitiveDataOrigin; bootstrap certificate signed in the TPM"
 
@@ -98,7 +98,7 @@ key_before=$(spki_cert d1/device.pem)
 dev renew d1 --rekey >/dev/null 2>err || fail "renew --rekey: $(cat err)"
 [ "$(sha256sum <d1/key.tpm)" != "$blob" ] || fail "rekey kept the old blob"
 [ ! -e d1/key.new.tpm ] && [ ! -e d1/key.pem ] && [ ! -e d1/key.new.pem ] || fail "rekey left files: $(ls d1)"
-head -1 d1/key.tpm | grep -q 'TSS2 PRIVATE KEY' || fail "the new key is not a TPM key"
+head -1 d1/key.tpm | matches 'TSS2 PRIVATE KEY' || fail "the new key is not a TPM key"
 a=$(attrs d1/key.tpm) && grep -q fixedtpm <<<"$a" || fail "new key attributes: $a"
 [ "$(spki_cert d1/device.pem)" != "$key_before" ] || fail "rekey: the certificate is for the old key"
 dev activate d1 >/dev/null 2>err || fail "whoami after rekey: $(cat err)"
@@ -124,7 +124,7 @@ cmp -s state.before d1/state || fail "a failed renew changed the state"
 rc=0; "$DEV" init --dir d8 --serial SN-T8 --product widget --key tpm 2>err || rc=$?
 [ $rc = 1 ] && grep -q 'TPM: cannot open it' err || fail "init without TPM: exit $rc: $(cat err)"
 [ ! -e d8/state ] || fail "init without TPM left a state file"
-"$DEV" status --dir d1 | grep -q '^key: tpm$' || fail "status needs no TPM"
+"$DEV" status --dir d1 | matches '^key: tpm$' || fail "status needs no TPM"
 start_swtpm tpm
 dev activate d1 >/dev/null 2>err || fail "after the TPM came back: $(cat err)"
 ok "another TPM cannot load the blob; with the TPM stopped: clear errors, nothing changed; back: works"

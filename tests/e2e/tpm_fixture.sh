@@ -27,13 +27,13 @@ cmp -s <(openssl pkey -pubin -in ek-pub.pem -outform DER) <(openssl x509 -in tpm
 # The ECC P-256 EK (TCG template L-2) at 0x81010002, its certificate at 0x01c0000a.
 openssl verify -CAfile tpm/manufacturer-ca.pem -untrusted tpm/manufacturer-ek-ca.pem tpm/ek-p256.pem >/dev/null ||
   fail "EK p256 does not chain to the manufacturer CA"
-openssl x509 -in tpm/ek-p256.pem -noout -text | grep -q 'NIST CURVE: P-256' || fail "ek-p256.pem is not P-256"
+openssl x509 -in tpm/ek-p256.pem -noout -text | matches 'NIST CURVE: P-256' || fail "ek-p256.pem is not P-256"
 tpm2_nvread 0x01c0000a 2>/dev/null | cmp -s - <(openssl x509 -in tpm/ek-p256.pem -outform DER) ||
   fail "NV 0x01c0000a differs from ek-p256.pem"
 tpm2_readpublic -c 0x81010002 -f pem -o ek256-pub.pem >/dev/null 2>&1 || fail "no persistent EK at 0x81010002"
 cmp -s <(openssl pkey -pubin -in ek256-pub.pem -outform DER) <(openssl x509 -in tpm/ek-p256.pem -pubkey -noout | openssl pkey -pubin -outform DER) ||
   fail "the P-256 EK certificate does not certify the TPM's P-256 EK"
-tpm2_readpublic -c 0x81010002 | grep -q 'fixedtpm|fixedparent|sensitivedataorigin|adminwithpolicy|restricted|decrypt' ||
+tpm2_readpublic -c 0x81010002 | matches 'fixedtpm|fixedparent|sensitivedataorigin|adminwithpolicy|restricted|decrypt' ||
   fail "the P-256 EK's attributes are not template L-2's"
 ok "swtpm with EK certificates (RSA, ECC P-256 and P-384) from the test manufacturer CA, in NV too"
 

@@ -31,7 +31,7 @@ attrs() {
 "$ZTM" station add --factory plant-1 --name line-1 >line-1.code 2>/dev/null || fail "station add"
 "$ZTM" station enroll --name line-1 --code-file line-1.code --key "tpm2:$T/line-1.tpm" \
   --out line-1.crt 2>err || fail "station enroll with a TPM key: $(cat err)"
-head -1 line-1.tpm | grep -q -- '-----BEGIN TSS2 PRIVATE KEY-----' || fail "line-1.tpm is not a TSS2 blob"
+head -1 line-1.tpm | matches -- '-----BEGIN TSS2 PRIVATE KEY-----' || fail "line-1.tpm is not a TSS2 blob"
 [ "$(stat -c %a line-1.tpm)" = 600 ] || fail "blob mode"
 a=$(attrs line-1.tpm) || fail "cannot read the blob's public area"
 for want in fixedtpm fixedparent sensitivedataorigin sign; do

@@ -58,8 +58,8 @@ grep -q 409 err || fail "duplicate owner: $(cat err)"
 cat acme.crt globex.crt >bundle.pem
 "$ZTM" owner add --name bundle --anchor bundle.pem >/dev/null 2>err && fail "a bundle accepted as anchor"
 grep -q 'one certificate' err || fail "bundle: $(cat err)"
-"$ZTM" owner list | grep -q '"name": "globex"' || fail "owner list"
-"$ZTM" owner show --name acme | grep -q 'BEGIN CERTIFICATE' || fail "owner show"
+"$ZTM" owner list | matches '"name": "globex"' || fail "owner list"
+"$ZTM" owner show --name acme | matches 'BEGIN CERTIFICATE' || fail "owner show"
 ok "owners with anchors: add (hash of the DER), duplicate 409, bundle refused, list, show"
 
 # --- transfer -------------------------------------------------------------------------
@@ -91,7 +91,7 @@ ok "transfer by arguments and by --file: voucher files, owners recorded, audited
 # type is id-ct-animaJSONVoucher, the content names the device and its key.
 openssl cms -verify -inform DER -in v/SN-1.voucher -CAfile "$T/ceremony/root/root.crt" \
   -certfile "$ZTM_CA" -purpose any -binary -out sn1.json 2>err || fail "openssl cms -verify: $(cat err)"
-openssl cms -cmsout -inform DER -in v/SN-1.voucher -print 2>/dev/null | grep -q 'eContentType: .*1.2.840.113549.1.9.16.1.40' ||
+openssl cms -cmsout -inform DER -in v/SN-1.voucher -print 2>/dev/null | matches 'eContentType: .*1.2.840.113549.1.9.16.1.40' ||
   fail "content type"
 grep -q '"serial-number":"SN-1"' sn1.json && grep -q '"assertion":"verified"' sn1.json || fail "voucher JSON: $(cat sn1.json)"
 spki=$(openssl x509 -in d1/device.pem -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum | cut -c1-64)
@@ -178,7 +178,7 @@ as_ann device list >ann.list 2>err || fail "owner list: $(cat err)"
   grep -q '"serial": "SN-2"' ann.list || fail "owner sees: $(cat ann.list)"
 as_ann device list --owner globex >/dev/null 2>err && fail "owner listed another owner's devices"
 grep -q 404 err || fail "list --owner globex: $(cat err)"
-as_ann device show --serial SN-1 | grep -q '"owner": "acme"' || fail "owner show own device"
+as_ann device show --serial SN-1 | matches '"owner": "acme"' || fail "owner show own device"
 as_ann device show --serial SN-3 >/dev/null 2>err && fail "owner saw another owner's device"
 grep -q 404 err || fail "another owner's device: $(cat err)"
 as_ann device show --serial SN-404 >/dev/null 2>err2 && fail "unknown device"
@@ -193,5 +193,5 @@ ok "owner operator: lists its 2 devices, 404 for another owner's (same as none),
 
 # --- a later transfer moves the device (expiry is in the library's table) ------------------
 "$ZTM" device transfer SN-2 --owner globex --out v3 2>err || fail "re-transfer: $(cat err)"
-"$DEV" voucher v3/SN-2.voucher --dir d2 --ca "$ZTM_CA" | grep -q '^owner: .*CN=globex Root' || fail "re-transfer install"
+"$DEV" voucher v3/SN-2.voucher --dir d2 --ca "$ZTM_CA" | matches '^owner: .*CN=globex Root' || fail "re-transfer install"
 ok "a later voucher moves SN-2 to globex"

@@ -14,7 +14,7 @@ umask 077
 "$DEV" init --dir d1 --serial SN-0001 --product widget >init.out || fail "init"
 grep -q '^state: manufactured$' init.out || fail "init state"
 [ "$(stat -c %a d1/key.pem)" = 600 ] || fail "key.pem mode"
-openssl x509 -in d1/bootstrap.pem -noout -subject | grep -q 'CN = widget-SN-0001, serialNumber = SN-0001' ||
+openssl x509 -in d1/bootstrap.pem -noout -subject | matches 'CN = widget-SN-0001, serialNumber = SN-0001' ||
   fail "bootstrap subject"
 openssl verify -x509_strict -purpose sslclient -CAfile d1/bootstrap.pem d1/bootstrap.pem >/dev/null ||
   fail "bootstrap certificate does not verify as a self-signed client certificate"
@@ -22,9 +22,9 @@ ok "init: key 0600, self-signed bootstrap certificate with serialNumber"
 
 printf 'a device passphrase\n' >dev.pass
 "$DEV" init --dir d2 --serial SN-0002 --product widget --pass-file dev.pass >/dev/null || fail "init with passphrase"
-head -1 d2/key.pem | grep -q 'ENCRYPTED PRIVATE KEY' || fail "key not encrypted"
+head -1 d2/key.pem | matches 'ENCRYPTED PRIVATE KEY' || fail "key not encrypted"
 openssl pkey -in d2/key.pem -passin file:dev.pass -noout || fail "openssl cannot read the key with the passphrase"
-"$DEV" status --dir d2 | grep -q '^key: encrypted$' || fail "status without passphrase"
+"$DEV" status --dir d2 | matches '^key: encrypted$' || fail "status without passphrase"
 ok "init with a passphrase: encrypted PKCS#8, status still works without it"
 
 rc=0; "$DEV" init --dir d1 --serial SN-9 --product widget 2>err || rc=$?
@@ -74,18 +74,18 @@ done
 grep -q '^state: provisioned$' st.out || fail "after enroll: $(cat st.out)"
 openssl verify -CAfile "$T/ceremony/root/root.crt" -untrusted "$T/ceremony/ca/device.crt" d1/device.pem \
   >/dev/null 2>&1 || fail "the installed certificate does not verify"
-openssl x509 -in d1/device.pem -noout -subject -nameopt RFC2253 | grep -q 'serialNumber=SN-0001' ||
+openssl x509 -in d1/device.pem -noout -subject -nameopt RFC2253 | matches 'serialNumber=SN-0001' ||
   fail "installed certificate subject"
 [ "$(db "SELECT state FROM devices WHERE serial = 'SN-0001'")" = provisioned ] || fail "store: not provisioned"
 "$DEV" activate --dir d1 --server "$ZTM_SERVER" --ca "$ZTM_CA" 2>err || fail "activate: $(cat err)"
-"$DEV" status --dir d1 | grep -q '^state: active$' || fail "not active on the device"
+"$DEV" status --dir d1 | matches '^state: active$' || fail "not active on the device"
 [ "$(db "SELECT state FROM devices WHERE serial = 'SN-0001'")" = active ] || fail "store: not active"
 ok "recorded device: enroll installs a certificate that verifies to the root; activate makes it active (device and store)"
 
 # The encrypted-key device too (the agent asks the passphrase for enroll).
 "$DEV" enroll --dir d2 --server "$ZTM_SERVER" --ca "$ZTM_CA" --pass-file dev.pass >/dev/null 2>err ||
   fail "enroll d2 (encrypted key): $(cat err)"
-"$DEV" status --dir d2 | grep -q '^state: provisioned$' || fail "d2 not provisioned"
+"$DEV" status --dir d2 | matches '^state: provisioned$' || fail "d2 not provisioned"
 ok "a device with an encrypted key enrolls"
 
 # After activation the bootstrap certificate is refused by the server (the

@@ -94,7 +94,7 @@ fi
 # A free port pair (command N, control N+1) on 127.0.0.1. The TSS swtpm TCTI
 # speaks TCP only, so no Unix socket. Another test may take a port between
 # the check and the bind: then swtpm fails to start and the next pair is tried.
-in_use() { ss -Htln "sport = :$1" 2>/dev/null | grep -q .; }
+in_use() { [ -n "$(ss -Htln "sport = :$1" 2>/dev/null)" ]; }
 started=0
 for _ in $(seq 20); do
   port=$(( 20000 + (RANDOM % 20000) * 2 ))
