@@ -4,7 +4,10 @@
  * ztm_signer, X509_sign) and verify with their public half; a key is found
  * again by URI; a wrong PIN, a second key with the same label and an import
  * are refused; the private key is sensitive and never extractable; a forked
- * child signs (ztmd's workers are forked after the keys are loaded). */
+ * child signs (ztmd's workers are forked after the keys are loaded); the
+ * sign operation initialised ahead for the next signature is dropped when
+ * the mechanism changes (RSA PKCS#1 v1.5, then PSS) and when the token
+ * closed the sessions behind ztm's back. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,13 +15,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dlfcn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include <openssl/evp.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
+
+#include <p11-kit/pkcs11.h>
 
 #include "ztm/file.h"
 #include "ztm/key.h"
@@ -271,12 +278,90 @@ static void test_fork(void **state)
 	EVP_PKEY_free(k);
 }
 
+/* One signature of msg with padding pad (RSA_PKCS1_PADDING or
+ * RSA_PKCS1_PSS_PADDING), verified with the public half. */
+static void rsa_sign_verify(EVP_PKEY *k, EVP_PKEY *pub, int pad)
+{
+	static const unsigned char msg[] = "padding after padding";
+	unsigned char sig[512];
+	size_t n = sizeof(sig);
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	EVP_PKEY_CTX *pc = NULL;
+
+	assert_non_null(c);
+	assert_int_equal(EVP_DigestSignInit(c, &pc, EVP_sha256(), NULL, k), 1);
+	assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(pc, pad), 1);
+	assert_int_equal(EVP_DigestSign(c, sig, &n, msg, sizeof(msg)), 1);
+	EVP_MD_CTX_free(c);
+	c = EVP_MD_CTX_new();
+	assert_int_equal(EVP_DigestVerifyInit(c, &pc, EVP_sha256(), NULL, pub), 1);
+	assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(pc, pad), 1);
+	assert_int_equal(EVP_DigestVerify(c, sig, n, msg, sizeof(msg)), 1);
+	EVP_MD_CTX_free(c);
+}
+
+/* Each signature initialises the token's operation for the next one with
+ * the same mechanism (p11.c, sign_armed). A change of mechanism on the same
+ * key, and sessions the token closed in between, still sign. */
+static void test_armed_operation(void **state)
+{
+	static const int pads[] = {RSA_PKCS1_PADDING, RSA_PKCS1_PSS_PADDING, RSA_PKCS1_PSS_PADDING,
+	                           RSA_PKCS1_PADDING, RSA_PKCS1_PSS_PADDING, RSA_PKCS1_PADDING};
+	char uri[600];
+	struct ztm_error err;
+	EVP_PKEY *rsa, *ec, *pub;
+	CK_C_GetFunctionList get;
+	CK_FUNCTION_LIST_PTR f;
+	CK_SLOT_ID slots[8];
+	CK_ULONG ns = 8, i;
+	unsigned char d[32] = {7}, sig[128];
+	size_t n;
+	void *dl;
+
+	need_softhsm();
+	uri_of(uri, sizeof(uri), "k-armed-rsa");
+	rsa = ztm_key_generate(uri, ZTM_KEY_RSA3072, NULL, &err);
+	if (rsa == NULL)
+		fail_msg("%s", err.msg);
+	pub = pub_of(rsa);
+	for (i = 0; i < sizeof(pads) / sizeof(pads[0]); i++)
+		rsa_sign_verify(rsa, pub, pads[i]);
+
+	/* The module ztm loaded (dlopen hands back the same one): close every
+	 * session of the token, armed operations with them. */
+	uri_of(uri, sizeof(uri), "k-armed-ec");
+	ec = ztm_key_generate(uri, ZTM_KEY_P256, NULL, &err);
+	if (ec == NULL)
+		fail_msg("%s", err.msg);
+	n = sizeof(sig);
+	assert_int_equal(ztm_p11_sign_raw(ec, d, sizeof(d), sig, &n, &err), 0);
+	dl = dlopen(SOFTHSM, RTLD_NOW | RTLD_NOLOAD);
+	assert_non_null(dl);
+	get = (CK_C_GetFunctionList)dlsym(dl, "C_GetFunctionList");
+	assert_non_null(get);
+	assert_int_equal(get(&f), CKR_OK);
+	assert_int_equal(f->C_GetSlotList(CK_TRUE, slots, &ns), CKR_OK);
+	for (i = 0; i < ns; i++)
+		assert_int_equal(f->C_CloseAllSessions(slots[i]), CKR_OK);
+	n = sizeof(sig);
+	if (ztm_p11_sign_raw(ec, d, sizeof(d), sig, &n, &err) != 0)
+		fail_msg("after the sessions were closed: %s", err.msg);
+	assert_int_equal(n, 64);
+	rsa_sign_verify(rsa, pub, RSA_PKCS1_PSS_PADDING);
+	sign_verify(ec);
+	dlclose(dl);
+	EVP_PKEY_free(pub);
+	EVP_PKEY_free(ec);
+	EVP_PKEY_free(rsa);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_generate_sign_load),
 	    cmocka_unit_test(test_refusals),
 	    cmocka_unit_test(test_fork),
+	    cmocka_unit_test(test_armed_operation),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
