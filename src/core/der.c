@@ -1,9 +1,7 @@
 /* der.c - strict DER framing reader and a small writer (see der.h). */
 #include "der.h"
 
-#include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 int ztm_der_peek(const struct ztm_cursor *c)
 {
@@ -186,28 +184,56 @@ void ztm_der_ubytes(struct ztm_der *w, const uint8_t *p, size_t n)
 	ztm_der_end(w, mark);
 }
 
+/* Days since 1970-01-01 to the proleptic Gregorian date: the calendar
+ * counted in 400-year eras of 146,097 days, years starting on 1 March so
+ * that the leap day ends a year. */
+static void civil_date(int64_t days, int64_t *y, unsigned *m, unsigned *d)
+{
+	int64_t z = days + 719468; /* days from 0000-03-01 */
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);                          /* [0, 146096] */
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);               /* [0, 365] */
+	unsigned mp = (5 * doy + 2) / 153;                                    /* March = 0 */
+
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+static char *digits2(char *p, unsigned v)
+{
+	p[0] = (char)('0' + v / 10 % 10);
+	p[1] = (char)('0' + v % 10);
+	return p + 2;
+}
+
+/* Issuance writes two times per certificate: no gmtime_r, no snprintf. */
 void ztm_der_time(struct ztm_der *w, int64_t t)
 {
-	time_t tt = (time_t)t;
-	struct tm tm;
-	char s[20];
-	int n;
+	int64_t days, y;
+	unsigned m, d, sec;
+	char s[16], *p = s;
 
-	if (gmtime_r(&tt, &tm) == NULL || tm.tm_year + 1900 > 9999 || tm.tm_year + 1900 < 1950) {
+	/* Outside 1950 - 9999 neither UTCTime nor a 4-digit GeneralizedTime
+	 * says it; also keeps the arithmetic far from overflow. */
+	if (t < -631152000 || t > 253402300799) {
 		w->failed = 1;
 		return;
 	}
-	if (tm.tm_year + 1900 < 2050)
-		n = snprintf(s, sizeof(s), "%02d%02d%02d%02d%02d%02dZ", tm.tm_year % 100,
-		             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-	else
-		n = snprintf(s, sizeof(s), "%04d%02d%02d%02d%02d%02dZ", tm.tm_year + 1900,
-		             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-	if (n <= 0 || (size_t)n >= sizeof(s)) {
-		w->failed = 1;
-		return;
-	}
-	ztm_der_tlv(w, tm.tm_year + 1900 < 2050 ? ZTM_DER_UTCTIME : ZTM_DER_GENTIME, s, (size_t)n);
+	days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
+	sec = (unsigned)(t - days * 86400);
+	civil_date(days, &y, &m, &d);
+	if (y >= 2050)
+		p = digits2(p, (unsigned)(y / 100));
+	p = digits2(p, (unsigned)(y % 100));
+	p = digits2(p, m);
+	p = digits2(p, d);
+	p = digits2(p, sec / 3600);
+	p = digits2(p, sec / 60 % 60);
+	p = digits2(p, sec % 60);
+	*p++ = 'Z';
+	ztm_der_tlv(w, y < 2050 ? ZTM_DER_UTCTIME : ZTM_DER_GENTIME, s, (size_t)(p - s));
 }
 
 static int put_arc(uint64_t v, uint8_t *out, size_t cap, size_t *len)
