@@ -61,10 +61,6 @@ struct p11_key {
 	CK_OBJECT_HANDLE obj;
 	unsigned gen; /* m->gen when sess/obj were found */
 	int open;
-	/* A C_SignInit with armed_mech already done on sess for the next
-	 * signature (p11_key_sign). */
-	int armed;
-	CK_MECHANISM_TYPE armed_mech;
 };
 
 static pthread_mutex_t modules_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -357,7 +353,6 @@ static CK_RV key_open(struct p11_key *k, char *why, size_t whylen)
 	if (k->open && k->gen == m->gen && m->live)
 		m->f->C_CloseSession(k->sess);
 	k->open = 0;
-	k->armed = 0;
 	rv = open_session(k, 0, &k->sess, why, whylen);
 	if (rv != CKR_OK)
 		return rv;
@@ -380,98 +375,35 @@ static CK_RV key_open(struct p11_key *k, char *why, size_t whylen)
 	return CKR_OK;
 }
 
-/* Closes the key's session: the only way PKCS#11 2.40 has to end a sign
- * operation that was initialised and not used (m->mu held). */
-static void key_drop_session(struct p11_key *k)
-{
-	struct p11_module *m = k->m;
-
-	if (k->open && k->gen == m->gen && m->live && m->pid == getpid())
-		m->f->C_CloseSession(k->sess);
-	k->open = 0;
-	k->armed = 0;
-}
-
-/* The session and key are open (m->mu held). The operation for the next
- * signature is initialised right after this one's C_Sign ("armed"): the
- * C_SignInit work (SoftHSM2 decrypts the key object and builds a key for
- * it every time) runs while the token's code and data are still in the
- * caches, instead of after the caller's own work between two signatures
- * pushed them out. The number of calls into the token does not change. */
-static CK_RV sign_armed(struct p11_key *k, CK_MECHANISM_TYPE mech, const uint8_t *in, size_t inlen,
-                        uint8_t *out, CK_ULONG *n, int *was_armed, char *why, size_t whylen)
-{
-	struct p11_module *m = k->m;
-	CK_MECHANISM mc = {mech, NULL, 0};
-	CK_RV rv;
-
-	*was_armed = k->armed && k->armed_mech == mech;
-	if (k->armed && !*was_armed) {
-		/* Armed for another mechanism (an RSA key signs PKCS#1 v1.5
-		 * and PSS): a new session, then a fresh start. */
-		key_drop_session(k);
-		rv = key_open(k, why, whylen);
-		if (rv != CKR_OK)
-			return rv;
-	}
-	k->armed = 0;
-	if (!*was_armed) {
-		rv = m->f->C_SignInit(k->sess, &mc, k->obj);
-		if (rv != CKR_OK) {
-			snprintf(why, whylen, "C_SignInit: %s", rv_name(rv));
-			return rv;
-		}
-	}
-	rv = m->f->C_Sign(k->sess, (CK_BYTE_PTR)in, inlen, out, n);
-	if (rv != CKR_OK) {
-		snprintf(why, whylen, "C_Sign: %s", rv_name(rv));
-		/* CKR_BUFFER_TOO_SMALL leaves the operation active. */
-		if (rv == CKR_BUFFER_TOO_SMALL)
-			key_drop_session(k);
-		return rv;
-	}
-	/* A failure here costs nothing: the next signature initialises. */
-	if (m->f->C_SignInit(k->sess, &mc, k->obj) == CKR_OK) {
-		k->armed = 1;
-		k->armed_mech = mech;
-	}
-	return CKR_OK;
-}
-
 int p11_key_sign(struct p11_key *k, CK_MECHANISM_TYPE mech, const uint8_t *in, size_t inlen,
                  uint8_t *out, size_t *outlen, char *why, size_t whylen, int *unavailable)
 {
 	struct p11_module *m = k->m;
+	CK_MECHANISM mc = {mech, NULL, 0};
 	CK_ULONG n = 0;
 	CK_RV rv = CKR_GENERAL_ERROR;
-	int attempt, was_armed = 0;
+	int attempt;
 
 	*unavailable = 0;
 	why[0] = '\0';
 	pthread_mutex_lock(&m->mu);
 	/* Two tries: the second after a full reset of the module, which is what
 	 * brings back a token whose daemon restarted (p11-kit server, a
-	 * network HSM's client) or whose session the token dropped; or, when
-	 * the first try used an armed operation, after a new session only. */
+	 * network HSM's client) or whose session the token dropped. */
 	for (attempt = 0; attempt < 2; attempt++) {
 		rv = key_open(k, why, whylen);
 		if (rv == CKR_OK) {
-			n = (CK_ULONG)*outlen;
-			rv = sign_armed(k, mech, in, inlen, out, &n, &was_armed, why, whylen);
-		}
-		if (rv == CKR_OK)
-			break;
-		if (!rv_is_loss(rv)) {
-			/* An armed operation the token no longer holds as we
-			 * left it: once more, initialised now. */
-			if (was_armed && attempt == 0) {
-				key_drop_session(k);
-				continue;
+			rv = m->f->C_SignInit(k->sess, &mc, k->obj);
+			if (rv == CKR_OK) {
+				n = (CK_ULONG)*outlen;
+				rv = m->f->C_Sign(k->sess, (CK_BYTE_PTR)in, inlen, out, &n);
 			}
-			break;
+			if (rv != CKR_OK)
+				snprintf(why, whylen, "C_Sign: %s", rv_name(rv));
 		}
+		if (rv == CKR_OK || !rv_is_loss(rv))
+			break;
 		k->open = 0;
-		k->armed = 0;
 		module_reset(m);
 	}
 	pthread_mutex_unlock(&m->mu);
@@ -616,8 +548,6 @@ static EVP_PKEY *key_build(struct p11_key *k, struct ztm_error *err)
 	int nid = NID_undef;
 
 	pthread_mutex_lock(&m->mu);
-	if (k->armed)
-		key_drop_session(k); /* an active sign operation blocks C_FindObjects */
 	rv = key_open(k, why, sizeof(why));
 	if (rv != CKR_OK) {
 		pthread_mutex_unlock(&m->mu);

@@ -4,10 +4,9 @@
  * ztm_signer, X509_sign) and verify with their public half; a key is found
  * again by URI; a wrong PIN, a second key with the same label and an import
  * are refused; the private key is sensitive and never extractable; a forked
- * child signs (ztmd's workers are forked after the keys are loaded); the
- * sign operation initialised ahead for the next signature is dropped when
- * the mechanism changes (RSA PKCS#1 v1.5, then PSS) and when the token
- * closed the sessions behind ztm's back. */
+ * child signs (ztmd's workers are forked after the keys are loaded); one
+ * RSA key signs PKCS#1 v1.5 and PSS in turn; a key signs again after the
+ * token closed every session behind ztm's back. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -300,10 +299,10 @@ static void rsa_sign_verify(EVP_PKEY *k, EVP_PKEY *pub, int pad)
 	EVP_MD_CTX_free(c);
 }
 
-/* Each signature initialises the token's operation for the next one with
- * the same mechanism (p11.c, sign_armed). A change of mechanism on the same
- * key, and sessions the token closed in between, still sign. */
-static void test_armed_operation(void **state)
+/* The mechanism changes from one signature to the next on one key
+ * (CKM_RSA_PKCS, CKM_RSA_X_509 for PSS), and the token closes every session
+ * between two signatures (the session-loss path, p11.c). */
+static void test_mechanisms_and_lost_sessions(void **state)
 {
 	static const int pads[] = {RSA_PKCS1_PADDING, RSA_PKCS1_PSS_PADDING, RSA_PKCS1_PSS_PADDING,
 	                           RSA_PKCS1_PADDING, RSA_PKCS1_PSS_PADDING, RSA_PKCS1_PADDING};
@@ -319,7 +318,7 @@ static void test_armed_operation(void **state)
 	void *dl;
 
 	need_softhsm();
-	uri_of(uri, sizeof(uri), "k-armed-rsa");
+	uri_of(uri, sizeof(uri), "k-mech-rsa");
 	rsa = ztm_key_generate(uri, ZTM_KEY_RSA3072, NULL, &err);
 	if (rsa == NULL)
 		fail_msg("%s", err.msg);
@@ -328,8 +327,8 @@ static void test_armed_operation(void **state)
 		rsa_sign_verify(rsa, pub, pads[i]);
 
 	/* The module ztm loaded (dlopen hands back the same one): close every
-	 * session of the token, armed operations with them. */
-	uri_of(uri, sizeof(uri), "k-armed-ec");
+	 * session of the token. */
+	uri_of(uri, sizeof(uri), "k-lost-ec");
 	ec = ztm_key_generate(uri, ZTM_KEY_P256, NULL, &err);
 	if (ec == NULL)
 		fail_msg("%s", err.msg);
@@ -361,7 +360,7 @@ int main(void)
 	    cmocka_unit_test(test_generate_sign_load),
 	    cmocka_unit_test(test_refusals),
 	    cmocka_unit_test(test_fork),
-	    cmocka_unit_test(test_armed_operation),
+	    cmocka_unit_test(test_mechanisms_and_lost_sessions),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
