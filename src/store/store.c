@@ -800,25 +800,3 @@ int ztm_key_storage_parse(const char *name, enum ztm_key_storage *out, struct zt
 		                     name != NULL ? name : "");
 	return 0;
 }
-
-int ztm_store_attest_challenge_add(struct ztm_store *s, const struct ztm_attest_challenge_row *row,
-                                   struct ztm_error *err)
-{
-	DISPATCH(attest_challenge_add, row, err);
-}
-int ztm_store_attest_challenge_get(struct ztm_store *s, const uint8_t cred_hash[32],
-                                   struct ztm_attest_challenge_row *out, struct ztm_error *err)
-{
-	DISPATCH(attest_challenge_get, cred_hash, out, err);
-}
-int ztm_store_attest_challenge_use(struct ztm_store *s, const uint8_t cred_hash[32], int64_t now,
-                                   struct ztm_error *err)
-{
-	DISPATCH(attest_challenge_use, cred_hash, now, err);
-}
-
-int ztm_store_device_set_ek(struct ztm_store *s, const char *serial, const char *ek_cert_sha256,
-                            struct ztm_error *err)
-{
-	DISPATCH(device_set_ek, serial, ek_cert_sha256, err);
-}

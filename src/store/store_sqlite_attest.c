@@ -27,32 +27,6 @@ static const struct sq_query q_attest_use = {
 static const struct sq_query q_device_set_ek = {
     SQ_DEVICE_SET_EK, "UPDATE devices SET ek_cert_sha256 = ?2, updated_at = ?3 WHERE serial = ?1"};
 
-/* 64 lower-case hex digits. */
-static int is_hex64(const char *s)
-{
-	size_t i;
-
-	for (i = 0; i < 64; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return s[64] == '\0';
-}
-
-static int check_row(const struct ztm_attest_challenge_row *r, struct ztm_error *err)
-{
-	if (!is_hex64(r->key_spki) || !is_hex64(r->ek_cert_sha256))
-		return ztm_error_set(err, ZTM_E_USAGE,
-		                     "attestation challenge: key or EK certificate hash is not hex "
-		                     "SHA-256");
-	if (r->ak_name_len < 34 || r->ak_name_len > ZTM_ATTEST_NAME_MAX)
-		return ztm_error_set(err, ZTM_E_USAGE,
-		                     "attestation challenge: AK name of %zu bytes", r->ak_name_len);
-	if (r->created_at <= 0 || r->expires_at <= r->created_at)
-		return ztm_error_set(err, ZTM_E_USAGE,
-		                     "attestation challenge: expiry not after creation");
-	return 0;
-}
-
 int sq_attest_challenge_add(struct ztm_store *base, const struct ztm_attest_challenge_row *row,
                             struct ztm_error *err)
 {
@@ -60,8 +34,6 @@ int sq_attest_challenge_add(struct ztm_store *base, const struct ztm_attest_chal
 	sqlite3_stmt *st;
 	int own, rc, ret = -1;
 
-	if (check_row(row, err) != 0)
-		return -1;
 	if (sq_wbegin(s, &own, err) != 0)
 		return -1;
 	st = sq_stmt(s, &q_attest_purge, err);
@@ -192,11 +164,6 @@ int sq_device_set_ek(struct ztm_store *base, const char *serial, const char *ek_
 	sqlite3_stmt *st;
 	int own, rc, ret = -1;
 
-	if (serial == NULL || serial[0] == '\0')
-		return ztm_error_set(err, ZTM_E_USAGE, "device serial missing");
-	if (ek_cert_sha256 == NULL || !is_hex64(ek_cert_sha256))
-		return ztm_error_set(err, ZTM_E_USAGE,
-		                     "device %s: EK certificate hash is not hex SHA-256", serial);
 	if (sq_wbegin(s, &own, err) != 0)
 		return -1;
 	st = sq_stmt(s, &q_device_set_ek, err);
