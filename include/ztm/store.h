@@ -394,6 +394,11 @@ int ztm_store_cert_resume(struct ztm_store *s, const char *serial, const char *a
  * reserved, abandoned). */
 int ztm_store_cert_status(struct ztm_store *s, const char *ca, const char *serial,
                           struct ztm_cert_status_row *out, struct ztm_error *err);
+/* fn(arg) is called on this connection after each transaction that appended
+ * to the revocation log has ended, so a reader of the log can look now rather
+ * than at its next poll (ztmd's OCSP cache in every worker). Only changes
+ * made through this connection are announced. fn NULL: none. */
+void ztm_store_on_revocation(struct ztm_store *s, void (*fn)(void *arg), void *arg);
 /* The newest revocation_log sequence number (0 if empty). */
 int ztm_store_revocation_seq(struct ztm_store *s, int64_t *seq, struct ztm_error *err);
 /* Calls fn for each change with seq > since, oldest first, at most limit

@@ -189,6 +189,9 @@ struct ztmd_app *ztmd_app_new(struct ztm_config *cfg, struct ztm_error *err)
 	app->reservation_lifetime = ztmd_reservation_lifetime(3600);
 	if (ocsp_settings_read(cfg, app->ocsp_set, err) != 0)
 		goto fail;
+	app->notice = ocsp_notice_new(err);
+	if (app->notice == NULL)
+		goto fail;
 	if (ztm_config_str(cfg, "ca", "root", NULL, &root, err) != 0 ||
 	    ztm_config_str(cfg, "subject", "organization", "ztm", &org, err) != 0 ||
 	    ztm_config_str(cfg, "bootstrap", "admin_cert", NULL, &admin, err) != 0 ||
@@ -261,6 +264,9 @@ int ztmd_app_worker_init(struct ztmd_app *app, struct ztm_store *store, struct z
 {
 	(void)err;
 	app->store = store;
+	/* After each revocation this worker commits, every worker's OCSP
+	 * cache looks at the log before its next answer (ocsp_notice.c). */
+	ztm_store_on_revocation(store, ocsp_notice_post, app->notice);
 	return 0;
 }
 
@@ -304,6 +310,7 @@ void ztmd_app_free(struct ztmd_app *app)
 	ztm_tpm_roots_free(app->tpm_roots);
 	ztm_buf_free(&app->cacerts_all);
 	ocsp_cache_free(app->ocsp);
+	ocsp_notice_free(app->notice);
 	free(app->ocsp_set);
 	for (i = 0; i < APP_CA_COUNT; i++) {
 		X509_free(app->cas[i].cert);

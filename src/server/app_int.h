@@ -97,6 +97,7 @@ struct ztmd_app {
 	struct ztm_store *store;        /* the worker's */
 	struct ocsp_settings *ocsp_set; /* [ocsp] */
 	struct ocsp_cache *ocsp;        /* the worker's, NULL in the master */
+	struct ocsp_notice *notice;     /* shared by the node's workers */
 	struct ztmd_route routes[APP_MAX_ROUTES];
 	size_t nroutes;
 	/* CRL regeneration in this worker (crl_srv.c); [crl] config. */

@@ -17,6 +17,9 @@
  *     workers and nodes share, so a status change made anywhere shows in
  *     every worker's answers within one poll interval plus the signing of
  *     that tick's changes: the convergence bound.
+ *   - A change committed by a worker of this node does not wait for the
+ *     tick: the node's revocation notice moved (ocsp_notice.c), and the
+ *     next answer reads the log first (follow_notice).
  *   - Entries sit in a queue in signing order (all have the same lifetime),
  *     and the tick re-signs those past half their validity (RFC 5019 §6:
  *     fresh responses before clients' copies expire).
@@ -60,7 +63,8 @@ struct ocsp_cache {
 	struct entry **tab;
 	size_t mask, n;
 	struct entry *qhead, *qtail;
-	int64_t seq; /* revocation log position */
+	int64_t seq;          /* revocation log position */
+	uint64_t notice_seen; /* the node's notice when the log was last read */
 	struct event *tick;
 	struct backlog_item *backlog;
 	size_t nbacklog, backlog_pos, backlog_cap;
@@ -327,6 +331,8 @@ int ocsp_sign_now(struct ocsp_cache *c, int ca, const struct ztm_ocsp_certid *id
 	return ztm_ocsp_resp_build(c->app->cas[ca].responder, s, n, nonce, now, out, err);
 }
 
+static void follow_notice(struct ocsp_cache *c);
+
 int ocsp_cache_get(struct ocsp_cache *c, int ca, const struct ztm_ocsp_certid *id,
                    struct ztm_buf *out, struct ocsp_cache_hit *hit, struct ztm_error *err)
 {
@@ -335,6 +341,7 @@ int ocsp_cache_get(struct ocsp_cache *c, int ca, const struct ztm_ocsp_certid *i
 	struct entry *e;
 
 	memset(hit, 0, sizeof(*hit));
+	follow_notice(c);
 	e = find(c, ca, (int)id->hash, id->serial.p, id->serial.len);
 	if (e == NULL || e->next_update <= now) {
 		/* A miss: the store decides whether it is worth a cache entry. */
@@ -468,6 +475,18 @@ static void follow_feed(struct ocsp_cache *c)
 	} while (ch.n == FEED_CHUNK);
 }
 
+/* The log first when a worker of this node announced a revocation since
+ * the last read: then no worker answers from before it (ocsp_notice.c). */
+static void follow_notice(struct ocsp_cache *c)
+{
+	uint64_t n = ocsp_notice_read(c->app->notice);
+
+	if (n == c->notice_seen)
+		return;
+	c->notice_seen = n; /* before the read: a later notice is not lost */
+	follow_feed(c);
+}
+
 static void presign_some(struct ocsp_cache *c)
 {
 	size_t done = 0;
@@ -528,6 +547,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	/* A new responder certificate every half lifetime: cheap to check. */
 	if (ocsp_responders_ensure(c->app, c->store, now_s(), &changed, &err) != 0)
 		ztm_log(ZTM_LOG_ERROR, "ocsp.responder_failed", "error=%s", ztm_err_name(err.code));
+	c->notice_seen = ocsp_notice_read(c->app->notice);
 	follow_feed(c);
 	refresh_some(c);
 	presign_some(c);
@@ -559,6 +579,7 @@ struct ocsp_cache *ocsp_cache_new(struct ztmd_app *app, struct ztm_store *store,
 	clock_gettime(CLOCK_MONOTONIC, &c->last_fill);
 	/* The log position first: a change after it is seen by the feed even
 	 * if the pre-sign pass read the status before it. */
+	c->notice_seen = ocsp_notice_read(app->notice);
 	if (ztm_store_revocation_seq(store, &c->seq, err) != 0 ||
 	    ztm_store_cert_each(store, ZTM_CERT_ISSUED, collect, c, err) != 0 ||
 	    ztm_store_cert_each(store, ZTM_CERT_REVOKED, collect, c, err) != 0)

@@ -28,6 +28,15 @@ int ocsp_settings_read(struct ztm_config *cfg, struct ocsp_settings *s, struct z
 int ocsp_responders_ensure(struct ztmd_app *app, struct ztm_store *store, int64_t now, int *changed,
                            struct ztm_error *err);
 
+/* The node's revocation notice (ocsp_notice.c): made by the master before
+ * it forks; post is a ztm_store_on_revocation listener (arg: the notice),
+ * read what the caches compare. NULL reads as 0. */
+struct ocsp_notice;
+struct ocsp_notice *ocsp_notice_new(struct ztm_error *err);
+void ocsp_notice_free(struct ocsp_notice *p);
+void ocsp_notice_post(void *p);
+uint64_t ocsp_notice_read(const struct ocsp_notice *p);
+
 /* The per-worker cache and its timers. */
 struct ocsp_cache;
 struct ocsp_cache *ocsp_cache_new(struct ztmd_app *app, struct ztm_store *store,

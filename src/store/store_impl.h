@@ -240,7 +240,19 @@ struct ztm_store_ops {
 /* Every backend's store struct starts with this header. */
 struct ztm_store {
 	const struct ztm_store_ops *ops;
+	/* ztm_store_on_revocation (store_notice.c): rev_logged is set when the
+	 * open transaction appended to the revocation log. */
+	int rev_logged;
+	void (*on_revocation)(void *arg);
+	void *on_revocation_arg;
 };
+
+/* Backends call these (store_notice.c): a change was appended to the
+ * revocation log in the open transaction; that transaction ended (committed,
+ * rolled back or with an unknown outcome: the notice goes out all the same,
+ * a spare one only costs the listener a read). */
+void store_rev_logged(struct ztm_store *s);
+void store_txn_ended(struct ztm_store *s);
 
 /* 0 if every op but the optional ones (nosync_next, pipeline, retryable, sync_barrier) is set; else
  * -1 with ZTM_E_CONFIG naming the missing ones (store_ops.c). ztm_store_open checks the backend

@@ -729,6 +729,7 @@ static int pq_commit(struct ztm_store *base, struct ztm_error *err)
 	if (txn_alive(s, err) != 0) {
 		s->txn = 0;
 		(void)simple(s, "ROLLBACK");
+		store_txn_ended(base);
 		return -1;
 	}
 	/* COMMIT of an aborted transaction answers ROLLBACK without an
@@ -737,6 +738,7 @@ static int pq_commit(struct ztm_store *base, struct ztm_error *err)
 	if (pq_exec(s, "COMMIT", err, "committing store transaction") != 0)
 		return -1;
 	s->txn = 0;
+	store_txn_ended(base);
 	return 0;
 }
 
@@ -750,6 +752,7 @@ static void pq_rollback(struct ztm_store *base)
 	s->pipe = s->pipe_failed = 0;
 	if (PQtransactionStatus(s->conn) != PQTRANS_IDLE)
 		(void)simple(s, "ROLLBACK");
+	store_txn_ended(base);
 }
 
 static int pq_savepoint(struct ztm_store *base, struct ztm_error *err)
@@ -875,13 +878,16 @@ int pq_wend(struct pq_store *s, int own, int rc, struct ztm_error *err)
 	if (!own)
 		return rc;
 	if (rc == 0 && PQtransactionStatus(s->conn) == PQTRANS_INTRANS &&
-	    pq_exec(s, "COMMIT", err, "committing store transaction") == 0)
+	    pq_exec(s, "COMMIT", err, "committing store transaction") == 0) {
+		store_txn_ended(&s->base);
 		return 0;
+	}
 	if (rc == 0 && PQtransactionStatus(s->conn) != PQTRANS_IDLE)
 		ztm_error_set(err, ZTM_E_STORE,
 		              "store transaction was rolled back after an earlier error");
 	if (PQtransactionStatus(s->conn) != PQTRANS_IDLE)
 		(void)simple(s, "ROLLBACK");
+	store_txn_ended(&s->base);
 	return -1;
 }
 

@@ -134,6 +134,7 @@ static int log_change(struct pq_store *s, const char *serial, const struct cur *
 {
 	struct pq_stmt *st;
 
+	store_rev_logged(&s->base); /* announced when the transaction ends */
 	/* Log entries commit in sequence order (PQ_LK_REVLOG). */
 	if (pq_lock(s, PQ_LK_REVLOG, NULL, 0, err) != 0)
 		return -1;

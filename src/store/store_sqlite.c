@@ -269,12 +269,14 @@ static int sq_commit(struct ztm_store *base, struct ztm_error *err)
 		return ztm_error_set(err, ZTM_E_USAGE, "store commit without a transaction");
 	if (txn_alive(s, err) != 0) {
 		s->txn = 0;
+		store_txn_ended(base);
 		return -1;
 	}
 	if (run_simple(s, &q_commit, err, "committing store transaction") != 0)
 		return -1; /* still open: the caller rolls back */
 	s->txn = 0;
 	sync_restore(s);
+	store_txn_ended(base);
 	return 0;
 }
 
@@ -287,6 +289,7 @@ static void sq_rollback(struct ztm_store *base)
 	if (!sqlite3_get_autocommit(s->db))
 		run_simple(s, &q_rollback, &ignored, "rolling back store transaction");
 	sync_restore(s);
+	store_txn_ended(base);
 }
 
 static int sq_savepoint(struct ztm_store *base, struct ztm_error *err)
@@ -345,10 +348,13 @@ int sq_wend(struct sq_store *s, int own, int rc, struct ztm_error *err)
 
 	if (!own)
 		return rc;
-	if (rc == 0 && run_simple(s, &q_commit, err, "committing store transaction") == 0)
+	if (rc == 0 && run_simple(s, &q_commit, err, "committing store transaction") == 0) {
+		store_txn_ended(&s->base);
 		return 0;
+	}
 	if (!sqlite3_get_autocommit(s->db))
 		run_simple(s, &q_rollback, &ignored, "rolling back store transaction");
+	store_txn_ended(&s->base);
 	return -1;
 }
 

@@ -111,6 +111,7 @@ static int log_change(struct sq_store *s, const char *serial, const struct cur *
 {
 	sqlite3_stmt *st = sq_stmt(s, &q_log, err);
 
+	store_rev_logged(&s->base); /* announced when the transaction ends */
 	if (st == NULL)
 		return -1;
 	if (sq_bind(st, "ittitit", (int64_t)time(NULL), serial, c->ca, c->shard,

@@ -5,7 +5,9 @@
 # another issuer; with and without nonce, SHA-1 and SHA-256 CertIDs, POST and
 # GET; every response verifies against the delegated responder certificate,
 # which ztmd issued from the CA itself; a status change shows in the
-# pre-signed (nonce-less) answers within the poll interval.
+# pre-signed (nonce-less) answers of every worker as soon as the revoking
+# request returned (the node's revocation notice; the poll is only for
+# changes made elsewhere, see pg_two_nodes.sh).
 # The same over the public plain-HTTP listener ([public] listen), which
 # serves OCSP, CRLs and /healthz and nothing else (404), logs refusals but
 # not successful answers, and reads pipelined and broken requests safely.
@@ -16,8 +18,9 @@ cd "$T"
 umask 077
 ceremony_and_server --public-listen 127.0.0.1:0
 C=$T/ceremony
-# A short poll so the test sees the bound quickly (default 1 s).
-printf '\n[ocsp]\npoll_ms = 200\nresponse_lifetime = 10m\n' >>"$T/srv/ztmd.conf"
+# A long poll: every status change below must show at once, by the notice
+# alone (docs/ocsp.md, "Convergence").
+printf '\n[ocsp]\npoll_ms = 30000\nresponse_lifetime = 10m\n' >>"$T/srv/ztmd.conf"
 start_ztmd
 
 # --- responder certificates -----------------------------------------------------
@@ -84,18 +87,25 @@ openssl ocsp -issuer "$C/root/root.crt" -serial 0x5a01 -url "$ZTM_SERVER/ocsp" -
 grep -q 'unauthorized (6)' out || fail "other issuer: $(cat out)"
 ok "foreign serial of our CA: unknown (signed); another issuer: unauthorized"
 
-# --- a revoked certificate, and how fast the cache follows ----------------------
-out=$(ask "$C/ca/station.crt" line-1.crt resp-station.pem -no_nonce) || fail "station before revoke"
-grep -q ': good$' <<<"$out" || fail "station before revoke: $out"
-"$ZTM" station revoke --factory plant-1 --name line-1 >/dev/null 2>err || fail "station revoke: $(cat err)"
-t0=$(date +%s%N)
-for _ in $(seq 40); do
-  out=$(ask "$C/ca/station.crt" line-1.crt resp-station.pem -no_nonce) || fail "station after revoke"
-  grep -q ': revoked$' <<<"$out" && break
-  sleep 0.05
+# --- a revoked certificate: every worker says so once the revoke returned -----------
+# Both workers pre-signed "good" for it; neither may answer from before the
+# revocation, so no client is told "revoked" and then "good".
+for _ in 1 2 3 4; do
+  out=$(ask "$C/ca/station.crt" line-1.crt resp-station.pem -no_nonce) || fail "station before revoke"
+  grep -q ': good$' <<<"$out" || fail "station before revoke: $out"
 done
-ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-grep -q ': revoked$' <<<"$out" || fail "revocation not reflected after ${ms} ms: $out"
+"$ZTM" station revoke --factory plant-1 --name line-1 >/dev/null 2>err || fail "station revoke: $(cat err)"
+# Each worker signs its own copy of a pre-signed answer (ECDSA: different
+# bytes), so the distinct answers count the workers that gave them.
+rm -f after.*.der
+for i in $(seq 24); do
+  out=$(ask "$C/ca/station.crt" line-1.crt resp-station.pem -no_nonce -respout "after.$i.der") ||
+    fail "station after revoke"
+  grep -q ': revoked$' <<<"$out" || fail "answer $i after the revoke returned: $out"
+  workers=$(for f in after.*.der; do sha256sum <"$f"; done | sort -u | wc -l)
+  [ "$i" -ge 8 ] && [ "$workers" -ge 2 ] && break
+done
+[ "$workers" -ge 2 ] || fail "the answers after the revoke came from $workers worker(s), not both"
 # openssl names reasons 0..8 only: privilegeWithdrawn (9) shows as its value.
 out=$(ask "$C/ca/station.crt" line-1.crt resp-station.pem -no_nonce -resp_text) || fail "resp_text"
 grep -q 'Revocation Reason: (UNKNOWN) (0x9)' <<<"$out" && grep -q 'Revocation Time:' <<<"$out" ||
@@ -103,10 +113,9 @@ grep -q 'Revocation Reason: (UNKNOWN) (0x9)' <<<"$out" && grep -q 'Revocation Ti
 rt=$(date -d "$(sed -n 's/^ *Revocation Time: //p' <<<"$out" | head -1)" +%s)
 st=$(db "SELECT revoked_at FROM revocations WHERE serial = '$(openssl x509 -in line-1.crt -noout -serial | cut -d= -f2 | tr A-F a-f)'")
 [ "$rt" = "$st" ] || fail "revocation time $rt, store says $st"
-[ "$ms" -le 1500 ] || fail "reflected after $ms ms (bound: poll 200 ms + signing)"
 out=$(ask "$C/ca/station.crt" line-1.crt resp-station.pem) || fail "station with nonce"
 grep -q ': revoked$' <<<"$out" || fail "station with nonce: $out"
-ok "revoked station certificate: revoked, privilegeWithdrawn (9), the store's revocation time; pre-signed answer changed within ${ms} ms"
+ok "revoked station certificate: revoked, privilegeWithdrawn (9), the store's revocation time; every answer of both workers ($i asked) from the moment the revoke returned, with a 30 s poll"
 
 # --- GET (RFC 6960 A.1, RFC 5019) ----------------------------------------------------
 openssl ocsp -issuer "$C/ca/device.crt" -cert d1/device.pem -no_nonce -reqout req.der >/dev/null 2>&1 ||
@@ -238,13 +247,11 @@ ok "plain HTTP: keep-alive, pipelined answers in order; bare LF, bad field, chun
 
 # --- a revoked device ------------------------------------------------------------------
 "$ZTM" device revoke SN-0001 --reason keyCompromise >/dev/null 2>err || fail "device revoke: $(cat err)"
-for _ in $(seq 40); do
+for i in 1 2 3 4 5 6; do
   out=$(ask "$C/ca/device.crt" d1/device.pem resp-device.pem -no_nonce -resp_text) || fail "device after revoke"
-  grep -q ': revoked$' <<<"$out" && break
-  sleep 0.05
+  grep -q ': revoked$' <<<"$out" && grep -q 'Revocation Reason: keyCompromise (0x1)' <<<"$out" ||
+    fail "revoked device, answer $i: $out"
 done
-grep -q ': revoked$' <<<"$out" && grep -q 'Revocation Reason: keyCompromise (0x1)' <<<"$out" ||
-  fail "revoked device: $out"
 rt=$(date -d "$(sed -n 's/^ *Revocation Time: //p' <<<"$out" | head -1)" +%s)
 st=$(db "SELECT revoked_at FROM revocations WHERE serial = '$(openssl x509 -in d1/device.pem -noout -serial | cut -d= -f2 | tr A-F a-f)'")
 [ "$rt" = "$st" ] || fail "device revocation time $rt, store says $st"

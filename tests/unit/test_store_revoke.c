@@ -356,6 +356,80 @@ static void test_in_transaction(void **state)
 	assert_int_equal(n, 0);
 }
 
+/* The revocation notice (ztm_store_on_revocation): once per transaction
+ * that wrote the revocation log, after it ended, with the change visible to
+ * a read made from the listener; none for a transaction without one. */
+struct notice_fx {
+	struct ztm_store *s;
+	int calls;
+	int64_t seq_seen;
+};
+
+static void on_notice(void *arg)
+{
+	struct notice_fx *n = arg;
+	struct ztm_error err;
+
+	n->calls++;
+	assert_int_equal(ztm_store_revocation_seq(n->s, &n->seq_seen, &err), 0);
+}
+
+static void test_revocation_notice(void **state)
+{
+	struct store_fx *f = *state;
+	struct notice_fx n = {f->s, 0, -1};
+	int64_t after_two = 0;
+
+	put(f->s, "7f11", 0, 0);
+	put(f->s, "7f12", 0, 0);
+	put(f->s, "7f13", 0, 0);
+	ztm_store_on_revocation(f->s, on_notice, &n);
+	/* Writes that touch no revocation: no notice. */
+	put(f->s, "7f14", 0, 0);
+	assert_int_equal(n.calls, 0);
+	/* A call in its own transaction: one notice, the change readable. */
+	CHECK(ztm_store_cert_revoke(f->s, "7f11", ZTM_REASON_KEY_COMPROMISE, 100, "alice", NULL, E),
+	      ZTM_OK);
+	assert_int_equal(n.calls, 1);
+	assert_int_equal(n.seq_seen, 1);
+	/* Nothing changed (already revoked): no log entry, no notice. */
+	CHECK(ztm_store_cert_revoke(f->s, "7f11", ZTM_REASON_KEY_COMPROMISE, 100, "alice", NULL, E),
+	      ZTM_OK);
+	assert_int_equal(n.calls, 1);
+	/* Two in the caller's transaction: one notice, after the commit. */
+	CHECK(ztm_store_begin(f->s, E), ZTM_OK);
+	CHECK(ztm_store_cert_revoke(f->s, "7f12", ZTM_REASON_HOLD, 100, "alice", NULL, E), ZTM_OK);
+	CHECK(ztm_store_cert_resume(f->s, "7f12", "alice", E), ZTM_OK);
+	assert_int_equal(n.calls, 1);
+	CHECK(ztm_store_commit(f->s, E), ZTM_OK);
+	assert_int_equal(n.calls, 2);
+	assert_int_equal(n.seq_seen, 3);
+	CHECK(ztm_store_revocation_seq(f->s, &after_two, E), ZTM_OK);
+	assert_int_equal(after_two, 3);
+	/* Rolled back: a spare notice is allowed, a lost one is not; the next
+	 * transaction without a revocation owes none. */
+	CHECK(ztm_store_begin(f->s, E), ZTM_OK);
+	CHECK(ztm_store_cert_revoke(f->s, "7f13", ZTM_REASON_KEY_COMPROMISE, 100, "alice", NULL, E),
+	      ZTM_OK);
+	ztm_store_rollback(f->s);
+	assert_in_range(n.calls, 2, 3);
+	n.calls = 0;
+	CHECK(ztm_store_begin(f->s, E), ZTM_OK);
+	CHECK(ztm_store_commit(f->s, E), ZTM_OK);
+	put(f->s, "7f15", 0, 0);
+	assert_int_equal(n.calls, 0);
+	/* A refused call: nothing logged, nothing announced. */
+	CHECK(ztm_store_cert_revoke(f->s, "7f99", ZTM_REASON_KEY_COMPROMISE, 100, "alice", NULL, E),
+	      ZTM_E_NOTFOUND);
+	assert_int_equal(n.calls, 0);
+	/* Listener removed: a revocation still commits, silently. */
+	ztm_store_on_revocation(f->s, NULL, NULL);
+	CHECK(ztm_store_cert_revoke(f->s, "7f13", ZTM_REASON_KEY_COMPROMISE, 100, "alice", NULL, E),
+	      ZTM_OK);
+	assert_int_equal(n.calls, 0);
+	assert_int_equal(status(f->s, "device", "7f13").status, ZTM_STATUS_REVOKED);
+}
+
 /* Migration 3 on a version-2 file: a certificate revoked by the old
  * station revocation gets its revocation row and log entry. */
 /* Two connections (two nodes) revoke the same certificate at once: the
@@ -531,6 +605,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_shards, store_fx_setup, store_fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_owner_revoke, store_fx_setup, store_fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_in_transaction, store_fx_setup, store_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_revocation_notice, store_fx_setup,
+	                                    store_fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_revoke, store_fx_setup,
 	                                    store_fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_feed_commit_order, store_fx_setup,
