@@ -46,7 +46,8 @@ ZMASTER=$!
 pids+=($ZMASTER)
 for _ in $(seq 600); do [ -s port ] && curl -sf --cacert c/chain.pem "https://127.0.0.1:$(cat port)/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 ZPORT=$(cat port) PPORT=$(cat pport)
-ZPID=$(pgrep -P "$ZMASTER" | head -1) # the one worker: where requests are served
+# The one worker, where requests are served (not the checkpointer).
+ZPID=$(sed -n 's/.* pid=\([0-9]*\) event=worker_start .*/\1/p' ztmd.log | head -1)
 
 # The same responder (key and certificate) for all three servers.
 sqlite3 srv/ztm.db "SELECT hex(der) FROM certificates WHERE profile = 'ocsp' AND ca = 'operator'" |

@@ -200,12 +200,14 @@ m_sqlite() {
   size0=$(stat -c %s "$srv/ztm.db")
   put disk "$("$B/bench/bench_store" 1 2>/dev/null | sed -n 's/^single-row commits *//p' | awk '{ print $1 }')"
   master=$(start_node "$srv/ztmd.conf" sq)
-  step "registering against ztmd (SQLite, $(pgrep -P "$master" | wc -l) workers)"
+  step "registering against ztmd (SQLite, $(grep -c 'event=worker_start' "$T/sq.log") workers and a checkpointer)"
   loadgen "$T/sq.out" --connect "127.0.0.1:$(cat "$T/sq.port")" --cacert "$T/c/chain.pem" \
     --devices "$T/devices.bin" --server-pid "$master"
   # Memory after serving registrations against the full store.
-  w=$(pgrep -P "$master" | tr '\n' ' ')
-  put sq_rss_master "$(rss_kb "$master")"
+  # The workers: every child but the checkpointer (counted with the master).
+  cpp=$(sed -n 's/.* pid=\([0-9]*\) event=checkpointer_start .*/\1/p' "$T/sq.log" | tail -1)
+  w=$(pgrep -P "$master" | grep -vx "${cpp:-none}" | tr '\n' ' ')
+  put sq_rss_master "$(rss_kb "$master" $cpp)"
   put sq_rss_workers "$(rss_kb $w)"
   put sq_workers "$(wc -w <<<"$w")"
   stop_node "$master"
@@ -460,7 +462,7 @@ if ! failed sqlite; then
   row "disk bytes per device, SQLite, $(n "$RECORDS") devices (per record + per registration; file $(get sq_size) MiB)" \
     "$(n "$(calc %.0f "$(get sq_bytes_rec) + $(get sq_bytes_reg)")") ($(n "$(get sq_bytes_rec)") + $(n "$(get sq_bytes_reg)"))" "" "" "" ""
   row "ztmd memory (RSS) with $(n "$RECORDS") devices, after $(n "$(get sq_regs)") registrations" \
-    "$(calc %.1f "$(get sq_rss_master) / 1024") MB master + $(calc %.1f "$(get sq_rss_workers) / 1024") MB in $(get sq_workers) workers" "" "" "" ""
+    "$(calc %.1f "$(get sq_rss_master) / 1024") MB master and checkpointer + $(calc %.1f "$(get sq_rss_workers) / 1024") MB in $(get sq_workers) workers" "" "" "" ""
 fi
 if ! failed pg; then
   row "disk bytes per device, PostgreSQL, $(n "$PG_RECORDS") devices (per record + per registration)" \

@@ -285,6 +285,30 @@ int ztm_store_run_batch_nosync(struct ztm_store *s, struct ztm_store_job *jobs, 
  * standby and failover". */
 int ztm_store_sync_barrier(struct ztm_store *s, struct ztm_error *err);
 
+/* --- checkpoints (SQLite's write-ahead log; docs/store.md, "Checkpoints") -- */
+/* The log after a checkpoint: frames (pages) it holds, and how many of them
+ * are in the database file now. Both 0 when the log was just restarted. */
+struct ztm_checkpoint_stat {
+	int64_t wal_frames, checkpointed;
+};
+/* 1 if the backend has a log that ztm_store_checkpoint copies back (SQLite),
+ * else 0 (PostgreSQL checkpoints itself). */
+int ztm_store_has_checkpoints(const struct ztm_store *s);
+/* Copies the committed log into the database file without waiting for
+ * anyone: readers and the writer go on (SQLite's PASSIVE checkpoint; a
+ * checkpoint another connection is running makes this one return 0 with
+ * nothing done). st may be NULL. Outside a transaction. Backends without
+ * checkpoints: 0, st zero. */
+int ztm_store_checkpoint(struct ztm_store *s, struct ztm_checkpoint_stat *st,
+                         struct ztm_error *err);
+/* This connection leaves checkpoints to another one that calls
+ * ztm_store_checkpoint regularly, so its commits do not copy the log
+ * (SQLite checkpoints in the committing connection every 1,000 pages by
+ * default). It still does once the log passes ZTM_STORE_CHECKPOINT_FALLBACK
+ * pages: should the other stop, the log stays bounded. No-op elsewhere. */
+#define ZTM_STORE_CHECKPOINT_FALLBACK 16384
+void ztm_store_checkpoint_elsewhere(struct ztm_store *s);
+
 /* --- certificates ------------------------------------------------------ */
 /* Inserts a reservation (state reserved) and sets row->crl_shard.
  * ZTM_E_EXISTS if the serial or the idempotency key is taken. */

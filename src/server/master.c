@@ -11,7 +11,9 @@
  * The master does no request work. It restarts a worker that dies (with a
  * growing backoff when workers die young), and on SIGTERM/SIGINT tells every
  * worker to stop accepting and finish what is in flight within the grace
- * period, then exits 0.
+ * period, then exits 0. On a store with a write-ahead log to copy back
+ * (SQLite) one more process, the checkpointer (checkpointer.c), does that
+ * for the workers; it is supervised in the last slot, like a worker.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -56,9 +58,21 @@ struct master {
 	unsigned short port;
 	int public_fd; /* [public] listen, or -1 */
 	unsigned short public_port;
-	struct worker_slot *slots;
-	int in_child; /* set in a forked worker: skip master-only cleanup */
+	struct worker_slot *slots; /* the workers, then the checkpointer if any */
+	unsigned nslots;
+	int checkpointer; /* 1: slot set.workers is the checkpointer */
+	int in_child;     /* set in a forked worker: skip master-only cleanup */
 };
+
+static int is_checkpointer(const struct master *m, unsigned slot)
+{
+	return m->checkpointer && slot == m->set.workers;
+}
+
+static const char *slot_kind(const struct master *m, unsigned slot)
+{
+	return is_checkpointer(m, slot) ? "checkpointer" : "worker";
+}
 
 /* Start-up recovery abandons reservations made before this time. Alone on
  * its SQLite file, no worker of this server runs yet: every reservation is
@@ -180,6 +194,8 @@ static int worker_main(struct master *m, unsigned slot)
 	if (ztm_store_open(m->set.store_url, &store, &err) != 0 ||
 	    ztmd_app_worker_init(m->app, store, &err) != 0)
 		goto out;
+	if (m->checkpointer)
+		ztm_store_checkpoint_elsewhere(store); /* the checkpointer's job */
 	memset(&o, 0, sizeof(o));
 	o.settings = &m->set;
 	o.ssl_ctx = m->ssl_ctx;
@@ -230,7 +246,17 @@ static int spawn(struct master *m, unsigned slot, int *rc)
 	}
 	if (pid == 0) {
 		m->in_child = 1;
-		*rc = worker_main(m, slot);
+		if (!is_checkpointer(m, slot)) {
+			*rc = worker_main(m, slot);
+			return 1;
+		}
+		/* The checkpointer serves nobody: no listening sockets. */
+		if (m->listen_fd >= 0)
+			close(m->listen_fd);
+		if (m->public_fd >= 0)
+			close(m->public_fd);
+		m->listen_fd = m->public_fd = -1;
+		*rc = ztmd_checkpointer_run(m->set.store_url, m->metrics, getppid());
 		return 1;
 	}
 	m->slots[slot].pid = pid;
@@ -246,7 +272,7 @@ static void reap(struct master *m, int stopping)
 	unsigned i;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		for (i = 0; i < m->set.workers; i++) {
+		for (i = 0; i < m->nslots; i++) {
 			struct worker_slot *s = &m->slots[i];
 			uint64_t now = now_ms();
 			if (s->pid != pid)
@@ -254,7 +280,8 @@ static void reap(struct master *m, int stopping)
 			s->pid = 0;
 			ztmd_metrics_inflight_reset(m->metrics, i);
 			if (stopping) {
-				ztm_log(ZTM_LOG_INFO, "worker_exit", "slot=%u pid=%ld status=%d", i,
+				ztm_log(ZTM_LOG_INFO, "worker_exit",
+				        "slot=%u kind=%s pid=%ld status=%d", i, slot_kind(m, i),
 				        (long)pid, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 				break;
 			}
@@ -266,7 +293,8 @@ static void reap(struct master *m, int stopping)
 				s->backoff_ms = BACKOFF_MAX_MS;
 			s->restart_at_ms = now + s->backoff_ms;
 			ztm_log(ZTM_LOG_WARN, "worker_died",
-			        "slot=%u pid=%ld exit=%d signal=%d restart_in_ms=%u", i, (long)pid,
+			        "slot=%u kind=%s pid=%ld exit=%d signal=%d restart_in_ms=%u", i,
+			        slot_kind(m, i), (long)pid,
 			        WIFEXITED(status) ? WEXITSTATUS(status) : -1,
 			        WIFSIGNALED(status) ? WTERMSIG(status) : 0, s->backoff_ms);
 			break;
@@ -288,13 +316,15 @@ static int supervise(struct master *m, const sigset_t *sigs, int *rc)
 		int sig;
 
 		if (!stopping) {
-			for (i = 0; i < m->set.workers; i++) {
+			for (i = 0; i < m->nslots; i++) {
 				struct worker_slot *s = &m->slots[i];
 				if (s->pid != 0 || now_ms() < s->restart_at_ms)
 					continue;
 				if (s->started_ms != 0) {
-					ztmd_metrics_worker_restart(m->metrics);
-					ztm_log(ZTM_LOG_INFO, "worker_restart", "slot=%u", i);
+					if (!is_checkpointer(m, i))
+						ztmd_metrics_worker_restart(m->metrics);
+					ztm_log(ZTM_LOG_INFO, "worker_restart", "slot=%u kind=%s", i,
+					        slot_kind(m, i));
 				}
 				if (spawn(m, i, rc))
 					return 1;
@@ -308,7 +338,7 @@ static int supervise(struct master *m, const sigset_t *sigs, int *rc)
 			deadline = now_ms() + (uint64_t)m->set.grace * 1000 + 5000;
 			ztm_log(ZTM_LOG_INFO, "stopping", "signal=%d grace_s=%u", sig,
 			        m->set.grace);
-			for (i = 0; i < m->set.workers; i++) {
+			for (i = 0; i < m->nslots; i++) {
 				if (m->slots[i].pid != 0)
 					kill(m->slots[i].pid, SIGTERM);
 			}
@@ -316,7 +346,7 @@ static int supervise(struct master *m, const sigset_t *sigs, int *rc)
 		if (!stopping)
 			continue;
 		reap(m, stopping);
-		for (i = 0, alive = 0; i < m->set.workers; i++)
+		for (i = 0, alive = 0; i < m->nslots; i++)
 			alive += m->slots[i].pid != 0;
 		if (alive == 0) {
 			*rc = 0;
@@ -324,7 +354,7 @@ static int supervise(struct master *m, const sigset_t *sigs, int *rc)
 		}
 		if (now_ms() > deadline) {
 			ztm_log(ZTM_LOG_ERROR, "stop_timeout", "workers_left=%u", alive);
-			for (i = 0; i < m->set.workers; i++) {
+			for (i = 0; i < m->nslots; i++) {
 				if (m->slots[i].pid != 0)
 					kill(m->slots[i].pid, SIGKILL);
 			}
@@ -376,11 +406,13 @@ static int setup(struct master *m, const char *path, const char *port_file, int 
 	if (ztm_store_open(m->set.store_url, &store, err) != 0)
 		return -1;
 	rc = ztmd_app_recover(m->app, store, recover_before(&m->set), err);
+	m->checkpointer = ztm_store_has_checkpoints(store);
+	m->nslots = m->set.workers + (m->checkpointer ? 1u : 0u);
 	/* No store connection may cross fork(): each worker opens its own. */
 	ztm_store_close(store);
 	if (rc != 0)
 		return -1;
-	m->slots = calloc(m->set.workers, sizeof(*m->slots));
+	m->slots = calloc(m->nslots, sizeof(*m->slots));
 	if (m->slots == NULL)
 		return ztm_error_set(err, ZTM_E_NOMEM, "workers");
 	if (make_listener("server", m->set.listen_host, m->set.listen_port, &m->listen_fd, &m->port,

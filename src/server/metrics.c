@@ -21,6 +21,8 @@ struct ztmd_metrics {
 	_Atomic unsigned long long tls_failures;
 	_Atomic unsigned long long batches, batch_failures, jobs, batches_nosync;
 	_Atomic unsigned long long worker_restarts;
+	_Atomic unsigned long long checkpoints, checkpoint_failures;
+	_Atomic long long wal_frames, wal_checkpointed; /* after the last checkpoint */
 	_Atomic long long inflight[ZTMD_METRICS_WORKERS];
 	size_t n_routes;
 	char route[ZTMD_METRICS_ROUTES][96];
@@ -106,6 +108,20 @@ void ztmd_metrics_inflight(struct ztmd_metrics *m, unsigned slot, int delta)
 		atomic_fetch_add_explicit(&m->inflight[slot], delta, memory_order_relaxed);
 }
 
+void ztmd_metrics_checkpoint(struct ztmd_metrics *m, int ok, int64_t wal_frames,
+                             int64_t checkpointed)
+{
+	if (m == NULL)
+		return;
+	if (!ok) {
+		atomic_fetch_add_explicit(&m->checkpoint_failures, 1, memory_order_relaxed);
+		return;
+	}
+	atomic_fetch_add_explicit(&m->checkpoints, 1, memory_order_relaxed);
+	atomic_store_explicit(&m->wal_frames, wal_frames, memory_order_relaxed);
+	atomic_store_explicit(&m->wal_checkpointed, checkpointed, memory_order_relaxed);
+}
+
 /* A worker that died cannot decrement what it had in flight: the master
  * clears its slot before starting the replacement. */
 void ztmd_metrics_inflight_reset(struct ztmd_metrics *m, unsigned slot)
@@ -166,5 +182,21 @@ int ztmd_metrics_render(const struct ztmd_metrics *m, struct ztm_buf *out)
 	                     inflight < 0 ? 0 : inflight, load(&m->tls_failures), load(&m->batches),
 	                     load(&m->batches_nosync), load(&m->batch_failures), load(&m->jobs),
 	                     load(&m->worker_restarts));
+	rc |= ztm_buf_printf(
+	    out,
+	    "# HELP ztmd_store_checkpoints_total Checkpoints of the store's write-ahead log run by "
+	    "the checkpointer process (SQLite).\n# TYPE ztmd_store_checkpoints_total counter\n"
+	    "ztmd_store_checkpoints_total %llu\n"
+	    "# HELP ztmd_store_checkpoint_failures_total Checkpoints that failed.\n"
+	    "# TYPE ztmd_store_checkpoint_failures_total counter\n"
+	    "ztmd_store_checkpoint_failures_total %llu\n"
+	    "# HELP ztmd_store_wal_frames Pages in the write-ahead log after the last "
+	    "checkpoint.\n# TYPE ztmd_store_wal_frames gauge\nztmd_store_wal_frames %lld\n"
+	    "# HELP ztmd_store_wal_frames_checkpointed Of them, pages copied into the database "
+	    "file.\n# TYPE ztmd_store_wal_frames_checkpointed gauge\n"
+	    "ztmd_store_wal_frames_checkpointed %lld\n",
+	    load(&m->checkpoints), load(&m->checkpoint_failures),
+	    atomic_load_explicit(&m->wal_frames, memory_order_relaxed),
+	    atomic_load_explicit(&m->wal_checkpointed, memory_order_relaxed));
 	return rc != 0 ? -1 : 0;
 }

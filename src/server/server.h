@@ -10,6 +10,7 @@
 #include <openssl/ssl.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "http.h"
@@ -72,6 +73,10 @@ void ztmd_metrics_tls_failure(struct ztmd_metrics *m);
 /* One group commit of jobs; durable = 0: committed without an fsync. */
 void ztmd_metrics_batch(struct ztmd_metrics *m, size_t jobs, int ok, int durable);
 void ztmd_metrics_worker_restart(struct ztmd_metrics *m);
+/* One checkpoint by the checkpointer (ok = 0: failed; the log's figures
+ * after it otherwise). */
+void ztmd_metrics_checkpoint(struct ztmd_metrics *m, int ok, int64_t wal_frames,
+                             int64_t checkpointed);
 void ztmd_metrics_inflight(struct ztmd_metrics *m, unsigned slot, int delta);
 void ztmd_metrics_inflight_reset(struct ztmd_metrics *m, unsigned slot);
 /* Prometheus text format 0.0.4. */
@@ -259,5 +264,10 @@ void ztmd_phttp_reply(struct ztmd_phttp_conn *pc, int status, const char *header
 /* ztmd's whole life: config, socket, app, workers, signals. Returns the exit
  * status. With check_only: validate config and TLS material, then return. */
 int ztmd_main(const char *config_path, const char *port_file, int check_only);
+
+/* The checkpointer process's loop (checkpointer.c): checkpoints the store
+ * behind store_url until SIGTERM/SIGINT or until master is no longer its
+ * parent. Returns the process's exit status. */
+int ztmd_checkpointer_run(const char *store_url, struct ztmd_metrics *m, pid_t master);
 
 #endif

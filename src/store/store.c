@@ -321,6 +321,26 @@ int ztm_store_sync_barrier(struct ztm_store *s, struct ztm_error *err)
 	return s->ops->sync_barrier != NULL ? s->ops->sync_barrier(s, err) : 0;
 }
 
+int ztm_store_has_checkpoints(const struct ztm_store *s)
+{
+	return s->ops->checkpoint != NULL;
+}
+int ztm_store_checkpoint(struct ztm_store *s, struct ztm_checkpoint_stat *st,
+                         struct ztm_error *err)
+{
+	struct ztm_checkpoint_stat ignored;
+
+	if (st == NULL)
+		st = &ignored;
+	st->wal_frames = st->checkpointed = 0;
+	return s->ops->checkpoint != NULL ? s->ops->checkpoint(s, st, err) : 0;
+}
+void ztm_store_checkpoint_elsewhere(struct ztm_store *s)
+{
+	if (s->ops->checkpoint_elsewhere != NULL)
+		s->ops->checkpoint_elsewhere(s);
+}
+
 int ztm_store_begin(struct ztm_store *s, struct ztm_error *err)
 {
 	DISPATCH(begin, err);

@@ -39,6 +39,12 @@ struct ztm_store_ops {
 	/* Optional: ztm_store_sync_barrier. NULL: a commit is durable once
 	 * visible to a reader, nothing to do. */
 	int (*sync_barrier)(struct ztm_store *s, struct ztm_error *err);
+	/* Optional: ztm_store_checkpoint and ztm_store_checkpoint_elsewhere.
+	 * NULL: the backend has no write-ahead log of its own to copy back
+	 * (PostgreSQL checkpoints itself). */
+	int (*checkpoint)(struct ztm_store *s, struct ztm_checkpoint_stat *st,
+	                  struct ztm_error *err);
+	void (*checkpoint_elsewhere)(struct ztm_store *s);
 
 	int (*cert_reserve)(struct ztm_store *s, struct ztm_cert_row *row, struct ztm_error *err);
 	int (*cert_issue)(struct ztm_store *s, const char *serial, const uint8_t *der, size_t len,
@@ -254,7 +260,8 @@ struct ztm_store {
 void store_rev_logged(struct ztm_store *s);
 void store_txn_ended(struct ztm_store *s);
 
-/* 0 if every op but the optional ones (nosync_next, pipeline, retryable, sync_barrier) is set; else
+/* 0 if every op but the optional ones (nosync_next, pipeline, retryable, sync_barrier,
+ * checkpoint, checkpoint_elsewhere) is set; else
  * -1 with ZTM_E_CONFIG naming the missing ones (store_ops.c). ztm_store_open checks the backend
  * with it before opening. */
 int ztm_store_ops_check(const struct ztm_store_ops *ops, struct ztm_error *err);

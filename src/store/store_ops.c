@@ -11,8 +11,8 @@
 
 #include "store_impl.h"
 
-/* Every required op (all but nosync_next, pipeline, retryable and sync_barrier, which may be
- * NULL). */
+/* Every required op (all but nosync_next, pipeline, retryable, sync_barrier, checkpoint and
+ * checkpoint_elsewhere, which may be NULL). */
 #define ZTM_STORE_REQUIRED_OPS(X)                                                                  \
 	X(open)                                                                                    \
 	X(close)                                                                                   \
@@ -115,7 +115,8 @@
 	X(device_set_ek)
 
 /* The optional ops: only counted, for the size check. */
-#define ZTM_STORE_OPTIONAL_OPS 4 /* nosync_next, pipeline, retryable, sync_barrier */
+#define ZTM_STORE_OPTIONAL_OPS 6 /* nosync_next, pipeline, retryable, sync_barrier, checkpoint, \
+                                    checkpoint_elsewhere */
 
 struct op_slot {
 	size_t off;

@@ -517,6 +517,32 @@ static int sq_schema_version_op(struct ztm_store *base, int *out, struct ztm_err
 	return sq_schema_version(sq_of(base), out, err);
 }
 
+/* PASSIVE: copies the frames no reader still needs, waits for no lock and
+ * calls no busy handler. SQLITE_BUSY: another connection is checkpointing
+ * (a writer's fallback), which does the same work: not a failure. */
+static int sq_checkpoint(struct ztm_store *base, struct ztm_checkpoint_stat *st,
+                         struct ztm_error *err)
+{
+	struct sq_store *s = sq_of(base);
+	int log = 0, done = 0, rc;
+
+	if (s->txn || !sqlite3_get_autocommit(s->db))
+		return ztm_error_set(err, ZTM_E_USAGE, "store checkpoint inside a transaction");
+	rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+	if (rc == SQLITE_BUSY)
+		return 0;
+	if (rc != SQLITE_OK)
+		return sq_fail(s, err, rc, "checkpointing the store's write-ahead log");
+	st->wal_frames = log > 0 ? log : 0;
+	st->checkpointed = done > 0 ? done : 0;
+	return 0;
+}
+
+static void sq_checkpoint_elsewhere(struct ztm_store *base)
+{
+	(void)sqlite3_wal_autocheckpoint(sq_of(base)->db, ZTM_STORE_CHECKPOINT_FALLBACK);
+}
+
 const struct ztm_store_ops ztm_store_sqlite_ops = {
     .scheme = "sqlite",
     .open = sq_open,
@@ -529,6 +555,8 @@ const struct ztm_store_ops ztm_store_sqlite_ops = {
     .savepoint = sq_savepoint,
     .release = sq_release,
     .rollback_to = sq_rollback_to,
+    .checkpoint = sq_checkpoint,
+    .checkpoint_elsewhere = sq_checkpoint_elsewhere,
     .cert_reserve = sq_cert_reserve,
     .cert_issue = sq_cert_issue,
     .cert_get = sq_cert_get,

@@ -18,6 +18,13 @@ cleanup() {
 trap cleanup EXIT
 cd "$dir"
 fail() { echo "FAIL: $*" >&2; echo "--- ztmd log" >&2; tail -30 log >&2 || true; exit 1; }
+# grep -q on all of its input (as lib.sh's): a grep -q that stops reading
+# early can kill its producer with SIGPIPE under pipefail.
+matches() {
+	local in
+	in=$(cat)
+	grep -q "$@" <<<"$in"
+}
 
 # --- a test PKI: CA, server cert for 127.0.0.1/localhost, a client cert,
 # and a client cert from a foreign CA.
@@ -127,21 +134,46 @@ grep -q '^ztmd_http_requests_total{route="none",status="404"} 1$' body || fail "
 grep -q '^ztmd_http_requests_in_flight 1$' body || fail "in-flight gauge"
 grep -q 'event=request method=GET path="/healthz" status=200' log || fail "no request log line"
 
+# --- the checkpointer (SQLite): a third child, no listener, checkpoints the
+# log ten times a second and says so in the metrics.
+ckpt() { sed -n 's/.* pid=\([0-9]*\) event=checkpointer_start .*/\1/p' log | tail -1; }
+cp_pid=$(ckpt)
+[ -n "$cp_pid" ] && pgrep -P "$pid" | matches -x "$cp_pid" || fail "no checkpointer process: $(pgrep -P "$pid" | tr '\n' ' ')"
+ls -l "/proc/$cp_pid/fd" 2>/dev/null | matches 'socket:' && fail "the checkpointer holds a socket"
+sleep 0.3
+[ "$(code --cert client.pem --key client.key "$url/metrics")" = 200 ] || fail "metrics for checkpoints"
+n=$(sed -n 's/^ztmd_store_checkpoints_total //p' body)
+[ "${n:-0}" -ge 2 ] || fail "checkpoints counted: '$n'"
+w=$(sed -n 's/^ztmd_store_wal_frames //p' body)
+c=$(sed -n 's/^ztmd_store_wal_frames_checkpointed //p' body)
+[ -n "$w" ] && [ "$w" = "$c" ] || fail "log after a checkpoint: $w frames, $c copied"
+grep -q '^ztmd_store_checkpoint_failures_total 0$' body || fail "checkpoint failures"
+# kill -9: restarted like a worker, not counted as a worker restart.
+kill -9 "$cp_pid"
+for _ in $(seq 50); do [ "$(ckpt)" != "$cp_pid" ] && break; sleep 0.1; done
+[ "$(ckpt)" != "$cp_pid" ] || fail "checkpointer not restarted"
+grep -q "event=worker_died slot=2 kind=checkpointer pid=$cp_pid exit=-1 signal=9" log ||
+	fail "checkpointer death not logged"
+grep -q "event=worker_restart slot=2 kind=checkpointer" log || fail "checkpointer restart not logged"
+[ "$(code --cert client.pem --key client.key "$url/metrics")" = 200 ] || fail "metrics after checkpointer restart"
+grep -q '^ztmd_worker_restarts_total 0$' body || fail "checkpointer restart counted as a worker's"
+
 # --- kill -9 of one worker: the master restarts it, service continues.
-workers=$(pgrep -P "$pid" | sort)
+others() { pgrep -P "$pid" | grep -vx "$(ckpt)" | sort || true; }
+workers=$(others)
 [ "$(echo "$workers" | wc -l)" = 2 ] || fail "want 2 workers, have: $workers"
 victim=$(echo "$workers" | head -1)
 kill -9 "$victim"
 for _ in $(seq 50); do
-	now=$(pgrep -P "$pid" | sort || true)
+	now=$(others)
 	[ "$(echo "$now" | wc -l)" = 2 ] && ! echo "$now" | matches -x "$victim" && break
 	sleep 0.1
 done
-now=$(pgrep -P "$pid" | sort || true)
+now=$(others)
 echo "$now" | matches -x "$victim" && fail "killed worker still listed"
 [ "$(echo "$now" | wc -l)" = 2 ] || fail "worker not restarted: $now"
 for _ in $(seq 6); do [ "$(code "$url/healthz")" = 200 ] || fail "healthz after worker restart"; done
-grep -q "event=worker_died slot=[01] pid=$victim exit=-1 signal=9" log || fail "worker death not logged"
+grep -q "event=worker_died slot=[01] kind=worker pid=$victim exit=-1 signal=9" log || fail "worker death not logged"
 [ "$(code --cert client.pem --key client.key "$url/metrics")" = 200 ] || fail "metrics after restart"
 grep -q '^ztmd_worker_restarts_total 1$' body || fail "restart not counted"
 
@@ -156,7 +188,9 @@ pid=
 [ $((t1 - t0)) -le 5 ] || fail "stop took $((t1 - t0))s"
 grep -q "event=stop status=0" log || fail "no stop line"
 # Both workers drained and exited 0 (under ASan a leak would change that).
-[ "$(grep -c 'event=worker_exit slot=[01] pid=[0-9]* status=0' log)" = 2 ] || fail "workers did not exit 0"
+[ "$(grep -c 'event=worker_exit slot=[01] kind=worker pid=[0-9]* status=0' log)" = 2 ] || fail "workers did not exit 0"
+grep -q 'event=worker_exit slot=2 kind=checkpointer pid=[0-9]* status=0' log || fail "checkpointer did not exit 0"
+grep -q 'event=checkpointer_stop' log || fail "checkpointer stop not logged"
 [ ! -e port ] || fail "port file left behind"
 # --- connection cap: one worker, one connection. While an idle TLS
 # connection is open, a second client is not accepted; after it closes, it is.
