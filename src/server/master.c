@@ -323,8 +323,8 @@ static int supervise(struct master *m, const sigset_t *sigs, int *rc)
 				if (s->started_ms != 0) {
 					if (!is_checkpointer(m, i))
 						ztmd_metrics_worker_restart(m->metrics);
-					ztm_log(ZTM_LOG_INFO, "worker_restart", "slot=%u kind=%s", i,
-					        slot_kind(m, i));
+					ztm_log(ZTM_LOG_INFO, "worker_restart", "slot=%u kind=%s",
+					        i, slot_kind(m, i));
 				}
 				if (spawn(m, i, rc))
 					return 1;
