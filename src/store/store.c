@@ -325,8 +325,7 @@ int ztm_store_has_checkpoints(const struct ztm_store *s)
 {
 	return s->ops->checkpoint != NULL;
 }
-int ztm_store_checkpoint(struct ztm_store *s, struct ztm_checkpoint_stat *st,
-                         struct ztm_error *err)
+int ztm_store_checkpoint(struct ztm_store *s, struct ztm_checkpoint_stat *st, struct ztm_error *err)
 {
 	struct ztm_checkpoint_stat ignored;
 

@@ -114,9 +114,9 @@
 	X(attest_challenge_use)                                                                    \
 	X(device_set_ek)
 
-/* The optional ops: only counted, for the size check. */
-#define ZTM_STORE_OPTIONAL_OPS 6 /* nosync_next, pipeline, retryable, sync_barrier, checkpoint, \
-                                    checkpoint_elsewhere */
+/* The optional ops, only counted for the size check: nosync_next, pipeline,
+ * retryable, sync_barrier, checkpoint, checkpoint_elsewhere. */
+#define ZTM_STORE_OPTIONAL_OPS 6
 
 struct op_slot {
 	size_t off;
