@@ -517,9 +517,37 @@ static int sq_schema_version_op(struct ztm_store *base, int *out, struct ztm_err
 	return sq_schema_version(sq_of(base), out, err);
 }
 
-/* PASSIVE: copies the frames no reader still needs, waits for no lock and
- * calls no busy handler. SQLITE_BUSY: another connection is checkpointing
- * (a writer's fallback), which does the same work: not a failure. */
+static int busy_wait(void *arg, int n);
+
+/* A RESTART finds the write lock or a reader's mark taken most of the time
+ * under load (a worker writes or reads nearly always): tried again at short
+ * intervals, it gets its instant within a few milliseconds. */
+#define SQ_RESTART_TRIES    20
+#define SQ_RESTART_PAUSE_US 500
+
+static void sleep_us(long us)
+{
+	struct timespec ts = {0, us * 1000};
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* Two steps, neither of which waits:
+ * - PASSIVE copies the frames no reader still needs; it takes no lock that
+ *   blocks others and calls no busy handler.
+ * - Once the whole log is copied, RESTART without a busy handler: it takes
+ *   the write lock only if it is free, and succeeds only if no reader is
+ *   still reading from the log, at that instant; then the next commit
+ *   writes the log from its start again. Without this step a log that is
+ *   always being written never starts over: SQLite restarts it in a writer
+ *   that began while the log was fully copied, which a checkpoint in
+ *   another process every 100 ms almost never gives, and the log grew to
+ *   the workers' fallback size (64 MiB) with every page read looked up
+ *   across it (docs/store.md, "Checkpoints"). It holds the write lock for
+ *   microseconds: there is nothing left to copy.
+ * SQLITE_BUSY from either: somebody else holds what it needs, nothing is
+ * wrong, the next call tries again. */
 static int sq_checkpoint(struct ztm_store *base, struct ztm_checkpoint_stat *st,
                          struct ztm_error *err)
 {
@@ -535,6 +563,19 @@ static int sq_checkpoint(struct ztm_store *base, struct ztm_checkpoint_stat *st,
 		return sq_fail(s, err, rc, "checkpointing the store's write-ahead log");
 	st->wal_frames = log > 0 ? log : 0;
 	st->checkpointed = done > 0 ? done : 0;
+	if (log > 0 && done == log) {
+		int tries = 0;
+		(void)sqlite3_busy_handler(s->db, NULL, NULL);
+		do {
+			if (tries > 0)
+				sleep_us(SQ_RESTART_PAUSE_US);
+			rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_RESTART,
+			                               &log, &done);
+		} while (rc == SQLITE_BUSY && ++tries < SQ_RESTART_TRIES);
+		(void)sqlite3_busy_handler(s->db, busy_wait, s);
+		if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+			return sq_fail(s, err, rc, "restarting the store's write-ahead log");
+	}
 	return 0;
 }
 
