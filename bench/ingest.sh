@@ -12,7 +12,8 @@
 # straight into the store with SQL. Timed: bench_ingest post, CONNS (default
 # 2) mutual-TLS keep-alive connections uploading every batch (each reply must
 # be 201), once into the empty store and once into the store holding SEED
-# records. Server CPU = user + system time of ztmd's worker processes over
+# records. Server CPU = user + system time of ztmd's child processes (the
+# workers and the checkpointer) over
 # the upload, from /proc. SEED=0: the empty store only (bench/suite.sh).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -51,7 +52,7 @@ echo "generated in $(echo "$(date +%s.%N) - $t0" | bc) s: $(du -sh batches | cut
   "($(stat -c %s batches/batch-00000.cms) bytes per batch)"
 cp -a srv srv.clean
 
-cpu_ticks() { # user + system ticks of ztmd's workers
+cpu_ticks() { # user + system ticks of ztmd's children (workers, checkpointer)
   local t=0 p
   for p in $(pgrep -P "$ZTMD_PID"); do
     t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
