@@ -569,8 +569,8 @@ static int sq_checkpoint(struct ztm_store *base, struct ztm_checkpoint_stat *st,
 		do {
 			if (tries > 0)
 				sleep_us(SQ_RESTART_PAUSE_US);
-			rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_RESTART,
-			                               &log, &done);
+			rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_RESTART, &log,
+			                               &done);
 		} while (rc == SQLITE_BUSY && ++tries < SQ_RESTART_TRIES);
 		(void)sqlite3_busy_handler(s->db, busy_wait, s);
 		if (rc != SQLITE_OK && rc != SQLITE_BUSY)

@@ -128,7 +128,7 @@ static void test_never_waits_for_a_writer(void **state)
 	ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
 	assert_true(st.wal_frames > 1000);
 	assert_int_equal(st.checkpointed, st.wal_frames); /* PASSIVE copied it all */
-	assert_true(ms < 1000.0);                          /* 20 x 0.5 ms, not the 10 s timeout */
+	assert_true(ms < 1000.0);                         /* 20 x 0.5 ms, not the 10 s timeout */
 	CHECK(ztm_store_commit(f->s, E), ZTM_OK);
 	ztm_store_close(other);
 }
