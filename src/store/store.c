@@ -354,6 +354,8 @@ void ztm_store_rollback(struct ztm_store *s)
 }
 int ztm_store_cert_reserve(struct ztm_store *s, struct ztm_cert_row *row, struct ztm_error *err)
 {
+	if (store_check_cert_row(row, err) != 0)
+		return -1;
 	DISPATCH(cert_reserve, row, err);
 }
 int ztm_store_cert_issue(struct ztm_store *s, const char *serial, const uint8_t *der, size_t len,

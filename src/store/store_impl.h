@@ -253,6 +253,14 @@ struct ztm_store {
 	void *on_revocation_arg;
 };
 
+/* The argument checks every backend applies (store_check.c): a certificate
+ * serial (1 to 20 octets, lower-case hex), a text of at most max - 1 bytes
+ * (required: not empty), a certificate row to reserve (ZTM_E_USAGE). */
+int store_check_serial(const char *serial, struct ztm_error *err);
+int store_check_text(const char *what, const char *v, size_t max, int required,
+                     struct ztm_error *err);
+int store_check_cert_row(const struct ztm_cert_row *row, struct ztm_error *err);
+
 /* Backends call these (store_notice.c): a change was appended to the
  * revocation log in the open transaction; that transaction ended (committed,
  * rolled back or with an unknown outcome: the notice goes out all the same,

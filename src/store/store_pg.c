@@ -575,37 +575,6 @@ int pq_step_done(struct pq_store *s, struct pq_stmt *st, struct ztm_error *err, 
 	return 0;
 }
 
-int pq_check_serial(const char *serial, struct ztm_error *err)
-{
-	size_t i, n;
-
-	if (serial == NULL)
-		return ztm_error_set(err, ZTM_E_USAGE, "certificate serial missing");
-	n = strlen(serial);
-	if (n == 0 || n >= ZTM_SERIAL_HEX_MAX || n % 2 != 0)
-		return ztm_error_set(err, ZTM_E_USAGE,
-		                     "certificate serial '%.48s': want 1 to 20 octets in hex",
-		                     serial);
-	for (i = 0; i < n; i++) {
-		char c = serial[i];
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-			return ztm_error_set(err, ZTM_E_USAGE,
-			                     "certificate serial '%.48s': not lower-case hex",
-			                     serial);
-	}
-	return 0;
-}
-
-int pq_check_text(const char *what, const char *v, size_t max, int required, struct ztm_error *err)
-{
-	if (v == NULL || (required && v[0] == '\0'))
-		return ztm_error_set(err, ZTM_E_USAGE, "%s missing", what);
-	if (strnlen(v, max) >= max)
-		return ztm_error_set(err, ZTM_E_USAGE, "%s too long (max %zu bytes)", what,
-		                     max - 1);
-	return 0;
-}
-
 static const struct pq_query q_locks[] = {
     {PQ_LOCK_CERT, "SELECT 1 FROM certificates WHERE serial = $1 FOR UPDATE", 0},
     {PQ_LOCK_DEVICE, "SELECT 1 FROM devices WHERE serial = $1 FOR UPDATE", 0},

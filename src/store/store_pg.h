@@ -276,9 +276,6 @@ int pq_wend(struct pq_store *s, int own, int rc, struct ztm_error *err);
  * migrations) with the simple protocol. */
 int pq_exec(struct pq_store *s, const char *sql, struct ztm_error *err, const char *what);
 
-int pq_check_serial(const char *serial, struct ztm_error *err);
-int pq_check_text(const char *what, const char *v, size_t max, int required, struct ztm_error *err);
-
 /* Row locks for the calls that read a row, decide, then write (what SQLite's
  * single writer gave for free): SELECT ... FOR UPDATE of the one row, held
  * to the end of the transaction; a second node's call waits for the first

@@ -112,21 +112,6 @@ static int read_row(struct pq_stmt *st, struct ztm_cert_row *out, struct ztm_err
 	return 0;
 }
 
-static int check_row(const struct ztm_cert_row *row, struct ztm_error *err)
-{
-	if (pq_check_serial(row->serial, err) != 0 ||
-	    pq_check_text("certificate CA name", row->ca, sizeof(row->ca), 1, err) != 0 ||
-	    pq_check_text("certificate profile", row->profile, sizeof(row->profile), 1, err) != 0 ||
-	    pq_check_text("certificate subject", row->subject, sizeof(row->subject), 0, err) != 0 ||
-	    pq_check_text("idempotency key", row->idem_key, sizeof(row->idem_key), 0, err) != 0 ||
-	    pq_check_text("certificate SPKI hash", row->spki_sha256, sizeof(row->spki_sha256), 1,
-	                  err) != 0 ||
-	    pq_check_text("certificate owner kind", row->owner_kind, sizeof(row->owner_kind), 1,
-	                  err) != 0)
-		return -1;
-	return 0;
-}
-
 int pq_cert_reserve(struct ztm_store *base, struct ztm_cert_row *row, struct ztm_error *err)
 {
 	struct pq_store *s = pq_of(base);
@@ -134,11 +119,6 @@ int pq_cert_reserve(struct ztm_store *base, struct ztm_cert_row *row, struct ztm
 	int own, rc, ret = -1;
 	int64_t created = row->created_at > 0 ? row->created_at : (int64_t)time(NULL);
 
-	if (check_row(row, err) != 0)
-		return -1;
-	if (row->crl_shard_size < 0)
-		return ztm_error_set(err, ZTM_E_USAGE, "CRL shard size %lld: must be 0 or more",
-		                     (long long)row->crl_shard_size);
 	if (pq_wbegin(s, &own, err) != 0)
 		return -1;
 	st = pq_stmt(s, &q_insert, err);
@@ -181,7 +161,7 @@ int pq_cert_issue(struct ztm_store *base, const char *serial, const uint8_t *der
 	int64_t nb, na;
 	int own, rc, ret = -1, dated;
 
-	if (pq_check_serial(serial, err) != 0)
+	if (store_check_serial(serial, err) != 0)
 		return -1;
 	if (der == NULL || len == 0)
 		return ztm_error_set(err, ZTM_E_USAGE, "certificate %s: no DER bytes to issue",
@@ -252,7 +232,7 @@ int pq_cert_get(struct ztm_store *base, const char *serial, struct ztm_cert_row 
 {
 	char what[64];
 
-	if (pq_check_serial(serial, err) != 0)
+	if (store_check_serial(serial, err) != 0)
 		return -1;
 	snprintf(what, sizeof(what), "serial %s", serial);
 	return get_one(pq_of(base), &q_get, serial, what, out, err);
@@ -261,7 +241,7 @@ int pq_cert_get(struct ztm_store *base, const char *serial, struct ztm_cert_row 
 int pq_cert_by_idem(struct ztm_store *base, const char *idem_key, struct ztm_cert_row *out,
                     struct ztm_error *err)
 {
-	if (pq_check_text("idempotency key", idem_key, ZTM_SHA256_HEX, 1, err) != 0)
+	if (store_check_text("idempotency key", idem_key, ZTM_SHA256_HEX, 1, err) != 0)
 		return -1;
 	return get_one(pq_of(base), &q_by_idem, idem_key, "this idempotency key", out, err);
 }
@@ -357,7 +337,7 @@ int pq_cert_abandon(struct ztm_store *base, const char *serial, struct ztm_error
 	struct pq_stmt *st;
 	int own, ret = -1;
 
-	if (pq_check_text("serial", serial, ZTM_SERIAL_HEX_MAX, 1, err) != 0)
+	if (store_check_text("serial", serial, ZTM_SERIAL_HEX_MAX, 1, err) != 0)
 		return -1;
 	if (pq_wbegin(s, &own, err) != 0)
 		return -1;

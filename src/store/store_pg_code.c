@@ -169,7 +169,7 @@ int pq_code_claim(struct ztm_store *base, const uint8_t hash[32], const char *sp
 
 	if (hash == NULL)
 		return ztm_error_set(err, ZTM_E_USAGE, "enrollment code hash missing");
-	if (pq_check_text("key SPKI hash", spki, ZTM_SHA256_HEX, 1, err) != 0)
+	if (store_check_text("key SPKI hash", spki, ZTM_SHA256_HEX, 1, err) != 0)
 		return -1;
 	if (now <= 0) /* used_at = 0 means unused */
 		return ztm_error_set(err, ZTM_E_USAGE, "claim time %lld not positive",
@@ -221,7 +221,7 @@ int pq_code_bind(struct ztm_store *base, const uint8_t hash[32], const char *ser
 
 	if (hash == NULL)
 		return ztm_error_set(err, ZTM_E_USAGE, "enrollment code hash missing");
-	if (pq_check_serial(serial, err) != 0)
+	if (store_check_serial(serial, err) != 0)
 		return -1;
 	if (pq_wbegin(s, &own, err) != 0)
 		return -1;
@@ -265,11 +265,11 @@ int pq_audit(struct ztm_store *base, const char *actor, const char *action, cons
 		object = "";
 	if (detail == NULL)
 		detail = "";
-	if (pq_check_text("audit actor", actor, AUDIT_TEXT_MAX, 1, err) != 0 ||
-	    pq_check_text("audit action", action, AUDIT_TEXT_MAX, 1, err) != 0 ||
-	    pq_check_text("audit object", object, AUDIT_TEXT_MAX, 0, err) != 0 ||
-	    pq_check_text("audit outcome", outcome, AUDIT_TEXT_MAX, 1, err) != 0 ||
-	    pq_check_text("audit detail", detail, AUDIT_DETAIL_MAX, 0, err) != 0)
+	if (store_check_text("audit actor", actor, AUDIT_TEXT_MAX, 1, err) != 0 ||
+	    store_check_text("audit action", action, AUDIT_TEXT_MAX, 1, err) != 0 ||
+	    store_check_text("audit object", object, AUDIT_TEXT_MAX, 0, err) != 0 ||
+	    store_check_text("audit outcome", outcome, AUDIT_TEXT_MAX, 1, err) != 0 ||
+	    store_check_text("audit detail", detail, AUDIT_DETAIL_MAX, 0, err) != 0)
 		return -1;
 	if (pq_wbegin(s, &own, err) != 0)
 		return -1;

@@ -43,7 +43,7 @@ static const struct pq_query q_put = {
 
 static int check_ca(const char *ca, int64_t shard, struct ztm_error *err)
 {
-	if (pq_check_text("CA name", ca, 32, 1, err) != 0)
+	if (store_check_text("CA name", ca, 32, 1, err) != 0)
 		return -1;
 	if (shard < 0)
 		return ztm_error_set(err, ZTM_E_USAGE, "CRL shard %lld: must be 0 or more",
@@ -166,7 +166,8 @@ int pq_crl_claim(struct ztm_store *base, const char *ca, int64_t shard, const ch
 	int own, is_due, free_, rc = -1;
 
 	*got = 0;
-	if (check_ca(ca, shard, err) != 0 || pq_check_text("CRL holder", holder, 128, 1, err) != 0)
+	if (check_ca(ca, shard, err) != 0 ||
+	    store_check_text("CRL holder", holder, 128, 1, err) != 0)
 		return -1;
 	if (lease < 1)
 		return ztm_error_set(err, ZTM_E_USAGE, "CRL claim lease must be 1 s or more");
@@ -212,7 +213,7 @@ int pq_crl_put(struct ztm_store *base, const struct ztm_crl_row *row, const char
 	int own, rc = -1;
 
 	if (check_ca(row->ca, row->shard, err) != 0 ||
-	    pq_check_text("CRL holder", holder, 128, 1, err) != 0)
+	    store_check_text("CRL holder", holder, 128, 1, err) != 0)
 		return -1;
 	if (row->number < 1 || row->der.len == 0 || row->next_update <= row->this_update)
 		return ztm_error_set(err, ZTM_E_USAGE,

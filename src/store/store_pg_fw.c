@@ -122,9 +122,9 @@ int pq_fw_signer_add(struct ztm_store *base, struct ztm_fw_signer_row *row, stru
 	int own, rc, ret = -1;
 
 	if (check_channel(row->channel, err) != 0 ||
-	    pq_check_text("signer key URI", row->key_uri, 1024, 1, err) != 0 ||
-	    pq_check_serial(row->cert_serial, err) != 0 ||
-	    pq_check_text("signer creator", row->created_by, 128, 1, err) != 0)
+	    store_check_text("signer key URI", row->key_uri, 1024, 1, err) != 0 ||
+	    store_check_serial(row->cert_serial, err) != 0 ||
+	    store_check_text("signer creator", row->created_by, 128, 1, err) != 0)
 		return -1;
 	if (row->cert_len == 0 || row->cert_len > sizeof(row->cert_der))
 		return ztm_error_set(err, ZTM_E_USAGE, "firmware signer: certificate size");
@@ -334,8 +334,8 @@ int pq_fw_release_add(struct ztm_store *base, struct ztm_fw_release_row *row, st
 	int own, rc, ret = -1;
 
 	if (check_channel(row->channel, err) != 0 ||
-	    pq_check_text("firmware version", row->version, 65, 1, err) != 0 ||
-	    pq_check_text("firmware submitter", row->submitted_by, 128, 1, err) != 0)
+	    store_check_text("firmware version", row->version, 65, 1, err) != 0 ||
+	    store_check_text("firmware submitter", row->submitted_by, 128, 1, err) != 0)
 		return -1;
 	if (strlen(row->sha256) != 64 || strspn(row->sha256, "0123456789abcdef") != 64)
 		return ztm_error_set(err, ZTM_E_USAGE, "firmware sha256: 64 lower-case hex digits");
@@ -436,7 +436,7 @@ int pq_fw_release_sign(struct ztm_store *base, int64_t id, int64_t signer_id, co
 		approver = "";
 	if (when < 1 || cms_len == 0 || manifest_len == 0)
 		return ztm_error_set(err, ZTM_E_USAGE, "firmware sign: time and both forms needed");
-	if (pq_check_text("firmware approver", approver, 128, 0, err) != 0)
+	if (store_check_text("firmware approver", approver, 128, 0, err) != 0)
 		return -1;
 	if (pq_wbegin(s, &own, err) != 0)
 		return -1;
@@ -502,8 +502,8 @@ int pq_fw_release_revoke(struct ztm_store *base, int64_t id, const char *who, co
 	struct pq_stmt *st;
 	int own, ret = -1;
 
-	if (pq_check_text("revoking operator", who, 128, 1, err) != 0 ||
-	    pq_check_text("revocation reason", reason, 256, 1, err) != 0)
+	if (store_check_text("revoking operator", who, 128, 1, err) != 0 ||
+	    store_check_text("revocation reason", reason, 256, 1, err) != 0)
 		return -1;
 	if (when < 1)
 		return ztm_error_set(err, ZTM_E_USAGE, "revoke: time must be 1 or later");

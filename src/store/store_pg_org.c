@@ -124,7 +124,7 @@ out:
 
 int pq_factory_add(struct ztm_store *base, const char *name, int64_t *id, struct ztm_error *err)
 {
-	if (pq_check_text("factory name", name, NAME_MAX_BYTES, 1, err) != 0)
+	if (store_check_text("factory name", name, NAME_MAX_BYTES, 1, err) != 0)
 		return -1;
 	return insert_named(pq_of(base), &q_factory_add, "ti", id, err, "factory", name, 0, NULL);
 }
@@ -135,7 +135,7 @@ int pq_factory_get(struct ztm_store *base, const char *name, int64_t *id, struct
 	struct pq_stmt *st;
 	int rc, ret = -1;
 
-	if (pq_check_text("factory name", name, NAME_MAX_BYTES, 1, err) != 0)
+	if (store_check_text("factory name", name, NAME_MAX_BYTES, 1, err) != 0)
 		return -1;
 	st = pq_stmt(s, &q_factory_get, err);
 	if (st == NULL)
@@ -158,7 +158,7 @@ int pq_factory_get(struct ztm_store *base, const char *name, int64_t *id, struct
 int pq_station_add(struct ztm_store *base, int64_t factory_id, const char *name, int64_t *id,
                    struct ztm_error *err)
 {
-	if (pq_check_text("station name", name, NAME_MAX_BYTES, 1, err) != 0)
+	if (store_check_text("station name", name, NAME_MAX_BYTES, 1, err) != 0)
 		return -1;
 	return insert_named(pq_of(base), &q_station_add, "iti", id, err, "station", name,
 	                    factory_id, NULL);
@@ -233,8 +233,8 @@ int pq_station_find(struct ztm_store *base, const char *factory, const char *nam
 	struct pq_stmt *st;
 	char what[2 * NAME_MAX_BYTES + 8];
 
-	if (pq_check_text("factory name", factory, NAME_MAX_BYTES, 1, err) != 0 ||
-	    pq_check_text("station name", name, NAME_MAX_BYTES, 1, err) != 0)
+	if (store_check_text("factory name", factory, NAME_MAX_BYTES, 1, err) != 0 ||
+	    store_check_text("station name", name, NAME_MAX_BYTES, 1, err) != 0)
 		return -1;
 	st = pq_stmt(s, &q_station_find, err);
 	if (st == NULL)
@@ -280,7 +280,7 @@ static int set_cert(struct pq_store *s, const struct pq_query *upd, const struct
 	char val[16] = "";
 	int own, found, rc, ret = -1;
 
-	if (pq_check_serial(serial, err) != 0)
+	if (store_check_serial(serial, err) != 0)
 		return -1;
 	if (pq_wbegin(s, &own, err) != 0)
 		return -1;
@@ -364,7 +364,7 @@ out:
 int pq_operator_add(struct ztm_store *base, const char *name, enum ztm_role role, int64_t *id,
                     struct ztm_error *err)
 {
-	if (pq_check_text("operator name", name, NAME_MAX_BYTES, 1, err) != 0)
+	if (store_check_text("operator name", name, NAME_MAX_BYTES, 1, err) != 0)
 		return -1;
 	if ((unsigned)role >= ZTM_ROLE_COUNT)
 		return ztm_error_set(err, ZTM_E_USAGE, "operator '%s': unknown role %d", name,
@@ -426,7 +426,8 @@ int pq_principal_by_cert(struct ztm_store *base, const char *ca, const char *ser
 	const unsigned char *cert_state;
 	int rc, bad = 0, ret = -1;
 
-	if (pq_check_text("CA name", ca, 32, 1, err) != 0 || pq_check_serial(serial, err) != 0)
+	if (store_check_text("CA name", ca, 32, 1, err) != 0 ||
+	    store_check_serial(serial, err) != 0)
 		return -1;
 	st = pq_stmt(s, &q_principal, err);
 	if (st == NULL)

@@ -60,7 +60,7 @@ int pq_owner_add(struct ztm_store *base, const char *name, const uint8_t *der, s
 	struct pq_stmt *st;
 	int own, rc, ret = -1;
 
-	if (pq_check_text("owner name", name, NAME_MAX_BYTES, 1, err) != 0)
+	if (store_check_text("owner name", name, NAME_MAX_BYTES, 1, err) != 0)
 		return -1;
 	if (der == NULL || len == 0 || len > ZTM_ANCHOR_MAX)
 		return ztm_error_set(err, ZTM_E_USAGE, "owner '%s': trust anchor of 1..%d bytes",
@@ -136,7 +136,7 @@ int pq_owner_get(struct ztm_store *base, const char *name, struct ztm_owner_row 
 	struct pq_stmt *st;
 	char what[NAME_MAX_BYTES + 2];
 
-	if (pq_check_text("owner name", name, NAME_MAX_BYTES, 1, err) != 0)
+	if (store_check_text("owner name", name, NAME_MAX_BYTES, 1, err) != 0)
 		return -1;
 	if ((st = pq_stmt(s, &q_owner_get, err)) == NULL)
 		return -1;
@@ -192,7 +192,7 @@ int pq_owner_operator_add(struct ztm_store *base, const char *name, int64_t owne
 	struct pq_stmt *st;
 	int own, rc, ret = -1;
 
-	if (pq_check_text("operator name", name, NAME_MAX_BYTES, 1, err) != 0)
+	if (store_check_text("operator name", name, NAME_MAX_BYTES, 1, err) != 0)
 		return -1;
 	if (owner_id < 1)
 		return ztm_error_set(err, ZTM_E_USAGE, "operator '%s': no owner", name);
@@ -229,7 +229,7 @@ int pq_device_set_owner(struct ztm_store *base, const char *serial, int64_t owne
 	struct pq_stmt *st;
 	int own, rc, ret = -1;
 
-	if (pq_check_text("device serial", serial, ZTM_DEV_SERIAL_MAX, 1, err) != 0)
+	if (store_check_text("device serial", serial, ZTM_DEV_SERIAL_MAX, 1, err) != 0)
 		return -1;
 	if (owner_id < 1)
 		return ztm_error_set(err, ZTM_E_USAGE, "device %s: no owner", serial);
@@ -303,8 +303,8 @@ int pq_voucher_add(struct ztm_store *base, int64_t device_id, int64_t owner_id, 
 	struct pq_stmt *st;
 	int own, rc, ret = -1;
 
-	if (pq_check_text("voucher hash", sha256, ZTM_SHA256_HEX, 1, err) != 0 ||
-	    pq_check_text("actor", actor, 256, 1, err) != 0)
+	if (store_check_text("voucher hash", sha256, ZTM_SHA256_HEX, 1, err) != 0 ||
+	    store_check_text("actor", actor, 256, 1, err) != 0)
 		return -1;
 	if (pq_wbegin(s, &own, err) != 0)
 		return -1;

@@ -84,9 +84,11 @@ static int valid_oid(const char *s)
 
 static int check_product(const struct ztm_product_row *r, struct ztm_error *err)
 {
-	if (pq_check_text("product name", r->name, sizeof(r->name), 1, err) != 0 ||
-	    pq_check_text("device class", r->device_class, sizeof(r->device_class), 1, err) != 0 ||
-	    pq_check_text("hardware type OID", r->hw_type_oid, sizeof(r->hw_type_oid), 1, err) != 0)
+	if (store_check_text("product name", r->name, sizeof(r->name), 1, err) != 0 ||
+	    store_check_text("device class", r->device_class, sizeof(r->device_class), 1, err) !=
+	        0 ||
+	    store_check_text("hardware type OID", r->hw_type_oid, sizeof(r->hw_type_oid), 1, err) !=
+	        0)
 		return -1;
 	if (r->lifetime_days < 1 || r->lifetime_days > LIFETIME_MAX)
 		return ztm_error_set(err, ZTM_E_USAGE,
@@ -210,7 +212,7 @@ int pq_product_get(struct ztm_store *base, const char *name, struct ztm_product_
 	struct pq_stmt *st;
 	char what[ZTM_NAME_MAX + 2];
 
-	if (pq_check_text("product name", name, ZTM_NAME_MAX, 1, err) != 0)
+	if (store_check_text("product name", name, ZTM_NAME_MAX, 1, err) != 0)
 		return -1;
 	st = pq_stmt(s, &q_product_get, err);
 	if (st == NULL)
@@ -239,7 +241,7 @@ int pq_order_add(struct ztm_store *base, const struct ztm_order_row *row, int64_
 	struct pq_stmt *st;
 	int own, ret = -1;
 
-	if (pq_check_text("order name", row->name, sizeof(row->name), 1, err) != 0)
+	if (store_check_text("order name", row->name, sizeof(row->name), 1, err) != 0)
 		return -1;
 	if (row->quota < 1 || row->quota > QUOTA_MAX)
 		return ztm_error_set(err, ZTM_E_USAGE, "order '%s': quota %lld not in 1..%lld",
@@ -315,7 +317,7 @@ int pq_order_get(struct ztm_store *base, const char *name, struct ztm_order_row 
 	struct pq_stmt *st;
 	char what[ZTM_NAME_MAX + 2];
 
-	if (pq_check_text("order name", name, ZTM_NAME_MAX, 1, err) != 0)
+	if (store_check_text("order name", name, ZTM_NAME_MAX, 1, err) != 0)
 		return -1;
 	st = pq_stmt(s, &q_order_get, err);
 	if (st == NULL)
@@ -344,7 +346,7 @@ int pq_order_close(struct ztm_store *base, const char *name, int64_t when, struc
 	struct pq_stmt *st;
 	int own, rc, ret = -1;
 
-	if (pq_check_text("order name", name, ZTM_NAME_MAX, 1, err) != 0)
+	if (store_check_text("order name", name, ZTM_NAME_MAX, 1, err) != 0)
 		return -1;
 	if (pq_wbegin(s, &own, err) != 0)
 		return -1;

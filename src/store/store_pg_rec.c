@@ -105,7 +105,7 @@ static int check_dev_serial(const char *v, struct ztm_error *err)
 {
 	size_t i;
 
-	if (pq_check_text("device serial", v, ZTM_DEV_SERIAL_MAX, 1, err) != 0)
+	if (store_check_text("device serial", v, ZTM_DEV_SERIAL_MAX, 1, err) != 0)
 		return -1;
 	for (i = 0; v[i] != '\0'; i++)
 		if (v[i] < 0x21 || v[i] > 0x7e)
@@ -177,9 +177,9 @@ static int check_record(const struct ztm_record_row *r, struct ztm_error *err)
 	if (check_dev_serial(r->serial, err) != 0 ||
 	    check_sha("bootstrap key hash", r->spki_sha256, 0, err) != 0 ||
 	    check_sha("firmware hash", r->fw_sha256, 1, err) != 0 ||
-	    pq_check_text("hardware revision", r->hw_rev, sizeof(r->hw_rev), 0, err) != 0 ||
-	    pq_check_text("MAC", r->mac, sizeof(r->mac), 0, err) != 0 ||
-	    pq_check_text("firmware version", r->fw_version, sizeof(r->fw_version), 0, err) != 0)
+	    store_check_text("hardware revision", r->hw_rev, sizeof(r->hw_rev), 0, err) != 0 ||
+	    store_check_text("MAC", r->mac, sizeof(r->mac), 0, err) != 0 ||
+	    store_check_text("firmware version", r->fw_version, sizeof(r->fw_version), 0, err) != 0)
 		return -1;
 	if (r->bootstrap_der.len == 0 || r->bootstrap_der.len > DER_MAX)
 		return ztm_error_set(err, ZTM_E_USAGE, "record %s: bootstrap certificate size %zu",
@@ -336,7 +336,7 @@ int pq_device_add(struct ztm_store *base, const struct ztm_device_row *row, int6
 
 	if (check_dev_serial(row->serial, err) != 0 ||
 	    check_sha("device key hash", row->key_spki_sha256, 1, err) != 0 ||
-	    (row->cert_serial[0] != '\0' && pq_check_serial(row->cert_serial, err) != 0))
+	    (row->cert_serial[0] != '\0' && store_check_serial(row->cert_serial, err) != 0))
 		return -1;
 	if ((unsigned)row->state >= ZTM_DEVICE_STATE_COUNT)
 		return ztm_error_set(err, ZTM_E_USAGE, "device %s: unknown state", row->serial);
@@ -438,7 +438,7 @@ int pq_device_get(struct ztm_store *base, const char *serial, struct ztm_device_
 int pq_device_by_cert(struct ztm_store *base, const char *cert_serial, struct ztm_device_row *out,
                       int *cert_revoked, struct ztm_error *err)
 {
-	if (pq_check_serial(cert_serial, err) != 0)
+	if (store_check_serial(cert_serial, err) != 0)
 		return -1;
 	return device_one(pq_of(base), &q_device_by_cert, "device certificate", cert_serial, out,
 	                  cert_revoked, err);
@@ -477,7 +477,7 @@ int pq_device_set_state(struct ztm_store *base, const char *serial, enum ztm_dev
 	int own, rc, ret = -1;
 
 	if (check_dev_serial(serial, err) != 0 ||
-	    (cert_serial != NULL && pq_check_serial(cert_serial, err) != 0) ||
+	    (cert_serial != NULL && store_check_serial(cert_serial, err) != 0) ||
 	    (key_spki != NULL && check_sha("device key hash", key_spki, 0, err) != 0))
 		return -1;
 	if ((unsigned)state >= ZTM_DEVICE_STATE_COUNT)
@@ -558,9 +558,9 @@ int pq_alert(struct ztm_store *base, const char *kind, const char *serial, const
 	struct pq_stmt *st;
 	int own, rc, ret = -1;
 
-	if (pq_check_text("alert kind", kind, 32, 1, err) != 0 ||
-	    pq_check_text("alert serial", serial, ZTM_DEV_SERIAL_MAX, 0, err) != 0 ||
-	    pq_check_text("alert detail", detail, DETAIL_MAX, 0, err) != 0)
+	if (store_check_text("alert kind", kind, 32, 1, err) != 0 ||
+	    store_check_text("alert serial", serial, ZTM_DEV_SERIAL_MAX, 0, err) != 0 ||
+	    store_check_text("alert detail", detail, DETAIL_MAX, 0, err) != 0)
 		return -1;
 	if (pq_wbegin(s, &own, err) != 0)
 		return -1;
@@ -583,7 +583,7 @@ int pq_alert_count(struct ztm_store *base, const char *kind, int64_t *n, struct 
 	struct pq_store *s = pq_of(base);
 	struct pq_stmt *st;
 
-	if (kind != NULL && pq_check_text("alert kind", kind, 32, 1, err) != 0)
+	if (kind != NULL && store_check_text("alert kind", kind, 32, 1, err) != 0)
 		return -1;
 	st = pq_stmt(s, kind != NULL ? &q_alert_count : &q_alert_count_all, err);
 	if (st == NULL)

@@ -152,8 +152,8 @@ static int log_change(struct pq_store *s, const char *serial, const struct cur *
 
 static int check_args(const char *serial, const char *actor, struct ztm_error *err)
 {
-	if (pq_check_serial(serial, err) != 0 ||
-	    pq_check_text("revocation actor", actor, 128, 1, err) != 0)
+	if (store_check_serial(serial, err) != 0 ||
+	    store_check_text("revocation actor", actor, 128, 1, err) != 0)
 		return -1;
 	return 0;
 }
@@ -314,8 +314,8 @@ int pq_owner_revoke_in(struct pq_store *s, const char *kind, int64_t id, const c
 
 	if (n != NULL)
 		*n = 0;
-	if (pq_check_text("owner kind", kind, 16, 1, err) != 0 ||
-	    (keep != NULL && pq_check_serial(keep, err) != 0) ||
+	if (store_check_text("owner kind", kind, 16, 1, err) != 0 ||
+	    (keep != NULL && store_check_serial(keep, err) != 0) ||
 	    owner_serials(s, kind, id, keep, &serials, &count, err) != 0)
 		return -1;
 	for (i = 0; i < count; i++) {
@@ -381,8 +381,8 @@ int pq_cert_status(struct ztm_store *base, const char *ca, const char *serial,
 
 	memset(out, 0, sizeof(*out));
 	out->status = ZTM_STATUS_UNKNOWN;
-	if (pq_check_serial(serial, err) != 0 ||
-	    pq_check_text("CA name", ca, sizeof(out->rev.ca), 1, err) != 0)
+	if (store_check_serial(serial, err) != 0 ||
+	    store_check_text("CA name", ca, sizeof(out->rev.ca), 1, err) != 0)
 		return -1;
 	st = pq_stmt(s, &q_status, err);
 	if (st == NULL)
@@ -499,7 +499,7 @@ int pq_revocations_each(struct ztm_store *base, const char *ca, int64_t crl_shar
 	struct pq_stmt *st;
 	int rc, ret = -1;
 
-	if (pq_check_text("CA name", ca, sizeof(rev.ca), 1, err) != 0)
+	if (store_check_text("CA name", ca, sizeof(rev.ca), 1, err) != 0)
 		return -1;
 	st = pq_stmt(s, &q_each, err);
 	if (st == NULL)

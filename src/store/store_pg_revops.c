@@ -74,7 +74,7 @@ static const char *const state_names[] = {"pending", "executed", "rejected"};
 
 static int check_actor(const char *actor, struct ztm_error *err)
 {
-	return pq_check_text("revocation actor", actor, 128, 1, err);
+	return store_check_text("revocation actor", actor, 128, 1, err);
 }
 
 /* Revokes every certificate of device d and sets it revoked, in the
@@ -242,7 +242,7 @@ static int check_request(const struct ztm_mass_row *m, struct ztm_error *err)
 	if (m->reason == ZTM_REASON_HOLD || ztm_reason_name((int)m->reason) == NULL)
 		return ztm_error_set(err, ZTM_E_USAGE,
 		                     "mass revocation: a final RFC 5280 reason is required");
-	if (pq_check_text("mass revocation target", m->target, sizeof(m->target), 1, err) != 0)
+	if (store_check_text("mass revocation target", m->target, sizeof(m->target), 1, err) != 0)
 		return -1;
 	return check_actor(m->requested_by, err);
 }

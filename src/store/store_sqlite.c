@@ -144,37 +144,6 @@ int sq_col_text(sqlite3_stmt *st, int col, char *dst, size_t n)
 	return ztm_strlcpy(dst, t != NULL ? (const char *)t : "", n);
 }
 
-int sq_check_serial(const char *serial, struct ztm_error *err)
-{
-	size_t i, n;
-
-	if (serial == NULL)
-		return ztm_error_set(err, ZTM_E_USAGE, "certificate serial missing");
-	n = strlen(serial);
-	if (n == 0 || n >= ZTM_SERIAL_HEX_MAX || n % 2 != 0)
-		return ztm_error_set(err, ZTM_E_USAGE,
-		                     "certificate serial '%.48s': want 1 to 20 octets in hex",
-		                     serial);
-	for (i = 0; i < n; i++) {
-		char c = serial[i];
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-			return ztm_error_set(err, ZTM_E_USAGE,
-			                     "certificate serial '%.48s': not lower-case hex",
-			                     serial);
-	}
-	return 0;
-}
-
-int sq_check_text(const char *what, const char *v, size_t max, int required, struct ztm_error *err)
-{
-	if (v == NULL || (required && v[0] == '\0'))
-		return ztm_error_set(err, ZTM_E_USAGE, "%s missing", what);
-	if (strnlen(v, max) >= max)
-		return ztm_error_set(err, ZTM_E_USAGE, "%s too long (max %zu bytes)", what,
-		                     max - 1);
-	return 0;
-}
-
 /* --- transactions ------------------------------------------------------ */
 
 /* BEGIN IMMEDIATE takes the write lock at once, waiting up to the busy

@@ -200,8 +200,6 @@ int sq_wend(struct sq_store *s, int own, int rc, struct ztm_error *err);
 /* Input checks shared by the files: lower-case hex serial of 1..20 octets;
  * a NUL-terminated string that is non-empty (if required) and shorter than
  * max bytes. */
-int sq_check_serial(const char *serial, struct ztm_error *err);
-int sq_check_text(const char *what, const char *v, size_t max, int required, struct ztm_error *err);
 
 /* Migrations (migrations_sqlite.c): brings the schema to the newest version,
  * each step in its own IMMEDIATE transaction; refuses a database whose

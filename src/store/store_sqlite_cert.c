@@ -104,21 +104,6 @@ static int read_row(sqlite3_stmt *st, struct ztm_cert_row *out, struct ztm_error
 	return 0;
 }
 
-static int check_row(const struct ztm_cert_row *row, struct ztm_error *err)
-{
-	if (sq_check_serial(row->serial, err) != 0 ||
-	    sq_check_text("certificate CA name", row->ca, sizeof(row->ca), 1, err) != 0 ||
-	    sq_check_text("certificate profile", row->profile, sizeof(row->profile), 1, err) != 0 ||
-	    sq_check_text("certificate subject", row->subject, sizeof(row->subject), 0, err) != 0 ||
-	    sq_check_text("idempotency key", row->idem_key, sizeof(row->idem_key), 0, err) != 0 ||
-	    sq_check_text("certificate SPKI hash", row->spki_sha256, sizeof(row->spki_sha256), 1,
-	                  err) != 0 ||
-	    sq_check_text("certificate owner kind", row->owner_kind, sizeof(row->owner_kind), 1,
-	                  err) != 0)
-		return -1;
-	return 0;
-}
-
 int sq_cert_reserve(struct ztm_store *base, struct ztm_cert_row *row, struct ztm_error *err)
 {
 	struct sq_store *s = sq_of(base);
@@ -126,11 +111,6 @@ int sq_cert_reserve(struct ztm_store *base, struct ztm_cert_row *row, struct ztm
 	int own, rc, ret = -1;
 	int64_t created = row->created_at > 0 ? row->created_at : (int64_t)time(NULL);
 
-	if (check_row(row, err) != 0)
-		return -1;
-	if (row->crl_shard_size < 0)
-		return ztm_error_set(err, ZTM_E_USAGE, "CRL shard size %lld: must be 0 or more",
-		                     (long long)row->crl_shard_size);
 	if (sq_wbegin(s, &own, err) != 0)
 		return -1;
 	st = sq_stmt(s, &q_insert, err);
@@ -173,7 +153,7 @@ int sq_cert_issue(struct ztm_store *base, const char *serial, const uint8_t *der
 	int64_t nb, na;
 	int own, rc, ret = -1, dated;
 
-	if (sq_check_serial(serial, err) != 0)
+	if (store_check_serial(serial, err) != 0)
 		return -1;
 	if (der == NULL || len == 0)
 		return ztm_error_set(err, ZTM_E_USAGE, "certificate %s: no DER bytes to issue",
@@ -245,7 +225,7 @@ int sq_cert_get(struct ztm_store *base, const char *serial, struct ztm_cert_row 
 {
 	char what[64];
 
-	if (sq_check_serial(serial, err) != 0)
+	if (store_check_serial(serial, err) != 0)
 		return -1;
 	snprintf(what, sizeof(what), "serial %s", serial);
 	return get_one(sq_of(base), &q_get, serial, what, out, err);
@@ -254,7 +234,7 @@ int sq_cert_get(struct ztm_store *base, const char *serial, struct ztm_cert_row 
 int sq_cert_by_idem(struct ztm_store *base, const char *idem_key, struct ztm_cert_row *out,
                     struct ztm_error *err)
 {
-	if (sq_check_text("idempotency key", idem_key, ZTM_SHA256_HEX, 1, err) != 0)
+	if (store_check_text("idempotency key", idem_key, ZTM_SHA256_HEX, 1, err) != 0)
 		return -1;
 	return get_one(sq_of(base), &q_by_idem, idem_key, "this idempotency key", out, err);
 }
@@ -350,7 +330,7 @@ int sq_cert_abandon(struct ztm_store *base, const char *serial, struct ztm_error
 	sqlite3_stmt *st;
 	int own, ret = -1;
 
-	if (sq_check_text("serial", serial, ZTM_SERIAL_HEX_MAX, 1, err) != 0)
+	if (store_check_text("serial", serial, ZTM_SERIAL_HEX_MAX, 1, err) != 0)
 		return -1;
 	if (sq_wbegin(s, &own, err) != 0)
 		return -1;

@@ -158,7 +158,7 @@ int sq_code_claim(struct ztm_store *base, const uint8_t hash[32], const char *sp
 
 	if (hash == NULL)
 		return ztm_error_set(err, ZTM_E_USAGE, "enrollment code hash missing");
-	if (sq_check_text("key SPKI hash", spki, ZTM_SHA256_HEX, 1, err) != 0)
+	if (store_check_text("key SPKI hash", spki, ZTM_SHA256_HEX, 1, err) != 0)
 		return -1;
 	if (now <= 0) /* used_at = 0 means unused */
 		return ztm_error_set(err, ZTM_E_USAGE, "claim time %lld not positive",
@@ -210,7 +210,7 @@ int sq_code_bind(struct ztm_store *base, const uint8_t hash[32], const char *ser
 
 	if (hash == NULL)
 		return ztm_error_set(err, ZTM_E_USAGE, "enrollment code hash missing");
-	if (sq_check_serial(serial, err) != 0)
+	if (store_check_serial(serial, err) != 0)
 		return -1;
 	if (sq_wbegin(s, &own, err) != 0)
 		return -1;
@@ -254,11 +254,11 @@ int sq_audit(struct ztm_store *base, const char *actor, const char *action, cons
 		object = "";
 	if (detail == NULL)
 		detail = "";
-	if (sq_check_text("audit actor", actor, AUDIT_TEXT_MAX, 1, err) != 0 ||
-	    sq_check_text("audit action", action, AUDIT_TEXT_MAX, 1, err) != 0 ||
-	    sq_check_text("audit object", object, AUDIT_TEXT_MAX, 0, err) != 0 ||
-	    sq_check_text("audit outcome", outcome, AUDIT_TEXT_MAX, 1, err) != 0 ||
-	    sq_check_text("audit detail", detail, AUDIT_DETAIL_MAX, 0, err) != 0)
+	if (store_check_text("audit actor", actor, AUDIT_TEXT_MAX, 1, err) != 0 ||
+	    store_check_text("audit action", action, AUDIT_TEXT_MAX, 1, err) != 0 ||
+	    store_check_text("audit object", object, AUDIT_TEXT_MAX, 0, err) != 0 ||
+	    store_check_text("audit outcome", outcome, AUDIT_TEXT_MAX, 1, err) != 0 ||
+	    store_check_text("audit detail", detail, AUDIT_DETAIL_MAX, 0, err) != 0)
 		return -1;
 	if (sq_wbegin(s, &own, err) != 0)
 		return -1;

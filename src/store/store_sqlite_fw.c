@@ -109,9 +109,9 @@ int sq_fw_signer_add(struct ztm_store *base, struct ztm_fw_signer_row *row, stru
 	int own, rc, ret = -1;
 
 	if (check_channel(row->channel, err) != 0 ||
-	    sq_check_text("signer key URI", row->key_uri, 1024, 1, err) != 0 ||
-	    sq_check_serial(row->cert_serial, err) != 0 ||
-	    sq_check_text("signer creator", row->created_by, 128, 1, err) != 0)
+	    store_check_text("signer key URI", row->key_uri, 1024, 1, err) != 0 ||
+	    store_check_serial(row->cert_serial, err) != 0 ||
+	    store_check_text("signer creator", row->created_by, 128, 1, err) != 0)
 		return -1;
 	if (row->cert_len == 0 || row->cert_len > sizeof(row->cert_der))
 		return ztm_error_set(err, ZTM_E_USAGE, "firmware signer: certificate size");
@@ -319,8 +319,8 @@ int sq_fw_release_add(struct ztm_store *base, struct ztm_fw_release_row *row, st
 	int own, rc, ret = -1;
 
 	if (check_channel(row->channel, err) != 0 ||
-	    sq_check_text("firmware version", row->version, 65, 1, err) != 0 ||
-	    sq_check_text("firmware submitter", row->submitted_by, 128, 1, err) != 0)
+	    store_check_text("firmware version", row->version, 65, 1, err) != 0 ||
+	    store_check_text("firmware submitter", row->submitted_by, 128, 1, err) != 0)
 		return -1;
 	if (strlen(row->sha256) != 64 || strspn(row->sha256, "0123456789abcdef") != 64)
 		return ztm_error_set(err, ZTM_E_USAGE, "firmware sha256: 64 lower-case hex digits");
@@ -420,7 +420,7 @@ int sq_fw_release_sign(struct ztm_store *base, int64_t id, int64_t signer_id, co
 		approver = "";
 	if (when < 1 || cms_len == 0 || manifest_len == 0)
 		return ztm_error_set(err, ZTM_E_USAGE, "firmware sign: time and both forms needed");
-	if (sq_check_text("firmware approver", approver, 128, 0, err) != 0)
+	if (store_check_text("firmware approver", approver, 128, 0, err) != 0)
 		return -1;
 	if (sq_wbegin(s, &own, err) != 0)
 		return -1;
@@ -484,8 +484,8 @@ int sq_fw_release_revoke(struct ztm_store *base, int64_t id, const char *who, co
 	sqlite3_stmt *st;
 	int own, ret = -1;
 
-	if (sq_check_text("revoking operator", who, 128, 1, err) != 0 ||
-	    sq_check_text("revocation reason", reason, 256, 1, err) != 0)
+	if (store_check_text("revoking operator", who, 128, 1, err) != 0 ||
+	    store_check_text("revocation reason", reason, 256, 1, err) != 0)
 		return -1;
 	if (when < 1)
 		return ztm_error_set(err, ZTM_E_USAGE, "revoke: time must be 1 or later");

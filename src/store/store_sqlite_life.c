@@ -50,7 +50,7 @@ int sq_product_set_policy(struct ztm_store *base, const char *name, int64_t life
 	char what[160];
 	int own, ret = -1;
 
-	if (sq_check_text("product name", name, ZTM_NAME_MAX, 1, err) != 0)
+	if (store_check_text("product name", name, ZTM_NAME_MAX, 1, err) != 0)
 		return -1;
 	if (lifetime_days == 0 || lifetime_days > LIFETIME_MAX ||
 	    renew_window_days > LIFETIME_MAX || renew_grace_days > GRACE_MAX)
@@ -83,7 +83,7 @@ int sq_device_replace(struct ztm_store *base, const char *serial, int64_t record
 	size_t i;
 	int own, ret = -1;
 
-	if (sq_check_text("device serial", serial, ZTM_DEV_SERIAL_MAX, 1, err) != 0)
+	if (store_check_text("device serial", serial, ZTM_DEV_SERIAL_MAX, 1, err) != 0)
 		return -1;
 	for (i = 0; key_spki != NULL && i < 64; i++)
 		if (!((key_spki[i] >= '0' && key_spki[i] <= '9') ||

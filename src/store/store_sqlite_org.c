@@ -112,7 +112,7 @@ out:
 
 int sq_factory_add(struct ztm_store *base, const char *name, int64_t *id, struct ztm_error *err)
 {
-	if (sq_check_text("factory name", name, NAME_MAX_BYTES, 1, err) != 0)
+	if (store_check_text("factory name", name, NAME_MAX_BYTES, 1, err) != 0)
 		return -1;
 	return insert_named(sq_of(base), &q_factory_add, "ti", id, err, "factory", name, 0, NULL);
 }
@@ -123,7 +123,7 @@ int sq_factory_get(struct ztm_store *base, const char *name, int64_t *id, struct
 	sqlite3_stmt *st;
 	int rc, ret = -1;
 
-	if (sq_check_text("factory name", name, NAME_MAX_BYTES, 1, err) != 0)
+	if (store_check_text("factory name", name, NAME_MAX_BYTES, 1, err) != 0)
 		return -1;
 	st = sq_stmt(s, &q_factory_get, err);
 	if (st == NULL)
@@ -146,7 +146,7 @@ int sq_factory_get(struct ztm_store *base, const char *name, int64_t *id, struct
 int sq_station_add(struct ztm_store *base, int64_t factory_id, const char *name, int64_t *id,
                    struct ztm_error *err)
 {
-	if (sq_check_text("station name", name, NAME_MAX_BYTES, 1, err) != 0)
+	if (store_check_text("station name", name, NAME_MAX_BYTES, 1, err) != 0)
 		return -1;
 	return insert_named(sq_of(base), &q_station_add, "iti", id, err, "station", name,
 	                    factory_id, NULL);
@@ -221,8 +221,8 @@ int sq_station_find(struct ztm_store *base, const char *factory, const char *nam
 	sqlite3_stmt *st;
 	char what[2 * NAME_MAX_BYTES + 8];
 
-	if (sq_check_text("factory name", factory, NAME_MAX_BYTES, 1, err) != 0 ||
-	    sq_check_text("station name", name, NAME_MAX_BYTES, 1, err) != 0)
+	if (store_check_text("factory name", factory, NAME_MAX_BYTES, 1, err) != 0 ||
+	    store_check_text("station name", name, NAME_MAX_BYTES, 1, err) != 0)
 		return -1;
 	st = sq_stmt(s, &q_station_find, err);
 	if (st == NULL)
@@ -268,7 +268,7 @@ static int set_cert(struct sq_store *s, const struct sq_query *upd, const struct
 	char val[16] = "";
 	int own, found, rc, ret = -1;
 
-	if (sq_check_serial(serial, err) != 0)
+	if (store_check_serial(serial, err) != 0)
 		return -1;
 	if (sq_wbegin(s, &own, err) != 0)
 		return -1;
@@ -352,7 +352,7 @@ out:
 int sq_operator_add(struct ztm_store *base, const char *name, enum ztm_role role, int64_t *id,
                     struct ztm_error *err)
 {
-	if (sq_check_text("operator name", name, NAME_MAX_BYTES, 1, err) != 0)
+	if (store_check_text("operator name", name, NAME_MAX_BYTES, 1, err) != 0)
 		return -1;
 	if ((unsigned)role >= ZTM_ROLE_COUNT)
 		return ztm_error_set(err, ZTM_E_USAGE, "operator '%s': unknown role %d", name,
@@ -414,7 +414,8 @@ int sq_principal_by_cert(struct ztm_store *base, const char *ca, const char *ser
 	const unsigned char *cert_state;
 	int rc, bad = 0, ret = -1;
 
-	if (sq_check_text("CA name", ca, 32, 1, err) != 0 || sq_check_serial(serial, err) != 0)
+	if (store_check_text("CA name", ca, 32, 1, err) != 0 ||
+	    store_check_serial(serial, err) != 0)
 		return -1;
 	st = sq_stmt(s, &q_principal, err);
 	if (st == NULL)

@@ -51,7 +51,7 @@ int sq_owner_add(struct ztm_store *base, const char *name, const uint8_t *der, s
 	sqlite3_stmt *st;
 	int own, rc, ret = -1;
 
-	if (sq_check_text("owner name", name, NAME_MAX_BYTES, 1, err) != 0)
+	if (store_check_text("owner name", name, NAME_MAX_BYTES, 1, err) != 0)
 		return -1;
 	if (der == NULL || len == 0 || len > ZTM_ANCHOR_MAX)
 		return ztm_error_set(err, ZTM_E_USAGE, "owner '%s': trust anchor of 1..%d bytes",
@@ -127,7 +127,7 @@ int sq_owner_get(struct ztm_store *base, const char *name, struct ztm_owner_row 
 	sqlite3_stmt *st;
 	char what[NAME_MAX_BYTES + 2];
 
-	if (sq_check_text("owner name", name, NAME_MAX_BYTES, 1, err) != 0)
+	if (store_check_text("owner name", name, NAME_MAX_BYTES, 1, err) != 0)
 		return -1;
 	if ((st = sq_stmt(s, &q_owner_get, err)) == NULL)
 		return -1;
@@ -183,7 +183,7 @@ int sq_owner_operator_add(struct ztm_store *base, const char *name, int64_t owne
 	sqlite3_stmt *st;
 	int own, rc, ret = -1;
 
-	if (sq_check_text("operator name", name, NAME_MAX_BYTES, 1, err) != 0)
+	if (store_check_text("operator name", name, NAME_MAX_BYTES, 1, err) != 0)
 		return -1;
 	if (owner_id < 1)
 		return ztm_error_set(err, ZTM_E_USAGE, "operator '%s': no owner", name);
@@ -220,7 +220,7 @@ int sq_device_set_owner(struct ztm_store *base, const char *serial, int64_t owne
 	sqlite3_stmt *st;
 	int own, rc, ret = -1;
 
-	if (sq_check_text("device serial", serial, ZTM_DEV_SERIAL_MAX, 1, err) != 0)
+	if (store_check_text("device serial", serial, ZTM_DEV_SERIAL_MAX, 1, err) != 0)
 		return -1;
 	if (owner_id < 1)
 		return ztm_error_set(err, ZTM_E_USAGE, "device %s: no owner", serial);
@@ -294,8 +294,8 @@ int sq_voucher_add(struct ztm_store *base, int64_t device_id, int64_t owner_id, 
 	sqlite3_stmt *st;
 	int own, rc, ret = -1;
 
-	if (sq_check_text("voucher hash", sha256, ZTM_SHA256_HEX, 1, err) != 0 ||
-	    sq_check_text("actor", actor, 256, 1, err) != 0)
+	if (store_check_text("voucher hash", sha256, ZTM_SHA256_HEX, 1, err) != 0 ||
+	    store_check_text("actor", actor, 256, 1, err) != 0)
 		return -1;
 	if (sq_wbegin(s, &own, err) != 0)
 		return -1;

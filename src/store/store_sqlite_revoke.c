@@ -125,8 +125,8 @@ static int log_change(struct sq_store *s, const char *serial, const struct cur *
 
 static int check_args(const char *serial, const char *actor, struct ztm_error *err)
 {
-	if (sq_check_serial(serial, err) != 0 ||
-	    sq_check_text("revocation actor", actor, 128, 1, err) != 0)
+	if (store_check_serial(serial, err) != 0 ||
+	    store_check_text("revocation actor", actor, 128, 1, err) != 0)
 		return -1;
 	return 0;
 }
@@ -275,8 +275,8 @@ int sq_owner_revoke_in(struct sq_store *s, const char *kind, int64_t id, const c
 
 	if (n != NULL)
 		*n = 0;
-	if (sq_check_text("owner kind", kind, 16, 1, err) != 0 ||
-	    (keep != NULL && sq_check_serial(keep, err) != 0) ||
+	if (store_check_text("owner kind", kind, 16, 1, err) != 0 ||
+	    (keep != NULL && store_check_serial(keep, err) != 0) ||
 	    owner_serials(s, kind, id, keep, &serials, &count, err) != 0)
 		return -1;
 	for (i = 0; i < count; i++) {
@@ -342,8 +342,8 @@ int sq_cert_status(struct ztm_store *base, const char *ca, const char *serial,
 
 	memset(out, 0, sizeof(*out));
 	out->status = ZTM_STATUS_UNKNOWN;
-	if (sq_check_serial(serial, err) != 0 ||
-	    sq_check_text("CA name", ca, sizeof(out->rev.ca), 1, err) != 0)
+	if (store_check_serial(serial, err) != 0 ||
+	    store_check_text("CA name", ca, sizeof(out->rev.ca), 1, err) != 0)
 		return -1;
 	st = sq_stmt(s, &q_status, err);
 	if (st == NULL)
@@ -460,7 +460,7 @@ int sq_revocations_each(struct ztm_store *base, const char *ca, int64_t crl_shar
 	sqlite3_stmt *st;
 	int rc, ret = -1;
 
-	if (sq_check_text("CA name", ca, sizeof(rev.ca), 1, err) != 0)
+	if (store_check_text("CA name", ca, sizeof(rev.ca), 1, err) != 0)
 		return -1;
 	st = sq_stmt(s, &q_each, err);
 	if (st == NULL)
