@@ -297,8 +297,11 @@ int ztm_store_has_checkpoints(const struct ztm_store *s);
 /* Copies the committed log into the database file without waiting for
  * anyone: readers and the writer go on (SQLite's PASSIVE checkpoint; a
  * checkpoint another connection is running makes this one return 0 with
- * nothing done). st may be NULL. Outside a transaction. Backends without
- * checkpoints: 0, st zero. */
+ * nothing done). Once the whole log is copied it also starts the log over
+ * if, at that instant, no writer holds the lock and no reader reads from
+ * the log (a RESTART that does not wait). st (may be NULL): the log after
+ * the copy. Outside a transaction. Backends without checkpoints: 0, st
+ * zero. */
 int ztm_store_checkpoint(struct ztm_store *s, struct ztm_checkpoint_stat *st,
                          struct ztm_error *err);
 /* This connection leaves checkpoints to another one that calls

@@ -8,8 +8,9 @@
  * every request it holds waits: a p99 sees that. An upload of 5,000
  * records passes 1,000 pages by itself, so each one paid for a checkpoint.
  * Now the workers leave it to this process (ztm_store_checkpoint_elsewhere),
- * which runs a PASSIVE checkpoint every CHECKPOINT_MS: it waits for no lock
- * and blocks no reader or writer. Should it stop or fall behind, a worker
+ * which checkpoints every CHECKPOINT_MS without ever waiting: PASSIVE, then,
+ * once the whole log is copied, a RESTART that gives up at once when the
+ * write lock or a reader is in the way (store_sqlite.c, sq_checkpoint). Should it stop or fall behind, a worker
  * checkpoints by itself once the log passes ZTM_STORE_CHECKPOINT_FALLBACK
  * pages. The master starts it for stores that have such a log (SQLite) and
  * restarts it as it restarts a worker. docs/store.md, "Checkpoints". */
