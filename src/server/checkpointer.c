@@ -12,8 +12,9 @@
  * once the whole log is copied, a RESTART that gives up at once when the
  * write lock or a reader is in the way (store_sqlite.c, sq_checkpoint).
  * Should it stop or fall behind, a worker checkpoints by itself once the
- * log passes ZTM_STORE_CHECKPOINT_FALLBACK pages. The master starts it for stores that have such a
- * log (SQLite) and restarts it as it restarts a worker. docs/store.md, "Checkpoints". */
+ * log passes ZTM_STORE_CHECKPOINT_FALLBACK pages. The master starts it
+ * for stores that have such a log (SQLite) and restarts it as it restarts
+ * a worker. docs/store.md, "Checkpoints". */
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
