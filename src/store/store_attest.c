@@ -2,27 +2,14 @@
  * arguments that hold for every backend: a hash is 64 lower-case hex
  * digits, an AK name is a TPM name, a challenge expires after it was made.
  * The backends (store_sqlite_attest.c, store_pg_attest.c) only store. */
-#include <stddef.h>
-
 #include "store_impl.h"
-
-/* 64 lower-case hex digits. */
-static int is_hex64(const char *s)
-{
-	size_t i;
-
-	for (i = 0; i < 64; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return s[64] == '\0';
-}
 
 int ztm_store_attest_challenge_add(struct ztm_store *s, const struct ztm_attest_challenge_row *row,
                                    struct ztm_error *err)
 {
 	if (row == NULL)
 		return ztm_error_set(err, ZTM_E_USAGE, "attestation challenge missing");
-	if (!is_hex64(row->key_spki) || !is_hex64(row->ek_cert_sha256))
+	if (!store_is_sha256_hex(row->key_spki) || !store_is_sha256_hex(row->ek_cert_sha256))
 		return ztm_error_set(err, ZTM_E_USAGE,
 		                     "attestation challenge: key or EK certificate hash is not hex "
 		                     "SHA-256");
@@ -53,7 +40,7 @@ int ztm_store_device_set_ek(struct ztm_store *s, const char *serial, const char 
 {
 	if (serial == NULL || serial[0] == '\0')
 		return ztm_error_set(err, ZTM_E_USAGE, "device serial missing");
-	if (ek_cert_sha256 == NULL || !is_hex64(ek_cert_sha256))
+	if (ek_cert_sha256 == NULL || !store_is_sha256_hex(ek_cert_sha256))
 		return ztm_error_set(err, ZTM_E_USAGE,
 		                     "device %s: EK certificate hash is not hex SHA-256", serial);
 	return s->ops->device_set_ek(s, serial, ek_cert_sha256, err);

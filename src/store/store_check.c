@@ -1,7 +1,8 @@
 /* store_check.c - the argument checks every backend applies before it
  * touches the database: a certificate serial is 1 to 20 octets in
  * lower-case hex, a text fits its column and is there when required, a
- * certificate row to reserve is made of such values. One copy for all
+ * SHA-256 is 64 lower-case hex digits, a device serial is printable ASCII
+ * without spaces, a certificate row to reserve is made of such values. One copy for all
  * backends, so that they cannot drift apart in what they refuse. */
 #include <string.h>
 
@@ -36,6 +37,41 @@ int store_check_text(const char *what, const char *v, size_t max, int required,
 	if (strnlen(v, max) >= max)
 		return ztm_error_set(err, ZTM_E_USAGE, "%s too long (max %zu bytes)", what,
 		                     max - 1);
+	return 0;
+}
+
+int store_is_sha256_hex(const char *v)
+{
+	size_t i;
+
+	for (i = 0; i < 64; i++)
+		if (!((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f')))
+			return 0;
+	return v[64] == '\0';
+}
+
+int store_check_sha256(const char *what, const char *v, int optional, struct ztm_error *err)
+{
+	if (v == NULL)
+		return ztm_error_set(err, ZTM_E_USAGE, "%s missing", what);
+	if (optional && v[0] == '\0')
+		return 0;
+	if (!store_is_sha256_hex(v))
+		return ztm_error_set(err, ZTM_E_USAGE, "%s: want 64 lower-case hex digits", what);
+	return 0;
+}
+
+/* Device serials go into certificate subjects: printable ASCII, no space. */
+int store_check_dev_serial(const char *v, struct ztm_error *err)
+{
+	size_t i;
+
+	if (store_check_text("device serial", v, ZTM_DEV_SERIAL_MAX, 1, err) != 0)
+		return -1;
+	for (i = 0; v[i] != '\0'; i++)
+		if (v[i] < 0x21 || v[i] > 0x7e)
+			return ztm_error_set(err, ZTM_E_USAGE,
+			                     "device serial: printable ASCII without spaces only");
 	return 0;
 }
 

@@ -259,6 +259,11 @@ struct ztm_store {
 int store_check_serial(const char *serial, struct ztm_error *err);
 int store_check_text(const char *what, const char *v, size_t max, int required,
                      struct ztm_error *err);
+/* 1 if v is 64 lower-case hex digits (v not NULL). */
+int store_is_sha256_hex(const char *v);
+/* A SHA-256 in hex ("" too when optional), named what in the error. */
+int store_check_sha256(const char *what, const char *v, int optional, struct ztm_error *err);
+int store_check_dev_serial(const char *v, struct ztm_error *err);
 int store_check_cert_row(const struct ztm_cert_row *row, struct ztm_error *err);
 
 /* Backends call these (store_notice.c): a change was appended to the

@@ -82,17 +82,11 @@ int pq_device_replace(struct ztm_store *base, const char *serial, int64_t record
 	struct pq_store *s = pq_of(base);
 	struct pq_stmt *st;
 	char what[96];
-	size_t i;
 	int own, ret = -1;
 
-	if (store_check_text("device serial", serial, ZTM_DEV_SERIAL_MAX, 1, err) != 0)
+	if (store_check_text("device serial", serial, ZTM_DEV_SERIAL_MAX, 1, err) != 0 ||
+	    store_check_sha256("device key hash", key_spki, 0, err) != 0)
 		return -1;
-	for (i = 0; key_spki != NULL && i < 64; i++)
-		if (!((key_spki[i] >= '0' && key_spki[i] <= '9') ||
-		      (key_spki[i] >= 'a' && key_spki[i] <= 'f')))
-			break;
-	if (key_spki == NULL || i != 64 || key_spki[64] != '\0')
-		return ztm_error_set(err, ZTM_E_USAGE, "device key hash: want 64 lower-case hex");
 	snprintf(what, sizeof(what), "device %s", serial);
 	if (pq_wbegin(s, &own, err) != 0)
 		return -1;

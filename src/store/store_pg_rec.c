@@ -83,37 +83,6 @@ static const struct pq_query q_alert_count = {PQ_ALERT_COUNT,
 static const struct pq_query q_alert_count_all = {PQ_ALERT_COUNT_ALL, "SELECT count(*) FROM alerts",
                                                   0};
 
-/* 64 lower-case hex digits (a SHA-256); "" too when optional. */
-static int check_sha(const char *what, const char *v, int optional, struct ztm_error *err)
-{
-	size_t i;
-
-	if (v == NULL)
-		return ztm_error_set(err, ZTM_E_USAGE, "%s missing", what);
-	if (optional && v[0] == '\0')
-		return 0;
-	for (i = 0; v[i] != '\0' && i < 64; i++)
-		if (!((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f')))
-			break;
-	if (i != 64 || v[64] != '\0')
-		return ztm_error_set(err, ZTM_E_USAGE, "%s: want 64 lower-case hex digits", what);
-	return 0;
-}
-
-/* Device serials go into certificate subjects: printable ASCII, no space. */
-static int check_dev_serial(const char *v, struct ztm_error *err)
-{
-	size_t i;
-
-	if (store_check_text("device serial", v, ZTM_DEV_SERIAL_MAX, 1, err) != 0)
-		return -1;
-	for (i = 0; v[i] != '\0'; i++)
-		if (v[i] < 0x21 || v[i] > 0x7e)
-			return ztm_error_set(err, ZTM_E_USAGE,
-			                     "device serial: printable ASCII without spaces only");
-	return 0;
-}
-
 /* Reads the one integer of a single-row SELECT that is bound already. */
 static int read_int(struct pq_store *s, struct pq_stmt *st, int rc, int64_t *out, const char *what,
                     struct ztm_error *err)
@@ -140,7 +109,7 @@ int pq_batch_add(struct ztm_store *base, int64_t station_id, const char *hash, i
 	struct pq_stmt *st;
 	int own, rc, ret = -1;
 
-	if (check_sha("batch hash", hash, 0, err) != 0)
+	if (store_check_sha256("batch hash", hash, 0, err) != 0)
 		return -1;
 	if (n_records < 0)
 		return ztm_error_set(err, ZTM_E_USAGE, "batch: negative record count");
@@ -174,9 +143,9 @@ out:
 
 static int check_record(const struct ztm_record_row *r, struct ztm_error *err)
 {
-	if (check_dev_serial(r->serial, err) != 0 ||
-	    check_sha("bootstrap key hash", r->spki_sha256, 0, err) != 0 ||
-	    check_sha("firmware hash", r->fw_sha256, 1, err) != 0 ||
+	if (store_check_dev_serial(r->serial, err) != 0 ||
+	    store_check_sha256("bootstrap key hash", r->spki_sha256, 0, err) != 0 ||
+	    store_check_sha256("firmware hash", r->fw_sha256, 1, err) != 0 ||
 	    store_check_text("hardware revision", r->hw_rev, sizeof(r->hw_rev), 0, err) != 0 ||
 	    store_check_text("MAC", r->mac, sizeof(r->mac), 0, err) != 0 ||
 	    store_check_text("firmware version", r->fw_version, sizeof(r->fw_version), 0, err) != 0)
@@ -253,7 +222,7 @@ int pq_record_by_spki(struct ztm_store *base, const char *spki, struct ztm_recor
 	struct pq_store *s = pq_of(base);
 	struct pq_stmt *st;
 
-	if (check_sha("bootstrap key hash", spki, 0, err) != 0)
+	if (store_check_sha256("bootstrap key hash", spki, 0, err) != 0)
 		return -1;
 	st = pq_stmt(s, &q_record_by_spki, err);
 	if (st == NULL)
@@ -334,8 +303,8 @@ int pq_device_add(struct ztm_store *base, const struct ztm_device_row *row, int6
 	struct pq_stmt *st;
 	int own, rc, ret = -1;
 
-	if (check_dev_serial(row->serial, err) != 0 ||
-	    check_sha("device key hash", row->key_spki_sha256, 1, err) != 0 ||
+	if (store_check_dev_serial(row->serial, err) != 0 ||
+	    store_check_sha256("device key hash", row->key_spki_sha256, 1, err) != 0 ||
 	    (row->cert_serial[0] != '\0' && store_check_serial(row->cert_serial, err) != 0))
 		return -1;
 	if ((unsigned)row->state >= ZTM_DEVICE_STATE_COUNT)
@@ -430,7 +399,7 @@ int pq_device_get(struct ztm_store *base, const char *serial, struct ztm_device_
 	const struct pq_query *q =
 	    PQtransactionStatus(s->conn) == PQTRANS_INTRANS ? &q_device_get_lock : &q_device_get;
 
-	if (check_dev_serial(serial, err) != 0)
+	if (store_check_dev_serial(serial, err) != 0)
 		return -1;
 	return device_one(s, q, "device", serial, out, NULL, err);
 }
@@ -476,9 +445,9 @@ int pq_device_set_state(struct ztm_store *base, const char *serial, enum ztm_dev
 	struct pq_stmt *st;
 	int own, rc, ret = -1;
 
-	if (check_dev_serial(serial, err) != 0 ||
+	if (store_check_dev_serial(serial, err) != 0 ||
 	    (cert_serial != NULL && store_check_serial(cert_serial, err) != 0) ||
-	    (key_spki != NULL && check_sha("device key hash", key_spki, 0, err) != 0))
+	    (key_spki != NULL && store_check_sha256("device key hash", key_spki, 0, err) != 0))
 		return -1;
 	if ((unsigned)state >= ZTM_DEVICE_STATE_COUNT)
 		return ztm_error_set(err, ZTM_E_USAGE, "device %s: unknown state", serial);
@@ -512,7 +481,7 @@ int pq_firmware_approve(struct ztm_store *base, int64_t product_id, const char *
 	struct pq_stmt *st;
 	int own, rc, ret = -1;
 
-	if (check_sha("firmware hash", sha256, 0, err) != 0)
+	if (store_check_sha256("firmware hash", sha256, 0, err) != 0)
 		return -1;
 	if (pq_wbegin(s, &own, err) != 0)
 		return -1;
@@ -541,7 +510,7 @@ int pq_firmware_approved(struct ztm_store *base, int64_t product_id, const char 
 	int64_t v = 0;
 
 	*yes = 0;
-	if (check_sha("firmware hash", sha256, 0, err) != 0)
+	if (store_check_sha256("firmware hash", sha256, 0, err) != 0)
 		return -1;
 	st = pq_stmt(s, &q_fw_approved, err);
 	if (st == NULL || read_int(s, st, pq_bind(st, "it", product_id, sha256), &v,
