@@ -400,10 +400,18 @@ out:
  * hundred microseconds (its fsync): the waiting worker's whole event loop
  * would sleep several times longer than the lock is held
  * (docs/benchmarks.md, "Registration"). */
+static void sleep_us(long us)
+{
+	struct timespec ts = {0, us * 1000};
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
 static int busy_wait(void *arg, int n)
 {
 	struct sq_store *s = arg;
-	struct timespec now, pause = {0, SQ_BUSY_PAUSE_US * 1000L};
+	struct timespec now;
 	int64_t waited_ms;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
@@ -415,9 +423,7 @@ static int busy_wait(void *arg, int n)
 		return 0;
 	/* After the first 10 ms, back off to 1 ms pauses: a holder that slow
 	 * is checkpointing or stuck, and spinning would only steal its CPU. */
-	if (waited_ms >= 10)
-		pause.tv_nsec = 1000 * 1000L;
-	nanosleep(&pause, NULL);
+	sleep_us(waited_ms >= 10 ? 1000 : SQ_BUSY_PAUSE_US);
 	return 1;
 }
 
@@ -486,21 +492,11 @@ static int sq_schema_version_op(struct ztm_store *base, int *out, struct ztm_err
 	return sq_schema_version(sq_of(base), out, err);
 }
 
-static int busy_wait(void *arg, int n);
-
 /* A RESTART finds the write lock or a reader's mark taken most of the time
  * under load (a worker writes or reads nearly always): tried again at short
  * intervals, it gets its instant within a few milliseconds. */
 #define SQ_RESTART_TRIES    20
 #define SQ_RESTART_PAUSE_US 500
-
-static void sleep_us(long us)
-{
-	struct timespec ts = {0, us * 1000};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
 
 /* Two steps, neither of which waits:
  * - PASSIVE copies the frames no reader still needs; it takes no lock that
