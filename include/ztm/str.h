@@ -16,6 +16,9 @@ int ztm_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 int ztm_parse_int(const char *s, int min, int max, int *out);
 /* Lower-case hex of n bytes into out (size >= 2n+1). */
 void ztm_hex(const uint8_t *p, size_t n, char *out);
+/* The n bytes whose lower-case hex is the first 2n characters of s, into
+ * out; -1 (out undefined) if any of them is not 0-9 or a-f. */
+int ztm_unhex(const char *s, size_t n, uint8_t *out);
 /* Constant-time comparison of equal-length byte strings (STYLE.md 6). */
 int ztm_ct_equal(const void *a, const void *b, size_t n);
 

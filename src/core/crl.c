@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "der.h"
+#include "ztm/str.h"
 
 #define OID_CRL_NUMBER "\x55\x1d\x14"
 #define OID_REASON     "\x55\x1d\x15"
@@ -82,15 +83,6 @@ static size_t put_time(uint8_t *out, int64_t t)
 	return (size_t)(p - out);
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 static void fail(struct ztm_crl_writer *w, enum ztm_err code, const char *what)
 {
 	if (!w->failed)
@@ -139,7 +131,7 @@ void ztm_crl_add_hex(struct ztm_crl_writer *w, const char *serial_hex, int64_t r
                      int reason)
 {
 	uint8_t e[2 + 2 + 21 + 17 + 14], *p;
-	size_t hl = serial_hex != NULL ? strlen(serial_hex) : 0, sl, i, tl, body;
+	size_t hl = serial_hex != NULL ? strlen(serial_hex) : 0, sl, tl, body;
 	int pad;
 
 	if (w->failed)
@@ -149,15 +141,13 @@ void ztm_crl_add_hex(struct ztm_crl_writer *w, const char *serial_hex, int64_t r
 		return;
 	}
 	sl = hl / 2;
-	pad = hexval(serial_hex[0]) >= 8; /* keep the INTEGER positive */
+	/* Keep the INTEGER positive: a first digit of 8-9 or a-f (anything
+	 * else that sorts there is refused by ztm_unhex). */
+	pad = serial_hex[0] >= '8';
 	p = e + 2 + 2 + pad;
-	for (i = 0; i < sl; i++) {
-		int hi = hexval(serial_hex[2 * i]), lo = hexval(serial_hex[2 * i + 1]);
-		if (hi < 0 || lo < 0) {
-			fail(w, ZTM_E_USAGE, "a serial is not lower-case hex");
-			return;
-		}
-		p[i] = (uint8_t)(hi << 4 | lo);
+	if (ztm_unhex(serial_hex, sl, p) != 0) {
+		fail(w, ZTM_E_USAGE, "a serial is not lower-case hex");
+		return;
 	}
 	e[2] = ZTM_DER_INTEGER;
 	e[3] = (uint8_t)(sl + (size_t)pad);

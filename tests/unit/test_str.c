@@ -107,12 +107,33 @@ static void test_strlcpy(void **state)
 	assert_string_equal(d, "abc");
 }
 
+/* ztm_unhex is ztm_hex's inverse; it takes lower-case only, stops at a
+ * short string (never reads past its end) and refuses any other digit. */
+static void test_unhex(void **state)
+{
+	const uint8_t bytes[] = {0x00, 0x9f, 0xa0, 0xff, 0x5e};
+	char hex[11];
+	uint8_t out[5];
+
+	ztm_hex(bytes, sizeof(bytes), hex);
+	assert_string_equal(hex, "009fa0ff5e");
+	assert_int_equal(ztm_unhex(hex, sizeof(out), out), 0);
+	assert_memory_equal(out, bytes, sizeof(bytes));
+	assert_int_equal(ztm_unhex("", 0, out), 0);
+	assert_int_equal(ztm_unhex("009FA0ff5e", 5, out), -1);
+	assert_int_equal(ztm_unhex("009fa0ff5g", 5, out), -1);
+	assert_int_equal(ztm_unhex("009fa0ff5", 5, out), -1);
+	assert_int_equal(ztm_unhex("009fa0ff", 5, out), -1);
+	assert_int_equal(ztm_unhex(" 09fa0ff5e", 5, out), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_parse_u64),    cmocka_unit_test(test_b64_vectors),
 	    cmocka_unit_test(test_b64_refusals), cmocka_unit_test(test_b64_whitespace_and_wrap),
 	    cmocka_unit_test(test_buf_cap),      cmocka_unit_test(test_strlcpy),
+	    cmocka_unit_test(test_unhex),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
