@@ -92,7 +92,7 @@ INSERT INTO records (batch_id, station_id, order_id, serial, spki_sha256, bootst
   mac, fw_version, fw_sha256, test_result, key_origin, recorded_at, received_at)
   SELECT (SELECT max(id) FROM record_batches), (SELECT id FROM stations WHERE name = 'line-1'),
     (SELECT id FROM work_orders WHERE name = 'WO-SEED'), printf('SEED-%08d', i),
-    lower(hex(randomblob(32))), randomblob(420), 'B1', '02:00:5e:00:00:00', '1.4.2', '',
+    randomblob(32), randomblob(420), 'B1', '02:00:5e:00:00:00', '1.4.2', x'',
     'pass', 'device', 1, 1 FROM c;
 UPDATE work_orders SET recorded = $SEED WHERE name = 'WO-SEED';
 COMMIT;" >/dev/null || fail "seeding"

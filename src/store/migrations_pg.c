@@ -543,6 +543,16 @@ static const struct migration migrations[] = {
      "ALTER TABLE devices ADD COLUMN ek_cert_sha256 TEXT NOT NULL DEFAULT ''"
      " CHECK (ek_cert_sha256 = '' OR (length(ek_cert_sha256) = 64 AND " HEX(
          "ek_cert_sha256") "));"},
+
+    /* As migrations_sqlite.c step 10; PostgreSQL changes the types in place
+     * (a rewrite of the table and its indexes, under the migration lock). */
+    {10, "record hashes as bytes",
+     "ALTER TABLE records DROP CONSTRAINT records_spki_sha256_check,"
+     " DROP CONSTRAINT records_fw_sha256_check,"
+     " ALTER COLUMN spki_sha256 TYPE BYTEA USING decode(spki_sha256, 'hex'),"
+     " ALTER COLUMN fw_sha256 TYPE BYTEA USING decode(fw_sha256, 'hex'),"
+     " ADD CONSTRAINT records_spki_sha256_check CHECK (octet_length(spki_sha256) = 32),"
+     " ADD CONSTRAINT records_fw_sha256_check CHECK (octet_length(fw_sha256) IN (0, 32));"},
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

@@ -11,10 +11,17 @@
 
 #include <time.h>
 
+#include "ztm/str.h"
+
 struct migration {
 	int version;
 	const char *name;
 	const char *sql;
+	/* The step rebuilds a table others reference: it runs with foreign
+	 * keys off (SQLite's way to replace a table, "Making Other Kinds Of
+	 * Table Schema Changes"), and every reference is checked before its
+	 * commit. */
+	int rebuilds;
 };
 
 static const struct migration migrations[] = {
@@ -105,7 +112,8 @@ static const struct migration migrations[] = {
      "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
      " BEGIN SELECT RAISE(ABORT, 'audit rows are immutable'); END;"
      "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
-     " BEGIN SELECT RAISE(ABORT, 'audit rows are immutable'); END;"},
+     " BEGIN SELECT RAISE(ABORT, 'audit rows are immutable'); END;",
+     0},
 
     {2, "production model",
      /* What is built: a product's policy for the devices of its orders.
@@ -205,7 +213,8 @@ static const struct migration migrations[] = {
      "CREATE TRIGGER alerts_no_update BEFORE UPDATE ON alerts"
      " BEGIN SELECT RAISE(ABORT, 'alerts are immutable'); END;"
      "CREATE TRIGGER alerts_no_delete BEFORE DELETE ON alerts"
-     " BEGIN SELECT RAISE(ABORT, 'alerts are immutable'); END;"},
+     " BEGIN SELECT RAISE(ABORT, 'alerts are immutable'); END;",
+     0},
 
     {3, "revocation",
      /* The CRL partition of a certificate, fixed when it is reserved
@@ -256,7 +265,8 @@ static const struct migration migrations[] = {
      " SELECT issued_at, serial, ca, 0, 'revoke', 9, 'system:migration'"
      " FROM certificates WHERE state = 'revoked' ORDER BY serial;"
      "INSERT INTO revocations (serial, ca, crl_shard, reason, revoked_at, seq)"
-     " SELECT l.serial, l.ca, 0, 9, max(l.ts, 1), l.seq FROM revocation_log l;"},
+     " SELECT l.serial, l.ca, 0, 9, max(l.ts, 1), l.seq FROM revocation_log l;",
+     0},
 
     {4, "owners and vouchers",
      /* The customers devices are handed to. anchor_der is the certificate
@@ -306,7 +316,8 @@ static const struct migration migrations[] = {
      "CREATE TRIGGER vouchers_no_update BEFORE UPDATE ON vouchers"
      " BEGIN SELECT RAISE(ABORT, 'vouchers are immutable'); END;"
      "CREATE TRIGGER vouchers_no_delete BEFORE DELETE ON vouchers"
-     " BEGIN SELECT RAISE(ABORT, 'vouchers are immutable'); END;"},
+     " BEGIN SELECT RAISE(ABORT, 'vouchers are immutable'); END;",
+     0},
 
     {5, "device lifecycle",
      /* Re-enrollment policy (docs/lifecycle.md): the last N days of a
@@ -323,7 +334,8 @@ static const struct migration migrations[] = {
      /* When the device's current key was registered: a replacement record
       * counts only if received after it. */
      "ALTER TABLE devices ADD COLUMN registered_at INTEGER NOT NULL DEFAULT 0;"
-     "UPDATE devices SET registered_at = created_at;"},
+     "UPDATE devices SET registered_at = created_at;",
+     0},
 
     {6, "revocation operations and CRLs",
      /* The shards of a CA, found by index seeks (store_sqlite_crl.c). */
@@ -382,7 +394,8 @@ static const struct migration migrations[] = {
      "  OR (NEW.number = OLD.number AND NEW.this_update IS NOT OLD.this_update)"
      " BEGIN SELECT RAISE(ABORT, 'CRL numbers only grow'); END;"
      "CREATE TRIGGER crls_no_delete BEFORE DELETE ON crls"
-     " BEGIN SELECT RAISE(ABORT, 'CRL rows are kept'); END;"},
+     " BEGIN SELECT RAISE(ABORT, 'CRL rows are kept'); END;",
+     0},
 
     {7, "firmware signers and releases",
      /* Firmware signers (docs/firmware.md): one key and certificate per
@@ -490,7 +503,8 @@ static const struct migration migrations[] = {
      " SELECT product_id, 'imported-' || substr(sha256, 1, 16), 0, 0, sha256, 'production',"
      " 'imported', 'system:migration', added_at, max(added_at, 1), 'signed'"
      " FROM approved_firmware;"
-     "DROP TABLE approved_firmware;"},
+     "DROP TABLE approved_firmware;",
+     0},
 
     {8, "TPM key attestation",
      /* Where a product's device keys must live (docs/attestation.md):
@@ -516,7 +530,8 @@ static const struct migration migrations[] = {
      "  OR NEW.key_spki IS NOT OLD.key_spki OR NEW.ak_name IS NOT OLD.ak_name"
      "  OR NEW.ek_cert_sha256 IS NOT OLD.ek_cert_sha256 OR NEW.created_at IS NOT OLD.created_at"
      "  OR NEW.expires_at IS NOT OLD.expires_at"
-     " BEGIN SELECT RAISE(ABORT, 'an attestation challenge is used once'); END;"},
+     " BEGIN SELECT RAISE(ABORT, 'an attestation challenge is used once'); END;",
+     0},
 
     {9, "attested EK of a device",
      /* The EK certificate (its hash) whose TPM attested the device's key
@@ -526,7 +541,49 @@ static const struct migration migrations[] = {
       * step). */
      "ALTER TABLE devices ADD COLUMN ek_cert_sha256 TEXT NOT NULL DEFAULT ''"
      " CHECK (ek_cert_sha256 = '' OR (length(ek_cert_sha256) = 64"
-     "  AND ek_cert_sha256 NOT GLOB '*[^0-9a-f]*'));"},
+     "  AND ek_cert_sha256 NOT GLOB '*[^0-9a-f]*'));",
+     0},
+
+    {10, "record hashes as bytes",
+     /* records holds its two hashes as the 32 bytes, not as 64 hex
+      * characters: a GLOB over each hex text was about a third of the cost
+      * of an insert, and the unique index on the key hash is half the size
+      * (docs/store.md, "Migration 10"). The rows keep their ids. */
+     "CREATE TABLE records_v10 ("
+     " id INTEGER PRIMARY KEY,"
+     " batch_id INTEGER NOT NULL REFERENCES record_batches (id),"
+     " station_id INTEGER NOT NULL REFERENCES stations (id),"
+     " order_id INTEGER NOT NULL REFERENCES work_orders (id),"
+     " serial TEXT NOT NULL CHECK (length(serial) BETWEEN 1 AND 64),"
+     " spki_sha256 BLOB NOT NULL UNIQUE"
+     "  CHECK (typeof(spki_sha256) = 'blob' AND length(spki_sha256) = 32),"
+     " bootstrap_der BLOB NOT NULL CHECK (length(bootstrap_der) BETWEEN 1 AND 16384),"
+     " hw_rev TEXT NOT NULL,"
+     " mac TEXT NOT NULL,"
+     " fw_version TEXT NOT NULL,"
+     " fw_sha256 BLOB NOT NULL"
+     "  CHECK (typeof(fw_sha256) = 'blob' AND length(fw_sha256) IN (0, 32)),"
+     " test_result TEXT NOT NULL CHECK (test_result IN ('pass', 'fail')),"
+     " key_origin TEXT NOT NULL CHECK (key_origin IN ('device', 'injected')),"
+     " recorded_at INTEGER NOT NULL,"
+     " received_at INTEGER NOT NULL,"
+     " kind TEXT NOT NULL DEFAULT 'new' CHECK (kind IN ('new', 'replacement')));"
+     "INSERT INTO records_v10 (id, batch_id, station_id, order_id, serial, spki_sha256,"
+     " bootstrap_der, hw_rev, mac, fw_version, fw_sha256, test_result, key_origin,"
+     " recorded_at, received_at, kind)"
+     " SELECT id, batch_id, station_id, order_id, serial, ztm_unhex(spki_sha256),"
+     "  bootstrap_der, hw_rev, mac, fw_version, ztm_unhex(fw_sha256), test_result,"
+     "  key_origin, recorded_at, received_at, kind FROM records ORDER BY id;"
+     "DROP TABLE records;"
+     "ALTER TABLE records_v10 RENAME TO records;"
+     "CREATE INDEX records_serial ON records (serial);"
+     "CREATE INDEX records_station_time ON records (station_id, recorded_at);"
+     "CREATE INDEX records_order_time ON records (order_id, recorded_at);"
+     "CREATE TRIGGER records_no_update BEFORE UPDATE ON records"
+     " BEGIN SELECT RAISE(ABORT, 'records are immutable'); END;"
+     "CREATE TRIGGER records_no_delete BEFORE DELETE ON records"
+     " BEGIN SELECT RAISE(ABORT, 'records are immutable'); END;",
+     1},
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -602,6 +659,51 @@ out:
 	return ret;
 }
 
+/* ztm_unhex(text): the bytes a lower-case hex text spells ('' gives an
+ * empty blob); NULL for anything else, which a NOT NULL column refuses.
+ * For steps that turn hex columns into bytes (SQLite 3.40 has no unhex). */
+static void sql_unhex(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const char *t = (const char *)sqlite3_value_text(argv[0]);
+	int n = sqlite3_value_bytes(argv[0]);
+	uint8_t *b;
+
+	(void)argc;
+	if (sqlite3_value_type(argv[0]) != SQLITE_TEXT || t == NULL || n % 2 != 0) {
+		sqlite3_result_null(ctx);
+		return;
+	}
+	b = sqlite3_malloc(n / 2 + 1);
+	if (b == NULL) {
+		sqlite3_result_error_nomem(ctx);
+		return;
+	}
+	if (ztm_unhex(t, (size_t)n / 2, b) != 0) {
+		sqlite3_free(b);
+		sqlite3_result_null(ctx);
+		return;
+	}
+	sqlite3_result_blob(ctx, b, n / 2, sqlite3_free);
+}
+
+/* After a rebuild: every foreign key still finds its row. */
+static int references_hold(struct sq_store *s, const struct migration *m, struct ztm_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(s->db, "PRAGMA foreign_key_check", -1, &st, NULL);
+
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		ztm_error_set(err, ZTM_E_STORE,
+		              "store migration %d (%s): a row of %s lost the row it references",
+		              m->version, m->name, (const char *)sqlite3_column_text(st, 0));
+	else if (rc != SQLITE_DONE)
+		sq_fail(s, err, rc, "checking references after store migration %d", m->version);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
 int sq_migrate(struct sq_store *s, struct ztm_error *err)
 {
 	size_t i;
@@ -626,18 +728,29 @@ int sq_migrate(struct sq_store *s, struct ztm_error *err)
 		                     "store schema version %d is newer than this program supports "
 		                     "(%d): upgrade ztm",
 		                     cur, sq_schema_latest());
+	if (sqlite3_create_function_v2(s->db, "ztm_unhex", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+	                               NULL, sql_unhex, NULL, NULL, NULL) != SQLITE_OK)
+		return sq_fail(s, err, sqlite3_errcode(s->db), "registering ztm_unhex");
 	for (i = 0; i < N_MIGRATIONS; i++) {
-		if (migrations[i].version <= cur)
+		const struct migration *m = &migrations[i];
+
+		if (m->version <= cur)
 			continue;
+		/* A no-op inside a transaction: before BEGIN, undone below. */
+		if (m->rebuilds && exec(s, "PRAGMA foreign_keys=OFF", err, "store migration") != 0)
+			goto fail;
 		if (exec(s, "BEGIN IMMEDIATE", err, "beginning store migration") != 0)
 			goto fail;
-		if (apply(s, &migrations[i], err) != 0 ||
+		if (apply(s, m, err) != 0 || (m->rebuilds && references_hold(s, m, err) != 0) ||
 		    exec(s, "COMMIT", err, "committing store migration") != 0)
+			goto fail;
+		if (m->rebuilds && exec(s, "PRAGMA foreign_keys=ON", err, "store migration") != 0)
 			goto fail;
 	}
 	return 0;
 fail:
 	if (!sqlite3_get_autocommit(s->db))
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_exec(s->db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
 	return -1;
 }

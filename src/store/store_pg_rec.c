@@ -21,13 +21,15 @@ static const struct pq_query q_record_add = {
     PQ_RECORD_ADD,
     "INSERT INTO records (batch_id, station_id, order_id, serial, spki_sha256, bootstrap_der,"
     " hw_rev, mac, fw_version, fw_sha256, test_result, key_origin, recorded_at, received_at,"
-    " kind) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
+    " kind) VALUES ($1, $2, $3, $4, decode($5, 'hex'), $6, $7, $8, $9, decode($10, 'hex'), $11,"
+    " $12, $13, $14, $15) RETURNING id",
     PQ_RET_ID};
 static const struct pq_query q_record_by_spki = {
     PQ_RECORD_BY_SPKI,
-    "SELECT id, batch_id, station_id, order_id, serial, spki_sha256, bootstrap_der, hw_rev, mac,"
-    " fw_version, fw_sha256, test_result, key_origin, recorded_at, received_at, kind"
-    " FROM records WHERE spki_sha256 = $1",
+    "SELECT id, batch_id, station_id, order_id, serial, encode(spki_sha256, 'hex'),"
+    " bootstrap_der, hw_rev, mac, fw_version, encode(fw_sha256, 'hex'), test_result,"
+    " key_origin, recorded_at, received_at, kind FROM records"
+    " WHERE spki_sha256 = decode($1, 'hex')",
     0};
 static const struct pq_query q_device_add = {
     PQ_DEVICE_ADD,

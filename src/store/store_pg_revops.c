@@ -16,7 +16,7 @@
  * in it: a stolen station key can backdate what it uploads, never when we
  * received it (as vet.c voids records after a station revocation). */
 #define MASS_SELECT                                                                                \
-	"SELECT r.id, r.serial, r.spki_sha256, o.product_id, d.record_id, d.state"                 \
+	"SELECT r.id, r.serial, encode(r.spki_sha256, 'hex'), o.product_id, d.record_id, d.state"  \
 	" FROM records r JOIN work_orders o ON o.id = r.order_id"                                  \
 	" LEFT JOIN devices d ON d.serial = r.serial"
 #define IN_WINDOW "(r.recorded_at BETWEEN $2 AND $3 OR r.received_at BETWEEN $2 AND $3)"

@@ -78,6 +78,17 @@ int sq_bind(sqlite3_stmt *st, const char *fmt, ...)
 			rc = sqlite3_bind_blob(st, i, va_arg(ap, const uint8_t *), 32,
 			                       SQLITE_STATIC);
 			break;
+		case 'x': {
+			const char *hex = va_arg(ap, const char *);
+			uint8_t b[32];
+			if (hex[0] == '\0')
+				rc = sqlite3_bind_zeroblob(st, i, 0);
+			else if (strlen(hex) != 2 * sizeof(b) || ztm_unhex(hex, sizeof(b), b) != 0)
+				rc = SQLITE_MISUSE;
+			else
+				rc = sqlite3_bind_blob(st, i, b, sizeof(b), SQLITE_TRANSIENT);
+			break;
+		}
 		default:
 			rc = SQLITE_MISUSE;
 			break;
@@ -142,6 +153,22 @@ int sq_col_text(sqlite3_stmt *st, int col, char *dst, size_t n)
 	const unsigned char *t = sqlite3_column_text(st, col);
 
 	return ztm_strlcpy(dst, t != NULL ? (const char *)t : "", n);
+}
+
+int sq_col_hex(sqlite3_stmt *st, int col, char *dst, size_t n)
+{
+	const uint8_t *p;
+	size_t len;
+
+	/* The type first: asking for the blob would convert text. */
+	if (sqlite3_column_type(st, col) != SQLITE_BLOB)
+		return -1;
+	p = sqlite3_column_blob(st, col);
+	len = (size_t)sqlite3_column_bytes(st, col);
+	if (2 * len + 1 > n)
+		return -1;
+	ztm_hex(p, len, dst);
+	return 0;
 }
 
 /* --- transactions ------------------------------------------------------ */

@@ -171,8 +171,10 @@ sqlite3_stmt *sq_stmt(struct sq_store *s, const struct sq_query *q, struct ztm_e
 /* Resets a cached statement and clears its bindings; NULL-safe. */
 void sq_reset(sqlite3_stmt *st);
 /* Binds parameters 1.. from a format: 't' const char * (text), 'i' int64_t,
- * 'b' const uint8_t * and size_t (blob), 'h' const uint8_t[32] (blob).
- * Returns an SQLite result code. */
+ * 'b' const uint8_t * and size_t (blob), 'h' const uint8_t[32] (blob),
+ * 'x' const char * of 64 lower-case hex digits or "" (a blob of the 32
+ * bytes they spell, or of none: how records keep their hashes).
+ * Returns an SQLite result code (SQLITE_MISUSE for bad 'x' text). */
 int sq_bind(sqlite3_stmt *st, const char *fmt, ...);
 /* Turns an SQLite failure into a ztm error: "<what>: <sqlite message>".
  * UNIQUE and PRIMARY KEY violations are ZTM_E_EXISTS, FOREIGN KEY ones
@@ -188,6 +190,9 @@ int sq_step_done(struct sq_store *s, sqlite3_stmt *st, struct ztm_error *err, co
 /* Copies text column col into dst (size n); -1 if it does not fit (a row
  * written by something other than this backend). */
 int sq_col_text(sqlite3_stmt *st, int col, char *dst, size_t n);
+/* Writes blob column col as lower-case hex into dst (size n); -1 if it is
+ * not a blob or its hex does not fit. */
+int sq_col_hex(sqlite3_stmt *st, int col, char *dst, size_t n);
 
 /* Write calls run in the caller's transaction if one is open, else in their
  * own BEGIN IMMEDIATE transaction (taking the write lock up front is what

@@ -165,14 +165,14 @@ static int record_read(struct sq_store *s, sqlite3_stmt *st, int rc, const char 
 	out->station_id = sqlite3_column_int64(st, 2);
 	out->order_id = sqlite3_column_int64(st, 3);
 	bad |= sq_col_text(st, 4, out->serial, sizeof(out->serial));
-	bad |= sq_col_text(st, 5, out->spki_sha256, sizeof(out->spki_sha256));
+	bad |= sq_col_hex(st, 5, out->spki_sha256, sizeof(out->spki_sha256));
 	if (ztm_buf_append(&out->bootstrap_der, sqlite3_column_blob(st, 6),
 	                   (size_t)sqlite3_column_bytes(st, 6)) != 0)
 		bad = -1;
 	bad |= sq_col_text(st, 7, out->hw_rev, sizeof(out->hw_rev));
 	bad |= sq_col_text(st, 8, out->mac, sizeof(out->mac));
 	bad |= sq_col_text(st, 9, out->fw_version, sizeof(out->fw_version));
-	bad |= sq_col_text(st, 10, out->fw_sha256, sizeof(out->fw_sha256));
+	bad |= sq_col_hex(st, 10, out->fw_sha256, sizeof(out->fw_sha256));
 	t = sqlite3_column_text(st, 11);
 	out->test_result =
 	    t != NULL && strcmp((const char *)t, "pass") == 0 ? ZTM_TEST_PASS : ZTM_TEST_FAIL;
@@ -207,7 +207,7 @@ int sq_record_by_spki(struct ztm_store *base, const char *spki, struct ztm_recor
 	st = sq_stmt(s, &q_record_by_spki, err);
 	if (st == NULL)
 		return -1;
-	return record_read(s, st, sq_bind(st, "t", spki), "that key", out, err);
+	return record_read(s, st, sq_bind(st, "x", spki), "that key", out, err);
 }
 
 /* The bootstrap key was recorded before: a repeat of the same record (same
@@ -251,7 +251,7 @@ int sq_record_add(struct ztm_store *base, const struct ztm_record_row *row, int6
 	st = sq_stmt(s, &q_record_add, err);
 	if (st == NULL)
 		goto out;
-	rc = sq_bind(st, "iiittbttttttiit", row->batch_id, row->station_id, row->order_id,
+	rc = sq_bind(st, "iiitxbtttxttiit", row->batch_id, row->station_id, row->order_id,
 	             row->serial, row->spki_sha256, row->bootstrap_der.data, row->bootstrap_der.len,
 	             row->hw_rev, row->mac, row->fw_version, row->fw_sha256,
 	             row->test_result == ZTM_TEST_PASS ? "pass" : "fail",

@@ -176,7 +176,7 @@ static int select_hits(struct sq_store *s, const struct ztm_mass_row *m, struct 
 		h->has_device = sqlite3_column_type(st, 4) != SQLITE_NULL;
 		h->own = h->has_device && sqlite3_column_int64(st, 4) == h->record_id;
 		if (sq_col_text(st, 1, h->serial, sizeof(h->serial)) != 0 ||
-		    sq_col_text(st, 2, h->spki, sizeof(h->spki)) != 0) {
+		    sq_col_hex(st, 2, h->spki, sizeof(h->spki)) != 0) {
 			ztm_error_set(err, ZTM_E_STORE, "a record row does not fit its fields");
 			goto fail;
 		}

@@ -97,7 +97,7 @@ grep -q 'fw_sha256' reply.json || fail "no hash: $(cat reply.json)"
 [ "$(db "SELECT count(*) FROM records WHERE serial = 'SN-0005'")" = 0 ] || fail "SN-0005 stored without a hash"
 [ "$(recorded WO-S)" = 0 ] || fail "no hash: WO-S recorded $(recorded WO-S)"
 [ "$(post good.cms)" = 201 ] || fail "the hand-signed batch with its hash: $(cat reply.json)"
-[ "$(db "SELECT fw_sha256 FROM records WHERE serial = 'SN-0005'")" = "$FW" ] || fail "SN-0005 not stored with its hash"
+[ "$(db "SELECT lower(hex(fw_sha256)) FROM records WHERE serial = 'SN-0005'")" = "$FW" ] || fail "SN-0005 not stored with its hash"
 [ "$(recorded WO-S)" = 1 ] || fail "WO-S recorded $(recorded WO-S)"
 ok "a hand-signed batch without the firmware hash: 400, nothing stored; the same with the hash: 201"
 

@@ -277,6 +277,7 @@ static void test_migrate_imported(void **state)
 
 	ztm_store_close(f->s);
 	f->s = NULL;
+	assert_int_equal(raw_undo_10(&f->t), 0);
 	if (f->t.pg)
 		snprintf(
 		    sql, sizeof(sql),

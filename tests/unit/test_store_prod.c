@@ -123,6 +123,7 @@ static void test_migration_from_v1(void **state)
 
 	ztm_store_close(f->s);
 	f->s = NULL;
+	assert_int_equal(raw_undo_10(&f->t), 0);
 	assert_int_equal(
 	    raw_exec(&f->t,
 	             "PRAGMA foreign_keys=OFF;" UNDO_9 UNDO_8 UNDO_7 UNDO_6 UNDO_5 UNDO_4 UNDO_3
@@ -462,6 +463,82 @@ static void test_records(void **state)
 	ztm_record_row_free(&got);
 }
 
+/* Migration 10: records written as hex text (version 9) read back the same
+ * after the step turned the hashes into bytes, ids kept; afterwards the
+ * schema itself refuses a hash as text or of another length. */
+static void test_records_hashes_as_bytes(void **state)
+{
+	struct fx *f = *state;
+	struct ztm_record_row r, got;
+	int64_t id1 = 0, id2 = 0;
+	int repeat = 0, v = 0;
+
+	ztm_record_row_init(&r);
+	ztm_record_row_init(&got);
+	record_fill(&r, f, "SN-0001", SPKI_1);
+	CHECK(ztm_store_record_add(f->s, &r, &id1, &repeat, E), ZTM_OK);
+	record_fill(&r, f, "SN-0002",
+	            "0123456789abcdef00ff0123456789abcdef00ff0123456789abcdef00ff9e8d");
+	ztm_strlcpy(r.fw_sha256, "", sizeof(r.fw_sha256));
+	CHECK(ztm_store_record_add(f->s, &r, &id2, &repeat, E), ZTM_OK);
+	assert_int_equal(raw_int(&f->t, "SELECT length(spki_sha256) FROM records WHERE serial = "
+	                                "'SN-0001'"),
+	                 32);
+	assert_int_equal(raw_int(&f->t, "SELECT length(fw_sha256) FROM records WHERE serial = "
+	                                "'SN-0002'"),
+	                 0);
+
+	ztm_store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(raw_undo_10(&f->t), 0);
+	assert_int_equal(raw_int(&f->t, "SELECT max(version) FROM schema_version"), 9);
+	assert_int_equal(raw_int(&f->t, "SELECT length(spki_sha256) FROM records WHERE serial = "
+	                                "'SN-0001'"),
+	                 64);
+	CHECK(ztm_store_open(f->t.url, &f->s, E), ZTM_OK);
+	CHECK(ztm_store_schema_version(f->s, &v, E), ZTM_OK);
+	assert_int_equal(v, SCHEMA_LATEST);
+	assert_int_equal(raw_int(&f->t, "SELECT length(spki_sha256) FROM records WHERE serial = "
+	                                "'SN-0001'"),
+	                 32);
+	CHECK(ztm_store_record_by_spki(f->s, SPKI_1, &got, E), ZTM_OK);
+	assert_int_equal(got.id, id1);
+	assert_string_equal(got.serial, "SN-0001");
+	assert_string_equal(got.fw_sha256, HASH_A);
+	assert_int_equal(got.bootstrap_der.len, strlen("0\x82 not really a certificate"));
+	CHECK(ztm_store_record_by_spki(f->s, r.spki_sha256, &got, E), ZTM_OK);
+	assert_int_equal(got.id, id2);
+	assert_string_equal(got.spki_sha256, r.spki_sha256);
+	assert_string_equal(got.fw_sha256, "");
+	/* the migrated table is still immutable, its key hash still unique */
+	assert_true(raw_refused(&f->t, "UPDATE records SET serial = 'X'"));
+	assert_true(raw_refused(&f->t, "DELETE FROM records"));
+	CHECK(ztm_store_record_add(f->s, &r, &id2, &repeat, E), ZTM_OK);
+	assert_int_equal(repeat, 1);
+	record_fill(&r, f, "SN-0003", SPKI_1);
+	CHECK(ztm_store_record_add(f->s, &r, &id2, &repeat, E), ZTM_E_EXISTS);
+
+	/* rows only the schema stands in front of (written around the store) */
+#define RAW_RECORD(spki, fw)                                                                       \
+	"INSERT INTO records (batch_id, station_id, order_id, serial, spki_sha256, bootstrap_der," \
+	" hw_rev, mac, fw_version, fw_sha256, test_result, key_origin, recorded_at, received_at)"  \
+	" SELECT batch_id, station_id, order_id, 'SN-RAW', " spki ", bootstrap_der, hw_rev, mac,"  \
+	" fw_version, " fw ", test_result, key_origin, 1, 1 FROM records WHERE serial = 'SN-0001'"
+	assert_true(raw_refused(&f->t, RAW_RECORD("'" SPKI_3 "'", "x''")));
+	assert_true(raw_refused(&f->t, RAW_RECORD("x'3333'", "x''")));
+	assert_true(raw_refused(&f->t, RAW_RECORD("x'" SPKI_3 "'", "'" HASH_B "'")));
+	assert_true(raw_refused(&f->t, RAW_RECORD("x'" SPKI_3 "'", "x'bb'")));
+	assert_int_equal(raw_int(&f->t, "SELECT count(*) FROM records"), 2);
+	/* the control: the same statement with both hashes as 32 bytes */
+	assert_int_equal(raw_exec(&f->t, RAW_RECORD("x'" SPKI_3 "'", "x'" HASH_B "'")), 0);
+#undef RAW_RECORD
+	CHECK(ztm_store_record_by_spki(f->s, SPKI_3, &got, E), ZTM_OK);
+	assert_string_equal(got.serial, "SN-RAW");
+	assert_string_equal(got.fw_sha256, HASH_B);
+	ztm_record_row_free(&r);
+	ztm_record_row_free(&got);
+}
+
 /* What vetting makes of a stored record after its station was revoked:
  * the record and the station as the store returns them, into the rule
  * (vet.c: voided iff recorded_at >= revoked_at). */
@@ -786,6 +863,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_quota, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_batches, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_records, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_records_hashes_as_bytes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_station_revoke_voids_records, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_mass_window, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_devices, setup, teardown),

@@ -252,12 +252,12 @@ static inline int store_fx_teardown(void **state)
 }
 
 /* The newest schema version (src/store/migrations_sqlite.c). */
-#define SCHEMA_LATEST 9
+#define SCHEMA_LATEST 10
 
 /* SQL taking a database from version N back to N - 1, for tests that
  * migrate an older file (with PRAGMA foreign_keys=OFF before them). Run
- * newest first: UNDO_9 UNDO_8 UNDO_7 UNDO_6 UNDO_5 UNDO_4 UNDO_3 gives version 2. Migration 4's
- * operators rebuild needs no undo: it copies from either shape. */
+ * newest first, after raw_undo_10 (below): UNDO_9 UNDO_8 UNDO_7 UNDO_6 UNDO_5 UNDO_4 UNDO_3 gives
+ * version 2. Migration 4's operators rebuild needs no undo: it copies from either shape. */
 #define UNDO_9                                                                                     \
 	"ALTER TABLE devices DROP COLUMN ek_cert_sha256;"                                          \
 	"DELETE FROM schema_version WHERE version = 9;"
@@ -291,6 +291,54 @@ static inline int store_fx_teardown(void **state)
 	"DROP TABLE revocation_log; DROP TABLE revocations; DROP INDEX certificates_owner;"        \
 	"ALTER TABLE certificates DROP COLUMN crl_shard;"                                          \
 	"DELETE FROM schema_version WHERE version = 3;"
+
+/* Migration 10 undone differs by backend (SQLite rebuilds records,
+ * PostgreSQL alters the two columns), so it runs on its own, before the
+ * UNDO_ strings: raw_undo_10. */
+#define UNDO_10_SQLITE                                                                             \
+	"PRAGMA foreign_keys=OFF;"                                                                 \
+	"CREATE TABLE records_v9 (id INTEGER PRIMARY KEY,"                                         \
+	" batch_id INTEGER NOT NULL REFERENCES record_batches (id),"                               \
+	" station_id INTEGER NOT NULL REFERENCES stations (id),"                                   \
+	" order_id INTEGER NOT NULL REFERENCES work_orders (id),"                                  \
+	" serial TEXT NOT NULL CHECK (length(serial) BETWEEN 1 AND 64),"                           \
+	" spki_sha256 TEXT NOT NULL UNIQUE"                                                        \
+	"  CHECK (length(spki_sha256) = 64 AND spki_sha256 NOT GLOB '*[^0-9a-f]*'),"               \
+	" bootstrap_der BLOB NOT NULL CHECK (length(bootstrap_der) BETWEEN 1 AND 16384),"          \
+	" hw_rev TEXT NOT NULL, mac TEXT NOT NULL, fw_version TEXT NOT NULL,"                      \
+	" fw_sha256 TEXT NOT NULL CHECK (fw_sha256 = '' OR (length(fw_sha256) = 64"                \
+	"  AND fw_sha256 NOT GLOB '*[^0-9a-f]*')),"                                                \
+	" test_result TEXT NOT NULL CHECK (test_result IN ('pass', 'fail')),"                      \
+	" key_origin TEXT NOT NULL CHECK (key_origin IN ('device', 'injected')),"                  \
+	" recorded_at INTEGER NOT NULL, received_at INTEGER NOT NULL,"                             \
+	" kind TEXT NOT NULL DEFAULT 'new' CHECK (kind IN ('new', 'replacement')));"               \
+	"INSERT INTO records_v9 SELECT id, batch_id, station_id, order_id, serial,"                \
+	" lower(hex(spki_sha256)), bootstrap_der, hw_rev, mac, fw_version, lower(hex(fw_sha256))," \
+	" test_result, key_origin, recorded_at, received_at, kind FROM records;"                   \
+	"DROP TABLE records; ALTER TABLE records_v9 RENAME TO records;"                            \
+	"CREATE INDEX records_serial ON records (serial);"                                         \
+	"CREATE INDEX records_station_time ON records (station_id, recorded_at);"                  \
+	"CREATE INDEX records_order_time ON records (order_id, recorded_at);"                      \
+	"CREATE TRIGGER records_no_update BEFORE UPDATE ON records"                                \
+	" BEGIN SELECT RAISE(ABORT, 'records are immutable'); END;"                                \
+	"CREATE TRIGGER records_no_delete BEFORE DELETE ON records"                                \
+	" BEGIN SELECT RAISE(ABORT, 'records are immutable'); END;"                                \
+	"DELETE FROM schema_version WHERE version = 10;"
+#define UNDO_10_PG                                                                                 \
+	"ALTER TABLE records DROP CONSTRAINT records_spki_sha256_check,"                           \
+	" DROP CONSTRAINT records_fw_sha256_check,"                                                \
+	" ALTER COLUMN spki_sha256 TYPE TEXT USING encode(spki_sha256, 'hex'),"                    \
+	" ALTER COLUMN fw_sha256 TYPE TEXT USING encode(fw_sha256, 'hex'),"                        \
+	" ADD CONSTRAINT records_spki_sha256_check"                                                \
+	"  CHECK (length(spki_sha256) = 64 AND spki_sha256 !~ '[^0-9a-f]'),"                       \
+	" ADD CONSTRAINT records_fw_sha256_check CHECK (fw_sha256 = ''"                            \
+	"  OR (length(fw_sha256) = 64 AND fw_sha256 !~ '[^0-9a-f]'));"                             \
+	"DELETE FROM schema_version WHERE version = 10;"
+
+static inline int raw_undo_10(const struct tdir *t)
+{
+	return raw_exec(t, t->pg ? UNDO_10_PG : UNDO_10_SQLITE);
+}
 
 /* The integer result of a one-value query on a raw connection, or -1. */
 static inline long long raw_int(const struct tdir *t, const char *sql)
