@@ -609,6 +609,8 @@ int ztm_store_batch_add(struct ztm_store *s, int64_t station_id, const char *has
 int ztm_store_record_add(struct ztm_store *s, const struct ztm_record_row *row, int64_t *id,
                          int *repeat, struct ztm_error *err)
 {
+	if (store_check_record_row(row, err) != 0)
+		return -1;
 	DISPATCH(record_add, row, id, repeat, err);
 }
 int ztm_store_record_by_spki(struct ztm_store *s, const char *spki, struct ztm_record_row *out,

@@ -97,3 +97,24 @@ int store_check_cert_row(const struct ztm_cert_row *row, struct ztm_error *err)
 		                     (long long)row->crl_shard_size);
 	return 0;
 }
+
+int store_check_record_row(const struct ztm_record_row *r, struct ztm_error *err)
+{
+	if (r == NULL)
+		return ztm_error_set(err, ZTM_E_USAGE, "record row missing");
+	if (store_check_dev_serial(r->serial, err) != 0 ||
+	    store_check_sha256("bootstrap key hash", r->spki_sha256, 0, err) != 0 ||
+	    store_check_sha256("firmware hash", r->fw_sha256, 1, err) != 0 ||
+	    store_check_text("hardware revision", r->hw_rev, sizeof(r->hw_rev), 0, err) != 0 ||
+	    store_check_text("MAC", r->mac, sizeof(r->mac), 0, err) != 0 ||
+	    store_check_text("firmware version", r->fw_version, sizeof(r->fw_version), 0, err) != 0)
+		return -1;
+	if (r->bootstrap_der.len == 0 || r->bootstrap_der.len > STORE_BOOTSTRAP_DER_MAX)
+		return ztm_error_set(err, ZTM_E_USAGE, "record %s: bootstrap certificate size %zu",
+		                     r->serial, r->bootstrap_der.len);
+	if (r->test_result != ZTM_TEST_PASS && r->test_result != ZTM_TEST_FAIL)
+		return ztm_error_set(err, ZTM_E_USAGE, "record %s: unknown test result", r->serial);
+	if (r->key_origin != ZTM_KEY_ORIGIN_DEVICE && r->key_origin != ZTM_KEY_ORIGIN_INJECTED)
+		return ztm_error_set(err, ZTM_E_USAGE, "record %s: unknown key origin", r->serial);
+	return 0;
+}

@@ -265,6 +265,11 @@ int store_is_sha256_hex(const char *v);
 int store_check_sha256(const char *what, const char *v, int optional, struct ztm_error *err);
 int store_check_dev_serial(const char *v, struct ztm_error *err);
 int store_check_cert_row(const struct ztm_cert_row *row, struct ztm_error *err);
+/* A record row to add: device serial, hashes, texts, a bootstrap
+ * certificate of 1..STORE_BOOTSTRAP_DER_MAX bytes (the schema's CHECK), a
+ * known test result and key origin (ZTM_E_USAGE). */
+#define STORE_BOOTSTRAP_DER_MAX 16384
+int store_check_record_row(const struct ztm_record_row *r, struct ztm_error *err);
 
 /* Backends call these (store_notice.c): a change was appended to the
  * revocation log in the open transaction; that transaction ended (committed,

@@ -7,7 +7,6 @@
 #include <string.h>
 #include <time.h>
 
-#define DER_MAX    16384 /* a bootstrap certificate */
 #define DETAIL_MAX 1024
 
 static const struct sq_query q_batch_add = {
@@ -121,25 +120,6 @@ out:
 	return sq_wend(s, own, ret, err);
 }
 
-static int check_record(const struct ztm_record_row *r, struct ztm_error *err)
-{
-	if (store_check_dev_serial(r->serial, err) != 0 ||
-	    store_check_sha256("bootstrap key hash", r->spki_sha256, 0, err) != 0 ||
-	    store_check_sha256("firmware hash", r->fw_sha256, 1, err) != 0 ||
-	    store_check_text("hardware revision", r->hw_rev, sizeof(r->hw_rev), 0, err) != 0 ||
-	    store_check_text("MAC", r->mac, sizeof(r->mac), 0, err) != 0 ||
-	    store_check_text("firmware version", r->fw_version, sizeof(r->fw_version), 0, err) != 0)
-		return -1;
-	if (r->bootstrap_der.len == 0 || r->bootstrap_der.len > DER_MAX)
-		return ztm_error_set(err, ZTM_E_USAGE, "record %s: bootstrap certificate size %zu",
-		                     r->serial, r->bootstrap_der.len);
-	if (r->test_result != ZTM_TEST_PASS && r->test_result != ZTM_TEST_FAIL)
-		return ztm_error_set(err, ZTM_E_USAGE, "record %s: unknown test result", r->serial);
-	if (r->key_origin != ZTM_KEY_ORIGIN_DEVICE && r->key_origin != ZTM_KEY_ORIGIN_INJECTED)
-		return ztm_error_set(err, ZTM_E_USAGE, "record %s: unknown key origin", r->serial);
-	return 0;
-}
-
 static int record_read(struct sq_store *s, sqlite3_stmt *st, int rc, const char *what,
                        struct ztm_record_row *out, struct ztm_error *err)
 {
@@ -244,8 +224,6 @@ int sq_record_add(struct ztm_store *base, const struct ztm_record_row *row, int6
 	int own, rc, ret = -1;
 
 	*repeat = 0;
-	if (check_record(row, err) != 0)
-		return -1;
 	if (sq_wbegin(s, &own, err) != 0)
 		return -1;
 	st = sq_stmt(s, &q_record_add, err);
