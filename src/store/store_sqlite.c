@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -484,29 +483,11 @@ static int apply_pragmas(struct sq_store *s, struct ztm_error *err)
 	return pragma_check(s, "PRAGMA foreign_keys", "1", err);
 }
 
-/* Each job of a group commit runs in a savepoint, and SQLite keeps the
- * original of every page a savepoint changes in a sub-journal: in memory up
- * to the spill size, in a temporary file (created, written, unlinked) past
- * it. The default size, 64 KiB, is 16 pages, and one enrollment changes
- * more (certificate, device, order, audit rows and their indexes): its job
- * paid a file's open and unlink. 4 MiB keeps a job's sub-journal in
- * memory; a larger job (a 5,000-record batch) still spills, so memory stays
- * bounded. Process-wide, and only before SQLite's first use: later
- * (another part of the process used SQLite first) the default stays. */
-#define SQ_SUBJOURNAL_SPILL (4 * 1024 * 1024)
-
-static void configure_sqlite(void)
-{
-	(void)sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, SQ_SUBJOURNAL_SPILL);
-}
-
 static int sq_open(const char *path, struct ztm_store **out, struct ztm_error *err)
 {
-	static pthread_once_t configured = PTHREAD_ONCE_INIT;
 	struct sq_store *s = NULL;
 	int rc;
 
-	pthread_once(&configured, configure_sqlite);
 	*out = NULL;
 	if (path == NULL || path[0] == '\0')
 		return ztm_error_set(err, ZTM_E_CONFIG,
