@@ -257,24 +257,9 @@ static int run_once(struct ztm_store *s, struct ztm_store_job *jobs, size_t n, i
 			return 1;
 		}
 	}
-	if (n == 1 && !pipelined && s->ops->lone_job_bare != NULL && s->ops->lone_job_bare(s)) {
-		/* No savepoint: SQLite keeps the original of every page a
-		 * savepoint's work changes (its sub-journal: in memory up to
-		 * 64 KiB, a temporary file opened, written and unlinked past it,
-		 * and one enrollment changes more). With one job the transaction
-		 * holds nothing else, so its failure rolls the transaction back:
-		 * the same outcome as rolling back to its savepoint. */
-		ztm_error_clear(&jobs[0].err);
-		jobs[0].rc = jobs[0].fn(s, jobs[0].arg, &jobs[0].err);
-		if (jobs[0].rc != 0) {
-			s->ops->rollback(s);
-			return 0;
-		}
-	} else {
-		for (i = 0; i < n; i++)
-			if (!pipelined || !jobs[i].replayable)
-				run_job(s, &jobs[i]);
-	}
+	for (i = 0; i < n; i++)
+		if (!pipelined || !jobs[i].replayable)
+			run_job(s, &jobs[i]);
 	if (s->ops->commit(s, err) != 0) {
 		s->ops->rollback(s);
 		for (i = 0; i < n; i++) {

@@ -20,12 +20,6 @@ struct ztm_store_ops {
 	int (*savepoint)(struct ztm_store *s, struct ztm_error *err);
 	int (*release)(struct ztm_store *s, struct ztm_error *err);
 	void (*rollback_to)(struct ztm_store *s);
-	/* Optional: returns 1 when a failed statement undoes itself and
-	 * leaves the transaction usable (SQLite's statement journal), so that
-	 * a batch of one job runs it without a savepoint (store.c, run_once).
-	 * NULL: every job gets one (PostgreSQL: an error aborts the whole
-	 * transaction). */
-	int (*lone_job_bare)(struct ztm_store *s);
 	/* Optional: on = 1 (inside a transaction, before replayable jobs):
 	 * writes may be sent without waiting for their answers, each assumed
 	 * to succeed and change one row. on = 0: wait for every answer;
@@ -285,7 +279,7 @@ void store_rev_logged(struct ztm_store *s);
 void store_txn_ended(struct ztm_store *s);
 
 /* 0 if every op but the optional ones (nosync_next, pipeline, retryable, sync_barrier,
- * checkpoint, checkpoint_elsewhere, lone_job_bare) is set; else
+ * checkpoint, checkpoint_elsewhere) is set; else
  * -1 with ZTM_E_CONFIG naming the missing ones (store_ops.c). ztm_store_open checks the backend
  * with it before opening. */
 int ztm_store_ops_check(const struct ztm_store_ops *ops, struct ztm_error *err);

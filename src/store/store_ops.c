@@ -115,8 +115,8 @@
 	X(device_set_ek)
 
 /* The optional ops, only counted for the size check: nosync_next, pipeline,
- * retryable, sync_barrier, checkpoint, checkpoint_elsewhere, lone_job_bare. */
-#define ZTM_STORE_OPTIONAL_OPS 7
+ * retryable, sync_barrier, checkpoint, checkpoint_elsewhere. */
+#define ZTM_STORE_OPTIONAL_OPS 6
 
 struct op_slot {
 	size_t off;

@@ -288,12 +288,6 @@ static void sq_rollback(struct ztm_store *base)
 	store_txn_ended(base);
 }
 
-static int sq_lone_job_bare(struct ztm_store *base)
-{
-	(void)base;
-	return 1;
-}
-
 static int sq_savepoint(struct ztm_store *base, struct ztm_error *err)
 {
 	struct sq_store *s = sq_of(base);
@@ -592,7 +586,6 @@ const struct ztm_store_ops ztm_store_sqlite_ops = {
     .commit = sq_commit,
     .rollback = sq_rollback,
     .savepoint = sq_savepoint,
-    .lone_job_bare = sq_lone_job_bare,
     .release = sq_release,
     .rollback_to = sq_rollback_to,
     .checkpoint = sq_checkpoint,

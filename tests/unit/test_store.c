@@ -767,28 +767,6 @@ static void test_run_batch(void **state)
 	assert_int_equal(count(f->s, ZTM_CERT_RESERVED), 4);
 	/* and the connection is usable outside a transaction afterwards */
 	CHECK(ztm_store_audit(f->s, "t", "a", "", "ok", "", E), ZTM_OK);
-
-	/* A batch of one job (SQLite runs it without a savepoint): its failure
-	 * undoes all of its work, after a write of its own or at a refused
-	 * statement, the batch itself succeeds, and the next one commits. */
-	args[0].serial = "9a07";
-	args[0].fail_after = 1;
-	CHECK(ztm_store_run_batch(f->s, jobs, 1, E), ZTM_OK);
-	assert_int_equal(jobs[0].rc, -1);
-	assert_int_equal(jobs[0].err.code, ZTM_E_POLICY);
-	CHECK(ztm_store_cert_get(f->s, "9a07", &row, E), ZTM_E_NOTFOUND);
-	args[0].serial = "9a05"; /* taken: the reserve itself is refused */
-	args[0].fail_after = 0;
-	CHECK(ztm_store_run_batch(f->s, jobs, 1, E), ZTM_OK);
-	assert_int_equal(jobs[0].rc, -1);
-	assert_int_equal(jobs[0].err.code, ZTM_E_EXISTS);
-	CHECK(ztm_store_audit_count(f->s, &n, E), ZTM_OK);
-	assert_int_equal(n, 5); /* 2 + the two of the all-good batch + "t" */
-	args[0].serial = "9a07";
-	CHECK(ztm_store_run_batch(f->s, jobs, 1, E), ZTM_OK);
-	assert_int_equal(jobs[0].rc, 0);
-	assert_int_equal(count(f->s, ZTM_CERT_RESERVED), 5);
-	CHECK(ztm_store_audit(f->s, "t", "b", "", "ok", "", E), ZTM_OK);
 	ztm_cert_row_free(&row);
 }
 
