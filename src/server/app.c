@@ -120,7 +120,6 @@ static int load_ca(struct ztmd_app *app, struct ztm_config *cfg, enum app_ca_id 
 	pkey = ztm_key_load(key, &kopts, err);
 	if (pkey == NULL)
 		goto out;
-	ca->key_in_process = strncmp(key, "pkcs11:", 7) != 0 && strncmp(key, "tpm2:", 5) != 0;
 	ca->ca = ztm_ca_new(ca_names[id], ca->cert, pkey, &urls, err);
 	if (ca->ca == NULL)
 		goto out;
@@ -261,28 +260,10 @@ const struct ztmd_route *ztmd_app_routes(struct ztmd_app *app, size_t *n)
 	return app->routes;
 }
 
-/* NAME=off or NAME=0 in the environment: a speed-up turned off, for a
- * comparison. */
-static int env_off(const char *name)
-{
-	const char *v = getenv(name);
-
-	return v != NULL && (strcmp(v, "off") == 0 || strcmp(v, "0") == 0);
-}
-
 int ztmd_app_worker_init(struct ztmd_app *app, struct ztm_store *store, struct ztm_error *err)
 {
-	unsigned i;
-
 	(void)err;
 	app->store = store;
-	/* SQLite: one writer at a time, so a commit saved is worth more than
-	 * the signature's microseconds inside it. PostgreSQL keeps its two
-	 * commits (pipelined, reconciled by serial after a failover). */
-	app->sign_in_commit = ztm_store_has_checkpoints(store) && !env_off("ZTM_ONE_COMMIT");
-	for (i = 0; i < APP_CA_COUNT; i++)
-		if (app->cas[i].ca != NULL && !app->cas[i].key_in_process)
-			app->sign_in_commit = 0;
 	/* After each revocation this worker commits, every worker's OCSP
 	 * cache looks at the log before its next answer (ocsp_notice.c). */
 	ztm_store_on_revocation(store, ocsp_notice_post, app->notice);

@@ -42,10 +42,6 @@ struct app_ca {
 	 * without a CDP a certificate could not say which shard lists it). */
 	int64_t crl_shard_size;
 	const char *crl_url; /* points into the CA's URLs; NULL = none */
-	/* The CA key signs in this process (a key file), not in a token or
-	 * TPM: a signature costs tens of microseconds, so it may be made
-	 * inside a store transaction (est_ops.c, sign_in_commit). */
-	int key_in_process;
 };
 
 /* Default certificates per CRL shard: a full shard of revoked entries
@@ -102,10 +98,6 @@ struct ztmd_app {
 	struct ocsp_settings *ocsp_set; /* [ocsp] */
 	struct ocsp_cache *ocsp;        /* the worker's, NULL in the master */
 	struct ocsp_notice *notice;     /* shared by the node's workers */
-	/* Enrollments sign inside their one commit: the store is SQLite and
-	 * every configured CA key is in the process (ztmd_app_worker_init;
-	 * est_ops.c, "One commit"). */
-	int sign_in_commit;
 	struct ztmd_route routes[APP_MAX_ROUTES];
 	size_t nroutes;
 	/* CRL regeneration in this worker (crl_srv.c); [crl] config. */

@@ -349,20 +349,6 @@ static int sign_cert(struct est_op *op, struct ztm_error *err)
 	return ztm_issue(op->app->cas[op->ca].ca, &req, &op->cert, err);
 }
 
-/* The signature for op's kind: devices from their vetted record. */
-static int sign_op(struct est_op *op, struct ztm_error *err)
-{
-	return op->kind == EST_BY_BOOTSTRAP || op->kind == EST_BY_DEVICE_CERT
-	           ? est_device_sign(op, err)
-	           : sign_cert(op, err);
-}
-
-static void log_sign_failed(const struct est_op *op)
-{
-	ztm_log(ZTM_LOG_ERROR, "est.sign_failed", "serial=%s err=%s", op->row.serial,
-	        ztm_err_name(op->sign_err.code));
-}
-
 static int job_abandon(struct ztm_store *s, void *arg, struct ztm_error *err)
 {
 	struct est_op *op = arg;
@@ -378,26 +364,19 @@ static const char *action_of(const struct est_op *op)
 	                                        : "est.enroll-device";
 }
 
-/* The refusal of an enrollment whose signature failed (op->sign_err). Takes op. */
-static void refuse_unsigned(struct ztmd_req *r, struct est_op *op)
+static void done_abandon(struct ztmd_req *r, void *arg, int rc, const struct ztm_error *err)
 {
+	struct est_op *op = arg;
 	struct ztmd_app *app = op->app;
 	struct ztm_error why = op->sign_err;
 	const char *action = action_of(op);
 
-	est_op_free(op);
-	/* A lint failure is our bug, not the client's: 500. */
-	app_refuse(r, app, action, why.code == ZTM_E_LINT ? 500 : app_status_for(why.code), &why);
-}
-
-static void done_abandon(struct ztmd_req *r, void *arg, int rc, const struct ztm_error *err)
-{
-	struct est_op *op = arg;
-
 	if (rc != 0)
 		ztm_log(ZTM_LOG_ERROR, "est.abandon_failed", "serial=%s err=%s", op->row.serial,
 		        ztm_err_name(err->code));
-	refuse_unsigned(r, op);
+	est_op_free(op);
+	/* A lint failure is our bug, not the client's: 500. */
+	app_refuse(r, app, action, why.code == ZTM_E_LINT ? 500 : app_status_for(why.code), &why);
 }
 
 void est_done_claim(struct ztmd_req *r, void *arg, int rc, const struct ztm_error *err)
@@ -429,56 +408,16 @@ void est_done_claim(struct ztmd_req *r, void *arg, int rc, const struct ztm_erro
 		est_op_free(op);
 		return;
 	}
-	if (sign_op(op, &op->sign_err) != 0) {
-		log_sign_failed(op);
+	if ((op->kind == EST_BY_BOOTSTRAP || op->kind == EST_BY_DEVICE_CERT
+	         ? est_device_sign(op, &op->sign_err)
+	         : sign_cert(op, &op->sign_err)) != 0) {
+		ztm_log(ZTM_LOG_ERROR, "est.sign_failed", "serial=%s err=%s", op->row.serial,
+		        ztm_err_name(op->sign_err.code));
 		/* Give the serial up now, so a retry is not told "in progress". */
 		ztmd_req_defer_replayable(r, job_abandon, op, done_abandon);
 		return;
 	}
 	ztmd_req_defer_replayable(r, est_job_record, op, est_done_record);
-}
-
-/* One commit (app->sign_in_commit): claim, sign and record in one job, so
- * an enrollment costs one durable commit instead of a reserve commit and
- * an issue commit (DESIGN 7: "one durable commit"). The certificate is
- * signed inside the transaction, after the claim's writes and before the
- * record's; it leaves the process only after that commit (DESIGN I1).
- * Whatever fails rolls the job back whole (its savepoint): a refusal, a
- * signing failure or a failed record leaves no reservation to abandon, and
- * a retry starts afresh. Only for keys that sign in this process: a token
- * signature inside SQLite's write lock would stall every other writer. */
-static int job_enroll(struct ztm_store *s, void *arg, struct ztm_error *err)
-{
-	struct est_op *op = arg;
-
-	if (est_job_claim(s, op, err) != 0)
-		return -1;
-	if (op->existing)
-		return 0;
-	if (sign_op(op, &op->sign_err) != 0) {
-		op->sign_failed = 1;
-		*err = op->sign_err;
-		return -1;
-	}
-	op->signed_in_job = 1;
-	return est_job_record(s, op, err);
-}
-
-static void done_enroll(struct ztmd_req *r, void *arg, int rc, const struct ztm_error *err)
-{
-	struct est_op *op = arg;
-
-	if (op->sign_failed) {
-		log_sign_failed(op);
-		refuse_unsigned(r, op);
-	} else if (op->signed_in_job) {
-		/* Issued, or the record or the commit failed: as after a record job. */
-		est_done_record(r, op, rc, err);
-	} else {
-		/* A retry answered with what was issued, a refusal, or a failed claim:
-		 * as after a claim job (rc != 0 or op->existing: nothing to sign). */
-		est_done_claim(r, op, rc, err);
-	}
 }
 
 /* The claim needs no fsync of its own: est_done_claim never answers on the
@@ -491,8 +430,5 @@ static void done_enroll(struct ztmd_req *r, void *arg, int rc, const struct ztm_
  * reservation go together, as after a refused request. */
 void est_op_start(struct ztmd_req *r, struct est_op *op)
 {
-	if (op->app->sign_in_commit)
-		ztmd_req_defer(r, job_enroll, op, done_enroll);
-	else
-		ztmd_req_defer_nosync(r, est_job_claim, op, est_done_claim);
+	ztmd_req_defer_nosync(r, est_job_claim, op, est_done_claim);
 }

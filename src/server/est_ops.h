@@ -82,8 +82,6 @@ struct est_op {
 	struct ztm_cert_row row;
 	struct ztm_buf cert;       /* DER */
 	struct ztm_error sign_err; /* why signing failed */
-	/* One commit (est_ops.c): the job signed, or failed to sign. */
-	int signed_in_job, sign_failed;
 	/* Reconciliation of a commit whose outcome is unknown (est_reconcile.c). */
 	int claim_ran; /* the claim job's own work succeeded: a failure after it was its commit's */
 	int keep_serial; /* est_reserve reserves op->serial again instead of a fresh one */

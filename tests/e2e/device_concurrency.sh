@@ -8,9 +8,6 @@
 #     already registered elsewhere (set in the store): all 64 register at
 #     once, exactly 16 get a certificate, 48 get 409 quota_exceeded, and the
 #     order's count ends at its quota, never above.
-# Each enrollment is one commit on SQLite with key files; with
-# ZTM_ONE_COMMIT=off (CTest e2e/device_concurrency_two_commits) the
-# reservation is committed first: the metrics must show which ran.
 . "$(dirname "$0")/lib.sh"
 
 ceremony_and_server
@@ -84,16 +81,3 @@ read -r n200 n403 n409 other < <(race B)
 [ "$(grep -l '"error":"quota_exceeded"' B-*.body | wc -l)" = 48 ] || fail "race B: refusals are not quota_exceeded"
 [ "$(db "SELECT count(*) FROM certificates WHERE state = 'reserved'")" = 0 ] || fail "reservations left behind"
 ok "64 parallel registrations for 16 remaining: exactly 16 certificates, 48 refused 409 quota_exceeded"
-
-# --- which commit sequence ran ----------------------------------------------------------
-curl -sf --cacert "$ZTM_CA" --cert "$ZTM_CERT" --key "${ZTM_KEY#file:}" --pass "$(cat "$ZTM_KEY_PASS_FILE")" \
-  "$ZTM_SERVER/metrics" >metrics || fail "metrics"
-nosync=$(sed -n 's/^ztmd_commit_batches_nosync_total \([0-9]*\)$/\1/p' metrics)
-[ -n "$nosync" ] || fail "no ztmd_commit_batches_nosync_total in the metrics"
-if [ "${ZTM_ONE_COMMIT:-on}" = off ]; then
-  [ "$nosync" -ge 1 ] || fail "ZTM_ONE_COMMIT=off: no reservation was committed on its own"
-  ok "two commits per enrollment (ZTM_ONE_COMMIT=off): $nosync reservation commits"
-else
-  [ "$nosync" = 0 ] || fail "one commit per enrollment expected, $nosync reservation commits seen"
-  ok "one commit per enrollment: no reservation committed on its own"
-fi
