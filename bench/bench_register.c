@@ -21,7 +21,11 @@
  * --load times the max rate (or at --rate R, which skips "max"): arrivals
  * are scheduled at fixed intervals and latency counts from the scheduled
  * time, so a stalled server cannot hide its queue (no coordinated
- * omission).
+ * omission). Each phase also prints the percentiles of a registration's
+ * steps: start lag (scheduled time to connect(): the load generator's own
+ * delay), connect + TLS handshake (until the client's handshake is done),
+ * request to reply (the EST request written, the server's work, the whole
+ * reply read). Each step is sorted on its own: their p99s do not add up.
  *
  * Server CPU: utime + stime from /proc/<pid>/stat of ztmd's master and its
  * children (the workers), read before and after each phase. The client runs
@@ -280,7 +284,8 @@ struct conn {
 	SSL *ssl;
 	enum conn_state st;
 	size_t dev;
-	double t0; /* start: scheduled (open loop) or actual (closed loop) */
+	double t0;               /* start: scheduled (open loop) or actual (closed loop) */
+	double t_started, t_tls; /* connect() called; handshake done */
 	size_t off, rlen;
 	char rbuf[RESPONSE_MAX];
 };
@@ -288,9 +293,13 @@ struct conn {
 enum outcome { O_OK, O_HTTP_202, O_HTTP_4XX, O_HTTP_5XX, O_HTTP_OTHER, O_IO, O_TLS, O_COUNT };
 static const char *const outcome_name[O_COUNT] = {"200", "202", "4xx", "5xx", "other", "io", "tls"};
 
+/* Latency series, successes only, in seconds: the whole registration, then
+ * its steps (each sorted on its own, so their percentiles do not add up). */
+enum series { S_TOTAL, S_LAG, S_TLS, S_REQUEST, S_COUNT };
+
 struct phase {
 	const char *name;
-	double *lat; /* seconds, successes only */
+	double *lat[S_COUNT];
 	size_t n_lat, cap_lat;
 	size_t count[O_COUNT];
 	size_t started, done;
@@ -322,15 +331,24 @@ static void record(struct bench *b, struct conn *c, enum outcome o)
 	p->count[o]++;
 	p->done++;
 	if (o == O_OK) {
+		double t = now_s();
+		int k;
+
 		if (p->n_lat == p->cap_lat) {
 			size_t ncap = p->cap_lat ? p->cap_lat * 2 : 4096;
-			double *n = realloc(p->lat, ncap * sizeof(*n));
-			if (n == NULL)
-				die("latencies", "out of memory");
-			p->lat = n;
+			for (k = 0; k < S_COUNT; k++) {
+				double *n = realloc(p->lat[k], ncap * sizeof(*n));
+				if (n == NULL)
+					die("latencies", "out of memory");
+				p->lat[k] = n;
+			}
 			p->cap_lat = ncap;
 		}
-		p->lat[p->n_lat++] = now_s() - c->t0;
+		p->lat[S_TOTAL][p->n_lat] = t - c->t0;
+		p->lat[S_LAG][p->n_lat] = c->t_started - c->t0;
+		p->lat[S_TLS][p->n_lat] = c->t_tls - c->t_started;
+		p->lat[S_REQUEST][p->n_lat] = t - c->t_tls;
+		p->n_lat++;
 	} else if (!b->first_error_shown) {
 		unsigned long e = ERR_peek_last_error();
 		char why[200] = "";
@@ -408,6 +426,7 @@ static void conn_step(struct bench *b, struct conn *c)
 		case C_HANDSHAKE:
 			r = SSL_do_handshake(c->ssl);
 			if (r == 1) {
+				c->t_tls = now_s();
 				c->st = C_WRITE;
 				break;
 			}
@@ -485,6 +504,7 @@ static int conn_start(struct bench *b, double t0)
 	c->dev = b->next_dev++;
 	d = &b->dev[c->dev];
 	c->t0 = t0;
+	c->t_started = now_s();
 	b->inflight++;
 	b->ph->started++;
 	target = (int)(c->dev % (size_t)b->naddr);
@@ -542,7 +562,8 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static double pct(const struct phase *p, double q)
+/* Series k's q-quantile (sorted by run_phase). */
+static double pct(const struct phase *p, enum series k, double q)
 {
 	size_t i;
 
@@ -551,7 +572,7 @@ static double pct(const struct phase *p, double q)
 	i = (size_t)(q * (double)p->n_lat);
 	if ((double)i < q * (double)p->n_lat)
 		i++; /* the smallest i with i / n >= q */
-	return p->lat[i > 0 ? i - 1 : 0];
+	return p->lat[k][i > 0 ? i - 1 : 0];
 }
 
 /* rate == 0: closed loop with `conc` in flight; else open loop at rate/s. */
@@ -561,6 +582,7 @@ static void run_phase(struct bench *b, struct phase *p, size_t conc, double rate
 	struct cpu cpu0, cpu1, db0, db1;
 	double t0, end, c0, next = 0;
 	size_t arrivals = 0;
+	int k;
 
 	memset(res, 0, sizeof(*res));
 	b->ph = p;
@@ -622,7 +644,9 @@ static void run_phase(struct bench *b, struct phase *p, size_t conc, double rate
 		res->db_cpu = db1.secs - db0.secs;
 	else
 		res->db_ok = 0;
-	qsort(p->lat, p->n_lat, sizeof(*p->lat), cmp_double);
+	for (k = 0; k < S_COUNT; k++)
+		if (p->n_lat > 0)
+			qsort(p->lat[k], p->n_lat, sizeof(double), cmp_double);
 }
 
 static void report(const struct phase *p, const struct result *r, const char *how)
@@ -639,8 +663,13 @@ static void report(const struct phase *p, const struct result *r, const char *ho
 	printf("  registrations/s    %8.1f (client and server on the same cores)\n",
 	       (double)ok / r->wall);
 	printf("  latency            p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms\n",
-	       pct(p, 0.50) * 1e3, pct(p, 0.99) * 1e3, pct(p, 0.999) * 1e3,
-	       p->lat[p->n_lat - 1] * 1e3);
+	       pct(p, S_TOTAL, 0.50) * 1e3, pct(p, S_TOTAL, 0.99) * 1e3,
+	       pct(p, S_TOTAL, 0.999) * 1e3, p->lat[S_TOTAL][p->n_lat - 1] * 1e3);
+	printf("  by step, p50/p99   start lag %.2f/%.2f ms, connect + TLS handshake %.2f/%.2f ms, "
+	       "request to reply %.2f/%.2f ms\n",
+	       pct(p, S_LAG, 0.50) * 1e3, pct(p, S_LAG, 0.99) * 1e3, pct(p, S_TLS, 0.50) * 1e3,
+	       pct(p, S_TLS, 0.99) * 1e3, pct(p, S_REQUEST, 0.50) * 1e3,
+	       pct(p, S_REQUEST, 0.99) * 1e3);
 	if (r->cpu_ok && r->server_cpu > 0)
 		printf("  server CPU         %8.3f ms per registration -> %.0f registrations/s "
 		       "per server core\n",
