@@ -17,7 +17,7 @@
 # started by tests/pg/pg_start.sh in the run's directory, with fsync (FSYNC,
 # default on) and synchronous_commit on; pg_stat_statements counts the
 # statements),
-# RECORDS (1000000), DEVICES (40000), PHASE_SECONDS per
+# RECORDS (1000000), DEVICES (60000), PHASE_SECONDS per
 # phase (15), CONCURRENCY (32), LOAD (0.7), WORKERS (ztmd default: one per
 # CPU), WARMUP (300), ZTM_BIN (build/), KEEP=1 keeps the directory,
 # PERF=1 runs ztmd under `perf record --call-graph dwarf` (perf.data in the
@@ -27,7 +27,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 ZTM_BIN=${ZTM_BIN:-$root/build}
 RECORDS=${RECORDS:-1000000}
-DEVICES=${DEVICES:-40000}
+DEVICES=${DEVICES:-60000}
 SECONDS_PER_PHASE=${PHASE_SECONDS:-15}
 CONCURRENCY=${CONCURRENCY:-32}
 LOAD=${LOAD:-0.7}

@@ -26,8 +26,11 @@
 # default 1, 0 when quick); SUITE_BUILD=0 (no build); SUITE_ONLY="issue
 # sqlite cfssl pg ingest ocsp crl" (a subset, for development; cfssl needs
 # sqlite's devices file); ZTM_BIN (build/); KEEP=1 keeps the directory.
-# Sizes (defaults full / quick): RECORDS 1000000 / 100000, DEVICES 20000 /
-# 3000, PG_RECORDS 100000 / 10000, PG_DEVICES 16000 / 4000 (half each run), PHASE_SECONDS
+# Sizes (defaults full / quick): RECORDS 1000000 / 100000, DEVICES 45000 /
+# 8000, PG_RECORDS 100000 / 10000, PG_DEVICES 48000 / 8000 (half each run:
+# each registers once, and a phase that runs out of devices ends early:
+# DEVICES covers 2,500 registrations/s through both phases, PG_DEVICES
+# 1,400/s), PHASE_SECONDS
 # 10 / 3, CONCURRENCY 32, WARMUP 300 / 100, ISSUE_N 10000 / 2000, INGEST_N
 # 40000 / 5000 (4 connections), OCSP_SECONDS 5 / 2, CRL_N 1000000 / 200000.
 set -euo pipefail
@@ -36,10 +39,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 export ZTM_BIN=${ZTM_BIN:-$root/build}
 QUICK=${SUITE_QUICK:-0}
 if [ "$QUICK" = 1 ]; then
-  d_rec=100000 d_dev=3000 d_pgrec=10000 d_pgdev=4000 d_phase=3 d_warm=100 d_issue=2000
+  d_rec=100000 d_dev=8000 d_pgrec=10000 d_pgdev=8000 d_phase=3 d_warm=100 d_issue=2000
   d_ingest=5000 d_ocsp=2 d_crl=200000 d_docs=0
 else
-  d_rec=1000000 d_dev=20000 d_pgrec=100000 d_pgdev=16000 d_phase=10 d_warm=300 d_issue=10000
+  d_rec=1000000 d_dev=45000 d_pgrec=100000 d_pgdev=48000 d_phase=10 d_warm=300 d_issue=10000
   d_ingest=40000 d_ocsp=5 d_crl=1000000 d_docs=1
 fi
 RECORDS=${RECORDS:-$d_rec} DEVICES=${DEVICES:-$d_dev}
