@@ -5,8 +5,8 @@
  * where a handler asks for it: ztmd_req_defer queues it, and the first queued
  * job activates a low-priority event. libevent runs the active callbacks of
  * the highest priority first, so every ready I/O callback of this loop turn
- * (priority 0: all bufferevents are moved there) runs, and can queue more,
- * before the flush (priority 1) runs the whole queue with ztm_store_run_batch:
+ * (ZTMD_PRI_IO: connections carrying a request) runs, and can queue more,
+ * before the flush (ZTMD_PRI_COMMIT) runs the whole queue with ztm_store_run_batch:
  * one transaction, one durable commit. Only then does each job's done() run
  * and reply (DESIGN I1).
  *
@@ -43,8 +43,8 @@ struct ztmd_commit {
 	struct ztmd_metrics *metrics;
 	struct pending *q;
 	size_t n, cap;
-	struct event *idle_ev; /* priority 1: after this turn's I/O */
-	struct event *late_ev; /* priority 0: the bound on the wait */
+	struct event *idle_ev; /* ZTMD_PRI_COMMIT: after this turn's I/O */
+	struct event *late_ev; /* ZTMD_PRI_IO: the bound on the wait */
 };
 
 static void flush(struct ztmd_commit *c)
@@ -110,8 +110,9 @@ struct ztmd_commit *ztmd_commit_new(struct event_base *base, struct ztm_store *s
 	c->metrics = m;
 	c->idle_ev = event_new(base, -1, 0, on_flush, c);
 	c->late_ev = evtimer_new(base, on_flush, c);
-	if (c->idle_ev == NULL || c->late_ev == NULL || event_priority_set(c->idle_ev, 1) != 0 ||
-	    event_priority_set(c->late_ev, 0) != 0) {
+	if (c->idle_ev == NULL || c->late_ev == NULL ||
+	    event_priority_set(c->idle_ev, ZTMD_PRI_COMMIT) != 0 ||
+	    event_priority_set(c->late_ev, ZTMD_PRI_IO) != 0) {
 		ztmd_commit_free(c);
 		ztm_error_set(err, ZTM_E_INTERNAL,
 		              "group commit events (event_base_priority_init missing?)");

@@ -169,7 +169,7 @@ int app_crl_start(struct ztmd_app *app, struct event_base *base, struct ztm_erro
 	snprintf(app->crl.holder, sizeof(app->crl.holder), "ztmd:%s:%ld:%lld", host, (long)getpid(),
 	         (long long)time(NULL));
 	app->crl.timer = event_new(base, -1, EV_PERSIST, crl_tick, app);
-	if (app->crl.timer == NULL || event_priority_set(app->crl.timer, 1) != 0 ||
+	if (app->crl.timer == NULL || event_priority_set(app->crl.timer, ZTMD_PRI_COMMIT) != 0 ||
 	    event_add(app->crl.timer, &tv) != 0)
 		return ztm_error_set(err, ZTM_E_INTERNAL, "CRL timer");
 	app_crl_kick(app); /* build what is missing right away */

@@ -20,6 +20,18 @@
 
 struct ztmd_req;
 
+/* A worker's event priorities. libevent runs the ready callbacks of the
+ * lowest number, and a higher number only when nothing lower is ready:
+ * - ZTMD_PRI_IO: signals, the timers that bound a wait, the public
+ *   listener's connections, and TLS connections once they carry a request;
+ * - ZTMD_PRI_COMMIT: the group commit's flush (commit.c), after the I/O
+ *   that queues its jobs; the CRL timer; libevent's default for new events;
+ * - ZTMD_PRI_HANDSHAKE: TLS connections while their handshake runs.
+ * So a worker finishes what it started (requests, their commits, their
+ * replies) before it spends its CPU on new handshakes: under load a
+ * registration waits behind fewer handshakes of later devices. */
+enum { ZTMD_PRI_IO, ZTMD_PRI_COMMIT, ZTMD_PRI_HANDSHAKE, ZTMD_PRI_COUNT };
+
 enum ztmd_method { ZTMD_GET = 1, ZTMD_POST = 2, ZTMD_PUT = 4, ZTMD_DELETE = 8 };
 
 typedef void (*ztmd_handler)(struct ztmd_req *r, void *arg);

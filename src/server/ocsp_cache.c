@@ -587,7 +587,7 @@ struct ocsp_cache *ocsp_cache_new(struct ztmd_app *app, struct ztm_store *store,
 	c->tick = event_new(base, -1, EV_PERSIST, on_tick, c);
 	tv.tv_sec = (time_t)(c->set->poll_ms / 1000);
 	tv.tv_usec = (suseconds_t)(c->set->poll_ms % 1000) * 1000;
-	if (c->tick == NULL || event_priority_set(c->tick, 0) != 0 ||
+	if (c->tick == NULL || event_priority_set(c->tick, ZTMD_PRI_IO) != 0 ||
 	    event_add(c->tick, &tv) != 0) {
 		ztm_error_set(err, ZTM_E_INTERNAL, "OCSP timer");
 		goto fail;

@@ -490,10 +490,10 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 	p->n++;
 	pc->rev = event_new(p->w->base, fd, EV_READ | EV_PERSIST, on_read, pc);
 	pc->wev = event_new(p->w->base, fd, EV_WRITE, on_write, pc);
-	/* All connection I/O runs at priority 0, before the group commit. */
+	/* Before the group commit (http.h, ZTMD_PRI_IO). */
 	if (pc->hbuf == NULL || pc->rev == NULL || pc->wev == NULL ||
-	    event_priority_set(pc->rev, 0) != 0 || event_priority_set(pc->wev, 0) != 0 ||
-	    event_add(pc->rev, p->tmo) != 0) {
+	    event_priority_set(pc->rev, ZTMD_PRI_IO) != 0 ||
+	    event_priority_set(pc->wev, ZTMD_PRI_IO) != 0 || event_add(pc->rev, p->tmo) != 0) {
 		ztm_log(ZTM_LOG_ERROR, "accept_failed", "listener=public reason=no_memory");
 		conn_close(pc);
 		return;

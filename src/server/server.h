@@ -169,6 +169,12 @@ void ztmd_req_ref(struct ztmd_req *r);
 void ztmd_req_unref(struct ztmd_req *r);
 
 /* --- worker internals (worker.c, http.c, commit.c) -------------------- */
+/* tls.c's info callback, when a server handshake starts: the connection
+ * (if it is a worker's) goes to ZTMD_PRI_HANDSHAKE. */
+void ztmd_conn_handshake_started(const SSL *ssl);
+/* The event priority of ssl's connection, -1 if it is not a worker's (tests). */
+int ztmd_conn_priority(const SSL *ssl);
+
 struct ztmd_conn {
 	struct ztmd_worker *w;
 	struct bufferevent *bev;

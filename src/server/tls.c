@@ -185,6 +185,8 @@ static void info_cb(const SSL *ssl, int where, int ret)
 	/* Every step and every exit of the handshake closes the window
 	 * (ec_decode.c): it never outlives the SSL call that opened it. */
 	ztmd_ec_decode_disarm();
+	if ((where & SSL_CB_HANDSHAKE_START) && SSL_is_server(ssl))
+		ztmd_conn_handshake_started(ssl);
 	if (!(where & SSL_CB_ALERT) || (ret >> 8) != SSL3_AL_FATAL || !SSL_in_init(ssl))
 		return;
 	m = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));

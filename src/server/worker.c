@@ -55,6 +55,25 @@ static void conn_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, l
 	free(c);
 }
 
+/* bufferevent_openssl assigns its events afresh, at libevent's default
+ * priority, when evhttp gives it the socket and again when the handshake
+ * ends; so the priority is set when the handshake starts (here) and when a
+ * request arrives (http.c), not when the bufferevent is made. */
+void ztmd_conn_handshake_started(const SSL *ssl)
+{
+	struct ztmd_conn *c = conn_idx >= 0 ? SSL_get_ex_data(ssl, conn_idx) : NULL;
+
+	if (c != NULL && c->bev != NULL)
+		(void)bufferevent_priority_set(c->bev, ZTMD_PRI_HANDSHAKE);
+}
+
+int ztmd_conn_priority(const SSL *ssl)
+{
+	struct ztmd_conn *c = conn_idx >= 0 ? SSL_get_ex_data(ssl, conn_idx) : NULL;
+
+	return c != NULL && c->bev != NULL ? bufferevent_get_priority(c->bev) : -1;
+}
+
 /* evhttp asks for a bufferevent for each accepted connection: a TLS one. */
 static struct bufferevent *make_bev(struct event_base *base, void *arg)
 {
@@ -84,8 +103,6 @@ static struct bufferevent *make_bev(struct event_base *base, void *arg)
 		return NULL;
 	}
 	c->bev = bev;
-	/* All connection I/O runs at priority 0, before the group commit. */
-	bufferevent_priority_set(bev, 0);
 	if (w->n_conns >= w->set->max_connections && !w->accept_paused && w->bound != NULL) {
 		evconnlistener_disable(evhttp_bound_socket_get_listener(w->bound));
 		w->accept_paused = 1;
@@ -146,7 +163,7 @@ void ztmd_worker_stop(struct ztmd_worker *w)
 	clock_gettime(CLOCK_MONOTONIC, &w->drain_deadline);
 	w->drain_deadline.tv_sec += w->set->grace;
 	w->drain_timer = event_new(w->base, -1, EV_PERSIST, drain_tick, w);
-	if (w->drain_timer == NULL || event_priority_set(w->drain_timer, 0) != 0 ||
+	if (w->drain_timer == NULL || event_priority_set(w->drain_timer, ZTMD_PRI_IO) != 0 ||
 	    event_add(w->drain_timer, &tick) != 0)
 		event_base_loopexit(w->base, NULL);
 }
@@ -233,8 +250,8 @@ struct ztmd_worker *ztmd_worker_new(const struct ztmd_worker_opts *o, struct ztm
 	w->base = event_base_new_with_config(cfg);
 	event_config_free(cfg);
 	cfg = NULL;
-	/* Two priorities: 0 for I/O, 1 for the group commit (commit.c). */
-	if (w->base == NULL || event_base_priority_init(w->base, 2) != 0)
+	/* I/O, the group commit, handshakes (server.h, ZTMD_PRI_IO). */
+	if (w->base == NULL || event_base_priority_init(w->base, ZTMD_PRI_COUNT) != 0)
 		goto fail_ev;
 	w->commit = ztmd_commit_new(w->base, w->store, w->metrics, err);
 	if (w->commit == NULL)
@@ -267,8 +284,9 @@ struct ztmd_worker *ztmd_worker_new(const struct ztmd_worker_opts *o, struct ztm
 	}
 	w->sig_term = evsignal_new(w->base, SIGTERM, on_signal, w);
 	w->sig_int = evsignal_new(w->base, SIGINT, on_signal, w);
-	if (w->sig_term == NULL || w->sig_int == NULL || event_priority_set(w->sig_term, 0) ||
-	    event_priority_set(w->sig_int, 0) || event_add(w->sig_term, NULL) ||
+	if (w->sig_term == NULL || w->sig_int == NULL ||
+	    event_priority_set(w->sig_term, ZTMD_PRI_IO) ||
+	    event_priority_set(w->sig_int, ZTMD_PRI_IO) || event_add(w->sig_term, NULL) ||
 	    event_add(w->sig_int, NULL))
 		goto fail_ev;
 	return w;

@@ -32,6 +32,10 @@ static unsigned short port;
 
 /* --- the routes under test --------------------------------------------- */
 static int done_calls, done_ok, done_failed;
+/* Event priorities of the TLS connections (server.h, ZTMD_PRI_IO): seen
+ * when a handshake is done (still the handshake's) and in a handler. */
+static int prio_handshake_other, prio_handshakes, prio_request_other, prio_requests;
+static void (*tls_info)(const SSL *ssl, int where, int ret);
 
 static int job_audit(struct ztm_store *s, void *arg, struct ztm_error *err)
 {
@@ -127,6 +131,13 @@ static void h_whoami(struct ztmd_req *r, void *arg)
 	int n;
 
 	(void)arg;
+	{
+		struct evhttp_request *ev = ztmd_req_evhttp(r);
+		struct bufferevent *bev =
+		    evhttp_connection_get_bufferevent(evhttp_request_get_connection(ev));
+		prio_requests++;
+		prio_request_other += bufferevent_get_priority(bev) != ZTMD_PRI_IO;
+	}
 	if (peer != NULL)
 		X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, cn,
 		                          sizeof(cn));
@@ -150,6 +161,17 @@ static void h_forget(struct ztmd_req *r, void *arg)
 	/* Replies nothing: the layer must answer 500 for it. */
 	(void)r;
 	(void)arg;
+}
+
+/* tls.c's info callback, then the priority of the connection whose
+ * handshake just ended (the events are reassigned only after this). */
+static void info_then_priority(const SSL *ssl, int where, int ret)
+{
+	tls_info(ssl, where, ret);
+	if ((where & SSL_CB_HANDSHAKE_DONE) && SSL_is_server(ssl)) {
+		prio_handshakes++;
+		prio_handshake_other += ztmd_conn_priority(ssl) != ZTMD_PRI_HANDSHAKE;
+	}
 }
 
 static const struct ztmd_route routes[] = {
@@ -349,6 +371,9 @@ static void test_worker_in_process(void **state)
 	o.ssl_ctx = ztmd_tls_ctx_new(&set, m, &err);
 	if (o.ssl_ctx == NULL)
 		fail_msg("%s", err.msg);
+	tls_info = SSL_CTX_get_info_callback(o.ssl_ctx);
+	assert_non_null(tls_info);
+	SSL_CTX_set_info_callback(o.ssl_ctx, info_then_priority);
 	snprintf(dbpath, sizeof(dbpath), "sqlite:%s/ztm.db", dir);
 	assert_int_equal(ztm_store_open(dbpath, &store, &err), 0);
 
@@ -398,6 +423,11 @@ static void test_worker_in_process(void **state)
 		    (x->want_body != NULL && strcmp(body + 4, x->want_body) != 0))
 			fail_msg("row %zu: got '%s'", i, got);
 	}
+	/* Handshakes ran at the lowest priority, requests at the highest. */
+	assert_true(prio_handshakes >= 5);
+	assert_int_equal(prio_handshake_other, 0);
+	assert_true(prio_requests >= 2);
+	assert_int_equal(prio_request_other, 0);
 	/* three: 3 jobs, 1 failed; again: 2 jobs in 2 batches; drop: 1 job. */
 	assert_int_equal(done_calls, 7);
 	assert_int_equal(done_failed, 1);
