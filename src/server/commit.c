@@ -4,11 +4,13 @@
  * far more than the store work of one request. So store work is not run
  * where a handler asks for it: ztmd_req_defer queues it, and the first queued
  * job activates a low-priority event. libevent runs the active callbacks of
- * the highest priority first, so every ready I/O callback of this loop turn
- * (ZTMD_PRI_IO: connections carrying a request) runs, and can queue more,
- * before the flush (ZTMD_PRI_COMMIT) runs the whole queue with ztm_store_run_batch:
- * one transaction, one durable commit. Only then does each job's done() run
- * and reply (DESIGN I1).
+ * the highest priority first (http.h, ZTMD_PRI_IO), so every ready callback
+ * of connections that carry a request runs, and can queue more, before the
+ * flush (ZTMD_PRI_COMMIT) runs the whole queue with ztm_store_run_batch: one
+ * transaction, one durable commit. Only then does each job's done() run and
+ * reply (DESIGN I1). A request that arrives with the end of its handshake is
+ * read at ZTMD_PRI_HANDSHAKE, with the other handshakes ready in that turn;
+ * its jobs go in the flush that follows them, before any later handshake.
  *
  * Under a steady stream of I/O a low-priority event could wait forever, so a
  * high-priority timer (ZTMD_COMMIT_MAX_WAIT_MS) bounds the wait, and a queue

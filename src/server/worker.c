@@ -250,7 +250,7 @@ struct ztmd_worker *ztmd_worker_new(const struct ztmd_worker_opts *o, struct ztm
 	w->base = event_base_new_with_config(cfg);
 	event_config_free(cfg);
 	cfg = NULL;
-	/* I/O, the group commit, handshakes (server.h, ZTMD_PRI_IO). */
+	/* I/O, the group commit, handshakes (http.h, ZTMD_PRI_IO). */
 	if (w->base == NULL || event_base_priority_init(w->base, ZTMD_PRI_COUNT) != 0)
 		goto fail_ev;
 	w->commit = ztmd_commit_new(w->base, w->store, w->metrics, err);
