@@ -581,7 +581,7 @@ void ztmd_http_dispatch(struct evhttp_request *ev, void *arg)
 	r->evcon = evcon;
 	/* The connection carries a request now: its I/O (the reply) goes
 	 * before the group commit and before other handshakes (http.h, ZTMD_PRI_IO). */
-	(void)bufferevent_priority_set(bev, ZTMD_PRI_IO);
+	ztmd_bev_priority(bev, ZTMD_PRI_IO);
 	evhttp_connection_set_closecb(evcon, ztmd_http_conn_closed, w);
 	set_peer(r, evcon);
 	if (set_path(r, evhttp_uri_get_path(evhttp_request_get_evhttp_uri(ev))) != 0)

@@ -172,6 +172,9 @@ void ztmd_req_unref(struct ztmd_req *r);
 /* tls.c's info callback, when a server handshake starts: the connection
  * (if it is a worker's) goes to ZTMD_PRI_HANDSHAKE. */
 void ztmd_conn_handshake_started(const SSL *ssl);
+/* Sets the priority of bev's read and write events where libevent allows it
+ * (worker.c says why not bufferevent_priority_set). */
+void ztmd_bev_priority(struct bufferevent *bev, int priority);
 /* The event priority of ssl's connection, -1 if it is not a worker's (tests). */
 int ztmd_conn_priority(const SSL *ssl);
 

@@ -9,6 +9,7 @@
  */
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/bufferevent_struct.h> /* ev_read, ev_write: ztmd_bev_priority */
 #include <event2/http.h>
 #include <event2/listener.h>
 #include <signal.h>
@@ -58,13 +59,26 @@ static void conn_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, l
 /* bufferevent_openssl assigns its events afresh, at libevent's default
  * priority, when evhttp gives it the socket and again when the handshake
  * ends; so the priority is set when the handshake starts (here) and when a
- * request arrives (http.c), not when the bufferevent is made. */
+ * request arrives (http.c), not when the bufferevent is made. Both happen
+ * inside the connection's own callbacks, so only its two events are set,
+ * and each only while it is not queued to run: event_priority_set refuses
+ * that. bufferevent_priority_set would also move the bufferevent's
+ * deferred callback, with no such check: changed while queued, it corrupts
+ * libevent 2.1's active queues (the loop spun on epoll_wait and never ran
+ * the connection again; e2e/firmware's uploads showed it). A refused
+ * change leaves the connection at its old priority, which is only slower. */
+void ztmd_bev_priority(struct bufferevent *bev, int priority)
+{
+	(void)event_priority_set(&bev->ev_read, priority);
+	(void)event_priority_set(&bev->ev_write, priority);
+}
+
 void ztmd_conn_handshake_started(const SSL *ssl)
 {
 	struct ztmd_conn *c = conn_idx >= 0 ? SSL_get_ex_data(ssl, conn_idx) : NULL;
 
 	if (c != NULL && c->bev != NULL)
-		(void)bufferevent_priority_set(c->bev, ZTMD_PRI_HANDSHAKE);
+		ztmd_bev_priority(c->bev, ZTMD_PRI_HANDSHAKE);
 }
 
 int ztmd_conn_priority(const SSL *ssl)
