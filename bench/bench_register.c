@@ -52,7 +52,6 @@
  * run out they are used again from the first. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h> /* NAN */
@@ -67,11 +66,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "proccpu.h"
 #include "regbench.h"
 #include "ztm/str.h"
 
@@ -187,93 +186,6 @@ static struct dev *prepare(const struct regbench_file *f, size_t from, size_t to
 }
 
 /* --- server CPU from /proc ------------------------------------------------ */
-
-#define MAX_PIDS 64
-
-struct cpu {
-	int n;
-	long pid[MAX_PIDS];
-	double secs; /* utime + stime of all of them */
-};
-
-/* utime + stime (fields 14, 15) and the parent (field 4) of pid. */
-static int proc_stat(long pid, long *ppid, double *secs)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long ut, st;
-	long pp;
-	size_t n;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	f = fopen(path, "r");
-	if (f == NULL)
-		return -1;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	p = strrchr(buf, ')'); /* the command name may hold anything */
-	if (p == NULL || sscanf(p + 1, " %*c %ld %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-	                        &pp, &ut, &st) != 3)
-		return -1;
-	*ppid = pp;
-	*secs = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-	return 0;
-}
-
-/* The masters and their children, found now. */
-static void cpu_find(const long *master, int nmaster, struct cpu *c)
-{
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	long ppid;
-	double s;
-	int i;
-
-	c->n = 0;
-	for (i = 0; i < nmaster; i++)
-		c->pid[c->n++] = master[i];
-	if (d == NULL)
-		die("/proc", strerror(errno));
-	while ((e = readdir(d)) != NULL && c->n < MAX_PIDS) {
-		char *end;
-		long pid = strtol(e->d_name, &end, 10);
-		if (*end != '\0' || pid <= 0 || proc_stat(pid, &ppid, &s) != 0)
-			continue;
-		for (i = 0; i < nmaster; i++)
-			if (ppid == master[i] && pid != master[i]) {
-				c->pid[c->n++] = pid;
-				break;
-			}
-	}
-	closedir(d);
-}
-
-/* Sum over the pids found by cpu_find; -1 if one of them is gone (a worker
- * died: the figure would be wrong). */
-static int cpu_read(struct cpu *c)
-{
-	long ppid;
-	double s;
-	int i;
-
-	c->secs = 0;
-	for (i = 0; i < c->n; i++) {
-		if (proc_stat(c->pid[i], &ppid, &s) != 0)
-			return -1;
-		c->secs += s;
-	}
-	return 0;
-}
-
-static double client_cpu(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
 
 /* --- connections --------------------------------------------------------- */
 
@@ -579,22 +491,24 @@ static double pct(const struct phase *p, enum series k, double q)
 static void run_phase(struct bench *b, struct phase *p, size_t conc, double rate, double secs,
                       size_t max_count, struct result *res)
 {
-	struct cpu cpu0, cpu1, db0, db1;
+	struct proccpu cpu0, cpu1, db0, db1;
 	double t0, end, c0, next = 0;
 	size_t arrivals = 0;
 	int k;
 
 	memset(res, 0, sizeof(*res));
 	b->ph = p;
-	cpu_find(b->master, b->nmaster, &cpu0);
+	if (proccpu_find(b->master, b->nmaster, &cpu0) != 0)
+		die("/proc", strerror(errno));
 	cpu1 = cpu0;
-	res->cpu_ok = cpu_read(&cpu0) == 0;
+	res->cpu_ok = proccpu_read(&cpu0) == 0;
 	if (b->ndb > 0) {
-		cpu_find(b->db, b->ndb, &db0);
+		if (proccpu_find(b->db, b->ndb, &db0) != 0)
+			die("/proc", strerror(errno));
 		db1 = db0;
-		res->db_ok = cpu_read(&db0) == 0;
+		res->db_ok = proccpu_read(&db0) == 0;
 	}
-	c0 = client_cpu();
+	c0 = proccpu_self();
 	t0 = now_s();
 	end = t0 + secs;
 	for (;;) {
@@ -635,12 +549,12 @@ static void run_phase(struct bench *b, struct phase *p, size_t conc, double rate
 			poll_once(b, 0.05);
 	}
 	res->wall = now_s() - t0;
-	res->client_cpu = client_cpu() - c0;
-	if (res->cpu_ok && cpu_read(&cpu1) == 0)
+	res->client_cpu = proccpu_self() - c0;
+	if (res->cpu_ok && proccpu_read(&cpu1) == 0)
 		res->server_cpu = cpu1.secs - cpu0.secs;
 	else
 		res->cpu_ok = 0;
-	if (res->db_ok && cpu_read(&db1) == 0)
+	if (res->db_ok && proccpu_read(&db1) == 0)
 		res->db_cpu = db1.secs - db0.secs;
 	else
 		res->db_ok = 0;
