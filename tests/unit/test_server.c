@@ -32,7 +32,7 @@ static unsigned short port;
 
 /* --- the routes under test --------------------------------------------- */
 static int done_calls, done_ok, done_failed;
-/* Event priorities of the TLS connections (server.h, ZTMD_PRI_IO): seen
+/* Event priorities of the TLS connections (http.h, ZTMD_PRI_IO): seen
  * when a handshake is done (still the handshake's) and in a handler. */
 static int prio_handshake_other, prio_handshakes, prio_request_other, prio_requests;
 static void (*tls_info)(const SSL *ssl, int where, int ret);
